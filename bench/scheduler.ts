@@ -5,8 +5,8 @@
 //  2. Tasks per second from submit to claim on the embedded stack (pollers and sweep running) with 4
 //     simulated nodes, against a floor measured in the same run: the same number of messages sent,
 //     received and deleted on the same SQS emulator with no control plane in between.
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DeleteMessageCommand,
@@ -21,6 +21,7 @@ import { configureLogging } from '../shared/logger.js';
 import { createQueue } from '../shared/queues.js';
 import { WORKER_QUEUE } from '../shared/resources.js';
 import { schedulerConfigFromEnv } from '../shared/scheduler/config.js';
+import { machine, recordResults, today } from './results.js';
 
 configureLogging({ level: 'error' });
 
@@ -375,9 +376,7 @@ const b = split(retried);
 const c = split(steady.counts);
 const perTask = (n: number) => (n / steady.done).toFixed(1);
 const report = `
-## Scheduler — ${new Date().toISOString().slice(0, 10)}
-
-Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. Command: \`npm run bench:scheduler\`.
+Run ${today()} on ${machine()}. Command: \`npm run bench:scheduler\`.
 
 ### AWS API calls per task lifecycle
 
@@ -429,11 +428,9 @@ ${table(retried)}
 
 | | tasks | seconds | tasks/s |
 |---|---|---|---|
-| autovibe (submit → event → dispatch → node queue → claim) | ${run.claimed}/${run.tasks} | ${run.seconds.toFixed(2)} | **${run.perSecond.toFixed(1)}** |
+| autovibe (submit → dispatch → node queue → claim) | ${run.claimed}/${run.tasks} | ${run.seconds.toFixed(2)} | **${run.perSecond.toFixed(1)}** |
 | floor: bare SQS send → receive → delete, same emulator | ${run.tasks} | ${(run.tasks / run.floorPerSecond).toFixed(2)} | ${run.floorPerSecond.toFixed(1)} |
 | ratio autovibe / floor | | | **${(run.perSecond / run.floorPerSecond).toFixed(2)}** |
 `;
 console.log(report);
-const results = join(import.meta.dirname, 'RESULTS.md');
-await writeFile(results, '# Benchmark results\n', { flag: 'a' }).catch(() => undefined);
-await appendFile(results, report);
+await recordResults('Scheduler', report);

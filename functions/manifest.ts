@@ -5,7 +5,13 @@ import type { QueueKey } from '../shared/resources.js';
 
 export type Trigger =
   | { kind: 'http' }
-  | { kind: 'sqs'; queue: QueueKey; batchSize: number }
+  | {
+      kind: 'sqs';
+      queue: QueueKey;
+      batchSize: number;
+      /** Lambda's MaximumBatchingWindowInSeconds: how long to gather a batch after its first message. */
+      batchingWindowSeconds: number;
+    }
   | { kind: 'schedule'; everySeconds: number };
 
 export interface FunctionSpec {
@@ -29,7 +35,9 @@ export const FUNCTIONS = {
   scheduler: {
     entry: 'functions/scheduler/handler.ts',
     description: 'Dispatches queued tasks to nodes when tasks arrive or capacity frees up',
-    trigger: { kind: 'sqs', queue: 'events', batchSize: 10 },
+    // Completions arrive one by one; gathering them for a second makes one dispatch pass serve many.
+    // New tasks do not wait for it: the API dispatches them in the submitting request.
+    trigger: { kind: 'sqs', queue: 'events', batchSize: 10, batchingWindowSeconds: 1 },
     timeoutSeconds: 60,
     memoryMb: 512,
   },

@@ -150,7 +150,9 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
       publisher,
       capacity,
       state,
+      dispatcher,
       schedulerConfig,
+      logger: createLogger('tasks'),
       now,
     }),
     workers: new WorkerService({

@@ -3,7 +3,12 @@
 // attributes, eventSourceARN), deleting only what the handler did not report as failed; for every
 // schedule a timer invokes the handler with an EventBridge-shaped event. Same handlers as in AWS.
 import { resolve } from 'node:path';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { ControlPlane } from '../../shared/control-plane.js';
 import { IdPrefix, newId } from '../../shared/domain/ids.js';
 import type { Logger } from '../../shared/logger.js';
@@ -37,7 +42,7 @@ export async function startLocalRuntime(
     const handler = module.createHandler(plane) as Handler;
     if (spec.trigger.kind === 'sqs') {
       const url = plane.config.resources.queues[spec.trigger.queue];
-      stops.push(await startPoller(plane, name, url, spec.trigger.batchSize, handler, options.logger));
+      stops.push(await startPoller(plane, name, url, spec.trigger, handler, options.logger));
     } else {
       stops.push(
         startTimer(
@@ -81,7 +86,7 @@ async function startPoller(
   plane: ControlPlane,
   name: string,
   url: string,
-  batchSize: number,
+  batching: Batching,
   handler: Handler,
   logger?: Logger,
 ): Promise<() => Promise<void>> {
@@ -91,7 +96,7 @@ async function startPoller(
   const loop = (async () => {
     while (!abort.signal.aborted) {
       try {
-        await pollOnce(sqs, url, arn, plane.config.aws.region, batchSize, handler, abort.signal);
+        await pollOnce(sqs, url, arn, plane.config.aws.region, batching, handler, abort.signal);
       } catch (error) {
         if (abort.signal.aborted) break;
         logger?.error('poller_failed', { function: name, error });
@@ -105,27 +110,43 @@ async function startPoller(
   };
 }
 
+interface Batching {
+  batchSize: number;
+  batchingWindowSeconds: number;
+}
+
 async function pollOnce(
   sqs: SQSClient,
   url: string,
   arn: string,
   region: string,
-  batchSize: number,
+  { batchSize, batchingWindowSeconds }: Batching,
   handler: Handler,
   signal: AbortSignal,
 ): Promise<void> {
-  const out = await sqs.send(
-    new ReceiveMessageCommand({
-      QueueUrl: url,
-      MaxNumberOfMessages: batchSize,
-      WaitTimeSeconds: 1,
-      MessageSystemAttributeNames: ['All'],
-      MessageAttributeNames: ['All'],
-    }),
-    { abortSignal: signal },
-  );
-  const messages = out.Messages ?? [];
-  if (messages.length === 0) return;
+  // Like Lambda's event source mapping: once a message arrives, keep gathering until the batch is
+  // full or the batching window has passed.
+  const messages: Message[] = [];
+  let windowEnds = Number.POSITIVE_INFINITY;
+  while (messages.length < batchSize && Date.now() < windowEnds) {
+    const waitSeconds = messages.length === 0 ? 1 : Math.ceil((windowEnds - Date.now()) / 1000);
+    const out = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: batchSize - messages.length,
+        WaitTimeSeconds: Math.max(0, Math.min(waitSeconds, 20)),
+        MessageSystemAttributeNames: ['All'],
+        MessageAttributeNames: ['All'],
+      }),
+      { abortSignal: signal },
+    );
+    const received = out.Messages ?? [];
+    if (messages.length === 0) {
+      if (received.length === 0) return;
+      windowEnds = Date.now() + batchingWindowSeconds * 1000;
+    }
+    messages.push(...received);
+  }
   const records: SqsRecord[] = messages.map((m) => ({
     messageId: m.MessageId!,
     receiptHandle: m.ReceiptHandle!,

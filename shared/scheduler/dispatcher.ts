@@ -77,9 +77,19 @@ export class Dispatcher {
    * recent view of the fleet. Returns the tasks dispatched.
    */
   async dispatch(taskIds?: string[]): Promise<Task[]> {
+    if (taskIds) return this.dispatchSubmitted(await this.read(taskIds));
+    return this.dispatchAmong(await this.queued(), false);
+  }
+
+  /** Dispatches tasks just submitted, as read or written by the caller. */
+  dispatchSubmitted(tasks: Task[]): Promise<Task[]> {
+    return this.dispatchAmong(tasks, true);
+  }
+
+  private async dispatchAmong(tasks: Task[], recentFleetWillDo: boolean): Promise<Task[]> {
     const { deps } = this;
     const now = deps.now();
-    const candidates = (taskIds ? await this.read(taskIds) : await this.queued()).filter(
+    const candidates = tasks.filter(
       (t) => t.status === TaskStatus.queued && (!t.not_before || Date.parse(t.not_before) <= now.getTime()),
     );
     if (candidates.length === 0) return [];
@@ -90,7 +100,7 @@ export class Dispatcher {
       .sort((a, b) => b.score - a.score || a.task.created_at.localeCompare(b.task.created_at))
       .map(({ task }) => task);
 
-    const fleet = await this.fleet.get(() => deps.workers.all(), taskIds === undefined);
+    const fleet = await this.fleet.get(() => deps.workers.all(), !recentFleetWillDo);
     let { dispatched, unplaced } = await this.place(ranked, fleet.data, now);
     if (unplaced.length > 0 && !fleet.fresh) {
       // The cached fleet may predate a node that has joined or freed up: look once more.

@@ -1,5 +1,5 @@
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ApiResponse, call, startTestPlane, type TestPlane, taskSpec } from '../helpers/stack.js';
 
 let t: TestPlane;
@@ -32,7 +32,7 @@ describe('tasks API', () => {
     expect(priority).toEqual({ score: 0.55, parts: { difficulty: 0.5, category: 1, age: 0 } });
   });
 
-  it('records TaskSubmitted in the event log and on the events queue', async () => {
+  it('records TaskSubmitted in the task history', async () => {
     const { body: task } = await call(t.app, 'POST', '/api/v1/tasks', { key: t.keys.user, body: taskSpec() });
     const events = await call(t.app, 'GET', `/api/v1/tasks/${task.id}/events`, { key: t.keys.user });
     expect(events.body.items).toHaveLength(1);
@@ -42,6 +42,16 @@ describe('tasks API', () => {
       occurred_at: task.created_at,
       data: { task_id: task.id, project_id: 'test-project', category: 'general', difficulty: 'medium' },
     });
+  });
+
+  it('hands a task to the scheduler through the events queue when dispatching it at once fails', async () => {
+    // The API dispatches a new task in the same request; an outage there must not strand the task.
+    const outage = vi
+      .spyOn(t.plane.scheduler.dispatcher, 'dispatchSubmitted')
+      .mockRejectedValueOnce(new Error('DynamoDB throttled'));
+    const { body: task } = await call(t.app, 'POST', '/api/v1/tasks', { key: t.keys.user, body: taskSpec() });
+    outage.mockRestore();
+    expect(task.status).toBe('queued');
 
     const queued: string[] = [];
     for (let i = 0; i < 10 && !queued.some((body) => body.includes(task.id)); i++) {
@@ -54,6 +64,7 @@ describe('tasks API', () => {
       queued.push(...(out.Messages ?? []).map((m) => m.Body ?? ''));
     }
     const message = queued.map((body) => JSON.parse(body)).find((e) => e.data.task_id === task.id);
+    const events = await call(t.app, 'GET', `/api/v1/tasks/${task.id}/events`, { key: t.keys.user });
     expect(message).toEqual(events.body.items[0]);
   });
 

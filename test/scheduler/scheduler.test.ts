@@ -117,6 +117,18 @@ describe('claims', () => {
 });
 
 describe('dispatch', () => {
+  it('dispatches a task in the submitting request when a node is free', async () => {
+    const project = await newProject();
+    const node = await register('at-once');
+    const response = await call(t.app, 'POST', '/api/v1/tasks', {
+      key: t.keys.user,
+      body: taskSpec({ project_id: project }),
+    });
+    expect(response.body).toMatchObject({ status: 'dispatched', worker_id: node.id });
+    expect((await node.receive()).map((d) => d.task_id)).toEqual([response.body.id]);
+    await retire(node);
+  });
+
   it('sends a GPU task only to a node with a GPU', async () => {
     const project = await newProject();
     const cpu = await register('cpu-only', { slots: 4 });
@@ -152,6 +164,8 @@ describe('dispatch', () => {
     }
     // Category counts are cached for 30 s per process; let that pass so the pass sees the three.
     clock.advance(31);
+    // Without a free node the two wait in the queue, where their priorities show.
+    await retire(node);
     const older = await submit(project, { category: 'web' });
     clock.advance(5);
     const rare = await submit(project, { category: 'shell-scripts' });
@@ -206,11 +220,14 @@ describe('dispatch', () => {
     const limited = await newProject({ max_concurrent_tasks: 1 });
     const open = await newProject();
     const node = await register('shared-node', { slots: 3 });
-    await submit(limited, { difficulty: 'expert' });
-    await dispatch();
+    const first = await submit(limited, { difficulty: 'expert' });
+    expect(await status(first)).toBe('dispatched');
+    // The rest wait while the node is away, then meet in one pass, the limited project's first.
+    await retire(node);
     await submit(limited, { difficulty: 'expert' });
     await submit(limited, { difficulty: 'expert' });
     const other = await submit(open, { difficulty: 'trivial' });
+    await t.plane.repositories.workers.setStatus(node.id, 'active');
     const sent = await dispatch();
     expect(sent.map((task) => task.id)).toEqual([other]);
     expect((await t.plane.repositories.workers.get(node.id))!.assigned).toHaveLength(2);
