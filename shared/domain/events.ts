@@ -14,7 +14,26 @@ const DATA = {
   TaskAssigned: z.strictObject({ task_id: z.string(), worker_id: z.string(), attempt: z.int() }),
   TaskStarted: z.strictObject({ task_id: z.string(), worker_id: z.string(), attempt: z.int() }),
   TaskCompleted: z.strictObject({ task_id: z.string(), attempt: z.int(), result: TaskResult }),
-  TaskFailed: z.strictObject({ task_id: z.string(), attempt: z.int(), error: z.string() }),
+  TaskFailed: z.strictObject({
+    task_id: z.string(),
+    attempt: z.int(),
+    error: z.string(),
+    result: TaskResult.optional(),
+  }),
+  /** The node gave the attempt back unfinished (draining, shutting down); it is queued again. */
+  TaskReleased: z.strictObject({
+    task_id: z.string(),
+    attempt: z.int(),
+    reason: z.string(),
+    checkpoint_id: z.string().nullable(),
+  }),
+  CheckpointCreated: z.strictObject({
+    task_id: z.string(),
+    attempt: z.int(),
+    checkpoint_id: z.string(),
+    size_bytes: z.int().min(0),
+  }),
+  CheckpointRestored: z.strictObject({ task_id: z.string(), checkpoint_id: z.string() }),
   TaskCancelled: z.strictObject({ task_id: z.string(), previous_status: z.string(), reason: z.string() }),
   StepExecuted: z.strictObject({ task_id: z.string(), step: z.int(), action: Action }),
   TrajectoryStored: z.strictObject({ trajectory_id: z.string(), task_id: z.string() }),
@@ -67,6 +86,7 @@ export const SCHEDULER_TRIGGERS: ReadonlySet<EventType> = new Set<EventType>([
   'TaskCompleted',
   'TaskFailed',
   'TaskCancelled',
+  'TaskReleased',
   'WorkerRegistered',
   'WorkerHealthCheck',
 ]);

@@ -87,6 +87,17 @@ export const Requirements = z.strictObject({
 });
 export type Requirements = z.infer<typeof Requirements>;
 
+/**
+ * The task's known-good solution, run by the `oracle` agent to show the task is solvable. Other agents
+ * never see it.
+ */
+export const ReferenceSolution = z.strictObject({
+  files: z.record(WorkspacePath, z.string()).default({}),
+  /** A shell command run in the workspace after the files are written. */
+  command: z.string().min(1).max(100_000).nullable().default(null),
+});
+export type ReferenceSolution = z.infer<typeof ReferenceSolution>;
+
 const MAX_TASK_TIMEOUT_SECONDS = 7 * 24 * 3600;
 
 export const TaskSpec = z.strictObject({
@@ -100,7 +111,11 @@ export const TaskSpec = z.strictObject({
   environment_vars: z.record(EnvName, z.string().max(32_768)).default({}),
   resource_limits: ResourceLimits.default(ResourceLimits.parse({})),
   verification_tests: z.array(TestSpec).max(200).default([]),
+  /** When set, expected_outputs[i] is the expected stdout (trimmed) of verification_tests[i]. */
   expected_outputs: z.array(z.string()).max(200).nullable().default(null),
+  reference_solution: ReferenceSolution.nullable().default(null),
+  /** Outbound network from the sandbox; none by default (seed 004 §6.1). */
+  network_egress: z.boolean().default(false),
   timeout_seconds: z.int().min(10).max(MAX_TASK_TIMEOUT_SECONDS).default(3600),
   tags: z.array(Slug).max(50).default([]),
   anti_hardcoding: AntiHardcoding.default(AntiHardcoding.parse({})),
@@ -134,5 +149,7 @@ export const Task = TaskSpec.extend({
   not_before: z.iso.datetime().nullable(),
   last_error: z.string().nullable(),
   result: TaskResult.nullable(),
+  /** The checkpoint the next attempt starts from, instead of a fresh sandbox. */
+  resume_from: z.string().nullable().default(null),
 });
 export type Task = z.infer<typeof Task>;

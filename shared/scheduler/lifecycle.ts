@@ -138,21 +138,90 @@ export class TaskLifecycle {
       { task_id: taskId, attempt: ref.attempt, result },
       { at: now.toISOString(), dedupeKey: `${taskId}:${ref.attempt}` },
     );
+    return this.finish(taskId, ref, TaskStatus.succeeded, [TaskStatus.running, TaskStatus.verifying], {
+      changes: { result, lease_expires_at: null, status_reason: null },
+      event,
+    });
+  }
+
+  /** The node stopped the attempt at timeout_seconds (the sweep does the same for silent nodes). */
+  async timeOut(taskId: string, ref: AttemptRef): Promise<Task> {
+    const now = this.deps.now();
+    const result: TaskResult = { type: 'Timeout' };
+    const event = this.deps.publisher.build(
+      'TaskCompleted',
+      { task_id: taskId, attempt: ref.attempt, result },
+      { at: now.toISOString(), dedupeKey: `${taskId}:${ref.attempt}` },
+    );
+    return this.finish(taskId, ref, TaskStatus.timedOut, HELD_STATUSES, {
+      changes: {
+        result,
+        lease_expires_at: null,
+        status_reason: `attempt ${ref.attempt} ran past timeout_seconds`,
+      },
+      event,
+    });
+  }
+
+  /**
+   * The node gives the attempt back unfinished (it is draining or shutting down): the task is queued
+   * again at once, from `checkpointId` when the node saved one.
+   */
+  async release(taskId: string, ref: AttemptRef, reason: string, checkpointId: string | null): Promise<Task> {
+    const now = this.deps.now();
+    const event = this.deps.publisher.build(
+      'TaskReleased',
+      { task_id: taskId, attempt: ref.attempt, reason, checkpoint_id: checkpointId },
+      { at: now.toISOString(), dedupeKey: `${taskId}:${ref.attempt}:released` },
+    );
+    return this.finish(taskId, ref, TaskStatus.queued, HELD_STATUSES, {
+      changes: {
+        worker_id: null,
+        lease_expires_at: null,
+        started_at: null,
+        status_reason: reason,
+        ...(checkpointId ? { resume_from: checkpointId } : {}),
+      },
+      event,
+    });
+  }
+
+  /** Records a checkpoint the node saved of the attempt it holds (CheckpointCreated). */
+  checkpointed(taskId: string, ref: AttemptRef, checkpointId: string, sizeBytes: number): Promise<Task> {
+    const now = this.deps.now();
+    const event = this.deps.publisher.build(
+      'CheckpointCreated',
+      { task_id: taskId, attempt: ref.attempt, checkpoint_id: checkpointId, size_bytes: sizeBytes },
+      { at: now.toISOString(), dedupeKey: `${taskId}:${checkpointId}` },
+    );
+    return this.report(taskId, ref, null, HELD_STATUSES, {}, event);
+  }
+
+  /**
+   * Ends the attempt the node holds with a move out of its hands, and gives back its reservations.
+   * A repeat (the first try may have died before releasing) releases again, harmlessly.
+   */
+  private async finish(
+    taskId: string,
+    ref: AttemptRef,
+    to: TaskStatus,
+    from: readonly TaskStatus[],
+    update: { changes: Partial<Task>; event: SystemEvent },
+  ): Promise<Task> {
     const moved = await this.deps.tasks.moveIf(
       taskId,
-      TaskStatus.succeeded,
-      { from: [TaskStatus.running, TaskStatus.verifying], worker_id: ref.worker_id, attempt: ref.attempt },
-      { changes: { result, lease_expires_at: null, status_reason: null }, event },
-      now,
+      to,
+      { from, worker_id: ref.worker_id, attempt: ref.attempt },
+      update,
+      this.deps.now(),
     );
     if (!moved) {
-      // A repeat (the first try may have died before releasing): releasing again is harmless.
-      const done = await this.explainRefusal(taskId, ref, TaskStatus.succeeded);
-      await this.deps.capacity.release(done);
+      const done = await this.explainRefusal(taskId, ref, to);
+      await this.deps.capacity.release({ ...done, worker_id: ref.worker_id });
       return done;
     }
     await this.deps.capacity.release(moved.before);
-    await this.deps.publisher.notify(event);
+    await this.deps.publisher.notify(update.event);
     return moved.after;
   }
 
@@ -160,11 +229,17 @@ export class TaskLifecycle {
    * The attempt failed. It is retried after an exponential backoff with jitter, unless `retryable`
    * is false or max_attempts is spent: then the task is dead and put on the dead-tasks queue.
    */
-  async fail(taskId: string, ref: AttemptRef, error: string, retryable = true): Promise<Task> {
+  async fail(
+    taskId: string,
+    ref: AttemptRef,
+    error: string,
+    retryable = true,
+    result: TaskResult | null = null,
+  ): Promise<Task> {
     const now = this.deps.now();
     const event = this.deps.publisher.build(
       'TaskFailed',
-      { task_id: taskId, attempt: ref.attempt, error },
+      { task_id: taskId, attempt: ref.attempt, error, ...(result ? { result } : {}) },
       { at: now.toISOString(), dedupeKey: `${taskId}:${ref.attempt}` },
     );
     const moved = await this.deps.tasks.moveIf(
@@ -174,6 +249,7 @@ export class TaskLifecycle {
       {
         changes: {
           last_error: error,
+          ...(result ? { result } : {}),
           status_reason: `attempt ${ref.attempt} failed`,
           lease_expires_at: null,
           not_before: new Date(now.getTime() + this.backoffSeconds(ref.attempt) * 1000).toISOString(),

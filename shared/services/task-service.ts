@@ -58,6 +58,16 @@ export class TaskService {
       });
     }
     const spec = parseOrThrow(TaskSpec, input, { what: 'task' });
+    if (spec.expected_outputs && spec.expected_outputs.length !== spec.verification_tests.length) {
+      throw new ValidationError('Invalid task: expected_outputs must pair with verification_tests', {
+        details: [
+          {
+            path: 'expected_outputs',
+            problem: `has ${spec.expected_outputs.length} entries for ${spec.verification_tests.length} verification tests`,
+          },
+        ],
+      });
+    }
     // Counting first means a project deleted at this very moment either refuses us or keeps its task.
     // A retry counts again: a count above the real number only keeps an empty project from deletion.
     if (!(await this.deps.projects.countTask(spec.project_id))) {
@@ -86,6 +96,7 @@ export class TaskService {
       not_before: null,
       last_error: null,
       result: null,
+      resume_from: null,
     };
 
     if (await this.deps.tasks.create(task, fingerprint, this.submitted(task))) {

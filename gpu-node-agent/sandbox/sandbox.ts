@@ -1,0 +1,105 @@
+// The sandbox a task runs in, whatever isolates it: a Docker container, a local directory with child
+// processes, later a Proxmox VM. Scaffolds, verification and checkpoints speak only this interface.
+import type { Readable } from 'node:stream';
+
+/** Where the task's files live inside every sandbox; commands run here unless told otherwise. */
+export const WORKSPACE = '/workspace';
+
+export interface SandboxSpec {
+  image: string;
+  env: Record<string, string>;
+  memoryMb: number;
+  cpuCores: number;
+  /** Most processes (and threads) at once: a fork bomb stops here. */
+  maxProcesses: number;
+  /** Outbound network; none unless the task allows egress. */
+  networkEgress: boolean;
+  /** Who the sandbox belongs to, so a restarted node agent can find what it left behind. */
+  labels: SandboxLabels;
+}
+
+export interface SandboxLabels {
+  node: string;
+  task: string;
+  attempt: number;
+}
+
+export interface ExecOptions {
+  /** Seconds before the command and everything it started are killed. */
+  timeoutSeconds?: number;
+  /** Bytes kept per stream; beyond that the middle is dropped (head and tail kept). */
+  outputLimitBytes?: number;
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: Buffer | string;
+  /** Output as it arrives, for progress and logs. */
+  onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
+  /** Aborting kills the command, like a timeout. */
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  /** null when the command was killed (timeout or abort) before it exited. */
+  exitCode: number | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  timedOut: boolean;
+  truncated: boolean;
+  durationMs: number;
+}
+
+export interface Snapshot {
+  /** Executor-specific handle: a committed image for Docker, a directory for the local runner. */
+  ref: string;
+  /** The workspace as a tar archive: portable to any node, whatever the ref. */
+  workspace: Buffer;
+  sizeBytes: number;
+}
+
+export interface Sandbox {
+  readonly id: string;
+  readonly kind: 'docker' | 'local';
+  /** A shell command (run with sh -c) in the workspace. */
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** Paths are relative to the workspace, or absolute inside the sandbox. */
+  readFile(path: string): Promise<Buffer>;
+  writeFile(path: string, content: Buffer | string): Promise<void>;
+  /** Extracts a tar archive into `dir` (default the workspace). */
+  copyIn(archive: Buffer, dir?: string): Promise<void>;
+  /** A tar archive of `dir` (default the workspace), entries relative to it. */
+  copyOut(dir?: string): Promise<Readable>;
+  snapshot(name: string): Promise<Snapshot>;
+  /** Kills everything in it and removes it. Safe to call twice. */
+  destroy(): Promise<void>;
+}
+
+/** A sandbox left over from an earlier run of the node agent. */
+export interface LeftoverSandbox {
+  id: string;
+  labels: SandboxLabels;
+}
+
+export interface SandboxProvider {
+  readonly kind: 'docker' | 'local';
+  create(spec: SandboxSpec): Promise<Sandbox>;
+  /** A new sandbox started from a snapshot (its ref when this node still has it, else the image). */
+  restore(snapshot: Pick<Snapshot, 'ref' | 'workspace'>, spec: SandboxSpec): Promise<Sandbox>;
+  /** Sandboxes this node left behind, found by their labels. */
+  leftovers(node: string): Promise<LeftoverSandbox[]>;
+  remove(id: string): Promise<void>;
+}
+
+/** The task's image is not on this node and cannot be pulled. Retrying elsewhere will not help. */
+export class SandboxImageError extends Error {
+  override readonly name = 'SandboxImageError';
+}
+
+/** Tiny shell quoting for arguments passed into `sh -c` scripts. */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A path inside the sandbox: relative ones are under the workspace. */
+export function sandboxPath(path: string): string {
+  return path.startsWith('/') ? path : `${WORKSPACE}/${path}`;
+}

@@ -1,0 +1,30 @@
+import Docker from 'dockerode';
+import { pack } from 'tar-stream';
+import { expect, it } from 'vitest';
+import { ensureBusyboxImage } from '../../gpu-node-agent/sandbox/busybox-image.js';
+import { DockerSandboxProvider, toBuffer } from '../../gpu-node-agent/sandbox/docker-sandbox.js';
+
+it('probe', async () => {
+  const docker = new Docker();
+  console.log(await ensureBusyboxImage(docker, 'autovibe/sandbox-busybox:probe'));
+  const p = new DockerSandboxProvider(docker);
+  const s = await p.create({ image: 'autovibe/sandbox-busybox:probe', env: { A: '1' }, memoryMb: 256, cpuCores: 1, maxProcesses: 64, networkEgress: false, labels: { node: 'probe', task: 't', attempt: 1 } });
+  let r = await s.exec('echo hi $A; pwd; echo err >&2; grep Cap /proc/self/status; touch /x; ls /');
+  console.log(r.exitCode, r.stdout.toString(), r.stderr.toString());
+  await s.writeFile('dir/a.txt', 'hello\n');
+  console.log((await s.readFile('dir/a.txt')).toString());
+  const a = pack(); a.entry({ name: 'sub/b.txt' }, 'bee'); a.finalize();
+  await s.copyIn(await toBuffer(a));
+  r = await s.exec('find /workspace; cat sub/b.txt');
+  console.log(r.stdout.toString());
+  const t0 = Date.now();
+  r = await s.exec('sleep 100 & sleep 100; echo never', { timeoutSeconds: 1 });
+  console.log('timeout', r, Date.now() - t0);
+  r = await s.exec('ps');
+  console.log(r.stdout.toString());
+  const snap = await s.snapshot('probe-1');
+  console.log(snap.ref, snap.sizeBytes);
+  console.log(await p.leftovers('probe'));
+  await s.destroy(); await s.destroy();
+  expect(1).toBe(1);
+}, 60000);
