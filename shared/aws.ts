@@ -5,6 +5,9 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AwsSettings } from './config.js';
 
+/** s3rver accepts only its own credentials; dynalite and fauxqs accept any, so all three share these. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
 export interface AwsClients {
   dynamo: DynamoDBDocumentClient;
   s3: S3Client;

@@ -13,11 +13,13 @@ import { Dispatcher } from './scheduler/dispatcher.js';
 import { TaskLifecycle } from './scheduler/lifecycle.js';
 import { Sweeper } from './scheduler/sweeper.js';
 import { ApiKeyService } from './services/api-key-service.js';
+import { CheckpointService } from './services/checkpoint-service.js';
 import { EventPublisher } from './services/event-publisher.js';
 import { ProjectService } from './services/project-service.js';
 import { TaskService } from './services/task-service.js';
 import { WorkerService } from './services/worker-service.js';
 import { ApiKeyRepository } from './store/api-key-repository.js';
+import { S3BlobStore } from './store/blob-store.js';
 import { EventLog } from './store/event-log.js';
 import { ProjectRepository } from './store/project-repository.js';
 import { SchedulerState } from './store/scheduler-state.js';
@@ -43,6 +45,7 @@ export interface ControlPlane {
   projects: ProjectService;
   keys: ApiKeyService;
   workers: WorkerService;
+  checkpoints: CheckpointService;
   scheduler: {
     dispatcher: Dispatcher;
     sweeper: Sweeper;
@@ -137,6 +140,18 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
     }
   };
 
+  const tasks = new TaskService({
+    tasks: repositories.tasks,
+    projects: repositories.projects,
+    publisher,
+    capacity,
+    state,
+    dispatcher,
+    schedulerConfig,
+    logger: createLogger('tasks'),
+    now,
+  });
+
   return {
     config,
     schedulerConfig,
@@ -144,15 +159,11 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
     repositories,
     publisher,
     scheduler: { dispatcher, sweeper, lifecycle, state, capacity },
-    tasks: new TaskService({
-      tasks: repositories.tasks,
-      projects: repositories.projects,
-      publisher,
-      capacity,
-      state,
-      dispatcher,
-      schedulerConfig,
-      logger: createLogger('tasks'),
+    tasks,
+    checkpoints: new CheckpointService({
+      tasks,
+      lifecycle,
+      blobs: new S3BlobStore(aws.s3, buckets.checkpoints),
       now,
     }),
     workers: new WorkerService({
@@ -163,6 +174,10 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
       sqs: aws.sqs,
       sqsEndpoint: config.aws.endpoints.sqs ?? null,
       deadTasksQueueUrl: queues.deadTasks,
+      storage: {
+        buckets: { checkpoints: buckets.checkpoints, artifacts: buckets.artifacts },
+        s3_endpoint: config.aws.endpoints.s3 ?? null,
+      },
       resourcePrefix: config.resources.prefix,
       config: schedulerConfig,
       now,

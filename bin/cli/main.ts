@@ -1,7 +1,8 @@
 // The autovibe command line: run the local control plane, submit and manage tasks, projects and keys.
 import { Command } from 'commander';
+import { ApiClient, ApiError } from '../../shared/api-client.js';
 import { AutovibeError } from '../../shared/errors.js';
-import { ApiClient, ApiError } from './api-client.js';
+import { registerAgent } from './commands/agent.js';
 import { registerDev } from './commands/dev.js';
 import { registerKeys } from './commands/keys.js';
 import { registerProjects } from './commands/projects.js';
@@ -31,6 +32,7 @@ const client = () => new ApiClient(resolveClientSettings(program.opts(), process
 const json = () => Boolean(program.opts().json);
 
 registerDev(program);
+registerAgent(program);
 registerTasks(program, client, json);
 registerProjects(program, client, json);
 registerKeys(program, client, json);

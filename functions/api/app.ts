@@ -9,6 +9,7 @@ import { createLogger } from '../../shared/logger.js';
 import { buildOpenApi } from './openapi.js';
 import type { ApiEnv, RouteDef } from './route.js';
 import { attemptRoutes } from './routes/attempts.js';
+import { checkpointRoutes } from './routes/checkpoints.js';
 import { keyRoutes } from './routes/keys.js';
 import { projectRoutes } from './routes/projects.js';
 import { statsRoutes } from './routes/stats.js';
@@ -30,6 +31,7 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
     ...keyRoutes(plane),
     ...workerRoutes(plane),
     ...attemptRoutes(plane),
+    ...checkpointRoutes(plane),
     ...statsRoutes(plane),
   ];
 

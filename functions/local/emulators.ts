@@ -17,8 +17,7 @@ export interface RunningEmulator {
   stop(): Promise<void>;
 }
 
-/** s3rver accepts only its own credentials; dynalite and fauxqs accept any, so all three share these. */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+export { LOCAL_CREDENTIALS } from '../../shared/aws.js';
 
 /** Stopping twice is harmless: the second call returns the first call's promise. */
 function stopOnce(stop: () => Promise<void>): () => Promise<void> {

@@ -16,7 +16,10 @@ const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox', '/usr/local/bin/
  * Makes `image` unless the engine has it: from a static busybox on this host, else by pulling
  * busybox from Docker Hub. Throws with what to install when neither works.
  */
-export async function ensureBusyboxImage(docker: Docker, image = BUSYBOX_IMAGE): Promise<'present' | 'built' | 'pulled'> {
+export async function ensureBusyboxImage(
+  docker: Docker,
+  image = BUSYBOX_IMAGE,
+): Promise<'present' | 'built' | 'pulled'> {
   try {
     await docker.getImage(image).inspect();
     return 'present';
@@ -56,7 +59,10 @@ async function rootfs(busybox: string): Promise<Buffer> {
   for (const applet of applets) {
     if (applet !== 'busybox') archive.entry({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox' });
   }
-  archive.entry({ name: 'etc/passwd', mode: 0o644 }, 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n');
+  archive.entry(
+    { name: 'etc/passwd', mode: 0o644 },
+    'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n',
+  );
   archive.entry({ name: 'etc/group', mode: 0o644 }, 'root:x:0:\nnogroup:x:65534:\n');
   archive.finalize();
   return toBuffer(archive);

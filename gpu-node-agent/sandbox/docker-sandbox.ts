@@ -178,8 +178,10 @@ class DockerSandbox implements Sandbox {
       WorkingDir: options.cwd ? sandboxPath(options.cwd) : WORKSPACE,
       Env: Object.entries(options.env ?? {}).map(([name, value]) => `${name}=${value}`),
     });
-    const stream = (await exec.start({ hijack: true, stdin: options.stdin !== undefined })) as NodeJS.ReadWriteStream &
-      Readable;
+    const stream = (await exec.start({
+      hijack: true,
+      stdin: options.stdin !== undefined,
+    })) as NodeJS.ReadWriteStream & Readable;
     const stdout = new CappedOutput(options.outputLimitBytes);
     const stderr = new CappedOutput(options.outputLimitBytes);
     this.docker.modem.demuxStream(
@@ -305,7 +307,7 @@ function statusOf(error: unknown): number | undefined {
 
 export async function toBuffer(stream: AsyncIterable<unknown>): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  for await (const chunk of stream)
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks);
 }
-

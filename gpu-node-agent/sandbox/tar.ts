@@ -72,3 +72,12 @@ export async function filesOf(archive: Buffer): Promise<Map<string, Buffer>> {
   await done;
   return files;
 }
+
+/** An archive of the given files (path relative to the archive root → content). */
+export async function tarOf(files: Record<string, string | Buffer>): Promise<Buffer> {
+  const archive = pack();
+  const written = toBuffer(archive);
+  for (const [name, content] of Object.entries(files)) archive.entry({ name, mode: 0o644 }, content);
+  archive.finalize();
+  return written;
+}

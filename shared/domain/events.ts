@@ -33,7 +33,6 @@ const DATA = {
     checkpoint_id: z.string(),
     size_bytes: z.int().min(0),
   }),
-  CheckpointRestored: z.strictObject({ task_id: z.string(), checkpoint_id: z.string() }),
   TaskCancelled: z.strictObject({ task_id: z.string(), previous_status: z.string(), reason: z.string() }),
   StepExecuted: z.strictObject({ task_id: z.string(), step: z.int(), action: Action }),
   TrajectoryStored: z.strictObject({ trajectory_id: z.string(), task_id: z.string() }),

@@ -11,6 +11,7 @@ export const IdPrefix = {
   apiKey: 'key',
   event: 'evt',
   worker: 'wrk',
+  checkpoint: 'chk',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 

@@ -149,7 +149,7 @@ export const Task = TaskSpec.extend({
   not_before: z.iso.datetime().nullable(),
   last_error: z.string().nullable(),
   result: TaskResult.nullable(),
-  /** The checkpoint the next attempt starts from, instead of a fresh sandbox. */
-  resume_from: z.string().nullable().default(null),
+  /** The checkpoint the next attempt starts from instead of a fresh sandbox (possibly another task's). */
+  resume_from: z.strictObject({ task_id: TaskId, checkpoint_id: z.string() }).nullable().default(null),
 });
 export type Task = z.infer<typeof Task>;

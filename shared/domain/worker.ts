@@ -43,6 +43,8 @@ export const RunningTask = z.strictObject({ task_id: TaskId, attempt: z.int().mi
 export const WorkerHeartbeat = z.strictObject({
   /** Attempts the node is working on right now; their leases are extended. */
   running: z.array(RunningTask).max(1024),
+  /** The agent's own state: draining takes no new work; stopped is its last word before it exits. */
+  status: z.enum(['active', 'draining', 'stopped']).default('active'),
 });
 
 export const Worker = z.strictObject({

@@ -180,7 +180,7 @@ export class TaskLifecycle {
         lease_expires_at: null,
         started_at: null,
         status_reason: reason,
-        ...(checkpointId ? { resume_from: checkpointId } : {}),
+        ...(checkpointId ? { resume_from: { task_id: taskId, checkpoint_id: checkpointId } } : {}),
       },
       event,
     });

@@ -60,7 +60,8 @@ export class Sweeper {
     // One read of the fleet serves both checks: reclaiming only needs slots taken before the sweep.
     const fleet = await this.deps.workers.all();
     await this.markLostWorkers(fleet, report);
-    for (const task of await this.all(TaskStatus.dispatched)) await this.expireDispatch(task, report);
+    const gone = new Set(fleet.filter((w) => w.status === 'stopped' || w.status === 'lost').map((w) => w.id));
+    for (const task of await this.all(TaskStatus.dispatched)) await this.expireDispatch(task, gone, report);
     for (const status of HELD_STATUSES) {
       for (const task of await this.all(status)) await this.checkHeld(task, report);
     }
@@ -138,9 +139,12 @@ export class Sweeper {
     }
   }
 
-  private async expireDispatch(task: Task, report: SweepReport): Promise<void> {
-    if (!this.expired(task.lease_expires_at)) return;
-    if (await this.requeue(task, 'the node did not claim it in time')) report.requeued.push(task.id);
+  /** Unclaimed past its claim deadline, or sent to a node that has since stopped or been lost. */
+  private async expireDispatch(task: Task, goneWorkers: Set<string>, report: SweepReport): Promise<void> {
+    const gone = task.worker_id !== null && goneWorkers.has(task.worker_id);
+    if (!gone && !this.expired(task.lease_expires_at)) return;
+    const reason = gone ? 'the node it was sent to left' : 'the node did not claim it in time';
+    if (await this.requeue(task, reason)) report.requeued.push(task.id);
   }
 
   private async checkHeld(task: Task, report: SweepReport): Promise<void> {

@@ -50,7 +50,12 @@ const MAX_CANCEL_ATTEMPTS = 5;
 export class TaskService {
   constructor(private readonly deps: Deps) {}
 
-  async submit(input: unknown, caller: Principal, idempotencyKey?: string): Promise<SubmitResult> {
+  async submit(
+    input: unknown,
+    caller: Principal,
+    idempotencyKey?: string,
+    options: { resumeFrom?: Task['resume_from'] } = {},
+  ): Promise<SubmitResult> {
     if (idempotencyKey !== undefined) {
       parseOrThrow(IdempotencyKey, idempotencyKey, {
         what: 'Idempotency-Key header',
@@ -96,7 +101,7 @@ export class TaskService {
       not_before: null,
       last_error: null,
       result: null,
-      resume_from: null,
+      resume_from: options.resumeFrom ?? null,
     };
 
     if (await this.deps.tasks.create(task, fingerprint, this.submitted(task))) {

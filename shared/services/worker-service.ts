@@ -31,6 +31,14 @@ export interface Registration {
   sqs_endpoint: string | null;
   lease_seconds: number;
   heartbeat_every_seconds: number;
+  /** Where the node puts checkpoint archives and artifacts (under each task's prefix). */
+  storage: NodeStorage;
+}
+
+export interface NodeStorage {
+  buckets: { checkpoints: string; artifacts: string };
+  /** Set when S3 is a local emulator: the endpoint the node's S3 client must use. */
+  s3_endpoint: string | null;
 }
 
 export interface HeartbeatAnswer {
@@ -48,6 +56,7 @@ interface Deps {
   sqs: SQSClient;
   sqsEndpoint: string | null;
   deadTasksQueueUrl: string;
+  storage: NodeStorage;
   resourcePrefix: string;
   config: SchedulerConfig;
   now: () => Date;
@@ -87,6 +96,7 @@ export class WorkerService {
       sqs_endpoint: this.deps.sqsEndpoint,
       lease_seconds: this.deps.config.leaseSeconds,
       heartbeat_every_seconds: Math.max(1, Math.floor(this.deps.config.leaseSeconds / 3)),
+      storage: this.deps.storage,
     };
   }
 
@@ -107,9 +117,15 @@ export class WorkerService {
 
   /** Records that the node is alive and extends the leases of the attempts it still holds. */
   async heartbeat(workerId: string, input: unknown, caller: Principal): Promise<HeartbeatAnswer> {
-    const { running } = parseOrThrow(WorkerHeartbeat, input, { what: 'heartbeat' });
+    const { running, status } = parseOrThrow(WorkerHeartbeat, input, { what: 'heartbeat' });
     await this.deps.lifecycle.checkOwnership(workerId, caller);
-    const { worker, revived } = await this.deps.workers.heartbeat(workerId, this.deps.now());
+    let { worker, revived } = await this.deps.workers.heartbeat(workerId, this.deps.now());
+    if (status !== 'active' && worker.status !== status) {
+      // The agent is draining or leaving on its own: no new dispatches to it from now on.
+      worker = await this.deps.workers.setStatus(workerId, status);
+      revived = false;
+      if (status === 'stopped') await this.announceShutdown(worker);
+    }
     if (revived) {
       await this.deps.publisher.publish(
         'WorkerHealthCheck',
@@ -139,11 +155,15 @@ export class WorkerService {
   async stop(workerId: string): Promise<Worker> {
     await this.get(workerId);
     const worker = await this.deps.workers.setStatus(workerId, 'draining', ['active', 'lost', 'draining']);
+    await this.announceShutdown(worker);
+    return worker;
+  }
+
+  private async announceShutdown(worker: Worker): Promise<void> {
     await this.deps.publisher.publish(
       'WorkerShutdown',
-      { worker_id: workerId },
-      { at: this.deps.now().toISOString(), dedupeKey: `${workerId}:${worker.revision}` },
+      { worker_id: worker.id },
+      { at: this.deps.now().toISOString(), dedupeKey: `${worker.id}:${worker.revision}:${worker.status}` },
     );
-    return worker;
   }
 }

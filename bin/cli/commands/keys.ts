@@ -1,7 +1,7 @@
 // `autovibe keys ...` (admin) and `autovibe whoami`, `autovibe health`.
 import type { Command } from 'commander';
+import type { ApiClient } from '../../../shared/api-client.js';
 import type { ApiKeyInfo } from '../../../shared/domain/api-key.js';
-import type { ApiClient } from '../api-client.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 type Client = () => ApiClient;

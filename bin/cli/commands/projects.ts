@@ -1,7 +1,7 @@
 // `autovibe projects ...`: budgets and limits that tasks run under.
 import type { Command } from 'commander';
+import type { ApiClient } from '../../../shared/api-client.js';
 import type { Project } from '../../../shared/domain/project.js';
-import type { ApiClient } from '../api-client.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 type Client = () => ApiClient;

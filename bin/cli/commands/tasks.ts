@@ -1,9 +1,9 @@
 // `autovibe submit` and `autovibe tasks ...`.
 import type { Command } from 'commander';
+import type { ApiClient } from '../../../shared/api-client.js';
 import type { SystemEvent } from '../../../shared/domain/events.js';
 import type { Task } from '../../../shared/domain/task.js';
 import type { TaskView } from '../../../shared/services/task-service.js';
-import type { ApiClient } from '../api-client.js';
 import { printFields, printJson, printTable } from '../output.js';
 import { readTaskFile } from '../task-file.js';
 

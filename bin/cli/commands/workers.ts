@@ -1,8 +1,8 @@
 // `autovibe workers ...` and `autovibe stats`: the fleet and what it is doing.
 import type { Command } from 'commander';
+import type { ApiClient } from '../../../shared/api-client.js';
 import type { Worker } from '../../../shared/domain/worker.js';
 import type { Stats } from '../../../shared/services/stats.js';
-import type { ApiClient } from '../api-client.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 type Client = () => ApiClient;

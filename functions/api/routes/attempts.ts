@@ -13,6 +13,13 @@ const Failure = AttemptRef.extend({
   error: z.string().min(1).max(10_000),
   /** false when retrying cannot help (a bad task image, say): the task goes straight to dead. */
   retryable: z.boolean().default(true),
+  /** How the attempt ended when it ran to the end but solved nothing (a Failure from verification). */
+  result: TaskResult.optional(),
+});
+const Release = AttemptRef.extend({
+  reason: z.string().min(1).max(1000),
+  /** A checkpoint saved just before, which the next attempt starts from. */
+  checkpoint_id: z.string().max(64).nullable().default(null),
 });
 
 const NODE_OR_ADMIN = ['admin', 'node'] as const;
@@ -55,7 +62,19 @@ export function attemptRoutes(plane: ControlPlane): RouteDef[] {
       'fail',
       'The attempt failed; it is retried with backoff until max_attempts, then the task is dead.',
       Failure,
-      (id, input) => lifecycle.fail(id, input, input.error, input.retryable),
+      (id, input) => lifecycle.fail(id, input, input.error, input.retryable, input.result ?? null),
+    ),
+    report(
+      'timeout',
+      'The node stopped the attempt at timeout_seconds; the task is timed_out.',
+      AttemptRef,
+      (id, ref) => lifecycle.timeOut(id, ref),
+    ),
+    report(
+      'release',
+      'The node gives the attempt back unfinished (draining); the task is queued again at once.',
+      Release,
+      (id, input) => lifecycle.release(id, input, input.reason, input.checkpoint_id),
     ),
   ];
 }

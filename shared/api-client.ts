@@ -1,6 +1,10 @@
-// A small client for the control-plane API. Error responses become ApiError with the server's code,
-// message and field details, so the CLI can show exactly what was wrong.
-import type { ClientSettings } from './settings.js';
+// A small client for the control-plane API, used by the CLI and the node agent. Error responses
+// become ApiError with the server's code, message and field details, so callers can say what was wrong.
+/** Where the API is and the key to call it with. */
+export interface ApiEndpoint {
+  apiUrl: string;
+  apiKey?: string;
+}
 
 export interface ErrorDetail {
   path: string;
@@ -20,7 +24,7 @@ export class ApiError extends Error {
 }
 
 export class ApiClient {
-  constructor(private readonly settings: ClientSettings) {}
+  constructor(private readonly settings: ApiEndpoint) {}
 
   get url(): string {
     return this.settings.apiUrl;

@@ -1,0 +1,49 @@
+// `autovibe agent`: the node agent daemon on a machine that runs tasks.
+import type { Command } from 'commander';
+import { loadNodeConfig } from '../../../gpu-node-agent/config.js';
+import { NodeAgent } from '../../../gpu-node-agent/node-agent.js';
+import { chooseProvider } from '../../../gpu-node-agent/providers.js';
+import { configureLogging, createLogger } from '../../../shared/logger.js';
+
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .description('Run the node agent: register with the control plane, take tasks, run them in sandboxes')
+    .requiredOption('-c, --config <file>', 'node config (YAML), e.g. examples/node.yaml')
+    .addHelpText(
+      'after',
+      `
+The config names the control plane (control_plane_url, or env AUTOVIBE_URL), the node key (node_key, or
+env AUTOVIBE_NODE_KEY; create one with \`autovibe keys create --role node\`), the node's capacity,
+executor (docker, or local without isolation), scaffolds and labels. See examples/node.yaml.
+
+SIGTERM or Ctrl-C drains: no new tasks; running ones get drain_timeout_seconds to finish, then are
+checkpointed and handed back. A second signal stops at once. A restarted agent removes the sandboxes
+its previous run left and hands their attempts back for retry.`,
+    )
+    .action(async (flags: { config: string }) => {
+      if (!process.env.AUTOVIBE_LOG_FORMAT) configureLogging({ format: 'pretty' });
+      const config = await loadNodeConfig(flags.config);
+      const logger = createLogger('agent');
+      const provider = await chooseProvider(config.executor, logger);
+      const agent = new NodeAgent(config, { provider, logger });
+      await agent.start();
+      console.log(
+        `autovibe agent ${config.name}: ${agent.api.worker.id}, ${config.capacity.slots} slots, ${provider.kind} sandboxes, scaffolds ${config.scaffolds.join(', ')}`,
+      );
+      let signals = 0;
+      const onSignal = (signal: string) => {
+        if (++signals > 1) {
+          console.error(`${signal} again: stopping now`);
+          void agent.stop().finally(() => process.exit(1));
+          return;
+        }
+        console.log(
+          `${signal}: draining (up to ${config.drain_timeout_seconds}s); send it again to stop now`,
+        );
+        void agent.drain().then(() => process.exit(0));
+      };
+      process.on('SIGINT', () => onSignal('SIGINT'));
+      process.on('SIGTERM', () => onSignal('SIGTERM'));
+    });
+}

@@ -1,0 +1,75 @@
+// Checkpoints of a task: nodes record the ones they save; people (and nodes, to restore) read them,
+// and start a new task from one.
+import { z } from 'zod';
+import type { ControlPlane } from '../../../shared/control-plane.js';
+import { CheckpointManifest, CheckpointReport } from '../../../shared/domain/checkpoint.js';
+import { Task } from '../../../shared/domain/task.js';
+import { PEOPLE, type RouteDef, readJson } from '../route.js';
+
+const ANYONE = ['admin', 'user', 'node'] as const;
+
+export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
+  return [
+    {
+      method: 'post',
+      path: '/api/v1/tasks/:id/checkpoints',
+      summary: 'Record a checkpoint the node saved of the attempt it holds (CheckpointCreated).',
+      tag: 'checkpoints',
+      roles: ['admin', 'node'],
+      body: CheckpointReport,
+      responses: { 201: { description: 'The checkpoint manifest', schema: CheckpointManifest } },
+      async handle(c) {
+        const manifest = await plane.checkpoints.record(
+          c.req.param('id')!,
+          await readJson(c),
+          c.get('principal'),
+        );
+        return c.json(manifest, 201);
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/v1/tasks/:id/checkpoints',
+      summary: "The task's checkpoints, oldest first.",
+      tag: 'checkpoints',
+      roles: ANYONE,
+      responses: {
+        200: {
+          description: 'Checkpoint manifests',
+          schema: z.object({ items: z.array(CheckpointManifest) }),
+        },
+      },
+      async handle(c) {
+        return c.json({ items: await plane.checkpoints.list(c.req.param('id')!) });
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/v1/tasks/:id/checkpoints/:checkpoint',
+      summary: 'One checkpoint manifest.',
+      tag: 'checkpoints',
+      roles: ANYONE,
+      responses: { 200: { description: 'The checkpoint manifest', schema: CheckpointManifest } },
+      async handle(c) {
+        return c.json(await plane.checkpoints.get(c.req.param('id')!, c.req.param('checkpoint')!));
+      },
+    },
+    {
+      method: 'post',
+      path: '/api/v1/tasks/:id/checkpoints/:checkpoint/restore',
+      summary: 'Submit a new task with the same spec that starts from this checkpoint.',
+      tag: 'checkpoints',
+      roles: PEOPLE,
+      responses: { 201: { description: 'The new task', schema: Task } },
+      async handle(c) {
+        const { task } = await plane.checkpoints.restore(
+          c.req.param('id')!,
+          c.req.param('checkpoint')!,
+          c.get('principal'),
+        );
+        c.header('Location', `/api/v1/tasks/${task.id}`);
+        return c.json(task, 201);
+      },
+    },
+  ];
+}

@@ -1,0 +1,237 @@
+// One attempt of one task on this node, from claim to report: open a sandbox (fresh, or from a
+// checkpoint), run the agent under the task's deadline, verify, store artifacts, report the result.
+// Whatever happens, the sandbox is destroyed at the end.
+
+import { ApiError } from '../shared/api-client.js';
+import { ARTIFACT_FILES, artifactKey } from '../shared/domain/artifacts.js';
+import { checkpointWorkspaceKey } from '../shared/domain/checkpoint.js';
+import { IdPrefix, newId } from '../shared/domain/ids.js';
+import type { Task } from '../shared/domain/task.js';
+import type { Logger } from '../shared/logger.js';
+import { type AgentRegistry, AgentSetupError } from './agents.js';
+import type { AttemptRef, Claim, NodeApi } from './node-api.js';
+import { toBuffer } from './sandbox/docker-sandbox.js';
+import {
+  type Sandbox,
+  SandboxImageError,
+  type SandboxProvider,
+  type SandboxSpec,
+} from './sandbox/sandbox.js';
+import { tarOf } from './sandbox/tar.js';
+import { resultOf, verify, visibleTestFiles } from './verification.js';
+import { diffWorkspaces } from './workspace-diff.js';
+
+/** Why an attempt stops before its end. */
+export type StopReason = 'cancelled' | 'timeout' | 'draining';
+
+export interface AttemptDeps {
+  api: NodeApi;
+  provider: SandboxProvider;
+  agents: AgentRegistry;
+  node: string;
+  outputLimitBytes: number;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export class Attempt {
+  readonly ref: AttemptRef;
+  readonly task: Task;
+  private readonly abort = new AbortController();
+  private stopReason: StopReason | null = null;
+  private sandbox: Sandbox | null = null;
+  /** The workspace as the attempt began (initial files, or the restored checkpoint). */
+  private baseline: Buffer | null = null;
+  private lastCheckpoint: string | null = null;
+  private readonly log: string[] = [];
+
+  constructor(
+    private readonly deps: AttemptDeps,
+    claim: Claim,
+  ) {
+    this.task = claim.task;
+    this.ref = { task_id: claim.task.id, attempt: claim.attempt };
+  }
+
+  /** Stops the attempt: the agent and its commands are killed; run() then reports as `reason` says. */
+  stop(reason: StopReason): void {
+    this.stopReason ??= reason;
+    this.abort.abort();
+  }
+
+  get stopping(): StopReason | null {
+    return this.stopReason;
+  }
+
+  /** Runs the attempt to its end and reports it. Never throws. */
+  async run(): Promise<void> {
+    const { logger } = this.deps;
+    const fields = { task_id: this.task.id, attempt: this.ref.attempt };
+    const deadline = this.armDeadline();
+    try {
+      this.sandbox = await this.open();
+      await this.deps.api.start(this.ref);
+      logger.info('attempt_started', { ...fields, sandbox: this.sandbox.id.slice(0, 12) });
+      const agent = this.deps.agents.get(this.task.scaffold);
+      await agent.run({
+        sandbox: this.sandbox,
+        task: this.task,
+        signal: this.abort.signal,
+        log: (line) => this.note(line),
+        outputLimitBytes: this.deps.outputLimitBytes,
+      });
+      if (this.stopReason) return await this.reportStop();
+
+      await this.deps.api.verify(this.ref);
+      const report = await verify(this.sandbox, this.task, this.abort.signal);
+      if (this.stopReason) return await this.reportStop();
+      await this.storeArtifacts(report);
+      const result = resultOf(report);
+      logger.info('attempt_verified', {
+        ...fields,
+        passed: report.passed,
+        total: report.total,
+        result: result.type,
+      });
+      if (result.type === 'Failure') {
+        await this.deps.api.fail(this.ref, result.reason, { retryable: true, result });
+      } else {
+        await this.deps.api.complete(this.ref, result);
+      }
+    } catch (error) {
+      await this.reportError(error);
+    } finally {
+      clearTimeout(deadline);
+      await this.sandbox
+        ?.destroy()
+        .catch((error) => logger.error('sandbox_destroy_failed', { ...fields, error }));
+    }
+  }
+
+  /** Saves the sandbox (committed image + workspace archive in S3) and records it. */
+  async checkpoint(): Promise<string> {
+    if (!this.sandbox) throw new Error('No sandbox to checkpoint yet');
+    const id = newId(IdPrefix.checkpoint);
+    const snapshot = await this.sandbox.snapshot(`${this.task.id}-${id}`);
+    const key = checkpointWorkspaceKey(this.task, id);
+    await this.deps.api.putObject('checkpoints', key, snapshot.workspace, 'application/x-tar');
+    const { changed } = await diffWorkspaces(this.baseline ?? (await tarOf({})), snapshot.workspace);
+    await this.deps.api.recordCheckpoint(this.task.id, {
+      attempt: this.ref.attempt,
+      checkpoint_id: id,
+      node: this.deps.node,
+      image_ref: snapshot.ref,
+      workspace_key: key,
+      size_bytes: snapshot.sizeBytes,
+      parent: this.lastCheckpoint,
+      files_changed: changed,
+    });
+    this.lastCheckpoint = id;
+    this.deps.logger.info('checkpoint_created', {
+      task_id: this.task.id,
+      checkpoint_id: id,
+      files: changed.length,
+    });
+    return id;
+  }
+
+  private async open(): Promise<Sandbox> {
+    const { task } = this;
+    const limits = task.resource_limits;
+    const spec: SandboxSpec = {
+      image: task.docker_image,
+      env: task.environment_vars,
+      memoryMb: limits.memory_mb,
+      cpuCores: limits.cpu_cores,
+      maxProcesses: limits.max_processes,
+      networkEgress: task.network_egress,
+      labels: { node: this.deps.node, task: task.id, attempt: this.ref.attempt },
+    };
+    let sandbox: Sandbox;
+    if (task.resume_from) {
+      const { task_id, checkpoint_id } = task.resume_from;
+      const manifest = await this.deps.api.checkpoint(task_id, checkpoint_id);
+      const workspace = await this.deps.api.getObject('checkpoints', manifest.workspace_key);
+      sandbox = await this.deps.provider.restore({ ref: manifest.image_ref, workspace }, spec);
+      this.lastCheckpoint = checkpoint_id;
+      this.note(`restored checkpoint ${checkpoint_id} of ${task_id}`);
+    } else {
+      sandbox = await this.deps.provider.create(spec);
+      const files = { ...task.initial_files, ...visibleTestFiles(task) };
+      if (Object.keys(files).length > 0) await sandbox.copyIn(await tarOf(files));
+    }
+    this.baseline = await toBuffer(await sandbox.copyOut());
+    return sandbox;
+  }
+
+  /** Times the attempt out at started_at + timeout_seconds (the claim's start). */
+  private armDeadline(): NodeJS.Timeout {
+    const started = Date.parse(this.task.started_at ?? new Date().toISOString());
+    const now = (this.deps.now ?? (() => new Date()))().getTime();
+    const left = Math.max(0, started + this.task.timeout_seconds * 1000 - now);
+    return setTimeout(() => this.stop('timeout'), left);
+  }
+
+  private async reportStop(): Promise<void> {
+    const { api, logger } = this.deps;
+    const fields = { task_id: this.task.id, attempt: this.ref.attempt, reason: this.stopReason };
+    logger.info('attempt_stopped', fields);
+    try {
+      if (this.stopReason === 'timeout') await api.timeOut(this.ref);
+      else if (this.stopReason === 'draining') {
+        const checkpoint = this.sandbox
+          ? await this.checkpoint().catch((error) => {
+              logger.error('checkpoint_failed', { ...fields, error });
+              return null;
+            })
+          : null;
+        await api.release(this.ref, 'the node is shutting down', checkpoint);
+      }
+      // Cancelled (or handed to another node): the control plane knows already.
+    } catch (error) {
+      if (!isStale(error)) logger.error('attempt_report_failed', { ...fields, error });
+    }
+  }
+
+  private async reportError(error: unknown): Promise<void> {
+    if (this.stopReason) return this.reportStop();
+    const { api, logger } = this.deps;
+    const fields = { task_id: this.task.id, attempt: this.ref.attempt };
+    if (isStale(error)) {
+      logger.warn('attempt_stale', { ...fields, error });
+      return;
+    }
+    const retryable = !(error instanceof SandboxImageError || error instanceof AgentSetupError);
+    logger.error('attempt_failed', { ...fields, error, retryable });
+    try {
+      await api.fail(this.ref, (error as Error).message ?? String(error), { retryable });
+    } catch (reportError) {
+      if (!isStale(reportError)) logger.error('attempt_report_failed', { ...fields, error: reportError });
+    }
+  }
+
+  private async storeArtifacts(report: unknown): Promise<void> {
+    const key = (file: string) => artifactKey(this.task, this.ref.attempt, file);
+    const after = await toBuffer(await this.sandbox!.copyOut());
+    const diff = await diffWorkspaces(this.baseline!, after);
+    await Promise.all([
+      this.deps.api.putObject('artifacts', key(ARTIFACT_FILES.agentLog), this.log.join('\n'), 'text/plain'),
+      this.deps.api.putObject(
+        'artifacts',
+        key(ARTIFACT_FILES.verification),
+        JSON.stringify(report, null, 2),
+        'application/json',
+      ),
+      this.deps.api.putObject('artifacts', key(ARTIFACT_FILES.patch), diff.patch, 'text/x-diff'),
+    ]);
+  }
+
+  private note(line: string): void {
+    this.log.push(line);
+  }
+}
+
+/** The control plane no longer counts this attempt as ours: nothing more to report. */
+function isStale(error: unknown): boolean {
+  return error instanceof ApiError && (error.code === 'stale_attempt' || error.status === 404);
+}

@@ -1,0 +1,78 @@
+// The node agent's configuration (node.yaml), parsed once at start. Every setting has a default except
+// where the control plane is and the node key; the key may come from AUTOVIBE_NODE_KEY instead of the
+// file, so node.yaml can be shared without the secret.
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { Gpu } from '../shared/domain/worker.js';
+import { ConfigError } from '../shared/errors.js';
+import { describeIssues } from '../shared/validation.js';
+
+export const NodeConfig = z.strictObject({
+  control_plane_url: z.url(),
+  node_key: z.string().min(10),
+  /** Stable across restarts: the node's identity, and the label on every sandbox it starts. */
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a lower-case host-like name')
+    .default(
+      hostname()
+        .toLowerCase()
+        .replace(/[^a-z0-9._-]/g, '-')
+        .slice(0, 63),
+    ),
+  capacity: z
+    .strictObject({
+      slots: z.int().min(1).max(1024).default(2),
+      cpu_cores: z.number().positive().default(2),
+      memory_mb: z.int().min(64).default(4096),
+    })
+    .default({ slots: 2, cpu_cores: 2, memory_mb: 4096 }),
+  /** docker isolates; local runs commands on this machine with no isolation, so it must be asked for. */
+  executor: z.enum(['docker', 'local']).default('docker'),
+  scaffolds: z.array(z.string().min(1).max(64)).min(1).default(['oracle', 'nop']),
+  gpus: z.array(Gpu).default([]),
+  labels: z.record(z.string().max(128), z.string().max(256)).default({}),
+  /** Long-poll wait on the dispatch queue; idle nodes cost one receive per wait. */
+  poll_wait_seconds: z.int().min(0).max(20).default(20),
+  /** On SIGTERM: how long running tasks may go on before they are checkpointed and released. */
+  drain_timeout_seconds: z.int().min(0).max(86_400).default(60),
+  /** Bytes of command output kept per stream (head and tail). */
+  output_limit_bytes: z
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
+  aws_region: z.string().default('us-east-1'),
+});
+export type NodeConfig = z.infer<typeof NodeConfig>;
+export type NodeConfigInput = z.input<typeof NodeConfig>;
+
+export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  const raw = { ...(input && typeof input === 'object' ? input : {}) } as Record<string, unknown>;
+  if (raw.node_key === undefined && env.AUTOVIBE_NODE_KEY) raw.node_key = env.AUTOVIBE_NODE_KEY;
+  if (raw.control_plane_url === undefined && env.AUTOVIBE_URL) raw.control_plane_url = env.AUTOVIBE_URL;
+  const parsed = NodeConfig.safeParse(raw);
+  if (!parsed.success) {
+    const details = describeIssues(parsed.error.issues);
+    throw new ConfigError(
+      `Invalid node config: ${details.map((d) => `${d.path || '(root)'}: ${d.problem}`).join('; ')}`,
+      { details },
+    );
+  }
+  return parsed.data;
+}
+
+export async function loadNodeConfig(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<NodeConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`Cannot read node config ${path}: ${(error as Error).message}`);
+  }
+  return parseNodeConfig(parseYaml(text), env);
+}

@@ -1,0 +1,227 @@
+// The node agent: registers, heartbeats, takes work from its dispatch queue while it has free slots,
+// runs each attempt, and reports. Lifecycle: starting → running → draining → stopped. On start it
+// removes sandboxes an earlier run left behind and gives their attempts back for retry; on drain it
+// takes no new work, lets running attempts go on until the drain deadline, then checkpoints and
+// releases them.
+import { ApiError } from '../shared/api-client.js';
+import type { Logger } from '../shared/logger.js';
+import { AgentRegistry } from './agents.js';
+import { Attempt } from './attempt.js';
+import type { NodeConfig } from './config.js';
+import { type Delivery, NodeApi } from './node-api.js';
+import type { SandboxProvider } from './sandbox/sandbox.js';
+
+export type NodeState = 'starting' | 'running' | 'draining' | 'stopped';
+
+export const AGENT_VERSION = '0.1.0';
+
+const MAX_ERROR_BACKOFF_MS = 30_000;
+
+export interface NodeAgentDeps {
+  provider: SandboxProvider;
+  logger: Logger;
+  agents?: AgentRegistry;
+}
+
+export class NodeAgent {
+  state: NodeState = 'starting';
+  readonly api: NodeApi;
+  private readonly agents: AgentRegistry;
+  private readonly attempts = new Map<string, { attempt: Attempt; done: Promise<void> }>();
+  private readonly polling = new AbortController();
+  private heartbeatTimer?: NodeJS.Timeout;
+  private pollLoop?: Promise<void>;
+  private drained?: Promise<void>;
+  /** Resolves whenever an attempt ends, so a full node wakes to poll again. */
+  private slotFreed: () => void = () => undefined;
+
+  constructor(
+    private readonly config: NodeConfig,
+    private readonly deps: NodeAgentDeps,
+  ) {
+    this.api = new NodeApi(config.control_plane_url, config.node_key, config.aws_region);
+    this.agents = deps.agents ?? new AgentRegistry();
+  }
+
+  get running(): Attempt[] {
+    return [...this.attempts.values()].map((a) => a.attempt);
+  }
+
+  async start(): Promise<void> {
+    const { config, deps } = this;
+    const registration = await this.api.register({
+      name: config.name,
+      capabilities: {
+        executors: [deps.provider.kind],
+        gpus: config.gpus,
+        scaffolds: config.scaffolds.filter((s) => this.agents.names.includes(s)),
+        labels: config.labels,
+      },
+      capacity: config.capacity,
+      agent_version: AGENT_VERSION,
+    });
+    deps.logger.info('node_registered', {
+      worker_id: registration.worker.id,
+      name: config.name,
+      executor: deps.provider.kind,
+      slots: config.capacity.slots,
+    });
+    await this.cleanUpLeftovers();
+    this.state = 'running';
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.api.heartbeatEverySeconds * 1000);
+    this.pollLoop = this.poll();
+  }
+
+  /**
+   * No new work; running attempts get `deadlineSeconds` to finish, then are checkpointed and released
+   * so another node continues them. Resolves when every attempt has ended.
+   */
+  drain(deadlineSeconds = this.config.drain_timeout_seconds): Promise<void> {
+    this.drained ??= (async () => {
+      if (this.state === 'stopped') return;
+      this.state = 'draining';
+      this.deps.logger.info('node_draining', {
+        running: this.attempts.size,
+        deadline_seconds: deadlineSeconds,
+      });
+      this.polling.abort();
+      await this.heartbeat();
+      await this.pollLoop;
+      const timer = setTimeout(() => {
+        for (const attempt of this.running) attempt.stop('draining');
+      }, deadlineSeconds * 1000);
+      await Promise.all([...this.attempts.values()].map((a) => a.done));
+      clearTimeout(timer);
+      await this.stop();
+    })();
+    return this.drained;
+  }
+
+  /** Stops at once: running attempts are released with a checkpoint, as at the drain deadline. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.polling.abort();
+    for (const attempt of this.running) attempt.stop('draining');
+    await this.pollLoop;
+    await Promise.all([...this.attempts.values()].map((a) => a.done));
+    clearInterval(this.heartbeatTimer);
+    this.state = 'stopped';
+    // The last word: the control plane sends nothing more here and re-queues what it had sent.
+    await this.api
+      .heartbeat([], 'stopped')
+      .catch((error) => this.deps.logger.warn('heartbeat_failed', { error }));
+    this.api.close();
+    this.deps.logger.info('node_stopped', {});
+  }
+
+  /** Sandboxes of an earlier run of this node: removed, and their attempts given back for retry. */
+  private async cleanUpLeftovers(): Promise<void> {
+    const leftovers = await this.deps.provider.leftovers(this.config.name);
+    for (const leftover of leftovers) {
+      await this.deps.provider.remove(leftover.id);
+      const ref = { task_id: leftover.labels.task, attempt: leftover.labels.attempt };
+      try {
+        await this.api.fail(ref, 'the node agent restarted while the attempt ran', { retryable: true });
+      } catch (error) {
+        // The attempt was finished, cancelled or re-queued meanwhile: nothing to give back.
+        if (!(error instanceof ApiError)) throw error;
+      }
+      this.deps.logger.warn('leftover_sandbox_removed', { sandbox: leftover.id.slice(0, 12), ...ref });
+    }
+  }
+
+  private async poll(): Promise<void> {
+    const { config } = this;
+    const { logger } = this.deps;
+    let errors = 0;
+    while (!this.polling.signal.aborted) {
+      const free = config.capacity.slots - this.attempts.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => {
+          this.slotFreed = resolve;
+          this.polling.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        continue;
+      }
+      try {
+        const deliveries = await this.api.receive(free, config.poll_wait_seconds, this.polling.signal);
+        errors = 0;
+        for (const delivery of deliveries) await this.take(delivery);
+      } catch (error) {
+        if (this.polling.signal.aborted) break;
+        errors++;
+        const backoff = Math.min(MAX_ERROR_BACKOFF_MS, 500 * 2 ** errors);
+        logger.warn('poll_failed', { error, retry_in_ms: backoff });
+        await sleep(backoff, this.polling.signal);
+      }
+    }
+  }
+
+  private async take(delivery: Delivery): Promise<void> {
+    const { logger } = this.deps;
+    let claim: Awaited<ReturnType<NodeApi['claim']>>;
+    try {
+      claim = await this.api.claim(delivery.task_id);
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 409 || error.status === 404)) {
+        // Cancelled, re-queued or taken meanwhile: the message is stale.
+        logger.info('delivery_stale', { task_id: delivery.task_id, reason: error.message });
+        await this.api.acknowledge(delivery);
+        return;
+      }
+      throw error; // The message stays and comes back after its visibility timeout.
+    }
+    await this.api.acknowledge(delivery);
+    const attempt = new Attempt(
+      {
+        api: this.api,
+        provider: this.deps.provider,
+        agents: this.agents,
+        node: this.config.name,
+        outputLimitBytes: this.config.output_limit_bytes,
+        logger,
+      },
+      claim,
+    );
+    const key = `${claim.task.id}#${claim.attempt}`;
+    const done = attempt.run().finally(() => {
+      this.attempts.delete(key);
+      this.slotFreed();
+    });
+    this.attempts.set(key, { attempt, done });
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.state === 'stopped') return;
+    try {
+      const answer = await this.api.heartbeat(
+        this.running.map((a) => a.ref),
+        this.state === 'draining' ? 'draining' : 'active',
+      );
+      for (const stop of answer.stop) {
+        const entry = this.attempts.get(`${stop.task_id}#${stop.attempt}`);
+        if (entry) {
+          this.deps.logger.info('attempt_stop_requested', { ...stop });
+          entry.attempt.stop('cancelled');
+        }
+      }
+      if (answer.drain && this.state === 'running') void this.drain();
+    } catch (error) {
+      this.deps.logger.warn('heartbeat_failed', { error });
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

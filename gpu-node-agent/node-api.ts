@@ -1,0 +1,182 @@
+// What the node agent says to the control plane, typed: registration, heartbeats, claims, reports and
+// checkpoints over the API; its own dispatch queue over SQS; archives and artifacts to S3.
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ApiClient } from '../shared/api-client.js';
+import { LOCAL_CREDENTIALS } from '../shared/aws.js';
+import type { CheckpointManifest, CheckpointReport } from '../shared/domain/checkpoint.js';
+import type { Task } from '../shared/domain/task.js';
+import type { TaskResult } from '../shared/domain/trajectory.js';
+import type { Worker, WorkerRegistration } from '../shared/domain/worker.js';
+import type { DispatchMessage } from '../shared/scheduler/dispatcher.js';
+import type { HeartbeatAnswer, Registration } from '../shared/services/worker-service.js';
+
+export interface Delivery extends DispatchMessage {
+  receipt: string;
+}
+
+export interface Claim {
+  task: Task;
+  attempt: number;
+  lease_expires_at: string;
+}
+
+export interface AttemptRef {
+  task_id: string;
+  attempt: number;
+}
+
+export class NodeApi {
+  private readonly api: ApiClient;
+  private registration?: Registration;
+  private sqs?: SQSClient;
+  private s3?: S3Client;
+
+  constructor(
+    url: string,
+    key: string,
+    private readonly region: string,
+  ) {
+    this.api = new ApiClient({ apiUrl: url.replace(/\/$/, ''), apiKey: key });
+  }
+
+  get worker(): Worker {
+    if (!this.registration) throw new Error('Register the node first');
+    return this.registration.worker;
+  }
+
+  get heartbeatEverySeconds(): number {
+    return this.registration?.heartbeat_every_seconds ?? 10;
+  }
+
+  async register(registration: WorkerRegistration): Promise<Registration> {
+    const answer = await this.api.request<Registration>('POST', '/api/v1/workers', { body: registration });
+    this.registration = answer;
+    // Emulated AWS (the embedded stack) takes its fixed local credentials; real AWS the node's own.
+    const local = answer.sqs_endpoint ? { credentials: LOCAL_CREDENTIALS } : {};
+    this.sqs?.destroy();
+    this.sqs = new SQSClient({ region: this.region, endpoint: answer.sqs_endpoint ?? undefined, ...local });
+    this.s3?.destroy();
+    this.s3 = new S3Client({
+      region: this.region,
+      endpoint: answer.storage.s3_endpoint ?? undefined,
+      forcePathStyle: Boolean(answer.storage.s3_endpoint),
+      ...(answer.storage.s3_endpoint ? { credentials: LOCAL_CREDENTIALS } : {}),
+    });
+    return answer;
+  }
+
+  heartbeat(
+    running: AttemptRef[],
+    status: 'active' | 'draining' | 'stopped' = 'active',
+  ): Promise<HeartbeatAnswer> {
+    return this.api.request('POST', `/api/v1/workers/${this.worker.id}/heartbeat`, {
+      body: { running, status },
+    });
+  }
+
+  async receive(max: number, waitSeconds: number, signal?: AbortSignal): Promise<Delivery[]> {
+    const out = await this.queue().send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.registration!.queue_url,
+        MaxNumberOfMessages: Math.min(10, Math.max(1, max)),
+        WaitTimeSeconds: waitSeconds,
+      }),
+      { abortSignal: signal },
+    );
+    return (out.Messages ?? []).map((m) => ({
+      ...(JSON.parse(m.Body!) as DispatchMessage),
+      receipt: m.ReceiptHandle!,
+    }));
+  }
+
+  async acknowledge(delivery: Delivery): Promise<void> {
+    await this.queue().send(
+      new DeleteMessageCommand({ QueueUrl: this.registration!.queue_url, ReceiptHandle: delivery.receipt }),
+    );
+  }
+
+  claim(taskId: string): Promise<Claim> {
+    return this.api.request('POST', `/api/v1/workers/${this.worker.id}/claims`, {
+      body: { task_id: taskId },
+    });
+  }
+
+  start(ref: AttemptRef): Promise<Task> {
+    return this.report(ref, 'start');
+  }
+
+  verify(ref: AttemptRef): Promise<Task> {
+    return this.report(ref, 'verify');
+  }
+
+  complete(ref: AttemptRef, result: TaskResult): Promise<Task> {
+    return this.report(ref, 'complete', { result });
+  }
+
+  fail(ref: AttemptRef, error: string, options: { retryable: boolean; result?: TaskResult }): Promise<Task> {
+    return this.report(ref, 'fail', { error: error.slice(0, 10_000), ...options });
+  }
+
+  timeOut(ref: AttemptRef): Promise<Task> {
+    return this.report(ref, 'timeout');
+  }
+
+  release(ref: AttemptRef, reason: string, checkpointId: string | null): Promise<Task> {
+    return this.report(ref, 'release', { reason, checkpoint_id: checkpointId });
+  }
+
+  recordCheckpoint(taskId: string, report: Omit<CheckpointReport, 'worker_id'>): Promise<CheckpointManifest> {
+    return this.api.request('POST', `/api/v1/tasks/${taskId}/checkpoints`, {
+      body: { ...report, worker_id: this.worker.id },
+    });
+  }
+
+  checkpoint(taskId: string, checkpointId: string): Promise<CheckpointManifest> {
+    return this.api.request('GET', `/api/v1/tasks/${taskId}/checkpoints/${checkpointId}`);
+  }
+
+  async putObject(
+    bucket: 'checkpoints' | 'artifacts',
+    key: string,
+    body: Buffer | string,
+    type?: string,
+  ): Promise<void> {
+    await this.storage().send(
+      new PutObjectCommand({
+        Bucket: this.registration!.storage.buckets[bucket],
+        Key: key,
+        Body: body,
+        ContentType: type ?? 'application/octet-stream',
+      }),
+    );
+  }
+
+  async getObject(bucket: 'checkpoints' | 'artifacts', key: string): Promise<Buffer> {
+    const out = await this.storage().send(
+      new GetObjectCommand({ Bucket: this.registration!.storage.buckets[bucket], Key: key }),
+    );
+    return Buffer.from(await out.Body!.transformToByteArray());
+  }
+
+  close(): void {
+    this.sqs?.destroy();
+    this.s3?.destroy();
+  }
+
+  private report(ref: AttemptRef, action: string, extra: Record<string, unknown> = {}): Promise<Task> {
+    return this.api.request('POST', `/api/v1/tasks/${ref.task_id}/${action}`, {
+      body: { worker_id: this.worker.id, attempt: ref.attempt, ...extra },
+    });
+  }
+
+  private queue(): SQSClient {
+    if (!this.sqs) throw new Error('Register the node first');
+    return this.sqs;
+  }
+
+  private storage(): S3Client {
+    if (!this.s3) throw new Error('Register the node first');
+    return this.s3;
+  }
+}

@@ -1,0 +1,27 @@
+// Picks the sandbox provider a node runs tasks with. Docker isolates; the local runner does not, so it
+// is used only when asked for, or by `autovibe dev` when no Docker engine answers, and it says so.
+import type { Logger } from '../shared/logger.js';
+import { DockerSandboxProvider } from './sandbox/docker-sandbox.js';
+import { LocalSandboxProvider } from './sandbox/local-sandbox.js';
+import type { SandboxProvider } from './sandbox/sandbox.js';
+
+export const LOCAL_RUNNER_WARNING =
+  'WARNING: running tasks with the LOCAL runner: commands run on this machine as this user, with NO isolation. Use Docker for anything you did not write yourself.';
+
+export async function chooseProvider(
+  executor: 'docker' | 'local' | 'auto',
+  logger: Logger,
+): Promise<SandboxProvider> {
+  if (executor !== 'local') {
+    const docker = await DockerSandboxProvider.connect();
+    if (docker) return docker;
+    if (executor === 'docker') {
+      throw new Error(
+        'No Docker engine answers (DOCKER_HOST or /var/run/docker.sock). Start Docker, or set `executor: local` to run tasks without isolation.',
+      );
+    }
+  }
+  logger.warn('local_runner', { message: LOCAL_RUNNER_WARNING });
+  console.error(`\n${LOCAL_RUNNER_WARNING}\n`);
+  return new LocalSandboxProvider();
+}

@@ -1,0 +1,292 @@
+// The node agent against the embedded stack over HTTP, with a real Docker engine: tasks solved by the
+// oracle, left alone by nop, timed out, cancelled, drained into a checkpoint and resumed, and an agent
+// killed mid-task and restarted.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type DevServer, startDevServer } from '../../functions/local/dev-server.js';
+import { parseNodeConfig } from '../../gpu-node-agent/config.js';
+import { NodeAgent } from '../../gpu-node-agent/node-agent.js';
+import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../../gpu-node-agent/sandbox/busybox-image.js';
+import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandbox.js';
+import { ARTIFACT_FILES, artifactKey } from '../../shared/domain/artifacts.js';
+import type { Task, TaskSpecInput } from '../../shared/domain/task.js';
+import { isTerminal } from '../../shared/domain/task-state.js';
+import { createLogger } from '../../shared/logger.js';
+import { schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
+import { S3BlobStore } from '../../shared/store/blob-store.js';
+import { tempDir } from '../helpers/stack.js';
+
+const docker = new Docker();
+let dev: DevServer;
+let dataDir: string;
+let adminKey: string;
+let nodeKey: string;
+const agents: NodeAgent[] = [];
+let nodes = 0;
+
+beforeAll(async () => {
+  // CI must have an engine: a missing one fails here instead of skipping the suite.
+  await docker.ping();
+  await ensureBusyboxImage(docker);
+  dataDir = await tempDir();
+  dev = await startDevServer({
+    dataDir,
+    host: '127.0.0.1',
+    port: 0,
+    sweepEverySeconds: 1,
+    plane: {
+      scheduler: {
+        ...schedulerConfigFromEnv({}),
+        leaseSeconds: 6,
+        claimTimeoutSeconds: 30,
+        retry: { baseSeconds: 1, maxSeconds: 2 },
+      },
+    },
+  });
+  adminKey = (dev.admin as { key: string }).key;
+  nodeKey = (await dev.plane.keys.create({ name: 'test nodes', role: 'node' }, 'test')).key;
+}, 60_000);
+
+afterEach(async () => {
+  for (const agent of agents.splice(0)) await agent.stop();
+});
+
+afterAll(async () => {
+  await dev?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+function nodeConfig(name: string) {
+  return parseNodeConfig({
+    control_plane_url: dev.url,
+    node_key: nodeKey,
+    name,
+    capacity: { slots: 2, cpu_cores: 2, memory_mb: 2048 },
+    poll_wait_seconds: 1,
+    drain_timeout_seconds: 0,
+  });
+}
+
+async function startAgent(): Promise<NodeAgent> {
+  const agent = new NodeAgent(nodeConfig(`agent-${++nodes}`), {
+    provider: new DockerSandboxProvider(docker),
+    logger: createLogger('test-agent'),
+  });
+  agents.push(agent);
+  await agent.start();
+  return agent;
+}
+
+async function submit(spec: Partial<TaskSpecInput>): Promise<Task> {
+  const { task } = await dev.plane.tasks.submit(
+    {
+      project_id: 'default',
+      instruction: 'Write hello.sh that prints the greeting',
+      docker_image: BUSYBOX_IMAGE,
+      initial_files: { 'README.md': 'Write hello.sh here.\n' },
+      verification_tests: [
+        { name: 'greets', command: 'test "$(sh hello.sh)" = "Hello, autovibe!"', timeout_seconds: 10 },
+      ],
+      reference_solution: { files: { 'hello.sh': 'echo "Hello, autovibe!"\n' } },
+      max_attempts: 1,
+      ...spec,
+    },
+    { keyId: 'test', role: 'admin', name: 'test' },
+  );
+  return task;
+}
+
+async function waitFor(id: string, done: (task: Task) => boolean, seconds = 30): Promise<Task> {
+  const until = Date.now() + seconds * 1000;
+  for (;;) {
+    const task = await dev.plane.tasks.get(id);
+    if (done(task)) return task;
+    if (Date.now() > until) throw new Error(`task ${id} is still ${task.status}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const finished = (id: string, seconds?: number) => waitFor(id, (t) => isTerminal(t.status), seconds);
+
+async function containersOf(node: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`dev.autovibe.node=${node}`] } });
+}
+
+async function history(id: string): Promise<string[]> {
+  const { items } = await dev.plane.tasks.events(id, 100);
+  return items.map((e) => e.type);
+}
+
+describe('node agent', () => {
+  it('runs the oracle to success, verifies, and stores the attempt artifacts', async () => {
+    const agent = await startAgent();
+    const task = await submit({ scaffold: 'oracle' });
+    const done = await finished(task.id);
+    expect(done).toMatchObject({ status: 'succeeded', result: { type: 'Success', reward: 1 } });
+    expect(await history(task.id)).toEqual(['TaskSubmitted', 'TaskAssigned', 'TaskStarted', 'TaskCompleted']);
+
+    const artifacts = new S3BlobStore(dev.plane.aws.s3, dev.stack.config.resources.buckets.artifacts);
+    const patch = (await artifacts.get(artifactKey(done, 1, ARTIFACT_FILES.patch)))!.toString();
+    expect(patch).toContain('+++ b/hello.sh');
+    expect(patch).toContain('+echo "Hello, autovibe!"');
+    const report = JSON.parse(
+      (await artifacts.get(artifactKey(done, 1, ARTIFACT_FILES.verification)))!.toString(),
+    );
+    expect(report).toMatchObject({
+      passed: 1,
+      total: 1,
+      tests: [{ name: 'greets', passed: true, exit_code: 0 }],
+    });
+    expect(await containersOf(agent.api.worker.name)).toEqual([]);
+  }, 60_000);
+
+  it('shows with nop that the tests fail on an untouched workspace', async () => {
+    await startAgent();
+    const task = await submit({ scaffold: 'nop' });
+    const done = await finished(task.id);
+    // Out of attempts after the failure: the task is dead, with the Failure that ended it.
+    expect(done.status).toBe('dead');
+    expect(done.result).toMatchObject({ type: 'Failure' });
+    expect((done.result as { reason: string }).reason).toContain('0 of 1 verification tests passed');
+    expect(await history(task.id)).toContain('TaskFailed');
+  }, 60_000);
+
+  it('keeps hidden tests out of the sandbox until the agent has stopped', async () => {
+    await startAgent();
+    const task = await submit({
+      scaffold: 'oracle',
+      // The "solution" records what the agent could see; the hidden test checks it saw no test file.
+      reference_solution: { files: {}, command: 'ls -a > seen.txt' },
+      verification_tests: [
+        {
+          name: 'hidden',
+          command: 'test -f check.sh && ! grep -q check.sh seen.txt',
+          files: { 'check.sh': 'exit 0\n' },
+          timeout_seconds: 10,
+        },
+      ],
+    });
+    expect(await finished(task.id)).toMatchObject({ status: 'succeeded' });
+  }, 60_000);
+
+  it('kills the container when the task runs past timeout_seconds', async () => {
+    const agent = await startAgent();
+    const task = await submit({
+      scaffold: 'oracle',
+      timeout_seconds: 10,
+      reference_solution: { files: {}, command: 'sleep 300' },
+    });
+    await waitFor(task.id, (t) => t.status === 'running');
+    expect(await containersOf(agent.api.worker.name)).toHaveLength(1);
+    const done = await finished(task.id, 30);
+    expect(done).toMatchObject({ status: 'timed_out', result: { type: 'Timeout' } });
+    await waitForNoContainers(agent.api.worker.name);
+  }, 60_000);
+
+  it('stops a cancelled task mid-run and removes its container', async () => {
+    const agent = await startAgent();
+    const task = await submit({
+      scaffold: 'oracle',
+      reference_solution: { files: {}, command: 'sleep 300' },
+    });
+    await waitFor(task.id, (t) => t.status === 'running');
+    await dev.plane.tasks.cancel(task.id, 'test');
+    await waitForNoContainers(agent.api.worker.name);
+    expect(agent.running).toEqual([]);
+    expect((await dev.plane.tasks.get(task.id)).status).toBe('cancelled');
+  }, 60_000);
+
+  it('checkpoints and releases running work when drained, and another node resumes it', async () => {
+    const first = await startAgent();
+    const task = await submit({
+      scaffold: 'oracle',
+      max_attempts: 3,
+      reference_solution: {
+        files: {},
+        // First attempt: leaves a mark and hangs. From the checkpoint, the mark is there: it finishes.
+        command:
+          'if [ -f mark ]; then echo "echo \\"Hello, autovibe!\\"" > hello.sh; else touch mark; sleep 300; fi',
+      },
+    });
+    await waitFor(task.id, (t) => t.status === 'running');
+    await new Promise((r) => setTimeout(r, 500)); // the mark is written
+    await first.drain(0);
+    expect(first.state).toBe('stopped');
+
+    const released = await dev.plane.tasks.get(task.id);
+    const checkpoints = await dev.plane.checkpoints.list(task.id);
+    expect(checkpoints).toHaveLength(1);
+    expect(checkpoints[0]!.files_changed).toEqual(['mark']);
+    expect(released.resume_from).toEqual({ task_id: task.id, checkpoint_id: checkpoints[0]!.checkpoint_id });
+    expect(await history(task.id)).toEqual(expect.arrayContaining(['CheckpointCreated', 'TaskReleased']));
+    expect(await containersOf(first.api.worker.name)).toEqual([]);
+
+    await startAgent();
+    expect(await finished(task.id)).toMatchObject({ status: 'succeeded', attempt: 2 });
+  }, 90_000);
+});
+
+describe('node agent process', () => {
+  let child: ChildProcess | undefined;
+  afterEach(() => {
+    child?.kill('SIGKILL');
+  });
+
+  async function spawnAgent(configFile: string): Promise<ChildProcess> {
+    const proc = spawn('node', ['bin/autovibe.js', 'agent', '--config', configFile], {
+      env: { ...process.env, AUTOVIBE_LOG_LEVEL: 'info', AUTOVIBE_LOG_FORMAT: 'json' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      proc.stdout!.on('data', (chunk) => {
+        out += chunk;
+        if (out.includes('slots')) resolve();
+      });
+      proc.stderr!.on('data', (chunk) => (out += chunk));
+      proc.once('exit', (code) => reject(new Error(`agent exited ${code}: ${out}`)));
+    });
+    return proc;
+  }
+
+  it('finishes a task whose agent was killed mid-run, and leaves no container behind', async () => {
+    const name = 'killed-node';
+    const configFile = join(dataDir, 'node.yaml');
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        control_plane_url: dev.url,
+        node_key: nodeKey,
+        name,
+        poll_wait_seconds: 1,
+        capacity: { slots: 1 },
+      }),
+    );
+    child = await spawnAgent(configFile);
+    const task = await submit({
+      scaffold: 'oracle',
+      max_attempts: 2,
+      reference_solution: { files: {}, command: 'sleep 3; echo "echo \\"Hello, autovibe!\\"" > hello.sh' },
+    });
+    await waitFor(task.id, (t) => t.status === 'running');
+    child.kill('SIGKILL');
+    await new Promise((r) => child!.once('exit', r));
+    expect(await containersOf(name)).toHaveLength(1); // orphaned by the kill
+
+    child = await spawnAgent(configFile);
+    const done = await finished(task.id, 60);
+    expect(done).toMatchObject({ status: 'succeeded', attempt: 2 });
+    await waitForNoContainers(name);
+  }, 90_000);
+});
+
+async function waitForNoContainers(node: string): Promise<void> {
+  const until = Date.now() + 15_000;
+  while ((await containersOf(node)).length > 0) {
+    if (Date.now() > until) throw new Error(`containers of ${node} remain`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
