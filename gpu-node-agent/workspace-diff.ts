@@ -38,5 +38,5 @@ export async function diffWorkspaces(before: Buffer, after: Buffer): Promise<Wor
 }
 
 function isBinary(content: Buffer | undefined): boolean {
-  return content !== undefined && content.subarray(0, 8000).includes(0);
+  return content?.subarray(0, 8000).includes(0) ?? false;
 }

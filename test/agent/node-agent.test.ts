@@ -22,7 +22,6 @@ import { tempDir } from '../helpers/stack.js';
 const docker = new Docker();
 let dev: DevServer;
 let dataDir: string;
-let adminKey: string;
 let nodeKey: string;
 const agents: NodeAgent[] = [];
 let nodes = 0;
@@ -46,7 +45,6 @@ beforeAll(async () => {
       },
     },
   });
-  adminKey = (dev.admin as { key: string }).key;
   nodeKey = (await dev.plane.keys.create({ name: 'test nodes', role: 'node' }, 'test')).key;
 }, 60_000);
 
@@ -140,7 +138,7 @@ describe('node agent', () => {
       total: 1,
       tests: [{ name: 'greets', passed: true, exit_code: 0 }],
     });
-    expect(await containersOf(agent.api.worker.name)).toEqual([]);
+    await waitForNoContainers(agent.api.worker.name);
   }, 60_000);
 
   it('shows with nop that the tests fail on an untouched workspace', async () => {

@@ -48,7 +48,8 @@ beforeAll(async () => {
   dataDir = await tempDir('autovibe-cli-');
   env = { ...process.env, AUTOVIBE_DATA_DIR: dataDir, AUTOVIBE_CONFIG: join(dataDir, 'no-config.json') };
   delete env.AUTOVIBE_API_KEY;
-  dev = spawn('node', [BIN, 'dev', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Without the embedded node agent, so submitted tasks wait where these tests can look at them.
+  dev = spawn('node', [BIN, 'dev', '--port', '0', '--no-agent'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   dev.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     devOutput += chunk;
   });
@@ -71,6 +72,7 @@ describe('autovibe CLI', () => {
     expect(devOutput).toMatch(/sqs\s+http:\/\/127\.0\.0\.1:\d+ {2}\(fauxqs/);
     expect(devOutput).toMatch(/admin key\s+avk_\S+ {2}\(shown once/);
     expect(devOutput).toMatch(/Submitted examples\/hello-world\.yaml as tsk_\w+: queued/);
+    expect(devOutput).toMatch(/node\s+none \(--no-agent\)/);
   });
 
   it('lists the example task using the admin key dev saved', async () => {
@@ -141,4 +143,32 @@ describe('autovibe CLI', () => {
     expect(devOutput).toContain('SIGTERM: stopping');
     expect(devOutput).toContain(`Stopped api, scheduler, sqs, s3, dynamodb. Data is kept in ${dataDir}`);
   });
+});
+
+describe('npm start (autovibe dev with its node agent)', () => {
+  it('runs the example task end to end and prints its result', async () => {
+    const dir = await tempDir('autovibe-start-');
+    const startEnv = { ...env, AUTOVIBE_DATA_DIR: dir };
+    const started = spawn('node', [BIN, 'dev', '--port', '0'], {
+      env: startEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    started.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    started.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    try {
+      const until = Date.now() + 45_000;
+      while (!output.includes('Running. Press Ctrl-C') && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(output).toMatch(/node\s+dev-node \(wrk_\w+\), 2 slots, docker sandboxes/);
+      expect(output).toMatch(/\d+\.\ds {2}(running|verifying|succeeded)/);
+      expect(output).toMatch(/tsk_\w+: succeeded — Success, reward 1/);
+    } finally {
+      started.kill('SIGTERM');
+      await new Promise((r) => started.once('exit', r));
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect(output).toMatch(/Stopped api, scheduler, sqs, s3, dynamodb/);
+  }, 60_000);
 });

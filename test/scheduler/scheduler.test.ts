@@ -468,6 +468,7 @@ describe('workers API', () => {
     const listed = await call(t.app, 'GET', '/api/v1/workers?limit=200', { key: t.keys.user });
     expect(listed.body.items.map((w: { id: string }) => w.id)).toContain(node.id);
 
+    clock.advance(1); // events of one millisecond have no order between them
     const drained = await call(t.app, 'POST', `/api/v1/workers/${node.id}/stop`, { key: t.keys.admin });
     expect(drained.body.status).toBe('draining');
     expect((await node.heartbeat([])).body.drain).toBe(true);

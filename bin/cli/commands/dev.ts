@@ -1,9 +1,18 @@
 // `autovibe dev`: the whole control plane on this machine, no AWS account needed.
-import { relative, resolve } from 'node:path';
+
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
+import Docker from 'dockerode';
 import { z } from 'zod';
 import { DEFAULT_PROJECT, type DevServer, startDevServer } from '../../../functions/local/dev-server.js';
+import { parseNodeConfig } from '../../../gpu-node-agent/config.js';
+import { NodeAgent } from '../../../gpu-node-agent/node-agent.js';
+import { chooseProvider } from '../../../gpu-node-agent/providers.js';
+import { ensureBusyboxImage } from '../../../gpu-node-agent/sandbox/busybox-image.js';
+import { DockerSandboxProvider } from '../../../gpu-node-agent/sandbox/docker-sandbox.js';
 import type { Task } from '../../../shared/domain/task.js';
+import { isTerminal } from '../../../shared/domain/task-state.js';
 import { configureLogging, createLogger } from '../../../shared/logger.js';
 import { parseOrThrow } from '../../../shared/validation.js';
 import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../settings.js';
@@ -14,6 +23,8 @@ const DevSettings = z.object({
   AUTOVIBE_PORT: z.coerce.number().int().min(0).max(65_535).default(DEFAULT_PORT),
   AUTOVIBE_HOST: z.string().min(1).default('127.0.0.1'),
   AUTOVIBE_ADMIN_KEY: z.string().optional(),
+  /** Which sandboxes the embedded node agent uses: auto is Docker when an engine answers. */
+  AUTOVIBE_DEV_EXECUTOR: z.enum(['auto', 'docker', 'local']).default('auto'),
 });
 
 export const EXAMPLE_TASK = 'examples/hello-world.yaml';
@@ -29,42 +40,140 @@ export function registerDev(program: Command): void {
     .option('--data-dir <dir>', `where data is kept (env AUTOVIBE_DATA_DIR, default ./${DEFAULT_DATA_DIR})`)
     .option('--example <file>', 'task file to submit once started', EXAMPLE_TASK)
     .option('--no-example', 'do not submit an example task')
+    .option('--no-agent', 'do not run the embedded node agent (tasks then wait for `autovibe agent`)')
+    .option(
+      '--executor <kind>',
+      'sandboxes of the embedded node: auto, docker or local (env AUTOVIBE_DEV_EXECUTOR)',
+    )
     .addHelpText(
       'after',
       `
 Everything is kept under the data directory and survives restarts. On first start the admin key is
 AUTOVIBE_ADMIN_KEY if set, else a new key that is printed once and saved in <data-dir>/admin.key (0600).
-Other autovibe commands on this machine find that key by themselves. Ctrl-C stops everything cleanly.`,
-    )
-    .action(async (flags: { port?: string; host?: string; dataDir?: string; example: string | false }) => {
-      const settings = parseOrThrow(
-        DevSettings,
-        {
-          ...process.env,
-          ...(flags.port !== undefined && { AUTOVIBE_PORT: flags.port }),
-          ...(flags.host !== undefined && { AUTOVIBE_HOST: flags.host }),
-          ...(flags.dataDir !== undefined && { AUTOVIBE_DATA_DIR: flags.dataDir }),
-        },
-        { what: 'settings' },
-      );
-      if (!process.env.AUTOVIBE_LOG_FORMAT) configureLogging({ format: 'pretty' });
-      if (!process.env.AUTOVIBE_LOG_LEVEL) configureLogging({ level: 'warn' });
+Other autovibe commands on this machine find that key by themselves.
 
-      const dev = await startDevServer({
-        dataDir: settings.AUTOVIBE_DATA_DIR,
-        host: settings.AUTOVIBE_HOST,
-        port: settings.AUTOVIBE_PORT,
-        adminKey: settings.AUTOVIBE_ADMIN_KEY,
-        logger: createLogger('dev'),
-      });
-      stopOnSignal(dev);
-      printBanner(dev);
-      if (flags.example) await submitExample(dev, flags.example);
-      console.log('\nRunning. Press Ctrl-C to stop.');
-    });
+An embedded node agent runs the tasks: in Docker sandboxes when an engine answers, else (loudly) with
+the local runner, which has no isolation. The example task is solved by the oracle agent from its
+reference solution; its progress and result are printed. Ctrl-C stops everything cleanly.`,
+    )
+    .action(
+      async (flags: {
+        port?: string;
+        host?: string;
+        dataDir?: string;
+        example: string | false;
+        agent: boolean;
+        executor?: string;
+      }) => {
+        const settings = parseOrThrow(
+          DevSettings,
+          {
+            ...process.env,
+            ...(flags.port !== undefined && { AUTOVIBE_PORT: flags.port }),
+            ...(flags.host !== undefined && { AUTOVIBE_HOST: flags.host }),
+            ...(flags.dataDir !== undefined && { AUTOVIBE_DATA_DIR: flags.dataDir }),
+            ...(flags.executor !== undefined && { AUTOVIBE_DEV_EXECUTOR: flags.executor }),
+          },
+          { what: 'settings' },
+        );
+        if (!process.env.AUTOVIBE_LOG_FORMAT) configureLogging({ format: 'pretty' });
+        if (!process.env.AUTOVIBE_LOG_LEVEL) configureLogging({ level: 'warn' });
+
+        const dev = await startDevServer({
+          dataDir: settings.AUTOVIBE_DATA_DIR,
+          host: settings.AUTOVIBE_HOST,
+          port: settings.AUTOVIBE_PORT,
+          adminKey: settings.AUTOVIBE_ADMIN_KEY,
+          logger: createLogger('dev'),
+        });
+        const node = flags.agent ? await startEmbeddedNode(dev, settings.AUTOVIBE_DEV_EXECUTOR) : null;
+        stopOnSignal(dev, node);
+        printBanner(dev, node);
+        if (flags.example) {
+          const task = await submitExample(dev, flags.example);
+          if (node) await followTask(dev, task);
+        }
+        console.log('\nRunning. Press Ctrl-C to stop.');
+      },
+    );
 }
 
-function printBanner(dev: DevServer): void {
+/**
+ * One node agent in this process, registered with a node key kept in the data directory. Its
+ * sandboxes are Docker containers when an engine answers, else the local runner (announced loudly).
+ */
+async function startEmbeddedNode(dev: DevServer, executor: 'auto' | 'docker' | 'local'): Promise<NodeAgent> {
+  const logger = createLogger('node');
+  const provider = await chooseProvider(executor, logger);
+  if (provider instanceof DockerSandboxProvider) {
+    // The example's image, made from this machine's busybox (or pulled) when it is not there yet.
+    await ensureBusyboxImage(new Docker()).catch((error) =>
+      console.warn(`The example image is not available: ${(error as Error).message}`),
+    );
+  }
+  const agent = new NodeAgent(
+    parseNodeConfig({
+      control_plane_url: dev.url,
+      node_key: await embeddedNodeKey(dev),
+      name: 'dev-node',
+      capacity: { slots: 2, cpu_cores: 2, memory_mb: 4096 },
+      executor: provider.kind,
+      poll_wait_seconds: 5,
+      drain_timeout_seconds: 5,
+    }),
+    { provider, logger },
+  );
+  await agent.start();
+  return agent;
+}
+
+async function embeddedNodeKey(dev: DevServer): Promise<string> {
+  const file = join(dev.stack.dataDir, 'node.key');
+  const saved = await readFile(file, 'utf8').catch(() => null);
+  if (saved && (await dev.plane.keys.authenticate(`Bearer ${saved.trim()}`).catch(() => null)))
+    return saved.trim();
+  const { key } = await dev.plane.keys.create({ name: 'autovibe dev node', role: 'node' }, 'autovibe-dev');
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+/** Prints the task's status as it moves, then its result. */
+async function followTask(dev: DevServer, submitted: Task): Promise<void> {
+  const started = Date.now();
+  let last = submitted.status as string;
+  for (;;) {
+    const task = await dev.plane.tasks.get(submitted.id);
+    if (task.status !== last) {
+      console.log(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${task.status}`);
+      last = task.status;
+    }
+    if (isTerminal(task.status) || task.status === 'failed') {
+      const result = task.result ? ` — ${describeResult(task.result)}` : '';
+      console.log(
+        `\n${submitted.id}: ${task.status}${result}${task.last_error && !task.result ? ` (${task.last_error})` : ''}`,
+      );
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+function describeResult(result: NonNullable<Task['result']>): string {
+  switch (result.type) {
+    case 'Success':
+      return `Success, reward ${result.reward}`;
+    case 'PartialSuccess':
+      return `PartialSuccess, reward ${result.reward.toFixed(2)}, missing ${result.missing.join(', ')}`;
+    case 'Failure':
+      return `Failure: ${result.reason}`;
+    case 'Timeout':
+      return 'Timeout';
+    case 'Error':
+      return `Error: ${result.error}`;
+  }
+}
+
+function printBanner(dev: DevServer, node: NodeAgent | null): void {
   const shown = (path: string) => {
     const rel = relative(process.cwd(), path);
     return rel.startsWith('..') ? path : rel;
@@ -75,6 +184,12 @@ function printBanner(dev: DevServer): void {
     rows.push([emulator.name, `${emulator.endpoint}  (${engines[emulator.name]}, ${emulator.storage})`]);
   }
   rows.push(['api', `${dev.url}/api/v1  (OpenAPI: ${dev.url}/api/v1/openapi.json)`]);
+  rows.push([
+    'node',
+    node
+      ? `${node.api.worker.name} (${node.api.worker.id}), ${node.api.worker.capacity.slots} slots, ${node.api.worker.capabilities.executors[0]} sandboxes`
+      : 'none (--no-agent): run `autovibe agent` to take tasks',
+  ]);
   const { admin } = dev;
   if (admin.kind === 'generated') {
     rows.push(['admin key', `${admin.key}  (shown once; saved in ${shown(admin.file)}, mode 0600)`]);
@@ -89,13 +204,14 @@ function printBanner(dev: DevServer): void {
   for (const [name, value] of rows) console.log(`  ${name.padEnd(10)} ${value}`);
 }
 
-async function submitExample(dev: DevServer, file: string): Promise<void> {
+async function submitExample(dev: DevServer, file: string): Promise<Task> {
   const spec = await readTaskFile(resolve(file));
   const { task } = await dev.plane.tasks.submit(
     { project_id: DEFAULT_PROJECT.id, ...spec },
     { keyId: 'autovibe-dev', role: 'admin', name: 'autovibe dev' },
   );
   printSubmitted(task, file);
+  return task;
 }
 
 function printSubmitted(task: Task, file: string): void {
@@ -104,7 +220,7 @@ function printSubmitted(task: Task, file: string): void {
   console.log('  list:     npx autovibe tasks list');
 }
 
-function stopOnSignal(dev: DevServer): void {
+function stopOnSignal(dev: DevServer, node: NodeAgent | null): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -114,6 +230,7 @@ function stopOnSignal(dev: DevServer): void {
     stopping = true;
     console.log(`\n${signal}: stopping`);
     try {
+      await node?.stop();
       const stopped = await dev.stop();
       console.log(`Stopped ${stopped.join(', ')}. Data is kept in ${dev.stack.dataDir}`);
       process.exit(0);
