@@ -152,6 +152,38 @@ describe('node agent', () => {
     expect(await history(task.id)).toContain('TaskFailed');
   }, 60_000);
 
+  it('scores a partial solution by the tests it passes, with expected_outputs compared', async () => {
+    await startAgent();
+    const task = await submit({
+      scaffold: 'oracle',
+      reference_solution: { files: { 'answer.txt': '42\n' } },
+      verification_tests: [
+        { name: 'answer', command: 'cat answer.txt', timeout_seconds: 10 },
+        { name: 'greets', command: 'sh hello.sh', timeout_seconds: 10 },
+      ],
+      expected_outputs: ['42', 'Hello, autovibe!'],
+    });
+    expect(await finished(task.id)).toMatchObject({
+      status: 'succeeded',
+      result: { type: 'PartialSuccess', reward: 0.5, missing: ['greets'] },
+    });
+  }, 60_000);
+
+  it('gives up at once on an image that cannot be had, saying which', async () => {
+    await startAgent();
+    const task = await submit({
+      scaffold: 'oracle',
+      docker_image: 'autovibe-test/no-such-image:never',
+      max_attempts: 3,
+    });
+    const done = await finished(task.id, 60);
+    expect(done.status).toBe('dead');
+    expect(done.attempt).toBe(1); // not retried: another attempt cannot find the image either
+    expect(done.last_error).toMatch(
+      /Image autovibe-test\/no-such-image:never is not on this node and could not be pulled/,
+    );
+  }, 90_000);
+
   it('keeps hidden tests out of the sandbox until the agent has stopped', async () => {
     await startAgent();
     const task = await submit({
@@ -224,6 +256,17 @@ describe('node agent', () => {
 
     await startAgent();
     expect(await finished(task.id)).toMatchObject({ status: 'succeeded', attempt: 2 });
+
+    // The same checkpoint seeds a new task through the API.
+    const restored = await fetch(
+      `${dev.url}/api/v1/tasks/${task.id}/checkpoints/${checkpoints[0]!.checkpoint_id}/restore`,
+      { method: 'POST', headers: { authorization: `Bearer ${(dev.admin as { key: string }).key}` } },
+    );
+    expect(restored.status).toBe(201);
+    const copy = (await restored.json()) as Task;
+    expect(copy.id).not.toBe(task.id);
+    expect(copy.resume_from).toEqual({ task_id: task.id, checkpoint_id: checkpoints[0]!.checkpoint_id });
+    expect(await finished(copy.id)).toMatchObject({ status: 'succeeded', attempt: 1 });
   }, 90_000);
 });
 
