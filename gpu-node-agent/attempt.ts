@@ -10,14 +10,13 @@ import type { Task } from '../shared/domain/task.js';
 import type { Logger } from '../shared/logger.js';
 import { type AgentRegistry, AgentSetupError } from './agents.js';
 import type { AttemptRef, Claim, NodeApi } from './node-api.js';
-import { toBuffer } from './sandbox/docker-sandbox.js';
 import {
   type Sandbox,
   SandboxImageError,
   type SandboxProvider,
   type SandboxSpec,
 } from './sandbox/sandbox.js';
-import { tarOf } from './sandbox/tar.js';
+import { tarOf, toBuffer } from './sandbox/tar.js';
 import { resultOf, verify, visibleTestFiles } from './verification.js';
 import { diffWorkspaces } from './workspace-diff.js';
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
-import { toBuffer } from './docker-sandbox.js';
+import { toBuffer } from './tar.js';
 
 export const BUSYBOX_IMAGE = 'autovibe/sandbox-busybox:latest';
 

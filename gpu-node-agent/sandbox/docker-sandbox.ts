@@ -18,6 +18,7 @@ import {
   shellQuote,
   WORKSPACE,
 } from './sandbox.js';
+import { toBuffer } from './tar.js';
 
 const LABEL = {
   managed: 'dev.autovibe.managed',
@@ -303,11 +304,4 @@ async function removeContainer(container: Docker.Container): Promise<void> {
 
 function statusOf(error: unknown): number | undefined {
   return (error as { statusCode?: number }).statusCode;
-}
-
-export async function toBuffer(stream: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream)
-    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
 }

@@ -2,7 +2,6 @@
 import { mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize, relative, sep } from 'node:path';
 import { extract, pack } from 'tar-stream';
-import { toBuffer } from './docker-sandbox.js';
 
 /** Extracts `archive` under `dir`; entries that would land outside it are refused. */
 export async function extractTar(archive: Buffer, dir: string): Promise<void> {
@@ -80,4 +79,12 @@ export async function tarOf(files: Record<string, string | Buffer>): Promise<Buf
   for (const [name, content] of Object.entries(files)) archive.entry({ name, mode: 0o644 }, content);
   archive.finalize();
   return written;
+}
+
+/** Everything a stream yields, in one buffer. */
+export async function toBuffer(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream)
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
 }

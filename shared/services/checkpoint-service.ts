@@ -36,7 +36,7 @@ export class CheckpointService {
         details: [{ path: 'workspace_key', problem: `must be ${expectedKey}` }],
       });
     }
-    if ((await this.deps.blobs.get(expectedKey)) === null) {
+    if (!(await this.deps.blobs.exists(expectedKey))) {
       throw new ValidationError('Invalid checkpoint: upload the workspace archive first', {
         details: [{ path: 'workspace_key', problem: 'no object at this key' }],
       });

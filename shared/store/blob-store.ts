@@ -3,6 +3,7 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsCommand,
   PutObjectCommand,
   type S3Client,
@@ -12,6 +13,8 @@ export interface BlobStore {
   put(key: string, body: string | Uint8Array, contentType?: string): Promise<void>;
   /** null when there is no such blob. */
   get(key: string): Promise<Buffer | null>;
+  /** Whether a blob is there, without reading it. */
+  exists(key: string): Promise<boolean>;
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
 }
@@ -42,6 +45,16 @@ export class S3BlobStore implements BlobStore {
       return Buffer.from(await out.Body!.transformToByteArray());
     } catch (error) {
       if (error instanceof Error && error.name === 'NoSuchKey') return null;
+      throw error;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (error instanceof Error && (error.name === 'NotFound' || error.name === 'NoSuchKey')) return false;
       throw error;
     }
   }

@@ -12,6 +12,7 @@ import { NodeAgent } from '../../gpu-node-agent/node-agent.js';
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../../gpu-node-agent/sandbox/busybox-image.js';
 import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandbox.js';
 import { ARTIFACT_FILES, artifactKey } from '../../shared/domain/artifacts.js';
+import { checkpointWorkspaceKey } from '../../shared/domain/checkpoint.js';
 import type { Task, TaskSpecInput } from '../../shared/domain/task.js';
 import { isTerminal } from '../../shared/domain/task-state.js';
 import { createLogger } from '../../shared/logger.js';
@@ -331,3 +332,37 @@ async function waitForNoContainers(node: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+describe('checkpoint records', () => {
+  it('refuse an archive outside the task, or one never uploaded, naming the field', async () => {
+    const agent = await startAgent();
+    await agent.stop();
+    const task = await submit({ scaffold: 'nop' });
+    await dev.plane.tasks.cancel(task.id, 'only its id is needed');
+    const admin = { keyId: 'test', role: 'admin' as const, name: 'test' };
+    const report = {
+      worker_id: agent.api.worker.id,
+      attempt: 1,
+      checkpoint_id: 'chk_01m7yqd4dgextpft40cgfs1gc4',
+      node: 'n',
+      image_ref: 'autovibe-checkpoint:x',
+      size_bytes: 1,
+      parent: null,
+      files_changed: [],
+    };
+    const elsewhere = dev.plane.checkpoints.record(
+      task.id,
+      { ...report, workspace_key: 'checkpoints/other/x.tar' },
+      admin,
+    );
+    await expect(elsewhere).rejects.toMatchObject({
+      details: [{ path: 'workspace_key', problem: expect.stringMatching(/^must be checkpoints\//) }],
+    });
+    const key = checkpointWorkspaceKey(task, report.checkpoint_id);
+    const missing = dev.plane.checkpoints.record(task.id, { ...report, workspace_key: key }, admin);
+    await expect(missing).rejects.toMatchObject({
+      details: [{ path: 'workspace_key', problem: 'no object at this key' }],
+    });
+    expect(await dev.plane.checkpoints.list(task.id)).toEqual([]);
+  });
+});

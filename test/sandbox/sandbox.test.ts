@@ -3,10 +3,10 @@
 import Docker from 'dockerode';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../../gpu-node-agent/sandbox/busybox-image.js';
-import { DockerSandboxProvider, toBuffer } from '../../gpu-node-agent/sandbox/docker-sandbox.js';
+import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandbox.js';
 import { LocalSandboxProvider } from '../../gpu-node-agent/sandbox/local-sandbox.js';
 import type { Sandbox, SandboxProvider, SandboxSpec } from '../../gpu-node-agent/sandbox/sandbox.js';
-import { filesOf, tarOf } from '../../gpu-node-agent/sandbox/tar.js';
+import { filesOf, tarOf, toBuffer } from '../../gpu-node-agent/sandbox/tar.js';
 
 const docker = new Docker();
 const spec = (overrides: Partial<SandboxSpec> = {}): SandboxSpec => ({
