@@ -58,10 +58,6 @@ export class Attempt {
     this.abort.abort();
   }
 
-  get stopping(): StopReason | null {
-    return this.stopReason;
-  }
-
   /** Runs the attempt to its end and reports it. Never throws. */
   async run(): Promise<void> {
     const { logger } = this.deps;

@@ -47,7 +47,6 @@ export const NodeConfig = z.strictObject({
   aws_region: z.string().default('us-east-1'),
 });
 export type NodeConfig = z.infer<typeof NodeConfig>;
-export type NodeConfigInput = z.input<typeof NodeConfig>;
 
 export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const raw = { ...(input && typeof input === 'object' ? input : {}) } as Record<string, unknown>;

@@ -1,9 +1,9 @@
 // What the node agent says to the control plane, typed: registration, heartbeats, claims, reports and
 // checkpoints over the API; its own dispatch queue over SQS; archives and artifacts to S3.
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ApiClient } from '../shared/api-client.js';
-import { LOCAL_CREDENTIALS } from '../shared/aws.js';
+import { type AwsClients, createAwsClients, destroyAwsClients, LOCAL_CREDENTIALS } from '../shared/aws.js';
 import type { CheckpointManifest, CheckpointReport } from '../shared/domain/checkpoint.js';
 import type { Task } from '../shared/domain/task.js';
 import type { TaskResult } from '../shared/domain/trajectory.js';
@@ -29,8 +29,7 @@ export interface AttemptRef {
 export class NodeApi {
   private readonly api: ApiClient;
   private registration?: Registration;
-  private sqs?: SQSClient;
-  private s3?: S3Client;
+  private aws?: AwsClients;
 
   constructor(
     url: string,
@@ -53,15 +52,13 @@ export class NodeApi {
     const answer = await this.api.request<Registration>('POST', '/api/v1/workers', { body: registration });
     this.registration = answer;
     // Emulated AWS (the embedded stack) takes its fixed local credentials; real AWS the node's own.
-    const local = answer.sqs_endpoint ? { credentials: LOCAL_CREDENTIALS } : {};
-    this.sqs?.destroy();
-    this.sqs = new SQSClient({ region: this.region, endpoint: answer.sqs_endpoint ?? undefined, ...local });
-    this.s3?.destroy();
-    this.s3 = new S3Client({
+    const sqs = answer.sqs_endpoint ?? undefined;
+    const s3 = answer.storage.s3_endpoint ?? undefined;
+    if (this.aws) destroyAwsClients(this.aws);
+    this.aws = createAwsClients({
       region: this.region,
-      endpoint: answer.storage.s3_endpoint ?? undefined,
-      forcePathStyle: Boolean(answer.storage.s3_endpoint),
-      ...(answer.storage.s3_endpoint ? { credentials: LOCAL_CREDENTIALS } : {}),
+      endpoints: { sqs, s3 },
+      credentials: sqs || s3 ? LOCAL_CREDENTIALS : undefined,
     });
     return answer;
   }
@@ -160,8 +157,7 @@ export class NodeApi {
   }
 
   close(): void {
-    this.sqs?.destroy();
-    this.s3?.destroy();
+    if (this.aws) destroyAwsClients(this.aws);
   }
 
   private report(ref: AttemptRef, action: string, extra: Record<string, unknown> = {}): Promise<Task> {
@@ -171,12 +167,12 @@ export class NodeApi {
   }
 
   private queue(): SQSClient {
-    if (!this.sqs) throw new Error('Register the node first');
-    return this.sqs;
+    if (!this.aws) throw new Error('Register the node first');
+    return this.aws.sqs;
   }
 
   private storage(): S3Client {
-    if (!this.s3) throw new Error('Register the node first');
-    return this.s3;
+    if (!this.aws) throw new Error('Register the node first');
+    return this.aws.s3;
   }
 }
