@@ -48,4 +48,11 @@ export const FUNCTIONS = {
     timeoutSeconds: 120,
     memoryMb: 512,
   },
+  budgetSweep: {
+    entry: 'functions/budget-sweep/handler.ts',
+    description: 'Closes budget leases their gateway never settled, counting them as spent',
+    trigger: { kind: 'schedule', everySeconds: 60 },
+    timeoutSeconds: 120,
+    memoryMb: 256,
+  },
 } as const satisfies Record<string, FunctionSpec>;

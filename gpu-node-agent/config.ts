@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { Gpu } from '../shared/domain/worker.js';
 import { ConfigError } from '../shared/errors.js';
-import { describeIssues } from '../shared/validation.js';
+import { parseConfigOrThrow } from '../shared/validation.js';
 
 export const NodeConfig = z.strictObject({
   control_plane_url: z.url(),
@@ -52,26 +52,27 @@ export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process
   const raw = { ...(input && typeof input === 'object' ? input : {}) } as Record<string, unknown>;
   if (raw.node_key === undefined && env.AUTOVIBE_NODE_KEY) raw.node_key = env.AUTOVIBE_NODE_KEY;
   if (raw.control_plane_url === undefined && env.AUTOVIBE_URL) raw.control_plane_url = env.AUTOVIBE_URL;
-  const parsed = NodeConfig.safeParse(raw);
-  if (!parsed.success) {
-    const details = describeIssues(parsed.error.issues);
-    throw new ConfigError(
-      `Invalid node config: ${details.map((d) => `${d.path || '(root)'}: ${d.problem}`).join('; ')}`,
-      { details },
-    );
-  }
-  return parsed.data;
+  return parseConfigOrThrow(NodeConfig, raw, 'node config');
 }
 
 export async function loadNodeConfig(
   path: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<NodeConfig> {
+  return parseNodeConfig(await readYamlFile(path, 'node config'), env);
+}
+
+/** A YAML configuration file, read and parsed; a missing or malformed file is a ConfigError. */
+export async function readYamlFile(path: string, what: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`Cannot read node config ${path}: ${(error as Error).message}`);
+    throw new ConfigError(`Cannot read ${what} ${path}: ${(error as Error).message}`);
   }
-  return parseNodeConfig(parseYaml(text), env);
+  try {
+    return parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`${what} ${path} is not valid YAML: ${(error as Error).message}`);
+  }
 }

@@ -19,6 +19,8 @@ export interface Claim {
   task: Task;
   attempt: number;
   lease_expires_at: string;
+  /** The attempt's key for the LLM gateway. */
+  gateway_key: string;
 }
 
 export interface AttemptRef {

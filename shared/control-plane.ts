@@ -13,13 +13,17 @@ import { Dispatcher } from './scheduler/dispatcher.js';
 import { TaskLifecycle } from './scheduler/lifecycle.js';
 import { Sweeper } from './scheduler/sweeper.js';
 import { ApiKeyService } from './services/api-key-service.js';
+import { BudgetService } from './services/budget-service.js';
 import { CheckpointService } from './services/checkpoint-service.js';
 import { EventPublisher } from './services/event-publisher.js';
+import { GatewayKeyService } from './services/gateway-key-service.js';
 import { ProjectService } from './services/project-service.js';
 import { TaskService } from './services/task-service.js';
+import { TrafficService } from './services/traffic-service.js';
 import { WorkerService } from './services/worker-service.js';
 import { ApiKeyRepository } from './store/api-key-repository.js';
 import { S3BlobStore } from './store/blob-store.js';
+import { BudgetRepository } from './store/budget-repository.js';
 import { EventLog } from './store/event-log.js';
 import { ProjectRepository } from './store/project-repository.js';
 import { SchedulerState } from './store/scheduler-state.js';
@@ -46,6 +50,9 @@ export interface ControlPlane {
   keys: ApiKeyService;
   workers: WorkerService;
   checkpoints: CheckpointService;
+  budgets: BudgetService;
+  gatewayKeys: GatewayKeyService;
+  traffic: TrafficService;
   scheduler: {
     dispatcher: Dispatcher;
     sweeper: Sweeper;
@@ -59,6 +66,7 @@ export interface ControlPlane {
     keys: ApiKeyRepository;
     events: EventLog;
     workers: WorkerRepository;
+    budgets: BudgetRepository;
   };
   publisher: EventPublisher;
   health(): Promise<HealthReport>;
@@ -82,6 +90,7 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
     keys: new ApiKeyRepository(aws.dynamo, tables.apiKeys),
     events: new EventLog(aws.dynamo, tables.events),
     workers: new WorkerRepository(aws.dynamo, tables.workers),
+    budgets: new BudgetRepository(aws.dynamo, tables.budgets),
   };
   const publisher = new EventPublisher(repositories.events, aws.sqs, queues.events, createLogger('events'));
   const state = new SchedulerState(aws.dynamo, tables.schedulerState);
@@ -152,6 +161,8 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
     now,
   });
 
+  const keys = new ApiKeyService({ keys: repositories.keys, pepper: config.keyPepper, now });
+
   return {
     config,
     schedulerConfig,
@@ -175,7 +186,11 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
       sqsEndpoint: config.aws.endpoints.sqs ?? null,
       deadTasksQueueUrl: queues.deadTasks,
       storage: {
-        buckets: { checkpoints: buckets.checkpoints, artifacts: buckets.artifacts },
+        buckets: {
+          checkpoints: buckets.checkpoints,
+          artifacts: buckets.artifacts,
+          traffic_logs: buckets.trafficLogs,
+        },
         s3_endpoint: config.aws.endpoints.s3 ?? null,
       },
       resourcePrefix: config.resources.prefix,
@@ -183,7 +198,16 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
       now,
     }),
     projects: new ProjectService({ projects: repositories.projects, now }),
-    keys: new ApiKeyService({ keys: repositories.keys, pepper: config.keyPepper, now }),
+    keys,
+    gatewayKeys: new GatewayKeyService({ keys, tasks: repositories.tasks }),
+    traffic: new TrafficService({ tasks, blobs: new S3BlobStore(aws.s3, buckets.trafficLogs), now }),
+    budgets: new BudgetService({
+      budgets: repositories.budgets,
+      projects: repositories.projects,
+      publisher,
+      logger: createLogger('budgets'),
+      now,
+    }),
     async health() {
       const [dynamodb, s3, sqs] = await Promise.all([
         timed(() =>

@@ -71,3 +71,9 @@ export class UnprocessableError extends AutovibeError {
 export class ConfigError extends AutovibeError {
   override readonly code = 'config_invalid';
 }
+
+/** Spending that the project's budget or the machine's daily allowance cannot cover. */
+export class BudgetExhaustedError extends AutovibeError {
+  override readonly status = 402;
+  override readonly code = 'budget_exhausted';
+}

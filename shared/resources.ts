@@ -54,6 +54,18 @@ export const TABLES = {
   },
   /** Scheduler bookkeeping: concurrency reservations (global, per project) and category counts. */
   schedulerState: { name: 'scheduler-state', partitionKey: S('id'), indexes: [] },
+  /**
+   * Budgets and their ledger, one partition per project: `period#<start>` (spent, reserved, open
+   * leases), `machine#<day>#<worker>` (a machine's daily allowance) and `ledger#<lease>` (what each
+   * lease paid for; expires after the 90 days seed 000 keeps financial records).
+   */
+  budgets: {
+    name: 'budgets',
+    partitionKey: S('project_id'),
+    sortKey: S('key'),
+    indexes: [],
+    ttlAttribute: 'expires_at',
+  },
   events: {
     name: 'events',
     partitionKey: S('subject'),

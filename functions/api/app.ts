@@ -9,6 +9,7 @@ import { createLogger } from '../../shared/logger.js';
 import { buildOpenApi } from './openapi.js';
 import type { ApiEnv, RouteDef } from './route.js';
 import { attemptRoutes } from './routes/attempts.js';
+import { budgetRoutes } from './routes/budgets.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { keyRoutes } from './routes/keys.js';
 import { projectRoutes } from './routes/projects.js';
@@ -33,6 +34,7 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
     ...attemptRoutes(plane),
     ...checkpointRoutes(plane),
     ...statsRoutes(plane),
+    ...budgetRoutes(plane),
   ];
 
   app.use('*', logRequests(log));

@@ -1,12 +1,33 @@
-// API keys: who may call the control plane. Only a peppered hash of each key is stored.
+// API keys: who may call the control plane. Only a peppered hash of each key is stored. Keys with the
+// `gateway` role are virtual keys for the LLM gateway only (per user or per machine): no API route
+// accepts them, and each binds the project its calls are charged to and the models it may use.
 import { z } from 'zod';
+import { ProjectId, Slug } from './task.js';
 
-export const ApiKeyRole = z.enum(['admin', 'user', 'node']);
+export const ApiKeyRole = z.enum(['admin', 'user', 'node', 'gateway']);
 export type ApiKeyRole = z.infer<typeof ApiKeyRole>;
+
+const ModelName = z.string().min(1).max(200);
+
+/** What a virtual gateway key binds every call it makes to. */
+export const GatewayKeyBinding = z.strictObject({
+  kind: z.enum(['user', 'machine']),
+  project_id: ProjectId,
+  /** The machine a `machine` key belongs to: its daily allowance is charged. */
+  worker_id: z.string().min(1).max(100).nullable().default(null),
+  scaffold: Slug.nullable().default(null),
+  /** Models the key may call; empty: any model the gateway prices. */
+  allowed_models: z.array(ModelName).max(100).default([]),
+  /** Tell the model what budget is left, in its system prompt (seed 000 budget awareness). */
+  budget_awareness: z.boolean().default(false),
+});
+export type GatewayKeyBinding = z.infer<typeof GatewayKeyBinding>;
 
 export const ApiKeySpec = z.strictObject({
   name: z.string().trim().min(1).max(200),
   role: ApiKeyRole,
+  /** Required for, and only for, the `gateway` role. */
+  binding: GatewayKeyBinding.optional(),
 });
 export type ApiKeySpec = z.infer<typeof ApiKeySpec>;
 
@@ -19,6 +40,7 @@ export const ApiKeyInfo = z.strictObject({
   created_at: z.iso.datetime(),
   created_by: z.string(),
   revoked_at: z.iso.datetime().nullable(),
+  binding: GatewayKeyBinding.nullable(),
 });
 export type ApiKeyInfo = z.infer<typeof ApiKeyInfo>;
 
@@ -28,3 +50,23 @@ export interface Principal {
   role: ApiKeyRole;
   name: string;
 }
+
+/**
+ * Who a gateway call is attributed to, as the control plane resolves its key: a task's key (issued
+ * with the claim, dead once the attempt ends), or a virtual key of a user or a machine.
+ */
+export const GatewayIdentity = z.strictObject({
+  kind: z.enum(['task', 'user', 'machine']),
+  /** The key's id, or the task id for a task key: what traffic and spend are attributed to. */
+  key_id: z.string(),
+  name: z.string(),
+  project_id: z.string(),
+  task_id: z.string().nullable(),
+  attempt: z.int().nullable(),
+  worker_id: z.string().nullable(),
+  scaffold: z.string().nullable(),
+  category: z.string().nullable(),
+  allowed_models: z.array(z.string()),
+  budget_awareness: z.boolean(),
+});
+export type GatewayIdentity = z.infer<typeof GatewayIdentity>;

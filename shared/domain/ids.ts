@@ -12,6 +12,7 @@ export const IdPrefix = {
   event: 'evt',
   worker: 'wrk',
   checkpoint: 'chk',
+  budgetLease: 'bgl',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 

@@ -122,6 +122,8 @@ export const TaskSpec = z.strictObject({
   estimated_steps: EstimatedSteps.default({ min: 1, max: 50 }),
   scaffold: Slug.default('minimal'),
   model_preferences: ModelPreferences.default(ModelPreferences.parse({})),
+  /** Tell the agent's model the budget left (daily allowance, project) in its system prompt (seed 000). */
+  budget_awareness: z.boolean().default(false),
   max_attempts: z.int().min(1).max(20).default(3),
   requirements: Requirements.default(Requirements.parse({})),
 });

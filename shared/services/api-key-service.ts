@@ -2,7 +2,13 @@
 // pepper, then its peppered hash is compared in constant time. The key itself is shown once, at
 // creation, and never stored or logged.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { type ApiKeyInfo, type ApiKeyRole, ApiKeySpec, type Principal } from '../domain/api-key.js';
+import {
+  type ApiKeyInfo,
+  type ApiKeyRole,
+  ApiKeySpec,
+  type GatewayKeyBinding,
+  type Principal,
+} from '../domain/api-key.js';
 import { IdPrefix } from '../domain/ids.js';
 import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../errors.js';
 import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
@@ -18,6 +24,9 @@ export const KEY_CACHE_SECONDS = 30;
 /** A key supplied from outside (AUTOVIBE_ADMIN_KEY) must be at least this long. */
 export const MIN_KEY_LENGTH = 24;
 const PREFIX_SHOWN = 8;
+const TASK_KEY_PREFIX = 'avt_';
+const TASK_KEY_SIGNATURE_LENGTH = 32;
+const TASK_KEY = /^avt_(tsk_[0-9a-hjkmnp-tv-z]{26})-(\d{1,3})-([A-Za-z0-9_-]{32})$/;
 
 interface Deps {
   keys: ApiKeyRepository;
@@ -26,15 +35,33 @@ interface Deps {
 }
 
 export class ApiKeyService {
-  private readonly verified = new Map<string, { principal: Principal; until: number }>();
+  private readonly verified = new Map<
+    string,
+    { principal: Principal; binding: GatewayKeyBinding | null; until: number }
+  >();
 
   constructor(private readonly deps: Deps) {}
 
   /** Issues a new random key. The returned `key` is the only copy. */
   async create(input: unknown, createdBy: string): Promise<{ key: string; info: ApiKeyInfo }> {
     const spec = parseOrThrow(ApiKeySpec, input, { what: 'API key' });
+    if ((spec.role === 'gateway') !== (spec.binding !== undefined)) {
+      throw new ValidationError('A gateway key needs a binding, and only a gateway key may have one', {
+        details: [
+          {
+            path: 'binding',
+            problem: spec.binding ? 'only allowed with role "gateway"' : 'required with role "gateway"',
+          },
+        ],
+      });
+    }
+    if (spec.binding?.kind === 'machine' && !spec.binding.worker_id) {
+      throw new ValidationError('A machine key names its machine', {
+        details: [{ path: 'binding.worker_id', problem: 'required when kind is "machine"' }],
+      });
+    }
     const key = `avk_${randomBytes(32).toString('base64url')}`;
-    return { key, info: await this.store(key, spec.name, spec.role, createdBy) };
+    return { key, info: await this.store(key, spec.name, spec.role, createdBy, spec.binding ?? null) };
   }
 
   /** Registers a key chosen by the operator (the bootstrap admin key). Safe to call twice. */
@@ -56,18 +83,45 @@ export class ApiKeyService {
   async authenticate(authorization: string | undefined): Promise<Principal> {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!match) throw new UnauthorizedError('Send an API key as "Authorization: Bearer <key>"');
-    const key = match[1]!;
+    return (await this.verify(match[1]!)).principal;
+  }
+
+  /** The key's record if it is known and not revoked; cached for KEY_CACHE_SECONDS. */
+  async verify(key: string): Promise<{ principal: Principal; binding: GatewayKeyBinding | null }> {
     const id = this.idOf(key);
     const cached = this.verified.get(id);
-    if (cached && cached.until > Date.now()) return cached.principal;
+    if (cached && cached.until > Date.now()) return cached;
     const record = await this.deps.keys.get(id);
     const expected = Buffer.from(record?.hash ?? '0'.repeat(64), 'hex');
     const actual = Buffer.from(this.hashOf(key), 'hex');
     if (!record || !timingSafeEqual(expected, actual)) throw new UnauthorizedError('Unknown API key');
     if (record.revoked_at) throw new UnauthorizedError('This API key has been revoked');
-    const principal: Principal = { keyId: record.id, role: record.role, name: record.name };
-    this.verified.set(id, { principal, until: Date.now() + KEY_CACHE_SECONDS * 1000 });
-    return principal;
+    const verified = {
+      principal: { keyId: record.id, role: record.role, name: record.name },
+      binding: record.binding ?? null,
+      until: Date.now() + KEY_CACHE_SECONDS * 1000,
+    };
+    this.verified.set(id, verified);
+    return verified;
+  }
+
+  /**
+   * The gateway key of one attempt of a task: derived, not stored, so issuing it with the claim costs
+   * no write. It is only honoured while that attempt holds the task (see GatewayKeyService).
+   */
+  taskKey(taskId: string, attempt: number): string {
+    return `${TASK_KEY_PREFIX}${taskId}-${attempt}-${this.taskKeySignature(taskId, attempt)}`;
+  }
+
+  /** The task and attempt a task key was issued for, or null if it is not a genuine one. */
+  parseTaskKey(key: string): { taskId: string; attempt: number } | null {
+    const match = TASK_KEY.exec(key);
+    if (!match) return null;
+    const [, taskId, attemptText, signature] = match as unknown as [string, string, string, string];
+    const attempt = Number(attemptText);
+    const expected = Buffer.from(this.taskKeySignature(taskId, attempt));
+    const given = Buffer.from(signature);
+    return expected.length === given.length && timingSafeEqual(expected, given) ? { taskId, attempt } : null;
   }
 
   async list(limit: number, cursor?: string): Promise<Page<ApiKeyInfo>> {
@@ -101,7 +155,20 @@ export class ApiKeyService {
     return (await this.deps.keys.countActive('admin')) > 0;
   }
 
-  private async store(key: string, name: string, role: ApiKeyRole, createdBy: string): Promise<ApiKeyInfo> {
+  private taskKeySignature(taskId: string, attempt: number): string {
+    return createHmac('sha256', this.deps.pepper)
+      .update(`task-gateway-key:${taskId}:${attempt}`)
+      .digest('base64url')
+      .slice(0, TASK_KEY_SIGNATURE_LENGTH);
+  }
+
+  private async store(
+    key: string,
+    name: string,
+    role: ApiKeyRole,
+    createdBy: string,
+    binding: GatewayKeyBinding | null = null,
+  ): Promise<ApiKeyInfo> {
     const record: ApiKeyRecord = {
       id: this.idOf(key),
       name,
@@ -110,6 +177,7 @@ export class ApiKeyService {
       created_at: this.deps.now().toISOString(),
       created_by: createdBy,
       revoked_at: null,
+      binding,
       hash: this.hashOf(key),
     };
     await this.deps.keys.create(record);
@@ -130,5 +198,5 @@ export class ApiKeyService {
 }
 
 function infoOf({ hash: _, ...info }: ApiKeyRecord): ApiKeyInfo {
-  return info;
+  return { ...info, binding: info.binding ?? null };
 }

@@ -36,7 +36,7 @@ export interface Registration {
 }
 
 export interface NodeStorage {
-  buckets: { checkpoints: string; artifacts: string };
+  buckets: { checkpoints: string; artifacts: string; traffic_logs: string };
   /** Set when S3 is a local emulator: the endpoint the node's S3 client must use. */
   s3_endpoint: string | null;
 }
@@ -64,6 +64,11 @@ interface Deps {
 
 export class WorkerService {
   constructor(private readonly deps: Deps) {}
+
+  /** Where nodes (and their gateways) write blobs. */
+  get storage(): NodeStorage {
+    return this.deps.storage;
+  }
 
   async register(input: unknown, caller: Principal): Promise<Registration> {
     const registration = parseOrThrow(WorkerRegistration, input, { what: 'worker registration' });

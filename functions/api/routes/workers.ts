@@ -10,12 +10,18 @@ import { TaskWithPriority } from './tasks.js';
 
 const NODE_OR_ADMIN = ['admin', 'node'] as const;
 
+const Storage = z.object({
+  buckets: z.object({ checkpoints: z.string(), artifacts: z.string(), traffic_logs: z.string() }),
+  s3_endpoint: z.string().nullable(),
+});
+
 const Registered = z.object({
   worker: Worker,
   queue_url: z.string(),
   sqs_endpoint: z.string().nullable(),
   lease_seconds: z.number(),
   heartbeat_every_seconds: z.number(),
+  storage: Storage,
 });
 
 const ClaimRequest = z.strictObject({ task_id: TaskId });
@@ -23,6 +29,8 @@ const Claimed = z.object({
   task: TaskWithPriority.omit({ priority: true }),
   attempt: z.int(),
   lease_expires_at: z.string(),
+  /** The key the attempt's agent sends to the LLM gateway; it stops working when the attempt ends. */
+  gateway_key: z.string(),
 });
 
 const HeartbeatAnswer = z.object({
@@ -119,6 +127,17 @@ export function workerRoutes(plane: ControlPlane): RouteDef[] {
       },
     },
     {
+      method: 'get',
+      path: '/api/v1/storage',
+      summary: 'Where nodes and gateways write blobs: bucket names (and the endpoint of a local emulator).',
+      tag: 'workers',
+      roles: NODE_OR_ADMIN,
+      responses: { 200: { description: 'Buckets and endpoint', schema: Storage } },
+      handle(c) {
+        return c.json(plane.workers.storage);
+      },
+    },
+    {
       method: 'post',
       path: '/api/v1/workers/:id/claims',
       summary:
@@ -129,7 +148,8 @@ export function workerRoutes(plane: ControlPlane): RouteDef[] {
       responses: { 200: { description: 'The claim', schema: Claimed } },
       async handle(c) {
         const { task_id } = parseOrThrow(ClaimRequest, await readJson(c), { what: 'claim' });
-        return c.json(await plane.scheduler.lifecycle.claim(c.req.param('id')!, task_id, c.get('principal')));
+        const claim = await plane.scheduler.lifecycle.claim(c.req.param('id')!, task_id, c.get('principal'));
+        return c.json({ ...claim, gateway_key: plane.gatewayKeys.forTask(task_id, claim.attempt) });
       },
     },
   ];

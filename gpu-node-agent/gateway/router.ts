@@ -1,0 +1,202 @@
+// The LLM router (seed 004 §2.2): turns the model a client asked for into an ordered list of upstream
+// targets — the model's own targets in its strategy's order, then its fallbacks' — leaving out models
+// without a price (fail closed) and putting providers that are cooling down after repeated failures last.
+import { createHash } from 'node:crypto';
+import { AutovibeError, NotFoundError } from '../../shared/errors.js';
+import { type PriceTable, UnpricedModelError } from '../../shared/pricing/price-table.js';
+import type { GatewayConfig, ModelRoute, Strategy, Target } from './config.js';
+import type { Provider } from './providers.js';
+
+export interface PlannedTarget {
+  provider: Provider;
+  /** The model name sent upstream. */
+  model: string;
+  /** The name it is priced under. */
+  priceAs: string;
+  /** The client-facing model this target serves (the requested one, its thinking partner or a fallback). */
+  route: string;
+}
+
+export interface RouteRequest {
+  model: string;
+  /** The client asked for reasoning: the thinking model of the pair answers. */
+  reasoning: boolean;
+  /** Stable per task, so an experiment keeps a task on one arm. */
+  stickyKey: string;
+  category: string | null;
+  promptTokens: number;
+  maxTokens: number;
+}
+
+/** Every target of the strategy costs more than its per-request budget allows. */
+export class OverStrategyBudgetError extends AutovibeError {
+  override readonly status = 402;
+  override readonly code = 'over_strategy_budget';
+}
+
+export class Router {
+  private readonly routes: Map<string, ModelRoute>;
+  private readonly rotation = new Map<string, number>();
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly providers: ReadonlyMap<string, Provider>,
+    private readonly prices: PriceTable,
+    readonly cooldowns: Cooldowns,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.routes = new Map(config.models.map((m) => [m.name, m]));
+  }
+
+  /** The model names clients can ask for: routed models first, then every priced model the defaults serve. */
+  models(): string[] {
+    const routed = [...this.routes.keys()];
+    return this.config.default_providers.length > 0 ? [...routed, ...this.prices.models()] : routed;
+  }
+
+  plan(request: RouteRequest): PlannedTarget[] {
+    const first = this.routes.get(request.model);
+    const start = request.reasoning && first?.thinking ? this.routes.get(first.thinking)! : first;
+    const planned: PlannedTarget[] = [];
+    if (start) {
+      const seen = new Set<string>();
+      const visit = (route: ModelRoute) => {
+        if (seen.has(route.name)) return;
+        seen.add(route.name);
+        planned.push(...this.order(route, request).map((t) => this.resolve(t, route.name)));
+        for (const name of route.fallback) visit(this.routes.get(name)!);
+      };
+      visit(start);
+    } else {
+      for (const name of this.config.default_providers) {
+        planned.push({
+          provider: this.providers.get(name)!,
+          model: request.model,
+          priceAs: request.model,
+          route: request.model,
+        });
+      }
+    }
+    if (planned.length === 0) {
+      throw new NotFoundError(
+        `Model ${request.model} is not served by this gateway; it serves: ${this.models().slice(0, 20).join(', ')}`,
+        {
+          details: [{ path: 'model', problem: 'not a model this gateway routes' }],
+        },
+      );
+    }
+    const priced = planned.filter((t) => this.prices.has(t.priceAs));
+    if (priced.length === 0) throw new UnpricedModelError(planned[0]!.priceAs);
+    // Cooling providers go last rather than away: if every provider is cooling, one is still tried.
+    return [
+      ...priced.filter((t) => !this.cooldowns.cooling(t.provider.name)),
+      ...priced.filter((t) => this.cooldowns.cooling(t.provider.name)),
+    ];
+  }
+
+  private order(route: ModelRoute, request: RouteRequest): Target[] {
+    const targets = route.targets;
+    const strategy: Strategy = route.strategy;
+    switch (strategy.type) {
+      case 'round_robin': {
+        const next = this.rotation.get(route.name) ?? 0;
+        this.rotation.set(route.name, (next + 1) % targets.length);
+        return [...targets.slice(next), ...targets.slice(0, next)];
+      }
+      case 'cost_optimized': {
+        const costOf = (t: Target) =>
+          this.prices.has(priceName(t))
+            ? this.prices.worstCase(priceName(t), request.promptTokens, request.maxTokens)
+            : Infinity;
+        const sorted = [...targets].sort((a, b) => costOf(a) - costOf(b));
+        if (strategy.budget === null) return sorted;
+        const within = sorted.filter((t) => costOf(t) <= strategy.budget!);
+        if (within.length === 0) {
+          throw new OverStrategyBudgetError(
+            `Every target of ${route.name} could cost more than its ${strategy.budget} USD per-request budget for this call; lower max_tokens`,
+            { details: [{ path: 'max_tokens', problem: 'worst case exceeds the cost_optimized budget' }] },
+          );
+        }
+        return within;
+      }
+      case 'capability_based': {
+        const preferred = request.category ? strategy.by_category[request.category] : undefined;
+        return preferred
+          ? [
+              ...targets.filter((t) => t.provider === preferred),
+              ...targets.filter((t) => t.provider !== preferred),
+            ]
+          : targets;
+      }
+      case 'load_balanced':
+        return weightedOrder(targets, (t) => strategy.weights[t.provider] ?? 0, this.random);
+      case 'experimental': {
+        const arm = stableFraction(`${strategy.experiment_id}:${request.stickyKey}`) < strategy.split ? 0 : 1;
+        const chosen = targets[Math.min(arm, targets.length - 1)]!;
+        return [chosen, ...targets.filter((t) => t !== chosen)];
+      }
+    }
+  }
+
+  private resolve(target: Target, route: string): PlannedTarget {
+    return {
+      provider: this.providers.get(target.provider)!,
+      model: target.model,
+      priceAs: priceName(target),
+      route,
+    };
+  }
+}
+
+const priceName = (t: Target) => t.price_as ?? t.model;
+
+/** A weighted random order: each pick takes a target with probability proportional to its weight. */
+function weightedOrder<T>(items: readonly T[], weight: (item: T) => number, random: () => number): T[] {
+  const left = [...items];
+  const out: T[] = [];
+  while (left.length > 0) {
+    const total = left.reduce((sum, item) => sum + weight(item), 0);
+    const pick = total > 0 ? random() * total : 0;
+    let index = 0;
+    for (let cumulative = 0; index < left.length - 1; index++) {
+      cumulative += weight(left[index]!);
+      if (pick < cumulative) break;
+    }
+    out.push(...left.splice(index, 1));
+  }
+  return out;
+}
+
+/** A number in [0, 1) that only depends on `key`. */
+function stableFraction(key: string): number {
+  return createHash('sha256').update(key).digest().readUInt32BE(0) / 2 ** 32;
+}
+
+/** Providers rest after `failures` failed tries in a row, for `seconds`; one success resets them. */
+export class Cooldowns {
+  private readonly failures = new Map<string, number>();
+  private readonly until = new Map<string, number>();
+
+  constructor(
+    private readonly settings: { failures: number; seconds: number },
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  cooling(provider: string): boolean {
+    return (this.until.get(provider) ?? 0) > this.now();
+  }
+
+  succeeded(provider: string): void {
+    this.failures.delete(provider);
+    this.until.delete(provider);
+  }
+
+  failed(provider: string): void {
+    const count = (this.failures.get(provider) ?? 0) + 1;
+    this.failures.set(provider, count);
+    if (count >= this.settings.failures) {
+      this.until.set(provider, this.now() + this.settings.seconds * 1000);
+      this.failures.set(provider, 0);
+    }
+  }
+}

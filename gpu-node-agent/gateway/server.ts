@@ -1,0 +1,249 @@
+// The gateway's HTTP server (plain node:http: every microsecond of framework is added to every call)
+// and its assembly from a config: providers, prices, router, budget gate, key cache, traffic log and
+// metrics. `startGateway` is what `autovibe gateway` and the node agent run.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AutovibeError, PayloadTooLargeError, ValidationError } from '../../shared/errors.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
+import { CurrencyConverter, DEFAULT_CURRENCY_RATES } from '../../shared/pricing/currency.js';
+import { type ModelPriceInput, PriceTable } from '../../shared/pricing/price-table.js';
+import { type BudgetAuthority, BudgetGate } from './budget-gate.js';
+import { anthropicProtocol, chatProtocol, responsesProtocol } from './client-protocols.js';
+import type { GatewayConfig } from './config.js';
+import { type Exchange, Gateway } from './gateway.js';
+import { type KeyAuthority, KeyResolver, keyFromHeaders } from './key-resolver.js';
+import { GatewayMetrics } from './metrics.js';
+import { anthropicToChat } from './protocols/anthropic.js';
+import { formatSse } from './protocols/sse.js';
+import { estimatePromptTokens } from './protocols/tokens.js';
+import { OpenAiCompatibleProvider, type Provider } from './providers.js';
+import { Cooldowns, Router } from './router.js';
+import { type BlobWriter, TrafficLog } from './traffic-log.js';
+
+/** Claude Code sends whole conversations with images; far beyond that is a mistake or an attack. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export interface GatewayLinks {
+  keys: KeyAuthority;
+  budget: BudgetAuthority;
+  blobs: BlobWriter;
+}
+
+export interface RunningGateway {
+  url: string;
+  keys: KeyResolver;
+  metrics: GatewayMetrics;
+  traffic: TrafficLog;
+  budget: BudgetGate;
+  /** Stops taking calls, lets running ones finish, settles budget leases and flushes the traffic log. */
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Replaces the providers built from config (tests inject failing or scripted ones this way). */
+  providers?: Provider[];
+  logger?: Logger;
+  gatewayId?: string;
+}
+
+export async function startGateway(
+  config: GatewayConfig,
+  links: GatewayLinks,
+  options: GatewayOptions = {},
+): Promise<RunningGateway> {
+  const logger = options.logger ?? createLogger('gateway');
+  const providers =
+    options.providers ??
+    config.providers.map((p) => new OpenAiCompatibleProvider(p, options.env ?? process.env));
+  const prices = PriceTable.create({
+    overrides: config.pricing.overrides as Record<string, ModelPriceInput>,
+    local: config.pricing.local,
+  });
+  const currencies = new CurrencyConverter({
+    rates: { ...DEFAULT_CURRENCY_RATES, ...config.currency_rates },
+  });
+  const metrics = new GatewayMetrics();
+  const gatewayId = options.gatewayId ?? `gw-${randomBytes(4).toString('hex')}`;
+  const keys = new KeyResolver(links.keys);
+  const budget = new BudgetGate({
+    authority: links.budget,
+    rateOf: (currency) => currencies.convert(1, currency),
+    leaseAmount: config.budget.lease_amount,
+    logger,
+  });
+  const traffic = new TrafficLog({
+    writer: links.blobs,
+    gatewayId,
+    flushRecords: config.traffic_log.flush_records,
+    flushSeconds: config.traffic_log.flush_seconds,
+    logger,
+  });
+  const router = new Router(
+    config,
+    new Map(providers.map((p) => [p.name, p])),
+    prices,
+    new Cooldowns(config.cooldown),
+  );
+  const gateway = new Gateway({ config, keys, budget, router, prices, traffic, metrics, gatewayId, logger });
+
+  const routes: Record<string, (exchange: Exchange) => Promise<void> | void> = {
+    'POST /v1/chat/completions': (x) => gateway.complete(chatProtocol, x),
+    'POST /v1/responses': (x) => gateway.complete(responsesProtocol, x),
+    'POST /v1/messages': (x) => gateway.complete(anthropicProtocol, x),
+    'POST /v1/messages/count_tokens': async (x) => {
+      await keys.resolve(keyFromHeaders(x.headers));
+      x.json(200, {
+        input_tokens: estimatePromptTokens(anthropicToChat(x.body as Parameters<typeof anthropicToChat>[0])),
+      });
+    },
+    'GET /v1/models': (x) =>
+      x.json(200, modelList(router.models(), x.headers['anthropic-version'] !== undefined)),
+    'GET /metrics': (x) => x.text(200, metrics.render(), 'text/plain; version=0.0.4'),
+    'GET /health': (x) => x.json(200, { status: 'ok', gateway_id: gatewayId }),
+  };
+
+  const server = createServer({ keepAliveTimeout: 75_000 }, (req, res) => {
+    void serve(req, res, routes, logger);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  budget.start();
+  traffic.start();
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.host}:${port}`;
+  logger.info('gateway_listening', {
+    url,
+    gateway_id: gatewayId,
+    providers: providers.map((p) => p.name),
+    models: config.models.map((m) => m.name),
+  });
+  return {
+    url,
+    keys,
+    metrics,
+    traffic,
+    budget,
+    async close() {
+      await closeServer(server);
+      await Promise.all([budget.close(), traffic.close()]);
+    },
+  };
+}
+
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  routes: Record<string, (exchange: Exchange) => Promise<void> | void>,
+  logger: Logger,
+): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0]!;
+  const route = routes[`${req.method} ${path}`];
+  const aborter = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) aborter.abort();
+  });
+  const exchange: Exchange = {
+    path,
+    headers: req.headers,
+    body: undefined as unknown,
+    signal: aborter.signal,
+    json(status, body, headers = {}) {
+      if (res.headersSent) return;
+      const text = JSON.stringify(body);
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+        ...headers,
+      });
+      res.end(text);
+    },
+    text(status, body, type) {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    },
+    startStream(headers) {
+      res.writeHead(200, headers);
+    },
+    write(events) {
+      if (events.length > 0 && !res.writableEnded) res.write(events.map(formatSse).join(''));
+    },
+    close() {
+      if (!res.writableEnded) res.end();
+    },
+  };
+  try {
+    if (!route) {
+      exchange.json(404, {
+        error: {
+          message: `No route ${req.method} ${path}`,
+          type: 'not_found_error',
+          param: null,
+          code: 'not_found',
+        },
+      });
+      return;
+    }
+    if (req.method === 'POST') exchange.body = await readJsonBody(req);
+    await route(exchange);
+  } catch (error) {
+    const status = error instanceof AutovibeError ? error.status : 500;
+    if (status >= 500) logger.error('gateway_request_failed', { path, error });
+    const message = error instanceof Error ? error.message : String(error);
+    const code = error instanceof AutovibeError ? error.code : 'internal_error';
+    const anthropic = path.startsWith('/v1/messages');
+    exchange.json(
+      status,
+      anthropic
+        ? {
+            type: 'error',
+            error: { type: status === 401 ? 'authentication_error' : 'invalid_request_error', message },
+          }
+        : { error: { message, type: 'invalid_request_error', param: null, code } },
+    );
+  }
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new PayloadTooLargeError(`Request body is over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ValidationError(`Request body is not valid JSON: ${(error as Error).message}`, {
+      details: [{ path: '', problem: 'not valid JSON' }],
+    });
+  }
+}
+
+function modelList(models: string[], anthropic: boolean): unknown {
+  if (anthropic) {
+    const data = models.map((id) => ({
+      type: 'model',
+      id,
+      display_name: id,
+      created_at: '1970-01-01T00:00:00Z',
+    }));
+    return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
+  }
+  return {
+    object: 'list',
+    data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'autovibe' })),
+  };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}

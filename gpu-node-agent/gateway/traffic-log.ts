@@ -1,0 +1,106 @@
+// The traffic log's writer: records are batched per folder (project, day, task) and written as JSONL
+// objects, when a batch is full, on a timer, and on close. A failed write keeps its records for the
+// next try, so nothing accepted is lost while the process lives; close() waits for the last write.
+import { type TrafficRecord, trafficPrefix } from '../../shared/domain/traffic.js';
+import type { Logger } from '../../shared/logger.js';
+
+export interface BlobWriter {
+  put(key: string, body: string, contentType: string): Promise<void>;
+}
+
+export interface TrafficLogOptions {
+  writer: BlobWriter;
+  gatewayId: string;
+  flushRecords: number;
+  flushSeconds: number;
+  logger: Logger;
+}
+
+/**
+ * Top-level request fields some clients put credentials in. Only the top level: deeper down a field
+ * named `token` is part of a conversation or a tool's schema, which the log must keep exactly.
+ */
+const SECRET_FIELDS = new Set(['api_key', 'apikey', 'authorization', 'x-api-key']);
+/** Request headers worth keeping; everything else (Authorization, x-api-key, cookies) is dropped. */
+const KEPT_HEADERS = new Set([
+  'user-agent',
+  'content-type',
+  'anthropic-version',
+  'anthropic-beta',
+  'openai-beta',
+  'x-stainless-lang',
+  'x-stainless-package-version',
+  'x-stainless-retry-count',
+]);
+
+export class TrafficLog {
+  private readonly batches = new Map<string, string[]>();
+  private sequence = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: TrafficLogOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush(), this.options.flushSeconds * 1000);
+    this.timer.unref();
+  }
+
+  append(record: TrafficRecord): void {
+    const folder = trafficPrefix(record.project_id, new Date(record.at), record.task_id ?? record.key_id);
+    const line = JSON.stringify({ ...record, request: redact(record.request) });
+    const batch = this.batches.get(folder);
+    if (batch) batch.push(line);
+    else this.batches.set(folder, [line]);
+    if ((batch?.length ?? 1) >= this.options.flushRecords) void this.flush();
+  }
+
+  /** Writes every batch; concurrent calls queue behind each other. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.writeAll());
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.flush();
+  }
+
+  private async writeAll(): Promise<void> {
+    const batches = [...this.batches];
+    this.batches.clear();
+    await Promise.all(
+      batches.map(async ([folder, lines]) => {
+        const key = `${folder}${this.options.gatewayId}-${Date.now()}-${String(this.sequence++).padStart(6, '0')}.jsonl`;
+        try {
+          await this.options.writer.put(key, `${lines.join('\n')}\n`, 'application/x-ndjson');
+        } catch (error) {
+          this.options.logger.error('traffic_log_write_failed', { key, records: lines.length, error });
+          const since = this.batches.get(folder) ?? [];
+          this.batches.set(folder, [...lines, ...since]);
+        }
+      }),
+    );
+  }
+}
+
+/** The request body with credential fields blanked (a shallow copy; the rest is kept as sent). */
+export function redact(body: unknown): unknown {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
+  if (!Object.keys(body).some((k) => SECRET_FIELDS.has(k.toLowerCase()))) return body;
+  return Object.fromEntries(
+    Object.entries(body).map(([k, v]) => [k, SECRET_FIELDS.has(k.toLowerCase()) ? '[redacted]' : v]),
+  );
+}
+
+/** The request headers worth logging: no credentials. */
+export function loggedHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && KEPT_HEADERS.has(name))
+      kept[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return kept;
+}

@@ -1,0 +1,116 @@
+// Budgets (seed 000 Economic System): a project spends from a budget that is replenished every period
+// (bi-weekly by default), and each machine from a daily allowance. Gateways never spend directly: they
+// lease a chunk of budget, spend it locally, and settle what they really spent. Amounts are in the
+// project's currency.
+import { z } from 'zod';
+import type { Project } from './project.js';
+import { ProjectId } from './task.js';
+
+/** Money is kept to nine decimals: DynamoDB adds decimals exactly, floats would drift. */
+export const roundMoney = (amount: number): number => Math.round(amount * 1e9) / 1e9;
+
+const Amount = z.number().min(0).max(1e12);
+const WorkerRef = z.string().min(1).max(100);
+
+export const LeaseRequest = z.strictObject({
+  project_id: ProjectId,
+  /** The machine spending it; its daily allowance is charged too. Null for a gateway without one. */
+  worker_id: WorkerRef.nullable().default(null),
+  amount: z.number().positive().max(1e12),
+});
+export type LeaseRequest = z.infer<typeof LeaseRequest>;
+
+export const BudgetLease = z.strictObject({
+  lease_id: z.string(),
+  project_id: z.string(),
+  worker_id: z.string().nullable(),
+  currency: z.string(),
+  amount: z.number(),
+  period_start: z.iso.datetime(),
+  /** The machine-day charged (UTC date), when the project has a daily allowance and a worker asked. */
+  day: z.string().nullable(),
+  expires_at: z.iso.datetime(),
+  /** What is left of the project's budget this period after this lease, not counting it. */
+  project_remaining: z.number(),
+  /** What is left of the machine's allowance today after this lease; null without an allowance. */
+  daily_remaining: z.number().nullable(),
+});
+export type BudgetLease = z.infer<typeof BudgetLease>;
+
+/** What one lease paid for, summed by the gateway: the ledger keeps it. */
+export const UsageSummary = z.strictObject({
+  requests: z.int().min(0).default(0),
+  prompt_tokens: z.int().min(0).default(0),
+  completion_tokens: z.int().min(0).default(0),
+  cached_tokens: z.int().min(0).default(0),
+  reasoning_tokens: z.int().min(0).default(0),
+  by_task: z.record(z.string().max(100), Amount).default({}),
+  by_model: z.record(z.string().max(200), Amount).default({}),
+});
+export type UsageSummary = z.infer<typeof UsageSummary>;
+
+export const LeaseSettlement = z.strictObject({
+  project_id: ProjectId,
+  period_start: z.iso.datetime(),
+  worker_id: WorkerRef.nullable().default(null),
+  day: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-01-31')
+    .nullable()
+    .default(null),
+  /** What was really spent from the lease; may exceed it by what one call under-estimated. */
+  spent: Amount,
+  usage: UsageSummary.default(UsageSummary.parse({})),
+});
+export type LeaseSettlement = z.infer<typeof LeaseSettlement>;
+
+export const LedgerEntry = z.strictObject({
+  project_id: z.string(),
+  lease_id: z.string(),
+  worker_id: z.string().nullable(),
+  currency: z.string(),
+  leased: z.number(),
+  spent: z.number(),
+  /** `settled` by its gateway, or `expired` when the sweep closed it and counted all of it as spent. */
+  closed_by: z.enum(['settled', 'expired']),
+  settled_at: z.iso.datetime(),
+  usage: UsageSummary,
+});
+export type LedgerEntry = z.infer<typeof LedgerEntry>;
+
+export const COST_THRESHOLDS = [0.5, 0.8, 1] as const;
+
+export const BudgetStatus = z.strictObject({
+  project_id: z.string(),
+  currency: z.string(),
+  budget_limit: z.number(),
+  period_start: z.iso.datetime(),
+  period_end: z.iso.datetime().nullable(),
+  spent: z.number(),
+  /** Leased to gateways and not yet settled. */
+  reserved: z.number(),
+  remaining: z.number(),
+  thresholds_reached: z.array(z.number()),
+  daily_machine_allowance: z.number(),
+  machines_today: z.array(
+    z.strictObject({ worker_id: z.string(), spent: z.number(), reserved: z.number(), remaining: z.number() }),
+  ),
+});
+export type BudgetStatus = z.infer<typeof BudgetStatus>;
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * The budget period `now` falls in: periods of `replenish_every_days` counted from the project's
+ * creation; a project that is never replenished has one period from its creation on.
+ */
+export function budgetPeriod(project: Project, now: Date): { start: string; end: string | null } {
+  const origin = Date.parse(project.created_at);
+  if (project.replenish_every_days === null) return { start: project.created_at, end: null };
+  const length = project.replenish_every_days * DAY_MS;
+  const index = Math.max(0, Math.floor((now.getTime() - origin) / length));
+  const start = origin + index * length;
+  return { start: new Date(start).toISOString(), end: new Date(start + length).toISOString() };
+}
+
+export const utcDay = (at: Date): string => at.toISOString().slice(0, 10);

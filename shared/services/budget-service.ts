@@ -1,0 +1,262 @@
+// Hard budgets (seed 000 Economic System). Gateways lease chunks of a project's budget (and of their
+// machine's daily allowance), spend them without asking again, and settle what they really spent. The
+// limit is only ever checked by one atomic conditional write, so any number of gateways together can
+// overspend by at most what a call under-estimated, never by a lease. A lease that is not settled
+// before it expires is closed by the sweep and counted as spent in full: unknown spending is assumed
+// to have happened, so the budget still holds if a gateway dies.
+import {
+  BudgetLease,
+  type BudgetStatus,
+  budgetPeriod,
+  COST_THRESHOLDS,
+  LeaseRequest,
+  LeaseSettlement,
+  type LedgerEntry,
+  roundMoney,
+  UsageSummary,
+  utcDay,
+} from '../domain/budget.js';
+import { IdPrefix, newId } from '../domain/ids.js';
+import type { Project } from '../domain/project.js';
+import { BudgetExhaustedError, NotFoundError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { BudgetRepository, OpenLease } from '../store/budget-repository.js';
+import type { Page } from '../store/dynamo.js';
+import type { ProjectRepository } from '../store/project-repository.js';
+import { parseOrThrow } from '../validation.js';
+import type { EventPublisher } from './event-publisher.js';
+
+/** How long a lease may stay open; gateways settle and lease again well before. */
+export const BUDGET_LEASE_SECONDS = 900;
+
+interface Deps {
+  budgets: BudgetRepository;
+  projects: ProjectRepository;
+  publisher: EventPublisher;
+  logger: Logger;
+  now: () => Date;
+}
+
+export class BudgetService {
+  constructor(private readonly deps: Deps) {}
+
+  /** Grants a chunk of budget to a gateway, or refuses with what is left. */
+  async lease(input: unknown): Promise<BudgetLease> {
+    const request = parseOrThrow(LeaseRequest, input, { what: 'budget lease' });
+    const project = await this.project(request.project_id);
+    const now = this.deps.now();
+    const period = budgetPeriod(project, now);
+    const amount = roundMoney(request.amount);
+    const allowance = project.daily_machine_allowance;
+    const day = request.worker_id && allowance > 0 ? utcDay(now) : null;
+
+    if (
+      day &&
+      !(await this.deps.budgets.reserveMachineDay(project.id, day, request.worker_id!, amount, allowance))
+    ) {
+      const used = (await this.deps.budgets.machineDays(project.id, day)).find(
+        (m) => m.worker_id === request.worker_id,
+      );
+      throw new BudgetExhaustedError(
+        `Machine ${request.worker_id} has ${money(allowance - (used?.committed ?? 0), project)} of its daily allowance of ${money(allowance, project)} left today; asked for ${money(amount, project)}`,
+        { details: [{ path: 'amount', problem: 'exceeds the daily machine allowance left' }] },
+      );
+    }
+    const lease: OpenLease = {
+      lease_id: newId(IdPrefix.budgetLease, now),
+      amount,
+      worker_id: request.worker_id,
+      day,
+      expires_at: new Date(now.getTime() + BUDGET_LEASE_SECONDS * 1000).toISOString(),
+    };
+    if (!(await this.deps.budgets.reservePeriod(project.id, period.start, project.budget_limit, lease))) {
+      if (day) await this.deps.budgets.settleMachineDay(project.id, day, request.worker_id!, amount, 0);
+      const counters = await this.deps.budgets.period(project.id, period.start);
+      await this.reached(project, period.start, 1);
+      throw new BudgetExhaustedError(
+        `Project ${project.id} has ${money(project.budget_limit - counters.committed, project)} of its budget of ${money(project.budget_limit, project)} left this period; asked for ${money(amount, project)}`,
+        { details: [{ path: 'amount', problem: 'exceeds the project budget left' }] },
+      );
+    }
+    const counters = await this.deps.budgets.period(project.id, period.start);
+    const machine = day
+      ? (await this.deps.budgets.machineDays(project.id, day)).find((m) => m.worker_id === request.worker_id)
+      : undefined;
+    return BudgetLease.parse({
+      lease_id: lease.lease_id,
+      project_id: project.id,
+      worker_id: lease.worker_id,
+      currency: project.currency,
+      amount,
+      period_start: period.start,
+      day,
+      expires_at: lease.expires_at,
+      project_remaining: roundMoney(Math.max(0, project.budget_limit - counters.committed)),
+      daily_remaining: day ? roundMoney(Math.max(0, allowance - (machine?.committed ?? amount))) : null,
+    });
+  }
+
+  /**
+   * Closes a lease with what was really spent. Safe to repeat: a second call changes nothing and
+   * answers `settled: false`.
+   */
+  async settle(leaseId: string, input: unknown): Promise<{ settled: boolean; status: BudgetStatus }> {
+    const settlement = parseOrThrow(LeaseSettlement, input, { what: 'lease settlement' });
+    const project = await this.project(settlement.project_id);
+    const open = await this.deps.budgets.openLease(project.id, settlement.period_start, leaseId);
+    if (open) {
+      await this.close(project, settlement.period_start, open, settlement.spent, 'settled', settlement.usage);
+    } else if (!(await this.deps.budgets.ledgerEntry(project.id, leaseId))) {
+      throw new NotFoundError(
+        `No lease ${leaseId} of project ${project.id} in the period from ${settlement.period_start}`,
+        {
+          details: [{ path: 'period_start', problem: 'no such lease was granted in this period' }],
+        },
+      );
+    }
+    return { settled: open !== null, status: await this.status(project.id) };
+  }
+
+  /** Closes leases whose gateway never settled them, counting them as fully spent. */
+  async sweep(): Promise<{ expired: number }> {
+    const now = this.deps.now();
+    let expired = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.projects.list(100, cursor);
+      for (const project of page.items) {
+        const current = budgetPeriod(project, now);
+        const previous = previousPeriodStart(project, current.start);
+        for (const start of previous ? [previous, current.start] : [current.start]) {
+          const { leases } = await this.deps.budgets.period(project.id, start);
+          for (const lease of leases.filter((l) => Date.parse(l.expires_at) <= now.getTime())) {
+            if (await this.close(project, start, lease, lease.amount, 'expired', UsageSummary.parse({}))) {
+              expired++;
+              this.deps.logger.warn('budget_lease_expired', {
+                period_start: start,
+                project_id: project.id,
+                lease_id: lease.lease_id,
+                amount: lease.amount,
+              });
+            }
+          }
+        }
+      }
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    return { expired };
+  }
+
+  async status(projectId: string): Promise<BudgetStatus> {
+    const project = await this.project(projectId);
+    const now = this.deps.now();
+    const period = budgetPeriod(project, now);
+    const [counters, machines] = await Promise.all([
+      this.deps.budgets.period(project.id, period.start),
+      this.deps.budgets.machineDays(project.id, utcDay(now)),
+    ]);
+    const allowance = project.daily_machine_allowance;
+    return {
+      project_id: project.id,
+      currency: project.currency,
+      budget_limit: project.budget_limit,
+      period_start: period.start,
+      period_end: period.end,
+      spent: counters.spent,
+      reserved: counters.leased,
+      remaining: roundMoney(Math.max(0, project.budget_limit - counters.committed)),
+      thresholds_reached: counters.thresholds,
+      daily_machine_allowance: allowance,
+      machines_today: machines.map((m) => ({
+        worker_id: m.worker_id,
+        spent: roundMoney(m.spent),
+        reserved: roundMoney(m.committed - m.spent),
+        remaining: roundMoney(Math.max(0, allowance - m.committed)),
+      })),
+    };
+  }
+
+  async ledger(projectId: string, limit: number, cursor?: string): Promise<Page<LedgerEntry>> {
+    await this.project(projectId);
+    return this.deps.budgets.ledger(projectId, limit, cursor);
+  }
+
+  private async close(
+    project: Project,
+    periodStart: string,
+    lease: OpenLease,
+    spent: number,
+    closedBy: LedgerEntry['closed_by'],
+    usage: UsageSummary,
+  ): Promise<boolean> {
+    const counters = await this.deps.budgets.closeLease(project.id, periodStart, lease, roundMoney(spent));
+    if (!counters) return false;
+    await this.deps.budgets.recordLedger(
+      this.ledgerEntry(project, lease.lease_id, lease.worker_id, lease.amount, spent, closedBy, usage),
+    );
+    if (lease.day && lease.worker_id) {
+      await this.deps.budgets.settleMachineDay(
+        project.id,
+        lease.day,
+        lease.worker_id,
+        lease.amount,
+        roundMoney(spent),
+      );
+    }
+    if (project.budget_limit > 0)
+      await this.reached(project, periodStart, counters.spent / project.budget_limit);
+    return true;
+  }
+
+  /** Sends CostThresholdReached once per threshold and period, for each threshold `ratio` is at. */
+  private async reached(project: Project, periodStart: string, ratio: number): Promise<void> {
+    for (const threshold of COST_THRESHOLDS.filter((t) => ratio >= t)) {
+      if (!(await this.deps.budgets.reachThreshold(project.id, periodStart, threshold))) continue;
+      const current = roundMoney(ratio * project.budget_limit);
+      await this.deps.publisher.publish(
+        'CostThresholdReached',
+        { project_id: project.id, current, threshold },
+        { at: this.deps.now().toISOString() },
+      );
+    }
+  }
+
+  private ledgerEntry(
+    project: Project,
+    leaseId: string,
+    workerId: string | null,
+    leased: number,
+    spent: number,
+    closedBy: LedgerEntry['closed_by'],
+    usage: UsageSummary,
+  ): LedgerEntry {
+    return {
+      project_id: project.id,
+      lease_id: leaseId,
+      worker_id: workerId,
+      currency: project.currency,
+      leased,
+      spent: roundMoney(spent),
+      closed_by: closedBy,
+      settled_at: this.deps.now().toISOString(),
+      usage,
+    };
+  }
+
+  private async project(id: string): Promise<Project> {
+    const project = await this.deps.projects.get(id);
+    if (!project) throw new NotFoundError(`No project with id ${id}`);
+    return project;
+  }
+}
+
+function previousPeriodStart(project: Project, currentStart: string): string | null {
+  if (project.replenish_every_days === null || currentStart === project.created_at) return null;
+  return new Date(Date.parse(currentStart) - project.replenish_every_days * 24 * 3600 * 1000).toISOString();
+}
+
+function money(amount: number, project: Project): string {
+  return `${roundMoney(Math.max(0, amount))
+    .toFixed(6)
+    .replace(/0{1,4}$/, '')} ${project.currency}`;
+}

@@ -1,0 +1,143 @@
+// Budget leases through the API against the real emulators: the limit holds, settling is idempotent,
+// unsettled leases expire as spent, machines keep to their daily allowance, periods replenish.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startTestPlane, type TestPlane } from '../helpers/stack.js';
+
+let t: TestPlane;
+let now = new Date('2026-11-01T10:00:00Z');
+
+beforeAll(async () => {
+  t = await startTestPlane({ now: () => now });
+}, 60_000);
+afterAll(() => t?.stop());
+
+async function project(id: string, fields: Record<string, unknown> = {}) {
+  const created = await call(t.app, 'POST', '/api/v1/projects', {
+    key: t.keys.admin,
+    body: { id, name: id, currency: 'CAD', budget_limit: 1, ...fields },
+  });
+  expect(created.status).toBe(201);
+  return id;
+}
+
+const lease = (body: Record<string, unknown>) =>
+  call(t.app, 'POST', '/api/v1/budgets/leases', { key: t.keys.node, body });
+const settle = (granted: any, spent: number, usage: Record<string, unknown> = {}) =>
+  call(t.app, 'POST', `/api/v1/budgets/leases/${granted.lease_id}/settle`, {
+    key: t.keys.node,
+    body: {
+      project_id: granted.project_id,
+      period_start: granted.period_start,
+      worker_id: granted.worker_id,
+      day: granted.day,
+      spent,
+      usage,
+    },
+  });
+const status = async (id: string) =>
+  (await call(t.app, 'GET', `/api/v1/projects/${id}/budget`, { key: t.keys.user })).body;
+
+describe('budget leases', () => {
+  it('grants leases only while the limit holds, and refuses with what is left', async () => {
+    const id = await project('leases');
+    const first = await lease({ project_id: id, amount: 0.6 });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ currency: 'CAD', amount: 0.6, project_remaining: 0.4 });
+    const refused = await lease({ project_id: id, amount: 0.5 });
+    expect(refused.status).toBe(402);
+    expect(refused.body.error.code).toBe('budget_exhausted');
+    expect(refused.body.error.message).toMatch(/0\.40 CAD of its budget of 1\.00 CAD left/);
+    expect((await status(id)).reserved).toBe(0.6);
+
+    const settled = await settle(first.body, 0.25, {
+      requests: 3,
+      by_task: { tsk_a: 0.25 },
+      by_model: { m: 0.25 },
+    });
+    expect(settled.body.settled).toBe(true);
+    expect(settled.body.status).toMatchObject({ spent: 0.25, reserved: 0, remaining: 0.75 });
+    // Settling again (a retry after a lost answer) changes nothing.
+    const again = await settle(first.body, 0.25);
+    expect(again.body.settled).toBe(false);
+    expect((await status(id)).spent).toBe(0.25);
+    const ledger = (await call(t.app, 'GET', `/api/v1/projects/${id}/ledger`, { key: t.keys.user })).body
+      .items;
+    expect(ledger).toHaveLength(1);
+    expect(ledger[0]).toMatchObject({
+      lease_id: first.body.lease_id,
+      leased: 0.6,
+      spent: 0.25,
+      closed_by: 'settled',
+      usage: { requests: 3 },
+    });
+  });
+
+  it('refuses bad input and unknown leases without changing anything', async () => {
+    const id = await project('bad-input');
+    const bad = await lease({ project_id: id, amount: -1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('amount');
+    expect((await lease({ project_id: 'no-such-project', amount: 0.1 })).status).toBe(404);
+    const unknown = await settle(
+      {
+        lease_id: 'bgl_unknown',
+        project_id: id,
+        period_start: (await status(id)).period_start,
+        worker_id: null,
+        day: null,
+      },
+      0.1,
+    );
+    expect(unknown.status).toBe(404);
+    expect(await status(id)).toMatchObject({ spent: 0, reserved: 0 });
+    expect(
+      (
+        await call(t.app, 'POST', '/api/v1/budgets/leases', {
+          key: t.keys.user,
+          body: { project_id: id, amount: 0.1 },
+        })
+      ).status,
+    ).toBe(403);
+  });
+
+  it('counts a lease nobody settled as spent once it expires', async () => {
+    const id = await project('expiry');
+    const granted = (await lease({ project_id: id, amount: 0.3 })).body;
+    now = new Date(now.getTime() + 16 * 60_000);
+    expect(await t.plane.budgets.sweep()).toEqual({ expired: 1 });
+    expect(await status(id)).toMatchObject({ spent: 0.3, reserved: 0 });
+    // The gateway coming back late cannot settle it again.
+    expect((await settle(granted, 0.01)).body.settled).toBe(false);
+    expect((await status(id)).spent).toBe(0.3);
+    expect(await t.plane.budgets.sweep()).toEqual({ expired: 0 });
+  });
+
+  it('keeps each machine to its daily allowance, and a new day brings a new allowance', async () => {
+    const id = await project('allowance', { budget_limit: 100, daily_machine_allowance: 1 });
+    const a = await lease({ project_id: id, worker_id: 'wrk_a', amount: 0.8 });
+    expect(a.body).toMatchObject({ daily_remaining: 0.2, day: now.toISOString().slice(0, 10) });
+    const over = await lease({ project_id: id, worker_id: 'wrk_a', amount: 0.5 });
+    expect(over.status).toBe(402);
+    expect(over.body.error.message).toMatch(/daily allowance/);
+    // Another machine has its own allowance; the refused request left nothing reserved behind.
+    expect((await lease({ project_id: id, worker_id: 'wrk_b', amount: 0.5 })).status).toBe(201);
+    await settle(a.body, 0.1);
+    expect((await lease({ project_id: id, worker_id: 'wrk_a', amount: 0.5 })).status).toBe(201);
+    const today = (await status(id)).machines_today.find((m: any) => m.worker_id === 'wrk_a');
+    expect(today).toMatchObject({ spent: 0.1, reserved: 0.5, remaining: 0.4 });
+    now = new Date(now.getTime() + 24 * 3600_000);
+    expect((await lease({ project_id: id, worker_id: 'wrk_a', amount: 0.9 })).status).toBe(201);
+  });
+
+  it('replenishes the budget every period', async () => {
+    const id = await project('replenish', { budget_limit: 0.5, replenish_every_days: 14 });
+    const first = (await lease({ project_id: id, amount: 0.5 })).body;
+    await settle(first, 0.5);
+    expect((await lease({ project_id: id, amount: 0.1 })).status).toBe(402);
+    now = new Date(now.getTime() + 14 * 24 * 3600_000);
+    const next = await lease({ project_id: id, amount: 0.5 });
+    expect(next.status).toBe(201);
+    expect(next.body.period_start).not.toBe(first.period_start);
+    expect(await status(id)).toMatchObject({ spent: 0, reserved: 0.5 });
+  });
+});
