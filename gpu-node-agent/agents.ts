@@ -12,6 +12,8 @@ export interface AgentContext {
   /** A line for the attempt's agent log (stored with its artifacts). */
   log(line: string): void;
   outputLimitBytes: number;
+  /** The node's LLM gateway and this attempt's key for it; null when the node runs none. */
+  llm: { baseUrl: string; key: string } | null;
 }
 
 export interface TaskAgent {

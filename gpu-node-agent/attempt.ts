@@ -30,12 +30,15 @@ export interface AttemptDeps {
   node: string;
   outputLimitBytes: number;
   logger: Logger;
+  /** The node's gateway, if it runs one: the attempt's key is used there and revoked there at the end. */
+  gateway: { url: string; keys: { forget(key: string): void } } | null;
   now?: () => Date;
 }
 
 export class Attempt {
   readonly ref: AttemptRef;
   readonly task: Task;
+  private readonly gatewayKey: string;
   private readonly abort = new AbortController();
   private stopReason: StopReason | null = null;
   private sandbox: Sandbox | null = null;
@@ -50,6 +53,7 @@ export class Attempt {
   ) {
     this.task = claim.task;
     this.ref = { task_id: claim.task.id, attempt: claim.attempt };
+    this.gatewayKey = claim.gateway_key;
   }
 
   /** Stops the attempt: the agent and its commands are killed; run() then reports as `reason` says. */
@@ -74,6 +78,7 @@ export class Attempt {
         signal: this.abort.signal,
         log: (line) => this.note(line),
         outputLimitBytes: this.deps.outputLimitBytes,
+        llm: this.deps.gateway ? { baseUrl: this.deps.gateway.url, key: this.gatewayKey } : null,
       });
       if (this.stopReason) return await this.reportStop();
 
@@ -97,6 +102,8 @@ export class Attempt {
       await this.reportError(error);
     } finally {
       clearTimeout(deadline);
+      // The control plane stops honouring the key when the attempt ends; the node's gateway stops now.
+      this.deps.gateway?.keys.forget(this.gatewayKey);
       await this.sandbox
         ?.destroy()
         .catch((error) => logger.error('sandbox_destroy_failed', { ...fields, error }));

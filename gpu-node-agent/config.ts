@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { Gpu } from '../shared/domain/worker.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseConfigOrThrow } from '../shared/validation.js';
+import { checkGatewayConfig, GatewayConfig } from './gateway/config.js';
 
 export const NodeConfig = z.strictObject({
   control_plane_url: z.url(),
@@ -45,6 +46,8 @@ export const NodeConfig = z.strictObject({
     .max(64 * 1024 * 1024)
     .default(1024 * 1024),
   aws_region: z.string().default('us-east-1'),
+  /** The node's LLM gateway: every model call of the agents it runs goes through it. Null: none. */
+  gateway: GatewayConfig.nullable().default(null),
 });
 export type NodeConfig = z.infer<typeof NodeConfig>;
 
@@ -52,7 +55,9 @@ export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process
   const raw = { ...(input && typeof input === 'object' ? input : {}) } as Record<string, unknown>;
   if (raw.node_key === undefined && env.AUTOVIBE_NODE_KEY) raw.node_key = env.AUTOVIBE_NODE_KEY;
   if (raw.control_plane_url === undefined && env.AUTOVIBE_URL) raw.control_plane_url = env.AUTOVIBE_URL;
-  return parseConfigOrThrow(NodeConfig, raw, 'node config');
+  const config = parseConfigOrThrow(NodeConfig, raw, 'node config');
+  if (config.gateway) checkGatewayConfig(config.gateway, 'gateway');
+  return config;
 }
 
 export async function loadNodeConfig(

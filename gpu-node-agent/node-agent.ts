@@ -8,6 +8,8 @@ import type { Logger } from '../shared/logger.js';
 import { AgentRegistry } from './agents.js';
 import { Attempt } from './attempt.js';
 import type { NodeConfig } from './config.js';
+import { ControlPlaneLink } from './gateway/control-plane-link.js';
+import { type RunningGateway, startGateway } from './gateway/server.js';
 import { type Delivery, NodeApi } from './node-api.js';
 import type { SandboxProvider } from './sandbox/sandbox.js';
 
@@ -29,6 +31,7 @@ export class NodeAgent {
   private readonly agents: AgentRegistry;
   private readonly attempts = new Map<string, { attempt: Attempt; done: Promise<void> }>();
   private readonly polling = new AbortController();
+  private gateway?: RunningGateway;
   private heartbeatTimer?: NodeJS.Timeout;
   private pollLoop?: Promise<void>;
   private drained?: Promise<void>;
@@ -41,6 +44,11 @@ export class NodeAgent {
   ) {
     this.api = new NodeApi(config.control_plane_url, config.node_key, config.aws_region);
     this.agents = deps.agents ?? new AgentRegistry();
+  }
+
+  /** Where the node's LLM gateway listens, if it runs one. */
+  get gatewayUrl(): string | null {
+    return this.gateway?.url ?? null;
   }
 
   get running(): Attempt[] {
@@ -67,6 +75,17 @@ export class NodeAgent {
       slots: config.capacity.slots,
     });
     await this.cleanUpLeftovers();
+    if (config.gateway) {
+      const link = new ControlPlaneLink(config.control_plane_url, config.node_key, config.aws_region);
+      this.gateway = await startGateway(
+        config.gateway,
+        { keys: link, budget: link, blobs: link },
+        {
+          logger: deps.logger,
+          gatewayId: config.name,
+        },
+      );
+    }
     this.state = 'running';
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.api.heartbeatEverySeconds * 1000);
     this.pollLoop = this.poll();
@@ -105,6 +124,8 @@ export class NodeAgent {
     await this.pollLoop;
     await Promise.all([...this.attempts.values()].map((a) => a.done));
     clearInterval(this.heartbeatTimer);
+    // Settles the gateway's budget leases and writes the last of the traffic log.
+    await this.gateway?.close();
     this.state = 'stopped';
     // The last word: the control plane sends nothing more here and re-queues what it had sent.
     await this.api
@@ -180,6 +201,7 @@ export class NodeAgent {
         node: this.config.name,
         outputLimitBytes: this.config.output_limit_bytes,
         logger,
+        gateway: this.gateway ?? null,
       },
       claim,
     );

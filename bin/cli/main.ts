@@ -4,6 +4,7 @@ import { ApiClient, ApiError } from '../../shared/api-client.js';
 import { AutovibeError } from '../../shared/errors.js';
 import { registerAgent } from './commands/agent.js';
 import { registerDev } from './commands/dev.js';
+import { registerGateway } from './commands/gateway.js';
 import { registerKeys } from './commands/keys.js';
 import { registerProjects } from './commands/projects.js';
 import { registerTasks } from './commands/tasks.js';
@@ -33,6 +34,7 @@ const json = () => Boolean(program.opts().json);
 
 registerDev(program);
 registerAgent(program);
+registerGateway(program);
 registerTasks(program, client, json);
 registerProjects(program, client, json);
 registerKeys(program, client, json);

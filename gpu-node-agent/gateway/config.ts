@@ -118,28 +118,35 @@ export const GatewayConfig = z.strictObject({
 });
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
 
-/** Parses and cross-checks: every name a route or fallback mentions must exist. */
 export function parseGatewayConfig(input: unknown): GatewayConfig {
-  const config = parseConfigOrThrow(GatewayConfig, input ?? {}, 'gateway config');
+  return checkGatewayConfig(parseConfigOrThrow(GatewayConfig, input ?? {}, 'gateway config'));
+}
+
+/** Cross-checks a parsed config: every name a route or fallback mentions must exist. */
+export function checkGatewayConfig(config: GatewayConfig, path = ''): GatewayConfig {
+  const at = (p: string) => (path ? `${path}.${p}` : p);
   const providers = new Set(config.providers.map((p) => p.name));
   const models = new Set(config.models.map((m) => m.name));
   const problems: { path: string; problem: string }[] = [];
   config.default_providers.forEach((name, i) => {
     if (!providers.has(name))
-      problems.push({ path: `default_providers.${i}`, problem: `no provider "${name}"` });
+      problems.push({ path: at(`default_providers.${i}`), problem: `no provider "${name}"` });
   });
   config.models.forEach((route, i) => {
     route.targets.forEach((t, j) => {
       if (!providers.has(t.provider))
-        problems.push({ path: `models.${i}.targets.${j}.provider`, problem: `no provider "${t.provider}"` });
+        problems.push({
+          path: at(`models.${i}.targets.${j}.provider`),
+          problem: `no provider "${t.provider}"`,
+        });
     });
     for (const name of [...route.fallback, ...(route.thinking ? [route.thinking] : [])]) {
       if (!models.has(name))
-        problems.push({ path: `models.${i}`, problem: `refers to unknown model "${name}"` });
+        problems.push({ path: at(`models.${i}`), problem: `refers to unknown model "${name}"` });
     }
   });
   if (new Set(config.providers.map((p) => p.name)).size !== config.providers.length)
-    problems.push({ path: 'providers', problem: 'provider names must be unique' });
+    problems.push({ path: at('providers'), problem: 'provider names must be unique' });
   if (problems.length > 0) {
     throw new ConfigError(
       `Invalid gateway config: ${problems.map((d) => `${d.path}: ${d.problem}`).join('; ')}`,

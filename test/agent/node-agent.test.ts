@@ -5,8 +5,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../functions/local/dev-server.js';
+import { AgentRegistry, nopAgent, oracleAgent, type TaskAgent } from '../../gpu-node-agent/agents.js';
 import { parseNodeConfig } from '../../gpu-node-agent/config.js';
 import { NodeAgent } from '../../gpu-node-agent/node-agent.js';
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../../gpu-node-agent/sandbox/busybox-image.js';
@@ -18,6 +20,7 @@ import { isTerminal } from '../../shared/domain/task-state.js';
 import { createLogger } from '../../shared/logger.js';
 import { schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
 import { S3BlobStore } from '../../shared/store/blob-store.js';
+import { startScriptedUpstream } from '../helpers/scripted-upstream.js';
 import { tempDir } from '../helpers/stack.js';
 
 const docker = new Docker();
@@ -58,7 +61,7 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-function nodeConfig(name: string) {
+function nodeConfig(name: string, extra: Record<string, unknown> = {}) {
   return parseNodeConfig({
     control_plane_url: dev.url,
     node_key: nodeKey,
@@ -66,13 +69,17 @@ function nodeConfig(name: string) {
     capacity: { slots: 2, cpu_cores: 2, memory_mb: 2048 },
     poll_wait_seconds: 1,
     drain_timeout_seconds: 0,
+    ...extra,
   });
 }
 
-async function startAgent(): Promise<NodeAgent> {
-  const agent = new NodeAgent(nodeConfig(`agent-${++nodes}`), {
+async function startAgent(
+  options: { config?: Record<string, unknown>; agents?: AgentRegistry } = {},
+): Promise<NodeAgent> {
+  const agent = new NodeAgent(nodeConfig(`agent-${++nodes}`, options.config), {
     provider: new DockerSandboxProvider(docker),
     logger: createLogger('test-agent'),
+    agents: options.agents,
   });
   agents.push(agent);
   await agent.start();
@@ -365,4 +372,73 @@ describe('checkpoint records', () => {
     });
     expect(await dev.plane.checkpoints.list(task.id)).toEqual([]);
   });
+});
+
+describe('the node gateway', () => {
+  it("gives each attempt a gateway key, charges the task's calls to its project and logs them, and revokes the key at the end", async () => {
+    const upstream = await startScriptedUpstream(() => ({
+      text: 'echo "Hello, autovibe!"',
+      usage: { prompt_tokens: 2000, completion_tokens: 100 },
+    }));
+    // An agent that asks the model for the script, the way a scaffold would.
+    const seen: { baseUrl: string; key: string }[] = [];
+    const modelAgent: TaskAgent = {
+      name: 'model-writes',
+      async run({ sandbox, llm, log }) {
+        seen.push(llm!);
+        const client = new OpenAI({ apiKey: llm!.key, baseURL: `${llm!.baseUrl}/v1`, maxRetries: 0 });
+        const answer = await client.chat.completions.create({
+          model: 'coder',
+          messages: [{ role: 'user', content: 'Write hello.sh' }],
+        });
+        await sandbox.writeFile('hello.sh', `${answer.choices[0]!.message.content}\n`);
+        log('model-writes: wrote hello.sh');
+      },
+    };
+    try {
+      const agent = await startAgent({
+        agents: new AgentRegistry([oracleAgent, nopAgent, modelAgent]),
+        config: {
+          scaffolds: ['model-writes'],
+          gateway: {
+            port: 0,
+            providers: [{ name: 'scripted', base_url: upstream.url }],
+            models: [{ name: 'coder', targets: [{ provider: 'scripted', model: 'coder-small' }] }],
+            pricing: {
+              overrides: { 'coder-small': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } },
+            },
+          },
+        },
+      });
+      expect(agent.gatewayUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const task = await submit({ scaffold: 'model-writes' });
+      const done = await finished(task.id);
+      expect(done.status).toBe('succeeded');
+      expect(seen[0]!.key).toMatch(new RegExp(`^avt_${task.id}-1-`));
+
+      // The key died with the attempt on this node's gateway.
+      const client = new OpenAI({ apiKey: seen[0]!.key, baseURL: `${agent.gatewayUrl}/v1`, maxRetries: 0 });
+      await expect(
+        client.chat.completions.create({ model: 'coder', messages: [{ role: 'user', content: 'x' }] }),
+      ).rejects.toMatchObject({ status: 401 });
+
+      await agent.stop(); // settles the budget lease and flushes the traffic log
+      const traffic = await dev.plane.traffic.forTask(task.id);
+      expect(traffic).toHaveLength(1);
+      expect(traffic[0]).toMatchObject({
+        task_id: task.id,
+        attempt: 1,
+        model: 'coder-small',
+        usage: { prompt_tokens: 2000, completion_tokens: 100 },
+      });
+      const budget = await dev.plane.budgets.status('default');
+      // 2000·$1/M + 100·$2/M = $0.0022, at the default 1.38 CAD per USD.
+      expect(budget.spent).toBeCloseTo(0.0022 * 1.38, 9);
+      expect(budget.reserved).toBe(0);
+      const worker = budget.machines_today.find((m) => m.worker_id === done.worker_id);
+      expect(worker?.spent).toBeCloseTo(0.0022 * 1.38, 9);
+    } finally {
+      await upstream.close();
+    }
+  }, 60_000);
 });

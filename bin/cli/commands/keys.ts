@@ -5,6 +5,15 @@ import type { ApiKeyInfo } from '../../../shared/domain/api-key.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 type Client = () => ApiClient;
+
+interface GatewayKeyFlags {
+  name: string;
+  role: string;
+  project?: string;
+  machine?: string;
+  models?: string;
+  budgetAware?: boolean;
+}
 type Json = () => boolean;
 
 export function registerKeys(program: Command, client: Client, json: Json): void {
@@ -13,10 +22,35 @@ export function registerKeys(program: Command, client: Client, json: Json): void
     .command('create')
     .description('Issue a key; it is printed once and cannot be shown again')
     .requiredOption('--name <name>', 'who or what the key is for')
-    .requiredOption('--role <role>', 'admin, user (submit and read tasks) or node (a node agent)')
-    .action(async (flags: { name: string; role: string }) => {
+    .requiredOption(
+      '--role <role>',
+      'admin, user (submit and read tasks), node (a node agent or gateway) or gateway (LLM calls only)',
+    )
+    .option('--project <id>', 'gateway keys: the project whose budget pays for the calls')
+    .option('--machine <worker-id>', "gateway keys: a machine's key, charged to its daily allowance")
+    .option(
+      '--models <names>',
+      'gateway keys: comma-separated models it may call (default: any priced model)',
+    )
+    .option('--budget-aware', 'gateway keys: tell the model the budget left in its system prompt')
+    .action(async (flags: GatewayKeyFlags) => {
+      const { name, role } = flags;
+      const binding =
+        role === 'gateway'
+          ? {
+              kind: flags.machine ? 'machine' : 'user',
+              project_id: flags.project,
+              worker_id: flags.machine ?? null,
+              allowed_models:
+                flags.models
+                  ?.split(',')
+                  .map((m) => m.trim())
+                  .filter(Boolean) ?? [],
+              budget_awareness: flags.budgetAware === true,
+            }
+          : undefined;
       const created = await client().request<ApiKeyInfo & { key: string }>('POST', '/api/v1/keys', {
-        body: flags,
+        body: { name, role, binding },
       });
       if (json()) return printJson(created);
       console.log(`${created.id}  ${created.role}  ${created.name}`);

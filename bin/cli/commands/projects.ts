@@ -1,6 +1,7 @@
 // `autovibe projects ...`: budgets and limits that tasks run under.
 import type { Command } from 'commander';
 import type { ApiClient } from '../../../shared/api-client.js';
+import type { BudgetStatus, LedgerEntry } from '../../../shared/domain/budget.js';
 import type { Project } from '../../../shared/domain/project.js';
 import { printFields, printJson, printTable } from '../output.js';
 
@@ -54,6 +55,62 @@ export function registerProjects(program: Command, client: Client, json: Json): 
         { header: 'BUDGET', value: (p) => `${p.budget_limit} ${p.currency}` },
         { header: 'DAILY/MACHINE', value: (p) => `${p.daily_machine_allowance} ${p.currency}` },
         { header: 'MAX CONCURRENT', value: (p) => p.max_concurrent_tasks ?? '-' },
+      ]);
+    });
+
+  projects
+    .command('budget <id>')
+    .description("The project's budget this period: spent, reserved by gateways, remaining, machines today")
+    .action(async (id: string) => {
+      const status = await client().request<BudgetStatus>('GET', `/api/v1/projects/${id}/budget`);
+      if (json()) return printJson(status);
+      const money = (n: number) => `${n.toFixed(4)} ${status.currency}`;
+      printFields([
+        ['project', status.project_id],
+        ['period', `${status.period_start} → ${status.period_end ?? 'never replenished'}`],
+        ['limit', money(status.budget_limit)],
+        [
+          'spent',
+          `${money(status.spent)} (${status.budget_limit > 0 ? ((100 * status.spent) / status.budget_limit).toFixed(1) : '-'} %)`,
+        ],
+        ['reserved', money(status.reserved)],
+        ['remaining', money(status.remaining)],
+        ['thresholds reached', status.thresholds_reached.map((t) => `${t * 100} %`).join(', ') || 'none'],
+        [
+          'daily allowance',
+          status.daily_machine_allowance > 0
+            ? `${money(status.daily_machine_allowance)} per machine`
+            : 'none',
+        ],
+      ]);
+      if (status.machines_today.length > 0) {
+        console.log('');
+        printTable(status.machines_today, [
+          { header: 'MACHINE', value: (m) => m.worker_id },
+          { header: 'SPENT TODAY', value: (m) => money(m.spent) },
+          { header: 'RESERVED', value: (m) => money(m.reserved) },
+          { header: 'LEFT TODAY', value: (m) => money(m.remaining) },
+        ]);
+      }
+    });
+
+  projects
+    .command('ledger <id>')
+    .description('What each budget lease paid for (kept 90 days)')
+    .action(async (id: string) => {
+      const rows: LedgerEntry[] = [];
+      for await (const items of client().pages<LedgerEntry>(`/api/v1/projects/${id}/ledger`, {}))
+        rows.push(...items);
+      if (json()) return printJson(rows);
+      printTable(rows, [
+        { header: 'SETTLED', value: (e) => e.settled_at },
+        { header: 'LEASE', value: (e) => e.lease_id },
+        { header: 'MACHINE', value: (e) => e.worker_id ?? '-' },
+        { header: 'LEASED', value: (e) => `${e.leased} ${e.currency}` },
+        { header: 'SPENT', value: (e) => `${e.spent} ${e.currency}` },
+        { header: 'CALLS', value: (e) => e.usage.requests },
+        { header: 'TOKENS IN/OUT', value: (e) => `${e.usage.prompt_tokens}/${e.usage.completion_tokens}` },
+        { header: 'CLOSED BY', value: (e) => e.closed_by },
       ]);
     });
 
