@@ -1,4 +1,5 @@
 // The autovibe command line: run the local control plane, submit and manage tasks, projects and keys.
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { ApiClient, ApiError } from '../../shared/api-client.js';
 import { AutovibeError } from '../../shared/errors.js';
@@ -41,6 +42,8 @@ registerKeys(program, client, json);
 registerWorkers(program, client, json);
 
 try {
+  // Provider keys and settings may live in a .env file beside the project, as most tools allow.
+  if (existsSync('.env')) process.loadEnvFile('.env');
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof ApiError || error instanceof AutovibeError) {

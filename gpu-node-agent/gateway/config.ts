@@ -12,16 +12,19 @@ export const ProviderConfig = z.strictObject({
   /**
    * `openai`: any OpenAI-compatible chat-completions server (OpenAI, OpenRouter, Anthropic's
    * OpenAI-compatible endpoint, ...). `vllm`: the same, and token ids and log-probabilities are asked
-   * for and kept in the traffic log.
+   * for and kept in the traffic log. `anthropic`: Anthropic's Messages API; only Anthropic-protocol
+   * clients (Claude Code) are routed to it, and their calls pass through untranslated.
    */
-  kind: z.enum(['openai', 'vllm']).default('openai'),
+  kind: z.enum(['openai', 'vllm', 'anthropic']).default('openai'),
   base_url: z.url(),
-  /** Where the provider's key is: an environment variable (also read from .env locally). */
+  /** Where the provider's key is: an environment variable (also read from .env locally)... */
   api_key_env: z
     .string()
     .regex(/^[A-Z_][A-Z0-9_]*$/)
     .nullable()
     .default(null),
+  /** ...or a Secrets Manager secret (name or ARN) holding the key, or JSON with an `api_key` field. */
+  api_key_secret: z.string().min(1).nullable().default(null),
   timeout_seconds: z.number().positive().max(3600).default(600),
   /** Tries per request on a retryable failure (429, 5xx, timeout) before moving down the chain. */
   max_tries: z.int().min(1).max(10).default(2),

@@ -17,6 +17,7 @@ import { AutovibeError, BudgetExhaustedError, ForbiddenError } from '../../share
 import type { Logger } from '../../shared/logger.js';
 import type { PriceTable } from '../../shared/pricing/price-table.js';
 import { ChunkAccumulator, type TokenCapture, tokensOf } from './accumulator.js';
+import { AnthropicUsage, type AnthropicUsageFields } from './anthropic-usage.js';
 import type { Attribution, BudgetGate, BudgetSnapshot, Reservation } from './budget-gate.js';
 import type { ClientStream, ProtocolAdapter } from './client-protocols.js';
 import type { GatewayConfig } from './config.js';
@@ -26,6 +27,7 @@ import type { SseEvent } from './protocols/sse.js';
 import { estimatePromptTokens } from './protocols/tokens.js';
 import { type UpstreamFailure, upstreamFailure } from './providers.js';
 import type { PlannedTarget, Router } from './router.js';
+import type { ThroughputMeter } from './throughput.js';
 import { loggedHeaders, type TrafficLog } from './traffic-log.js';
 
 export interface GatewayDeps {
@@ -38,6 +40,7 @@ export interface GatewayDeps {
   metrics: GatewayMetrics;
   gatewayId: string;
   logger: Logger;
+  throughput: ThroughputMeter;
 }
 
 /** The HTTP side of a call, kept minimal so the gateway can be driven without a socket. */
@@ -52,6 +55,8 @@ export interface Exchange {
   /** Starts an event stream; `write` sends events, `close` ends it. */
   startStream(headers: Record<string, string>): void;
   write(events: SseEvent[]): void;
+  /** Bytes already framed as events (an upstream stream passed through). */
+  writeRaw(bytes: Uint8Array): void;
   close(): void;
 }
 
@@ -88,12 +93,16 @@ interface Call {
   promptTokens: number;
   reservation: Reservation | null;
   snapshot: BudgetSnapshot | null;
-  /** What the call cost in USD, once settled. */
+  /** What the call cost in USD, and the counts it was priced on, once settled. */
   usd: number;
+  attribution: Attribution | null;
 }
 
 interface Outcome {
-  completion: ChatCompletion;
+  /** The upstream's answer as a chat completion (null when an Anthropic answer passed through). */
+  completion: ChatCompletion | null;
+  /** What is logged as the response: the completion, or the passed-through Anthropic message. */
+  response: unknown;
   tokens: TokenCapture | null;
   outcome: 'ok' | 'cut' | 'failed';
   error: { type: string; message: string } | null;
@@ -130,18 +139,24 @@ export class Gateway {
       reservation: null,
       snapshot: null,
       usd: 0,
+      attribution: null,
     };
     let outcome: TrafficRecord['outcome'] = 'rejected';
     let status = 200;
     let error: { type: string; message: string } | null = null;
-    let completion: ChatCompletion | null = null;
+    let response: unknown = null;
     let tokens: TokenCapture | null = null;
     try {
       call.identity = await this.deps.keys.resolve(keyFromHeaders(exchange.headers));
       const chat = adapter.toChat(exchange.body);
       const prepared = await this.prepare(call, chat);
-      const result = call.stream ? await this.streamed(call, prepared) : await this.single(call, prepared);
-      ({ completion, tokens, outcome, error } = result);
+      const result =
+        prepared.plan[0]!.provider.kind === 'anthropic'
+          ? await this.passThrough(call, prepared)
+          : call.stream
+            ? await this.streamed(call, prepared)
+            : await this.single(call, prepared);
+      ({ response, tokens, outcome, error } = result);
     } catch (caught) {
       const failure = describe(caught);
       status = failure.status;
@@ -160,7 +175,7 @@ export class Gateway {
           this.budgetHeaders(call),
         );
     } finally {
-      this.finish(call, completion, tokens, status, outcome, error);
+      this.finish(call, response, tokens, status, outcome, error);
     }
   }
 
@@ -190,6 +205,7 @@ export class Gateway {
       category: identity.category,
       promptTokens: call.promptTokens,
       maxTokens,
+      anthropicClient: call.adapter.protocol === 'anthropic',
     });
     // The worst case over the whole chain: a fallback to a dearer model must already be paid for.
     const worst = Math.max(
@@ -213,7 +229,7 @@ export class Gateway {
       ...this.budgetHeaders(call),
       'x-autovibe-cost': String(cost),
     });
-    return { completion, tokens: tokensOf(completion), outcome: 'ok', error: null };
+    return { completion, response: completion, tokens: tokensOf(completion), outcome: 'ok', error: null };
   }
 
   /**
@@ -278,7 +294,70 @@ export class Gateway {
         this.settle(call, accumulated.usage, accumulated.outputTokens);
       }
     }
-    return { completion: accumulated.completion(), tokens: accumulated.tokens(), ...ended };
+    const completion = accumulated.completion();
+    return { completion, response: completion, tokens: accumulated.tokens(), ...ended };
+  }
+
+  /**
+   * An Anthropic client calling an Anthropic provider: the request goes up as sent (model and key
+   * swapped) and the answer comes back as received, streamed or not. Only the chain's Anthropic
+   * providers are tried. Usage is read from the answer (message_start / message_delta events).
+   */
+  private async passThrough(
+    call: Call,
+    prepared: { plan: PlannedTarget[]; maxTokens: number },
+  ): Promise<Outcome> {
+    const targets = prepared.plan.filter((t) => t.provider.kind === 'anthropic');
+    const forwarded: Record<string, string> = {};
+    for (const name of ['anthropic-version', 'anthropic-beta']) {
+      const value = call.exchange.headers[name];
+      if (typeof value === 'string') forwarded[name] = value;
+    }
+    const response = await this.tryTargets(call, targets, (target, signal) =>
+      target.provider.messages!(
+        { ...(call.exchange.body as Record<string, unknown>), model: target.model },
+        forwarded,
+        signal,
+      ),
+    );
+    const usage = new AnthropicUsage();
+    if (!call.stream) {
+      const message = (await response.json()) as { usage?: AnthropicUsageFields };
+      usage.add(message.usage);
+      const cost = this.settle(call, usage.toChat(), 0);
+      call.exchange.json(
+        200,
+        { ...message, model: call.requestedModel },
+        { ...this.budgetHeaders(call), 'x-autovibe-cost': String(cost) },
+      );
+      return { completion: null, response: message, tokens: null, outcome: 'ok', error: null };
+    }
+    call.exchange.startStream({ ...SSE_HEADERS, ...this.budgetHeaders(call) });
+    const started = performance.now();
+    let ended: Pick<Outcome, 'outcome' | 'error'> = { outcome: 'ok', error: null };
+    let pending = '';
+    try {
+      for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) {
+        call.firstTokenMs ??= performance.now() - call.started;
+        call.exchange.writeRaw(bytes);
+        pending += Buffer.from(bytes).toString('utf8');
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) if (line.startsWith('data: ')) usage.addEvent(line.slice(6));
+      }
+    } catch (caught) {
+      const message = `The upstream broke off: ${upstreamFailure(caught).message}`;
+      ended = { outcome: 'failed', error: { type: 'upstream_failed', message } };
+      if (!call.exchange.signal.aborted)
+        call.exchange.write(
+          call.adapter.stream(call.requestedModel, 0, null).fail(502, 'upstream_failed', message),
+        );
+    } finally {
+      call.upstreamMs += performance.now() - started;
+      call.exchange.close();
+      this.settle(call, usage.toChat(), 0);
+    }
+    return { completion: null, response: usage.message, tokens: null, ...ended };
   }
 
   /**
@@ -295,6 +374,8 @@ export class Gateway {
     for (const target of plan) {
       for (let attempt = 1; attempt <= target.provider.maxTries; attempt++) {
         const started = performance.now();
+        const local = this.deps.prices.isLocal(target.priceAs);
+        if (local) this.deps.throughput.begin(target.priceAs);
         try {
           const answer = await send(target, signal);
           const latency = performance.now() - started;
@@ -312,6 +393,7 @@ export class Gateway {
         } catch (caught) {
           const latency = performance.now() - started;
           call.upstreamMs += latency;
+          if (local) this.deps.throughput.end(target.priceAs, 0);
           const failure = upstreamFailure(caught);
           if (failure.aborted || signal.aborted) throw new UpstreamError(failure, 'The client went away');
           last = failure;
@@ -345,13 +427,17 @@ export class Gateway {
     const target = call.target;
     if (!reservation || !target) return 0;
     const attribution = attributionOf(call, usage, estimatedOutputTokens);
+    const cacheCreation = (usage?.prompt_tokens_details as { cache_creation_tokens?: number } | undefined)
+      ?.cache_creation_tokens;
     const usd = this.deps.prices.cost(target.priceAs, {
       prompt_tokens: attribution.prompt_tokens,
       completion_tokens: attribution.completion_tokens,
       cached_tokens: attribution.cached_tokens,
+      cache_creation_tokens: cacheCreation ?? 0,
       reasoning_tokens: attribution.reasoning_tokens,
     }).total;
     call.usd = usd;
+    call.attribution = attribution;
     return this.deps.budget.settle(reservation, usd, attribution);
   }
 
@@ -369,7 +455,7 @@ export class Gateway {
   /** Settles what is left unsettled, then counts and logs the call. Never throws. */
   private finish(
     call: Call,
-    completion: ChatCompletion | null,
+    response: unknown,
     tokens: TokenCapture | null,
     status: number,
     outcome: TrafficRecord['outcome'],
@@ -378,19 +464,21 @@ export class Gateway {
     try {
       const identity = call.identity;
       if (call.reservation && !call.reservation.settled) {
-        if (call.target) this.settle(call, completion?.usage ?? null, 0);
+        if (call.target) this.settle(call, null, 0);
         else this.deps.budget.release(call.reservation, attributionOf(call, null, 0));
       }
       const totalMs = performance.now() - call.started;
-      const usage = completion?.usage ?? null;
-      const attribution = attributionOf(call, usage, 0);
+      const attribution = call.attribution ?? attributionOf(call, null, 0);
+      if (call.target && this.deps.prices.isLocal(call.target.priceAs)) {
+        this.deps.throughput.end(call.target.priceAs, attribution.completion_tokens);
+      }
       const usd = call.usd;
       const cost = call.reservation ? roundMoney(usd * call.reservation.rate) : 0;
       const provider = call.target?.provider.name ?? 'none';
       const model = call.target?.model ?? call.requestedModel;
       const { metrics } = this.deps;
       metrics.requests.inc({ provider, model, protocol: call.adapter.protocol, outcome });
-      if (usage) {
+      if (call.attribution) {
         metrics.tokens.inc({ model, kind: 'prompt' }, attribution.prompt_tokens);
         metrics.tokens.inc({ model, kind: 'completion' }, attribution.completion_tokens);
         metrics.tokens.inc({ model, kind: 'cached' }, attribution.cached_tokens);
@@ -437,7 +525,7 @@ export class Gateway {
         tries: call.tries,
         request: call.exchange.body,
         request_headers: loggedHeaders(call.exchange.headers),
-        response: completion,
+        response,
         usage: {
           prompt_tokens: attribution.prompt_tokens,
           completion_tokens: attribution.completion_tokens,

@@ -7,7 +7,6 @@ import type {
   ChatCompletionChunk,
   ChatCompletionCreateParams,
 } from 'openai/resources/chat/completions';
-import { ConfigError } from '../../shared/errors.js';
 import type { ProviderConfig } from './config.js';
 
 export interface Provider {
@@ -20,6 +19,12 @@ export interface Provider {
     params: ChatCompletionCreateParams,
     signal: AbortSignal,
   ): Promise<AsyncIterable<ChatCompletionChunk>>;
+  /** Anthropic providers only: an Anthropic Messages call passed through as sent; resolves on a 2xx. */
+  messages?(
+    body: Record<string, unknown>,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<Response>;
 }
 
 /** Why an upstream try failed, and whether another try (here or elsewhere) may help. */
@@ -37,21 +42,10 @@ export class OpenAiCompatibleProvider implements Provider {
   readonly maxTries: number;
   private readonly client: OpenAI;
 
-  constructor(config: ProviderConfig, env: NodeJS.ProcessEnv) {
+  constructor(config: ProviderConfig, apiKey: string | null) {
     this.name = config.name;
     this.kind = config.kind;
     this.maxTries = config.max_tries;
-    const apiKey = config.api_key_env ? env[config.api_key_env] : undefined;
-    if (config.api_key_env && !apiKey) {
-      throw new ConfigError(
-        `Provider ${config.name}: environment variable ${config.api_key_env} is not set`,
-        {
-          details: [
-            { path: `providers.${config.name}.api_key_env`, problem: `${config.api_key_env} is not set` },
-          ],
-        },
-      );
-    }
     this.client = new OpenAI({
       apiKey: apiKey ?? 'none',
       baseURL: config.base_url,
@@ -101,4 +95,72 @@ export function upstreamFailure(error: unknown): UpstreamFailure {
     retryable: true,
     aborted: false,
   };
+}
+
+/**
+ * Anthropic's own Messages API. Claude Code's calls pass through untranslated (cache control, thinking
+ * blocks and betas intact); the gateway only swaps the key and the model and reads the usage.
+ */
+export class AnthropicProvider implements Provider {
+  readonly name: string;
+  readonly kind = 'anthropic' as const;
+  readonly maxTries: number;
+  private readonly apiKey: string;
+
+  constructor(
+    private readonly config: ProviderConfig,
+    apiKey: string | null,
+  ) {
+    this.name = config.name;
+    this.maxTries = config.max_tries;
+    this.apiKey = apiKey ?? '';
+  }
+
+  complete(): Promise<ChatCompletion> {
+    return Promise.reject(new Error(`Provider ${this.name} speaks only the Anthropic Messages protocol`));
+  }
+
+  stream(): Promise<AsyncIterable<ChatCompletionChunk>> {
+    return this.complete() as never;
+  }
+
+  async messages(
+    body: Record<string, unknown>,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    const response = await fetch(`${this.config.base_url.replace(/\/$/, '')}/v1/messages`, {
+      method: 'POST',
+      headers: {
+        ...headers,
+        ...this.config.headers,
+        'content-type': 'application/json',
+        'x-api-key': this.apiKey,
+      },
+      body: JSON.stringify(body),
+      signal: AbortSignal.any([signal, AbortSignal.timeout(this.config.timeout_seconds * 1000)]),
+    });
+    if (!response.ok) {
+      const text = await response.text();
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      throw APIError.generate(
+        response.status,
+        parsed as object | undefined,
+        text.slice(0, 500),
+        response.headers,
+      );
+    }
+    return response;
+  }
+}
+
+export function createProvider(config: ProviderConfig, apiKey: string | null): Provider {
+  return config.kind === 'anthropic'
+    ? new AnthropicProvider(config, apiKey)
+    : new OpenAiCompatibleProvider(config, apiKey);
 }

@@ -26,6 +26,8 @@ export interface RouteRequest {
   category: string | null;
   promptTokens: number;
   maxTokens: number;
+  /** Anthropic-protocol providers only serve Anthropic-protocol clients (passed through untranslated). */
+  anthropicClient: boolean;
 }
 
 /** Every target of the strategy costs more than its per-request budget allows. */
@@ -85,8 +87,17 @@ export class Router {
         },
       );
     }
-    const priced = planned.filter((t) => this.prices.has(t.priceAs));
-    if (priced.length === 0) throw new UnpricedModelError(planned[0]!.priceAs);
+    const served = planned.filter((t) => request.anthropicClient || t.provider.kind !== 'anthropic');
+    if (served.length === 0) {
+      throw new NotFoundError(
+        `Model ${request.model} is only served over the Anthropic Messages API (/v1/messages)`,
+        {
+          details: [{ path: 'model', problem: 'served by Anthropic-protocol providers only' }],
+        },
+      );
+    }
+    const priced = served.filter((t) => this.prices.has(t.priceAs));
+    if (priced.length === 0) throw new UnpricedModelError(served[0]!.priceAs);
     // Cooling providers go last rather than away: if every provider is cooling, one is still tried.
     return [
       ...priced.filter((t) => !this.cooldowns.cooling(t.provider.name)),

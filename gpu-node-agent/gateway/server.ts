@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AutovibeError, PayloadTooLargeError, ValidationError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { CurrencyConverter, DEFAULT_CURRENCY_RATES } from '../../shared/pricing/currency.js';
@@ -17,8 +18,10 @@ import { GatewayMetrics } from './metrics.js';
 import { anthropicToChat } from './protocols/anthropic.js';
 import { formatSse } from './protocols/sse.js';
 import { estimatePromptTokens } from './protocols/tokens.js';
-import { OpenAiCompatibleProvider, type Provider } from './providers.js';
+import { resolveProviderKeys } from './provider-keys.js';
+import { createProvider, type Provider } from './providers.js';
 import { Cooldowns, Router } from './router.js';
+import { ThroughputMeter } from './throughput.js';
 import { type BlobWriter, TrafficLog } from './traffic-log.js';
 
 /** Claude Code sends whole conversations with images; far beyond that is a mistake or an attack. */
@@ -42,6 +45,8 @@ export interface RunningGateway {
 
 export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
+  /** Where `api_key_secret` keys are read from (default: Secrets Manager of the ambient AWS account). */
+  secrets?: SecretsManagerClient;
   /** Replaces the providers built from config (tests inject failing or scripted ones this way). */
   providers?: Provider[];
   logger?: Logger;
@@ -54,9 +59,7 @@ export async function startGateway(
   options: GatewayOptions = {},
 ): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger('gateway');
-  const providers =
-    options.providers ??
-    config.providers.map((p) => new OpenAiCompatibleProvider(p, options.env ?? process.env));
+  const providers = options.providers ?? (await providersOf(config, options));
   const prices = PriceTable.create({
     overrides: config.pricing.overrides as Record<string, ModelPriceInput>,
     local: config.pricing.local,
@@ -86,7 +89,21 @@ export async function startGateway(
     prices,
     new Cooldowns(config.cooldown),
   );
-  const gateway = new Gateway({ config, keys, budget, router, prices, traffic, metrics, gatewayId, logger });
+  const throughput = new ThroughputMeter((model, tokens, seconds) =>
+    prices.recordThroughput(model, tokens, seconds),
+  );
+  const gateway = new Gateway({
+    config,
+    keys,
+    budget,
+    router,
+    prices,
+    traffic,
+    metrics,
+    gatewayId,
+    logger,
+    throughput,
+  });
 
   const routes: Record<string, (exchange: Exchange) => Promise<void> | void> = {
     'POST /v1/chat/completions': (x) => gateway.complete(chatProtocol, x),
@@ -171,6 +188,9 @@ async function serve(
     write(events) {
       if (events.length > 0 && !res.writableEnded) res.write(events.map(formatSse).join(''));
     },
+    writeRaw(bytes) {
+      if (!res.writableEnded) res.write(bytes);
+    },
     close() {
       if (!res.writableEnded) res.end();
     },
@@ -205,6 +225,11 @@ async function serve(
         : { error: { message, type: 'invalid_request_error', param: null, code } },
     );
   }
+}
+
+async function providersOf(config: GatewayConfig, options: GatewayOptions): Promise<Provider[]> {
+  const keys = await resolveProviderKeys(config.providers, options.env ?? process.env, options.secrets);
+  return config.providers.map((p) => createProvider(p, keys.get(p.name) ?? null));
 }
 
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {

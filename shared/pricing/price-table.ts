@@ -295,6 +295,12 @@ export class PriceTable {
     return [...this.entries.keys(), ...this.local.keys()].sort();
   }
 
+  /** Whether `model` is priced per GPU-hour (a local model), so its throughput is worth measuring. */
+  isLocal(model: string): boolean {
+    const key = this.resolve(model);
+    return key !== undefined && this.local.has(key);
+  }
+
   /**
    * Records a local model's measured output throughput: tokens produced over `seconds`, best taken from
    * the replica's aggregate (vLLM's generation-token counter over a window), not one request's decode

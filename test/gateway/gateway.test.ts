@@ -1,6 +1,7 @@
 // The LLM gateway end to end: real `openai` and `@anthropic-ai/sdk` clients call a running gateway,
 // which resolves keys and leases budget from the real control plane (emulators, API over HTTP) and
 // calls a scripted upstream that speaks chat completions.
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import { serve } from '@hono/node-server';
@@ -70,7 +71,10 @@ async function gateway(overrides: Record<string, unknown> = {}): Promise<Running
     cooldown: { failures: 2, seconds: 60 },
     ...overrides,
   });
-  const g = await startGateway(config, linksFor(), { gatewayId: 'gw-test' });
+  const g = await startGateway(config, linksFor(), {
+    gatewayId: 'gw-test',
+    env: { TEST_ANTHROPIC_KEY: 'sk-ant-test' },
+  });
   running.push(g);
   return g;
 }
@@ -295,6 +299,114 @@ describe('client protocols through the gateway', () => {
       restricted.responses.create({ model: 'thinker', input: 'x', previous_response_id: 'resp_1' }),
     ).rejects.toMatchObject({ status: 400 });
     expect(upstream.calls).toHaveLength(0);
+  });
+});
+
+describe('Anthropic upstreams', () => {
+  it("passes Claude Code's calls through untranslated, streamed or not, and prices cache reads", async () => {
+    const received: Record<string, any>[] = [];
+    const headers: Record<string, string | string[] | undefined>[] = [];
+    const server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = JSON.parse(Buffer.concat(chunks).toString());
+      received.push(body);
+      headers.push(req.headers);
+      const usage = {
+        input_tokens: 100,
+        cache_read_input_tokens: 1000,
+        cache_creation_input_tokens: 0,
+        output_tokens: 50,
+      };
+      const message = {
+        id: 'msg_up',
+        type: 'message',
+        role: 'assistant',
+        model: body.model,
+        content: [{ type: 'text', text: 'from claude' }],
+        stop_reason: 'end_turn',
+        stop_sequence: null,
+        usage,
+      };
+      if (!body.stream) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(message));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const send = (type: string, data: object) =>
+        res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+      send('message_start', {
+        message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } },
+      });
+      send('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+      for (const text of ['from ', 'claude'])
+        send('content_block_delta', { index: 0, delta: { type: 'text_delta', text } });
+      send('content_block_stop', { index: 0 });
+      send('message_delta', {
+        delta: { stop_reason: 'end_turn', stop_sequence: null },
+        usage: { output_tokens: 50 },
+      });
+      send('message_stop', {});
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const anthropicUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const g = await gateway({
+        providers: [
+          { name: 'claude', kind: 'anthropic', base_url: anthropicUrl, api_key_env: 'TEST_ANTHROPIC_KEY' },
+        ],
+        models: [{ name: 'sonnet', targets: [{ provider: 'claude', model: 'claude-sonnet-4-5' }] }],
+        default_providers: [],
+        pricing: {
+          overrides: {
+            'claude-sonnet-4-5': {
+              input_cost_per_token: 3e-6,
+              output_cost_per_token: 1.5e-5,
+              cache_read_input_token_cost: 3e-7,
+            },
+          },
+        },
+      });
+      const client = anthropic(g, await gatewayKey(await project('passthrough')));
+      const request = {
+        model: 'sonnet',
+        max_tokens: 1000,
+        system: [
+          { type: 'text' as const, text: 'big prompt', cache_control: { type: 'ephemeral' as const } },
+        ],
+        messages: [{ role: 'user' as const, content: 'hi' }],
+      };
+      const { data, response } = await client.messages.create(request).withResponse();
+      expect(data.content[0]).toMatchObject({ text: 'from claude' });
+      expect(data.model).toBe('sonnet');
+      // 100·$3/M + 1000·$0.3/M + 50·$15/M = $0.00135
+      expect(Number(response.headers.get('x-autovibe-cost'))).toBeCloseTo(0.00135, 9);
+      expect(received[0]).toMatchObject({
+        model: 'claude-sonnet-4-5',
+        system: [{ cache_control: { type: 'ephemeral' } }],
+      });
+      expect(headers[0]!['x-api-key']).toBe('sk-ant-test');
+
+      const final = await client.messages.stream(request).finalMessage();
+      expect(final.content[0]).toMatchObject({ text: 'from claude' });
+      expect(final.usage.output_tokens).toBe(50);
+
+      // A chat client cannot reach an Anthropic-protocol provider.
+      const error = await openai(g, await gatewayKey('passthrough'))
+        .chat.completions.create({ model: 'sonnet', messages: [{ role: 'user', content: 'x' }] })
+        .catch((e) => e);
+      expect(error.status).toBe(404);
+
+      await g.close();
+      running.splice(running.indexOf(g), 1);
+      const status = (await call(t.app, 'GET', '/api/v1/projects/passthrough/budget', { key: t.keys.admin }))
+        .body;
+      expect(status.spent).toBeCloseTo(2 * 0.00135, 9);
+    } finally {
+      server.close();
+    }
   });
 });
 

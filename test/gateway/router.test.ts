@@ -45,6 +45,7 @@ const request = (model: string, extra: Partial<Parameters<Router['plan']>[0]> = 
   category: null,
   promptTokens: 1000,
   maxTokens: 1000,
+  anthropicClient: false,
   ...extra,
 });
 
