@@ -1,5 +1,6 @@
 // Routing strategies (seed 004 §2.2), fallback chains and cooldowns, on the router alone.
 import { describe, expect, it } from 'vitest';
+import { readYamlFile } from '../../gpu-node-agent/config.js';
 import { parseGatewayConfig } from '../../gpu-node-agent/gateway/config.js';
 import type { Provider } from '../../gpu-node-agent/gateway/providers.js';
 import { Cooldowns, Router } from '../../gpu-node-agent/gateway/router.js';
@@ -136,6 +137,16 @@ describe('routing strategies', () => {
   it('refuses unknown models and names what it serves', () => {
     const r = router([{ name: 'm', targets }]);
     expect(() => r.plan(request('other'))).toThrow(/not served by this gateway; it serves: m/);
+  });
+
+  it('accepts examples/gateway.yaml, with a price for every target', async () => {
+    const config = parseGatewayConfig(await readYamlFile('examples/gateway.yaml', 'gateway config'));
+    const prices = PriceTable.create({
+      overrides: config.pricing.overrides as never,
+      local: config.pricing.local,
+    });
+    const names = config.models.flatMap((m) => m.targets.map((t) => t.price_as ?? t.model));
+    expect(names.filter((n) => !prices.has(n))).toEqual([]);
   });
 
   it('checks the config for names that do not exist', () => {
