@@ -10,10 +10,11 @@ import type {
   ChatCompletionCreateParams,
 } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
+import { ApiError } from '../../shared/api-client.js';
 import type { GatewayIdentity } from '../../shared/domain/api-key.js';
 import { roundMoney } from '../../shared/domain/budget.js';
 import type { TrafficRecord, UpstreamTry } from '../../shared/domain/traffic.js';
-import { AutovibeError, BudgetExhaustedError, ForbiddenError } from '../../shared/errors.js';
+import { AutovibeError, ForbiddenError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { PriceTable } from '../../shared/pricing/price-table.js';
 import { ChunkAccumulator, type TokenCapture, tokensOf } from './accumulator.js';
@@ -240,16 +241,23 @@ export class Gateway {
     call: Call,
     prepared: { chat: ChatCompletionCreateParams; plan: PlannedTarget[]; maxTokens: number },
   ): Promise<Outcome> {
+    // Aborted when the client goes away or the gateway cuts the stream.
     const controller = new AbortController();
     const abort = () => controller.abort();
     call.exchange.signal.addEventListener('abort', abort);
-    const chunks = await this.tryTargets(
-      call,
-      prepared.plan,
-      (target, signal) =>
-        target.provider.stream({ ...prepared.chat, model: target.model, stream: true }, signal),
-      controller.signal,
-    );
+    let chunks: AsyncIterable<ChatCompletionChunk>;
+    try {
+      chunks = await this.tryTargets(
+        call,
+        prepared.plan,
+        (target, signal) =>
+          target.provider.stream({ ...prepared.chat, model: target.model, stream: true }, signal),
+        controller.signal,
+      );
+    } catch (error) {
+      call.exchange.signal.removeEventListener('abort', abort);
+      throw error;
+    }
     const upstreamStarted = performance.now();
     const client: ClientStream = call.adapter.stream(
       call.requestedModel,
@@ -263,7 +271,7 @@ export class Gateway {
     let reservedTokens = prepared.maxTokens;
     let ended: Pick<Outcome, 'outcome' | 'error'> = { outcome: 'ok', error: null };
     try {
-      for await (const chunk of chunks as AsyncIterable<ChatCompletionChunk>) {
+      for await (const chunk of chunks) {
         call.firstTokenMs ??= performance.now() - call.started;
         accumulated.push(chunk);
         // An upstream that runs past what was reserved (it ignored max_tokens) must find more budget or stop.
@@ -588,26 +596,24 @@ function withBudgetNote(
 }
 
 function describe(error: unknown): { status: number; code: string; message: string; param: string | null } {
-  if (error instanceof UpstreamError)
+  if (error instanceof UpstreamError) {
     return { status: error.httpStatus, code: error.code, message: error.message, param: null };
-  if (error instanceof AutovibeError) {
-    const status = error instanceof BudgetExhaustedError ? 402 : error.status;
-    return { status, code: error.code, message: error.message, param: error.details[0]?.path || null };
   }
-  if (error instanceof Error && error.name === 'UnsupportedFieldError') {
+  if (error instanceof AutovibeError) {
     return {
-      status: 400,
-      code: 'unsupported_field',
+      status: error.status,
+      code: error.code,
       message: error.message,
-      param: (error as Error & { field: string }).field,
+      param: error.details[0]?.path || null,
     };
   }
-  return {
-    status: 500,
-    code: 'internal_error',
-    message: error instanceof Error ? error.message : String(error),
-    param: null,
-  };
+  if (error instanceof ApiError) {
+    // The control plane (keys, budget) could not answer: the call is refused, never made unbudgeted.
+    const message = `The control plane could not be reached to check the key or the budget: ${error.message}`;
+    return { status: 503, code: 'control_plane_unavailable', message, param: null };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { status: 500, code: 'internal_error', message, param: null };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -410,6 +410,29 @@ describe('Anthropic upstreams', () => {
   });
 });
 
+describe('failing closed', () => {
+  it('refuses calls with 503 when the control plane cannot be reached, and calls no upstream', async () => {
+    script = () => ({ text: 'should not happen' });
+    const dead = new ControlPlaneLink('http://127.0.0.1:9', t.keys.node);
+    const g = await startGateway(
+      parseGatewayConfig({
+        port: 0,
+        providers: [{ name: 'primary', base_url: upstream.url }],
+        default_providers: ['primary'],
+        pricing: { overrides: { 'coder-small': PRICED } },
+      }),
+      { keys: dead, budget: dead, blobs: dead },
+    );
+    running.push(g);
+    const error = await openai(g, 'avk_any')
+      .chat.completions.create({ model: 'coder-small', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e) => e);
+    expect(error.status).toBe(503);
+    expect(error.message).toMatch(/control plane could not be reached/);
+    expect(upstream.calls).toHaveLength(0);
+  });
+});
+
 describe('routing', () => {
   it('falls back on 500 to the next model in the chain and retries a 429 on the same provider', async () => {
     const g = await gateway();
