@@ -86,6 +86,22 @@ export const TokenUsage = z
   });
 export type TokenUsage = z.infer<typeof TokenUsage>;
 
+// Pricing runs twice on every gateway call: plain checks there, and zod only to describe what fails them.
+const isCount = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
+const isOptionalCount = (n: unknown) => n === undefined || isCount(n);
+
+function isValidUsage(u: TokenUsage): boolean {
+  return (
+    isCount(u.prompt_tokens) &&
+    isCount(u.completion_tokens) &&
+    isOptionalCount(u.cached_tokens) &&
+    isOptionalCount(u.cache_creation_tokens) &&
+    isOptionalCount(u.reasoning_tokens) &&
+    (u.cached_tokens ?? 0) + (u.cache_creation_tokens ?? 0) <= u.prompt_tokens &&
+    (u.reasoning_tokens ?? 0) <= u.completion_tokens
+  );
+}
+
 /** What one call cost in USD, by kind of token; the parts add up to `total`. */
 export interface CostBreakdown {
   /** Prompt tokens neither read from nor written to the cache. */
@@ -232,7 +248,7 @@ export class PriceTable {
   }
 
   cost(model: string, usage: TokenUsage): CostBreakdown {
-    const u = parseOrThrow(TokenUsage, usage, { what: 'token usage' });
+    const u = isValidUsage(usage) ? usage : parseOrThrow(TokenUsage, usage, { what: 'token usage' });
     const rates = ratesFor(this.price(model), u.prompt_tokens);
     const cached = u.cached_tokens ?? 0;
     const creation = u.cache_creation_tokens ?? 0;
@@ -255,11 +271,14 @@ export class PriceTable {
    * reaches it.
    */
   worstCase(model: string, promptTokens: number, maxOutputTokens: number): number {
-    const counts = parseOrThrow(
-      z.object({ prompt_tokens: TokenCount, max_output_tokens: TokenCount }),
-      { prompt_tokens: promptTokens, max_output_tokens: maxOutputTokens },
-      { what: 'worst-case request' },
-    );
+    const counts =
+      isCount(promptTokens) && isCount(maxOutputTokens)
+        ? { prompt_tokens: promptTokens, max_output_tokens: maxOutputTokens }
+        : parseOrThrow(
+            z.object({ prompt_tokens: TokenCount, max_output_tokens: TokenCount }),
+            { prompt_tokens: promptTokens, max_output_tokens: maxOutputTokens },
+            { what: 'worst-case request' },
+          );
     const rates = ratesFor(this.price(model), counts.prompt_tokens);
     return (
       counts.prompt_tokens * Math.max(rates.input, rates.cacheCreation) +
