@@ -5,6 +5,7 @@
 // releases them.
 import { ApiError } from '../shared/api-client.js';
 import type { Logger } from '../shared/logger.js';
+import { sleep } from '../shared/sleep.js';
 import { AgentRegistry } from './agents.js';
 import { Attempt } from './attempt.js';
 import type { NodeConfig } from './config.js';
@@ -232,18 +233,4 @@ export class NodeAgent {
       this.deps.logger.warn('heartbeat_failed', { error });
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

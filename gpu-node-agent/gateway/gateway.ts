@@ -17,6 +17,7 @@ import type { TrafficRecord, UpstreamTry } from '../../shared/domain/traffic.js'
 import { AutovibeError, ForbiddenError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { PriceTable } from '../../shared/pricing/price-table.js';
+import { sleep } from '../../shared/sleep.js';
 import { ChunkAccumulator, type TokenCapture, tokensOf } from './accumulator.js';
 import { AnthropicUsage, type AnthropicUsageFields } from './anthropic-usage.js';
 import type { Attribution, BudgetGate, BudgetSnapshot, Reservation } from './budget-gate.js';
@@ -614,20 +615,6 @@ function describe(error: unknown): { status: number; code: string; message: stri
   }
   const message = error instanceof Error ? error.message : String(error);
   return { status: 500, code: 'internal_error', message, param: null };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
