@@ -26,6 +26,8 @@ export interface RouteDef {
 export const ANY_ROLE: readonly ApiKeyRole[] = ['admin', 'user', 'node'];
 export const PEOPLE: readonly ApiKeyRole[] = ['admin', 'user'];
 export const ADMIN: readonly ApiKeyRole[] = ['admin'];
+/** Node agents and their gateways (and admins acting for them). */
+export const NODE_OR_ADMIN: readonly ApiKeyRole[] = ['admin', 'node'];
 
 /** The request body as JSON; an empty body is `undefined` so schemas can say whether one is needed. */
 export async function readJson(c: ApiContext): Promise<unknown> {

@@ -36,6 +36,13 @@ export class Counter extends Metric {
   }
 }
 
+/** A value that is set rather than added to; the same series store as a counter. */
+export class Gauge extends Counter {
+  constructor(name: string, help: string) {
+    super(name, help, 'gauge');
+  }
+}
+
 export class Histogram extends Metric {
   private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
   constructor(
@@ -94,15 +101,13 @@ export class GatewayMetrics {
     "Time the gateway itself added to a call (everything but the upstream's answer)",
     OVERHEAD_BUCKETS,
   );
-  readonly budgetRemaining = new Counter(
+  readonly budgetRemaining = new Gauge(
     'synth_budget_remaining',
     "Project budget left, in the project's currency, as this gateway last saw it",
-    'gauge',
   );
-  readonly dailyRemaining = new Counter(
+  readonly dailyRemaining = new Gauge(
     'synth_budget_daily_remaining',
     "Machine's daily allowance left, in the project's currency, as this gateway last saw it",
-    'gauge',
   );
   readonly upstreamFailures = new Counter(
     'synth_llm_upstream_failures_total',

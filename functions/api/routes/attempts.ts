@@ -5,7 +5,7 @@ import type { ControlPlane } from '../../../shared/control-plane.js';
 import { Task } from '../../../shared/domain/task.js';
 import { TaskResult } from '../../../shared/domain/trajectory.js';
 import { parseOrThrow } from '../../../shared/validation.js';
-import { type ApiContext, type RouteDef, readJson } from '../route.js';
+import { type ApiContext, NODE_OR_ADMIN, type RouteDef, readJson } from '../route.js';
 
 const AttemptRef = z.strictObject({ worker_id: z.string().min(1).max(64), attempt: z.int().min(1) });
 const Completion = AttemptRef.extend({ result: TaskResult });
@@ -21,8 +21,6 @@ const Release = AttemptRef.extend({
   /** A checkpoint saved just before, which the next attempt starts from. */
   checkpoint_id: z.string().max(64).nullable().default(null),
 });
-
-const NODE_OR_ADMIN = ['admin', 'node'] as const;
 
 export function attemptRoutes(plane: ControlPlane): RouteDef[] {
   const { lifecycle } = plane.scheduler;

@@ -11,9 +11,17 @@ import {
   LedgerEntry,
 } from '../../../shared/domain/budget.js';
 import { parseOrThrow } from '../../../shared/validation.js';
-import { ANY_ROLE, PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery } from '../route.js';
+import {
+  ANY_ROLE,
+  NODE_OR_ADMIN,
+  PageQuery,
+  PEOPLE,
+  pageOf,
+  type RouteDef,
+  readJson,
+  readQuery,
+} from '../route.js';
 
-const NODE_OR_ADMIN = ['admin', 'node'] as const;
 const ResolveRequest = z.strictObject({ key: z.string().min(1).max(500) });
 
 export function budgetRoutes(plane: ControlPlane): RouteDef[] {

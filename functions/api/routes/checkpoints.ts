@@ -4,9 +4,7 @@ import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import { CheckpointManifest, CheckpointReport } from '../../../shared/domain/checkpoint.js';
 import { Task } from '../../../shared/domain/task.js';
-import { PEOPLE, type RouteDef, readJson } from '../route.js';
-
-const ANYONE = ['admin', 'user', 'node'] as const;
+import { ANY_ROLE, PEOPLE, type RouteDef, readJson } from '../route.js';
 
 export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
   return [
@@ -32,7 +30,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
       path: '/api/v1/tasks/:id/checkpoints',
       summary: "The task's checkpoints, oldest first.",
       tag: 'checkpoints',
-      roles: ANYONE,
+      roles: ANY_ROLE,
       responses: {
         200: {
           description: 'Checkpoint manifests',
@@ -48,7 +46,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
       path: '/api/v1/tasks/:id/checkpoints/:checkpoint',
       summary: 'One checkpoint manifest.',
       tag: 'checkpoints',
-      roles: ANYONE,
+      roles: ANY_ROLE,
       responses: { 200: { description: 'The checkpoint manifest', schema: CheckpointManifest } },
       async handle(c) {
         return c.json(await plane.checkpoints.get(c.req.param('id')!, c.req.param('checkpoint')!));

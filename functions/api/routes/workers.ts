@@ -5,10 +5,18 @@ import { SystemEvent } from '../../../shared/domain/events.js';
 import { TaskId } from '../../../shared/domain/task.js';
 import { Worker, WorkerHeartbeat, WorkerRegistration } from '../../../shared/domain/worker.js';
 import { parseOrThrow } from '../../../shared/validation.js';
-import { ADMIN, ANY_ROLE, PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery } from '../route.js';
+import {
+  ADMIN,
+  ANY_ROLE,
+  NODE_OR_ADMIN,
+  PageQuery,
+  PEOPLE,
+  pageOf,
+  type RouteDef,
+  readJson,
+  readQuery,
+} from '../route.js';
 import { TaskWithPriority } from './tasks.js';
-
-const NODE_OR_ADMIN = ['admin', 'node'] as const;
 
 const Storage = z.object({
   buckets: z.object({ checkpoints: z.string(), artifacts: z.string(), traffic_logs: z.string() }),
