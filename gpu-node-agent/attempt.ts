@@ -9,7 +9,7 @@ import { IdPrefix, newId } from '../shared/domain/ids.js';
 import type { Task } from '../shared/domain/task.js';
 import type { Logger } from '../shared/logger.js';
 import { type AgentRegistry, AgentSetupError } from './agents.js';
-import type { AttemptRef, Claim, NodeApi } from './node-api.js';
+import type { AttemptRef, Claim, NodeApi, RunningAttempt } from './node-api.js';
 import {
   type Sandbox,
   SandboxImageError,
@@ -46,6 +46,11 @@ export class Attempt {
   private baseline: Buffer | null = null;
   private lastCheckpoint: string | null = null;
   private readonly log: string[] = [];
+  /** The lease as last granted; heartbeats send it so the control plane renews only when due. */
+  private leaseExpiresAt: string;
+  /** Verification has begun here, and whether the control plane has recorded it yet. */
+  private verifying = false;
+  private verifyingRecorded = false;
 
   constructor(
     private readonly deps: AttemptDeps,
@@ -54,6 +59,22 @@ export class Attempt {
     this.task = claim.task;
     this.ref = { task_id: claim.task.id, attempt: claim.attempt };
     this.gatewayKey = claim.gateway_key;
+    this.leaseExpiresAt = claim.lease_expires_at;
+  }
+
+  /** What the next heartbeat reports about this attempt. */
+  get heartbeat(): RunningAttempt {
+    return {
+      ...this.ref,
+      lease_expires_at: this.leaseExpiresAt,
+      ...(this.verifying && !this.verifyingRecorded ? { verifying: true } : {}),
+    };
+  }
+
+  /** A heartbeat renewed the lease (and recorded the status it reports). */
+  renewed(leaseExpiresAt: string, status: string): void {
+    this.leaseExpiresAt = leaseExpiresAt;
+    if (status === 'verifying') this.verifyingRecorded = true;
   }
 
   /** Stops the attempt: the agent and its commands are killed; run() then reports as `reason` says. */
@@ -69,7 +90,7 @@ export class Attempt {
     const deadline = this.armDeadline();
     try {
       this.sandbox = await this.open();
-      await this.deps.api.start(this.ref);
+      this.leaseExpiresAt = (await this.deps.api.start(this.ref)).lease_expires_at ?? this.leaseExpiresAt;
       logger.info('attempt_started', { ...fields, sandbox: this.sandbox.id.slice(0, 12) });
       const agent = this.deps.agents.get(this.task.scaffold);
       await agent.run({
@@ -82,7 +103,8 @@ export class Attempt {
       });
       if (this.stopReason) return await this.reportStop();
 
-      await this.deps.api.verify(this.ref);
+      // The next heartbeat records `verifying` (no call of its own; short verifications skip it).
+      this.verifying = true;
       const report = await verify(this.sandbox, this.task, this.abort.signal);
       if (this.stopReason) return await this.reportStop();
       await this.storeArtifacts(report);

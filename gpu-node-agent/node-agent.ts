@@ -218,9 +218,14 @@ export class NodeAgent {
     if (this.state === 'stopped') return;
     try {
       const answer = await this.api.heartbeat(
-        this.running.map((a) => a.ref),
+        this.running.map((a) => a.heartbeat),
         this.state === 'draining' ? 'draining' : 'active',
       );
+      for (const lease of answer.renewed) {
+        this.attempts
+          .get(`${lease.task_id}#${lease.attempt}`)
+          ?.attempt.renewed(lease.lease_expires_at, lease.status);
+      }
       for (const stop of answer.stop) {
         const entry = this.attempts.get(`${stop.task_id}#${stop.attempt}`);
         if (entry) {

@@ -2,12 +2,13 @@
 // checkpoints over the API; its own dispatch queue over SQS; archives and artifacts to S3.
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { z } from 'zod';
 import { ApiClient } from '../shared/api-client.js';
 import { type AwsClients, createAwsClients, destroyAwsClients, LOCAL_CREDENTIALS } from '../shared/aws.js';
 import type { CheckpointManifest, CheckpointReport } from '../shared/domain/checkpoint.js';
 import type { Task } from '../shared/domain/task.js';
 import type { TaskResult } from '../shared/domain/trajectory.js';
-import type { Worker, WorkerRegistration } from '../shared/domain/worker.js';
+import type { RunningTask, Worker, WorkerRegistration } from '../shared/domain/worker.js';
 import type { DispatchMessage } from '../shared/scheduler/dispatcher.js';
 import type { HeartbeatAnswer, Registration } from '../shared/services/worker-service.js';
 
@@ -27,6 +28,9 @@ export interface AttemptRef {
   task_id: string;
   attempt: number;
 }
+
+/** An attempt as a heartbeat reports it. */
+export type RunningAttempt = z.infer<typeof RunningTask>;
 
 export class NodeApi {
   private readonly api: ApiClient;
@@ -66,7 +70,7 @@ export class NodeApi {
   }
 
   heartbeat(
-    running: AttemptRef[],
+    running: RunningAttempt[],
     status: 'active' | 'draining' | 'stopped' = 'active',
   ): Promise<HeartbeatAnswer> {
     return this.api.request('POST', `/api/v1/workers/${this.worker.id}/heartbeat`, {
@@ -103,10 +107,6 @@ export class NodeApi {
 
   start(ref: AttemptRef): Promise<Task> {
     return this.report(ref, 'start');
-  }
-
-  verify(ref: AttemptRef): Promise<Task> {
-    return this.report(ref, 'verify');
   }
 
   complete(ref: AttemptRef, result: TaskResult): Promise<Task> {

@@ -115,7 +115,6 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
   const dispatcher = new Dispatcher({
     tasks: repositories.tasks,
     workers: repositories.workers,
-    state,
     capacity,
     publisher,
     sqs: aws.sqs,
@@ -154,7 +153,6 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
     projects: repositories.projects,
     publisher,
     capacity,
-    state,
     dispatcher,
     schedulerConfig,
     logger: createLogger('tasks'),

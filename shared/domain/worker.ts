@@ -38,10 +38,17 @@ export const WorkerRegistration = z.strictObject({
 });
 export type WorkerRegistration = z.infer<typeof WorkerRegistration>;
 
-export const RunningTask = z.strictObject({ task_id: TaskId, attempt: z.int().min(1) });
+export const RunningTask = z.strictObject({
+  task_id: TaskId,
+  attempt: z.int().min(1),
+  /** The lease as last granted to the node; while most of it is left, it is not renewed (no write). */
+  lease_expires_at: z.iso.datetime().optional(),
+  /** The agent has stopped and the node runs the verification tests: the task becomes `verifying`. */
+  verifying: z.boolean().optional(),
+});
 
 export const WorkerHeartbeat = z.strictObject({
-  /** Attempts the node is working on right now; their leases are extended. */
+  /** Attempts the node is working on right now; their leases are extended when they need it. */
   running: z.array(RunningTask).max(1024),
   /** The agent's own state: draining takes no new work; stopped is its last word before it exits. */
   status: z.enum(['active', 'draining', 'stopped']).default('active'),
@@ -55,6 +62,11 @@ export const Worker = z.strictObject({
   capacity: WorkerCapacity,
   /** Tasks dispatched to or held by this node: each takes one slot. */
   assigned: z.array(TaskId),
+  /**
+   * Tasks dispatched to this node so far, per category: summed over the fleet, the counts behind the
+   * under-represented-category part of the priority (kept here so dispatching costs no extra write).
+   */
+  dispatched_by_category: z.record(z.string(), z.int().min(0)),
   agent_version: z.string(),
   queue_url: z.string(),
   key_id: z.string(),

@@ -24,7 +24,8 @@ export class Capacity {
 
   /**
    * Takes every reservation the task needs on `worker`, or none (what this call added is given back).
-   * Returns true, or which limit refused: the node's slots, the project's or the global one.
+   * Returns true, or which limit refused: the node's slots, the project's or the global one. The slot's
+   * write also counts the dispatch under the task's category.
    */
   async reserve(task: Task, worker: Worker): Promise<true | Refusal> {
     const projectLimit = await this.projectLimit(task.project_id);
@@ -47,7 +48,7 @@ export class Capacity {
     }
     steps.push([
       'slot',
-      () => this.reserveSlot(worker, task.id),
+      () => this.workers.reserveSlot(worker, task.id, task.category),
       () => this.workers.releaseSlot(worker.id, task.id),
     ]);
 

@@ -3,15 +3,15 @@
 // limits. Each task is reserved, moved to `dispatched` with a claim deadline, and sent to that node's
 // own queue. Safe to run twice or concurrently: every step is conditional.
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SystemEvent } from '../domain/events.js';
 import type { Task } from '../domain/task.js';
 import { isHeld, TaskStatus } from '../domain/task-state.js';
 import type { Worker } from '../domain/worker.js';
 import { ConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EventPublisher } from '../services/event-publisher.js';
-import type { SchedulerState } from '../store/scheduler-state.js';
 import type { TaskRepository } from '../store/task-repository.js';
-import type { WorkerRepository } from '../store/worker-repository.js';
+import { categoryCounts, type WorkerRepository } from '../store/worker-repository.js';
 import type { Capacity } from './capacity.js';
 import type { SchedulerConfig } from './config.js';
 import { canRun } from './matching.js';
@@ -30,7 +30,6 @@ const QUEUED_READ_LIMIT = 2000;
 interface Deps {
   tasks: TaskRepository;
   workers: WorkerRepository;
-  state: SchedulerState;
   capacity: Capacity;
   publisher: EventPublisher;
   sqs: SQSClient;
@@ -40,12 +39,18 @@ interface Deps {
 }
 
 /**
- * How long a process reuses what it read of the fleet (for passes over just-submitted tasks) and of
- * the category counts (for every pass). A stale fleet costs at most a refused reservation, or one
- * fresh read when a task found no node in it; passes run after capacity frees up always read afresh.
+ * How long a process reuses what it read of the fleet (with the per-category dispatch counts) for
+ * passes over just-submitted tasks. A stale fleet costs at most a refused reservation, or one fresh
+ * read when a task found no node in it; passes run after capacity frees up always read afresh.
  */
 const FLEET_CACHE_MS = 5_000;
-const CATEGORY_CACHE_MS = 30_000;
+
+/** A task not yet stored, with a node reserved for it: stored already dispatched, then announced. */
+export interface Placement {
+  task: Task;
+  worker: Worker;
+  event: SystemEvent;
+}
 
 class Cached<T> {
   private value?: { data: T; until: number };
@@ -65,11 +70,9 @@ class Cached<T> {
 
 export class Dispatcher {
   private readonly fleet: Cached<Worker[]>;
-  private readonly categories: Cached<Record<string, number>>;
 
   constructor(private readonly deps: Deps) {
     this.fleet = new Cached(FLEET_CACHE_MS, deps.now);
-    this.categories = new Cached(CATEGORY_CACHE_MS, deps.now);
   }
 
   /**
@@ -78,15 +81,60 @@ export class Dispatcher {
    */
   async dispatch(taskIds?: string[]): Promise<Task[]> {
     if (taskIds) return this.dispatchSubmitted(await this.read(taskIds));
-    return this.dispatchAmong(await this.queued(), false);
+    return this.dispatchAmong(await this.queued(), false, (task, worker) => this.send(task, worker));
   }
 
   /** Dispatches tasks just submitted, as read or written by the caller. */
   dispatchSubmitted(tasks: Task[]): Promise<Task[]> {
-    return this.dispatchAmong(tasks, true);
+    return this.dispatchAmong(tasks, true, (task, worker) => this.send(task, worker));
   }
 
-  private async dispatchAmong(tasks: Task[], recentFleetWillDo: boolean): Promise<Task[]> {
+  /**
+   * Reserves a node for a task that is about to be stored, so that it can be stored already
+   * dispatched: one write instead of a put and a move. Null when no node can take it now. The caller
+   * stores `placement.task`, then calls announce(), or giveBack() if the store did not happen.
+   */
+  async reserveForNew(task: Task): Promise<Placement | null> {
+    let placement: Placement | null = null;
+    await this.dispatchAmong([task], true, async (queued, worker) => {
+      placement = this.placementOf(queued, worker);
+      return placement.task;
+    });
+    return placement;
+  }
+
+  /** Dispatches so far per category over the fleet (as recently read), for priorities. */
+  async categoryCounts(): Promise<Record<string, number>> {
+    return categoryCounts((await this.fleet.get(() => this.deps.workers.all())).data);
+  }
+
+  /** Tells the node that a task stored as dispatched to it is waiting in its queue. */
+  async announce(task: Task, worker: Worker): Promise<void> {
+    const { deps } = this;
+    const message: DispatchMessage = {
+      task_id: task.id,
+      attempt: task.attempt + 1,
+      dispatched_at: task.updated_at,
+    };
+    try {
+      await deps.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: worker.queue_url,
+          MessageBody: JSON.stringify(message),
+          MessageAttributes: { task_id: { DataType: 'String', StringValue: task.id } },
+        }),
+      );
+    } catch (error) {
+      // The claim deadline passes unclaimed and the sweep queues the task again.
+      deps.logger.error('dispatch_send_failed', { task_id: task.id, worker_id: worker.id, error });
+    }
+  }
+
+  private async dispatchAmong(
+    tasks: Task[],
+    recentFleetWillDo: boolean,
+    deliver: (task: Task, worker: Worker) => Promise<Task | null>,
+  ): Promise<Task[]> {
     const { deps } = this;
     const now = deps.now();
     const candidates = tasks.filter(
@@ -94,36 +142,33 @@ export class Dispatcher {
     );
     if (candidates.length === 0) return [];
 
-    const { data: counts } = await this.categories.get(() => deps.state.categoryCounts());
+    const fleet = await this.fleet.get(() => deps.workers.all(), !recentFleetWillDo);
+    const counts = categoryCounts(fleet.data);
     const ranked = candidates
       .map((task) => ({ task, score: priorityOf(task, counts, deps.config, now).score }))
       .sort((a, b) => b.score - a.score || a.task.created_at.localeCompare(b.task.created_at))
       .map(({ task }) => task);
 
-    const fleet = await this.fleet.get(() => deps.workers.all(), !recentFleetWillDo);
-    let { dispatched, unplaced } = await this.place(ranked, fleet.data, now);
+    let { dispatched, unplaced } = await this.place(ranked, fleet.data, now, deliver);
     if (unplaced.length > 0 && !fleet.fresh) {
       // The cached fleet may predate a node that has joined or freed up: look once more.
       const again = await this.place(
         unplaced,
         (await this.fleet.get(() => deps.workers.all(), true)).data,
         now,
+        deliver,
       );
       dispatched = [...dispatched, ...again.dispatched];
     }
-
-    // One counter write per category per pass, not per task.
-    const perCategory = new Map<string, number>();
-    for (const task of dispatched) perCategory.set(task.category, (perCategory.get(task.category) ?? 0) + 1);
-    for (const [category, n] of perCategory) await deps.state.countDispatch(category, n);
     return dispatched;
   }
 
-  /** Sends each task, best first, to the node with the most free slots that can run it. */
+  /** Delivers each task, best first, to the node with the most free slots that can run it. */
   private async place(
     ranked: Task[],
     fleet: Worker[],
     now: Date,
+    deliver: (task: Task, worker: Worker) => Promise<Task | null>,
   ): Promise<{ dispatched: Task[]; unplaced: Task[] }> {
     const workers = fleet.filter((w) => this.isAvailable(w, now));
     const free = new Map(workers.map((w) => [w.id, w.capacity.slots - w.assigned.length]));
@@ -151,7 +196,7 @@ export class Dispatcher {
         unplaced.push(task);
         continue;
       }
-      const sent = await this.send(task, target);
+      const sent = await deliver(task, target);
       if (sent) {
         free.set(target.id, (free.get(target.id) ?? 1) - 1);
         target.assigned.push(task.id);
@@ -161,25 +206,20 @@ export class Dispatcher {
     return { dispatched, unplaced };
   }
 
+  /** Moves a stored task to `dispatched` on `worker` and announces it. */
   private async send(task: Task, worker: Worker): Promise<Task | null> {
-    const { deps } = this;
-    const now = deps.now();
-    const event = deps.publisher.build(
-      'TaskAssigned',
-      { task_id: task.id, worker_id: worker.id, attempt: task.attempt + 1 },
-      { at: now.toISOString(), dedupeKey: `${task.id}:${task.revision}` },
-    );
-    let dispatched: Task;
+    const { task: dispatched, event } = this.placementOf(task, worker);
+    let moved: Task;
     try {
-      dispatched = await deps.tasks.transition(
+      moved = await this.deps.tasks.transition(
         task,
         TaskStatus.dispatched,
         {
-          worker_id: worker.id,
-          lease_expires_at: new Date(now.getTime() + deps.config.claimTimeoutSeconds * 1000).toISOString(),
+          worker_id: dispatched.worker_id,
+          lease_expires_at: dispatched.lease_expires_at,
           status_reason: null,
         },
-        now,
+        this.deps.now(),
         event,
       );
     } catch (error) {
@@ -187,31 +227,35 @@ export class Dispatcher {
       await this.giveBack(task, worker);
       return null;
     }
-    const message: DispatchMessage = {
-      task_id: task.id,
-      attempt: task.attempt + 1,
-      dispatched_at: dispatched.updated_at,
+    await this.announce(moved, worker);
+    return moved;
+  }
+
+  /** The task as dispatched to `worker` now, with its TaskAssigned event (nothing written). */
+  private placementOf(task: Task, worker: Worker): Placement {
+    const now = this.deps.now();
+    const event = this.deps.publisher.build(
+      'TaskAssigned',
+      { task_id: task.id, worker_id: worker.id, attempt: task.attempt + 1 },
+      { at: now.toISOString(), dedupeKey: `${task.id}:${task.revision}` },
+    );
+    const dispatched: Task = {
+      ...task,
+      status: TaskStatus.dispatched,
+      worker_id: worker.id,
+      lease_expires_at: new Date(now.getTime() + this.deps.config.claimTimeoutSeconds * 1000).toISOString(),
+      status_reason: null,
+      updated_at: now.toISOString(),
     };
-    try {
-      await deps.sqs.send(
-        new SendMessageCommand({
-          QueueUrl: worker.queue_url,
-          MessageBody: JSON.stringify(message),
-          MessageAttributes: { task_id: { DataType: 'String', StringValue: task.id } },
-        }),
-      );
-    } catch (error) {
-      // The claim deadline passes unclaimed and the sweep queues the task again.
-      deps.logger.error('dispatch_send_failed', { task_id: task.id, worker_id: worker.id, error });
-    }
-    return dispatched;
+    return { task: dispatched, worker, event };
   }
 
   /**
-   * The task changed under this pass. Reservations are sets of task ids, so one a concurrent pass
-   * holds for the same task looks like ours: keep what the task holds now, give back the rest.
+   * The task changed under this pass, or was never stored. Reservations are sets of task ids, so one
+   * a concurrent pass holds for the same task looks like ours: keep what the task holds now, give
+   * back the rest.
    */
-  private async giveBack(task: Task, worker: Worker): Promise<void> {
+  async giveBack(task: Task, worker: Worker): Promise<void> {
     const now = await this.deps.tasks.get(task.id);
     const holds = now !== null && (now.status === TaskStatus.dispatched || isHeld(now.status));
     if (!holds) {

@@ -125,9 +125,21 @@ export class TaskLifecycle {
     return this.report(taskId, ref, TaskStatus.verifying, [TaskStatus.running], lease);
   }
 
-  /** Extends the lease of an attempt the node still holds. */
-  heartbeat(taskId: string, ref: AttemptRef): Promise<Task> {
+  /**
+   * Extends the lease of an attempt the node still holds; with `verifying`, also records that the
+   * agent has stopped and the verification tests run (a report that rides on the heartbeat's write).
+   */
+  heartbeat(taskId: string, ref: AttemptRef, verifying = false): Promise<Task> {
     const lease = { lease_expires_at: this.leaseFrom(this.deps.now()) };
+    if (verifying) {
+      return this.report(
+        taskId,
+        ref,
+        TaskStatus.verifying,
+        [TaskStatus.running, TaskStatus.verifying],
+        lease,
+      );
+    }
     return this.report(taskId, ref, null, HELD_STATUSES, lease);
   }
 
@@ -141,6 +153,7 @@ export class TaskLifecycle {
     return this.finish(taskId, ref, TaskStatus.succeeded, [TaskStatus.running, TaskStatus.verifying], {
       changes: { result, lease_expires_at: null, status_reason: null },
       event,
+      notify: 'if-work-waits',
     });
   }
 
@@ -160,6 +173,7 @@ export class TaskLifecycle {
         status_reason: `attempt ${ref.attempt} ran past timeout_seconds`,
       },
       event,
+      notify: 'if-work-waits',
     });
   }
 
@@ -183,6 +197,7 @@ export class TaskLifecycle {
         ...(checkpointId ? { resume_from: { task_id: taskId, checkpoint_id: checkpointId } } : {}),
       },
       event,
+      notify: 'always',
     });
   }
 
@@ -199,14 +214,17 @@ export class TaskLifecycle {
 
   /**
    * Ends the attempt the node holds with a move out of its hands, and gives back its reservations.
-   * A repeat (the first try may have died before releasing) releases again, harmlessly.
+   * A repeat (the first try may have died before releasing) releases again, harmlessly. The event
+   * goes to the scheduler, whose pass fills the freed capacity; with `if-work-waits` only when some
+   * task is queued, which spares an idle fleet three SQS calls per task. A task queued at this very
+   * moment that the status index does not show yet waits for the sweep's pass.
    */
   private async finish(
     taskId: string,
     ref: AttemptRef,
     to: TaskStatus,
     from: readonly TaskStatus[],
-    update: { changes: Partial<Task>; event: SystemEvent },
+    update: { changes: Partial<Task>; event: SystemEvent; notify: 'always' | 'if-work-waits' },
   ): Promise<Task> {
     const moved = await this.deps.tasks.moveIf(
       taskId,
@@ -221,7 +239,8 @@ export class TaskLifecycle {
       return done;
     }
     await this.deps.capacity.release(moved.before);
-    await this.deps.publisher.notify(update.event);
+    if (update.notify === 'always' || (await this.workWaits()))
+      await this.deps.publisher.notify(update.event);
     return moved.after;
   }
 
@@ -308,6 +327,10 @@ export class TaskLifecycle {
     const { baseSeconds, maxSeconds } = this.deps.config.retry;
     const ceiling = Math.min(maxSeconds, baseSeconds * 2 ** (attempt - 1));
     return ceiling * (0.5 + 0.5 * (this.deps.random ?? Math.random)());
+  }
+
+  private async workWaits(): Promise<boolean> {
+    return this.deps.tasks.anyWithStatus(TaskStatus.queued).catch(() => true);
   }
 
   private leaseFrom(now: Date): string {

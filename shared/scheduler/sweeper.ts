@@ -45,6 +45,9 @@ interface Deps {
 }
 
 export class Sweeper {
+  /** Reserved task ids that had no task at the last sweep (see reclaimReservations). */
+  private missingLastSweep = new Set<string>();
+
   constructor(private readonly deps: Deps) {}
 
   async sweep(): Promise<SweepReport> {
@@ -112,27 +115,34 @@ export class Sweeper {
    * them right now, and their reservations are reused (not doubled) when they are dispatched.
    */
   private async reclaimReservations(workers: Worker[], report: SweepReport): Promise<void> {
-    const stale = (task: Pick<Task, 'status' | 'worker_id'> | undefined, workerId?: string) =>
-      !task ||
-      (task.status !== TaskStatus.queued &&
-        !(
-          (task.status === TaskStatus.dispatched || isHeld(task.status)) &&
-          (workerId === undefined || task.worker_id === workerId)
-        ));
     const scopes = await this.deps.state.reservations();
     const ids = [...new Set([...workers.flatMap((w) => w.assigned), ...[...scopes.values()].flat()])];
-    if (ids.length === 0) return;
-    const tasks = await this.deps.tasks.statuses(ids);
+    const tasks = ids.length === 0 ? new Map() : await this.deps.tasks.statuses(ids);
+    // A new task's node is reserved just before the task is stored: a reservation whose task is
+    // missing is an orphan only once it was missing at the previous sweep too.
+    const missing = new Set(ids.filter((id) => !tasks.has(id)));
+    const orphaned = new Set([...missing].filter((id) => this.missingLastSweep.has(id)));
+    this.missingLastSweep = missing;
+    const stale = (id: string, workerId?: string) => {
+      const task = tasks.get(id);
+      return task === undefined
+        ? orphaned.has(id)
+        : task.status !== TaskStatus.queued &&
+            !(
+              (task.status === TaskStatus.dispatched || isHeld(task.status)) &&
+              (workerId === undefined || task.worker_id === workerId)
+            );
+    };
     for (const worker of workers) {
       for (const id of worker.assigned) {
-        if (!stale(tasks.get(id), worker.id)) continue;
+        if (!stale(id, worker.id)) continue;
         await this.deps.capacity.releaseSlot(worker.id, id);
         report.reclaimed.push(id);
       }
     }
     for (const [scope, held] of scopes) {
       for (const id of held) {
-        if (!stale(tasks.get(id))) continue;
+        if (!stale(id)) continue;
         await this.deps.state.release(scope, id);
         report.reclaimed.push(id);
       }

@@ -11,11 +11,10 @@ import { ConflictError, NotFoundError, UnprocessableError, ValidationError } fro
 import type { Logger } from '../logger.js';
 import type { Capacity } from '../scheduler/capacity.js';
 import type { SchedulerConfig } from '../scheduler/config.js';
-import type { Dispatcher } from '../scheduler/dispatcher.js';
+import type { Dispatcher, Placement } from '../scheduler/dispatcher.js';
 import { type Priority, priorityOf } from '../scheduler/priority.js';
 import type { Page } from '../store/dynamo.js';
 import type { ProjectRepository } from '../store/project-repository.js';
-import type { SchedulerState } from '../store/scheduler-state.js';
 import type { TaskFilter, TaskRepository } from '../store/task-repository.js';
 import { parseOrThrow } from '../validation.js';
 import type { EventPublisher } from './event-publisher.js';
@@ -35,7 +34,6 @@ interface Deps {
   projects: ProjectRepository;
   publisher: EventPublisher;
   capacity: Capacity;
-  state: SchedulerState;
   dispatcher: Dispatcher;
   schedulerConfig: SchedulerConfig;
   logger: Logger;
@@ -104,8 +102,13 @@ export class TaskService {
       resume_from: options.resumeFrom ?? null,
     };
 
-    if (await this.deps.tasks.create(task, fingerprint, this.submitted(task))) {
-      return { task: await this.dispatchNow(task), created: true };
+    const placement = await this.placeNew(task);
+    const reserved = placement === 'failed' ? null : placement;
+    if (await this.storeNew(task, reserved, fingerprint)) {
+      if (reserved) await this.deps.dispatcher.announce(reserved.task, reserved.worker);
+      // Dispatching failed: the TaskSubmitted event hands the task to the scheduler instead.
+      if (placement === 'failed') await this.deps.publisher.notify(this.submitted(task));
+      return { task: reserved?.task ?? task, created: true };
     }
 
     const existing = await this.deps.tasks.getWithFingerprint(task.id);
@@ -123,10 +126,37 @@ export class TaskService {
 
   /**
    * Dispatches a just-submitted task in the same request, which spares the events queue a round
-   * trip per task. Without a free node it stays queued: the next pass that capacity triggers (a
-   * completion, a new node) or the sweep dispatches it. If dispatching fails, the TaskSubmitted event
-   * hands it to the scheduler instead.
+   * trip per task: a node is reserved before the task is stored, so it is stored already dispatched.
+   * Without a free node it is stored queued: the next pass that capacity triggers (a completion, a
+   * new node) or the sweep dispatches it.
    */
+  private async placeNew(task: Task): Promise<Placement | null | 'failed'> {
+    try {
+      return await this.deps.dispatcher.reserveForNew(task);
+    } catch (error) {
+      this.deps.logger.warn('inline_dispatch_failed', { task_id: task.id, error });
+      return 'failed';
+    }
+  }
+
+  /**
+   * Stores the new task, already dispatched when a node was reserved for it. False when the id was
+   * taken (an idempotent repeat); then, or on an error, the reservation is given back.
+   */
+  private async storeNew(task: Task, placement: Placement | null, fingerprint: string): Promise<boolean> {
+    const submitted = this.submitted(task);
+    let stored = false;
+    try {
+      stored = placement
+        ? await this.deps.tasks.create(placement.task, fingerprint, [submitted, placement.event])
+        : await this.deps.tasks.create(task, fingerprint, [submitted]);
+      return stored;
+    } finally {
+      if (placement && !stored) await this.deps.dispatcher.giveBack(task, placement.worker);
+    }
+  }
+
+  /** Dispatches a stored, queued task (a repeated submit whose first try died before dispatching). */
   private async dispatchNow(task: Task): Promise<Task> {
     try {
       const [dispatched] = await this.deps.dispatcher.dispatchSubmitted([task]);
@@ -149,7 +179,7 @@ export class TaskService {
   async view(id: string): Promise<TaskView> {
     const task = await this.get(id);
     if (task.status !== TaskStatus.queued) return { ...task, priority: null };
-    const counts = await this.deps.state.categoryCounts();
+    const counts = await this.deps.dispatcher.categoryCounts();
     return { ...task, priority: priorityOf(task, counts, this.deps.schedulerConfig, this.deps.now()) };
   }
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Principal } from '../domain/api-key.js';
 import { deterministicId, IdPrefix } from '../domain/ids.js';
 import { isHeld } from '../domain/task-state.js';
-import { type Worker, WorkerHeartbeat, WorkerRegistration } from '../domain/worker.js';
+import { type RunningTask, type Worker, WorkerHeartbeat, WorkerRegistration } from '../domain/worker.js';
 import { NotFoundError, StaleAttemptError, ValidationError } from '../errors.js';
 import { createQueue } from '../queues.js';
 import { WORKER_QUEUE, workerQueueName } from '../resources.js';
@@ -44,6 +44,8 @@ export interface NodeStorage {
 export interface HeartbeatAnswer {
   /** Attempts the node must stop: cancelled, timed out, or handed to another node. */
   stop: { task_id: string; attempt: number; reason: string }[];
+  /** Attempts whose lease (or status) this heartbeat wrote. */
+  renewed: { task_id: string; attempt: number; lease_expires_at: string; status: string }[];
   drain: boolean;
   lease_seconds: number;
 }
@@ -139,9 +141,17 @@ export class WorkerService {
       );
     }
     const stop: HeartbeatAnswer['stop'] = [];
-    for (const { task_id, attempt } of running) {
+    const renewed: HeartbeatAnswer['renewed'] = [];
+    for (const entry of running) {
+      if (!this.needsWrite(entry, worker)) continue;
+      const { task_id, attempt } = entry;
       try {
-        await this.deps.lifecycle.heartbeat(task_id, { worker_id: workerId, attempt });
+        const task = await this.deps.lifecycle.heartbeat(
+          task_id,
+          { worker_id: workerId, attempt },
+          entry.verifying === true,
+        );
+        renewed.push({ task_id, attempt, lease_expires_at: task.lease_expires_at!, status: task.status });
       } catch (error) {
         if (!(error instanceof StaleAttemptError || error instanceof NotFoundError)) throw error;
         const task = await this.deps.tasks.get(task_id);
@@ -153,7 +163,24 @@ export class WorkerService {
         stop.push({ task_id, attempt, reason });
       }
     }
-    return { stop, drain: worker.status === 'draining', lease_seconds: this.deps.config.leaseSeconds };
+    return {
+      stop,
+      renewed,
+      drain: worker.status === 'draining',
+      lease_seconds: this.deps.config.leaseSeconds,
+    };
+  }
+
+  /**
+   * Whether a running attempt needs a write now. Not while more than two thirds of its lease are
+   * left (so a task shorter than a third of the lease costs no renewal, and one missed heartbeat
+   * still leaves time), unless it starts verifying, or it is no longer among the node's reservations:
+   * cancelled or handed on, which the write that then fails tells the node.
+   */
+  private needsWrite(entry: z.infer<typeof RunningTask>, worker: Worker): boolean {
+    if (entry.verifying || !entry.lease_expires_at || !worker.assigned.includes(entry.task_id)) return true;
+    const leftSeconds = (Date.parse(entry.lease_expires_at) - this.deps.now().getTime()) / 1000;
+    return leftSeconds < (this.deps.config.leaseSeconds * 2) / 3;
   }
 
   /** Drains the node: it gets no new tasks, finishes what it holds, then stops. */

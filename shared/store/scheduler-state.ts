@@ -1,5 +1,5 @@
 // Scheduler bookkeeping in DynamoDB: concurrency reservations (a set of task ids per scope, added to
-// only while below the limit, so limits hold under any concurrency) and dispatch counts per category.
+// only while below the limit, so limits hold under any concurrency) and the queue depths last seen.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from './dynamo.js';
@@ -17,8 +17,6 @@ export function wasHeld(
   const set = before?.[attribute];
   return set instanceof Set && set.has(taskId);
 }
-
-const CATEGORY = 'category#';
 
 export class SchedulerState {
   constructor(
@@ -57,17 +55,6 @@ export class SchedulerState {
     );
   }
 
-  async countDispatch(category: string, dispatched = 1): Promise<void> {
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { id: `${CATEGORY}${category}` },
-        UpdateExpression: 'ADD dispatched :n',
-        ExpressionAttributeValues: { ':n': dispatched },
-      }),
-    );
-  }
-
   /** Every reservation scope with the task ids it holds. */
   async reservations(): Promise<Map<ReservationScope, string[]>> {
     const scopes = new Map<ReservationScope, string[]>();
@@ -101,25 +88,5 @@ export class SchedulerState {
       }),
     );
     return out.Attributes?.depth !== depth;
-  }
-
-  /** Dispatches so far per category, for the under-represented-category part of the priority. */
-  async categoryCounts(): Promise<Record<string, number>> {
-    const counts: Record<string, number> = {};
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.send(
-        new ScanCommand({
-          TableName: this.table,
-          FilterExpression: 'begins_with(id, :prefix)',
-          ExpressionAttributeValues: { ':prefix': CATEGORY },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of out.Items ?? [])
-        counts[String(item.id).slice(CATEGORY.length)] = Number(item.dispatched);
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-    return counts;
   }
 }

@@ -4,7 +4,12 @@
 // Each task keeps its own event history in its item, appended by the same write that moves it.
 
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { BatchGetCommand, type BatchGetCommandOutput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { SystemEvent } from '../domain/events.js';
 import type { Task } from '../domain/task.js';
 import { canTransition, TASK_STATUSES, type TaskStatus } from '../domain/task-state.js';
@@ -55,9 +60,25 @@ export class TaskRepository {
     private readonly table: string,
   ) {}
 
-  /** Stores a new task with its first event; returns false (and writes nothing) when the id is taken. */
-  create(task: Task, fingerprint: string | undefined, event: SystemEvent): Promise<boolean> {
-    return putNew(this.db, this.table, { ...task, fingerprint, history: [event] } satisfies TaskItem);
+  /** Stores a new task with its first events; returns false (and writes nothing) when the id is taken. */
+  create(task: Task, fingerprint: string | undefined, events: SystemEvent[]): Promise<boolean> {
+    return putNew(this.db, this.table, { ...task, fingerprint, history: events } satisfies TaskItem);
+  }
+
+  /** Whether any task has this status (one read of the status index, eventually consistent). */
+  async anyWithStatus(status: TaskStatus): Promise<boolean> {
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'by_status',
+        KeyConditionExpression: '#status = :status',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':status': status },
+        ProjectionExpression: 'id',
+        Limit: 1,
+      }),
+    );
+    return (out.Items?.length ?? 0) > 0;
   }
 
   /** Status and holder of many tasks at once (absent ids are missing from the map). */

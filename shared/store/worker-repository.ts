@@ -172,19 +172,34 @@ export class WorkerRepository {
     );
   }
 
-  /** Takes a slot for the task if the worker is active and has one free. Taking it twice is a no-op. */
-  async reserveSlot(worker: Worker, taskId: string): Promise<Reserved> {
+  /**
+   * Takes a slot for the task if the worker is active and has one free. Taking it twice is a no-op.
+   * With `category`, the same write counts a dispatch of that category on this node.
+   */
+  async reserveSlot(worker: Worker, taskId: string, category?: string): Promise<Reserved> {
+    const names: Record<string, string> = { '#status': 'status', '#capacity': 'capacity' };
+    const values: Record<string, unknown> = {
+      ':task': new Set([taskId]),
+      ':id': taskId,
+      ':active': 'active',
+    };
+    let update = 'ADD assigned :task';
+    if (category !== undefined) {
+      names['#category'] = `${DISPATCHED_PREFIX}${category}`;
+      values[':one'] = 1;
+      update += ', #category :one';
+    }
     try {
       const out = await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { id: worker.id },
-          UpdateExpression: 'ADD assigned :task',
+          UpdateExpression: update,
           ConditionExpression:
             '#status = :active AND (attribute_not_exists(assigned) OR size(assigned) < #capacity.slots OR contains(assigned, :id))',
           // The stored capacity, not the caller's copy: a node may have re-registered with fewer slots.
-          ExpressionAttributeNames: { '#status': 'status', '#capacity': 'capacity' },
-          ExpressionAttributeValues: { ':task': new Set([taskId]), ':id': taskId, ':active': 'active' },
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
           ReturnValues: 'UPDATED_OLD',
         }),
       );
@@ -212,7 +227,27 @@ export class WorkerRepository {
   }
 }
 
+/** Per-category dispatch counters are top-level attributes, so one ADD can create them. */
+const DISPATCHED_PREFIX = 'dispatched#';
+
 function workerOf(item: Item): Worker {
   const assigned = item.assigned instanceof Set ? [...(item.assigned as Set<string>)].sort() : [];
-  return { ...(item as unknown as Worker), assigned };
+  const fields: Record<string, unknown> = {};
+  const dispatched: Record<string, number> = {};
+  for (const [name, value] of Object.entries(item)) {
+    if (name.startsWith(DISPATCHED_PREFIX)) dispatched[name.slice(DISPATCHED_PREFIX.length)] = Number(value);
+    else fields[name] = value;
+  }
+  return { ...(fields as unknown as Worker), assigned, dispatched_by_category: dispatched };
+}
+
+/** Dispatches per category over the whole fleet. */
+export function categoryCounts(fleet: readonly Worker[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const worker of fleet) {
+    for (const [category, n] of Object.entries(worker.dispatched_by_category)) {
+      counts[category] = (counts[category] ?? 0) + n;
+    }
+  }
+  return counts;
 }

@@ -47,7 +47,7 @@ describe('tasks API', () => {
   it('hands a task to the scheduler through the events queue when dispatching it at once fails', async () => {
     // The API dispatches a new task in the same request; an outage there must not strand the task.
     const outage = vi
-      .spyOn(t.plane.scheduler.dispatcher, 'dispatchSubmitted')
+      .spyOn(t.plane.scheduler.dispatcher, 'reserveForNew')
       .mockRejectedValueOnce(new Error('DynamoDB throttled'));
     const { body: task } = await call(t.app, 'POST', '/api/v1/tasks', { key: t.keys.user, body: taskSpec() });
     outage.mockRestore();

@@ -78,7 +78,9 @@ export class SimulatedNode {
     });
   }
 
-  heartbeat(running: { task_id: string; attempt: number }[]): Promise<ApiResponse> {
+  heartbeat(
+    running: { task_id: string; attempt: number; lease_expires_at?: string; verifying?: boolean }[],
+  ): Promise<ApiResponse> {
     return call(this.t.app, 'POST', `/api/v1/workers/${this.id}/heartbeat`, {
       key: this.key,
       body: { running },

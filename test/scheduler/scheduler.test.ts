@@ -124,9 +124,34 @@ describe('dispatch', () => {
       key: t.keys.user,
       body: taskSpec({ project_id: project }),
     });
-    expect(response.body).toMatchObject({ status: 'dispatched', worker_id: node.id });
+    // Stored already dispatched: one write (revision 1) carrying both events.
+    expect(response.body).toMatchObject({ status: 'dispatched', worker_id: node.id, revision: 1 });
+    const events = (await t.plane.tasks.events(response.body.id, 10)).items.map((e) => e.type);
+    expect(events).toEqual(['TaskSubmitted', 'TaskAssigned']);
+    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([response.body.id]);
     expect((await node.receive()).map((d) => d.task_id)).toEqual([response.body.id]);
     await retire(node);
+  });
+
+  it('gives back the slot a repeated submit reserved, keeping the first one', async () => {
+    const project = await newProject();
+    const first = await register('repeat-a', { slots: 2 });
+    const second = await register('repeat-b', { slots: 2 });
+    const post = () =>
+      call(t.app, 'POST', '/api/v1/tasks', {
+        key: t.keys.user,
+        headers: { 'idempotency-key': `repeat-${project}` },
+        body: taskSpec({ project_id: project }),
+      });
+    const made = await post();
+    const again = await post();
+    expect(again.body).toMatchObject({ id: made.body.id, worker_id: made.body.worker_id });
+    const holder = made.body.worker_id === first.id ? first : second;
+    const other = holder === first ? second : first;
+    // The repeat went to the node with more free slots, then gave that slot back.
+    expect((await t.plane.repositories.workers.get(holder.id))!.assigned).toEqual([made.body.id]);
+    expect((await t.plane.repositories.workers.get(other.id))!.assigned).toEqual([]);
+    await retire(first, second);
   });
 
   it('sends a GPU task only to a node with a GPU', async () => {
@@ -325,6 +350,18 @@ describe('failures', () => {
     expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([]);
   });
 
+  it('reclaims a slot reserved for a task never stored, at the second sweep that finds it missing', async () => {
+    await newProject();
+    const node = await register('orphan', { slots: 2 });
+    // As if the API died between reserving a node for a new task and storing it:
+    const never = 'tsk_01kaorphan0000000000000000';
+    await fillSlots(node, never);
+    expect((await sweep()).reclaimed).not.toContain(never); // It may be being stored right now.
+    expect((await sweep()).reclaimed).toContain(never);
+    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([]);
+    await retire(node);
+  });
+
   it('re-queues a dispatch nobody claimed in time', async () => {
     const project = await newProject();
     const node = await register('never-claims', { slots: 1 });
@@ -392,6 +429,68 @@ describe('failures', () => {
     expect(await t.plane.tasks.get(id)).toMatchObject({ status: 'timed_out', result: { type: 'Timeout' } });
     expect((await node.heartbeat([held])).body.stop).toEqual([{ ...held, reason: 'timed_out' }]);
     expect((await t.plane.repositories.workers.get(node.id))!.assigned).not.toContain(id);
+    await retire(node);
+  });
+});
+
+describe('heartbeats', () => {
+  it('renews a lease only once a third of it is used, and records verifying', async () => {
+    const project = await newProject();
+    const node = await register('renewing', { slots: 1 });
+    const id = await submit(project);
+    const held = await node.takeOne();
+    const lease = (await t.plane.tasks.get(id)).lease_expires_at!;
+
+    clock.advance(10); // 50 of 60 s left: no write.
+    const fresh = await node.heartbeat([{ ...held, lease_expires_at: lease }]);
+    expect(fresh.body).toMatchObject({ stop: [], renewed: [] });
+    expect((await t.plane.tasks.get(id)).lease_expires_at).toBe(lease);
+
+    clock.advance(15); // 35 s left: renewed.
+    const due = await node.heartbeat([{ ...held, lease_expires_at: lease }]);
+    const renewed = (await t.plane.tasks.get(id)).lease_expires_at!;
+    expect(Date.parse(renewed) - Date.parse(lease)).toBe(25_000);
+    expect(due.body.renewed).toEqual([{ ...held, lease_expires_at: renewed, status: 'running' }]);
+
+    const verifying = await node.heartbeat([{ ...held, lease_expires_at: renewed, verifying: true }]);
+    expect(verifying.body.renewed).toMatchObject([{ task_id: id, status: 'verifying' }]);
+    expect(await status(id)).toBe('verifying');
+    const done = await node.report(id, 'complete', held.attempt, { result: { type: 'Success', reward: 1 } });
+    expect(done.body.status).toBe('succeeded');
+    await retire(node);
+  });
+
+  it('tells the scheduler about a completion only when tasks wait', async () => {
+    const project = await newProject();
+    const node = await register('finisher', { slots: 1 });
+    const eventsFor = async (id: string) => {
+      const bodies: string[] = [];
+      for (;;) {
+        const out = await t.plane.aws.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: t.stack.config.resources.queues.events,
+            MaxNumberOfMessages: 10,
+          }),
+        );
+        if (!out.Messages?.length) break;
+        bodies.push(...out.Messages.map((m) => m.Body!));
+      }
+      return bodies
+        .map((b) => JSON.parse(b))
+        .filter((e) => e.data.task_id === id)
+        .map((e) => e.type);
+    };
+    const alone = await submit(project);
+    const first = await node.takeOne();
+    await node.report(alone, 'complete', first.attempt, { result: { type: 'Success', reward: 1 } });
+    expect(await eventsFor(alone)).toEqual([]);
+
+    const running = await submit(project);
+    const second = await node.takeOne();
+    const waiting = await submit(project); // No free slot: it waits, queued.
+    expect(await status(waiting)).toBe('queued');
+    await node.report(running, 'complete', second.attempt, { result: { type: 'Success', reward: 1 } });
+    expect(await eventsFor(running)).toEqual(['TaskCompleted']);
     await retire(node);
   });
 });

@@ -43,6 +43,11 @@ const Claimed = z.object({
 
 const HeartbeatAnswer = z.object({
   stop: z.array(z.object({ task_id: z.string(), attempt: z.int(), reason: z.string() })),
+  renewed: z
+    .array(
+      z.object({ task_id: z.string(), attempt: z.int(), lease_expires_at: z.string(), status: z.string() }),
+    )
+    .describe('Attempts whose lease (or status) this heartbeat wrote; the rest had most of their lease left'),
   drain: z.boolean(),
   lease_seconds: z.number(),
 });
