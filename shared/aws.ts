@@ -21,10 +21,27 @@ export function createAwsClients(aws: AwsSettings): AwsClients {
     dynamo: DynamoDBDocumentClient.from(dynamo, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     }),
-    // Path-style addressing works with every S3-compatible server; virtual hosts need DNS for each bucket.
-    s3: new S3Client({ ...common, endpoint: aws.endpoints.s3, forcePathStyle: Boolean(aws.endpoints.s3) }),
+    s3: createS3Client(aws),
     sqs: new SQSClient({ ...common, endpoint: aws.endpoints.sqs }),
   };
+}
+
+/**
+ * An S3 client alone. `checksums: 'when-required'` skips the CRC32 the SDK otherwise computes in
+ * JavaScript over every body it puts, on the event loop (TLS still guards the bytes in transit).
+ */
+export function createS3Client(
+  aws: Pick<AwsSettings, 'region' | 'credentials' | 'endpoints'>,
+  options: { checksums?: 'when-supported' | 'when-required' } = {},
+): S3Client {
+  return new S3Client({
+    region: aws.region,
+    ...(aws.credentials ? { credentials: aws.credentials } : {}),
+    endpoint: aws.endpoints.s3,
+    // Path-style addressing works with every S3-compatible server; virtual hosts need DNS for each bucket.
+    forcePathStyle: Boolean(aws.endpoints.s3),
+    requestChecksumCalculation: options.checksums === 'when-required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+  });
 }
 
 export function destroyAwsClients(clients: AwsClients): void {

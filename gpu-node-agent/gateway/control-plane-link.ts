@@ -2,7 +2,7 @@
 // leasing and settling budget. Traffic records go straight to S3, to the bucket the API names.
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApiClient, ApiError } from '../../shared/api-client.js';
-import { createAwsClients, LOCAL_CREDENTIALS } from '../../shared/aws.js';
+import { createS3Client, LOCAL_CREDENTIALS } from '../../shared/aws.js';
 import type { GatewayIdentity } from '../../shared/domain/api-key.js';
 import type { BudgetLease, UsageSummary } from '../../shared/domain/budget.js';
 import { BudgetExhaustedError, UnauthorizedError } from '../../shared/errors.js';
@@ -67,11 +67,15 @@ export class ControlPlaneLink implements KeyAuthority, BudgetAuthority, BlobWrit
     this.storage ??= this.api.request<NodeStorage>('GET', '/api/v1/storage').then((storage) => {
       const endpoint = storage.s3_endpoint ?? undefined;
       // Emulated S3 (the embedded stack) takes its fixed local credentials; real AWS the node's own.
-      const { s3 } = createAwsClients({
-        region: this.region,
-        endpoints: { s3: endpoint },
-        credentials: endpoint ? LOCAL_CREDENTIALS : undefined,
-      });
+      // Traffic batches are written from the gateway's event loop: no checksum pass over each one.
+      const s3 = createS3Client(
+        {
+          region: this.region,
+          endpoints: { s3: endpoint },
+          credentials: endpoint ? LOCAL_CREDENTIALS : undefined,
+        },
+        { checksums: 'when-required' },
+      );
       return { s3, bucket: storage.buckets.traffic_logs };
     });
     this.storage.catch(() => {

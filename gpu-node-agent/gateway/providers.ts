@@ -1,13 +1,15 @@
-// Upstream providers, reached with the `openai` SDK at their base URL: OpenAI, OpenRouter, Anthropic's
-// OpenAI-compatible endpoint, vLLM, any chat-completions server. The SDK's own retries are off: the
-// gateway retries and falls back itself, so it can count tries, cool providers down and log each try.
-import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+// Upstream providers, reached at their base URL with the OpenAI chat-completions protocol: OpenAI,
+// OpenRouter, Anthropic's OpenAI-compatible endpoint, vLLM, any chat-completions server. A call is one
+// try: the gateway retries and falls back itself, so it can count tries, cool providers down and log
+// each try.
+import type { IncomingMessage } from 'node:http';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionCreateParams,
 } from 'openai/resources/chat/completions';
 import type { ProviderConfig } from './config.js';
+import { readJson, sseData, UpstreamClient, UpstreamError } from './upstream-http.js';
 
 export interface Provider {
   readonly name: string;
@@ -19,6 +21,8 @@ export interface Provider {
     params: ChatCompletionCreateParams,
     signal: AbortSignal,
   ): Promise<AsyncIterable<ChatCompletionChunk>>;
+  /** Lets go of pooled connections. */
+  close?(): void;
   /** Anthropic providers only: an Anthropic Messages call passed through as sent; resolves on a 2xx. */
   messages?(
     body: Record<string, unknown>,
@@ -40,33 +44,36 @@ export class OpenAiCompatibleProvider implements Provider {
   readonly name: string;
   readonly kind: ProviderConfig['kind'];
   readonly maxTries: number;
-  private readonly client: OpenAI;
+  private readonly client: UpstreamClient;
+  private readonly headers: Record<string, string>;
 
   constructor(config: ProviderConfig, apiKey: string | null) {
     this.name = config.name;
     this.kind = config.kind;
     this.maxTries = config.max_tries;
-    this.client = new OpenAI({
-      apiKey: apiKey ?? 'none',
-      baseURL: config.base_url,
-      maxRetries: 0,
-      timeout: config.timeout_seconds * 1000,
-      defaultHeaders: config.headers,
-    });
+    this.client = new UpstreamClient(config.base_url, config.timeout_seconds * 1000);
+    this.headers = { ...config.headers, ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) };
   }
 
-  complete(params: ChatCompletionCreateParams, signal: AbortSignal): Promise<ChatCompletion> {
-    return this.client.chat.completions.create({ ...this.extras(params), stream: false }, { signal });
+  async complete(params: ChatCompletionCreateParams, signal: AbortSignal): Promise<ChatCompletion> {
+    const response = await this.post({ ...this.extras(params), stream: false }, signal);
+    return readJson<ChatCompletion>(response);
   }
 
   async stream(
     params: ChatCompletionCreateParams,
     signal: AbortSignal,
   ): Promise<AsyncIterable<ChatCompletionChunk>> {
-    return this.client.chat.completions.create(
-      { ...this.extras(params), stream: true, stream_options: { include_usage: true } },
-      { signal },
-    );
+    const body = { ...this.extras(params), stream: true, stream_options: { include_usage: true } };
+    return chunksOf(await this.post(body, signal));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private post(body: unknown, signal: AbortSignal) {
+    return this.client.post({ path: '/chat/completions', headers: this.headers, body, signal });
   }
 
   /** vLLM is asked for token ids and log-probabilities: training on the trajectory needs them. */
@@ -77,17 +84,27 @@ export class OpenAiCompatibleProvider implements Provider {
   }
 }
 
+/** Chat-completion chunks from an SSE body; an `error` payload mid-stream ends it as a failure. */
+async function* chunksOf(body: IncomingMessage): AsyncGenerator<ChatCompletionChunk> {
+  for await (const data of sseData(body)) {
+    const chunk = JSON.parse(data) as ChatCompletionChunk & { error?: { message?: string } };
+    if (chunk.error) throw new UpstreamError(chunk.error.message ?? 'the upstream reported an error', null);
+    yield chunk;
+  }
+}
+
 export function upstreamFailure(error: unknown): UpstreamFailure {
-  if (error instanceof APIUserAbortError) {
+  if (error instanceof UpstreamError) {
+    return {
+      status: error.status,
+      message: error.message,
+      retryable: error.retryable,
+      aborted: error.aborted,
+    };
+  }
+  const name = (error as { name?: string } | null)?.name;
+  if (name === 'AbortError') {
     return { status: null, message: 'the client went away', retryable: false, aborted: true };
-  }
-  if (error instanceof APIConnectionError) {
-    return { status: null, message: error.message, retryable: true, aborted: false };
-  }
-  if (error instanceof APIError) {
-    const status = error.status ?? null;
-    const retryable = status === null || status === 408 || status === 409 || status === 429 || status >= 500;
-    return { status, message: error.message, retryable, aborted: false };
   }
   return {
     status: null,
@@ -141,19 +158,7 @@ export class AnthropicProvider implements Provider {
       signal: AbortSignal.any([signal, AbortSignal.timeout(this.config.timeout_seconds * 1000)]),
     });
     if (!response.ok) {
-      const text = await response.text();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = undefined;
-      }
-      throw APIError.generate(
-        response.status,
-        parsed as object | undefined,
-        text.slice(0, 500),
-        response.headers,
-      );
+      throw new UpstreamError(`${response.status} ${(await response.text()).slice(0, 500)}`, response.status);
     }
     return response;
   }

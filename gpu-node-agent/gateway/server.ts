@@ -147,6 +147,7 @@ export async function startGateway(
     async close() {
       await closeServer(server);
       await Promise.all([budget.close(), traffic.close()]);
+      for (const provider of providers) provider.close?.();
     },
   };
 }

@@ -1,0 +1,164 @@
+// The gateway's HTTP client for upstream calls: pooled keep-alive connections over node:http(s), bodies
+// read as Node streams. It replaces fetch and an SDK on the hot path, where their request objects and
+// web streams cost more per call than the gateway's whole overhead budget (bench/gateway.ts).
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+
+/** An upstream try that failed: the HTTP status when there was an answer, and whether to try again. */
+export class UpstreamError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+    /** The caller went away (or gave up): nothing else should be tried. */
+    readonly aborted = false,
+  ) {
+    super(message);
+    this.name = 'UpstreamError';
+  }
+
+  get retryable(): boolean {
+    const { status } = this;
+    if (this.aborted) return false;
+    return status === null || status === 408 || status === 409 || status === 429 || status >= 500;
+  }
+}
+
+export interface UpstreamRequest {
+  /** Joined to the base URL's path: `/chat/completions`. */
+  path: string;
+  headers: Record<string, string>;
+  body: unknown;
+  signal: AbortSignal;
+}
+
+export class UpstreamClient {
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+  private readonly send: typeof http.request;
+
+  constructor(
+    baseUrl: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+    const secure = this.base.protocol === 'https:';
+    this.agent = new (secure ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 1024 });
+    this.send = secure ? https.request : http.request;
+  }
+
+  /**
+   * POSTs JSON; resolves with the response once its status is 2xx (the body not yet read), or
+   * rejects with an UpstreamError that carries the upstream's own message.
+   */
+  post(request: UpstreamRequest): Promise<IncomingMessage> {
+    const payload = Buffer.from(JSON.stringify(request.body));
+    const url = new URL(request.path.replace(/^\//, ''), this.base);
+    return new Promise((resolve, reject) => {
+      if (request.signal.aborted) {
+        reject(new UpstreamError('the client went away', null, true));
+        return;
+      }
+      const req = this.send(
+        url,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: {
+            ...request.headers,
+            'content-type': 'application/json',
+            'content-length': String(payload.length),
+          },
+        },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            resolve(response);
+            return;
+          }
+          readText(response)
+            .then((text) => reject(new UpstreamError(errorMessage(status, text), status)))
+            .catch(() => reject(new UpstreamError(`upstream answered ${status}`, status)));
+        },
+      );
+      const timer = setTimeout(() => {
+        req.destroy(new UpstreamError(`no answer within ${this.timeoutMs / 1000} s`, null));
+      }, this.timeoutMs);
+      const onAbort = () => req.destroy(new UpstreamError('the client went away', null, true));
+      request.signal.addEventListener('abort', onAbort, { once: true });
+      req.on('close', () => {
+        clearTimeout(timer);
+        request.signal.removeEventListener('abort', onAbort);
+      });
+      req.on('error', (error) => {
+        reject(error instanceof UpstreamError ? error : new UpstreamError(error.message, null));
+      });
+      req.end(payload);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export async function readText(stream: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function readJson<T>(stream: IncomingMessage): Promise<T> {
+  const text = await readText(stream);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new UpstreamError(`upstream sent a body that is not JSON: ${text.slice(0, 200)}`, null);
+  }
+}
+
+/**
+ * The `data:` payloads of a server-sent event stream, in order, up to `[DONE]`. The rest of the body
+ * is still read to its end, so the connection goes back to the pool instead of being dropped.
+ */
+export async function* sseData(stream: IncomingMessage): AsyncGenerator<string> {
+  let buffered = '';
+  let data: string[] = [];
+  let done = false;
+  stream.setEncoding('utf8');
+  for await (const piece of stream) {
+    if (done) continue;
+    buffered += piece as string;
+    let newline = buffered.indexOf('\n');
+    while (newline >= 0) {
+      const line = buffered.slice(0, newline).replace(/\r$/, '');
+      buffered = buffered.slice(newline + 1);
+      newline = buffered.indexOf('\n');
+      if (line === '') {
+        if (data.length === 0) continue;
+        const payload = data.join('\n');
+        data = [];
+        if (payload === '[DONE]') {
+          done = true;
+          break;
+        }
+        yield payload;
+      } else if (line.startsWith('data:')) {
+        data.push(line.slice(line[5] === ' ' ? 6 : 5));
+      }
+    }
+  }
+  if (!done && data.length > 0 && data.join('\n') !== '[DONE]') yield data.join('\n');
+}
+
+/** The message an upstream error body carries (OpenAI and Anthropic both nest it under `error`). */
+function errorMessage(status: number, text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
+    const message =
+      typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message);
+    if (message) return `${status} ${message}`;
+  } catch {
+    // Not JSON: the text itself says it.
+  }
+  return `${status} ${text.slice(0, 300) || 'no body'}`;
+}
