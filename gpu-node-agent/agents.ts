@@ -1,8 +1,13 @@
 // The agents a node can run on a task, by the task's `scaffold` name. Two are test agents for
 // validating task sets: `oracle` runs the task's reference solution (is the task solvable?) and `nop`
-// does nothing (do the tests fail without work?). The model-driven scaffolds join this registry.
+// does nothing (do the tests fail without work?). Model-driven scaffolds (`minimal`) run through
+// the scaffold runtime, which records their trajectory step by step.
 import type { Task } from '../shared/domain/task.js';
 import type { Sandbox } from './sandbox/sandbox.js';
+import { MinimalScaffold } from './scaffolds/minimal.js';
+import { GatewayModelClient } from './scaffolds/model-client.js';
+import { runScaffold, type Scaffold } from './scaffolds/scaffold.js';
+import type { TrajectoryRecorder } from './trajectory/recorder.js';
 
 export interface AgentContext {
   sandbox: Sandbox;
@@ -14,6 +19,8 @@ export interface AgentContext {
   outputLimitBytes: number;
   /** The node's LLM gateway and this attempt's key for it; null when the node runs none. */
   llm: { baseUrl: string; key: string } | null;
+  /** Where the attempt's steps go (each written to S3 as it is recorded). */
+  trajectory: TrajectoryRecorder;
 }
 
 export interface TaskAgent {
@@ -51,10 +58,41 @@ export const oracleAgent: TaskAgent = {
   },
 };
 
+/** The model a task asks for first; without one, the gateway's model named `default`. */
+const DEFAULT_MODEL = 'default';
+
+/**
+ * A model-driven scaffold as a task agent: its model turns go through the node's gateway with the
+ * attempt's key, and it may take twice the task's estimated maximum of steps.
+ */
+export function scaffoldAgent(name: string, create: (context: AgentContext) => Scaffold): TaskAgent {
+  return {
+    name,
+    async run(context) {
+      const { task, llm, signal, log } = context;
+      if (!llm)
+        throw new AgentSetupError(
+          `The ${name} scaffold needs the node's LLM gateway (gateway: in node.yaml)`,
+        );
+      const scaffold = create(context);
+      await scaffold.initialize(context.sandbox, task);
+      const model = new GatewayModelClient(llm, task.model_preferences.preferred[0] ?? DEFAULT_MODEL);
+      const maxSteps = task.estimated_steps.max * 2;
+      const end = await runScaffold(scaffold, model, context.trajectory, { maxSteps, signal }, log);
+      log(`${name}: ended (${end}) after ${context.trajectory.transitions.length} steps`);
+    },
+  };
+}
+
+export const minimalAgent = scaffoldAgent(
+  'minimal',
+  ({ outputLimitBytes }) => new MinimalScaffold({ outputLimitBytes }),
+);
+
 export class AgentRegistry {
   private readonly agents = new Map<string, TaskAgent>();
 
-  constructor(agents: TaskAgent[] = [oracleAgent, nopAgent]) {
+  constructor(agents: TaskAgent[] = [oracleAgent, nopAgent, minimalAgent]) {
     for (const agent of agents) this.agents.set(agent.name, agent);
   }
 

@@ -17,6 +17,7 @@ import {
   type SandboxSpec,
 } from './sandbox/sandbox.js';
 import { tarOf, toBuffer } from './sandbox/tar.js';
+import { TrajectoryRecorder, trajectoryPrefix } from './trajectory/recorder.js';
 import { resultOf, verify, visibleTestFiles } from './verification.js';
 import { diffWorkspaces } from './workspace-diff.js';
 
@@ -51,6 +52,7 @@ export class Attempt {
   /** Verification has begun here, and whether the control plane has recorded it yet. */
   private verifying = false;
   private verifyingRecorded = false;
+  private readonly trajectory: TrajectoryRecorder;
 
   constructor(
     private readonly deps: AttemptDeps,
@@ -60,6 +62,10 @@ export class Attempt {
     this.ref = { task_id: claim.task.id, attempt: claim.attempt };
     this.gatewayKey = claim.gateway_key;
     this.leaseExpiresAt = claim.lease_expires_at;
+    this.trajectory = new TrajectoryRecorder(
+      { put: (key, body, type) => deps.api.putObject('trajectories', key, body, type) },
+      trajectoryPrefix(claim.task, claim.attempt),
+    );
   }
 
   /** What the next heartbeat reports about this attempt. */
@@ -100,6 +106,7 @@ export class Attempt {
         log: (line) => this.note(line),
         outputLimitBytes: this.deps.outputLimitBytes,
         llm: this.deps.gateway ? { baseUrl: this.deps.gateway.url, key: this.gatewayKey } : null,
+        trajectory: this.trajectory,
       });
       if (this.stopReason) return await this.reportStop();
 

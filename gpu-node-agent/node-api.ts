@@ -136,7 +136,7 @@ export class NodeApi {
   }
 
   async putObject(
-    bucket: 'checkpoints' | 'artifacts',
+    bucket: 'checkpoints' | 'artifacts' | 'trajectories',
     key: string,
     body: Buffer | string,
     type?: string,

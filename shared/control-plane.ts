@@ -188,6 +188,7 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
           checkpoints: buckets.checkpoints,
           artifacts: buckets.artifacts,
           traffic_logs: buckets.trafficLogs,
+          trajectories: buckets.trajectories,
         },
         s3_endpoint: config.aws.endpoints.s3 ?? null,
       },

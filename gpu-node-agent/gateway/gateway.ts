@@ -230,6 +230,7 @@ export class Gateway {
     call.exchange.json(200, call.adapter.respond(completion, call.requestedModel), {
       ...this.budgetHeaders(call),
       'x-autovibe-cost': String(cost),
+      'x-autovibe-cost-usd': String(call.usd),
     });
     return { completion, response: completion, tokens: tokensOf(completion), outcome: 'ok', error: null };
   }
@@ -337,7 +338,11 @@ export class Gateway {
       call.exchange.json(
         200,
         { ...message, model: call.requestedModel },
-        { ...this.budgetHeaders(call), 'x-autovibe-cost': String(cost) },
+        {
+          ...this.budgetHeaders(call),
+          'x-autovibe-cost': String(cost),
+          'x-autovibe-cost-usd': String(call.usd),
+        },
       );
       return { completion: null, response: message, tokens: null, outcome: 'ok', error: null };
     }

@@ -36,7 +36,7 @@ export interface Registration {
 }
 
 export interface NodeStorage {
-  buckets: { checkpoints: string; artifacts: string; traffic_logs: string };
+  buckets: { checkpoints: string; artifacts: string; traffic_logs: string; trajectories: string };
   /** Set when S3 is a local emulator: the endpoint the node's S3 client must use. */
   s3_endpoint: string | null;
 }

@@ -13,6 +13,7 @@ import { parseNodeConfig } from '../../gpu-node-agent/config.js';
 import { NodeAgent } from '../../gpu-node-agent/node-agent.js';
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../../gpu-node-agent/sandbox/busybox-image.js';
 import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandbox.js';
+import { trajectoryPrefix } from '../../gpu-node-agent/trajectory/recorder.js';
 import { ARTIFACT_FILES, artifactKey } from '../../shared/domain/artifacts.js';
 import { checkpointWorkspaceKey } from '../../shared/domain/checkpoint.js';
 import type { Task, TaskSpecInput } from '../../shared/domain/task.js';
@@ -437,6 +438,84 @@ describe('the node gateway', () => {
       expect(budget.reserved).toBe(0);
       const worker = budget.machines_today.find((m) => m.worker_id === done.worker_id);
       expect(worker?.spent).toBeCloseTo(0.0022 * 1.38, 9);
+    } finally {
+      await upstream.close();
+    }
+  }, 60_000);
+});
+
+describe('the minimal scaffold', () => {
+  it('solves a task in Docker with tool calls through the gateway, and records every step in S3 as it goes', async () => {
+    const calls = [
+      { name: 'write_file', arguments: { path: 'hello.sh', content: 'echo "Hello, autovibe!"\n' } },
+      { name: 'bash', arguments: { command: 'sh hello.sh' } },
+      { name: 'edit_file', arguments: { path: 'hello.sh', old_str: 'missing', new_str: 'x' } },
+      { name: 'finish', arguments: { summary: 'hello.sh greets', confidence: 0.9 } },
+    ];
+    const upstream = await startScriptedUpstream((_, i) => ({
+      toolCalls: [{ id: `call_${i}`, name: calls[i]!.name, arguments: JSON.stringify(calls[i]!.arguments) }],
+      usage: { prompt_tokens: 1000, completion_tokens: 50 },
+    }));
+    try {
+      await startAgent({
+        config: {
+          scaffolds: ['minimal'],
+          gateway: {
+            port: 0,
+            providers: [{ name: 'scripted', base_url: upstream.url }],
+            models: [{ name: 'coder', targets: [{ provider: 'scripted', model: 'coder-small' }] }],
+            pricing: {
+              overrides: { 'coder-small': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } },
+            },
+          },
+        },
+      });
+      const task = await submit({ scaffold: 'minimal', model_preferences: { preferred: ['coder'] } });
+      const done = await finished(task.id);
+      expect(done.status).toBe('succeeded');
+
+      // The model saw the task, the tools, and each observation in turn.
+      expect(upstream.calls).toHaveLength(4);
+      expect(upstream.calls[0]!.messages[1]).toEqual({ role: 'user', content: task.instruction });
+      expect(upstream.calls[0]!.tools.map((t: any) => t.function.name)).toEqual([
+        'bash',
+        'read_file',
+        'write_file',
+        'edit_file',
+        'finish',
+      ]);
+      const lastTool = (n: number) => upstream.calls[n]!.messages.at(-1);
+      expect(lastTool(2)).toMatchObject({
+        role: 'tool',
+        tool_call_id: 'call_1',
+        content: 'exit 0\nHello, autovibe!\n',
+      });
+      expect(lastTool(3)).toMatchObject({
+        role: 'tool',
+        content: 'Error: old_str does not occur in hello.sh',
+      });
+
+      const store = new S3BlobStore(dev.plane.aws.s3, dev.stack.config.resources.buckets.trajectories);
+      const keys = await store.list(trajectoryPrefix(done, 1));
+      expect(keys).toHaveLength(4);
+      const steps = await Promise.all(
+        keys.sort().map(async (k) => JSON.parse((await store.get(k))!.toString())),
+      );
+      expect(steps.map((s) => [s.step_number, s.action.action_type, s.done])).toEqual([
+        [1, 'write_file', false],
+        [2, 'execute_command', false],
+        [3, 'edit_file', false],
+        [4, 'finish', true],
+      ]);
+      expect(steps[0].state.files['hello.sh']).toMatchObject({ change: 'added', size_bytes: 24 });
+      expect(steps[1]).toMatchObject({
+        observation: { exit_code: 0 },
+        state: { process_state: { exit_code: 0 } },
+      });
+      expect(steps[3].info).toMatchObject({ model: 'coder', prompt_tokens: 1000, completion_tokens: 50 });
+      // 1000·$1/M + 50·$2/M per turn, as the gateway priced it.
+      expect(steps[3].info.cost_usd).toBeCloseTo(0.0011, 9);
+      expect(steps[3].info.extra).toEqual({ confidence: 0.9 });
     } finally {
       await upstream.close();
     }

@@ -19,7 +19,12 @@ import {
 import { TaskWithPriority } from './tasks.js';
 
 const Storage = z.object({
-  buckets: z.object({ checkpoints: z.string(), artifacts: z.string(), traffic_logs: z.string() }),
+  buckets: z.object({
+    checkpoints: z.string(),
+    artifacts: z.string(),
+    traffic_logs: z.string(),
+    trajectories: z.string(),
+  }),
   s3_endpoint: z.string().nullable(),
 });
 

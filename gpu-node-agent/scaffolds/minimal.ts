@@ -1,0 +1,308 @@
+// The built-in `minimal` scaffold (seed 004 §2.3 MinimalScaffold): bash, read, write, edit (exact,
+// unique str_replace) and finish, over OpenAI tool calling. It runs on the node, not in the sandbox:
+// the sandbox needs no network, and only the node talks to the gateway. Finishing states a confidence
+// (seed 000: act only above 0.7), which is recorded with the step.
+import { createHash } from 'node:crypto';
+import type { Task } from '../../shared/domain/task.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { ModelTurn } from './model-client.js';
+import type { ChatMessage, Scaffold, StepResult, ToolSpec } from './scaffold.js';
+
+/** Bytes of a file or of command output shown to the model; the rest is cut in the middle. */
+const OBSERVATION_LIMIT = 16_000;
+const COMMAND_TIMEOUT_SECONDS = 120;
+
+const TOOLS: ToolSpec[] = [
+  {
+    name: 'bash',
+    description: 'Run a shell command in the workspace. Returns the exit code, stdout and stderr.',
+    parameters: {
+      type: 'object',
+      properties: {
+        command: { type: 'string' },
+        timeout_seconds: { type: 'integer', minimum: 1, maximum: COMMAND_TIMEOUT_SECONDS },
+      },
+      required: ['command'],
+    },
+  },
+  {
+    name: 'read_file',
+    description: 'Read a file (path relative to the workspace).',
+    parameters: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] },
+  },
+  {
+    name: 'write_file',
+    description: 'Create or overwrite a file with the given content.',
+    parameters: {
+      type: 'object',
+      properties: { path: { type: 'string' }, content: { type: 'string' } },
+      required: ['path', 'content'],
+    },
+  },
+  {
+    name: 'edit_file',
+    description: 'Replace old_str, which must occur exactly once in the file, with new_str.',
+    parameters: {
+      type: 'object',
+      properties: { path: { type: 'string' }, old_str: { type: 'string' }, new_str: { type: 'string' } },
+      required: ['path', 'old_str', 'new_str'],
+    },
+  },
+  {
+    name: 'finish',
+    description:
+      'Declare the task done. State how confident you are (0 to 1) that the verification tests will pass.',
+    parameters: {
+      type: 'object',
+      properties: { summary: { type: 'string' }, confidence: { type: 'number', minimum: 0, maximum: 1 } },
+      required: ['summary', 'confidence'],
+    },
+  },
+];
+
+const ACTION_TYPES = {
+  bash: 'execute_command',
+  read_file: 'read_file',
+  write_file: 'write_file',
+  edit_file: 'edit_file',
+  finish: 'finish',
+} as const;
+
+/** A tool call the scaffold cannot carry out: told to the model as the observation. */
+class ToolError extends Error {}
+
+export interface MinimalOptions {
+  outputLimitBytes: number;
+}
+
+export class MinimalScaffold implements Scaffold {
+  readonly name = 'minimal';
+  private sandbox: Sandbox | null = null;
+  private readonly messages: ChatMessage[] = [];
+  private finished = false;
+
+  constructor(private readonly options: MinimalOptions) {}
+
+  async initialize(sandbox: Sandbox, task: Task): Promise<void> {
+    this.sandbox = sandbox;
+    this.messages.push(
+      {
+        role: 'system',
+        content:
+          'You are a coding agent working in a sandboxed workspace. Use the tools to inspect and change ' +
+          'files and to run commands. When the task is done, call finish with a summary and your ' +
+          'confidence that hidden verification tests will pass.',
+      },
+      { role: 'user', content: task.instruction },
+    );
+  }
+
+  availableTools(): ToolSpec[] {
+    return TOOLS;
+  }
+
+  history(): ChatMessage[] {
+    return this.messages;
+  }
+
+  isTerminal(): boolean {
+    return this.finished;
+  }
+
+  async step(turn: ModelTurn, signal: AbortSignal): Promise<StepResult[]> {
+    const { message } = turn;
+    this.messages.push(message);
+    const calls = message.tool_calls ?? [];
+    if (calls.length === 0) {
+      // Text only: keep the conversation going, and say how to end it.
+      const nudge = 'Use the tools to make progress, or call finish when the task is done.';
+      this.messages.push({ role: 'user', content: nudge });
+      return [
+        {
+          action: {
+            action_type: 'message',
+            content: message.content ?? '',
+            tool_name: null,
+            tool_args: null,
+            tool_call_id: null,
+            reasoning: message.reasoning_content ?? null,
+          },
+          observation: { content: nudge, exit_code: null, truncated: false },
+          reward: 0,
+          done: false,
+          files: {},
+          exitCode: null,
+          info: { finish_reason: turn.finishReason },
+        },
+      ];
+    }
+    const results: StepResult[] = [];
+    for (const call of calls) {
+      const result = await this.act(call.function.name, call.function.arguments, signal);
+      this.messages.push({ role: 'tool', tool_call_id: call.id, content: result.observation.content });
+      results.push({
+        ...result,
+        action: {
+          ...result.action,
+          tool_call_id: call.id,
+          reasoning: results.length === 0 ? (message.reasoning_content ?? null) : null,
+        },
+      });
+      if (this.finished) break;
+    }
+    return results;
+  }
+
+  private async act(name: string, rawArgs: string, signal: AbortSignal): Promise<StepResult> {
+    const actionType = ACTION_TYPES[name as keyof typeof ACTION_TYPES] ?? 'tool_call';
+    let args: Record<string, unknown> = {};
+    const base = (content: string, toolArgs: unknown) => ({
+      action_type: actionType,
+      content,
+      tool_name: name,
+      tool_args: toolArgs,
+      tool_call_id: null,
+      reasoning: null,
+    });
+    try {
+      args = parseArgs(rawArgs);
+      return await this.run(name, args, signal, (content) => base(content, args));
+    } catch (error) {
+      if (!(error instanceof ToolError)) throw error;
+      return {
+        action: base(rawArgs, args),
+        observation: { content: `Error: ${error.message}`, exit_code: null, truncated: false },
+        reward: 0,
+        done: false,
+        files: {},
+        exitCode: null,
+        info: { tool_error: true },
+      };
+    }
+  }
+
+  private async run(
+    name: string,
+    args: Record<string, unknown>,
+    signal: AbortSignal,
+    action: (content: string) => StepResult['action'],
+  ): Promise<StepResult> {
+    const sandbox = this.sandbox!;
+    const result = (content: string, observation: string, extra: Partial<StepResult> = {}): StepResult => {
+      const shown = cut(observation);
+      return {
+        action: action(content),
+        observation: { content: shown.text, exit_code: null, truncated: shown.truncated },
+        reward: 0,
+        done: false,
+        files: {},
+        exitCode: null,
+        info: {},
+        ...extra,
+      };
+    };
+    switch (name) {
+      case 'bash': {
+        const command = text(args, 'command');
+        const timeout = Math.min(
+          Number(args.timeout_seconds ?? COMMAND_TIMEOUT_SECONDS),
+          COMMAND_TIMEOUT_SECONDS,
+        );
+        const out = await sandbox.exec(command, {
+          timeoutSeconds: timeout,
+          outputLimitBytes: this.options.outputLimitBytes,
+          signal,
+        });
+        const exit = out.timedOut ? `timed out after ${timeout} s` : `exit ${out.exitCode}`;
+        const shown = `${exit}\n${out.stdout.toString()}${out.stderr.length ? `\n[stderr]\n${out.stderr.toString()}` : ''}`;
+        const step = result(command, shown, { exitCode: out.exitCode });
+        step.observation.exit_code = out.exitCode;
+        return step;
+      }
+      case 'read_file': {
+        const path = text(args, 'path');
+        return result(path, (await this.read(path)).toString('utf8'));
+      }
+      case 'write_file': {
+        const path = text(args, 'path');
+        const content = text(args, 'content');
+        const existed = await this.exists(path);
+        await sandbox.writeFile(path, content);
+        return result(content, `wrote ${Buffer.byteLength(content)} bytes to ${path}`, {
+          files: { [path]: fileState(existed ? 'modified' : 'added', content) },
+        });
+      }
+      case 'edit_file': {
+        const path = text(args, 'path');
+        const oldStr = text(args, 'old_str');
+        const newStr = text(args, 'new_str');
+        const before = (await this.read(path)).toString('utf8');
+        const at = before.indexOf(oldStr);
+        if (at < 0) throw new ToolError(`old_str does not occur in ${path}`);
+        if (before.indexOf(oldStr, at + 1) >= 0)
+          throw new ToolError(`old_str occurs more than once in ${path}; include more context`);
+        const after = before.slice(0, at) + newStr + before.slice(at + oldStr.length);
+        await sandbox.writeFile(path, after);
+        return result(newStr, `edited ${path}`, { files: { [path]: fileState('modified', after) } });
+      }
+      case 'finish': {
+        const confidence = Number(args.confidence);
+        if (!Number.isFinite(confidence) || confidence < 0 || confidence > 1)
+          throw new ToolError('confidence must be a number from 0 to 1');
+        this.finished = true;
+        return result(text(args, 'summary'), 'finished', { done: true, info: { confidence } });
+      }
+      default:
+        throw new ToolError(`no tool named ${name}; the tools are ${TOOLS.map((t) => t.name).join(', ')}`);
+    }
+  }
+
+  private async read(path: string): Promise<Buffer> {
+    try {
+      return await this.sandbox!.readFile(path);
+    } catch (error) {
+      throw new ToolError(`cannot read ${path}: ${(error as Error).message}`);
+    }
+  }
+
+  private async exists(path: string): Promise<boolean> {
+    return this.sandbox!.readFile(path).then(
+      () => true,
+      () => false,
+    );
+  }
+}
+
+function parseArgs(raw: string): Record<string, unknown> {
+  try {
+    const parsed = JSON.parse(raw || '{}');
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed;
+  } catch {
+    // Reported below.
+  }
+  throw new ToolError(`the arguments are not a JSON object: ${raw.slice(0, 200)}`);
+}
+
+function text(args: Record<string, unknown>, field: string): string {
+  const value = args[field];
+  if (typeof value !== 'string') throw new ToolError(`${field} must be a string`);
+  return value;
+}
+
+function fileState(change: 'added' | 'modified', content: string) {
+  return {
+    change,
+    sha256: createHash('sha256').update(content).digest('hex'),
+    size_bytes: Buffer.byteLength(content),
+  };
+}
+
+function cut(observation: string): { text: string; truncated: boolean } {
+  if (observation.length <= OBSERVATION_LIMIT) return { text: observation, truncated: false };
+  const half = OBSERVATION_LIMIT / 2;
+  const dropped = observation.length - OBSERVATION_LIMIT;
+  return {
+    text: `${observation.slice(0, half)}\n[... ${dropped} characters cut ...]\n${observation.slice(-half)}`,
+    truncated: true,
+  };
+}

@@ -1,0 +1,105 @@
+// How a built-in scaffold asks for a model turn: OpenAI chat completions with tools, through the node's
+// gateway with the attempt's key, so every call is priced, budgeted and logged there. The gateway's
+// cost header gives each step its price.
+
+import type { z } from 'zod';
+import type { StepMetrics } from '../../shared/domain/trajectory.js';
+import type { ChatMessage, ToolSpec } from './scaffold.js';
+
+export interface ModelTurn {
+  message: ChatMessage;
+  finishReason: string | null;
+  metrics: z.infer<typeof StepMetrics>;
+}
+
+/** The model call failed in a way the attempt should report (budget exhausted, refused, broken). */
+export class ModelCallError extends Error {
+  override readonly name = 'ModelCallError';
+  constructor(
+    message: string,
+    readonly status: number | null,
+    /** What kind of failure, for the attempt's report: see classify(). */
+    readonly kind: 'budget_exhausted' | 'rate_limit' | 'context_window' | 'upstream',
+  ) {
+    super(message);
+  }
+}
+
+export interface ModelClient {
+  complete(messages: ChatMessage[], tools: ToolSpec[], signal: AbortSignal): Promise<ModelTurn>;
+}
+
+interface Completion {
+  model: string;
+  choices: { message: ChatMessage; finish_reason: string | null }[];
+  usage?: {
+    prompt_tokens: number;
+    completion_tokens: number;
+    prompt_tokens_details?: { cached_tokens?: number };
+    completion_tokens_details?: { reasoning_tokens?: number };
+  };
+}
+
+export class GatewayModelClient implements ModelClient {
+  constructor(
+    private readonly llm: { baseUrl: string; key: string },
+    private readonly model: string,
+    private readonly maxTokens = 4096,
+  ) {}
+
+  async complete(messages: ChatMessage[], tools: ToolSpec[], signal: AbortSignal): Promise<ModelTurn> {
+    const started = performance.now();
+    const response = await fetch(`${this.llm.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.llm.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: this.model,
+        messages,
+        tools: tools.map((t) => ({ type: 'function', function: t })),
+        max_tokens: this.maxTokens,
+      }),
+      signal,
+    });
+    const text = await response.text();
+    if (!response.ok) throw failure(response.status, text);
+    const completion = JSON.parse(text) as Completion;
+    const choice = completion.choices[0];
+    if (!choice) throw new ModelCallError('the model answered with no choices', response.status, 'upstream');
+    const usage = completion.usage;
+    return {
+      message: { ...choice.message, role: 'assistant' },
+      finishReason: choice.finish_reason,
+      metrics: {
+        model: completion.model ?? this.model,
+        prompt_tokens: usage?.prompt_tokens ?? 0,
+        completion_tokens: usage?.completion_tokens ?? 0,
+        cached_tokens: usage?.prompt_tokens_details?.cached_tokens ?? 0,
+        reasoning_tokens: usage?.completion_tokens_details?.reasoning_tokens ?? 0,
+        cost_usd: Number(response.headers.get('x-autovibe-cost-usd') ?? 0),
+        latency_ms: performance.now() - started,
+      },
+    };
+  }
+}
+
+/** Classifies a refused call the way the attempt reports it (seed: rate limit, context, budget). */
+function failure(status: number, body: string): ModelCallError {
+  let message = body.slice(0, 500);
+  let code = '';
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: string; code?: string; type?: string } };
+    message = parsed.error?.message ?? message;
+    code = `${parsed.error?.code ?? ''} ${parsed.error?.type ?? ''}`;
+  } catch {
+    // Not JSON: keep the text.
+  }
+  const kind =
+    status === 402 || /budget|insufficient_quota/.test(code)
+      ? 'budget_exhausted'
+      : status === 429
+        ? 'rate_limit'
+        : /context_length|context window|maximum context/i.test(`${code} ${message}`)
+          ? 'context_window'
+          : 'upstream';
+  return new ModelCallError(`model call failed (${status}): ${message}`, status, kind);
+}

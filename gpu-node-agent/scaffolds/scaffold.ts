@@ -1,0 +1,112 @@
+// The scaffold runtime (seed 004 §2.3): a scaffold is the tool interface between a model and a
+// sandbox. The driver asks the model for a turn with the scaffold's history and tools, hands the turn
+// to the scaffold, which acts in the sandbox, and records each action as a step of the trajectory.
+
+import type { z } from 'zod';
+import type { Task } from '../../shared/domain/task.js';
+import type { Action, Observation } from '../../shared/domain/trajectory.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { TrajectoryRecorder } from '../trajectory/recorder.js';
+import type { ModelClient, ModelTurn } from './model-client.js';
+
+export interface ToolSpec {
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments. */
+  parameters: Record<string, unknown>;
+}
+
+/** A chat message in the OpenAI shape the gateway speaks. */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string | null;
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+  reasoning_content?: string;
+}
+
+export interface StepResult {
+  action: z.infer<typeof Action>;
+  observation: z.infer<typeof Observation>;
+  reward: number;
+  done: boolean;
+  /** Files the action changed: path → after-state. */
+  files: Record<
+    string,
+    { change: 'added' | 'modified' | 'deleted'; sha256: string | null; size_bytes: number | null }
+  >;
+  exitCode: number | null;
+  info: Record<string, unknown>;
+}
+
+export interface Scaffold {
+  readonly name: string;
+  initialize(sandbox: Sandbox, task: Task): Promise<void>;
+  /** Acts on one model turn: one result per action it took. */
+  step(turn: ModelTurn, signal: AbortSignal): Promise<StepResult[]>;
+  availableTools(): ToolSpec[];
+  history(): ChatMessage[];
+  isTerminal(): boolean;
+}
+
+export interface RunLimits {
+  maxSteps: number;
+  signal: AbortSignal;
+}
+
+export type RunEnd = 'finished' | 'step_limit' | 'aborted';
+
+/**
+ * Runs the scaffold to its end: model turn, scaffold step, one recorded transition per action. The
+ * turn's tokens, cost and latency are booked on its first action, so totals add up.
+ */
+export async function runScaffold(
+  scaffold: Scaffold,
+  model: ModelClient,
+  recorder: TrajectoryRecorder,
+  limits: RunLimits,
+  log: (line: string) => void,
+): Promise<RunEnd> {
+  while (!scaffold.isTerminal()) {
+    if (limits.signal.aborted) return 'aborted';
+    if (recorder.transitions.length >= limits.maxSteps) {
+      log(`${scaffold.name}: step limit of ${limits.maxSteps} reached`);
+      return 'step_limit';
+    }
+    const turn = await model.complete(scaffold.history(), scaffold.availableTools(), limits.signal);
+    const results = await scaffold.step(turn, limits.signal);
+    for (const [i, result] of results.entries()) {
+      const metrics =
+        i === 0
+          ? turn.metrics
+          : {
+              ...turn.metrics,
+              prompt_tokens: 0,
+              completion_tokens: 0,
+              cached_tokens: 0,
+              reasoning_tokens: 0,
+              cost_usd: 0,
+              latency_ms: 0,
+            };
+      await recorder.record({
+        source: 'agent',
+        state: {
+          files: result.files,
+          working_directory: '.',
+          environment_variables: {},
+          process_state: result.exitCode === null ? null : { exit_code: result.exitCode, running: false },
+          custom_state: null,
+        },
+        action: result.action,
+        observation: result.observation,
+        reward: result.reward,
+        done: result.done,
+        info: { ...metrics, extra: result.info },
+      });
+      log(
+        `${scaffold.name}: step ${recorder.transitions.length} ${result.action.action_type}${result.action.tool_name ? ` (${result.action.tool_name})` : ''}`,
+      );
+    }
+  }
+  return 'finished';
+}
