@@ -375,6 +375,16 @@ describe('checkpoint records', () => {
   });
 });
 
+/** A node gateway with one model, `coder`, served by a scripted upstream at $1/M in, $2/M out. */
+function scriptedGateway(upstreamUrl: string) {
+  return {
+    port: 0,
+    providers: [{ name: 'scripted', base_url: upstreamUrl }],
+    models: [{ name: 'coder', targets: [{ provider: 'scripted', model: 'coder-small' }] }],
+    pricing: { overrides: { 'coder-small': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } } },
+  };
+}
+
 describe('the node gateway', () => {
   it("gives each attempt a gateway key, charges the task's calls to its project and logs them, and revokes the key at the end", async () => {
     const upstream = await startScriptedUpstream(() => ({
@@ -401,14 +411,7 @@ describe('the node gateway', () => {
         agents: new AgentRegistry([oracleAgent, nopAgent, modelAgent]),
         config: {
           scaffolds: ['model-writes'],
-          gateway: {
-            port: 0,
-            providers: [{ name: 'scripted', base_url: upstream.url }],
-            models: [{ name: 'coder', targets: [{ provider: 'scripted', model: 'coder-small' }] }],
-            pricing: {
-              overrides: { 'coder-small': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } },
-            },
-          },
+          gateway: scriptedGateway(upstream.url),
         },
       });
       expect(agent.gatewayUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -460,14 +463,7 @@ describe('the minimal scaffold', () => {
       await startAgent({
         config: {
           scaffolds: ['minimal'],
-          gateway: {
-            port: 0,
-            providers: [{ name: 'scripted', base_url: upstream.url }],
-            models: [{ name: 'coder', targets: [{ provider: 'scripted', model: 'coder-small' }] }],
-            pricing: {
-              overrides: { 'coder-small': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } },
-            },
-          },
+          gateway: scriptedGateway(upstream.url),
         },
       });
       const task = await submit({ scaffold: 'minimal', model_preferences: { preferred: ['coder'] } });
