@@ -56,6 +56,16 @@ export interface RunLimits {
 
 export type RunEnd = 'finished' | 'step_limit' | 'aborted';
 
+/** The metrics of a turn's later actions: its spending is booked on the first. */
+const NOTHING_SPENT = {
+  prompt_tokens: 0,
+  completion_tokens: 0,
+  cached_tokens: 0,
+  reasoning_tokens: 0,
+  cost_usd: 0,
+  latency_ms: 0,
+};
+
 /**
  * Runs the scaffold to its end: model turn, scaffold step, one recorded transition per action. The
  * turn's tokens, cost and latency are booked on its first action, so totals add up.
@@ -76,18 +86,7 @@ export async function runScaffold(
     const turn = await model.complete(scaffold.history(), scaffold.availableTools(), limits.signal);
     const results = await scaffold.step(turn, limits.signal);
     for (const [i, result] of results.entries()) {
-      const metrics =
-        i === 0
-          ? turn.metrics
-          : {
-              ...turn.metrics,
-              prompt_tokens: 0,
-              completion_tokens: 0,
-              cached_tokens: 0,
-              reasoning_tokens: 0,
-              cost_usd: 0,
-              latency_ms: 0,
-            };
+      const metrics = i === 0 ? turn.metrics : { ...NOTHING_SPENT, model: turn.metrics.model };
       await recorder.record({
         source: 'agent',
         state: {
