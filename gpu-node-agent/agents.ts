@@ -4,7 +4,7 @@
 // the scaffold runtime, which records their trajectory step by step.
 import type { Task } from '../shared/domain/task.js';
 import type { TrafficRecord } from '../shared/domain/traffic.js';
-import type { Sandbox } from './sandbox/sandbox.js';
+import type { ReadOnlyMount, Sandbox } from './sandbox/sandbox.js';
 import { MinimalScaffold } from './scaffolds/minimal.js';
 import { GatewayModelClient } from './scaffolds/model-client.js';
 import { runScaffold, type Scaffold } from './scaffolds/scaffold.js';
@@ -22,7 +22,14 @@ export interface AgentContext {
    * The node's LLM gateway and this attempt's key for it; null when the node runs none. `tap` hands
    * over each traffic record of the task as the gateway logs it (CLI agents rebuild their steps so).
    */
-  llm: { baseUrl: string; key: string; tap(listener: (record: TrafficRecord) => void): () => void } | null;
+  llm: {
+    /** Where this process reaches the gateway. */
+    baseUrl: string;
+    /** Where commands in the sandbox reach it; null unless the agent asked for `gatewayAccess`. */
+    baseUrlInSandbox: string | null;
+    key: string;
+    tap(listener: (record: TrafficRecord) => void): () => void;
+  } | null;
   attempt: number;
   /** Where the attempt's steps go (each written to S3 as it is recorded). */
   trajectory: TrajectoryRecorder;
@@ -30,8 +37,17 @@ export interface AgentContext {
   seed: number;
 }
 
+/** What an agent needs of its sandbox beyond the task's own spec, known before it is made. */
+export interface SandboxNeeds {
+  /** The agent calls the gateway from inside the sandbox. */
+  gatewayAccess: boolean;
+  mounts: ReadOnlyMount[];
+}
+
 export interface TaskAgent {
   readonly name: string;
+  /** Asked before the sandbox is made (an agent may install itself here). None: nothing extra. */
+  sandboxNeeds?(task: Task): Promise<SandboxNeeds>;
   run(context: AgentContext): Promise<void>;
 }
 

@@ -11,7 +11,13 @@ import type { TrafficRecord } from '../shared/domain/traffic.js';
 import type { TaskResult } from '../shared/domain/trajectory.js';
 import type { Logger } from '../shared/logger.js';
 import { AUTOVIBE_VERSION } from '../shared/version.js';
-import { type AgentContext, type AgentRegistry, AgentSetupError, requestedModel } from './agents.js';
+import {
+  type AgentContext,
+  type AgentRegistry,
+  AgentSetupError,
+  requestedModel,
+  type SandboxNeeds,
+} from './agents.js';
 import type { AttemptRef, Claim, NodeApi, RunningAttempt } from './node-api.js';
 import { type Reward, rewardOf } from './rewards.js';
 import {
@@ -48,6 +54,7 @@ export interface AttemptDeps {
   gateway: {
     url: string;
     keys: { forget(key: string): void };
+    listenAlso(host: string): Promise<string>;
     traffic: { tap(taskId: string, listener: (record: TrafficRecord) => void): () => void };
   } | null;
   now?: () => Date;
@@ -117,17 +124,18 @@ export class Attempt {
     const deadline = this.armDeadline();
     try {
       this.startedAt = this.now();
-      this.sandbox = await this.open();
+      const agent = this.deps.agents.get(this.task.scaffold);
+      const needs = (await agent.sandboxNeeds?.(this.task)) ?? { gatewayAccess: false, mounts: [] };
+      this.sandbox = await this.open(needs);
       this.leaseExpiresAt = (await this.deps.api.start(this.ref)).lease_expires_at ?? this.leaseExpiresAt;
       logger.info('attempt_started', { ...fields, sandbox: this.sandbox.id.slice(0, 12) });
-      const agent = this.deps.agents.get(this.task.scaffold);
       await agent.run({
         sandbox: this.sandbox,
         task: this.task,
         signal: this.abort.signal,
         log: (line) => this.note(line),
         outputLimitBytes: this.deps.outputLimitBytes,
-        llm: this.llm(),
+        llm: await this.llm(needs),
         attempt: this.ref.attempt,
         trajectory: this.trajectory,
         seed: this.seed,
@@ -240,7 +248,7 @@ export class Attempt {
     return id;
   }
 
-  private async open(): Promise<Sandbox> {
+  private async open(needs: SandboxNeeds): Promise<Sandbox> {
     const { task } = this;
     const limits = task.resource_limits;
     const spec: SandboxSpec = {
@@ -250,6 +258,8 @@ export class Attempt {
       cpuCores: limits.cpu_cores,
       maxProcesses: limits.max_processes,
       networkEgress: task.network_egress,
+      gatewayAccess: needs.gatewayAccess,
+      mounts: needs.mounts,
       labels: { node: this.deps.node, task: task.id, attempt: this.ref.attempt },
     };
     let sandbox: Sandbox;
@@ -336,11 +346,12 @@ export class Attempt {
     ]);
   }
 
-  private llm(): AgentContext['llm'] {
-    const { gateway } = this.deps;
+  private async llm(needs: SandboxNeeds): Promise<AgentContext['llm']> {
+    const { gateway, provider } = this.deps;
     if (!gateway) return null;
     return {
       baseUrl: gateway.url,
+      baseUrlInSandbox: needs.gatewayAccess ? await gateway.listenAlso(await provider.gatewayHost()) : null,
       key: this.gatewayKey,
       tap: (listener) => gateway.traffic.tap(this.task.id, listener),
     };

@@ -39,6 +39,11 @@ export interface RunningGateway {
   metrics: GatewayMetrics;
   traffic: TrafficLog;
   budget: BudgetGate;
+  /**
+   * Also listens on `host` (any free port) and returns that URL: how sandboxes on a Docker network
+   * reach a gateway bound to loopback. Asking twice for one host gives the same URL.
+   */
+  listenAlso(host: string): Promise<string>;
   /** Stops taking calls, lets running ones finish, settles budget leases and flushes the traffic log. */
   close(): Promise<void>;
 }
@@ -121,17 +126,22 @@ export async function startGateway(
     'GET /health': (x) => x.json(200, { status: 'ok', gateway_id: gatewayId }),
   };
 
-  const server = createServer({ keepAliveTimeout: 75_000 }, (req, res) => {
-    void serve(req, res, routes, logger);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  const servers: Server[] = [];
+  const listen = async (host: string, port: number): Promise<string> => {
+    const server = createServer({ keepAliveTimeout: 75_000 }, (req, res) => {
+      void serve(req, res, routes, logger);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    servers.push(server);
+    return `http://${host}:${(server.address() as AddressInfo).port}`;
+  };
+  const url = await listen(config.host, config.port);
+  const alsoListening = new Map<string, Promise<string>>();
   budget.start();
   traffic.start();
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${config.host}:${port}`;
   logger.info('gateway_listening', {
     url,
     gateway_id: gatewayId,
@@ -144,8 +154,21 @@ export async function startGateway(
     metrics,
     traffic,
     budget,
+    listenAlso(host) {
+      if (host === config.host) return Promise.resolve(url);
+      let listening = alsoListening.get(host);
+      if (!listening) {
+        listening = listen(host, 0).then((also) => {
+          logger.info('gateway_listening', { url: also, gateway_id: gatewayId });
+          return also;
+        });
+        listening.catch(() => alsoListening.delete(host));
+        alsoListening.set(host, listening);
+      }
+      return listening;
+    },
     async close() {
-      await closeServer(server);
+      await Promise.all(servers.map(closeServer));
       await Promise.all([budget.close(), traffic.close()]);
       for (const provider of providers) provider.close?.();
     },

@@ -12,6 +12,14 @@ export const BUSYBOX_IMAGE = 'autovibe/sandbox-busybox:latest';
 
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox', '/usr/local/bin/busybox'];
 
+export interface BusyboxImageOptions {
+  /**
+   * Host files copied in at the same paths: e.g. the C library and loader (`sharedLibrariesOf`), so
+   * that dynamically linked agents such as Claude Code run. Only when built from the host's busybox.
+   */
+  hostFiles?: string[];
+}
+
 /**
  * Makes `image` unless the engine has it: from a static busybox on this host, else by pulling
  * busybox from Docker Hub. Throws with what to install when neither works.
@@ -19,6 +27,7 @@ const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox', '/usr/local/bin/
 export async function ensureBusyboxImage(
   docker: Docker,
   image = BUSYBOX_IMAGE,
+  options: BusyboxImageOptions = {},
 ): Promise<'present' | 'built' | 'pulled'> {
   try {
     await docker.getImage(image).inspect();
@@ -27,7 +36,8 @@ export async function ensureBusyboxImage(
   const busybox = BUSYBOX_CANDIDATES.find(isStaticExecutable);
   if (busybox) {
     const [repo, tag] = splitTag(image);
-    const stream = await docker.importImage(Readable.from(await rootfs(busybox)), { repo, tag });
+    const archive = await rootfs(busybox, options.hostFiles ?? []);
+    const stream = await docker.importImage(Readable.from(archive), { repo, tag });
     await new Promise<void>((resolve, reject) =>
       docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve())),
     );
@@ -42,28 +52,50 @@ export async function ensureBusyboxImage(
     await docker.getImage('busybox:latest').tag({ repo, tag });
     return 'pulled';
   } catch (error) {
+    if (options.hostFiles?.length)
+      throw new Error(`Cannot make the sandbox image ${image}: it needs a static busybox on this host`);
     throw new Error(
       `Cannot make the sandbox image ${image}: no static busybox on this host (apt-get install busybox-static) and pulling busybox failed: ${(error as Error).message}`,
     );
   }
 }
 
-async function rootfs(busybox: string): Promise<Buffer> {
+/** The shared libraries (and loader) a dynamically linked executable needs, as `ldd` lists them. */
+export function sharedLibrariesOf(executable: string): string[] {
+  const listing = execFileSync('ldd', [executable], { encoding: 'utf8' });
+  return [...listing.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1]!);
+}
+
+async function rootfs(busybox: string, hostFiles: string[]): Promise<Buffer> {
   const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  // Host files at their own paths; a host file wins over a busybox applet of the same name.
+  const extra = new Set(hostFiles.map((file) => file.replace(/^\/+/, '')));
   const archive = pack();
-  const dir = (name: string, mode = 0o755) => archive.entry({ name, type: 'directory', mode });
+  const dirs = new Set<string>();
+  const dir = (name: string, mode = 0o755) => {
+    if (dirs.has(name)) return;
+    dirs.add(name);
+    archive.entry({ name, type: 'directory', mode });
+  };
   for (const name of ['bin', 'etc', 'tmp', 'workspace', 'root', 'proc', 'sys', 'dev']) {
     dir(name, name === 'tmp' ? 0o1777 : 0o755);
   }
   archive.entry({ name: 'bin/busybox', mode: 0o755 }, readFileSync(busybox));
   for (const applet of applets) {
-    if (applet !== 'busybox') archive.entry({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox' });
+    if (applet !== 'busybox' && !extra.has(`bin/${applet}`))
+      archive.entry({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox' });
   }
   archive.entry(
     { name: 'etc/passwd', mode: 0o644 },
     'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n',
   );
   archive.entry({ name: 'etc/group', mode: 0o644 }, 'root:x:0:\nnogroup:x:65534:\n');
+  for (const name of extra) {
+    const parts = name.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) dir(parts.slice(0, i).join('/'));
+    // Symlinks are followed: the file's content lands at the path the loader looks for.
+    archive.entry({ name, mode: 0o755 }, readFileSync(`/${name}`));
+  }
   archive.finalize();
   return toBuffer(archive);
 }

@@ -36,6 +36,12 @@ const KILL_TREE =
 
 const CHECKPOINT_REPOSITORY = 'autovibe-checkpoint';
 
+/**
+ * The network of sandboxes that may reach the node's gateway: `internal`, so the only address outside
+ * it they can reach is the host's own on its bridge, where the gateway listens; nothing beyond.
+ */
+export const GATEWAY_NETWORK = 'autovibe-llm';
+
 export class DockerSandboxProvider implements SandboxProvider {
   readonly kind = 'docker' as const;
 
@@ -90,8 +96,48 @@ export class DockerSandboxProvider implements SandboxProvider {
     await removeContainer(this.docker.getContainer(id));
   }
 
+  async gatewayHost(): Promise<string> {
+    const network = await this.gatewayNetwork();
+    const gateway = network.IPAM?.Config?.find((c) => c.Gateway)?.Gateway;
+    if (!gateway) throw new Error(`Docker network ${GATEWAY_NETWORK} has no gateway address`);
+    return gateway;
+  }
+
+  /** The gateway network, created on first use; one made by hand must be internal too. */
+  private async gatewayNetwork(): Promise<Docker.NetworkInspectInfo> {
+    const inspect = () =>
+      this.docker.getNetwork(GATEWAY_NETWORK).inspect() as Promise<Docker.NetworkInspectInfo>;
+    let network: Docker.NetworkInspectInfo;
+    try {
+      network = await inspect();
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+      await this.docker
+        .createNetwork({
+          Name: GATEWAY_NETWORK,
+          Internal: true,
+          CheckDuplicate: true,
+          Labels: { [LABEL.managed]: 'true' },
+        })
+        .catch((error) => {
+          // Another node agent on this engine made it meanwhile.
+          if (statusOf(error) !== 409) throw error;
+        });
+      network = await inspect();
+    }
+    if (!network.Internal)
+      throw new Error(
+        `Docker network ${GATEWAY_NETWORK} exists but is not internal: sandboxes on it would reach everything. Remove it (docker network rm ${GATEWAY_NETWORK}) and autovibe makes an internal one`,
+      );
+    return network;
+  }
+
   private async start(image: string, spec: SandboxSpec): Promise<DockerSandbox> {
     const memory = spec.memoryMb * 1024 * 1024;
+    // Egress: the default bridge (plus the gateway network when asked); the gateway alone: only its
+    // internal network; neither: no network at all.
+    const networkMode = spec.networkEgress ? 'bridge' : spec.gatewayAccess ? GATEWAY_NETWORK : 'none';
+    if (spec.gatewayAccess) await this.gatewayNetwork();
     const container = await this.docker.createContainer({
       Image: image,
       Entrypoint: ['sh', '-c'],
@@ -105,7 +151,7 @@ export class DockerSandboxProvider implements SandboxProvider {
         [LABEL.attempt]: String(spec.labels.attempt),
       },
       Volumes: { [WORKSPACE]: {} },
-      NetworkDisabled: !spec.networkEgress,
+      NetworkDisabled: networkMode === 'none',
       HostConfig: {
         CapDrop: ['ALL'],
         SecurityOpt: ['no-new-privileges'],
@@ -115,10 +161,13 @@ export class DockerSandboxProvider implements SandboxProvider {
         MemorySwap: memory,
         NanoCpus: Math.round(spec.cpuCores * 1e9),
         PidsLimit: spec.maxProcesses,
-        NetworkMode: spec.networkEgress ? 'bridge' : 'none',
+        NetworkMode: networkMode,
+        Binds: (spec.mounts ?? []).map((m) => `${m.source}:${m.target}:ro`),
       },
     });
     try {
+      if (spec.gatewayAccess && networkMode !== GATEWAY_NETWORK)
+        await this.docker.getNetwork(GATEWAY_NETWORK).connect({ Container: container.id });
       await container.start();
     } catch (error) {
       await removeContainer(container);

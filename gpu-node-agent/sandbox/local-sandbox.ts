@@ -57,6 +57,11 @@ export class LocalSandboxProvider implements SandboxProvider {
   async remove(id: string): Promise<void> {
     await rm(id, { recursive: true, force: true });
   }
+
+  /** Commands run on this machine: the gateway's own loopback address is theirs too. */
+  async gatewayHost(): Promise<string> {
+    return '127.0.0.1';
+  }
 }
 
 class LocalSandbox implements Sandbox {

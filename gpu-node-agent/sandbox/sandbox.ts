@@ -14,8 +14,23 @@ export interface SandboxSpec {
   maxProcesses: number;
   /** Outbound network; none unless the task allows egress. */
   networkEgress: boolean;
+  /**
+   * May reach this machine at the provider's `gatewayHost` (where the node's LLM gateway listens too)
+   * and nothing else beyond what `networkEgress` allows: for agents that make their model calls from
+   * inside the sandbox.
+   */
+  gatewayAccess?: boolean;
+  /** Host directories shown read-only inside (an installed agent); the local runner sees them anyway. */
+  mounts?: ReadOnlyMount[];
   /** Who the sandbox belongs to, so a restarted node agent can find what it left behind. */
   labels: SandboxLabels;
+}
+
+export interface ReadOnlyMount {
+  /** Absolute path on the host. */
+  source: string;
+  /** Absolute path inside the sandbox. */
+  target: string;
 }
 
 export interface SandboxLabels {
@@ -87,6 +102,8 @@ export interface SandboxProvider {
   /** Sandboxes this node left behind, found by their labels. */
   leftovers(node: string): Promise<LeftoverSandbox[]>;
   remove(id: string): Promise<void>;
+  /** The address of this machine as sandboxes with `gatewayAccess` see it. */
+  gatewayHost(): Promise<string>;
 }
 
 /** The task's image is not on this node and cannot be pulled. Retrying elsewhere will not help. */

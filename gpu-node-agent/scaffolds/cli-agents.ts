@@ -171,24 +171,31 @@ export function classifyFailure(output: string): AgentFailureKind {
 /** The output kept from a CLI agent's run for its log and for classifying a failure. */
 const OUTPUT_KEPT_BYTES = 256 * 1024;
 
+/** Where a sandbox sees the agent's install (read-only); the local runner uses the cache's own path. */
+function installMount(recipe: CliAgentRecipe): string {
+  return `/opt/autovibe/agents/${recipe.name}`;
+}
+
 export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): TaskAgent {
   return {
     name: recipe.name,
+    // Installed before the sandbox exists, so it can be mounted in; the sandbox calls the gateway.
+    async sandboxNeeds() {
+      const installDir = await installer.install(recipe.package);
+      return { gatewayAccess: true, mounts: [{ source: installDir, target: installMount(recipe) }] };
+    },
     async run(context: AgentContext) {
       const { sandbox, task, llm, signal, log } = context;
-      if (!llm)
+      if (!llm?.baseUrlInSandbox)
         throw new AgentSetupError(
           `The ${recipe.name} agent needs the node's LLM gateway (gateway: in node.yaml)`,
         );
-      if (sandbox.kind !== 'local')
-        throw new AgentSetupError(
-          `The ${recipe.name} agent runs on the local executor for now: Docker sandboxes do not yet mount the agent's install or reach the gateway`,
-        );
-      const installDir = await installer.install(recipe.package);
+      const installDir =
+        sandbox.kind === 'local' ? await installer.install(recipe.package) : installMount(recipe);
       const runContext: CliRunContext = {
         instruction: task.instruction,
         model: requestedModel(task),
-        baseUrl: llm.baseUrl,
+        baseUrl: llm.baseUrlInSandbox,
         key: llm.key,
         maxTurns: task.estimated_steps.max * 2,
       };

@@ -12,10 +12,16 @@ import { type DevServer, startDevServer } from '../../functions/local/dev-server
 import { AgentRegistry, nopAgent, oracleAgent, type TaskAgent } from '../../gpu-node-agent/agents.js';
 import { parseNodeConfig } from '../../gpu-node-agent/config.js';
 import { NodeAgent } from '../../gpu-node-agent/node-agent.js';
-import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../../gpu-node-agent/sandbox/busybox-image.js';
+import {
+  BUSYBOX_IMAGE,
+  ensureBusyboxImage,
+  sharedLibrariesOf,
+} from '../../gpu-node-agent/sandbox/busybox-image.js';
 import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandbox.js';
 import { LocalSandboxProvider } from '../../gpu-node-agent/sandbox/local-sandbox.js';
 import type { SandboxProvider } from '../../gpu-node-agent/sandbox/sandbox.js';
+import { AgentInstaller } from '../../gpu-node-agent/scaffolds/agent-installer.js';
+import { claudeCode } from '../../gpu-node-agent/scaffolds/cli-agents.js';
 import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../gpu-node-agent/trajectory/recorder.js';
 import { ARTIFACT_FILES, artifactKey } from '../../shared/domain/artifacts.js';
 import { checkpointWorkspaceKey } from '../../shared/domain/checkpoint.js';
@@ -687,14 +693,32 @@ function shellDrivingModel(body: Record<string, any>): Reply {
   };
 }
 
-describe.each(['claude-code', 'codex'])('the %s CLI agent', (name) => {
+/** Busybox plus the host's C library and bash: Claude Code is linked against glibc and runs bash. */
+const GLIBC_IMAGE = 'autovibe/sandbox-busybox-glibc:test';
+
+describe.each([
+  ['claude-code', 'docker'],
+  ['codex', 'docker'],
+  ['codex', 'local'],
+] as const)('the %s CLI agent (%s sandbox)', (name, executor) => {
   it('installs from npm, runs headless against the gateway, solves the task, and its traffic becomes the trajectory', async () => {
     const upstream = await startScriptedUpstream(shellDrivingModel);
+    let image = executor === 'local' ? 'local' : BUSYBOX_IMAGE;
+    if (name === 'claude-code') {
+      const dir = await new AgentInstaller(AGENT_CACHE).install(claudeCode.package);
+      const hostFiles = [
+        ...sharedLibrariesOf(claudeCode.entry(dir)[0]!),
+        '/bin/bash',
+        ...sharedLibrariesOf('/bin/bash'),
+      ];
+      await ensureBusyboxImage(docker, GLIBC_IMAGE, { hostFiles });
+      image = GLIBC_IMAGE;
+    }
     try {
       await startAgent({
-        provider: new LocalSandboxProvider(),
+        provider: executor === 'local' ? new LocalSandboxProvider() : new DockerSandboxProvider(docker),
         config: {
-          executor: 'local',
+          executor,
           scaffolds: [name],
           agent_cache: AGENT_CACHE,
           gateway: scriptedGateway(upstream.url),
@@ -702,7 +726,7 @@ describe.each(['claude-code', 'codex'])('the %s CLI agent', (name) => {
       });
       const task = await submit({
         scaffold: name,
-        docker_image: 'local',
+        docker_image: image,
         model_preferences: { preferred: ['coder'] },
         estimated_steps: { min: 1, max: 5 },
       });

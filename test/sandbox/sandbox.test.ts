@@ -1,5 +1,10 @@
 // The sandbox interface on both implementations, and the Docker sandbox's hardening checked from the
 // inside: no capabilities, read-only root, a fork bomb stopped by the pids limit, no network.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../../gpu-node-agent/sandbox/busybox-image.js';
@@ -158,6 +163,51 @@ describe('docker sandbox hardening, seen from inside', () => {
     expect(interfaces).toEqual(['lo']);
     const inspected = await docker.getContainer((await create({ networkEgress: true })).id).inspect();
     expect(inspected.HostConfig.NetworkMode).toBe('bridge');
+  });
+
+  it('with gateway access reaches this machine at gatewayHost, and no other machine', async () => {
+    const host = await new DockerSandboxProvider(docker).gatewayHost();
+    const gateway = createServer((_req, res) => res.end('gateway here'));
+    await new Promise<void>((resolve) => gateway.listen(0, host, resolve));
+    try {
+      const port = (gateway.address() as AddressInfo).port;
+      const sandbox = await create({ gatewayAccess: true });
+      const reply = await sandbox.exec(`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 ${host} ${port}`);
+      expect(reply.stdout.toString()).toContain('gateway here');
+
+      // Another machine: a sandbox with egress serving on the default bridge.
+      const other = await create({ networkEgress: true });
+      const otherIp = (await docker.getContainer(other.id).inspect()).NetworkSettings.Networks.bridge!
+        .IPAddress;
+      const serving = other.exec('while :; do echo other here | nc -l -p 8080; done', { timeoutSeconds: 30 });
+      const fromGatewayOnly = await sandbox.exec(`nc -w 3 ${otherIp} 8080 </dev/null`);
+      expect(fromGatewayOnly.exitCode).not.toBe(0);
+      expect(fromGatewayOnly.stdout.toString()).not.toContain('other here');
+      // The same address from a sandbox with egress answers: the block above is the network's doing.
+      const withEgress = await create({ networkEgress: true, gatewayAccess: true });
+      const answered = await withEgress.exec(`nc -w 3 ${otherIp} 8080 </dev/null`);
+      expect(answered.stdout.toString()).toContain('other here');
+      expect(
+        (
+          await withEgress.exec(`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 ${host} ${port}`)
+        ).stdout.toString(),
+      ).toContain('gateway here');
+      await other.destroy();
+      await serving;
+    } finally {
+      gateway.close();
+    }
+  }, 60_000);
+
+  it('shows mounted host directories read-only', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'autovibe-mount-'));
+    await writeFile(join(dir, 'tool'), 'installed agent');
+    const sandbox = await create({ mounts: [{ source: dir, target: '/opt/agent' }] });
+    expect((await sandbox.readFile('/opt/agent/tool')).toString()).toBe('installed agent');
+    const write = await sandbox.exec('echo x > /opt/agent/tool');
+    expect(write.stderr.toString()).toMatch(/Read-only file system/);
+    expect(await readFile(join(dir, 'tool'), 'utf8')).toBe('installed agent');
+    await rm(dir, { recursive: true });
   });
 
   it('applies the task memory and CPU limits', async () => {
