@@ -1,8 +1,9 @@
-// Installed CLI agents as scaffolds (seed 004 §2.3): each is a recipe — an npm package installed once
-// per node, a headless command, and the env or config that points it at the node's gateway with the
-// attempt's key. The agent runs in the sandbox; every model call it makes goes through the gateway, and
-// its trajectory is rebuilt from those calls when it exits. A failed run is classified from what the
-// agent printed (budget exhausted, rate limit, context window) or else counts as a crash.
+// Installed CLI agents as scaffolds (seed 004 §2.3): each is a recipe — how it is installed (an npm
+// package the node installs once and mounts into sandboxes, or a command the task's image must have,
+// for Python agents), a headless command, and the env or config that points it at the node's gateway
+// with the attempt's key. The agent runs in the sandbox; every model call it makes goes through the
+// gateway, and its trajectory is rebuilt from those calls when it exits. A failed run is classified
+// from what the agent printed (budget exhausted, rate limit, context window) or else counts as a crash.
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import type { TrafficRecord } from '../../shared/domain/traffic.js';
@@ -21,11 +22,25 @@ export interface CliRunContext {
   maxTurns: number;
 }
 
+/** How an agent gets into the sandbox. */
+export type AgentInstall =
+  | {
+      kind: 'npm';
+      package: NpmPackage;
+      /** argv before the recipe's arguments: the platform binary, or node and the JavaScript entry. */
+      entry(installDir: string): string[];
+    }
+  | {
+      /** On the task image's PATH already (Python agents: their interpreter must match the image's). */
+      kind: 'image';
+      command: string;
+      /** What to add to the image's Dockerfile, said when the command is missing. */
+      howToInstall: string;
+    };
+
 export interface CliAgentRecipe {
   name: string;
-  package: NpmPackage;
-  /** argv before the recipe's arguments: the platform binary, or node and the JavaScript entry. */
-  entry(installDir: string): string[];
+  install: AgentInstall;
   /** Files the agent reads its settings from, relative to its HOME. */
   files?(context: CliRunContext): Record<string, string>;
   env(context: CliRunContext): Record<string, string>;
@@ -40,8 +55,11 @@ const MUSL_TRIPLE = arch() === 'arm64' ? 'aarch64-unknown-linux-musl' : 'x86_64-
 /** Claude Code, headless (`-p`), on the Anthropic Messages protocol through ANTHROPIC_BASE_URL. */
 export const claudeCode: CliAgentRecipe = {
   name: 'claude-code',
-  package: { name: '@anthropic-ai/claude-code', version: '2.1.197' },
-  entry: (dir) => [join(dir, 'node_modules/@anthropic-ai', `claude-code-linux-${PLATFORM_ARCH}`, 'claude')],
+  install: {
+    kind: 'npm',
+    package: { name: '@anthropic-ai/claude-code', version: '2.1.197' },
+    entry: (dir) => [join(dir, 'node_modules/@anthropic-ai', `claude-code-linux-${PLATFORM_ARCH}`, 'claude')],
+  },
   env: ({ baseUrl, key, model }) => ({
     ANTHROPIC_BASE_URL: baseUrl,
     ANTHROPIC_API_KEY: key,
@@ -71,10 +89,13 @@ export const claudeCode: CliAgentRecipe = {
 /** Codex CLI (`codex exec`), on the OpenAI Responses protocol, with the gateway as its model provider. */
 export const codex: CliAgentRecipe = {
   name: 'codex',
-  package: { name: '@openai/codex', version: '0.169.0' },
-  entry: (dir) => [
-    join(dir, 'node_modules/@openai', `codex-linux-${PLATFORM_ARCH}`, 'vendor', MUSL_TRIPLE, 'bin/codex'),
-  ],
+  install: {
+    kind: 'npm',
+    package: { name: '@openai/codex', version: '0.169.0' },
+    entry: (dir) => [
+      join(dir, 'node_modules/@openai', `codex-linux-${PLATFORM_ARCH}`, 'vendor', MUSL_TRIPLE, 'bin/codex'),
+    ],
+  },
   homeDirs: { CODEX_HOME: '.codex' },
   files: ({ baseUrl, model }) => ({
     '.codex/config.toml': [
@@ -105,8 +126,11 @@ export const codex: CliAgentRecipe = {
 /** Qwen Code, headless (`-p`), on Chat Completions through OPENAI_BASE_URL. Needs node in the sandbox. */
 export const qwenCode: CliAgentRecipe = {
   name: 'qwen-code',
-  package: { name: '@qwen-code/qwen-code', version: '0.24.4' },
-  entry: (dir) => ['node', join(dir, 'node_modules/@qwen-code/qwen-code/cli-entry.js')],
+  install: {
+    kind: 'npm',
+    package: { name: '@qwen-code/qwen-code', version: '0.24.4' },
+    entry: (dir) => ['node', join(dir, 'node_modules/@qwen-code/qwen-code/cli-entry.js')],
+  },
   env: ({ baseUrl, key, model }) => ({
     OPENAI_BASE_URL: `${baseUrl}/v1`,
     OPENAI_API_KEY: key,
@@ -118,8 +142,11 @@ export const qwenCode: CliAgentRecipe = {
 /** opencode (`opencode run`), on Chat Completions through an OpenAI-compatible provider in its config. */
 export const opencode: CliAgentRecipe = {
   name: 'opencode',
-  package: { name: 'opencode-ai', version: '1.18.33' },
-  entry: (dir) => [join(dir, `node_modules/opencode-linux-${PLATFORM_ARCH}/bin/opencode`)],
+  install: {
+    kind: 'npm',
+    package: { name: 'opencode-ai', version: '1.18.33' },
+    entry: (dir) => [join(dir, `node_modules/opencode-linux-${PLATFORM_ARCH}/bin/opencode`)],
+  },
   files: ({ baseUrl, model }) => ({
     '.config/opencode/opencode.json': JSON.stringify({
       $schema: 'https://opencode.ai/config.json',
@@ -138,15 +165,66 @@ export const opencode: CliAgentRecipe = {
   args: ({ instruction }) => ['run', instruction],
 };
 
-export const CLI_AGENTS: CliAgentRecipe[] = [claudeCode, codex, qwenCode, opencode];
+/** Aider (`--message`, one instruction then exit), on Chat Completions through LiteLLM's openai/ route. */
+export const aider: CliAgentRecipe = {
+  name: 'aider',
+  install: { kind: 'image', command: 'aider', howToInstall: 'RUN pip install aider-chat' },
+  env: ({ baseUrl, key }) => ({
+    OPENAI_API_BASE: `${baseUrl}/v1`,
+    OPENAI_API_KEY: key,
+    AIDER_ANALYTICS_DISABLE: '1',
+  }),
+  args: ({ instruction, model }) => [
+    '--model',
+    `openai/${model}`,
+    '--message',
+    instruction,
+    '--yes-always',
+    '--no-git',
+    '--no-auto-commits',
+    '--no-check-update',
+    '--no-show-model-warnings',
+    '--no-pretty',
+  ],
+};
+
+/** The OpenHands CLI, headless, on Chat Completions through LiteLLM's openai/ route. */
+export const openhands: CliAgentRecipe = {
+  name: 'openhands',
+  install: {
+    kind: 'image',
+    command: 'openhands',
+    howToInstall: 'RUN pip install uv && uv tool install openhands --python 3.12',
+  },
+  env: ({ baseUrl, key, model }) => ({
+    LLM_BASE_URL: `${baseUrl}/v1`,
+    LLM_API_KEY: key,
+    LLM_MODEL: `openai/${model}`,
+  }),
+  // Without --override-with-envs it ignores LLM_* and asks for settings interactively.
+  args: ({ instruction }) => ['--headless', '--override-with-envs', '-t', instruction],
+};
+
+export const CLI_AGENTS: CliAgentRecipe[] = [claudeCode, codex, qwenCode, opencode, aider, openhands];
 
 /** Where the agent keeps its settings and session files: outside the workspace, gone with the sandbox. */
 // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, run by sh
 const AGENT_HOME = '"${TMPDIR:-/tmp}/autovibe-agent-home"';
 
-/** The shell script that runs the recipe in the sandbox: HOME, config files, env, then the agent. */
-export function runScript(recipe: CliAgentRecipe, installDir: string, context: CliRunContext): string {
+/** The exit status of the run script when an image-installed agent is not in the image. */
+const NOT_INSTALLED = 127;
+
+/**
+ * The shell script that runs the recipe in the sandbox: HOME, config files, env, then the agent.
+ * `installDir` is where an npm-installed agent is, as the sandbox sees it.
+ */
+export function runScript(recipe: CliAgentRecipe, installDir: string | null, context: CliRunContext): string {
+  const { install } = recipe;
   const lines = [`export HOME=${AGENT_HOME}`, 'mkdir -p "$HOME"'];
+  if (install.kind === 'image')
+    lines.push(
+      `command -v ${shellQuote(install.command)} >/dev/null || { echo ${shellQuote(`${install.command} is not in the task's image; add to its Dockerfile: ${install.howToInstall}`)} >&2; exit ${NOT_INSTALLED}; }`,
+    );
   for (const [name, dir] of Object.entries(recipe.homeDirs ?? {}))
     lines.push(`export ${name}="$HOME/${dir}"`);
   for (const [path, content] of Object.entries(recipe.files?.(context) ?? {})) {
@@ -155,7 +233,8 @@ export function runScript(recipe: CliAgentRecipe, installDir: string, context: C
   }
   for (const [name, value] of Object.entries(recipe.env(context)))
     lines.push(`export ${name}=${shellQuote(value)}`);
-  const argv = [...recipe.entry(installDir), ...recipe.args(context)];
+  const entry = install.kind === 'npm' ? install.entry(installDir ?? '') : [install.command];
+  const argv = [...entry, ...recipe.args(context)];
   lines.push(`exec ${argv.map(shellQuote).join(' ')} < /dev/null`);
   return lines.join('\n');
 }
@@ -177,11 +256,15 @@ function installMount(recipe: CliAgentRecipe): string {
 }
 
 export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): TaskAgent {
+  const { install } = recipe;
+  const what =
+    install.kind === 'npm' ? `${install.package.name}@${install.package.version}` : install.command;
   return {
     name: recipe.name,
     // Installed before the sandbox exists, so it can be mounted in; the sandbox calls the gateway.
     async sandboxNeeds() {
-      const installDir = await installer.install(recipe.package);
+      if (install.kind === 'image') return { gatewayAccess: true, mounts: [] };
+      const installDir = await installer.install(install.package);
       return { gatewayAccess: true, mounts: [{ source: installDir, target: installMount(recipe) }] };
     },
     async run(context: AgentContext) {
@@ -191,7 +274,11 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Tas
           `The ${recipe.name} agent needs the node's LLM gateway (gateway: in node.yaml)`,
         );
       const installDir =
-        sandbox.kind === 'local' ? await installer.install(recipe.package) : installMount(recipe);
+        install.kind === 'image'
+          ? null
+          : sandbox.kind === 'local'
+            ? await installer.install(install.package)
+            : installMount(recipe);
       const runContext: CliRunContext = {
         instruction: task.instruction,
         model: requestedModel(task),
@@ -205,7 +292,7 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Tas
       });
       let out: Awaited<ReturnType<typeof sandbox.exec>>;
       try {
-        log(`${recipe.name}: running ${recipe.package.name}@${recipe.package.version}`);
+        log(`${recipe.name}: running ${what}`);
         out = await sandbox.exec(runScript(recipe, installDir, runContext), {
           timeoutSeconds: task.timeout_seconds,
           outputLimitBytes: OUTPUT_KEPT_BYTES,
@@ -220,6 +307,8 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Tas
       for (const step of stepsFromTraffic(records)) await context.trajectory.record(step);
       log(`${recipe.name}: exit ${out.exitCode ?? 'killed'} after ${records.length} model calls`);
       if (signal.aborted) return;
+      if (install.kind === 'image' && out.exitCode === NOT_INSTALLED && records.length === 0)
+        throw new AgentSetupError(output.trim().split('\n').at(-1) ?? `${install.command} is not installed`);
       if (out.exitCode !== 0) {
         const tail = output.trim().split('\n').slice(-5).join(' | ').slice(0, 1000);
         throw new AgentFailure(

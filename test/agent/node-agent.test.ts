@@ -21,7 +21,7 @@ import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandb
 import { LocalSandboxProvider } from '../../gpu-node-agent/sandbox/local-sandbox.js';
 import type { SandboxProvider } from '../../gpu-node-agent/sandbox/sandbox.js';
 import { AgentInstaller } from '../../gpu-node-agent/scaffolds/agent-installer.js';
-import { claudeCode } from '../../gpu-node-agent/scaffolds/cli-agents.js';
+import { type AgentInstall, claudeCode } from '../../gpu-node-agent/scaffolds/cli-agents.js';
 import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../gpu-node-agent/trajectory/recorder.js';
 import { ARTIFACT_FILES, artifactKey } from '../../shared/domain/artifacts.js';
 import { checkpointWorkspaceKey } from '../../shared/domain/checkpoint.js';
@@ -693,6 +693,27 @@ function shellDrivingModel(body: Record<string, any>): Reply {
   };
 }
 
+describe('a CLI agent the task image must provide (aider)', () => {
+  it('fails at once, not retried, saying what to add to the image', async () => {
+    const upstream = await startScriptedUpstream(shellDrivingModel);
+    try {
+      await startAgent({
+        config: { scaffolds: ['aider'], agent_cache: AGENT_CACHE, gateway: scriptedGateway(upstream.url) },
+      });
+      const task = await submit({ scaffold: 'aider', max_attempts: 3 });
+      const done = await finished(task.id, 120);
+      expect(done.status).toBe('dead');
+      expect(done.attempt).toBe(1);
+      expect(done.last_error).toMatch(
+        /aider is not in the task's image; add to its Dockerfile: RUN pip install aider-chat/,
+      );
+      expect(upstream.calls).toHaveLength(0);
+    } finally {
+      await upstream.close();
+    }
+  }, 180_000);
+});
+
 /** Busybox plus the host's C library and bash: Claude Code is linked against glibc and runs bash. */
 const GLIBC_IMAGE = 'autovibe/sandbox-busybox-glibc:test';
 
@@ -705,9 +726,10 @@ describe.each([
     const upstream = await startScriptedUpstream(shellDrivingModel);
     let image = executor === 'local' ? 'local' : BUSYBOX_IMAGE;
     if (name === 'claude-code') {
-      const dir = await new AgentInstaller(AGENT_CACHE).install(claudeCode.package);
+      const install = claudeCode.install as Extract<AgentInstall, { kind: 'npm' }>;
+      const dir = await new AgentInstaller(AGENT_CACHE).install(install.package);
       const hostFiles = [
-        ...sharedLibrariesOf(claudeCode.entry(dir)[0]!),
+        ...sharedLibrariesOf(install.entry(dir)[0]!),
         '/bin/bash',
         ...sharedLibrariesOf('/bin/bash'),
       ];
