@@ -55,4 +55,11 @@ export const FUNCTIONS = {
     timeoutSeconds: 120,
     memoryMb: 256,
   },
+  exporter: {
+    entry: 'functions/exporter/handler.ts',
+    description: 'Writes trajectory exports (Parquet, ATIF, SFT, ShareGPT) shard by shard, resumably',
+    trigger: { kind: 'sqs', queue: 'exports', batchSize: 1, batchingWindowSeconds: 0 },
+    timeoutSeconds: 900,
+    memoryMb: 2048,
+  },
 } as const satisfies Record<string, FunctionSpec>;

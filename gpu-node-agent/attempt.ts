@@ -9,6 +9,7 @@ import { IdPrefix, newId } from '../shared/domain/ids.js';
 import type { Task } from '../shared/domain/task.js';
 import type { TrafficRecord } from '../shared/domain/traffic.js';
 import type { TaskResult } from '../shared/domain/trajectory.js';
+import { trajectoryPrefix } from '../shared/domain/trajectory-files.js';
 import type { Logger } from '../shared/logger.js';
 import { AUTOVIBE_VERSION } from '../shared/version.js';
 import {
@@ -29,7 +30,7 @@ import {
 import { tarOf, toBuffer } from './sandbox/tar.js';
 import { AgentFailure } from './scaffolds/failure.js';
 import { attemptSeed, toAtif, trajectoryRecord } from './trajectory/record.js';
-import { TrajectoryRecorder, trajectoryPrefix } from './trajectory/recorder.js';
+import { TrajectoryRecorder } from './trajectory/recorder.js';
 import {
   progressSinceStart,
   resultOf,
@@ -218,6 +219,14 @@ export class Attempt {
       endedAt: this.now(),
     });
     await this.trajectory.finish(record, toAtif(record, task.instruction, AUTOVIBE_VERSION));
+    // The record is safe in S3 either way; an index entry missing can be added again by the API.
+    await this.deps.api.indexTrajectory(this.ref).catch((error) =>
+      this.deps.logger.warn('trajectory_index_failed', {
+        task_id: task.id,
+        attempt: this.ref.attempt,
+        error,
+      }),
+    );
     return { result, reward, report };
   }
 

@@ -125,6 +125,13 @@ export class NodeApi {
     return this.report(ref, 'release', { reason, checkpoint_id: checkpointId });
   }
 
+  /** Adds the attempt's trajectory (record and ATIF already in S3) to the control plane's index. */
+  indexTrajectory(ref: AttemptRef): Promise<unknown> {
+    return this.api.request('POST', `/api/v1/tasks/${ref.task_id}/trajectory`, {
+      body: { worker_id: this.worker.id, attempt: ref.attempt },
+    });
+  }
+
   recordCheckpoint(taskId: string, report: Omit<CheckpointReport, 'worker_id'>): Promise<CheckpointManifest> {
     return this.api.request('POST', `/api/v1/tasks/${taskId}/checkpoints`, {
       body: { ...report, worker_id: this.worker.id },

@@ -6,6 +6,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { type AwsClients, createAwsClients, destroyAwsClients } from './aws.js';
 import type { RuntimeConfig } from './config.js';
+import { Exporter } from './export/exporter.js';
 import { createLogger } from './logger.js';
 import { Capacity } from './scheduler/capacity.js';
 import { type SchedulerConfig, schedulerConfigFromEnv } from './scheduler/config.js';
@@ -20,6 +21,7 @@ import { GatewayKeyService } from './services/gateway-key-service.js';
 import { ProjectService } from './services/project-service.js';
 import { TaskService } from './services/task-service.js';
 import { TrafficService } from './services/traffic-service.js';
+import { TrajectoryService } from './services/trajectory-service.js';
 import { WorkerService } from './services/worker-service.js';
 import { ApiKeyRepository } from './store/api-key-repository.js';
 import { S3BlobStore } from './store/blob-store.js';
@@ -28,6 +30,7 @@ import { EventLog } from './store/event-log.js';
 import { ProjectRepository } from './store/project-repository.js';
 import { SchedulerState } from './store/scheduler-state.js';
 import { TaskRepository } from './store/task-repository.js';
+import { ExportRepository, TrajectoryRepository } from './store/trajectory-repository.js';
 import { WorkerRepository } from './store/worker-repository.js';
 
 export interface HealthCheck {
@@ -53,6 +56,9 @@ export interface ControlPlane {
   budgets: BudgetService;
   gatewayKeys: GatewayKeyService;
   traffic: TrafficService;
+  trajectories: TrajectoryService;
+  /** Runs export jobs (the exporter function). */
+  exporter: Exporter;
   scheduler: {
     dispatcher: Dispatcher;
     sweeper: Sweeper;
@@ -67,6 +73,8 @@ export interface ControlPlane {
     events: EventLog;
     workers: WorkerRepository;
     budgets: BudgetRepository;
+    trajectories: TrajectoryRepository;
+    exports: ExportRepository;
   };
   publisher: EventPublisher;
   health(): Promise<HealthReport>;
@@ -91,6 +99,8 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
     events: new EventLog(aws.dynamo, tables.events),
     workers: new WorkerRepository(aws.dynamo, tables.workers),
     budgets: new BudgetRepository(aws.dynamo, tables.budgets),
+    trajectories: new TrajectoryRepository(aws.dynamo, tables.trajectories),
+    exports: new ExportRepository(aws.dynamo, tables.exports),
   };
   const publisher = new EventPublisher(repositories.events, aws.sqs, queues.events, createLogger('events'));
   const state = new SchedulerState(aws.dynamo, tables.schedulerState);
@@ -160,6 +170,9 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
   });
 
   const keys = new ApiKeyService({ keys: repositories.keys, pepper: config.keyPepper, now });
+  const projects = new ProjectService({ projects: repositories.projects, now });
+  const trajectoryBlobs = new S3BlobStore(aws.s3, buckets.trajectories);
+  const exportBlobs = new S3BlobStore(aws.s3, buckets.exports);
 
   return {
     config,
@@ -196,7 +209,27 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
       config: schedulerConfig,
       now,
     }),
-    projects: new ProjectService({ projects: repositories.projects, now }),
+    projects,
+    trajectories: new TrajectoryService({
+      tasks,
+      projects,
+      lifecycle,
+      trajectories: repositories.trajectories,
+      exports: repositories.exports,
+      trajectoryBlobs,
+      exportBlobs,
+      s3: aws.s3,
+      sqs: aws.sqs,
+      exportQueueUrl: queues.exports,
+      now,
+    }),
+    exporter: new Exporter({
+      trajectories: repositories.trajectories,
+      exports: repositories.exports,
+      trajectoryBlobs,
+      exportBlobs,
+      now,
+    }),
     keys,
     gatewayKeys: new GatewayKeyService({ keys, tasks: repositories.tasks }),
     traffic: new TrafficService({ tasks, blobs: new S3BlobStore(aws.s3, buckets.trafficLogs), now }),

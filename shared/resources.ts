@@ -66,6 +66,16 @@ export const TABLES = {
     indexes: [],
     ttlAttribute: 'expires_at',
   },
+  /** One item per recorded attempt (the record itself is in S3): what listings and exports filter on. */
+  trajectories: {
+    name: 'trajectories',
+    partitionKey: S('id'),
+    indexes: [
+      { name: 'by_project', partitionKey: S('project_id'), sortKey: S('created_at') },
+      { name: 'by_task', partitionKey: S('task_id'), sortKey: S('created_at') },
+    ],
+  },
+  exports: { name: 'exports', partitionKey: S('id'), indexes: [] },
   events: {
     name: 'events',
     partitionKey: S('subject'),
@@ -78,6 +88,14 @@ export const TABLES = {
 export const QUEUES = {
   /** Every SystemEvent, for the scheduler and anything else that reacts to change. */
   events: { name: 'events', visibilityTimeoutSeconds: 60, retentionSeconds: 4 * DAY, maxReceiveCount: 5 },
+  /** Export jobs to run (or to go on with: a run that nears its time limit queues the rest). */
+  exports: {
+    name: 'exports',
+    // Above the exporter's 15-minute timeout, so a running export is not handed out twice.
+    visibilityTimeoutSeconds: 960,
+    retentionSeconds: 4 * DAY,
+    maxReceiveCount: 5,
+  },
   /** Tasks that ran out of attempts, and dispatch messages no node took: for a person to look at. */
   deadTasks: {
     name: 'dead-tasks',

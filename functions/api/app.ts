@@ -18,6 +18,7 @@ import { projectRoutes } from './routes/projects.js';
 import { statsRoutes } from './routes/stats.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
+import { trajectoryRoutes } from './routes/trajectories.js';
 import { workerRoutes } from './routes/workers.js';
 
 export function createApp(plane: ControlPlane): Hono<ApiEnv> {
@@ -35,6 +36,7 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
     ...checkpointRoutes(plane),
     ...statsRoutes(plane),
     ...budgetRoutes(plane),
+    ...trajectoryRoutes(plane),
   ];
 
   app.use('*', logRequests(log));

@@ -9,7 +9,7 @@ import type {
   ChatCompletionCreateParams,
   ChatCompletionMessageToolCall,
 } from 'openai/resources/chat/completions';
-import type { AtifDocument, AtifStep } from '../trajectory/record.js';
+import type { AtifDocument, AtifStep } from '../../shared/domain/atif.js';
 import type { Provider } from './providers.js';
 import { UpstreamError } from './upstream-http.js';
 

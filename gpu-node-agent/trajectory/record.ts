@@ -3,11 +3,10 @@
 // turn, per-step metrics, and the reward in `extra`.
 
 import { createHash } from 'node:crypto';
+import { ATIF_SCHEMA_VERSION, type AtifDocument, type AtifStep } from '../../shared/domain/atif.js';
 import type { Task } from '../../shared/domain/task.js';
 import { type TaskResult, TrajectoryRecord, type Transition } from '../../shared/domain/trajectory.js';
 import type { Reward } from '../rewards.js';
-
-export const ATIF_SCHEMA_VERSION = 'ATIF-v1.4';
 
 export interface RecordInputs {
   task: Pick<Task, 'id' | 'project_id'>;
@@ -85,47 +84,6 @@ export function trajectoryRecord(inputs: RecordInputs): TrajectoryRecord {
     diversity_score: null,
     verification_passed: inputs.verificationPassed,
   });
-}
-
-export interface AtifToolCall {
-  tool_call_id: string;
-  function_name: string;
-  arguments: unknown;
-}
-
-export interface AtifStep {
-  step_id: number;
-  timestamp?: string;
-  source: 'system' | 'user' | 'agent';
-  model_name?: string;
-  message: string;
-  reasoning_content?: string;
-  tool_calls?: AtifToolCall[];
-  observation?: { results: { source_call_id?: string | null; content?: string }[] };
-  metrics?: {
-    prompt_tokens: number;
-    completion_tokens: number;
-    cached_tokens: number;
-    cost_usd: number;
-    extra?: Record<string, unknown>;
-  };
-  extra?: Record<string, unknown>;
-}
-
-export interface AtifDocument {
-  schema_version: typeof ATIF_SCHEMA_VERSION;
-  session_id: string;
-  agent: { name: string; version: string; model_name?: string; extra?: Record<string, unknown> };
-  steps: AtifStep[];
-  final_metrics: {
-    total_prompt_tokens: number;
-    total_completion_tokens: number;
-    total_cached_tokens: number;
-    total_cost_usd: number;
-    total_steps: number;
-    extra?: Record<string, unknown>;
-  };
-  extra?: Record<string, unknown>;
 }
 
 /** The model turn a transition belongs to (several actions of one turn share it). */

@@ -2,25 +2,13 @@
 // every step is written to S3 as its own chunk the moment it is recorded, so a crash loses at most
 // the step in flight. Chunks live under the attempt's prefix and are read back in step order.
 
-import type { Task } from '../../shared/domain/task.js';
+import type { AtifDocument } from '../../shared/domain/atif.js';
 import { type TrajectoryRecord, Transition } from '../../shared/domain/trajectory.js';
-import { blobKey } from '../../shared/store/blob-store.js';
-import type { AtifDocument } from './record.js';
+import { ATIF_FILE, RECORD_FILE } from '../../shared/domain/trajectory-files.js';
 
 export interface ChunkSink {
   put(key: string, body: string, contentType: string): Promise<void>;
 }
-
-/** Where an attempt's trajectory lives in the trajectories bucket. */
-export function trajectoryPrefix(
-  task: Pick<Task, 'id' | 'project_id' | 'created_at'>,
-  attempt: number,
-): string {
-  return `${blobKey('trajectories', task.project_id, new Date(task.created_at), task.id, `attempt-${attempt}`)}/`;
-}
-
-export const RECORD_FILE = 'record.json';
-export const ATIF_FILE = 'trajectory.atif.json';
 
 export function chunkKey(prefix: string, stepNumber: number): string {
   return `${prefix}steps/${String(stepNumber).padStart(6, '0')}.json`;

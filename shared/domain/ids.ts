@@ -13,6 +13,7 @@ export const IdPrefix = {
   worker: 'wrk',
   checkpoint: 'chk',
   budgetLease: 'bgl',
+  export: 'exp',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 

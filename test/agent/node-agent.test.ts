@@ -22,11 +22,11 @@ import { LocalSandboxProvider } from '../../gpu-node-agent/sandbox/local-sandbox
 import type { SandboxProvider } from '../../gpu-node-agent/sandbox/sandbox.js';
 import { AgentInstaller } from '../../gpu-node-agent/scaffolds/agent-installer.js';
 import { type AgentInstall, claudeCode } from '../../gpu-node-agent/scaffolds/cli-agents.js';
-import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../gpu-node-agent/trajectory/recorder.js';
 import { ARTIFACT_FILES, artifactKey } from '../../shared/domain/artifacts.js';
 import { checkpointWorkspaceKey } from '../../shared/domain/checkpoint.js';
 import type { Task, TaskSpecInput } from '../../shared/domain/task.js';
 import { isTerminal } from '../../shared/domain/task-state.js';
+import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../shared/domain/trajectory-files.js';
 import { createLogger } from '../../shared/logger.js';
 import { schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
 import { S3BlobStore } from '../../shared/store/blob-store.js';

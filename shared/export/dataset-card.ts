@@ -1,0 +1,56 @@
+// The dataset card (README.md) at the root of an export: YAML front matter whose `configs` tell
+// Hugging Face `datasets.load_dataset(<dir>)` which files make which split, then what is in it.
+import { stringify } from 'yaml';
+import type { ExportJob, ExportSummary } from '../domain/trajectory-index.js';
+import { SPLITS } from './plan.js';
+
+export function datasetCard(job: ExportJob, summary: ExportSummary, extension: string): string {
+  const dataFiles = SPLITS.filter((split) => summary.splits[split]!.shards > 0).map((split) => ({
+    split,
+    path: `data/${split}-*.${extension}`,
+  }));
+  const front = stringify({
+    pretty_name: `autovibe trajectories: ${job.project_id}`,
+    tags: ['autovibe', 'agent-trajectories', 'atif', 'reinforcement-learning'],
+    configs: [{ config_name: 'default', data_files: dataFiles }],
+  });
+  const { request } = job;
+  const number = (value: number | null, digits = 3) => (value === null ? 'n/a' : value.toFixed(digits));
+  const lines = [
+    '---',
+    front.trimEnd(),
+    '---',
+    '',
+    `# autovibe trajectories: ${job.project_id}`,
+    '',
+    `Export \`${job.id}\` (${request.format}), made ${job.updated_at}.`,
+    '',
+    '| | train | validation |',
+    '|---|---|---|',
+    `| trajectories | ${summary.splits.train!.trajectories} | ${summary.splits.validation!.trajectories} |`,
+    `| tasks | ${summary.splits.train!.tasks} | ${summary.splits.validation!.tasks} |`,
+    `| shards | ${summary.splits.train!.shards} | ${summary.splits.validation!.shards} |`,
+    '',
+    `- steps: ${summary.steps}`,
+    `- mean reward: ${number(summary.mean_reward)}`,
+    `- mean quality_score: ${number(summary.mean_quality_score)} (0.7 × test pass + 0.3 × share of steps without errors)`,
+    `- mean diversity_score: ${number(summary.mean_diversity_score)} (1 − mean Jaccard similarity of action trigrams with the task's other trajectories)`,
+    `- dropped: ${summary.dropped.duplicates} duplicates (same actions), ${summary.dropped.over_task_cap} over the per-task cap`,
+    '',
+    '## Selection',
+    '',
+    `- filter: \`${JSON.stringify({ ...request.filter, ...(request.verified_only ? { verified: true } : {}) })}\``,
+    `- dedupe: ${request.dedupe}; max per task: ${request.max_per_task ?? 'none'}`,
+    `- validation: ${request.validation_fraction} of tasks, chosen by a hash of the task id, so no task is in both splits`,
+    '',
+  ];
+  if (request.format === 'parquet') {
+    lines.push(
+      '## Columns',
+      '',
+      'One row per trajectory: `trajectory_id`, `task_id`, `project_id`, `attempt`, `created_at`, `model`, `scaffold`, `category`, `difficulty`, `resolved` (the result was Success), `verified` (every test passed), `reward` and `reward_test_pass`, `reward_compilation`, `reward_progress`, `reward_efficiency`, `reward_code_quality` (null: not measurable for the task), `quality_score`, `diversity_score`, `total_steps`, `total_tokens`, `cost_usd`, `seed`; `messages` as a list of `{role, content, tool_calls (JSON string), tool_call_id, name}`; `atif`, the whole ATIF v1.4 document as JSON.',
+      '',
+    );
+  }
+  return lines.join('\n');
+}

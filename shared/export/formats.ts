@@ -1,0 +1,154 @@
+// The export formats: one shard file from a list of rows. Parquet (one row per trajectory: ids, model,
+// scaffold, task facts, reward and parts, scores, tokens, cost, the conversation as a list of message
+// structs and the ATIF document as JSON) through hyparquet-writer, a pure JavaScript writer with
+// snappy; ATIF, OpenAI-messages SFT and ShareGPT as JSON Lines.
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import type { AtifDocument } from '../domain/atif.js';
+import type { RewardSignal } from '../domain/trajectory.js';
+import type { ExportFormat, TrajectorySummary } from '../domain/trajectory-index.js';
+import { chatMessagesOf, shareGptOf } from './conversation.js';
+
+export interface ExportRow {
+  summary: TrajectorySummary;
+  atif: AtifDocument;
+  diversity: number | null;
+}
+
+export interface ShardFormat {
+  extension: string;
+  contentType: string;
+  write(rows: ExportRow[]): Uint8Array;
+}
+
+type ScalarType = 'STRING' | 'INT32' | 'INT64' | 'DOUBLE' | 'BOOLEAN';
+
+interface ScalarColumn {
+  name: string;
+  type: ScalarType;
+  nullable: boolean;
+  value(row: ExportRow): string | number | bigint | boolean | null;
+}
+
+const REWARD_SIGNALS: RewardSignal[] = ['test_pass', 'compilation', 'progress', 'efficiency', 'code_quality'];
+
+/** The scalar columns, in file order; `messages` and `atif` follow them. */
+const SCALAR_COLUMNS: ScalarColumn[] = [
+  { name: 'trajectory_id', type: 'STRING', nullable: false, value: (r) => r.summary.id },
+  { name: 'task_id', type: 'STRING', nullable: false, value: (r) => r.summary.task_id },
+  { name: 'project_id', type: 'STRING', nullable: false, value: (r) => r.summary.project_id },
+  { name: 'attempt', type: 'INT32', nullable: false, value: (r) => r.summary.attempt },
+  { name: 'created_at', type: 'STRING', nullable: false, value: (r) => r.summary.created_at },
+  { name: 'model', type: 'STRING', nullable: false, value: (r) => r.summary.model },
+  { name: 'scaffold', type: 'STRING', nullable: false, value: (r) => r.summary.scaffold },
+  { name: 'category', type: 'STRING', nullable: false, value: (r) => r.summary.category },
+  { name: 'difficulty', type: 'STRING', nullable: false, value: (r) => r.summary.difficulty },
+  { name: 'resolved', type: 'BOOLEAN', nullable: false, value: (r) => r.summary.resolved },
+  { name: 'verified', type: 'BOOLEAN', nullable: false, value: (r) => r.summary.verified },
+  { name: 'reward', type: 'DOUBLE', nullable: false, value: (r) => r.summary.reward },
+  ...REWARD_SIGNALS.map(
+    (signal): ScalarColumn => ({
+      name: `reward_${signal}`,
+      type: 'DOUBLE',
+      nullable: true,
+      value: (r) => r.summary.reward_parts[signal],
+    }),
+  ),
+  { name: 'quality_score', type: 'DOUBLE', nullable: false, value: (r) => r.summary.quality_score },
+  { name: 'diversity_score', type: 'DOUBLE', nullable: true, value: (r) => r.diversity },
+  { name: 'total_steps', type: 'INT32', nullable: false, value: (r) => r.summary.total_steps },
+  { name: 'total_tokens', type: 'INT64', nullable: false, value: (r) => BigInt(r.summary.total_tokens) },
+  { name: 'cost_usd', type: 'DOUBLE', nullable: false, value: (r) => r.summary.cost_usd },
+  { name: 'seed', type: 'INT64', nullable: false, value: (r) => BigInt(r.summary.seed) },
+];
+
+const MESSAGE_FIELDS = ['role', 'content', 'tool_calls', 'tool_call_id', 'name'] as const;
+
+const STRING = { type: 'BYTE_ARRAY', converted_type: 'UTF8' } as const;
+
+/** The Parquet schema: the scalars, `messages` as a three-level LIST of structs, `atif` as a string. */
+function parquetSchema() {
+  const repetition = (nullable: boolean) => (nullable ? 'OPTIONAL' : 'REQUIRED');
+  const physical = (type: ScalarType) => (type === 'STRING' ? STRING : { type });
+  return [
+    { name: 'root', num_children: SCALAR_COLUMNS.length + 2 },
+    ...SCALAR_COLUMNS.map((c) => ({
+      name: c.name,
+      ...physical(c.type),
+      repetition_type: repetition(c.nullable),
+    })),
+    { name: 'messages', repetition_type: 'REQUIRED', converted_type: 'LIST', num_children: 1 },
+    { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+    { name: 'element', repetition_type: 'REQUIRED', num_children: MESSAGE_FIELDS.length },
+    ...MESSAGE_FIELDS.map((name) => ({ name, ...STRING, repetition_type: repetition(name !== 'role') })),
+    { name: 'atif', ...STRING, repetition_type: 'REQUIRED' },
+  ];
+}
+
+function messagesColumn(row: ExportRow) {
+  return chatMessagesOf(row.atif).map((m) => ({
+    role: m.role,
+    content: m.content,
+    tool_calls: m.tool_calls ? JSON.stringify(m.tool_calls) : null,
+    tool_call_id: m.tool_call_id ?? null,
+    name: m.name ?? null,
+  }));
+}
+
+const parquet: ShardFormat = {
+  extension: 'parquet',
+  contentType: 'application/vnd.apache.parquet',
+  write(rows) {
+    const columnData = [
+      ...SCALAR_COLUMNS.map((c) => ({ name: c.name, data: rows.map((r) => c.value(r)) })),
+      { name: 'messages', data: rows.map(messagesColumn) },
+      { name: 'atif', data: rows.map((r) => JSON.stringify(r.atif)) },
+    ];
+    const buffer = parquetWriteBuffer({
+      // biome-ignore lint/suspicious/noExplicitAny: hyparquet-writer types column data loosely per codec
+      columnData: columnData as any,
+      // biome-ignore lint/suspicious/noExplicitAny: the schema literals match parquet-format's SchemaElement
+      schema: parquetSchema() as any,
+      codec: 'SNAPPY',
+      createdBy: 'autovibe export',
+    });
+    return new Uint8Array(buffer);
+  },
+};
+
+function jsonLines(extension: string, line: (row: ExportRow) => unknown): ShardFormat {
+  return {
+    extension,
+    contentType: 'application/x-ndjson',
+    write(rows) {
+      return Buffer.from(rows.map((r) => `${JSON.stringify(line(r))}\n`).join(''));
+    },
+  };
+}
+
+/** What the index knows about a trajectory, for formats that carry it beside the conversation. */
+function facts(row: ExportRow) {
+  const { summary } = row;
+  return {
+    trajectory_id: summary.id,
+    task_id: summary.task_id,
+    model: summary.model,
+    scaffold: summary.scaffold,
+    reward: summary.reward,
+    reward_parts: summary.reward_parts,
+    verified: summary.verified,
+    quality_score: summary.quality_score,
+    diversity_score: row.diversity,
+  };
+}
+
+export const SHARD_FORMATS: Record<ExportFormat, ShardFormat> = {
+  parquet,
+  atif: jsonLines('atif.jsonl', (r) => ({ ...r.atif, extra: { ...r.atif.extra, autovibe: facts(r) } })),
+  // Only `messages`: the file uploads as is to OpenAI-style fine-tuning, which refuses other keys.
+  sft: jsonLines('sft.jsonl', (r) => ({ messages: chatMessagesOf(r.atif) })),
+  sharegpt: jsonLines('sharegpt.jsonl', (r) => ({
+    id: r.summary.id,
+    conversations: shareGptOf(r.atif),
+    ...facts(r),
+  })),
+};

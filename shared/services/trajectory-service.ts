@@ -1,0 +1,192 @@
+// Trajectories as the API serves them (seed 004 §4.2): a node indexes an attempt's record once it is in
+// S3; people list and read them, and export them to training formats. An export is a job run by the
+// exporter function from the exports queue; its files are handed out as presigned URLs.
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Principal } from '../domain/api-key.js';
+import type { AtifDocument } from '../domain/atif.js';
+import { IdPrefix, newId } from '../domain/ids.js';
+import { TrajectoryRecord } from '../domain/trajectory.js';
+import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../domain/trajectory-files.js';
+import {
+  type ExportJob,
+  ExportRequest,
+  type TrajectoryFilter,
+  type TrajectorySummary,
+} from '../domain/trajectory-index.js';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { contentHashOf } from '../export/conversation.js';
+import { SELECTION_DIR } from '../export/exporter.js';
+import type { TaskLifecycle } from '../scheduler/lifecycle.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { Page } from '../store/dynamo.js';
+import type { ExportRepository, TrajectoryRepository } from '../store/trajectory-repository.js';
+import { parseOrThrow } from '../validation.js';
+import type { ProjectService } from './project-service.js';
+import type { TaskService } from './task-service.js';
+
+/** How long a download link of an export file works. */
+const DOWNLOAD_URL_SECONDS = 3600;
+
+interface Deps {
+  tasks: TaskService;
+  projects: ProjectService;
+  lifecycle: TaskLifecycle;
+  trajectories: TrajectoryRepository;
+  exports: ExportRepository;
+  trajectoryBlobs: BlobStore;
+  exportBlobs: BlobStore & { bucket: string };
+  s3: S3Client;
+  sqs: SQSClient;
+  exportQueueUrl: string;
+  now: () => Date;
+}
+
+export interface ExportFile {
+  path: string;
+  url: string;
+}
+
+export class TrajectoryService {
+  constructor(private readonly deps: Deps) {}
+
+  /** Adds an attempt's trajectory to the index from its record in S3. Indexing twice is harmless. */
+  async index(
+    taskId: string,
+    input: { worker_id: string; attempt: number },
+    caller: Principal,
+  ): Promise<TrajectorySummary> {
+    await this.deps.lifecycle.checkOwnership(input.worker_id, caller);
+    const task = await this.deps.tasks.get(taskId);
+    const prefix = trajectoryPrefix(task, input.attempt);
+    const [recordBody, atifBody] = await Promise.all([
+      this.deps.trajectoryBlobs.get(`${prefix}${RECORD_FILE}`),
+      this.deps.trajectoryBlobs.get(`${prefix}${ATIF_FILE}`),
+    ]);
+    if (!recordBody || !atifBody) {
+      throw new ValidationError('Invalid trajectory: upload its record and ATIF document first', {
+        details: [{ path: 'attempt', problem: `no ${RECORD_FILE} and ${ATIF_FILE} under ${prefix}` }],
+      });
+    }
+    const record = parseOrThrow(TrajectoryRecord, JSON.parse(recordBody.toString('utf8')), {
+      what: 'trajectory record',
+    });
+    const atif = JSON.parse(atifBody.toString('utf8')) as AtifDocument;
+    const summary: TrajectorySummary = {
+      id: record.trajectory_id,
+      task_id: task.id,
+      project_id: task.project_id,
+      attempt: record.attempt,
+      created_at: record.timestamp,
+      model: record.llm_model,
+      scaffold: record.scaffold,
+      category: task.category,
+      difficulty: task.difficulty,
+      verified: record.verification_passed,
+      resolved: record.final_result.type === 'Success',
+      result_type: record.final_result.type,
+      reward: record.total_reward,
+      reward_parts: record.reward_parts,
+      quality_score: record.quality_score,
+      total_steps: record.total_steps,
+      total_tokens: record.total_tokens,
+      cost_usd: record.total_cost_usd,
+      execution_time_seconds: record.execution_time_seconds,
+      seed: record.seed,
+      content_hash: contentHashOf(atif),
+      record_key: `${prefix}${RECORD_FILE}`,
+      atif_key: `${prefix}${ATIF_FILE}`,
+    };
+    await this.deps.trajectories.put(summary);
+    return summary;
+  }
+
+  list(filter: TrajectoryFilter, limit: number, cursor?: string): Promise<Page<TrajectorySummary>> {
+    return this.deps.trajectories.list(filter, limit, cursor);
+  }
+
+  /** The index entry with the whole record (every step). */
+  async get(id: string): Promise<{ summary: TrajectorySummary; record: TrajectoryRecord }> {
+    const summary = await this.deps.trajectories.get(id);
+    if (!summary) throw new NotFoundError(`No trajectory ${id}`);
+    const body = await this.deps.trajectoryBlobs.get(summary.record_key);
+    if (!body) throw new NotFoundError(`Trajectory ${id}: its record is gone (retention?)`);
+    return { summary, record: TrajectoryRecord.parse(JSON.parse(body.toString('utf8'))) };
+  }
+
+  async startExport(input: unknown, caller: Principal): Promise<ExportJob> {
+    const request = parseOrThrow(ExportRequest, input, { what: 'export request' });
+    await this.deps.projects.get(request.project_id);
+    const id = newId(IdPrefix.export, this.deps.now());
+    const now = this.deps.now().toISOString();
+    const job: ExportJob = {
+      id,
+      project_id: request.project_id,
+      request,
+      status: 'queued',
+      created_at: now,
+      updated_at: now,
+      created_by: caller.name,
+      prefix: `exports/${request.project_id}/${id}/`,
+      plan: null,
+      shards_done: {},
+      error: null,
+      summary: null,
+    };
+    await this.deps.exports.create(job);
+    await this.enqueue(id);
+    return job;
+  }
+
+  async export(id: string): Promise<ExportJob> {
+    const job = await this.deps.exports.get(id);
+    if (!job) throw new NotFoundError(`No export ${id}`);
+    return job;
+  }
+
+  /** Queues a failed or stalled export again; it goes on from the shards already written. */
+  async resume(id: string): Promise<ExportJob> {
+    const job = await this.export(id);
+    if (job.status === 'succeeded') return job;
+    const queued = await this.deps.exports.update(id, {
+      status: 'queued',
+      error: null,
+      updated_at: this.deps.now().toISOString(),
+    });
+    await this.enqueue(id);
+    return queued;
+  }
+
+  /** Download links for a finished export's files (not its selection bookkeeping). */
+  async files(id: string): Promise<ExportFile[]> {
+    const job = await this.export(id);
+    if (job.status !== 'succeeded') {
+      throw new ValidationError(`Export ${id} is ${job.status}: its files are ready when it has succeeded`, {
+        details: [{ path: 'id', problem: `export is ${job.status}` }],
+      });
+    }
+    const keys = (await this.deps.exportBlobs.list(job.prefix)).filter(
+      (key) => !key.slice(job.prefix.length).startsWith(SELECTION_DIR),
+    );
+    return Promise.all(
+      keys.map(async (key) => ({
+        path: key.slice(job.prefix.length),
+        url: await getSignedUrl(
+          this.deps.s3,
+          new GetObjectCommand({ Bucket: this.deps.exportBlobs.bucket, Key: key }),
+          { expiresIn: DOWNLOAD_URL_SECONDS },
+        ),
+      })),
+    );
+  }
+
+  private async enqueue(id: string): Promise<void> {
+    await this.deps.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: this.deps.exportQueueUrl,
+        MessageBody: JSON.stringify({ export_id: id }),
+      }),
+    );
+  }
+}

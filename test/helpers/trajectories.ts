@@ -1,0 +1,108 @@
+// Trajectories made without running an agent: transitions for a list of shell commands, turned into a
+// record and an ATIF document by the node agent's own code, as an attempt would leave them in S3.
+import { toAtif, trajectoryRecord } from '../../gpu-node-agent/trajectory/record.js';
+import type { AtifDocument } from '../../shared/domain/atif.js';
+import type { Task } from '../../shared/domain/task.js';
+import type { RewardParts, TrajectoryRecord, Transition } from '../../shared/domain/trajectory.js';
+
+export interface SyntheticTrajectory {
+  record: TrajectoryRecord;
+  atif: AtifDocument;
+}
+
+export function syntheticTrajectory(options: {
+  task: Pick<Task, 'id' | 'project_id' | 'instruction'>;
+  attempt: number;
+  commands: string[];
+  /** Share of tests passing: 1 makes a verified Success. */
+  testPass: number;
+  model?: string;
+  scaffold?: string;
+  at?: Date;
+}): SyntheticTrajectory {
+  const { task, attempt, commands, testPass } = options;
+  const model = options.model ?? 'coder';
+  const started = options.at ?? new Date('2026-11-01T10:00:00Z');
+  const metrics = (i: number) => ({
+    model,
+    prompt_tokens: 1000 + i * 100,
+    completion_tokens: 40,
+    cached_tokens: 0,
+    reasoning_tokens: 0,
+    cost_usd: 0.0002,
+    latency_ms: 300,
+    extra: { turn: i + 1 },
+  });
+  const step = (i: number, action: Transition['action'], output: string): Transition => ({
+    timestamp: new Date(started.getTime() + i * 1000).toISOString(),
+    step_number: i + 1,
+    source: 'agent',
+    state: {
+      files: {},
+      working_directory: '/workspace',
+      environment_variables: {},
+      process_state: null,
+      custom_state: null,
+    },
+    action,
+    observation: { content: output, exit_code: action.action_type === 'finish' ? null : 0, truncated: false },
+    reward: 0,
+    done: action.action_type === 'finish',
+    info: metrics(i),
+  });
+  const transitions = [
+    ...commands.map((command, i) =>
+      step(
+        i,
+        {
+          action_type: 'execute_command',
+          content: command,
+          tool_name: 'bash',
+          tool_args: { command },
+          tool_call_id: `call_${i}`,
+          reasoning: null,
+        },
+        `output of ${command}`,
+      ),
+    ),
+    step(
+      commands.length,
+      {
+        action_type: 'finish',
+        content: 'Done.',
+        tool_name: 'finish',
+        tool_args: { summary: 'Done.' },
+        tool_call_id: `call_${commands.length}`,
+        reasoning: null,
+      },
+      'finished',
+    ),
+  ];
+  const parts: RewardParts = {
+    test_pass: testPass,
+    compilation: null,
+    progress: testPass,
+    efficiency: 1,
+    code_quality: null,
+  };
+  const total = (0.5 * testPass + 0.2 * testPass + 0.1) / 0.8;
+  const record = trajectoryRecord({
+    task,
+    attempt,
+    scaffold: options.scaffold ?? 'minimal',
+    model,
+    seed: attempt * 7,
+    transitions,
+    result:
+      testPass === 1
+        ? { type: 'Success', reward: total }
+        : testPass > 0
+          ? { type: 'PartialSuccess', reward: total, missing: ['a test'] }
+          : { type: 'Failure', reason: 'no test passed' },
+    reward: { total, parts },
+    verificationPassed: testPass === 1,
+    startedAt: started,
+    endedAt: new Date(started.getTime() + (commands.length + 1) * 1000),
+  });
+  return { record, atif: toAtif(record, task.instruction, 'test') };
+}
