@@ -9,6 +9,7 @@ import { registerGateway } from './commands/gateway.js';
 import { registerKeys } from './commands/keys.js';
 import { registerProjects } from './commands/projects.js';
 import { registerTasks } from './commands/tasks.js';
+import { registerTrajectories } from './commands/trajectories.js';
 import { registerWorkers } from './commands/workers.js';
 import { resolveClientSettings } from './settings.js';
 
@@ -25,6 +26,8 @@ Start here:
   autovibe dev                          the control plane on this machine (no AWS), plus an example task
   autovibe submit examples/hello-world.yaml
   autovibe tasks list
+  autovibe trajectories list --project default
+  autovibe export --project default      Parquet + dataset card, loadable with datasets.load_dataset
 
 Settings come from flags, then the environment, then ~/.config/autovibe/config.json
 ({"api_url": "...", "api_key": "..."}; AUTOVIBE_CONFIG names another file).`,
@@ -40,6 +43,7 @@ registerTasks(program, client, json);
 registerProjects(program, client, json);
 registerKeys(program, client, json);
 registerWorkers(program, client, json);
+registerTrajectories(program, client, json);
 
 try {
   // Provider keys and settings may live in a .env file beside the project, as most tools allow.

@@ -1,6 +1,6 @@
 // The CLI as a user runs it: `autovibe dev` in one process, other commands in others.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,6 +177,23 @@ describe('npm start (autovibe dev with its node agent)', () => {
       expect(output).toMatch(
         /trajectory\s+s3:\/\/\S+\/attempt-1\/ {2}\(record\.json, trajectory\.atif\.json, steps\/\)/,
       );
+
+      // The trajectory was indexed: `autovibe export` makes a dataset of it and downloads it.
+      const api = output.match(/api\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/v1/)![1]!;
+      const out = join(dir, 'dataset');
+      const exported = await run(
+        'node',
+        [BIN, '--api-url', api, 'export', '--project', 'default', '--out', out],
+        {
+          env: startEnv,
+        },
+      );
+      expect(exported.stdout).toMatch(/trajectories\s+1 \(3 steps, 1 tasks\)/);
+      expect(exported.stderr).toMatch(/\[#{30}\] 1\/1 shards, 1\/1 trajectories \(succeeded\)/);
+      const card = await readFile(join(out, 'README.md'), 'utf8');
+      expect(card).toMatch(/path: data\/(train|validation)-\*\.parquet/);
+      const shard = (await readdir(join(out, 'data')))[0]!;
+      expect(shard).toMatch(/^(train|validation)-00000-of-00001\.parquet$/);
     } finally {
       started.kill('SIGTERM');
       await new Promise((r) => started.once('exit', r));

@@ -298,6 +298,10 @@ async function printSummary(dev: DevServer, task: Task): Promise<void> {
       `$${record.total_cost_usd.toFixed(6)}; project ${task.project_id}: ${budget.spent} ${budget.currency} spent, ${budget.reserved} leased, ${budget.remaining} of ${budget.budget_limit} left`,
     ],
     ['trajectory', `s3://${bucket}/${prefix}  (${RECORD_FILE}, ${ATIF_FILE}, steps/)`],
+    [
+      'export',
+      `autovibe export --project ${task.project_id}  (Parquet + dataset card; --format atif|sft|sharegpt)`,
+    ],
   ];
   for (const [name, value] of rows) console.log(`  ${name.padEnd(10)} ${value}`);
 }
