@@ -84,25 +84,29 @@ function parquetSchema() {
   ];
 }
 
-function messagesColumn(row: ExportRow) {
-  return chatMessagesOf(row.atif).map((m) => ({
+/** One Parquet row as a plain object, column by column (the benchmark writes it as JSONL too). */
+export function flatRowOf(row: ExportRow): Record<string, unknown> {
+  const flat: Record<string, unknown> = {};
+  for (const column of SCALAR_COLUMNS) flat[column.name] = column.value(row);
+  flat.messages = chatMessagesOf(row.atif).map((m) => ({
     role: m.role,
     content: m.content,
     tool_calls: m.tool_calls ? JSON.stringify(m.tool_calls) : null,
     tool_call_id: m.tool_call_id ?? null,
     name: m.name ?? null,
   }));
+  flat.atif = JSON.stringify(row.atif);
+  return flat;
 }
+
+const COLUMN_NAMES = [...SCALAR_COLUMNS.map((c) => c.name), 'messages', 'atif'];
 
 const parquet: ShardFormat = {
   extension: 'parquet',
   contentType: 'application/vnd.apache.parquet',
   write(rows) {
-    const columnData = [
-      ...SCALAR_COLUMNS.map((c) => ({ name: c.name, data: rows.map((r) => c.value(r)) })),
-      { name: 'messages', data: rows.map(messagesColumn) },
-      { name: 'atif', data: rows.map((r) => JSON.stringify(r.atif)) },
-    ];
+    const flat = rows.map(flatRowOf);
+    const columnData = COLUMN_NAMES.map((name) => ({ name, data: flat.map((r) => r[name]) }));
     const buffer = parquetWriteBuffer({
       // biome-ignore lint/suspicious/noExplicitAny: hyparquet-writer types column data loosely per codec
       columnData: columnData as any,
