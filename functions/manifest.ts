@@ -1,7 +1,7 @@
 // Every Lambda function of the control plane, declared once. The CDK stack builds one function per
 // entry, with its trigger, timeout and memory; the embedded local runtime drives the same handlers.
 
-import type { QueueKey } from '../shared/resources.js';
+import type { BucketKey, QueueKey, TableKey } from '../shared/resources.js';
 
 export type Trigger =
   | { kind: 'http' }
@@ -14,6 +14,20 @@ export type Trigger =
     }
   | { kind: 'schedule'; everySeconds: number };
 
+/**
+ * What a function may touch. The CDK stack grants exactly this and sets the environment variable of
+ * each resource named here; a resource not named has no variable and no permission.
+ */
+export interface ResourceUse {
+  tables: Partial<Record<TableKey, 'read' | 'readWrite'>>;
+  queues: Partial<Record<QueueKey, 'send' | 'sendConsume'>>;
+  buckets: Partial<Record<BucketKey, 'read' | 'readWrite'>>;
+  /** Nodes' dispatch queues (one per node): `manage` creates them at registration, `send` dispatches. */
+  workerQueues: 'none' | 'send' | 'manage';
+  /** Reads the API keys' pepper (only what checks or issues keys). */
+  keyPepper?: boolean;
+}
+
 export interface FunctionSpec {
   /** Source file, relative to the repository root, exporting `handler` and `createHandler(plane)`. */
   entry: string;
@@ -21,7 +35,22 @@ export interface FunctionSpec {
   trigger: Trigger;
   timeoutSeconds: number;
   memoryMb: number;
+  uses: ResourceUse;
 }
+
+/** The scheduler's view: tasks, nodes, capacity and the events it publishes. */
+const SCHEDULING: ResourceUse = {
+  tables: {
+    tasks: 'readWrite',
+    workers: 'readWrite',
+    projects: 'read',
+    schedulerState: 'readWrite',
+    events: 'readWrite',
+  },
+  queues: { events: 'send', deadTasks: 'send' },
+  buckets: {},
+  workerQueues: 'send',
+};
 
 export const FUNCTIONS = {
   api: {
@@ -31,6 +60,29 @@ export const FUNCTIONS = {
     // API Gateway's HTTP API gives up after 30 s; finishing before that keeps errors ours.
     timeoutSeconds: 29,
     memoryMb: 512,
+    uses: {
+      tables: {
+        tasks: 'readWrite',
+        projects: 'readWrite',
+        apiKeys: 'readWrite',
+        workers: 'readWrite',
+        schedulerState: 'readWrite',
+        budgets: 'readWrite',
+        trajectories: 'readWrite',
+        exports: 'readWrite',
+        events: 'readWrite',
+      },
+      queues: { events: 'send', deadTasks: 'send', exports: 'send' },
+      buckets: {
+        trajectories: 'read',
+        trafficLogs: 'read',
+        artifacts: 'read',
+        checkpoints: 'readWrite',
+        exports: 'read',
+      },
+      workerQueues: 'manage',
+      keyPepper: true,
+    },
   },
   scheduler: {
     entry: 'functions/scheduler/handler.ts',
@@ -40,6 +92,7 @@ export const FUNCTIONS = {
     trigger: { kind: 'sqs', queue: 'events', batchSize: 10, batchingWindowSeconds: 1 },
     timeoutSeconds: 60,
     memoryMb: 512,
+    uses: SCHEDULING,
   },
   sweep: {
     entry: 'functions/sweep/handler.ts',
@@ -47,6 +100,8 @@ export const FUNCTIONS = {
     trigger: { kind: 'schedule', everySeconds: 60 },
     timeoutSeconds: 120,
     memoryMb: 512,
+    // It also reads every fixed queue's depth (QueueDepthChanged).
+    uses: { ...SCHEDULING, queues: { events: 'send', deadTasks: 'send', exports: 'send' } },
   },
   budgetSweep: {
     entry: 'functions/budget-sweep/handler.ts',
@@ -54,6 +109,12 @@ export const FUNCTIONS = {
     trigger: { kind: 'schedule', everySeconds: 60 },
     timeoutSeconds: 120,
     memoryMb: 256,
+    uses: {
+      tables: { budgets: 'readWrite', projects: 'read', events: 'readWrite' },
+      queues: { events: 'send' },
+      buckets: {},
+      workerQueues: 'none',
+    },
   },
   exporter: {
     entry: 'functions/exporter/handler.ts',
@@ -61,5 +122,11 @@ export const FUNCTIONS = {
     trigger: { kind: 'sqs', queue: 'exports', batchSize: 1, batchingWindowSeconds: 0 },
     timeoutSeconds: 900,
     memoryMb: 2048,
+    uses: {
+      tables: { trajectories: 'read', exports: 'readWrite' },
+      queues: { exports: 'sendConsume' },
+      buckets: { trajectories: 'read', exports: 'readWrite' },
+      workerQueues: 'none',
+    },
   },
 } as const satisfies Record<string, FunctionSpec>;

@@ -26,8 +26,11 @@ export type AwsSettings = z.infer<typeof AwsSettings>;
 export interface RuntimeConfig {
   aws: AwsSettings;
   resources: ResourceNames;
-  /** Secret mixed into every API key hash, so a leaked table alone cannot be brute-forced offline. */
-  keyPepper: string;
+  /**
+   * Secret mixed into every API key hash, so a leaked table alone cannot be brute-forced offline.
+   * Null in functions that neither check nor issue keys (they are not granted the secret).
+   */
+  keyPepper: string | null;
   /** Largest request body the API accepts; tasks must fit one DynamoDB item (400 KB). */
   maxBodyBytes: number;
 }
@@ -43,7 +46,7 @@ export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
     AWS_ENDPOINT_URL_DYNAMODB: z.url().optional(),
     AWS_ENDPOINT_URL_S3: z.url().optional(),
     AWS_ENDPOINT_URL_SQS: z.url().optional(),
-    AUTOVIBE_KEY_PEPPER: z.string().min(MIN_PEPPER_LENGTH),
+    AUTOVIBE_KEY_PEPPER: z.string().min(MIN_PEPPER_LENGTH).optional(),
     [PREFIX_ENV_VAR]: z.string().regex(/^[a-z0-9-]{1,32}$/),
     AUTOVIBE_MAX_BODY_BYTES: z.coerce
       .number()
@@ -52,10 +55,14 @@ export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
       .max(MAX_BODY_BYTES)
       .default(DEFAULT_MAX_BODY_BYTES),
   };
-  for (const key of Object.keys(TABLES) as TableKey[]) shape[resourceEnvVar.table(key)] = z.string().min(3);
-  for (const key of Object.keys(QUEUES) as QueueKey[]) shape[resourceEnvVar.queue(key)] = z.url();
+  // A function gets the variables of the resources it is granted (functions/manifest.ts); the rest
+  // are named `unbound-…`, so a call that reaches for one fails naming it rather than touching another.
+  for (const key of Object.keys(TABLES) as TableKey[])
+    shape[resourceEnvVar.table(key)] = z.string().min(3).default(`unbound-table-${key}`);
+  for (const key of Object.keys(QUEUES) as QueueKey[])
+    shape[resourceEnvVar.queue(key)] = z.url().default(`https://unbound.invalid/queue-${key}`);
   for (const key of Object.keys(BUCKETS) as BucketKey[])
-    shape[resourceEnvVar.bucket(key)] = z.string().min(3);
+    shape[resourceEnvVar.bucket(key)] = z.string().min(3).default(`unbound-bucket-${key}`);
 
   const parsed = z.object(shape).safeParse(env);
   if (!parsed.success) {
@@ -84,7 +91,7 @@ export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
       queues: pick(Object.keys(QUEUES) as QueueKey[], resourceEnvVar.queue),
       buckets: pick(Object.keys(BUCKETS) as BucketKey[], resourceEnvVar.bucket),
     },
-    keyPepper: str('AUTOVIBE_KEY_PEPPER'),
+    keyPepper: (e.AUTOVIBE_KEY_PEPPER as string | undefined) ?? null,
     maxBodyBytes: e.AUTOVIBE_MAX_BODY_BYTES as number,
   };
 }

@@ -126,6 +126,8 @@ export const BUCKETS = {
   artifacts: { name: 'artifacts' },
   checkpoints: { name: 'checkpoints' },
   exports: { name: 'exports' },
+  /** Financial records: archives of the budget ledger (the live ledger is in DynamoDB). */
+  ledger: { name: 'ledger' },
 } as const satisfies Record<string, BucketSpec>;
 
 export type TableKey = keyof typeof TABLES;

@@ -3,9 +3,9 @@
 // so an export of any size finishes in steps; a failure is recorded on the job (resume it through the
 // API) and the message is dropped, since running it again at once would fail the same way.
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { runtimeConfigFromEnv } from '../../shared/config.js';
-import { type ControlPlane, createControlPlane } from '../../shared/control-plane.js';
+import type { ControlPlane } from '../../shared/control-plane.js';
 import { createLogger } from '../../shared/logger.js';
+import { lazyHandler } from '../lambda-plane.js';
 import type { SqsBatchResponse, SqsEvent } from '../lambda-types.js';
 import { FUNCTIONS } from '../manifest.js';
 
@@ -64,8 +64,4 @@ function exportIdOf(body: string): string | null {
   }
 }
 
-let lambda: ReturnType<typeof createHandler> | undefined;
-export const handler = (event: SqsEvent) => {
-  lambda ??= createHandler(createControlPlane(runtimeConfigFromEnv(process.env)));
-  return lambda(event);
-};
+export const handler = lazyHandler(createHandler);

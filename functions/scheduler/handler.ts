@@ -1,10 +1,10 @@
 // The scheduler, triggered by the events queue: a submitted task is dispatched at once; a finished,
 // failed or cancelled task, or a new node, frees or adds capacity, so a full dispatch pass runs.
 // Returns a partial batch response: only records that failed are retried.
-import { runtimeConfigFromEnv } from '../../shared/config.js';
-import { type ControlPlane, createControlPlane } from '../../shared/control-plane.js';
+import type { ControlPlane } from '../../shared/control-plane.js';
 import { SCHEDULER_TRIGGERS, SystemEvent } from '../../shared/domain/events.js';
 import { createLogger } from '../../shared/logger.js';
+import { lazyHandler } from '../lambda-plane.js';
 import type { SqsBatchResponse, SqsEvent } from '../lambda-types.js';
 
 export function createHandler(plane: ControlPlane) {
@@ -45,8 +45,4 @@ function safeJson(text: string): unknown {
   }
 }
 
-let lambda: ReturnType<typeof createHandler> | undefined;
-export const handler = (event: SqsEvent) => {
-  lambda ??= createHandler(createControlPlane(runtimeConfigFromEnv(process.env)));
-  return lambda(event);
-};
+export const handler = lazyHandler(createHandler);

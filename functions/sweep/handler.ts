@@ -1,9 +1,9 @@
 // The periodic sweep, triggered on a schedule: stall detection, timeouts, retries, dead tasks, then
 // a dispatch pass (see shared/scheduler/sweeper.ts).
-import { runtimeConfigFromEnv } from '../../shared/config.js';
-import { type ControlPlane, createControlPlane } from '../../shared/control-plane.js';
+import type { ControlPlane } from '../../shared/control-plane.js';
 import { createLogger } from '../../shared/logger.js';
 import type { SweepReport } from '../../shared/scheduler/sweeper.js';
+import { lazyHandler } from '../lambda-plane.js';
 import type { ScheduledEvent } from '../lambda-types.js';
 
 export function createHandler(plane: ControlPlane) {
@@ -16,8 +16,4 @@ export function createHandler(plane: ControlPlane) {
   };
 }
 
-let lambda: ReturnType<typeof createHandler> | undefined;
-export const handler = (event: ScheduledEvent) => {
-  lambda ??= createHandler(createControlPlane(runtimeConfigFromEnv(process.env)));
-  return lambda(event);
-};
+export const handler = lazyHandler(createHandler);

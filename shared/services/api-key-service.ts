@@ -10,7 +10,7 @@ import {
   type Principal,
 } from '../domain/api-key.js';
 import { IdPrefix } from '../domain/ids.js';
-import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../errors.js';
+import { ConfigError, ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../errors.js';
 import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
 import type { Page } from '../store/dynamo.js';
 import { parseOrThrow } from '../validation.js';
@@ -30,7 +30,8 @@ const TASK_KEY = /^avt_(tsk_[0-9a-hjkmnp-tv-z]{26})-(\d{1,3})-([A-Za-z0-9_-]{32}
 
 interface Deps {
   keys: ApiKeyRepository;
-  pepper: string;
+  /** Null where the function was not given the secret: any use of keys then fails clearly. */
+  pepper: string | null;
   now: () => Date;
 }
 
@@ -156,7 +157,7 @@ export class ApiKeyService {
   }
 
   private taskKeySignature(taskId: string, attempt: number): string {
-    return createHmac('sha256', this.deps.pepper)
+    return createHmac('sha256', this.pepper)
       .update(`task-gateway-key:${taskId}:${attempt}`)
       .digest('base64url')
       .slice(0, TASK_KEY_SIGNATURE_LENGTH);
@@ -193,7 +194,15 @@ export class ApiKeyService {
   }
 
   private mac(purpose: string, key: string): string {
-    return createHmac('sha256', this.deps.pepper).update(`${purpose}:${key}`).digest('hex');
+    return createHmac('sha256', this.pepper).update(`${purpose}:${key}`).digest('hex');
+  }
+
+  private get pepper(): string {
+    if (this.deps.pepper === null)
+      throw new ConfigError(
+        'This function has no API-key pepper (AUTOVIBE_KEY_PEPPER): it cannot check keys',
+      );
+    return this.deps.pepper;
   }
 }
 

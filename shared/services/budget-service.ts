@@ -213,6 +213,8 @@ export class BudgetService {
     for (const threshold of COST_THRESHOLDS.filter((t) => ratio >= t)) {
       if (!(await this.deps.budgets.reachThreshold(project.id, periodStart, threshold))) continue;
       const current = roundMoney(ratio * project.budget_limit);
+      // Alarms are built on this line (a CloudWatch metric filter), so its event name is stable.
+      this.deps.logger.warn('cost_threshold_reached', { project_id: project.id, threshold, current });
       await this.deps.publisher.publish(
         'CostThresholdReached',
         { project_id: project.id, current, threshold },

@@ -1,12 +1,11 @@
 // Provider keys from the environment or from Secrets Manager; the latter through the real SDK client
 // against a local server that speaks the Secrets Manager JSON protocol.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderConfig } from '../../gpu-node-agent/gateway/config.js';
 import { resolveProviderKeys } from '../../gpu-node-agent/gateway/provider-keys.js';
 import { ConfigError } from '../../shared/errors.js';
+import { startSecretsManager } from '../helpers/secrets-manager.js';
 
 const SECRETS: Record<string, string> = {
   'autovibe/openrouter': 'sk-or-plain',
@@ -16,34 +15,13 @@ let secrets: SecretsManagerClient;
 let close: () => void;
 
 beforeAll(async () => {
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const { SecretId } = JSON.parse(Buffer.concat(chunks).toString());
-    const value = SECRETS[SecretId];
-    res.writeHead(value ? 200 : 400, { 'content-type': 'application/x-amz-json-1.1' });
-    res.end(
-      JSON.stringify(
-        value
-          ? {
-              ARN: `arn:aws:secretsmanager:us-east-1:1:secret:${SecretId}`,
-              Name: SecretId,
-              SecretString: value,
-            }
-          : {
-              __type: 'ResourceNotFoundException',
-              message: "Secrets Manager can't find the specified secret.",
-            },
-      ),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const server = await startSecretsManager(SECRETS);
   secrets = new SecretsManagerClient({
     region: 'us-east-1',
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    endpoint: server.endpoint,
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   });
-  close = () => server.close();
+  close = server.close;
 });
 afterAll(() => close?.());
 
