@@ -1,6 +1,6 @@
-// The three client protocols the gateway speaks, each as one adapter: how its request becomes a chat
+// The client protocols the gateway speaks, each as one adapter: how its request becomes a chat
 // completion request, how a completion (or a stream of chunks) goes back, and how its errors look.
-// Chat Completions passes through; Anthropic Messages and OpenAI Responses are translated.
+// Chat Completions passes through; Anthropic Messages, OpenAI Responses and Gemini are translated.
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -14,6 +14,14 @@ import {
   anthropicToChat,
   chatToAnthropic,
 } from './protocols/anthropic.js';
+import {
+  chatToGemini,
+  type GeminiRequest,
+  GeminiStreamWriter,
+  geminiErrorBody,
+  geminiToChat,
+  geminiWantsReasoning,
+} from './protocols/gemini.js';
 import {
   chatToResponses,
   openAiErrorBody,
@@ -101,6 +109,23 @@ export const anthropicProtocol: ProtocolAdapter = {
     };
   },
   errorBody: (status, code, message) => anthropicErrorBody(anthropicType(status, code), message),
+};
+
+export const geminiProtocol: ProtocolAdapter = {
+  protocol: 'gemini',
+  toChat: (body) => geminiToChat(body as GeminiRequest),
+  wantsReasoning: (body) => geminiWantsReasoning(body as GeminiRequest),
+  respond: (completion, model) => chatToGemini(completion, model),
+  stream: (model, promptTokens) => {
+    const writer = new GeminiStreamWriter(model, promptTokens);
+    return {
+      start: () => [],
+      push: (chunk) => writer.push(chunk),
+      end: () => writer.end(),
+      fail: (status, code, message) => writer.fail(status, code, message),
+    };
+  },
+  errorBody: (status, code, message) => geminiErrorBody(status, code, message),
 };
 
 /** Anthropic answers an exhausted budget with `billing_error`, which Claude Code shows and does not retry. */

@@ -67,6 +67,7 @@ export class KeyResolver {
 export function keyFromHeaders(headers: IncomingHttpHeaders): string | null {
   const bearer = /^Bearer\s+(\S+)/i.exec(headers.authorization ?? '');
   if (bearer) return bearer[1]!;
-  const apiKey = headers['x-api-key'];
+  // Anthropic's SDKs send x-api-key, Google's x-goog-api-key.
+  const apiKey = headers['x-api-key'] ?? headers['x-goog-api-key'];
   return typeof apiKey === 'string' && apiKey !== '' ? apiKey : null;
 }

@@ -10,12 +10,13 @@ import { createLogger, type Logger } from '../../shared/logger.js';
 import { CurrencyConverter, DEFAULT_CURRENCY_RATES } from '../../shared/pricing/currency.js';
 import { type ModelPriceInput, PriceTable } from '../../shared/pricing/price-table.js';
 import { type BudgetAuthority, BudgetGate } from './budget-gate.js';
-import { anthropicProtocol, chatProtocol, responsesProtocol } from './client-protocols.js';
+import { anthropicProtocol, chatProtocol, geminiProtocol, responsesProtocol } from './client-protocols.js';
 import type { GatewayConfig } from './config.js';
 import { type Exchange, Gateway } from './gateway.js';
 import { type KeyAuthority, KeyResolver, keyFromHeaders } from './key-resolver.js';
 import { GatewayMetrics } from './metrics.js';
 import { anthropicToChat } from './protocols/anthropic.js';
+import { type GeminiRequest, geminiErrorBody, geminiToChat } from './protocols/gemini.js';
 import { formatSse } from './protocols/sse.js';
 import { estimatePromptTokens } from './protocols/tokens.js';
 import { resolveProviderKeys } from './provider-keys.js';
@@ -125,11 +126,39 @@ export async function startGateway(
     'GET /metrics': (x) => x.text(200, metrics.render(), 'text/plain; version=0.0.4'),
     'GET /health': (x) => x.json(200, { status: 'ok', gateway_id: gatewayId }),
   };
+  // Gemini names the model and the method in the path: /v1beta/models/{model}:{method}.
+  const geminiMethods: Record<string, (exchange: Exchange, model: string) => Promise<void> | void> = {
+    generateContent: (x, model) =>
+      gateway.complete(geminiProtocol, { ...x, body: { ...(x.body as object), model, stream: false } }),
+    streamGenerateContent: (x, model) =>
+      gateway.complete(geminiProtocol, { ...x, body: { ...(x.body as object), model, stream: true } }),
+    countTokens: async (x, model) => {
+      await keys.resolve(keyFromHeaders(x.headers));
+      const request = (x.body ?? {}) as { contents?: unknown; generateContentRequest?: object };
+      const chat = geminiToChat({
+        ...request.generateContentRequest,
+        ...request,
+        model,
+        stream: false,
+      } as GeminiRequest);
+      x.json(200, { totalTokens: estimatePromptTokens(chat) });
+    },
+  };
+  const routeFor = (
+    method: string,
+    path: string,
+  ): ((exchange: Exchange) => Promise<void> | void) | undefined => {
+    const exact = routes[`${method} ${path}`];
+    if (exact) return exact;
+    const gemini = method === 'POST' ? /^\/v1(?:beta|alpha)?\/models\/([^/:]+):(\w+)$/.exec(path) : null;
+    const handler = gemini ? geminiMethods[gemini[2]!] : undefined;
+    return handler ? (exchange) => handler(exchange, decodeURIComponent(gemini![1]!)) : undefined;
+  };
 
   const servers: Server[] = [];
   const listen = async (host: string, port: number): Promise<string> => {
     const server = createServer({ keepAliveTimeout: 75_000 }, (req, res) => {
-      void serve(req, res, routes, logger);
+      void serve(req, res, routeFor, logger);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -178,11 +207,11 @@ export async function startGateway(
 async function serve(
   req: IncomingMessage,
   res: ServerResponse,
-  routes: Record<string, (exchange: Exchange) => Promise<void> | void>,
+  routeFor: (method: string, path: string) => ((exchange: Exchange) => Promise<void> | void) | undefined,
   logger: Logger,
 ): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]!;
-  const route = routes[`${req.method} ${path}`];
+  const route = routeFor(req.method ?? 'GET', path);
   const aborter = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) aborter.abort();
@@ -239,6 +268,7 @@ async function serve(
     const message = error instanceof Error ? error.message : String(error);
     const code = error instanceof AutovibeError ? error.code : 'internal_error';
     const anthropic = path.startsWith('/v1/messages');
+    const gemini = path.includes('/models/');
     exchange.json(
       status,
       anthropic
@@ -246,7 +276,9 @@ async function serve(
             type: 'error',
             error: { type: status === 401 ? 'authentication_error' : 'invalid_request_error', message },
           }
-        : { error: { message, type: 'invalid_request_error', param: null, code } },
+        : gemini
+          ? geminiErrorBody(status, code, message)
+          : { error: { message, type: 'invalid_request_error', param: null, code } },
     );
   }
 }

@@ -2,11 +2,12 @@
 // log is the record of what an installed agent did). Each call's response holds the agent's actions
 // (tool calls, or a final message); the observation of a tool call is the tool result a later request
 // sends back under the same id. Requests are read in the client's protocol — Anthropic Messages (Claude
-// Code), OpenAI Responses (Codex) or Chat Completions (most others) — and responses in the upstream's. Side calls without tools (titles,
-// summaries) are not steps.
+// Code), OpenAI Responses (Codex), Gemini (Gemini CLI) or Chat Completions (most others) — and
+// responses in the upstream's. Side calls without tools (titles, summaries) are not steps.
 
 import type { ClientProtocol, TrafficRecord } from '../../shared/domain/traffic.js';
 import type { Transition } from '../../shared/domain/trajectory.js';
+import { type GeminiRequest, geminiToChat } from '../gateway/protocols/gemini.js';
 import { cutMiddle } from '../scaffolds/observation.js';
 import { NOTHING_SPENT } from '../scaffolds/scaffold.js';
 import type { StepReport } from './recorder.js';
@@ -127,7 +128,10 @@ function toolResults(protocol: ClientProtocol, request: Json): [string, string][
         out.push([item.call_id, textOf(item.output)]);
     }
   } else {
-    for (const message of request.messages ?? []) {
+    // Gemini requests are read through the gateway's own translation, which pairs responses to calls.
+    const messages =
+      protocol === 'gemini' ? geminiToChat(request as GeminiRequest).messages : request.messages;
+    for (const message of (messages ?? []) as Json[]) {
       if (message.role === 'tool') out.push([message.tool_call_id, textOf(message.content)]);
     }
   }

@@ -3,7 +3,7 @@
 // day, and a task's calls are found by listing a few prefixes.
 import { blobKey } from '../store/blob-store.js';
 
-export type ClientProtocol = 'chat' | 'responses' | 'anthropic';
+export type ClientProtocol = 'chat' | 'responses' | 'anthropic' | 'gemini';
 
 export interface UpstreamTry {
   provider: string;

@@ -4,6 +4,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
+import { GoogleGenAI, Type } from '@google/genai';
 import { serve } from '@hono/node-server';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -299,6 +300,98 @@ describe('client protocols through the gateway', () => {
       restricted.responses.create({ model: 'thinker', input: 'x', previous_response_id: 'resp_1' }),
     ).rejects.toMatchObject({ status: 400 });
     expect(upstream.calls).toHaveLength(0);
+  });
+
+  it('answers Gemini generateContent for Gemini CLI: tools, function responses, streaming, countTokens', async () => {
+    script = (body) => {
+      const last = body.messages.at(-1);
+      return last.role === 'tool'
+        ? { text: `Listed: ${last.content}`, usage: { prompt_tokens: 300, completion_tokens: 30 } }
+        : {
+            text: 'Let me look.',
+            toolCalls: [{ id: 'call_ls', name: 'run_shell_command', arguments: '{"command":"ls"}' }],
+            usage: { prompt_tokens: 100, completion_tokens: 10 },
+          };
+    };
+    const g = await gateway();
+    const client = new GoogleGenAI({
+      apiKey: await gatewayKey(await project('gemini-proto')),
+      httpOptions: { baseUrl: g.url },
+    });
+    const config = {
+      systemInstruction: 'You are a CLI agent.',
+      maxOutputTokens: 200,
+      tools: [
+        {
+          functionDeclarations: [
+            {
+              name: 'run_shell_command',
+              description: 'Run a shell command',
+              parameters: {
+                type: Type.OBJECT,
+                properties: { command: { type: Type.STRING } },
+                required: ['command'],
+              },
+            },
+          ],
+        },
+      ],
+    };
+    const first = await client.models.generateContent({ model: 'coder', contents: 'What is here?', config });
+    expect(first.text).toBe('Let me look.');
+    expect(first.functionCalls).toEqual([
+      { id: 'call_ls', name: 'run_shell_command', args: { command: 'ls' } },
+    ]);
+    expect(first.usageMetadata).toMatchObject({ promptTokenCount: 100, candidatesTokenCount: 10 });
+    // What the upstream saw: system prompt, tool schema in JSON Schema, the model behind the alias.
+    const sent = upstream.calls[0]!;
+    expect(sent.model).toBe('coder-small');
+    expect(sent.messages[0]).toEqual({ role: 'system', content: 'You are a CLI agent.' });
+    expect(sent.tools[0].function.parameters).toEqual({
+      type: 'object',
+      properties: { command: { type: 'string' } },
+      required: ['command'],
+    });
+    expect(sent.max_tokens).toBe(200);
+
+    // The next turn sends the call back with its response, streamed.
+    const contents = [
+      { role: 'user', parts: [{ text: 'What is here?' }] },
+      { role: 'model', parts: [{ text: 'Let me look.' }, { functionCall: first.functionCalls![0]! }] },
+      {
+        role: 'user',
+        parts: [
+          { functionResponse: { id: 'call_ls', name: 'run_shell_command', response: { output: 'a.txt' } } },
+        ],
+      },
+    ];
+    let text = '';
+    let usage: { promptTokenCount?: number } | undefined;
+    for await (const chunk of await client.models.generateContentStream({
+      model: 'coder',
+      contents,
+      config,
+    })) {
+      text += chunk.text ?? '';
+      usage = chunk.usageMetadata ?? usage;
+    }
+    expect(text).toBe('Listed: a.txt');
+    expect(usage?.promptTokenCount).toBe(300);
+    expect(upstream.calls[1]!.messages.at(-1)).toEqual({
+      role: 'tool',
+      tool_call_id: 'call_ls',
+      content: 'a.txt',
+    });
+
+    const counted = await client.models.countTokens({ model: 'coder', contents: 'How many tokens is this?' });
+    expect(counted.totalTokens).toBeGreaterThan(0);
+
+    // Refusals come back in Google's error shape, which the SDK raises with the gateway's message.
+    const refused = await client.models
+      .generateContent({ model: 'no-such-model', contents: 'hi' })
+      .catch((error: Error) => error);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toMatch(/no-such-model/);
   });
 });
 
