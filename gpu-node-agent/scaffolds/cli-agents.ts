@@ -165,6 +165,34 @@ export const opencode: CliAgentRecipe = {
   args: ({ instruction }) => ['run', instruction],
 };
 
+/** Gemini CLI, headless (`-p`), on Google's Gemini API through GOOGLE_GEMINI_BASE_URL. Needs node. */
+export const geminiCli: CliAgentRecipe = {
+  name: 'gemini-cli',
+  install: {
+    kind: 'npm',
+    package: { name: '@google/gemini-cli', version: '0.61.0' },
+    entry: (dir) => ['node', join(dir, 'node_modules/@google/gemini-cli/bundle/gemini.js')],
+  },
+  files: () => ({
+    // No update checks, telemetry or usage statistics: the sandbox reaches only the gateway.
+    '.gemini/settings.json': JSON.stringify({
+      general: { disableAutoUpdate: true, disableUpdateNag: true },
+      privacy: { usageStatisticsEnabled: false },
+      telemetry: { enabled: false },
+      security: { auth: { selectedType: 'gemini-api-key' } },
+    }),
+  }),
+  env: ({ baseUrl, key }) => ({
+    GOOGLE_GEMINI_BASE_URL: baseUrl,
+    GEMINI_API_KEY: key,
+    // It would otherwise restart itself under a larger heap, a second process the sandbox must allow.
+    GEMINI_CLI_NO_RELAUNCH: 'true',
+    // Headless runs only act in a folder it trusts; the workspace is the task's.
+    GEMINI_CLI_TRUST_WORKSPACE: 'true',
+  }),
+  args: ({ instruction, model }) => ['-p', instruction, '-m', model, '--yolo', '--output-format', 'json'],
+};
+
 /** Aider (`--message`, one instruction then exit), on Chat Completions through LiteLLM's openai/ route. */
 export const aider: CliAgentRecipe = {
   name: 'aider',
@@ -205,7 +233,15 @@ export const openhands: CliAgentRecipe = {
   args: ({ instruction }) => ['--headless', '--override-with-envs', '-t', instruction],
 };
 
-export const CLI_AGENTS: CliAgentRecipe[] = [claudeCode, codex, qwenCode, opencode, aider, openhands];
+export const CLI_AGENTS: CliAgentRecipe[] = [
+  claudeCode,
+  codex,
+  geminiCli,
+  qwenCode,
+  opencode,
+  aider,
+  openhands,
+];
 
 /** Where the agent keeps its settings and session files: outside the workspace, gone with the sandbox. */
 // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, run by sh

@@ -678,7 +678,9 @@ function shellDrivingModel(body: Record<string, any>): Reply {
       text: 'Done: hello.sh prints the greeting.',
       usage: { prompt_tokens: 3000, completion_tokens: 12 },
     };
-  const shell = tools.find((t) => /^(bash|exec_command|shell|shell_command)$/i.test(t.function.name));
+  const shell = tools.find((t) =>
+    /^(bash|exec_command|shell|shell_command|run_shell_command)$/i.test(t.function.name),
+  );
   if (!shell) throw new Error(`no shell tool among ${tools.map((t) => t.function.name).join(', ')}`);
   const properties = shell.function.parameters?.properties ?? {};
   const args = properties.cmd
@@ -721,6 +723,8 @@ describe.each([
   ['claude-code', 'docker'],
   ['codex', 'docker'],
   ['codex', 'local'],
+  // A JavaScript agent: it needs node, which the busybox image lacks and the local runner has.
+  ['gemini-cli', 'local'],
 ] as const)('the %s CLI agent (%s sandbox)', (name, executor) => {
   it('installs from npm, runs headless against the gateway, solves the task, and its traffic becomes the trajectory', async () => {
     const upstream = await startScriptedUpstream(shellDrivingModel);
