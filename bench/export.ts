@@ -3,7 +3,7 @@
 // rows written as JSON Lines in the same run. Only the writing is timed; the corpus is made shard by
 // shard beforehand so memory stays bounded. Command: npm run bench:export
 import { performance } from 'node:perf_hooks';
-import type { TrajectorySummary } from '../shared/domain/trajectory-index.js';
+import { summaryOf } from '../shared/domain/trajectory-index.js';
 import { type ExportRow, flatRowOf, SHARD_FORMATS } from '../shared/export/formats.js';
 import { syntheticTrajectory } from '../test/helpers/trajectories.js';
 import { machine, recordResults, today } from './results.js';
@@ -31,31 +31,15 @@ function shardRows(first: number, count: number): ExportRow[] {
       commands,
       testPass: [0, 0.5, 1, 1][i % 4]!,
     });
-    const summary: TrajectorySummary = {
-      id: record.trajectory_id,
-      task_id: task.id,
-      project_id: 'bench',
-      attempt: 1,
-      created_at: record.timestamp,
-      model: record.llm_model,
-      scaffold: record.scaffold,
-      category: 'python',
-      difficulty: 'medium',
-      verified: record.verification_passed,
-      resolved: record.final_result.type === 'Success',
-      result_type: record.final_result.type,
-      reward: record.total_reward,
-      reward_parts: record.reward_parts,
-      quality_score: record.quality_score,
-      total_steps: record.total_steps,
-      total_tokens: record.total_tokens,
-      cost_usd: record.total_cost_usd,
-      execution_time_seconds: record.execution_time_seconds,
-      seed: record.seed,
-      content_hash: '',
-      record_key: '',
-      atif_key: '',
-    };
+    const summary = summaryOf(
+      record,
+      { category: 'python', difficulty: 'medium' },
+      {
+        contentHash: '',
+        recordKey: '',
+        atifKey: '',
+      },
+    );
     rows.push({ summary, atif, diversity: (i % 10) / 10 });
   }
   return rows;

@@ -2,8 +2,8 @@
 // jobs (seed 004 §4.2 trajectory endpoints). The record and ATIF document stay in S3; the index holds
 // what is needed to choose among them without reading them.
 import { z } from 'zod';
-import { Difficulty, ProjectId, Slug, TaskId } from './task.js';
-import { RewardParts } from './trajectory.js';
+import { Difficulty, ProjectId, Slug, type Task, TaskId } from './task.js';
+import { RewardParts, type TrajectoryRecord } from './trajectory.js';
 
 export const TrajectorySummary = z.object({
   /** The trajectory id (UUIDv8 of task and attempt). */
@@ -35,6 +35,39 @@ export const TrajectorySummary = z.object({
   atif_key: z.string(),
 });
 export type TrajectorySummary = z.infer<typeof TrajectorySummary>;
+
+/** The index entry of a record: its facts, the task's category and difficulty, where it is stored. */
+export function summaryOf(
+  record: TrajectoryRecord,
+  task: Pick<Task, 'category' | 'difficulty'>,
+  stored: { contentHash: string; recordKey: string; atifKey: string },
+): TrajectorySummary {
+  return {
+    id: record.trajectory_id,
+    task_id: record.task_id,
+    project_id: record.project_id,
+    attempt: record.attempt,
+    created_at: record.timestamp,
+    model: record.llm_model,
+    scaffold: record.scaffold,
+    category: task.category,
+    difficulty: task.difficulty,
+    verified: record.verification_passed,
+    resolved: record.final_result.type === 'Success',
+    result_type: record.final_result.type,
+    reward: record.total_reward,
+    reward_parts: record.reward_parts,
+    quality_score: record.quality_score,
+    total_steps: record.total_steps,
+    total_tokens: record.total_tokens,
+    cost_usd: record.total_cost_usd,
+    execution_time_seconds: record.execution_time_seconds,
+    seed: record.seed,
+    content_hash: stored.contentHash,
+    record_key: stored.recordKey,
+    atif_key: stored.atifKey,
+  };
+}
 
 const QueryBoolean = z.enum(['true', 'false']).transform((v) => v === 'true');
 

@@ -12,6 +12,7 @@ import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../domain/trajectory-f
 import {
   type ExportJob,
   ExportRequest,
+  summaryOf,
   type TrajectoryFilter,
   type TrajectorySummary,
 } from '../domain/trajectory-index.js';
@@ -72,32 +73,17 @@ export class TrajectoryService {
     const record = parseOrThrow(TrajectoryRecord, JSON.parse(recordBody.toString('utf8')), {
       what: 'trajectory record',
     });
+    if (record.task_id !== task.id || record.attempt !== input.attempt) {
+      throw new ValidationError('Invalid trajectory: the record under this attempt names another one', {
+        details: [{ path: 'attempt', problem: `record is of ${record.task_id} attempt ${record.attempt}` }],
+      });
+    }
     const atif = JSON.parse(atifBody.toString('utf8')) as AtifDocument;
-    const summary: TrajectorySummary = {
-      id: record.trajectory_id,
-      task_id: task.id,
-      project_id: task.project_id,
-      attempt: record.attempt,
-      created_at: record.timestamp,
-      model: record.llm_model,
-      scaffold: record.scaffold,
-      category: task.category,
-      difficulty: task.difficulty,
-      verified: record.verification_passed,
-      resolved: record.final_result.type === 'Success',
-      result_type: record.final_result.type,
-      reward: record.total_reward,
-      reward_parts: record.reward_parts,
-      quality_score: record.quality_score,
-      total_steps: record.total_steps,
-      total_tokens: record.total_tokens,
-      cost_usd: record.total_cost_usd,
-      execution_time_seconds: record.execution_time_seconds,
-      seed: record.seed,
-      content_hash: contentHashOf(atif),
-      record_key: `${prefix}${RECORD_FILE}`,
-      atif_key: `${prefix}${ATIF_FILE}`,
-    };
+    const summary = summaryOf(record, task, {
+      contentHash: contentHashOf(atif),
+      recordKey: `${prefix}${RECORD_FILE}`,
+      atifKey: `${prefix}${ATIF_FILE}`,
+    });
     await this.deps.trajectories.put(summary);
     return summary;
   }
