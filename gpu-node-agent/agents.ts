@@ -4,11 +4,13 @@
 // the scaffold runtime, which records their trajectory step by step.
 import type { Task } from '../shared/domain/task.js';
 import type { TrafficRecord } from '../shared/domain/traffic.js';
+import { stepPotential } from './rewards.js';
 import type { ReadOnlyMount, Sandbox } from './sandbox/sandbox.js';
 import { MinimalScaffold } from './scaffolds/minimal.js';
 import { GatewayModelClient } from './scaffolds/model-client.js';
 import { runScaffold, type Scaffold } from './scaffolds/scaffold.js';
 import type { TrajectoryRecorder } from './trajectory/recorder.js';
+import { visiblePassFraction } from './verification.js';
 
 export interface AgentContext {
   sandbox: Sandbox;
@@ -103,7 +105,24 @@ export function scaffoldAgent(name: string, create: (context: AgentContext) => S
       await scaffold.initialize(context.sandbox, task);
       const model = new GatewayModelClient(llm, requestedModel(task), { seed: context.seed });
       const maxSteps = task.estimated_steps.max * 2;
-      const end = await runScaffold(scaffold, model, context.trajectory, { maxSteps, signal }, log);
+      const hasVisibleTests = task.verification_tests.some((test) => !test.hidden);
+      const potential =
+        task.step_rewards && hasVisibleTests
+          ? async () =>
+              stepPotential(
+                (await visiblePassFraction(context.sandbox, task, signal)) ?? 0,
+                task.reward_weights,
+              )
+          : undefined;
+      if (task.step_rewards && !hasVisibleTests)
+        log(`${name}: step_rewards asks for visible tests and the task has none; steps earn 0 until the end`);
+      const end = await runScaffold(
+        scaffold,
+        model,
+        context.trajectory,
+        { maxSteps, signal, potential },
+        log,
+      );
       log(`${name}: ended (${end}) after ${context.trajectory.transitions.length} steps`);
     },
   };

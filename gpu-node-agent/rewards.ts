@@ -55,10 +55,21 @@ export function rewardOf(signals: RewardSignals, weights: RewardWeights): Reward
     weightOfMeasured += weights[signal];
   }
   const total = weightOfMeasured === 0 ? 0 : weighted / weightOfMeasured;
-  return { total: round(total), parts };
+  return { total: roundReward(total), parts };
+}
+
+/**
+ * Intermediate rewards are potential-based shaping (Ng, Harada & Russell 1999), so they change no
+ * policy's ranking: a step that may change the workspace earns Φ(after) − Φ(before), where Φ is the
+ * share of visible tests passing times test_pass's share of the weights. An episode's return is then
+ * the terminal reward plus Φ(end) − Φ(start).
+ */
+export function stepPotential(visiblePassFraction: number, weights: RewardWeights): number {
+  const total = Object.values(weights).reduce((sum, w) => sum + w, 0);
+  return roundReward((visiblePassFraction * weights.test_pass) / total);
 }
 
 /** Rewards are reported to 4 decimals: enough to rank, stable in JSON. */
-function round(value: number): number {
+export function roundReward(value: number): number {
   return Math.round(value * 10_000) / 10_000;
 }

@@ -1,7 +1,7 @@
 // Verification after the agent stops: hidden tests are copied in only now (anti-hardcoding: the agent
 // never saw them), then every test runs in the workspace; expected_outputs, when given, must match
 // each test's stdout. The outcome becomes the attempt's TaskResult (seed 004 §3.2).
-import type { Task } from '../shared/domain/task.js';
+import type { Task, TestSpec } from '../shared/domain/task.js';
 import type { TaskResult } from '../shared/domain/trajectory.js';
 import type { Sandbox } from './sandbox/sandbox.js';
 
@@ -34,8 +34,34 @@ export async function verify(sandbox: Sandbox, task: Task, signal: AbortSignal):
   for (const test of task.verification_tests.filter((t) => t.hidden)) {
     for (const [path, content] of Object.entries(test.files)) await sandbox.writeFile(path, content);
   }
+  const tests = await runTests(sandbox, task, () => true, signal);
+  return { tests, passed: tests.filter((t) => t.passed).length, total: task.verification_tests.length };
+}
+
+/**
+ * The share of the visible tests passing in the workspace as it is now; null when the task has none.
+ * The potential of step rewards (rewards.ts): the agent could run these tests itself.
+ */
+export async function visiblePassFraction(
+  sandbox: Sandbox,
+  task: Task,
+  signal: AbortSignal,
+): Promise<number | null> {
+  const outcomes = await runTests(sandbox, task, (test) => !test.hidden, signal);
+  if (outcomes.length === 0) return null;
+  return outcomes.filter((t) => t.passed).length / outcomes.length;
+}
+
+/** Runs the task's tests that `which` selects, in order, each with its timeout. */
+async function runTests(
+  sandbox: Sandbox,
+  task: Task,
+  which: (test: TestSpec) => boolean,
+  signal: AbortSignal,
+): Promise<TestOutcome[]> {
   const tests: TestOutcome[] = [];
   for (const [index, test] of task.verification_tests.entries()) {
+    if (!which(test)) continue;
     const out = await sandbox.exec(test.command, {
       timeoutSeconds: test.timeout_seconds,
       outputLimitBytes: OUTPUT_KEPT_BYTES,
@@ -59,7 +85,7 @@ export async function verify(sandbox: Sandbox, task: Task, signal: AbortSignal):
     });
     if (signal.aborted) break;
   }
-  return { tests, passed: tests.filter((t) => t.passed).length, total: task.verification_tests.length };
+  return tests;
 }
 
 /**

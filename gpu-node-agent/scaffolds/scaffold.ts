@@ -52,7 +52,15 @@ export interface Scaffold {
 export interface RunLimits {
   maxSteps: number;
   signal: AbortSignal;
+  /**
+   * The potential of intermediate rewards (rewards.ts stepPotential), measured in the sandbox; a step
+   * that may change the workspace earns its change. None: steps earn 0 until the terminal reward.
+   */
+  potential?: () => Promise<number>;
 }
+
+/** Actions that may change the workspace, after which the potential is measured again. */
+const CHANGING: ReadonlySet<string> = new Set(['execute_command', 'write_file', 'edit_file', 'tool_call']);
 
 export type RunEnd = 'finished' | 'step_limit' | 'aborted';
 
@@ -78,6 +86,7 @@ export async function runScaffold(
   log: (line: string) => void,
 ): Promise<RunEnd> {
   let turns = 0;
+  let potential = limits.potential ? await limits.potential() : 0;
   while (!scaffold.isTerminal()) {
     if (limits.signal.aborted) return 'aborted';
     if (recorder.transitions.length >= limits.maxSteps) {
@@ -91,6 +100,14 @@ export async function runScaffold(
       const metrics = i === 0 ? turn.metrics : { ...NOTHING_SPENT, model: turn.metrics.model };
       // The turn and what the model said with its tool calls, so the turn can be rebuilt (ATIF, replay).
       const said = i === 0 && turn.message.tool_calls?.length && turn.message.content;
+      let shaped = result.reward;
+      const measured: Record<string, number> = {};
+      if (limits.potential && CHANGING.has(result.action.action_type) && !limits.signal.aborted) {
+        const after = await limits.potential();
+        shaped += after - potential;
+        measured.potential = after;
+        potential = after;
+      }
       await recorder.record({
         source: 'agent',
         state: {
@@ -102,9 +119,12 @@ export async function runScaffold(
         },
         action: result.action,
         observation: result.observation,
-        reward: result.reward,
+        reward: shaped,
         done: result.done,
-        info: { ...metrics, extra: { ...result.info, turn: turns, ...(said ? { message: said } : {}) } },
+        info: {
+          ...metrics,
+          extra: { ...result.info, ...measured, turn: turns, ...(said ? { message: said } : {}) },
+        },
       });
       log(
         `${scaffold.name}: step ${recorder.transitions.length} ${result.action.action_type}${result.action.tool_name ? ` (${result.action.tool_name})` : ''}`,

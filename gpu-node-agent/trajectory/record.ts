@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { ATIF_SCHEMA_VERSION, type AtifDocument, type AtifStep } from '../../shared/domain/atif.js';
 import type { Task } from '../../shared/domain/task.js';
 import { type TaskResult, TrajectoryRecord, type Transition } from '../../shared/domain/trajectory.js';
-import type { Reward } from '../rewards.js';
+import { type Reward, roundReward } from '../rewards.js';
 
 export interface RecordInputs {
   task: Pick<Task, 'id' | 'project_id'>;
@@ -47,14 +47,14 @@ export function qualityScore(testPass: number, transitions: readonly Transition[
     (t) => (t.observation.exit_code ?? 0) !== 0 || t.info.extra.tool_error === true,
   ).length;
   const clean = transitions.length === 0 ? 1 : 1 - failed / transitions.length;
-  return Math.round((0.7 * testPass + 0.3 * clean) * 10_000) / 10_000;
+  return roundReward(0.7 * testPass + 0.3 * clean);
 }
 
 export function trajectoryRecord(inputs: RecordInputs): TrajectoryRecord {
   const { transitions, reward } = inputs;
   const steps = transitions.map((t, i) =>
-    // The reward of the attempt is the last step's: the terminal reward of an episode.
-    i === transitions.length - 1 ? { ...t, reward: reward.total, done: true } : t,
+    // The terminal reward of the episode is added to the last step's own (intermediate) reward.
+    i === transitions.length - 1 ? { ...t, reward: roundReward(t.reward + reward.total), done: true } : t,
   );
   let tokens = 0;
   let cost = 0;

@@ -130,6 +130,11 @@ export const TaskSpec = z.strictObject({
    * finish is refused and the agent keeps working. Null: any confidence may finish.
    */
   confidence_threshold: z.number().min(0).max(1).nullable().default(null),
+  /**
+   * Intermediate rewards: after every step that may change the workspace the visible tests run and
+   * the step earns the change in their pass share (potential-based shaping). Costs a test run a step.
+   */
+  step_rewards: z.boolean().default(false),
   scaffold: Slug.default('minimal'),
   model_preferences: ModelPreferences.default(ModelPreferences.parse({})),
   /** Tell the agent's model the budget left (daily allowance, project) in its system prompt (seed 000). */

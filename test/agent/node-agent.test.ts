@@ -695,6 +695,56 @@ function shellDrivingModel(body: Record<string, any>): Reply {
   };
 }
 
+describe('intermediate rewards', () => {
+  it('pays each workspace-changing step the change in visible tests passing, and the terminal reward last', async () => {
+    const calls = [
+      { name: 'write_file', arguments: { path: 'hello.sh', content: 'echo "Hello"\n' } },
+      { name: 'bash', arguments: { command: 'sh hello.sh' } },
+      { name: 'write_file', arguments: { path: 'hello.sh', content: 'echo "Hello, autovibe!"\n' } },
+      { name: 'finish', arguments: { summary: 'hello.sh greets', confidence: 0.9 } },
+    ];
+    const upstream = await startScriptedUpstream((_, i) => ({
+      toolCalls: [{ id: `call_${i}`, name: calls[i]!.name, arguments: JSON.stringify(calls[i]!.arguments) }],
+      usage: { prompt_tokens: 100, completion_tokens: 10 },
+    }));
+    try {
+      await startAgent({
+        config: {
+          labels: { suite: 'shaped' },
+          scaffolds: ['minimal'],
+          gateway: scriptedGateway(upstream.url),
+        },
+      });
+      const task = await submit({
+        scaffold: 'minimal',
+        model_preferences: { preferred: ['coder'] },
+        requirements: { labels: { suite: 'shaped' } },
+        step_rewards: true,
+        estimated_steps: { min: 2, max: 5 },
+        verification_tests: [
+          {
+            name: 'greets',
+            hidden: false,
+            command: 'test "$(sh hello.sh)" = "Hello, autovibe!"',
+            timeout_seconds: 10,
+          },
+        ],
+      });
+      const done = await finished(task.id);
+      expect(done.status, done.last_error ?? '').toBe('succeeded');
+      const record = await trajectoryFile(done, RECORD_FILE);
+      // Φ = visible pass share × test_pass's share of the weights (0.5 of 1.0): 0 → 0 → 0.5.
+      const terminal = record.total_reward;
+      expect(record.transitions.map((t: any) => t.reward)).toEqual([0, 0, 0.5, terminal]);
+      expect(record.transitions.map((t: any) => t.info.extra.potential)).toEqual([0, 0, 0.5, undefined]);
+      // Tests 1, progress 1, efficiency (10 - 4) / (10 - 2): the terminal reward is unchanged by shaping.
+      expect(terminal).toBe(0.9688); // (0.5 + 0.2 + 0.1 × 0.75) / 0.8, to 4 decimals
+    } finally {
+      await upstream.close();
+    }
+  }, 120_000);
+});
+
 describe('a CLI agent the task image must provide (aider)', () => {
   it('fails at once, not retried, saying what to add to the image', async () => {
     const upstream = await startScriptedUpstream(shellDrivingModel);
