@@ -20,7 +20,8 @@ export type Trigger =
  */
 export interface ResourceUse {
   tables: Partial<Record<TableKey, 'read' | 'readWrite'>>;
-  queues: Partial<Record<QueueKey, 'send' | 'sendConsume'>>;
+  /** `depth`: only its attributes (how many messages wait). */
+  queues: Partial<Record<QueueKey, 'depth' | 'send' | 'sendConsume'>>;
   buckets: Partial<Record<BucketKey, 'read' | 'readWrite'>>;
   /** Nodes' dispatch queues (one per node): `manage` creates them at registration, `send` dispatches. */
   workerQueues: 'none' | 'send' | 'manage';
@@ -101,7 +102,7 @@ export const FUNCTIONS = {
     timeoutSeconds: 120,
     memoryMb: 512,
     // It also reads every fixed queue's depth (QueueDepthChanged).
-    uses: { ...SCHEDULING, queues: { events: 'send', deadTasks: 'send', exports: 'send' } },
+    uses: { ...SCHEDULING, queues: { events: 'send', deadTasks: 'send', exports: 'depth' } },
   },
   budgetSweep: {
     entry: 'functions/budget-sweep/handler.ts',

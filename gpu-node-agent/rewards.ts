@@ -61,8 +61,9 @@ export function rewardOf(signals: RewardSignals, weights: RewardWeights): Reward
 /**
  * Intermediate rewards are potential-based shaping (Ng, Harada & Russell 1999), so they change no
  * policy's ranking: a step that may change the workspace earns Φ(after) − Φ(before), where Φ is the
- * share of visible tests passing times test_pass's share of the weights. An episode's return is then
- * the terminal reward plus Φ(end) − Φ(start).
+ * share of visible tests passing times test_pass's share of all the weights; the episode's end has
+ * Φ = 0 (the last step gives the built-up potential back), so its return is the terminal reward less
+ * Φ(start), which no policy changes.
  */
 export function stepPotential(visiblePassFraction: number, weights: RewardWeights): number {
   const total = Object.values(weights).reduce((sum, w) => sum + w, 0);

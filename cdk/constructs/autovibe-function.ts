@@ -89,9 +89,13 @@ export class AutovibeFunction extends NodejsFunction {
       else table.grantReadWriteData(this);
       this.addEnvironment(resourceEnvVar.table(key), table.tableName);
     }
-    for (const [key, access] of Object.entries(uses.queues) as [QueueKey, 'send' | 'sendConsume'][]) {
+    for (const [key, access] of Object.entries(uses.queues) as [
+      QueueKey,
+      ResourceUse['queues'][QueueKey],
+    ][]) {
       const queue = resources.queues[key];
-      queue.grantSendMessages(this);
+      if (access === 'depth') queue.grant(this, 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl');
+      else queue.grantSendMessages(this);
       if (access === 'sendConsume') queue.grantConsumeMessages(this);
       this.addEnvironment(resourceEnvVar.queue(key), queue.queueUrl);
     }

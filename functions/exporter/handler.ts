@@ -1,7 +1,7 @@
 // The exporter, triggered by the exports queue: each message names an export job to run or to go on
 // with. A run stops between two shards a minute before the function's time is up and queues the rest,
-// so an export of any size finishes in steps; a failure is recorded on the job (resume it through the
-// API) and the message is dropped, since running it again at once would fail the same way.
+// so an export of any size finishes in steps. A failure is recorded on the job by the exporter (resume it
+// through the API) and the message dropped; so is a duplicate message for a job another run holds.
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { ControlPlane } from '../../shared/control-plane.js';
 import { createLogger } from '../../shared/logger.js';
@@ -27,7 +27,9 @@ export function createHandler(
       const started = Date.now();
       try {
         const progress = await plane.exporter.run(id, started + runForMs);
-        if (progress === 'more') {
+        if (progress === 'busy') {
+          log.info('export_held_elsewhere', { export_id: id });
+        } else if (progress === 'more') {
           await plane.aws.sqs.send(
             new SendMessageCommand({
               QueueUrl: plane.config.resources.queues.exports,
@@ -39,16 +41,8 @@ export function createHandler(
           log.info('export_done', { export_id: id, seconds: (Date.now() - started) / 1000 });
         }
       } catch (error) {
+        // The exporter recorded the failure on the job; running it again at once would fail the same way.
         log.error('export_failed', { export_id: id, error });
-        await plane.repositories.exports
-          .update(id, {
-            status: 'failed',
-            error: error instanceof Error ? error.message : String(error),
-            updated_at: new Date().toISOString(),
-          })
-          .catch((updateError) =>
-            log.error('export_fail_record_failed', { export_id: id, error: updateError }),
-          );
       }
     }
     return { batchItemFailures: [] };

@@ -152,10 +152,11 @@ export async function startGateway(
     if (exact) return exact;
     const gemini = method === 'POST' ? /^\/v1(?:beta|alpha)?\/models\/([^/:]+):(\w+)$/.exec(path) : null;
     const handler = gemini ? geminiMethods[gemini[2]!] : undefined;
-    return handler ? (exchange) => handler(exchange, decodeURIComponent(gemini![1]!)) : undefined;
+    return handler ? (exchange) => handler(exchange, modelInPath(gemini![1]!)) : undefined;
   };
 
   const servers: Server[] = [];
+  let closed = false;
   const listen = async (host: string, port: number): Promise<string> => {
     const server = createServer({ keepAliveTimeout: 75_000 }, (req, res) => {
       void serve(req, res, routeFor, logger);
@@ -165,6 +166,11 @@ export async function startGateway(
       server.listen(port, host, () => resolve());
     });
     servers.push(server);
+    // Opened while the gateway was closing: closed at once, and the caller told.
+    if (closed) {
+      await closeServer(server);
+      throw new Error('The gateway is closed');
+    }
     return `http://${host}:${(server.address() as AddressInfo).port}`;
   };
   const url = await listen(config.host, config.port);
@@ -197,11 +203,21 @@ export async function startGateway(
       return listening;
     },
     async close() {
+      closed = true;
       await Promise.all(servers.map(closeServer));
       await Promise.all([budget.close(), traffic.close()]);
       for (const provider of providers) provider.close?.();
     },
   };
+}
+
+/** The model named in a Gemini path, percent-decoded; a malformed one is the client's mistake. */
+function modelInPath(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new ValidationError(`Malformed model name in the path: ${encoded}`);
+  }
 }
 
 async function serve(

@@ -38,9 +38,11 @@ const CHECKPOINT_REPOSITORY = 'autovibe-checkpoint';
 
 /**
  * The network of sandboxes that may reach the node's gateway: `internal`, so the only address outside
- * it they can reach is the host's own on its bridge, where the gateway listens; nothing beyond.
+ * it they can reach is the host's own on its bridge, where the gateway listens; nothing beyond; and
+ * without inter-container traffic, so the sandboxes on it cannot reach each other either.
  */
 export const GATEWAY_NETWORK = 'autovibe-llm';
+const NO_ICC = { 'com.docker.network.bridge.enable_icc': 'false' };
 
 export class DockerSandboxProvider implements SandboxProvider {
   readonly kind = 'docker' as const;
@@ -103,7 +105,7 @@ export class DockerSandboxProvider implements SandboxProvider {
     return gateway;
   }
 
-  /** The gateway network, created on first use; one made by hand must be internal too. */
+  /** The gateway network, created on first use; one made by hand must be as closed. */
   private async gatewayNetwork(): Promise<Docker.NetworkInspectInfo> {
     const inspect = () =>
       this.docker.getNetwork(GATEWAY_NETWORK).inspect() as Promise<Docker.NetworkInspectInfo>;
@@ -116,6 +118,7 @@ export class DockerSandboxProvider implements SandboxProvider {
         .createNetwork({
           Name: GATEWAY_NETWORK,
           Internal: true,
+          Options: NO_ICC,
           CheckDuplicate: true,
           Labels: { [LABEL.managed]: 'true' },
         })
@@ -125,9 +128,10 @@ export class DockerSandboxProvider implements SandboxProvider {
         });
       network = await inspect();
     }
-    if (!network.Internal)
+    const closed = network.Internal && network.Options?.['com.docker.network.bridge.enable_icc'] === 'false';
+    if (!closed)
       throw new Error(
-        `Docker network ${GATEWAY_NETWORK} exists but is not internal: sandboxes on it would reach everything. Remove it (docker network rm ${GATEWAY_NETWORK}) and autovibe makes an internal one`,
+        `Docker network ${GATEWAY_NETWORK} exists but is not internal without inter-container traffic: sandboxes on it could reach more than the gateway. Remove it (docker network rm ${GATEWAY_NETWORK}) and autovibe makes one that is`,
       );
     return network;
   }
@@ -162,7 +166,12 @@ export class DockerSandboxProvider implements SandboxProvider {
         NanoCpus: Math.round(spec.cpuCores * 1e9),
         PidsLimit: spec.maxProcesses,
         NetworkMode: networkMode,
-        Binds: (spec.mounts ?? []).map((m) => `${m.source}:${m.target}:ro`),
+        Mounts: (spec.mounts ?? []).map((m) => ({
+          Type: 'bind' as const,
+          Source: m.source,
+          Target: m.target,
+          ReadOnly: true,
+        })),
       },
     });
     try {

@@ -322,6 +322,10 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Tas
         key: llm.key,
         maxTurns: task.estimated_steps.max * 2,
       };
+      if (task.step_rewards)
+        log(
+          `${recipe.name}: step_rewards apply to built-in scaffolds; a CLI agent's steps earn 0 until the end`,
+        );
       const records: TrafficRecord[] = [];
       const untap = llm.tap((record) => {
         if (record.attempt === context.attempt) records.push(record);

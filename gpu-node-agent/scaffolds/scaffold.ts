@@ -104,9 +104,12 @@ export async function runScaffold(
       const measured: Record<string, number> = {};
       if (limits.potential && CHANGING.has(result.action.action_type) && !limits.signal.aborted) {
         const after = await limits.potential();
-        shaped += after - potential;
-        measured.potential = after;
-        potential = after;
+        // A measurement cut short by a stop saw only some tests: it is not used.
+        if (!limits.signal.aborted) {
+          shaped += after - potential;
+          measured.potential = after;
+          potential = after;
+        }
       }
       await recorder.record({
         source: 'agent',

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { ATIF_SCHEMA_VERSION, type AtifDocument, type AtifStep } from '../../shared/domain/atif.js';
 import type { Task } from '../../shared/domain/task.js';
 import { type TaskResult, TrajectoryRecord, type Transition } from '../../shared/domain/trajectory.js';
+import { trajectoryId } from '../../shared/domain/trajectory-files.js';
 import { type Reward, roundReward } from '../rewards.js';
 
 export interface RecordInputs {
@@ -20,16 +21,6 @@ export interface RecordInputs {
   verificationPassed: boolean;
   startedAt: Date;
   endedAt: Date;
-}
-
-/**
- * The same attempt always gets the same trajectory id (a UUIDv8 from a hash of task and attempt), so
- * writing its record twice leaves one record.
- */
-export function trajectoryId(taskId: string, attempt: number): string {
-  const hex = createHash('sha256').update(`${taskId}/attempt-${attempt}`).digest('hex').slice(0, 32);
-  const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** An attempt's seed: fixed by task and attempt, sent to the model, and recorded. */
@@ -52,9 +43,15 @@ export function qualityScore(testPass: number, transitions: readonly Transition[
 
 export function trajectoryRecord(inputs: RecordInputs): TrajectoryRecord {
   const { transitions, reward } = inputs;
+  // The last step earns the terminal reward on top of its own, and gives back the potential the
+  // intermediate rewards built up (the end state's potential is 0), so an episode's return is the
+  // terminal reward less the start's potential: the same for every policy (rewards.ts stepPotential).
+  const lastPotential = [...transitions].reverse().find((t) => typeof t.info.extra.potential === 'number')
+    ?.info.extra.potential as number | undefined;
   const steps = transitions.map((t, i) =>
-    // The terminal reward of the episode is added to the last step's own (intermediate) reward.
-    i === transitions.length - 1 ? { ...t, reward: roundReward(t.reward + reward.total), done: true } : t,
+    i === transitions.length - 1
+      ? { ...t, reward: roundReward(t.reward + reward.total - (lastPotential ?? 0)), done: true }
+      : t,
   );
   let tokens = 0;
   let cost = 0;

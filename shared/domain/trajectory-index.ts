@@ -83,7 +83,7 @@ export const TrajectoryFilter = z.strictObject({
   max_reward: z.coerce.number().min(0).max(1).optional(),
   /** Recorded at or after. */
   since: z.iso.datetime().optional(),
-  /** Recorded before. */
+  /** Recorded at or before. */
   until: z.iso.datetime().optional(),
 });
 export type TrajectoryFilter = z.infer<typeof TrajectoryFilter>;
@@ -104,7 +104,7 @@ export const ExportRequest = z.strictObject({
   /** Share of tasks (not trajectories) in the validation split; a task is never in both. */
   validation_fraction: z.number().min(0).max(0.9).default(0.1),
   /** Rows per shard file. */
-  shard_rows: z.int().min(1).max(1_000_000).default(5000),
+  shard_rows: z.int().min(1).max(100_000).default(5000),
 });
 export type ExportRequest = z.infer<typeof ExportRequest>;
 export type ExportRequestInput = z.input<typeof ExportRequest>;
@@ -128,6 +128,9 @@ export const ExportSummary = z.object({
 export type ExportSummary = z.infer<typeof ExportSummary>;
 
 export const ExportStatus = z.enum(['queued', 'running', 'succeeded', 'failed']);
+
+/** `run_until` of a job no run holds: any time before now. */
+export const RUN_FREE = '1970-01-01T00:00:00.000Z';
 
 /** What one written shard holds, kept so the summary needs no second pass over the files. */
 export const ShardStats = z.object({
@@ -162,6 +165,8 @@ export const ExportJob = z.object({
     .nullable(),
   /** Shards written so far, by name; a resumed run skips them. */
   shards_done: z.record(z.string(), ShardStats),
+  /** Until when the run working on it holds it (RUN_FREE: none does). */
+  run_until: z.iso.datetime(),
   error: z.string().nullable(),
   summary: ExportSummary.nullable(),
 });

@@ -3,16 +3,18 @@
 // three-action sequence with any other; 0: identical to all. Null for a task's only trajectory.
 
 const N = 3;
+/** Start and end markers, so a short trajectory has trigrams too (and its start and end count). */
+const START = '\u0002';
+const END = '\u0003';
 
 function gramsOf(actions: string[]): Set<string> {
-  const n = Math.min(N, Math.max(1, actions.length));
+  const padded = [...Array(N - 1).fill(START), ...actions, END];
   const grams = new Set<string>();
-  for (let i = 0; i + n <= actions.length; i++) grams.add(actions.slice(i, i + n).join('\u0000'));
+  for (let i = 0; i + N <= padded.length; i++) grams.add(padded.slice(i, i + N).join('\u0000'));
   return grams;
 }
 
 function jaccard(a: Set<string>, b: Set<string>): number {
-  if (a.size === 0 && b.size === 0) return 1;
   let shared = 0;
   for (const gram of a) if (b.has(gram)) shared++;
   return shared / (a.size + b.size - shared);

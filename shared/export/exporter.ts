@@ -4,8 +4,14 @@
 // recorded: a shard written but not recorded is written again under the same name, so an interrupted
 // export never holds a row twice. The dataset card and summary are written last.
 import type { AtifDocument } from '../domain/atif.js';
-import type { ExportJob, ExportSummary, ShardStats, TrajectorySummary } from '../domain/trajectory-index.js';
-import { NotFoundError } from '../errors.js';
+import {
+  type ExportJob,
+  type ExportSummary,
+  RUN_FREE,
+  type ShardStats,
+  type TrajectorySummary,
+} from '../domain/trajectory-index.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { ExportRepository, TrajectoryRepository } from '../store/trajectory-repository.js';
 import { actionsOf } from './conversation.js';
@@ -32,27 +38,61 @@ export interface ExporterDeps {
   now: () => Date;
 }
 
-export type ExportProgress = 'done' | 'more';
+/** `busy`: another run holds the job (a duplicate message); it goes on without this one. */
+export type ExportProgress = 'done' | 'more' | 'busy';
+
+/** The longest one run may hold a job; past it (a run that died), another run may take over. */
+const MAX_RUN_MS = 15 * 60_000;
+/** Past the deadline a run still finishes its shard and bookkeeping: the hold covers that too. */
+const HOLD_MARGIN_MS = 2 * 60_000;
+/** Most shards per export: the plan and the shard records live in one DynamoDB item (400 KB). */
+export const MAX_SHARDS = 1000;
 
 export class Exporter {
   constructor(private readonly deps: ExporterDeps) {}
 
-  /** Goes on with the job until it is done, or until `deadline` (epoch ms) between two shards. */
+  /**
+   * Goes on with the job until it is done, or until `deadline` (epoch ms) is too close for another
+   * shard. One run at a time holds the job; a failure is recorded on it (resume it to go on).
+   */
   async run(id: string, deadline = Number.POSITIVE_INFINITY): Promise<ExportProgress> {
     const { exports, now } = this.deps;
-    let job = await exports.get(id);
-    if (!job) throw new NotFoundError(`No export ${id}`);
-    if (job.status === 'succeeded') return 'done';
-    if (job.status !== 'running')
-      job = await exports.update(id, { status: 'running', error: null, updated_at: now().toISOString() });
+    const existing = await exports.get(id);
+    if (!existing) throw new NotFoundError(`No export ${id}`);
+    if (existing.status === 'succeeded') return 'done';
+    const holdUntil = new Date(Math.min(deadline, now().getTime() + MAX_RUN_MS) + HOLD_MARGIN_MS);
+    const job = await exports.claim(id, now(), holdUntil);
+    if (!job) return 'busy';
+    try {
+      const progress = await this.goOn(job, deadline);
+      if (progress === 'more') await exports.release(id, now());
+      return progress;
+    } catch (error) {
+      await exports.update(id, {
+        status: 'failed',
+        error: error instanceof Error ? error.message : String(error),
+        run_until: RUN_FREE,
+        updated_at: now().toISOString(),
+      });
+      throw error;
+    }
+  }
+
+  private async goOn(job: ExportJob, deadline: number): Promise<ExportProgress> {
+    const { exports, now } = this.deps;
+    const { id } = job;
     const plan = job.plan ?? (await this.plan(job));
     const format = SHARD_FORMATS[job.request.format];
     const done = { ...job.shards_done };
+    let lastShardMs = 0;
     for (const shard of plan.shards) {
       if (done[shard]) continue;
-      if (Date.now() >= deadline) return 'more';
+      // Room for one more shard like the last one, or stop here and let the next run go on.
+      if (Date.now() + lastShardMs >= deadline) return 'more';
+      const started = Date.now();
       done[shard] = await this.writeShard(job, shard);
       await exports.shardDone(id, shard, done[shard]!, now());
+      lastShardMs = Date.now() - started;
     }
     const summary = summaryOf(plan, done);
     const prefix = job.prefix;
@@ -67,7 +107,12 @@ export class Exporter {
       datasetCard(finished, summary, format.extension),
       'text/markdown',
     );
-    await exports.update(id, { status: 'succeeded', summary, updated_at: finished.updated_at });
+    await exports.update(id, {
+      status: 'succeeded',
+      summary,
+      run_until: RUN_FREE,
+      updated_at: finished.updated_at,
+    });
     return 'done';
   }
 
@@ -80,6 +125,11 @@ export class Exporter {
       ...(request.verified_only ? { verified: true } : {}),
     });
     const planned = planExport(candidates, request, SHARD_FORMATS[request.format].extension);
+    if (planned.shards.length > MAX_SHARDS)
+      throw new ValidationError(
+        `The export would make ${planned.shards.length} shards, more than ${MAX_SHARDS}: ask for more shard_rows`,
+        { details: [{ path: 'shard_rows', problem: `too small for ${candidates.length} trajectories` }] },
+      );
     for (const shard of planned.shards) {
       await this.deps.exportBlobs.put(
         selectionKey(job.prefix, shard.name),

@@ -39,11 +39,13 @@ export function planExport(
   const perTask = new Map<string, TrajectorySummary[]>();
   const dropped = { duplicates: 0, over_task_cap: 0 };
   for (const t of ordered) {
-    if (request.dedupe && seen.has(t.content_hash)) {
+    // The same actions are a duplicate only within one task: on another task they are other data.
+    const content = `${t.task_id}\u0000${t.content_hash}`;
+    if (request.dedupe && seen.has(content)) {
       dropped.duplicates++;
       continue;
     }
-    seen.add(t.content_hash);
+    seen.add(content);
     const kept = perTask.get(t.task_id) ?? [];
     if (request.max_per_task !== null && kept.length >= request.max_per_task) {
       dropped.over_task_cap++;

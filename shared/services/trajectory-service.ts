@@ -8,15 +8,16 @@ import type { Principal } from '../domain/api-key.js';
 import type { AtifDocument } from '../domain/atif.js';
 import { IdPrefix, newId } from '../domain/ids.js';
 import { TrajectoryRecord } from '../domain/trajectory.js';
-import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../domain/trajectory-files.js';
+import { ATIF_FILE, RECORD_FILE, trajectoryId, trajectoryPrefix } from '../domain/trajectory-files.js';
 import {
   type ExportJob,
   ExportRequest,
+  RUN_FREE,
   summaryOf,
   type TrajectoryFilter,
   type TrajectorySummary,
 } from '../domain/trajectory-index.js';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { contentHashOf } from '../export/conversation.js';
 import { SELECTION_DIR } from '../export/exporter.js';
 import type { TaskLifecycle } from '../scheduler/lifecycle.js';
@@ -60,6 +61,12 @@ export class TrajectoryService {
   ): Promise<TrajectorySummary> {
     await this.deps.lifecycle.checkOwnership(input.worker_id, caller);
     const task = await this.deps.tasks.get(taskId);
+    // A node indexes only the attempt it holds (before it reports the end); an admin may re-index any.
+    if (caller.role !== 'admin' && (task.worker_id !== input.worker_id || task.attempt !== input.attempt)) {
+      throw new ConflictError(
+        `Worker ${input.worker_id} does not hold attempt ${input.attempt} of ${task.id}`,
+      );
+    }
     const prefix = trajectoryPrefix(task, input.attempt);
     const [recordBody, atifBody] = await Promise.all([
       this.deps.trajectoryBlobs.get(`${prefix}${RECORD_FILE}`),
@@ -73,9 +80,18 @@ export class TrajectoryService {
     const record = parseOrThrow(TrajectoryRecord, JSON.parse(recordBody.toString('utf8')), {
       what: 'trajectory record',
     });
-    if (record.task_id !== task.id || record.attempt !== input.attempt) {
-      throw new ValidationError('Invalid trajectory: the record under this attempt names another one', {
-        details: [{ path: 'attempt', problem: `record is of ${record.task_id} attempt ${record.attempt}` }],
+    const expected = {
+      trajectory_id: trajectoryId(task.id, input.attempt),
+      task_id: task.id,
+      project_id: task.project_id,
+      attempt: input.attempt,
+    };
+    const wrong = (Object.keys(expected) as (keyof typeof expected)[]).filter(
+      (k) => record[k] !== expected[k],
+    );
+    if (wrong.length > 0) {
+      throw new ValidationError('Invalid trajectory: the record under this attempt is not of this attempt', {
+        details: wrong.map((k) => ({ path: `record.${k}`, problem: `must be ${expected[k]}` })),
       });
     }
     const atif = JSON.parse(atifBody.toString('utf8')) as AtifDocument;
@@ -97,7 +113,7 @@ export class TrajectoryService {
     const summary = await this.deps.trajectories.get(id);
     if (!summary) throw new NotFoundError(`No trajectory ${id}`);
     const body = await this.deps.trajectoryBlobs.get(summary.record_key);
-    if (!body) throw new NotFoundError(`Trajectory ${id}: its record is gone (retention?)`);
+    if (!body) throw new NotFoundError(`Trajectory ${id}: its record is missing from S3`);
     return { summary, record: TrajectoryRecord.parse(JSON.parse(body.toString('utf8'))) };
   }
 
@@ -117,6 +133,7 @@ export class TrajectoryService {
       prefix: `exports/${request.project_id}/${id}/`,
       plan: null,
       shards_done: {},
+      run_until: RUN_FREE,
       error: null,
       summary: null,
     };
@@ -135,6 +152,8 @@ export class TrajectoryService {
   async resume(id: string): Promise<ExportJob> {
     const job = await this.export(id);
     if (job.status === 'succeeded') return job;
+    if (job.run_until > this.deps.now().toISOString())
+      throw new ConflictError(`Export ${id} is running (held until ${job.run_until}); it goes on by itself`);
     const queued = await this.deps.exports.update(id, {
       status: 'queued',
       error: null,

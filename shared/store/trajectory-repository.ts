@@ -4,6 +4,7 @@
 import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ExportJob,
+  RUN_FREE,
   type ShardStats,
   type TrajectoryFilter,
   TrajectorySummary,
@@ -169,6 +170,41 @@ export class ExportRepository {
       }),
     );
     return ExportJob.parse(out.Attributes);
+  }
+
+  /**
+   * Takes the job for one run until `until`, unless another run holds it or it is done: the job, or
+   * null. Two runs (a duplicate message, a resume) therefore never write it at once.
+   */
+  async claim(id: string, now: Date, until: Date): Promise<ExportJob | null> {
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { id },
+          UpdateExpression: 'SET #status = :running, run_until = :until, #error = :none, updated_at = :now',
+          ConditionExpression: '#status <> :succeeded AND run_until < :now',
+          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+          ExpressionAttributeValues: {
+            ':running': 'running',
+            ':succeeded': 'succeeded',
+            ':until': until.toISOString(),
+            ':now': now.toISOString(),
+            ':none': null,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return ExportJob.parse(out.Attributes);
+    } catch (error) {
+      if (isConditionFailure(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Lets the next run take the job at once (this one stopped at its deadline). */
+  async release(id: string, now: Date): Promise<void> {
+    await this.update(id, { run_until: RUN_FREE, updated_at: now.toISOString() });
   }
 
   /** Records a finished shard and what it holds; recording it twice changes nothing. */

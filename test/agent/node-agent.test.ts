@@ -733,9 +733,12 @@ describe('intermediate rewards', () => {
       const done = await finished(task.id);
       expect(done.status, done.last_error ?? '').toBe('succeeded');
       const record = await trajectoryFile(done, RECORD_FILE);
-      // Φ = visible pass share × test_pass's share of the weights (0.5 of 1.0): 0 → 0 → 0.5.
+      // Φ = visible pass share × test_pass's share of the weights (0.5 of 1.0): 0 → 0 → 0.5; the last
+      // step gives Φ back with the terminal reward, so the return is the terminal reward (Φ(start) = 0).
       const terminal = record.total_reward;
-      expect(record.transitions.map((t: any) => t.reward)).toEqual([0, 0, 0.5, terminal]);
+      const rewards = record.transitions.map((t: any) => t.reward);
+      expect(rewards).toEqual([0, 0, 0.5, terminal - 0.5]);
+      expect(rewards.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(terminal, 9);
       expect(record.transitions.map((t: any) => t.info.extra.potential)).toEqual([0, 0, 0.5, undefined]);
       // Tests 1, progress 1, efficiency (10 - 4) / (10 - 2): the terminal reward is unchanged by shaping.
       expect(terminal).toBe(0.9688); // (0.5 + 0.2 + 0.1 × 0.75) / 0.8, to 4 decimals

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { efficiencyOf, type RewardSignals, rewardOf } from '../../gpu-node-agent/rewards.js';
-import { trajectoryId } from '../../gpu-node-agent/trajectory/record.js';
 import { RewardWeights } from '../../shared/domain/trajectory.js';
+import { trajectoryId } from '../../shared/domain/trajectory-files.js';
 
 const SEED_WEIGHTS = RewardWeights.parse({});
 

@@ -63,14 +63,24 @@ describe('diversityScores', () => {
       ]),
     );
     expect([...disjoint.values()]).toEqual([1, 1]);
-    // a's trigrams {xyz, yzw}, b's {xyz, yzq}: Jaccard 1/3.
+    // With start (^) and end ($) markers, a's trigrams are ^^x ^xy xyz yzw zw$ and b's ^^x ^xy xyz yzq zq$:
+    // 3 shared of 7, Jaccard 3/7.
     const overlap = diversityScores(
       new Map([
         ['a', ['x', 'y', 'z', 'w']],
         ['b', ['x', 'y', 'z', 'q']],
       ]),
     );
-    expect(overlap.get('a')).toBeCloseTo(2 / 3, 10);
+    expect(overlap.get('a')).toBeCloseTo(4 / 7, 10);
+    // Short trajectories compare too: one action each, the same action, nothing diverse.
+    expect([
+      ...diversityScores(
+        new Map([
+          ['a', ['x']],
+          ['b', ['x']],
+        ]),
+      ).values(),
+    ]).toEqual([0, 0]);
     expect(diversityScores(new Map([['a', ['x']]])).get('a')).toBeNull();
   });
 });

@@ -23,7 +23,8 @@ let node: SimulatedNode;
 let work: string;
 const tasks: Task[] = [];
 
-/** Writes an attempt's record and ATIF where a node would, and indexes it through the API. */
+/** Writes an attempt's record and ATIF where a node would; indexes it through the API (as an admin,
+ * since these attempts were never claimed: a node may index only the attempt it holds). */
 async function recordAttempt(
   task: Task,
   attempt: number,
@@ -32,16 +33,20 @@ async function recordAttempt(
   extra: { model?: string; scaffold?: string } = {},
 ): Promise<TrajectorySummary> {
   const { record, atif } = syntheticTrajectory({ task, attempt, commands, testPass, ...extra });
-  const blobs = new S3BlobStore(t.plane.aws.s3, t.plane.config.resources.buckets.trajectories);
-  const prefix = trajectoryPrefix(task, attempt);
-  await blobs.put(`${prefix}${RECORD_FILE}`, JSON.stringify(record));
-  await blobs.put(`${prefix}${ATIF_FILE}`, JSON.stringify(atif));
+  await storeAttempt(task, attempt, record, atif);
   const indexed = await call(t.app, 'POST', `/api/v1/tasks/${task.id}/trajectory`, {
-    key: node.key,
+    key: t.keys.admin,
     body: { worker_id: node.id, attempt },
   });
   expect(indexed.status, JSON.stringify(indexed.body)).toBe(200);
   return indexed.body;
+}
+
+async function storeAttempt(task: Task, attempt: number, record: unknown, atif: unknown): Promise<void> {
+  const blobs = new S3BlobStore(t.plane.aws.s3, t.plane.config.resources.buckets.trajectories);
+  const prefix = trajectoryPrefix(task, attempt);
+  await blobs.put(`${prefix}${RECORD_FILE}`, JSON.stringify(record));
+  await blobs.put(`${prefix}${ATIF_FILE}`, JSON.stringify(atif));
 }
 
 /** The exporter function, fed what is on the exports queue, until the queue is empty. */
@@ -92,6 +97,14 @@ async function exportTo(body: Record<string, unknown>): Promise<{ job: ExportJob
     await writeFile(join(dir, file.path), Buffer.from(await response.arrayBuffer()));
   }
   return { job, dir };
+}
+
+async function waitUntil(condition: () => Promise<boolean>, seconds = 30): Promise<void> {
+  const until = Date.now() + seconds * 1000;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function query(sql: string): Promise<Record<string, any>[]> {
@@ -154,9 +167,33 @@ describe('the trajectory index', () => {
     });
   });
 
+  it('takes from a node only the attempt it holds, and only a record of that attempt', async () => {
+    const notHeld = await call(t.app, 'POST', `/api/v1/tasks/${tasks[2]!.id}/trajectory`, {
+      key: node.key,
+      body: { worker_id: node.id, attempt: 1 },
+    });
+    expect(notHeld.status).toBe(409);
+    // A record claiming another project, stored under this attempt, is refused field by field.
+    const { record, atif } = syntheticTrajectory({
+      task: tasks[2]!,
+      attempt: 4,
+      commands: ['ls'],
+      testPass: 1,
+    });
+    await storeAttempt(tasks[2]!, 4, { ...record, project_id: 'someone-else' }, atif);
+    const forged = await call(t.app, 'POST', `/api/v1/tasks/${tasks[2]!.id}/trajectory`, {
+      key: t.keys.admin,
+      body: { worker_id: node.id, attempt: 4 },
+    });
+    expect(forged.status).toBe(400);
+    expect(forged.body.error.details).toEqual([
+      { path: 'record.project_id', problem: 'must be test-project' },
+    ]);
+  });
+
   it('refuses an attempt with nothing in S3, naming the field, and indexes nothing', async () => {
     const missing = await call(t.app, 'POST', `/api/v1/tasks/${tasks[2]!.id}/trajectory`, {
-      key: node.key,
+      key: t.keys.admin,
       body: { worker_id: node.id, attempt: 9 },
     });
     expect(missing.status).toBe(400);
@@ -403,12 +440,15 @@ describe('an interrupted export', () => {
         delete: (key) => exportBlobs.delete(key),
         async put(key, body, type) {
           await exportBlobs.put(key, body, type);
-          if (key.startsWith(`${started.prefix}data/`) && ++shardsWritten === 3) throw new Error('killed');
+          // Dead: nothing after this write ever happens.
+          if (key.startsWith(`${started.prefix}data/`) && ++shardsWritten === 3) await new Promise(() => {});
         },
       },
-      now: () => new Date(),
+      // Its clock is an hour behind, so its hold on the job has run out by now, as a dead run's would.
+      now: () => new Date(Date.now() - 3600_000),
     });
-    await expect(dying.run(started.id)).rejects.toThrow('killed');
+    void dying.run(started.id);
+    await waitUntil(async () => shardsWritten === 3);
     const midway = (
       await call(t.app, 'GET', `/api/v1/trajectories/exports/${started.id}`, { key: t.keys.user })
     ).body;

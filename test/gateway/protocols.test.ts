@@ -19,6 +19,7 @@ import {
   anthropicToChat,
   chatToAnthropic,
 } from '../../gpu-node-agent/gateway/protocols/anthropic.js';
+import { geminiToChat } from '../../gpu-node-agent/gateway/protocols/gemini.js';
 import {
   chatToResponses,
   openAiErrorBody,
@@ -974,5 +975,86 @@ describe('token estimates', () => {
       messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: hugeImage } }] }],
     });
     expect(image).toBe(2_000 + 3 + 4);
+  });
+});
+
+describe('geminiToChat', () => {
+  it('pairs function responses without ids to their calls, drops thoughts, and maps JSON output and tool choice', () => {
+    const chat = geminiToChat({
+      model: 'coder',
+      stream: false,
+      systemInstruction: { parts: [{ text: 'Be brief.' }] },
+      contents: [
+        { role: 'user', parts: [{ text: 'Read a.txt' }] },
+        { role: 'model', parts: [{ text: 'thinking…', thought: true }] },
+        { role: 'model', parts: [{ functionCall: { name: 'read_file', args: { path: 'a.txt' } } }] },
+        { role: 'user', parts: [{ functionResponse: { name: 'read_file', response: { output: 'hello' } } }] },
+      ],
+      tools: [
+        {
+          functionDeclarations: [
+            {
+              name: 'read_file',
+              parameters: { type: 'OBJECT', properties: { path: { type: 'STRING' } } },
+            },
+          ],
+        },
+        { googleSearch: {} },
+      ],
+      toolConfig: { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: ['read_file'] } },
+      generationConfig: {
+        responseMimeType: 'application/json',
+        responseJsonSchema: { type: 'object', properties: { answer: { type: 'string' } } },
+        maxOutputTokens: 50,
+      },
+    });
+    expect(chat.messages).toEqual([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Read a.txt' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          {
+            id: 'call_2_0',
+            type: 'function',
+            function: { name: 'read_file', arguments: '{"path":"a.txt"}' },
+          },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_2_0', content: 'hello' },
+    ]);
+    expect(chat.tools).toEqual([
+      {
+        type: 'function',
+        function: {
+          name: 'read_file',
+          parameters: { type: 'object', properties: { path: { type: 'string' } } },
+        },
+      },
+    ]);
+    expect(chat).toMatchObject({
+      tool_choice: { type: 'function', function: { name: 'read_file' } },
+      response_format: {
+        type: 'json_schema',
+        json_schema: {
+          name: 'response',
+          schema: { type: 'object', properties: { answer: { type: 'string' } } },
+        },
+      },
+      max_tokens: 50,
+    });
+  });
+
+  it('refuses a part it cannot carry, naming it', () => {
+    const error = thrownBy(() =>
+      geminiToChat({
+        model: 'coder',
+        stream: false,
+        contents: [{ role: 'user', parts: [{ fileData: { fileUri: 'gs://x' } }] }],
+      }),
+    );
+    expect(error).toBeInstanceOf(UnsupportedFieldError);
+    expect((error as UnsupportedFieldError).field).toBe('contents[0].parts[0]');
   });
 });

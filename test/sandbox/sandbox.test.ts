@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../../gpu-node-agent/sandbox/busybox-image.js';
-import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandbox.js';
+import { DockerSandboxProvider, GATEWAY_NETWORK } from '../../gpu-node-agent/sandbox/docker-sandbox.js';
 import { LocalSandboxProvider } from '../../gpu-node-agent/sandbox/local-sandbox.js';
 import type { Sandbox, SandboxProvider, SandboxSpec } from '../../gpu-node-agent/sandbox/sandbox.js';
 import { filesOf, tarOf, toBuffer } from '../../gpu-node-agent/sandbox/tar.js';
@@ -183,6 +183,16 @@ describe('docker sandbox hardening, seen from inside', () => {
       const fromGatewayOnly = await sandbox.exec(`nc -w 3 ${otherIp} 8080 </dev/null`);
       expect(fromGatewayOnly.exitCode).not.toBe(0);
       expect(fromGatewayOnly.stdout.toString()).not.toContain('other here');
+      // Nor another sandbox on the gateway network itself.
+      const neighbour = await create({ gatewayAccess: true });
+      const neighbourIp = (await docker.getContainer(neighbour.id).inspect()).NetworkSettings.Networks[
+        GATEWAY_NETWORK
+      ]!.IPAddress;
+      const listening = neighbour.exec('echo neighbour here | nc -l -p 8081', { timeoutSeconds: 10 });
+      const toNeighbour = await sandbox.exec(`nc -w 3 ${neighbourIp} 8081 </dev/null`);
+      expect(toNeighbour.stdout.toString()).not.toContain('neighbour here');
+      await neighbour.destroy();
+      await listening;
       // The same address from a sandbox with egress answers: the block above is the network's doing.
       const withEgress = await create({ networkEgress: true, gatewayAccess: true });
       const answered = await withEgress.exec(`nc -w 3 ${otherIp} 8080 </dev/null`);

@@ -57,6 +57,9 @@ export interface GeminiRequest {
   tools?: { functionDeclarations?: FunctionDeclaration[]; [other: string]: unknown }[];
   toolConfig?: { functionCallingConfig?: { mode?: string; allowedFunctionNames?: string[] } };
   generationConfig?: {
+    responseMimeType?: string;
+    responseJsonSchema?: unknown;
+    responseSchema?: unknown;
     temperature?: number;
     topP?: number;
     maxOutputTokens?: number;
@@ -130,11 +133,13 @@ export function geminiToChat(body: GeminiRequest): ChatCompletionCreateParams {
         } else if (typeof part.text === 'string') text += part.text;
         else unsupported(`${where}.parts[${i}]`, part);
       });
-      messages.push({
-        role: 'assistant',
-        content: text || null,
-        ...(calls.length ? { tool_calls: calls } : {}),
-      });
+      // A turn of thoughts only carries nothing an upstream may be sent.
+      if (text || calls.length)
+        messages.push({
+          role: 'assistant',
+          content: text || null,
+          ...(calls.length ? { tool_calls: calls } : {}),
+        });
       return;
     }
     const userParts: ChatCompletionContentPart[] = [];
@@ -186,13 +191,26 @@ export function geminiToChat(body: GeminiRequest): ChatCompletionCreateParams {
     });
   });
   const config = body.generationConfig ?? {};
-  const mode = body.toolConfig?.functionCallingConfig?.mode;
+  const calling = body.toolConfig?.functionCallingConfig;
+  const mode = calling?.mode;
+  const only = calling?.allowedFunctionNames?.length === 1 ? calling.allowedFunctionNames[0]! : null;
+  // JSON output: with a schema, a structured-output request; without, JSON mode.
+  const schema = config.responseJsonSchema ?? config.responseSchema;
+  const responseFormat =
+    config.responseMimeType === 'application/json'
+      ? schema
+        ? { type: 'json_schema', json_schema: { name: 'response', schema: jsonSchemaOf(schema) } }
+        : { type: 'json_object' }
+      : null;
   return {
     model: body.model,
     messages,
     stream: body.stream,
     ...(tools.length ? { tools } : {}),
-    ...(tools.length && mode === 'ANY' ? { tool_choice: 'required' as const } : {}),
+    ...(tools.length && mode === 'ANY'
+      ? { tool_choice: only ? { type: 'function', function: { name: only } } : ('required' as const) }
+      : {}),
+    ...(responseFormat ? { response_format: responseFormat } : {}),
     ...(tools.length && mode === 'NONE' ? { tool_choice: 'none' as const } : {}),
     ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
     ...(config.topP !== undefined ? { top_p: config.topP } : {}),
