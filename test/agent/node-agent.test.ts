@@ -96,6 +96,17 @@ async function startAgent(
   return agent;
 }
 
+/** A model that makes the i-th of `calls` on its i-th turn, with the same usage every turn. */
+function oneCallPerTurn(
+  calls: { name: string; arguments: Record<string, unknown> }[],
+  usage: { prompt_tokens: number; completion_tokens: number },
+): (body: Record<string, any>, turn: number) => Reply {
+  return (_, i) => ({
+    toolCalls: [{ id: `call_${i}`, name: calls[i]!.name, arguments: JSON.stringify(calls[i]!.arguments) }],
+    usage,
+  });
+}
+
 async function submit(spec: Partial<TaskSpecInput>): Promise<Task> {
   const { task } = await dev.plane.tasks.submit(
     {
@@ -550,10 +561,9 @@ describe('the minimal scaffold', () => {
       { name: 'finish', arguments: { summary: 'probably', confidence: 0.5 } },
       { name: 'finish', arguments: { summary: 'hello.sh greets', confidence: 0.9 } },
     ];
-    const upstream = await startScriptedUpstream((_, i) => ({
-      toolCalls: [{ id: `call_${i}`, name: calls[i]!.name, arguments: JSON.stringify(calls[i]!.arguments) }],
-      usage: { prompt_tokens: 1000, completion_tokens: 50 },
-    }));
+    const upstream = await startScriptedUpstream(
+      oneCallPerTurn(calls, { prompt_tokens: 1000, completion_tokens: 50 }),
+    );
     try {
       // Labelled, so the task cannot go to the crash test's node, which may still count as alive.
       await startAgent({
@@ -703,10 +713,9 @@ describe('intermediate rewards', () => {
       { name: 'write_file', arguments: { path: 'hello.sh', content: 'echo "Hello, autovibe!"\n' } },
       { name: 'finish', arguments: { summary: 'hello.sh greets', confidence: 0.9 } },
     ];
-    const upstream = await startScriptedUpstream((_, i) => ({
-      toolCalls: [{ id: `call_${i}`, name: calls[i]!.name, arguments: JSON.stringify(calls[i]!.arguments) }],
-      usage: { prompt_tokens: 100, completion_tokens: 10 },
-    }));
+    const upstream = await startScriptedUpstream(
+      oneCallPerTurn(calls, { prompt_tokens: 100, completion_tokens: 10 }),
+    );
     try {
       await startAgent({
         config: {
