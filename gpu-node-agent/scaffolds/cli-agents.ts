@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import type { TrafficRecord } from '../../shared/domain/traffic.js';
 import { type AgentContext, AgentSetupError, requestedModel, type TaskAgent } from '../agents.js';
 import { shellQuote } from '../sandbox/sandbox.js';
-import { stepsFromTraffic } from '../trajectory/from-traffic.js';
+import { toBuffer } from '../sandbox/tar.js';
+import { stepsFromTraffic, withFileChanges } from '../trajectory/from-traffic.js';
+import { fileChanges } from '../workspace-diff.js';
 import type { AgentInstaller, NpmPackage } from './agent-installer.js';
 import { AgentFailure, type AgentFailureKind } from './failure.js';
 
@@ -326,6 +328,7 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Tas
         log(
           `${recipe.name}: step_rewards apply to built-in scaffolds; a CLI agent's steps earn 0 until the end`,
         );
+      const before = await toBuffer(await sandbox.copyOut());
       const records: TrafficRecord[] = [];
       const untap = llm.tap((record) => {
         if (record.attempt === context.attempt) records.push(record);
@@ -344,7 +347,9 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Tas
       const output = out.stdout.toString() + out.stderr.toString();
       log(output);
       // The steps are kept whatever happened: a failed run's trajectory is data too.
-      for (const step of stepsFromTraffic(records)) await context.trajectory.record(step);
+      const changes = await fileChanges(before, await toBuffer(await sandbox.copyOut()));
+      for (const step of withFileChanges(stepsFromTraffic(records), changes))
+        await context.trajectory.record(step);
       log(`${recipe.name}: exit ${out.exitCode ?? 'killed'} after ${records.length} model calls`);
       if (signal.aborted) return;
       if (install.kind === 'image' && out.exitCode === NOT_INSTALLED && records.length === 0)

@@ -3,9 +3,9 @@
 // the sandbox needs no network, and only the node talks to the gateway. Finishing states a confidence
 // (seed 000: act only above 0.7), which is recorded with the step; a task's confidence_threshold
 // refuses a finish below it.
-import { createHash } from 'node:crypto';
 import type { Task } from '../../shared/domain/task.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
+import { fileStateOf } from '../workspace-diff.js';
 import type { ModelTurn } from './model-client.js';
 import { cutMiddle } from './observation.js';
 import type { ChatMessage, Scaffold, StepResult, ToolSpec } from './scaffold.js';
@@ -231,7 +231,7 @@ export class MinimalScaffold implements Scaffold {
         const existed = await this.exists(path);
         await sandbox.writeFile(path, content);
         return result(content, `wrote ${Buffer.byteLength(content)} bytes to ${path}`, {
-          files: { [path]: fileState(existed ? 'modified' : 'added', content) },
+          files: { [path]: fileStateOf(existed ? 'modified' : 'added', content) },
         });
       }
       case 'edit_file': {
@@ -245,7 +245,7 @@ export class MinimalScaffold implements Scaffold {
           throw new ToolError(`old_str occurs more than once in ${path}; include more context`);
         const after = before.slice(0, at) + newStr + before.slice(at + oldStr.length);
         await sandbox.writeFile(path, after);
-        return result(newStr, `edited ${path}`, { files: { [path]: fileState('modified', after) } });
+        return result(newStr, `edited ${path}`, { files: { [path]: fileStateOf('modified', after) } });
       }
       case 'finish': {
         const confidence = Number(args.confidence);
@@ -296,12 +296,4 @@ function text(args: Record<string, unknown>, field: string): string {
   const value = args[field];
   if (typeof value !== 'string') throw new ToolError(`${field} must be a string`);
   return value;
-}
-
-function fileState(change: 'added' | 'modified', content: string) {
-  return {
-    change,
-    sha256: createHash('sha256').update(content).digest('hex'),
-    size_bytes: Buffer.byteLength(content),
-  };
 }

@@ -108,6 +108,30 @@ export function stepsFromTraffic(records: readonly TrafficRecord[]): StepReport[
   return steps;
 }
 
+/**
+ * Puts the run's file changes into the steps' state: each changed path goes to the last tool call
+ * that names it (a write, an edit, a command mentioning the file; messages change nothing), else to
+ * the last step. The
+ * traffic shows what the agent asked for, not when a file changed, so this is the best attribution
+ * it allows; every change lands on some step.
+ */
+export function withFileChanges(
+  steps: StepReport[],
+  changes: Record<string, StepReport['state']['files'][string]>,
+): StepReport[] {
+  const out = steps.map((step) => ({ ...step, state: { ...step.state, files: { ...step.state.files } } }));
+  if (out.length === 0) return out;
+  const mentions = out.map((step) =>
+    step.action.tool_name ? `${step.action.content}\n${JSON.stringify(step.action.tool_args ?? '')}` : '',
+  );
+  for (const [path, state] of Object.entries(changes)) {
+    let at = mentions.findLastIndex((text) => text.includes(path));
+    if (at < 0) at = out.length - 1;
+    out[at]!.state.files[path] = state;
+  }
+  return out;
+}
+
 function hasTools(request: Json): boolean {
   return Array.isArray(request?.tools) && request.tools.length > 0;
 }

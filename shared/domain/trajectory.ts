@@ -8,6 +8,7 @@ export const FileState = z.strictObject({
   sha256: z.string().nullable(),
   size_bytes: z.int().min(0).nullable(),
 });
+export type FileState = z.infer<typeof FileState>;
 
 export const State = z.strictObject({
   files: z.record(z.string(), FileState),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyFailure } from '../../gpu-node-agent/scaffolds/cli-agents.js';
-import { stepsFromTraffic } from '../../gpu-node-agent/trajectory/from-traffic.js';
+import { stepsFromTraffic, withFileChanges } from '../../gpu-node-agent/trajectory/from-traffic.js';
 import type { TrafficRecord } from '../../shared/domain/traffic.js';
 
 const TOOLS = [{ name: 'Bash', input_schema: {} }];
@@ -109,6 +109,56 @@ describe('a CLI agent’s steps rebuilt from its traffic', () => {
       done: true,
       info: { extra: { turn: 2, traffic_id: 'second' } },
     });
+  });
+
+  it('puts each file change on the last step that names the file, else on the last step', () => {
+    const step = (content: string, args: unknown) =>
+      ({
+        source: 'agent',
+        state: {
+          files: {},
+          working_directory: '.',
+          environment_variables: {},
+          process_state: null,
+          custom_state: null,
+        },
+        action: {
+          action_type: 'tool_call',
+          content,
+          tool_name: 't',
+          tool_args: args,
+          tool_call_id: null,
+          reasoning: null,
+        },
+        observation: { content: '', exit_code: null, truncated: false },
+        reward: 0,
+        done: false,
+        info: {
+          model: null,
+          prompt_tokens: 0,
+          completion_tokens: 0,
+          cached_tokens: 0,
+          reasoning_tokens: 0,
+          cost_usd: 0,
+          latency_ms: 0,
+          extra: {},
+        },
+      }) as Parameters<typeof withFileChanges>[0][number];
+    const added = { change: 'added' as const, sha256: 'a', size_bytes: 1 };
+    const deleted = { change: 'deleted' as const, sha256: null, size_bytes: null };
+    const steps = withFileChanges(
+      [
+        step('cat src/a.py', { command: 'cat src/a.py' }),
+        step('write', { file_path: '/workspace/src/a.py' }),
+        step('done', null),
+      ],
+      { 'src/a.py': added, 'build/out.bin': deleted },
+    );
+    expect(steps.map((s) => s.state.files)).toEqual([
+      {},
+      { 'src/a.py': added },
+      { 'build/out.bin': deleted },
+    ]);
   });
 
   it('reads Responses-protocol tool results (Codex) and marks calls whose result never came', () => {

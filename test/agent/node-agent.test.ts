@@ -839,6 +839,9 @@ describe.each([
         (t: any) => t.action.tool_call_id === 'call_hello',
       ).observation;
       expect(observed.content).toContain('Hello, autovibe!');
+      // The file the command wrote is in that step's state.
+      const wrote = record.transitions.find((t: any) => t.action.tool_call_id === 'call_hello');
+      expect(wrote.state.files['hello.sh']).toMatchObject({ change: 'added', size_bytes: 34 });
       expect(actions.at(-1)).toMatchObject({
         action_type: 'message',
         content: 'Done: hello.sh prints the greeting.',
