@@ -164,6 +164,7 @@ async function gateway(options: {
   upstreamUrl: string;
   model: string;
   leaseAmount: number;
+  flushRecords: number;
 }) {
   const link = new ControlPlaneLink(options.apiUrl, options.nodeKey);
   // Every trip to the control plane or S3, counted: the hot path should make almost none.
@@ -181,8 +182,8 @@ async function gateway(options: {
       settle: counted('settle', link.settle.bind(link)),
     },
     blobs: {
-      put: counted('put', (key: string, body: string, type: string) => {
-        calls.records += body.split('\n').length - 1;
+      put: counted('put', (key: string, body: Uint8Array, type: string) => {
+        for (let i = body.indexOf(0x0a); i >= 0; i = body.indexOf(0x0a, i + 1)) calls.records++;
         return link.put(key, body, type);
       }),
     },
@@ -196,6 +197,7 @@ async function gateway(options: {
       overrides: { [options.model]: { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } },
     },
     budget: { lease_amount: options.leaseAmount },
+    traffic_log: { flush_records: options.flushRecords, flush_seconds: 5 },
   });
   const running = await startGateway(config, links, { gatewayId: 'gw-bench' });
   return {

@@ -58,7 +58,7 @@ export class ControlPlaneLink implements KeyAuthority, BudgetAuthority, BlobWrit
     });
   }
 
-  async put(key: string, body: string, contentType: string): Promise<void> {
+  async put(key: string, body: Uint8Array, contentType: string): Promise<void> {
     const { s3, bucket } = await this.s3();
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
   }

@@ -2,10 +2,24 @@
 // with labels, kept in maps so recording a call costs a few map lookups.
 type Labels = Record<string, string>;
 
-const labelKey = (labels: Labels) =>
-  Object.entries(labels)
-    .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
-    .join(',');
+/** Label values that need escaping in the exposition format; most never do, so most are not copied. */
+const NEEDS_ESCAPE = /[\\"\n]/;
+
+/**
+ * The series key: `k="v",k2="v2"` in the order given. Recording runs on every call, so this builds one
+ * string and nothing else (no entry arrays, no escaping passes over values that need none).
+ */
+function labelKey(labels: Labels): string {
+  let key = '';
+  for (const name in labels) {
+    const value = labels[name]!;
+    const escaped = NEEDS_ESCAPE.test(value)
+      ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+      : value;
+    key += `${key ? ',' : ''}${name}="${escaped}"`;
+  }
+  return key;
+}
 
 abstract class Metric {
   constructor(

@@ -1,11 +1,13 @@
 // The traffic log's writer: records are batched per folder (project, day, task) and written as JSONL
 // objects, when a batch is full, on a timer, and on close. A failed write keeps its records for the
 // next try, so nothing accepted is lost while the process lives; close() waits for the last write.
+// A batch waits as bytes outside the JS heap: held as strings, hundreds of lines would be copied by
+// every minor GC until they were written, and minor GCs are what a call waits on.
 import { type TrafficRecord, trafficPrefix } from '../../shared/domain/traffic.js';
 import type { Logger } from '../../shared/logger.js';
 
 export interface BlobWriter {
-  put(key: string, body: string, contentType: string): Promise<void>;
+  put(key: string, body: Uint8Array, contentType: string): Promise<void>;
 }
 
 export interface TrafficLogOptions {
@@ -34,7 +36,7 @@ const KEPT_HEADERS = new Set([
 ]);
 
 export class TrafficLog {
-  private readonly batches = new Map<string, string[]>();
+  private readonly batches = new Map<string, PendingLines>();
   private readonly taps = new Map<string, Set<(record: TrafficRecord) => void>>();
   private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -64,11 +66,13 @@ export class TrafficLog {
   append(record: TrafficRecord): void {
     if (record.task_id) for (const listener of this.taps.get(record.task_id) ?? []) listener(record);
     const folder = trafficPrefix(record.project_id, new Date(record.at), record.task_id ?? record.key_id);
-    const line = JSON.stringify({ ...record, request: redact(record.request) });
-    const batch = this.batches.get(folder);
-    if (batch) batch.push(line);
-    else this.batches.set(folder, [line]);
-    if ((batch?.length ?? 1) >= this.options.flushRecords) void this.flush();
+    let batch = this.batches.get(folder);
+    if (!batch) {
+      batch = new PendingLines();
+      this.batches.set(folder, batch);
+    }
+    batch.append(JSON.stringify({ ...record, request: redact(record.request) }));
+    if (batch.count >= this.options.flushRecords) void this.flush();
   }
 
   /** Writes every batch; concurrent calls queue behind each other. */
@@ -89,14 +93,49 @@ export class TrafficLog {
       batches.map(async ([folder, lines]) => {
         const key = `${folder}${this.options.gatewayId}-${Date.now()}-${String(this.sequence++).padStart(6, '0')}.jsonl`;
         try {
-          await this.options.writer.put(key, `${lines.join('\n')}\n`, 'application/x-ndjson');
+          await this.options.writer.put(key, lines.bytes(), 'application/x-ndjson');
         } catch (error) {
-          this.options.logger.error('traffic_log_write_failed', { key, records: lines.length, error });
-          const since = this.batches.get(folder) ?? [];
-          this.batches.set(folder, [...lines, ...since]);
+          this.options.logger.error('traffic_log_write_failed', { key, records: lines.count, error });
+          const since = this.batches.get(folder);
+          if (since) lines.appendAll(since);
+          this.batches.set(folder, lines);
         }
       }),
     );
+  }
+}
+
+/** JSON lines packed into one growing byte buffer, newline-terminated. */
+class PendingLines {
+  private buffer = Buffer.allocUnsafe(64 * 1024);
+  private used = 0;
+  count = 0;
+
+  append(line: string): void {
+    // A UTF-16 unit is at most 3 bytes of UTF-8: room for that is room enough, without measuring.
+    this.reserve(line.length * 3 + 1);
+    this.used += this.buffer.write(line, this.used, 'utf8');
+    this.buffer[this.used++] = 0x0a;
+    this.count++;
+  }
+
+  /** Adds another batch's lines after these. */
+  appendAll(other: PendingLines): void {
+    const bytes = other.bytes();
+    this.reserve(bytes.length);
+    this.used += bytes.copy(this.buffer, this.used);
+    this.count += other.count;
+  }
+
+  bytes(): Buffer {
+    return this.buffer.subarray(0, this.used);
+  }
+
+  private reserve(extra: number): void {
+    if (this.used + extra <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + extra));
+    this.buffer.copy(grown, 0, 0, this.used);
+    this.buffer = grown;
   }
 }
 

@@ -3,6 +3,7 @@
 // web streams cost more per call than the gateway's whole overhead budget (bench/gateway.ts).
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { readAll } from './body.js';
 
 /** An upstream try that failed: the HTTP status when there was an answer, and whether to try again. */
 export class UpstreamError extends Error {
@@ -35,6 +36,8 @@ export class UpstreamClient {
   private readonly base: URL;
   private readonly agent: http.Agent;
   private readonly send: typeof http.request;
+  /** Where each path goes, worked out once: a URL parsed per call is garbage on the hot path. */
+  private readonly targets = new Map<string, http.RequestOptions>();
 
   constructor(
     baseUrl: string,
@@ -52,17 +55,15 @@ export class UpstreamClient {
    */
   post(request: UpstreamRequest): Promise<IncomingMessage> {
     const payload = Buffer.from(JSON.stringify(request.body));
-    const url = new URL(request.path.replace(/^\//, ''), this.base);
+    const target = this.targetOf(request.path);
     return new Promise((resolve, reject) => {
       if (request.signal.aborted) {
         reject(new UpstreamError('the client went away', null, true));
         return;
       }
       const req = this.send(
-        url,
         {
-          method: 'POST',
-          agent: this.agent,
+          ...target,
           headers: {
             ...request.headers,
             'content-type': 'application/json',
@@ -75,7 +76,7 @@ export class UpstreamClient {
             resolve(response);
             return;
           }
-          readText(response)
+          readAll(response)
             .then((text) => reject(new UpstreamError(errorMessage(status, text), status)))
             .catch(() => reject(new UpstreamError(`upstream answered ${status}`, status)));
         },
@@ -99,16 +100,30 @@ export class UpstreamClient {
   close(): void {
     this.agent.destroy();
   }
-}
 
-export async function readText(stream: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  private targetOf(path: string): http.RequestOptions {
+    let target = this.targets.get(path);
+    if (!target) {
+      const url = new URL(path.replace(/^\//, ''), this.base);
+      target = {
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port,
+        path: `${url.pathname}${url.search}`,
+        ...(url.username
+          ? { auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` }
+          : {}),
+        method: 'POST',
+        agent: this.agent,
+      };
+      this.targets.set(path, target);
+    }
+    return target;
+  }
 }
 
 export async function readJson<T>(stream: IncomingMessage): Promise<T> {
-  const text = await readText(stream);
+  const text = await readAll(stream);
   try {
     return JSON.parse(text) as T;
   } catch {
