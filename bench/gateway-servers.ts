@@ -142,8 +142,10 @@ async function floor(options: { upstreamUrl: string }) {
         answer.pipe(res);
       },
     );
-    forward.on('error', () => {
-      res.writeHead(502).end();
+    forward.on('error', (error) => {
+      // Said in the body: the bench stops on any failed call and shows it.
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`floor could not reach the upstream: ${error.message}`);
     });
     req.pipe(forward);
   });

@@ -289,10 +289,10 @@ ${calls.records} records. Spent on the project: ${budget.spent ?? '?'} ${budget.
 
 Published anchors: LiteLLM adds 2-4 ms at p50; Bifrost about 0.44 ms end to end on loopback.
 
-Where the c=1 tail comes from when the machine has fewer cores than this bench has processes: the
-gateway's minor GCs (one every ~150 calls) and the S3 emulator, which shares the cores, taking in each
-traffic-log write. \`BENCH_FLUSH_RECORDS=1000000\` defers the writes to the end, to see the gateway
-without the emulator's share; \`BENCH_GATEWAY_NODE_FLAGS=--trace-gc-nvp\` prints every GC.
+The gateway's own c=1 tail is its minor GCs: about 2 ms each, one every ~150 calls (see them with
+\`BENCH_GATEWAY_NODE_FLAGS=--trace-gc-nvp\`). With fewer cores than this bench has processes, the p99
+columns also move by about ±0.5 ms from run to run (the floor's p99 alone ranges over 1-4 ms).
+\`BENCH_FLUSH_RECORDS=1000000\` defers the traffic-log writes to the end, leaving the S3 emulator idle.
 `;
 console.log(report);
 await recordResults('LLM gateway overhead', report);
