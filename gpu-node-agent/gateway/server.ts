@@ -307,7 +307,7 @@ async function serve(
  * flight, V8 sees request objects (sockets' messages, parsers' results, the gateway's own) survive and
  * starts allocating them straight into the old generation. Every call's garbage then points from old
  * space into new space, so each minor GC traces it: in bench/gateway.ts scavenges took 5.7 ms instead
- * of 2 ms and promoted 4× as much, which is most of the gateway's p99. Nothing a gateway allocates
+ * of 2 ms and promoted 4× as much, about a millisecond of the gateway's p99. Nothing a gateway allocates
  * per call outlives the call, so the heuristic only ever guesses wrong here. Process-wide: the gateway
  * shares its process with the node agent, whose other work is not allocation-bound.
  */
