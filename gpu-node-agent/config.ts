@@ -9,8 +9,8 @@ import { z } from 'zod';
 import { Gpu } from '../shared/domain/worker.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseConfigOrThrow } from '../shared/validation.js';
+import { defaultAgentCache } from './agents/cli/installer.js';
 import { checkGatewayConfig, GatewayConfig } from './gateway/config.js';
-import { defaultAgentCache } from './scaffolds/agent-installer.js';
 
 export const NodeConfig = z.strictObject({
   control_plane_url: z.url(),
@@ -34,6 +34,7 @@ export const NodeConfig = z.strictObject({
     .default({ slots: 2, cpu_cores: 2, memory_mb: 4096 }),
   /** docker isolates; local runs commands on this machine with no isolation, so it must be asked for. */
   executor: z.enum(['docker', 'local']).default('docker'),
+  /** The agents this node offers, by the names tasks give in their `scaffold` field. */
   scaffolds: z.array(z.string().min(1).max(64)).min(1).default(['oracle', 'nop']),
   /** Where CLI agents (claude-code, codex, ...) are installed from npm, once per version. */
   agent_cache: z.string().min(1).default(defaultAgentCache()),

@@ -77,3 +77,54 @@ export class BudgetExhaustedError extends AutovibeError {
   override readonly status = 402;
   override readonly code = 'budget_exhausted';
 }
+
+// The node agent's errors while it runs an attempt. None becomes an HTTP answer: the node reports the
+// message, and the class decides whether the attempt is worth retrying (retryable unless said below).
+
+/** The task's image is not on this node and cannot be pulled. Retrying elsewhere will not help. */
+export class SandboxImageError extends AutovibeError {
+  override readonly code = 'sandbox_image_unavailable';
+}
+
+/** The task cannot be run by this agent (no gateway, no reference solution, ...); retrying will not help. */
+export class AgentSetupError extends AutovibeError {
+  override readonly code = 'agent_setup_failed';
+}
+
+/** An installed CLI agent could not be fetched from npm into the node's agent cache. */
+export class AgentInstallError extends AutovibeError {
+  override readonly code = 'agent_install_failed';
+}
+
+/** The classes an agent's failure is reported in (seed 000: rate limit, context window, budget, crash). */
+export type AgentFailureKind =
+  | 'budget_exhausted'
+  | 'rate_limit'
+  | 'context_window'
+  | 'upstream'
+  | 'agent_crash';
+
+/** Why an agent stopped short of finishing, whichever agent it was; the report leads with `kind`. */
+export class AgentFailure extends AutovibeError {
+  override readonly code: string = 'agent_failed';
+  constructor(
+    message: string,
+    readonly kind: AgentFailureKind,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** A built-in agent's model call the gateway refused or broke (budget exhausted, rate limited, ...). */
+export class ModelCallError extends AgentFailure {
+  override readonly code = 'model_call_failed';
+  constructor(
+    message: string,
+    /** The HTTP status the gateway answered the call with (`status` is this error's own, as everywhere). */
+    readonly gatewayStatus: number | null,
+    kind: Exclude<AgentFailureKind, 'agent_crash'>,
+  ) {
+    super(message, kind);
+  }
+}

@@ -1,16 +1,16 @@
 // Sandboxes as Docker containers, hardened by default (seed 004 §6.1 SecurityConfig): every capability
 // dropped, no new privileges, a read-only root with tmpfs /tmp and a workspace volume, pids, memory and
 // CPU limits from the task, no network unless the task allows egress, and labels naming the node,
-// task and attempt so a restarted agent finds what it left behind.
+// task and attempt so a restarted node agent finds what it left behind.
 import { type Readable, Writable } from 'node:stream';
 import Docker from 'dockerode';
+import { SandboxImageError } from '../../shared/errors.js';
 import { CappedOutput } from './capped-output.js';
 import {
   type ExecOptions,
   type ExecResult,
   type LeftoverSandbox,
   type Sandbox,
-  SandboxImageError,
   type SandboxProvider,
   type SandboxSpec,
   type Snapshot,

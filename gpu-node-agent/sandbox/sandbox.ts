@@ -1,5 +1,5 @@
 // The sandbox a task runs in, whatever isolates it: a Docker container, a local directory with child
-// processes, later a Proxmox VM. Scaffolds, verification and checkpoints speak only this interface.
+// processes, later a Proxmox VM. Agents, verification and checkpoints speak only this interface.
 import type { Readable } from 'node:stream';
 
 /** Where the task's files live inside every sandbox; commands run here unless told otherwise. */
@@ -104,11 +104,6 @@ export interface SandboxProvider {
   remove(id: string): Promise<void>;
   /** The address of this machine as sandboxes with `gatewayAccess` see it. */
   gatewayHost(): Promise<string>;
-}
-
-/** The task's image is not on this node and cannot be pulled. Retrying elsewhere will not help. */
-export class SandboxImageError extends Error {
-  override readonly name = 'SandboxImageError';
 }
 
 /** Tiny shell quoting for arguments passed into `sh -c` scripts. */

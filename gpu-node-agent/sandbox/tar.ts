@@ -1,4 +1,5 @@
-// Tar archives of a directory tree, in and out, for the local sandbox and for workspace diffs.
+// Tar archives of a directory tree, in and out: how files cross a sandbox's boundary (initial files,
+// baselines, checkpoints), what the local sandbox stores, and what workspace diffs compare.
 import { mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize, relative, sep } from 'node:path';
 import { extract, pack } from 'tar-stream';

@@ -8,9 +8,8 @@
 import type { ClientProtocol, TrafficRecord } from '../../shared/domain/traffic.js';
 import type { Transition } from '../../shared/domain/trajectory.js';
 import { type GeminiRequest, geminiToChat } from '../gateway/protocols/gemini.js';
-import { cutMiddle } from '../scaffolds/observation.js';
-import { NOTHING_SPENT } from '../scaffolds/scaffold.js';
-import type { StepReport } from './recorder.js';
+import { cutMiddle } from './observation.js';
+import { NOTHING_SPENT, type StepReport } from './recorder.js';
 
 interface ToolCall {
   id: string;

@@ -1,17 +1,18 @@
 // What an attempt leaves for training once it ends: the TrajectoryRecord (seed 004 §3.2) and its
 // projection to ATIF v1.4 (Harbor's Agent Trajectory Interchange Format), one agent step per model
-// turn, per-step metrics, and the reward in `extra`.
+// turn, per-step metrics, and the reward in `extra`; and the attempt's seed, which both record.
 
 import { createHash } from 'node:crypto';
 import { ATIF_SCHEMA_VERSION, type AtifDocument, type AtifStep } from '../../shared/domain/atif.js';
 import type { Task } from '../../shared/domain/task.js';
 import { type TaskResult, TrajectoryRecord, type Transition } from '../../shared/domain/trajectory.js';
 import { trajectoryId } from '../../shared/domain/trajectory-files.js';
-import { type Reward, roundReward } from '../rewards.js';
+import { type Reward, roundReward } from '../verification/rewards.js';
 
 export interface RecordInputs {
   task: Pick<Task, 'id' | 'project_id'>;
   attempt: number;
+  /** The agent, by the name the task's `scaffold` field gave (the record keeps that field name). */
   scaffold: string;
   model: string;
   seed: number;
@@ -45,7 +46,7 @@ export function trajectoryRecord(inputs: RecordInputs): TrajectoryRecord {
   const { transitions, reward } = inputs;
   // The last step earns the terminal reward on top of its own, and gives back the potential the
   // intermediate rewards built up (the end state's potential is 0), so an episode's return is the
-  // terminal reward less the start's potential: the same for every policy (rewards.ts stepPotential).
+  // terminal reward less the start's potential: the same for every policy (verification/rewards.ts stepPotential).
   const lastPotential = [...transitions].reverse().find((t) => typeof t.info.extra.potential === 'number')
     ?.info.extra.potential as number | undefined;
   const steps = transitions.map((t, i) =>

@@ -14,8 +14,18 @@ export function chunkKey(prefix: string, stepNumber: number): string {
   return `${prefix}steps/${String(stepNumber).padStart(6, '0')}.json`;
 }
 
-/** A step as the scaffold reports it; the recorder numbers, stamps and checks it. */
+/** A step as the agent reports it; the recorder numbers, stamps and checks it. */
 export type StepReport = Omit<Transition, 'step_number' | 'timestamp'> & { timestamp?: string };
+
+/** The metrics of a turn's later actions (any agent's): the turn's spending is booked on its first. */
+export const NOTHING_SPENT = {
+  prompt_tokens: 0,
+  completion_tokens: 0,
+  cached_tokens: 0,
+  reasoning_tokens: 0,
+  cost_usd: 0,
+  latency_ms: 0,
+};
 
 export class TrajectoryRecorder {
   private readonly steps: Transition[] = [];

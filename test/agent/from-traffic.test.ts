@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyFailure } from '../../gpu-node-agent/scaffolds/cli-agents.js';
+import { classifyFailure } from '../../gpu-node-agent/agents/failure.js';
 import { stepsFromTraffic, withFileChanges } from '../../gpu-node-agent/trajectory/from-traffic.js';
 import type { TrafficRecord } from '../../shared/domain/traffic.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { efficiencyOf, type RewardSignals, rewardOf } from '../../gpu-node-agent/rewards.js';
+import { efficiencyOf, type RewardSignals, rewardOf } from '../../gpu-node-agent/verification/rewards.js';
 import { RewardWeights } from '../../shared/domain/trajectory.js';
 import { trajectoryId } from '../../shared/domain/trajectory-files.js';
 

@@ -146,7 +146,7 @@ describe('autovibe CLI', () => {
 });
 
 describe('npm start (autovibe dev with its node agent)', () => {
-  it('solves the example with the minimal scaffold on a replayed model and prints reward, cost and trajectory', async () => {
+  it('solves the example with the minimal agent on a replayed model and prints reward, cost and trajectory', async () => {
     const dir = await tempDir('autovibe-start-');
     const startEnv: NodeJS.ProcessEnv = { ...env, AUTOVIBE_DATA_DIR: dir };
     delete startEnv.OPENAI_API_KEY; // the offline default: a replay of the example's recording

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXAMPLE_RECORDING } from '../../bin/cli/dev-models.js';
+import { EXAMPLE_RECORDING } from '../../functions/local/dev-models.js';
 import { ReplayProvider } from '../../gpu-node-agent/gateway/replay-provider.js';
 import { tempDir } from '../helpers/stack.js';
 

@@ -1,6 +1,8 @@
 // A node agent reduced to its protocol, for scheduler tests: register, receive from its own dispatch
-// queue, claim, report and heartbeat, all through the real API and the real queue.
+// queue, claim, report and heartbeat, all through the real API and the real queue. And a clock tests
+// move by hand, for the control plane and the node agent alike.
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import type { Cancel, Clock } from '../../gpu-node-agent/daemon/clock.js';
 import { type ApiResponse, call, type TestPlane } from './stack.js';
 
 export interface Delivery {
@@ -99,11 +101,45 @@ export class SimulatedNode {
   }
 }
 
-/** A clock tests move by hand. */
-export class TestClock {
-  private ms = Date.parse('2026-11-21T12:00:00.000Z');
+/**
+ * A clock tests move by hand: time stands still until advanced, and the timers that fall due meanwhile
+ * fire in the order they are due.
+ */
+export class TestClock implements Clock {
+  private ms: number;
+  private timers: { due: number; every: number | null; fn: () => void }[] = [];
+
+  constructor(start: Date | string = '2026-11-21T12:00:00.000Z') {
+    this.ms = new Date(start).getTime();
+  }
+
   now = (): Date => new Date(this.ms);
+
+  after(ms: number, fn: () => void): Cancel {
+    return this.add({ due: this.ms + ms, every: null, fn });
+  }
+
+  every(ms: number, fn: () => void): Cancel {
+    return this.add({ due: this.ms + ms, every: ms, fn });
+  }
+
   advance(seconds: number): void {
-    this.ms += seconds * 1000;
+    const until = this.ms + seconds * 1000;
+    for (;;) {
+      const next = this.timers.filter((t) => t.due <= until).sort((a, b) => a.due - b.due)[0];
+      if (!next) break;
+      this.ms = next.due;
+      if (next.every === null) this.timers.splice(this.timers.indexOf(next), 1);
+      else next.due += Math.max(1, next.every);
+      next.fn();
+    }
+    this.ms = until;
+  }
+
+  private add(timer: { due: number; every: number | null; fn: () => void }): Cancel {
+    this.timers.push(timer);
+    return () => {
+      this.timers = this.timers.filter((t) => t !== timer);
+    };
   }
 }

@@ -1,24 +1,21 @@
-// `autovibe dev`: the whole control plane on this machine, no AWS account needed.
+// `autovibe dev`: the whole control plane on this machine, no AWS account needed. This file parses
+// the flags and prints; the stack, the embedded node and the example task are run by functions/local/.
 
-import { readFile, writeFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import Docker from 'dockerode';
 import { z } from 'zod';
-import { DEFAULT_PROJECT, type DevServer, startDevServer } from '../../../functions/local/dev-server.js';
-import { parseNodeConfig } from '../../../gpu-node-agent/config.js';
-import { NodeAgent } from '../../../gpu-node-agent/node-agent.js';
-import { chooseProvider } from '../../../gpu-node-agent/providers.js';
-import { ensureBusyboxImage } from '../../../gpu-node-agent/sandbox/busybox-image.js';
-import { DockerSandboxProvider } from '../../../gpu-node-agent/sandbox/docker-sandbox.js';
+import { type DevServer, startDevServer } from '../../../functions/local/dev-server.js';
+import {
+  type AttemptSummary,
+  attemptSummary,
+  followTask,
+  submitDevTask,
+} from '../../../functions/local/dev-task.js';
+import { type EmbeddedNode, startEmbeddedNode } from '../../../functions/local/embedded-node.js';
 import type { Task } from '../../../shared/domain/task.js';
-import { isTerminal } from '../../../shared/domain/task-state.js';
-import { TrajectoryRecord } from '../../../shared/domain/trajectory.js';
-import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../../shared/domain/trajectory-files.js';
+import { ATIF_FILE, RECORD_FILE } from '../../../shared/domain/trajectory-files.js';
 import { configureLogging, createLogger } from '../../../shared/logger.js';
-import { S3BlobStore } from '../../../shared/store/blob-store.js';
 import { parseOrThrow } from '../../../shared/validation.js';
-import { type DevModels, devModels } from '../dev-models.js';
 import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../settings.js';
 import { readTaskFile } from '../task-file.js';
 
@@ -31,7 +28,7 @@ const DevSettings = z.object({
   AUTOVIBE_DEV_EXECUTOR: z.enum(['auto', 'docker', 'local']).default('auto'),
 });
 
-export const EXAMPLE_TASK = 'examples/hello-world.yaml';
+const EXAMPLE_TASK = 'examples/hello-world.yaml';
 
 export function registerDev(program: Command): void {
   program
@@ -61,7 +58,7 @@ AUTOVIBE_ADMIN_KEY if set, else a new key that is printed once and saved in <dat
 Other autovibe commands on this machine find that key by themselves.
 
 An embedded node agent runs the tasks: in Docker sandboxes when an engine answers, else (loudly) with
-the local runner, which has no isolation. The example task is solved by the built-in minimal scaffold
+the local runner, which has no isolation. The example task is solved by the built-in minimal agent
 through the node's LLM gateway. Its model is, in this order: the --gateway file, OpenAI when
 OPENAI_API_KEY is set (AUTOVIBE_DEV_MODEL, default gpt-4o-mini), else a replay of the recorded
 trajectory examples/hello-world.atif.json (offline, no key). Progress is printed, then a summary:
@@ -99,85 +96,38 @@ everything cleanly.`,
           adminKey: settings.AUTOVIBE_ADMIN_KEY,
           logger: createLogger('dev'),
         });
-        const models = await devModels(process.env, flags.gateway);
         const node = flags.agent
-          ? await startEmbeddedNode(dev, settings.AUTOVIBE_DEV_EXECUTOR, models)
+          ? await startEmbeddedNode(dev, {
+              executor: settings.AUTOVIBE_DEV_EXECUTOR,
+              env: process.env,
+              gatewayFile: flags.gateway,
+              logger: createLogger('node'),
+            })
           : null;
+        if (node?.imageProblem) console.warn(`The example image is not available: ${node.imageProblem}`);
         stopOnSignal(dev, node);
-        printBanner(dev, node, models);
+        printBanner(dev, node);
         if (flags.example) {
-          const task = await submitExample(dev, flags.example);
-          if (node) await printSummary(dev, await followTask(dev, task));
+          const task = await submitDevTask(dev, await readTaskFile(resolve(flags.example)));
+          printSubmitted(task, flags.example);
+          if (node) {
+            const ended = await followTask(dev, task, (moved, seconds) =>
+              console.log(`  ${seconds.toFixed(1).padStart(5)}s  ${moved.status}`),
+            );
+            printEnd(ended);
+            printSummary(ended, await attemptSummary(dev, ended));
+          }
         }
         console.log('\nRunning. Press Ctrl-C to stop.');
       },
     );
 }
 
-/**
- * One node agent in this process, registered with a node key kept in the data directory. Its
- * sandboxes are Docker containers when an engine answers, else the local runner (announced loudly).
- */
-async function startEmbeddedNode(
-  dev: DevServer,
-  executor: 'auto' | 'docker' | 'local',
-  models: DevModels,
-): Promise<NodeAgent> {
-  const logger = createLogger('node');
-  const provider = await chooseProvider(executor, logger);
-  if (provider instanceof DockerSandboxProvider) {
-    // The example's image, made from this machine's busybox (or pulled) when it is not there yet.
-    await ensureBusyboxImage(new Docker()).catch((error) =>
-      console.warn(`The example image is not available: ${(error as Error).message}`),
-    );
-  }
-  const agent = new NodeAgent(
-    parseNodeConfig({
-      control_plane_url: dev.url,
-      node_key: await embeddedNodeKey(dev),
-      name: 'dev-node',
-      capacity: { slots: 2, cpu_cores: 2, memory_mb: 4096 },
-      executor: provider.kind,
-      scaffolds: ['minimal', 'oracle', 'nop'],
-      gateway: models.gateway,
-      poll_wait_seconds: 5,
-      drain_timeout_seconds: 5,
-    }),
-    { provider, logger },
+function printEnd(task: Task): void {
+  const result = task.result ? ` — ${describeResult(task.result)}` : '';
+  console.log(
+    `\n${task.id}: ${task.status}${result}${task.last_error && !task.result ? ` (${task.last_error})` : ''}`,
   );
-  await agent.start();
-  return agent;
-}
-
-async function embeddedNodeKey(dev: DevServer): Promise<string> {
-  const file = join(dev.stack.dataDir, 'node.key');
-  const saved = await readFile(file, 'utf8').catch(() => null);
-  if (saved && (await dev.plane.keys.authenticate(`Bearer ${saved.trim()}`).catch(() => null)))
-    return saved.trim();
-  const { key } = await dev.plane.keys.create({ name: 'autovibe dev node', role: 'node' }, 'autovibe-dev');
-  await writeFile(file, `${key}\n`, { mode: 0o600 });
-  return key;
-}
-
-/** Prints the task's status as it moves, then its result; returns the task as it ended. */
-async function followTask(dev: DevServer, submitted: Task): Promise<Task> {
-  const started = Date.now();
-  let last = submitted.status as string;
-  for (;;) {
-    const task = await dev.plane.tasks.get(submitted.id);
-    if (task.status !== last) {
-      console.log(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${task.status}`);
-      last = task.status;
-    }
-    if (isTerminal(task.status) || task.status === 'failed') {
-      const result = task.result ? ` — ${describeResult(task.result)}` : '';
-      console.log(
-        `\n${submitted.id}: ${task.status}${result}${task.last_error && !task.result ? ` (${task.last_error})` : ''}`,
-      );
-      return task;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 function describeResult(result: NonNullable<Task['result']>): string {
@@ -195,7 +145,7 @@ function describeResult(result: NonNullable<Task['result']>): string {
   }
 }
 
-function printBanner(dev: DevServer, node: NodeAgent | null, models: DevModels): void {
+function printBanner(dev: DevServer, node: EmbeddedNode | null): void {
   const shown = (path: string) => {
     const rel = relative(process.cwd(), path);
     return rel.startsWith('..') ? path : rel;
@@ -206,13 +156,14 @@ function printBanner(dev: DevServer, node: NodeAgent | null, models: DevModels):
     rows.push([emulator.name, `${emulator.endpoint}  (${engines[emulator.name]}, ${emulator.storage})`]);
   }
   rows.push(['api', `${dev.url}/api/v1  (OpenAPI: ${dev.url}/api/v1/openapi.json)`]);
+  const registered = node?.agent.node;
   rows.push([
     'node',
-    node
-      ? `${node.api.worker.name} (${node.api.worker.id}), ${node.api.worker.capacity.slots} slots, ${node.api.worker.capabilities.executors[0]} sandboxes`
+    registered
+      ? `${registered.name} (${registered.id}), ${registered.capacity.slots} slots, ${registered.capabilities.executors[0]} sandboxes`
       : 'none (--no-agent): run `autovibe agent` to take tasks',
   ]);
-  if (node) rows.push(['models', models.describe]);
+  if (node) rows.push(['models', node.models.describe]);
   const { admin } = dev;
   if (admin.kind === 'generated') {
     rows.push(['admin key', `${admin.key}  (shown once; saved in ${shown(admin.file)}, mode 0600)`]);
@@ -227,23 +178,13 @@ function printBanner(dev: DevServer, node: NodeAgent | null, models: DevModels):
   for (const [name, value] of rows) console.log(`  ${name.padEnd(10)} ${value}`);
 }
 
-async function submitExample(dev: DevServer, file: string): Promise<Task> {
-  const spec = await readTaskFile(resolve(file));
-  const { task } = await dev.plane.tasks.submit(
-    { project_id: DEFAULT_PROJECT.id, ...spec },
-    { keyId: 'autovibe-dev', role: 'admin', name: 'autovibe dev' },
-  );
-  printSubmitted(task, file);
-  return task;
-}
-
 function printSubmitted(task: Task, file: string): void {
   console.log(`\nSubmitted ${file} as ${task.id}: ${task.status}`);
   console.log(`  see it:   npx autovibe tasks show ${task.id}`);
   console.log('  list:     npx autovibe tasks list');
 }
 
-function stopOnSignal(dev: DevServer, node: NodeAgent | null): void {
+function stopOnSignal(dev: DevServer, node: EmbeddedNode | null): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -253,7 +194,7 @@ function stopOnSignal(dev: DevServer, node: NodeAgent | null): void {
     stopping = true;
     console.log(`\n${signal}: stopping`);
     try {
-      await node?.stop();
+      await node?.agent.stop();
       const stopped = await dev.stop();
       console.log(`Stopped ${stopped.join(', ')}. Data is kept in ${dev.stack.dataDir}`);
       process.exit(0);
@@ -267,25 +208,20 @@ function stopOnSignal(dev: DevServer, node: NodeAgent | null): void {
 }
 
 /**
- * What the attempt left behind, read back from where it was stored: the reward and its parts, the
- * steps, tokens and cost of the trajectory, the project's budget, and where the trajectory is.
+ * What the attempt left behind: the reward and its parts, the steps, tokens and cost of the
+ * trajectory, the project's budget, and where the trajectory is.
  */
-async function printSummary(dev: DevServer, task: Task): Promise<void> {
-  const attempt = task.attempt;
-  if (attempt === 0) return;
-  const bucket = dev.stack.config.resources.buckets.trajectories;
-  const prefix = trajectoryPrefix(task, attempt);
-  const stored = await new S3BlobStore(dev.plane.aws.s3, bucket).get(`${prefix}${RECORD_FILE}`);
-  if (!stored) {
-    console.log(`  no trajectory record for attempt ${attempt} (the attempt ended before verification)`);
+function printSummary(task: Task, summary: AttemptSummary | null): void {
+  if (task.attempt === 0) return;
+  if (!summary) {
+    console.log(`  no trajectory record for attempt ${task.attempt} (the attempt ended before verification)`);
     return;
   }
-  const record = TrajectoryRecord.parse(JSON.parse(stored.toString()));
+  const { record, budget, location } = summary;
   const weights = task.reward_weights;
   const parts = Object.entries(record.reward_parts).map(([signal, value]) =>
     value === null ? `${signal} n/a` : `${signal} ${round(value)}×${weights[signal as keyof typeof weights]}`,
   );
-  const budget = await dev.plane.budgets.status(task.project_id);
   const rows: [string, string][] = [
     ['reward', `${record.total_reward}  (${parts.join(', ')}; n/a: the task gives no way to measure it)`],
     [
@@ -297,7 +233,7 @@ async function printSummary(dev: DevServer, task: Task): Promise<void> {
       'cost',
       `$${record.total_cost_usd.toFixed(6)}; project ${task.project_id}: ${budget.spent} ${budget.currency} spent, ${budget.reserved} leased, ${budget.remaining} of ${budget.budget_limit} left`,
     ],
-    ['trajectory', `s3://${bucket}/${prefix}  (${RECORD_FILE}, ${ATIF_FILE}, steps/)`],
+    ['trajectory', `s3://${location.bucket}/${location.prefix}  (${RECORD_FILE}, ${ATIF_FILE}, steps/)`],
     [
       'export',
       `autovibe export --project ${task.project_id}  (Parquet + dataset card; --format atif|sft|sharegpt)`,

@@ -1,28 +1,17 @@
-// How a built-in scaffold asks for a model turn: OpenAI chat completions with tools, through the node's
+// How a built-in agent asks for a model turn: OpenAI chat completions with tools, through the node's
 // gateway with the attempt's key, so every call is priced, budgeted and logged there. The gateway's
 // cost header gives each step its price.
 
 import type { z } from 'zod';
 import type { StepMetrics } from '../../shared/domain/trajectory.js';
-import { AgentFailure, type AgentFailureKind } from './failure.js';
-import type { ChatMessage, ToolSpec } from './scaffold.js';
+import { ModelCallError } from '../../shared/errors.js';
+import type { ChatMessage, ToolSpec } from './chat.js';
+import { modelCallRefused } from './failure.js';
 
 export interface ModelTurn {
   message: ChatMessage;
   finishReason: string | null;
   metrics: z.infer<typeof StepMetrics>;
-}
-
-/** The model call failed in a way the attempt should report (budget exhausted, refused, broken). */
-export class ModelCallError extends AgentFailure {
-  override readonly name = 'ModelCallError';
-  constructor(
-    message: string,
-    readonly status: number | null,
-    kind: Exclude<AgentFailureKind, 'agent_crash'>,
-  ) {
-    super(message, kind);
-  }
 }
 
 export interface ModelClient {
@@ -64,7 +53,7 @@ export class GatewayModelClient implements ModelClient {
       signal,
     });
     const text = await response.text();
-    if (!response.ok) throw failure(response.status, text);
+    if (!response.ok) throw modelCallRefused(response.status, text);
     const completion = JSON.parse(text) as Completion;
     const choice = completion.choices[0];
     if (!choice) throw new ModelCallError('the model answered with no choices', response.status, 'upstream');
@@ -83,26 +72,4 @@ export class GatewayModelClient implements ModelClient {
       },
     };
   }
-}
-
-/** Classifies a refused call the way the attempt reports it (seed: rate limit, context, budget). */
-function failure(status: number, body: string): ModelCallError {
-  let message = body.slice(0, 500);
-  let code = '';
-  try {
-    const parsed = JSON.parse(body) as { error?: { message?: string; code?: string; type?: string } };
-    message = parsed.error?.message ?? message;
-    code = `${parsed.error?.code ?? ''} ${parsed.error?.type ?? ''}`;
-  } catch {
-    // Not JSON: keep the text.
-  }
-  const kind =
-    status === 402 || /budget|insufficient_quota/.test(code)
-      ? 'budget_exhausted'
-      : status === 429
-        ? 'rate_limit'
-        : /context_length|context window|maximum context/i.test(`${code} ${message}`)
-          ? 'context_window'
-          : 'upstream';
-  return new ModelCallError(`model call failed (${status}): ${message}`, status, kind);
 }

@@ -2,7 +2,7 @@
 // the task gives no way to measure (no build command, no lint command, no test failing at the start)
 // is null and its weight is left out, so the total stays in [0, 1] and means the same for every task.
 
-import type { RewardParts, RewardSignal, RewardWeights } from '../shared/domain/trajectory.js';
+import type { RewardParts, RewardSignal, RewardWeights } from '../../shared/domain/trajectory.js';
 
 /** What was measured after the agent stopped. */
 export interface RewardSignals {

@@ -1,14 +1,15 @@
-// The built-in `minimal` scaffold (seed 004 §2.3 MinimalScaffold): bash, read, write, edit (exact,
-// unique str_replace) and finish, over OpenAI tool calling. It runs on the node, not in the sandbox:
-// the sandbox needs no network, and only the node talks to the gateway. Finishing states a confidence
-// (seed 000: act only above 0.7), which is recorded with the step; a task's confidence_threshold
-// refuses a finish below it.
-import type { Task } from '../../shared/domain/task.js';
-import type { Sandbox } from '../sandbox/sandbox.js';
-import { fileStateOf } from '../workspace-diff.js';
-import type { ModelTurn } from './model-client.js';
-import { cutMiddle } from './observation.js';
-import type { ChatMessage, Scaffold, StepResult, ToolSpec } from './scaffold.js';
+// The built-in `minimal` agent's tool loop (seed 004 §2.3 MinimalScaffold): bash, read, write, edit
+// (exact, unique str_replace) and finish, over OpenAI tool calling. It runs on the node, not in the
+// sandbox: the sandbox needs no network, and only the node talks to the gateway. Finishing states a
+// confidence (seed 000: act only above 0.7), which is recorded with the step; a task's
+// confidence_threshold refuses a finish below it.
+import type { Task } from '../../../shared/domain/task.js';
+import type { Sandbox } from '../../sandbox/sandbox.js';
+import { cutMiddle } from '../../trajectory/observation.js';
+import { fileStateOf } from '../../verification/workspace-diff.js';
+import type { ChatMessage, ToolSpec } from '../chat.js';
+import type { ModelTurn } from '../model-client.js';
+import type { StepResult, ToolLoop } from './tool-loop.js';
 
 const COMMAND_TIMEOUT_SECONDS = 120;
 
@@ -68,7 +69,10 @@ const ACTION_TYPES = {
   finish: 'finish',
 } as const;
 
-/** A tool call the scaffold cannot carry out: told to the model as the observation. */
+/**
+ * A tool call the loop cannot carry out: told to the model as the observation, never thrown out of
+ * this file (a local signal, so not one of shared/errors.ts's classes).
+ */
 class ToolError extends Error {}
 
 export interface MinimalOptions {
@@ -77,7 +81,7 @@ export interface MinimalOptions {
   confidenceThreshold: number | null;
 }
 
-export class MinimalScaffold implements Scaffold {
+export class MinimalToolLoop implements ToolLoop {
   readonly name = 'minimal';
   private sandbox: Sandbox | null = null;
   private readonly messages: ChatMessage[] = [];

@@ -1,9 +1,10 @@
 // What the agent changed in the workspace: the files added, changed or removed between two archives of
-// it, and a unified patch (the attempt's diff artifact and a checkpoint's files_changed).
+// it (a step's file states), and a unified patch (the attempt's diff artifact, a checkpoint's
+// files_changed).
 import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
-import type { FileState } from '../shared/domain/trajectory.js';
-import { filesOf } from './sandbox/tar.js';
+import type { FileState } from '../../shared/domain/trajectory.js';
+import { filesOf } from '../sandbox/tar.js';
 
 type FileChange = FileState & { change: 'added' | 'modified' | 'deleted' };
 

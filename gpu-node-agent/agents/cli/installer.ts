@@ -7,6 +7,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { AgentInstallError } from '../../../shared/errors.js';
 
 const run = promisify(execFile);
 
@@ -22,10 +23,6 @@ export function defaultAgentCache(env: NodeJS.ProcessEnv = process.env): string 
   return (
     env.AUTOVIBE_AGENT_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'autovibe', 'agents')
   );
-}
-
-export class AgentInstallError extends Error {
-  override readonly name = 'AgentInstallError';
 }
 
 export class AgentInstaller {

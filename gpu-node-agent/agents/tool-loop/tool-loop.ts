@@ -1,29 +1,15 @@
-// The scaffold runtime (seed 004 §2.3): a scaffold is the tool interface between a model and a
-// sandbox. The driver asks the model for a turn with the scaffold's history and tools, hands the turn
-// to the scaffold, which acts in the sandbox, and records each action as a step of the trajectory.
+// The tool loop (seed 004 §2.3 calls it the scaffold runtime): a tool loop is the tool interface
+// between a model and a sandbox. The driver asks the model for a turn with the loop's history and
+// tools, hands the turn to the loop, which acts in the sandbox, and records each action as a step of
+// the trajectory.
 
 import type { z } from 'zod';
-import type { Task } from '../../shared/domain/task.js';
-import type { Action, Observation } from '../../shared/domain/trajectory.js';
-import type { Sandbox } from '../sandbox/sandbox.js';
-import type { TrajectoryRecorder } from '../trajectory/recorder.js';
-import type { ModelClient, ModelTurn } from './model-client.js';
-
-export interface ToolSpec {
-  name: string;
-  description: string;
-  /** JSON Schema of the arguments. */
-  parameters: Record<string, unknown>;
-}
-
-/** A chat message in the OpenAI shape the gateway speaks. */
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant' | 'tool';
-  content: string | null;
-  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
-  tool_call_id?: string;
-  reasoning_content?: string;
-}
+import type { Task } from '../../../shared/domain/task.js';
+import type { Action, Observation } from '../../../shared/domain/trajectory.js';
+import type { Sandbox } from '../../sandbox/sandbox.js';
+import { NOTHING_SPENT, type TrajectoryRecorder } from '../../trajectory/recorder.js';
+import type { ChatMessage, ToolSpec } from '../chat.js';
+import type { ModelClient, ModelTurn } from '../model-client.js';
 
 export interface StepResult {
   action: z.infer<typeof Action>;
@@ -39,7 +25,8 @@ export interface StepResult {
   info: Record<string, unknown>;
 }
 
-export interface Scaffold {
+/** The seed's `Scaffold` trait: what a built-in agent does with each model turn. */
+export interface ToolLoop {
   readonly name: string;
   initialize(sandbox: Sandbox, task: Task): Promise<void>;
   /** Acts on one model turn: one result per action it took. */
@@ -49,12 +36,13 @@ export interface Scaffold {
   isTerminal(): boolean;
 }
 
-export interface RunLimits {
+export interface ToolLoopLimits {
   maxSteps: number;
   signal: AbortSignal;
   /**
-   * The potential of intermediate rewards (rewards.ts stepPotential), measured in the sandbox; a step
-   * that may change the workspace earns its change. None: steps earn 0 until the terminal reward.
+   * The potential of intermediate rewards (verification/rewards.ts stepPotential), measured in the
+   * sandbox; a step that may change the workspace earns its change. None: steps earn 0 until the
+   * terminal reward.
    */
   potential?: () => Promise<number>;
 }
@@ -62,39 +50,29 @@ export interface RunLimits {
 /** Actions that may change the workspace, after which the potential is measured again. */
 const CHANGING: ReadonlySet<string> = new Set(['execute_command', 'write_file', 'edit_file', 'tool_call']);
 
-export type RunEnd = 'finished' | 'step_limit' | 'aborted';
-
-/** The metrics of a turn's later actions (any agent's): its spending is booked on the first. */
-export const NOTHING_SPENT = {
-  prompt_tokens: 0,
-  completion_tokens: 0,
-  cached_tokens: 0,
-  reasoning_tokens: 0,
-  cost_usd: 0,
-  latency_ms: 0,
-};
+export type ToolLoopEnd = 'finished' | 'step_limit' | 'aborted';
 
 /**
- * Runs the scaffold to its end: model turn, scaffold step, one recorded transition per action. The
- * turn's tokens, cost and latency are booked on its first action, so totals add up.
+ * Runs the loop to its end: model turn, loop step, one recorded transition per action. The turn's
+ * tokens, cost and latency are booked on its first action, so totals add up.
  */
-export async function runScaffold(
-  scaffold: Scaffold,
+export async function runToolLoop(
+  loop: ToolLoop,
   model: ModelClient,
   recorder: TrajectoryRecorder,
-  limits: RunLimits,
+  limits: ToolLoopLimits,
   log: (line: string) => void,
-): Promise<RunEnd> {
+): Promise<ToolLoopEnd> {
   let turns = 0;
   let potential = limits.potential ? await limits.potential() : 0;
-  while (!scaffold.isTerminal()) {
+  while (!loop.isTerminal()) {
     if (limits.signal.aborted) return 'aborted';
     if (recorder.transitions.length >= limits.maxSteps) {
-      log(`${scaffold.name}: step limit of ${limits.maxSteps} reached`);
+      log(`${loop.name}: step limit of ${limits.maxSteps} reached`);
       return 'step_limit';
     }
-    const turn = await model.complete(scaffold.history(), scaffold.availableTools(), limits.signal);
-    const results = await scaffold.step(turn, limits.signal);
+    const turn = await model.complete(loop.history(), loop.availableTools(), limits.signal);
+    const results = await loop.step(turn, limits.signal);
     turns += 1;
     for (const [i, result] of results.entries()) {
       const metrics = i === 0 ? turn.metrics : { ...NOTHING_SPENT, model: turn.metrics.model };
@@ -130,7 +108,7 @@ export async function runScaffold(
         },
       });
       log(
-        `${scaffold.name}: step ${recorder.transitions.length} ${result.action.action_type}${result.action.tool_name ? ` (${result.action.tool_name})` : ''}`,
+        `${loop.name}: step ${recorder.transitions.length} ${result.action.action_type}${result.action.tool_name ? ` (${result.action.tool_name})` : ''}`,
       );
     }
   }

@@ -1,22 +1,23 @@
-// The node agent: registers, heartbeats, takes work from its dispatch queue while it has free slots,
-// runs each attempt, and reports. Lifecycle: starting → running → draining → stopped. On start it
-// removes sandboxes an earlier run left behind and gives their attempts back for retry; on drain it
-// takes no new work, lets running attempts go on until the drain deadline, then checkpoints and
-// releases them.
+// The node agent, the daemon on a machine that runs tasks: it registers, heartbeats, takes work from
+// its dispatch queue while it has free slots, runs each attempt, and reports. The constructor wires it
+// (node client, agents, clock); start() and stop() run it. Lifecycle: starting → running → draining →
+// stopped. On start it removes sandboxes an earlier run left behind and gives their attempts back for
+// retry; on drain it takes no new work, lets running attempts go on until the drain deadline, then
+// checkpoints and releases them.
 
-import { ApiError } from '../shared/api-client.js';
-import type { Logger } from '../shared/logger.js';
-import { sleep } from '../shared/sleep.js';
-import { AUTOVIBE_VERSION } from '../shared/version.js';
-import { AgentRegistry, BUILT_IN_AGENTS } from './agents.js';
-import { Attempt } from './attempt.js';
-import type { NodeConfig } from './config.js';
-import { ControlPlaneLink } from './gateway/control-plane-link.js';
-import { type RunningGateway, startGateway } from './gateway/server.js';
-import { type Delivery, NodeApi } from './node-api.js';
-import type { SandboxProvider } from './sandbox/sandbox.js';
-import { AgentInstaller } from './scaffolds/agent-installer.js';
-import { CLI_AGENTS, cliAgent } from './scaffolds/cli-agents.js';
+import { ApiError } from '../../shared/api-client.js';
+import type { Logger } from '../../shared/logger.js';
+import { AUTOVIBE_VERSION } from '../../shared/version.js';
+import { AgentInstaller } from '../agents/cli/installer.js';
+import { type AgentRegistry, nodeAgents } from '../agents/registry.js';
+import type { NodeConfig } from '../config.js';
+import { ControlPlaneLink } from '../gateway/control-plane-link.js';
+import { type RunningGateway, startGateway } from '../gateway/server.js';
+import { type Delivery, NodeApi } from '../node-api.js';
+import type { SandboxProvider } from '../sandbox/sandbox.js';
+import { Attempt } from './attempt/attempt.js';
+import type { AttemptRef } from './attempt/ports.js';
+import { type Cancel, type Clock, sleepOn, systemClock } from './clock.js';
 
 export type NodeState = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -25,19 +26,37 @@ const MAX_ERROR_BACKOFF_MS = 30_000;
 export interface NodeAgentDeps {
   provider: SandboxProvider;
   logger: Logger;
+  /** Default: the built-in agents and every CLI agent, installed into the config's agent_cache. */
   agents?: AgentRegistry;
+  /** Default: the system clock. Tests pass one they move by hand. */
+  clock?: Clock;
+}
+
+export interface StopOptions {
+  /**
+   * How long to wait for running attempts to be checkpointed and released. Past it the node stops
+   * anyway: their leases lapse and the control plane's sweep gives them to another node. None: wait.
+   */
+  deadlineSeconds?: number;
+}
+
+export interface StopOutcome {
+  /** Attempts still running when the deadline passed, left to the control plane. */
+  abandoned: AttemptRef[];
 }
 
 export class NodeAgent {
-  state: NodeState = 'starting';
-  readonly api: NodeApi;
+  private current: NodeState = 'starting';
+  private readonly api: NodeApi;
   private readonly agents: AgentRegistry;
+  private readonly clock: Clock;
   private readonly attempts = new Map<string, { attempt: Attempt; done: Promise<void> }>();
   private readonly polling = new AbortController();
   private gateway?: RunningGateway;
-  private heartbeatTimer?: NodeJS.Timeout;
+  private cancelHeartbeats?: Cancel;
   private pollLoop?: Promise<void>;
   private drained?: Promise<void>;
+  private stopped?: Promise<StopOutcome>;
   /** Resolves whenever an attempt ends, so a full node wakes to poll again. */
   private slotFreed: () => void = () => undefined;
 
@@ -46,12 +65,21 @@ export class NodeAgent {
     private readonly deps: NodeAgentDeps,
   ) {
     this.api = new NodeApi(config.control_plane_url, config.node_key, config.aws_region);
-    const installer = new AgentInstaller(config.agent_cache, (line) =>
-      deps.logger.info('agent_install', { line }),
-    );
+    this.clock = deps.clock ?? systemClock;
     this.agents =
       deps.agents ??
-      new AgentRegistry([...BUILT_IN_AGENTS, ...CLI_AGENTS.map((recipe) => cliAgent(recipe, installer))]);
+      nodeAgents(
+        new AgentInstaller(config.agent_cache, (line) => deps.logger.info('agent_install', { line })),
+      );
+  }
+
+  get state(): NodeState {
+    return this.current;
+  }
+
+  /** The node as the control plane registered it (its id, name, capacity and capabilities). */
+  get node(): NodeApi['worker'] {
+    return this.api.worker;
   }
 
   /** Where the node's LLM gateway listens, if it runs one. */
@@ -94,8 +122,11 @@ export class NodeAgent {
         },
       );
     }
-    this.state = 'running';
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.api.heartbeatEverySeconds * 1000);
+    this.current = 'running';
+    this.cancelHeartbeats = this.clock.every(
+      this.api.heartbeatEverySeconds * 1000,
+      () => void this.heartbeat(),
+    );
     this.pollLoop = this.poll();
   }
 
@@ -105,8 +136,8 @@ export class NodeAgent {
    */
   drain(deadlineSeconds = this.config.drain_timeout_seconds): Promise<void> {
     this.drained ??= (async () => {
-      if (this.state === 'stopped') return;
-      this.state = 'draining';
+      if (this.current === 'stopped') return;
+      this.current = 'draining';
       this.deps.logger.info('node_draining', {
         running: this.attempts.size,
         deadline_seconds: deadlineSeconds,
@@ -114,33 +145,57 @@ export class NodeAgent {
       this.polling.abort();
       await this.heartbeat();
       await this.pollLoop;
-      const timer = setTimeout(() => {
+      const cancel = this.clock.after(deadlineSeconds * 1000, () => {
         for (const attempt of this.running) attempt.stop('draining');
-      }, deadlineSeconds * 1000);
+      });
       await Promise.all([...this.attempts.values()].map((a) => a.done));
-      clearTimeout(timer);
+      cancel();
       await this.stop();
     })();
     return this.drained;
   }
 
-  /** Stops at once: running attempts are released with a checkpoint, as at the drain deadline. */
-  async stop(): Promise<void> {
-    if (this.state === 'stopped') return;
+  /**
+   * Stops at once: running attempts are released with a checkpoint, as at the drain deadline. With a
+   * deadline, attempts that have not ended by then are abandoned and named in the outcome.
+   */
+  stop(options: StopOptions = {}): Promise<StopOutcome> {
+    if (this.current === 'stopped') return Promise.resolve({ abandoned: [] });
+    this.stopped ??= this.stopOnce(options.deadlineSeconds);
+    return this.stopped;
+  }
+
+  private async stopOnce(deadlineSeconds: number | undefined): Promise<StopOutcome> {
+    const { logger } = this.deps;
+    // Armed before anything is awaited: the deadline counts from the call.
+    let cancelDeadline: Cancel = () => undefined;
+    const deadline =
+      deadlineSeconds === undefined
+        ? null
+        : new Promise<'deadline'>((resolve) => {
+            cancelDeadline = this.clock.after(deadlineSeconds * 1000, () => resolve('deadline'));
+          });
     this.polling.abort();
     for (const attempt of this.running) attempt.stop('draining');
-    await this.pollLoop;
-    await Promise.all([...this.attempts.values()].map((a) => a.done));
-    clearInterval(this.heartbeatTimer);
+    const ended = (async () => {
+      await this.pollLoop;
+      await Promise.all([...this.attempts.values()].map((a) => a.done));
+      return 'ended' as const;
+    })();
+    const first = await (deadline ? Promise.race([ended, deadline]) : ended);
+    cancelDeadline();
+    const abandoned = first === 'deadline' ? this.running.map((a) => a.ref) : [];
+    if (abandoned.length > 0)
+      logger.warn('node_stop_abandoned', { deadline_seconds: deadlineSeconds, attempts: abandoned });
+    this.cancelHeartbeats?.();
     // Settles the gateway's budget leases and writes the last of the traffic log.
     await this.gateway?.close();
-    this.state = 'stopped';
+    this.current = 'stopped';
     // The last word: the control plane sends nothing more here and re-queues what it had sent.
-    await this.api
-      .heartbeat([], 'stopped')
-      .catch((error) => this.deps.logger.warn('heartbeat_failed', { error }));
+    await this.api.heartbeat([], 'stopped').catch((error) => logger.warn('heartbeat_failed', { error }));
     this.api.close();
-    this.deps.logger.info('node_stopped', {});
+    logger.info('node_stopped', { abandoned: abandoned.length });
+    return { abandoned };
   }
 
   /** Sandboxes of an earlier run of this node: removed, and their attempts given back for retry. */
@@ -181,7 +236,7 @@ export class NodeAgent {
         errors++;
         const backoff = Math.min(MAX_ERROR_BACKOFF_MS, 500 * 2 ** errors);
         logger.warn('poll_failed', { error, retry_in_ms: backoff });
-        await sleep(backoff, this.polling.signal);
+        await sleepOn(this.clock, backoff, this.polling.signal);
       }
     }
   }
@@ -210,6 +265,7 @@ export class NodeAgent {
         outputLimitBytes: this.config.output_limit_bytes,
         logger,
         gateway: this.gateway ?? null,
+        clock: this.clock,
       },
       claim,
     );
@@ -222,11 +278,11 @@ export class NodeAgent {
   }
 
   private async heartbeat(): Promise<void> {
-    if (this.state === 'stopped') return;
+    if (this.current === 'stopped') return;
     try {
       const answer = await this.api.heartbeat(
         this.running.map((a) => a.heartbeat),
-        this.state === 'draining' ? 'draining' : 'active',
+        this.current === 'draining' ? 'draining' : 'active',
       );
       for (const lease of answer.renewed) {
         this.attempts
@@ -240,7 +296,7 @@ export class NodeAgent {
           entry.attempt.stop('cancelled');
         }
       }
-      if (answer.drain && this.state === 'running') void this.drain();
+      if (answer.drain && this.current === 'running') void this.drain();
     } catch (error) {
       this.deps.logger.warn('heartbeat_failed', { error });
     }

@@ -1,19 +1,10 @@
-// Installed CLI agents as scaffolds (seed 004 §2.3): each is a recipe — how it is installed (an npm
-// package the node installs once and mounts into sandboxes, or a command the task's image must have,
-// for Python agents), a headless command, and the env or config that points it at the node's gateway
-// with the attempt's key. The agent runs in the sandbox; every model call it makes goes through the
-// gateway, and its trajectory is rebuilt from those calls when it exits. A failed run is classified
-// from what the agent printed (budget exhausted, rate limit, context window) or else counts as a crash.
+// Installed CLI agents (seed 004 §2.3's OpenHands, Aider, ...): each is a recipe — how it is installed
+// (an npm package the node installs once and mounts into sandboxes, or a command the task's image must
+// have, for Python agents), a headless command, and the env or config that points it at the node's
+// gateway with the attempt's key. Running one is cli-agent.ts; the script that starts it, run-script.ts.
 import { arch } from 'node:os';
 import { join } from 'node:path';
-import type { TrafficRecord } from '../../shared/domain/traffic.js';
-import { type AgentContext, AgentSetupError, requestedModel, type TaskAgent } from '../agents.js';
-import { shellQuote } from '../sandbox/sandbox.js';
-import { toBuffer } from '../sandbox/tar.js';
-import { stepsFromTraffic, withFileChanges } from '../trajectory/from-traffic.js';
-import { fileChanges } from '../workspace-diff.js';
-import type { AgentInstaller, NpmPackage } from './agent-installer.js';
-import { AgentFailure, type AgentFailureKind } from './failure.js';
+import type { NpmPackage } from './installer.js';
 
 export interface CliRunContext {
   instruction: string;
@@ -244,123 +235,3 @@ export const CLI_AGENTS: CliAgentRecipe[] = [
   aider,
   openhands,
 ];
-
-/** Where the agent keeps its settings and session files: outside the workspace, gone with the sandbox. */
-// biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, run by sh
-const AGENT_HOME = '"${TMPDIR:-/tmp}/autovibe-agent-home"';
-
-/** The exit status of the run script when an image-installed agent is not in the image. */
-const NOT_INSTALLED = 127;
-
-/**
- * The shell script that runs the recipe in the sandbox: HOME, config files, env, then the agent.
- * `installDir` is where an npm-installed agent is, as the sandbox sees it.
- */
-export function runScript(recipe: CliAgentRecipe, installDir: string | null, context: CliRunContext): string {
-  const { install } = recipe;
-  const lines = [`export HOME=${AGENT_HOME}`, 'mkdir -p "$HOME"'];
-  if (install.kind === 'image')
-    lines.push(
-      `command -v ${shellQuote(install.command)} >/dev/null || { echo ${shellQuote(`${install.command} is not in the task's image; add to its Dockerfile: ${install.howToInstall}`)} >&2; exit ${NOT_INSTALLED}; }`,
-    );
-  for (const [name, dir] of Object.entries(recipe.homeDirs ?? {}))
-    lines.push(`export ${name}="$HOME/${dir}"`);
-  for (const [path, content] of Object.entries(recipe.files?.(context) ?? {})) {
-    const target = `"$HOME"/${shellQuote(path)}`;
-    lines.push(`mkdir -p "$(dirname ${target})"`, `printf '%s' ${shellQuote(content)} > ${target}`);
-  }
-  for (const [name, value] of Object.entries(recipe.env(context)))
-    lines.push(`export ${name}=${shellQuote(value)}`);
-  const entry = install.kind === 'npm' ? install.entry(installDir ?? '') : [install.command];
-  const argv = [...entry, ...recipe.args(context)];
-  lines.push(`exec ${argv.map(shellQuote).join(' ')} < /dev/null`);
-  return lines.join('\n');
-}
-
-/** Why a run that exited non-zero failed, from what the agent printed. */
-export function classifyFailure(output: string): AgentFailureKind {
-  if (/budget[_ ]exhausted|insufficient_quota|\b402\b/i.test(output)) return 'budget_exhausted';
-  if (/context[_ ](window|length)|prompt is too long|maximum context/i.test(output)) return 'context_window';
-  if (/rate[_ ]?limit|\b429\b/i.test(output)) return 'rate_limit';
-  return 'agent_crash';
-}
-
-/** The output kept from a CLI agent's run for its log and for classifying a failure. */
-const OUTPUT_KEPT_BYTES = 256 * 1024;
-
-/** Where a sandbox sees the agent's install (read-only); the local runner uses the cache's own path. */
-function installMount(recipe: CliAgentRecipe): string {
-  return `/opt/autovibe/agents/${recipe.name}`;
-}
-
-export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): TaskAgent {
-  const { install } = recipe;
-  const what =
-    install.kind === 'npm' ? `${install.package.name}@${install.package.version}` : install.command;
-  return {
-    name: recipe.name,
-    // Installed before the sandbox exists, so it can be mounted in; the sandbox calls the gateway.
-    async sandboxNeeds() {
-      if (install.kind === 'image') return { gatewayAccess: true, mounts: [] };
-      const installDir = await installer.install(install.package);
-      return { gatewayAccess: true, mounts: [{ source: installDir, target: installMount(recipe) }] };
-    },
-    async run(context: AgentContext) {
-      const { sandbox, task, llm, signal, log } = context;
-      if (!llm?.baseUrlInSandbox)
-        throw new AgentSetupError(
-          `The ${recipe.name} agent needs the node's LLM gateway (gateway: in node.yaml)`,
-        );
-      const installDir =
-        install.kind === 'image'
-          ? null
-          : sandbox.kind === 'local'
-            ? await installer.install(install.package)
-            : installMount(recipe);
-      const runContext: CliRunContext = {
-        instruction: task.instruction,
-        model: requestedModel(task),
-        baseUrl: llm.baseUrlInSandbox,
-        key: llm.key,
-        maxTurns: task.estimated_steps.max * 2,
-      };
-      if (task.step_rewards)
-        log(
-          `${recipe.name}: step_rewards apply to built-in scaffolds; a CLI agent's steps earn 0 until the end`,
-        );
-      const before = await toBuffer(await sandbox.copyOut());
-      const records: TrafficRecord[] = [];
-      const untap = llm.tap((record) => {
-        if (record.attempt === context.attempt) records.push(record);
-      });
-      let out: Awaited<ReturnType<typeof sandbox.exec>>;
-      try {
-        log(`${recipe.name}: running ${what}`);
-        out = await sandbox.exec(runScript(recipe, installDir, runContext), {
-          timeoutSeconds: task.timeout_seconds,
-          outputLimitBytes: OUTPUT_KEPT_BYTES,
-          signal,
-        });
-      } finally {
-        untap();
-      }
-      const output = out.stdout.toString() + out.stderr.toString();
-      log(output);
-      // The steps are kept whatever happened: a failed run's trajectory is data too.
-      const changes = await fileChanges(before, await toBuffer(await sandbox.copyOut()));
-      for (const step of withFileChanges(stepsFromTraffic(records), changes))
-        await context.trajectory.record(step);
-      log(`${recipe.name}: exit ${out.exitCode ?? 'killed'} after ${records.length} model calls`);
-      if (signal.aborted) return;
-      if (install.kind === 'image' && out.exitCode === NOT_INSTALLED && records.length === 0)
-        throw new AgentSetupError(output.trim().split('\n').at(-1) ?? `${install.command} is not installed`);
-      if (out.exitCode !== 0) {
-        const tail = output.trim().split('\n').slice(-5).join(' | ').slice(0, 1000);
-        throw new AgentFailure(
-          `${recipe.name} exited with ${out.exitCode ?? 'a signal'}: ${tail}`,
-          classifyFailure(output),
-        );
-      }
-    },
-  };
-}

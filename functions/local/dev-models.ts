@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { readYamlFile } from '../../gpu-node-agent/config.js';
 
-/** The recording the offline demo replays: the minimal scaffold solving examples/hello-world.yaml. */
+/** The recording the offline demo replays: the minimal agent solving examples/hello-world.yaml. */
 export const EXAMPLE_RECORDING = fileURLToPath(
   new URL('../../examples/hello-world.atif.json', import.meta.url),
 );
@@ -16,13 +16,12 @@ export interface DevModels {
   gateway: Record<string, unknown>;
   /** One line for the banner: what answers the model calls. */
   describe: string;
-  replay: boolean;
 }
 
 export async function devModels(env: NodeJS.ProcessEnv, gatewayFile?: string): Promise<DevModels> {
   if (gatewayFile) {
     const raw = (await readYamlFile(gatewayFile, 'gateway config')) as Record<string, unknown> | null;
-    return { gateway: { ...raw, port: 0 }, describe: `as ${gatewayFile} says`, replay: false };
+    return { gateway: { ...raw, port: 0 }, describe: `as ${gatewayFile} says` };
   }
   if (env.OPENAI_API_KEY) {
     const model = env.AUTOVIBE_DEV_MODEL ?? RECORDED_MODEL;
@@ -33,7 +32,6 @@ export async function devModels(env: NodeJS.ProcessEnv, gatewayFile?: string): P
         models: [{ name: 'default', targets: [{ provider: 'openai', model }] }],
       },
       describe: `OpenAI ${model} (OPENAI_API_KEY; AUTOVIBE_DEV_MODEL picks another)`,
-      replay: false,
     };
   }
   return {
@@ -45,6 +43,5 @@ export async function devModels(env: NodeJS.ProcessEnv, gatewayFile?: string): P
       ],
     },
     describe: `replay of examples/hello-world.atif.json, priced as ${RECORDED_MODEL} (set OPENAI_API_KEY or --gateway for a real model)`,
-    replay: true,
   };
 }

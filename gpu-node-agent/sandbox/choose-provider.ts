@@ -1,14 +1,14 @@
 // Picks the sandbox provider a node runs tasks with. Docker isolates; the local runner does not, so it
 // is used only when asked for, or by `autovibe dev` when no Docker engine answers, and it says so.
-import type { Logger } from '../shared/logger.js';
-import { DockerSandboxProvider } from './sandbox/docker-sandbox.js';
-import { LocalSandboxProvider } from './sandbox/local-sandbox.js';
-import type { SandboxProvider } from './sandbox/sandbox.js';
+import type { Logger } from '../../shared/logger.js';
+import { DockerSandboxProvider } from './docker-sandbox.js';
+import { LocalSandboxProvider } from './local-sandbox.js';
+import type { SandboxProvider } from './sandbox.js';
 
-export const LOCAL_RUNNER_WARNING =
+const LOCAL_RUNNER_WARNING =
   'WARNING: running tasks with the LOCAL runner: commands run on this machine as this user, with NO isolation. Use Docker for anything you did not write yourself.';
 
-export async function chooseProvider(
+export async function chooseSandboxProvider(
   executor: 'docker' | 'local' | 'auto',
   logger: Logger,
 ): Promise<SandboxProvider> {

@@ -1,0 +1,94 @@
+// A CLI agent recipe as an agent: installed before the sandbox is made (so it can be mounted in), run
+// in the sandbox where every model call it makes goes through the gateway, and its trajectory rebuilt
+// from those calls when it exits. A failed run is classified from what the agent printed (budget
+// exhausted, rate limit, context window) or else counts as a crash.
+import type { TrafficRecord } from '../../../shared/domain/traffic.js';
+import { AgentFailure, AgentSetupError } from '../../../shared/errors.js';
+import { toBuffer } from '../../sandbox/tar.js';
+import { stepsFromTraffic, withFileChanges } from '../../trajectory/from-traffic.js';
+import { fileChanges } from '../../verification/workspace-diff.js';
+import { type Agent, type AgentContext, requestedModel } from '../agent.js';
+import { classifyFailure } from '../failure.js';
+import type { AgentInstaller } from './installer.js';
+import type { CliAgentRecipe, CliRunContext } from './recipes.js';
+import { NOT_INSTALLED, runScript } from './run-script.js';
+
+/** The output kept from a CLI agent's run for its log and for classifying a failure. */
+const OUTPUT_KEPT_BYTES = 256 * 1024;
+
+/** Where a sandbox sees the agent's install (read-only); the local runner uses the cache's own path. */
+function installMount(recipe: CliAgentRecipe): string {
+  return `/opt/autovibe/agents/${recipe.name}`;
+}
+
+export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Agent {
+  const { install } = recipe;
+  const what =
+    install.kind === 'npm' ? `${install.package.name}@${install.package.version}` : install.command;
+  return {
+    name: recipe.name,
+    // Installed before the sandbox exists, so it can be mounted in; the sandbox calls the gateway.
+    async sandboxNeeds() {
+      if (install.kind === 'image') return { gatewayAccess: true, mounts: [] };
+      const installDir = await installer.install(install.package);
+      return { gatewayAccess: true, mounts: [{ source: installDir, target: installMount(recipe) }] };
+    },
+    async run(context: AgentContext) {
+      const { sandbox, task, llm, signal, log } = context;
+      if (!llm?.baseUrlInSandbox)
+        throw new AgentSetupError(
+          `The ${recipe.name} agent needs the node's LLM gateway (gateway: in node.yaml)`,
+        );
+      const installDir =
+        install.kind === 'image'
+          ? null
+          : sandbox.kind === 'local'
+            ? await installer.install(install.package)
+            : installMount(recipe);
+      const runContext: CliRunContext = {
+        instruction: task.instruction,
+        model: requestedModel(task),
+        baseUrl: llm.baseUrlInSandbox,
+        key: llm.key,
+        maxTurns: task.estimated_steps.max * 2,
+      };
+      if (task.step_rewards)
+        log(
+          `${recipe.name}: step_rewards apply to built-in agents; a CLI agent's steps earn 0 until the end`,
+        );
+      const before = await toBuffer(await sandbox.copyOut());
+      const records: TrafficRecord[] = [];
+      const untap = llm.tap((record) => {
+        if (record.attempt === context.attempt) records.push(record);
+      });
+      let out: Awaited<ReturnType<typeof sandbox.exec>>;
+      try {
+        log(`${recipe.name}: running ${what}`);
+        out = await sandbox.exec(runScript(recipe, installDir, runContext), {
+          timeoutSeconds: task.timeout_seconds,
+          outputLimitBytes: OUTPUT_KEPT_BYTES,
+          signal,
+        });
+      } finally {
+        untap();
+      }
+      const output = out.stdout.toString() + out.stderr.toString();
+      log(output);
+      // The steps are kept whatever happened: a failed run's trajectory is data too.
+      const changes = await fileChanges(before, await toBuffer(await sandbox.copyOut()));
+      for (const step of withFileChanges(stepsFromTraffic(records), changes))
+        await context.trajectory.record(step);
+      log(`${recipe.name}: exit ${out.exitCode ?? 'killed'} after ${records.length} model calls`);
+      if (signal.aborted) return;
+      if (install.kind === 'image' && out.exitCode === NOT_INSTALLED && records.length === 0)
+        throw new AgentSetupError(output.trim().split('\n').at(-1) ?? `${install.command} is not installed`);
+      if (out.exitCode !== 0) {
+        const tail = output.trim().split('\n').slice(-5).join(' | ').slice(0, 1000);
+        throw new AgentFailure(
+          `${recipe.name} exited with ${out.exitCode ?? 'a signal'}: ${tail}`,
+          classifyFailure(output),
+        );
+      }
+    },
+  };
+}

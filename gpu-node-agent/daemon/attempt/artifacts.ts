@@ -1,0 +1,32 @@
+// The attempt's artifacts in S3, stored while the sandbox still holds the agent's work: its log, the
+// verification report (tests, build and lint), and the patch of what it changed in the workspace.
+import { ARTIFACT_FILES, artifactKey } from '../../../shared/domain/artifacts.js';
+import type { Task } from '../../../shared/domain/task.js';
+import { toBuffer } from '../../sandbox/tar.js';
+import { diffWorkspaces } from '../../verification/workspace-diff.js';
+import type { AttemptApi } from './ports.js';
+import type { SandboxSession } from './sandbox-session.js';
+import type { Verified } from './scoring.js';
+
+export async function storeArtifacts(
+  api: Pick<AttemptApi, 'putObject'>,
+  task: Task,
+  attempt: number,
+  session: SandboxSession,
+  log: readonly string[],
+  { report, checks }: Verified,
+): Promise<void> {
+  const key = (file: string) => artifactKey(task, attempt, file);
+  const after = await toBuffer(await session.sandbox.copyOut());
+  const diff = await diffWorkspaces(session.baseline, after);
+  await Promise.all([
+    api.putObject('artifacts', key(ARTIFACT_FILES.agentLog), log.join('\n'), 'text/plain'),
+    api.putObject(
+      'artifacts',
+      key(ARTIFACT_FILES.verification),
+      JSON.stringify({ ...report, checks }, null, 2),
+      'application/json',
+    ),
+    api.putObject('artifacts', key(ARTIFACT_FILES.patch), diff.patch, 'text/x-diff'),
+  ]);
+}
