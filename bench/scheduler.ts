@@ -19,7 +19,7 @@ import { LOCAL_CREDENTIALS } from '../functions/local/emulators.js';
 import type { ControlPlane } from '../shared/control-plane.js';
 import { configureLogging } from '../shared/logger.js';
 import { createQueue } from '../shared/queues.js';
-import { WORKER_QUEUE } from '../shared/resources.js';
+import { NODE_QUEUE } from '../shared/resources.js';
 import { schedulerConfigFromEnv } from '../shared/scheduler/config.js';
 import { machine, recordResults, today } from './results.js';
 
@@ -295,7 +295,7 @@ async function throughput(tasks: number, nodes: number) {
   });
 
   // Floor: the same number of messages through one SQS queue on the same emulator, nothing else.
-  const floorQueue = await createQueue(sqs, 'bench-floor', WORKER_QUEUE);
+  const floorQueue = await createQueue(sqs, 'bench-floor', NODE_QUEUE);
   const floorStart = performance.now();
   await Promise.all(
     Array.from({ length: tasks }, (_, i) =>

@@ -6,11 +6,15 @@ import type { z } from 'zod';
 import { ApiClient } from '../shared/api-client.js';
 import { type AwsClients, createAwsClients, destroyAwsClients, LOCAL_CREDENTIALS } from '../shared/aws.js';
 import type { CheckpointManifest, CheckpointReport } from '../shared/domain/checkpoint.js';
+import type {
+  RunningTask,
+  Node as Worker,
+  NodeRegistration as WorkerRegistration,
+} from '../shared/domain/node.js';
 import type { Task } from '../shared/domain/task.js';
 import type { TaskResult } from '../shared/domain/trajectory.js';
-import type { RunningTask, Worker, WorkerRegistration } from '../shared/domain/worker.js';
 import type { DispatchMessage } from '../shared/scheduler/dispatcher.js';
-import type { HeartbeatAnswer, Registration } from '../shared/services/worker-service.js';
+import type { HeartbeatAnswer, Registration } from '../shared/services/node-service.js';
 
 export interface Delivery extends DispatchMessage {
   receipt: string;

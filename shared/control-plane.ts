@@ -18,20 +18,20 @@ import { BudgetService } from './services/budget-service.js';
 import { CheckpointService } from './services/checkpoint-service.js';
 import { EventPublisher } from './services/event-publisher.js';
 import { GatewayKeyService } from './services/gateway-key-service.js';
+import { NodeService } from './services/node-service.js';
 import { ProjectService } from './services/project-service.js';
 import { TaskService } from './services/task-service.js';
 import { TrafficService } from './services/traffic-service.js';
 import { TrajectoryService } from './services/trajectory-service.js';
-import { WorkerService } from './services/worker-service.js';
 import { ApiKeyRepository } from './store/api-key-repository.js';
 import { S3BlobStore } from './store/blob-store.js';
 import { BudgetRepository } from './store/budget-repository.js';
 import { EventLog } from './store/event-log.js';
+import { NodeRepository } from './store/node-repository.js';
 import { ProjectRepository } from './store/project-repository.js';
 import { SchedulerState } from './store/scheduler-state.js';
 import { TaskRepository } from './store/task-repository.js';
 import { ExportRepository, TrajectoryRepository } from './store/trajectory-repository.js';
-import { WorkerRepository } from './store/worker-repository.js';
 
 export interface HealthCheck {
   ok: boolean;
@@ -51,7 +51,7 @@ export interface ControlPlane {
   tasks: TaskService;
   projects: ProjectService;
   keys: ApiKeyService;
-  workers: WorkerService;
+  nodes: NodeService;
   checkpoints: CheckpointService;
   budgets: BudgetService;
   gatewayKeys: GatewayKeyService;
@@ -71,7 +71,7 @@ export interface ControlPlane {
     projects: ProjectRepository;
     keys: ApiKeyRepository;
     events: EventLog;
-    workers: WorkerRepository;
+    nodes: NodeRepository;
     budgets: BudgetRepository;
     trajectories: TrajectoryRepository;
     exports: ExportRepository;
@@ -97,7 +97,7 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
     projects: new ProjectRepository(aws.dynamo, tables.projects),
     keys: new ApiKeyRepository(aws.dynamo, tables.apiKeys),
     events: new EventLog(aws.dynamo, tables.events),
-    workers: new WorkerRepository(aws.dynamo, tables.workers),
+    nodes: new NodeRepository(aws.dynamo, tables.workers),
     budgets: new BudgetRepository(aws.dynamo, tables.budgets),
     trajectories: new TrajectoryRepository(aws.dynamo, tables.trajectories),
     exports: new ExportRepository(aws.dynamo, tables.exports),
@@ -105,7 +105,7 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
   const publisher = new EventPublisher(repositories.events, aws.sqs, queues.events, createLogger('events'));
   const state = new SchedulerState(aws.dynamo, tables.schedulerState);
   const capacity = new Capacity(
-    repositories.workers,
+    repositories.nodes,
     state,
     repositories.projects,
     schedulerConfig.maxConcurrentTasks,
@@ -113,7 +113,7 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
   const logger = createLogger('scheduler');
   const lifecycle = new TaskLifecycle({
     tasks: repositories.tasks,
-    workers: repositories.workers,
+    nodes: repositories.nodes,
     capacity,
     publisher,
     sqs: aws.sqs,
@@ -124,7 +124,7 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
   });
   const dispatcher = new Dispatcher({
     tasks: repositories.tasks,
-    workers: repositories.workers,
+    nodes: repositories.nodes,
     capacity,
     publisher,
     sqs: aws.sqs,
@@ -134,7 +134,7 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
   });
   const sweeper = new Sweeper({
     tasks: repositories.tasks,
-    workers: repositories.workers,
+    nodes: repositories.nodes,
     state,
     capacity,
     lifecycle,
@@ -188,8 +188,8 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
       blobs: new S3BlobStore(aws.s3, buckets.checkpoints),
       now,
     }),
-    workers: new WorkerService({
-      workers: repositories.workers,
+    nodes: new NodeService({
+      nodes: repositories.nodes,
       tasks: repositories.tasks,
       lifecycle,
       publisher,

@@ -13,7 +13,7 @@ import type { ControlPlane } from '../../shared/control-plane.js';
 import { IdPrefix, newId } from '../../shared/domain/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { createQueue, queueArn } from '../../shared/queues.js';
-import { WORKER_QUEUE, workerQueueName } from '../../shared/resources.js';
+import { NODE_QUEUE, nodeQueueName } from '../../shared/resources.js';
 import type { ScheduledEvent, SqsBatchResponse, SqsEvent, SqsRecord } from '../lambda-types.js';
 import { FUNCTIONS, type FunctionSpec } from '../manifest.js';
 
@@ -63,20 +63,20 @@ export async function startLocalRuntime(
 }
 
 /**
- * The embedded stack's queues live in memory, so after a restart every worker queue and every message
- * is gone while DynamoDB still holds the truth: re-create the worker queues, and queue again the tasks
+ * The embedded stack's queues live in memory, so after a restart every node queue and every message
+ * is gone while DynamoDB still holds the truth: re-create the node queues, and queue again the tasks
  * whose dispatch message was lost. The first sweep then dispatches whatever is queued.
  */
 async function recoverFromRestart(plane: ControlPlane, logger?: Logger): Promise<void> {
   const { prefix, queues } = plane.config.resources;
-  for (const worker of await plane.repositories.workers.all()) {
+  for (const node of await plane.repositories.nodes.all()) {
     const url = await createQueue(
       plane.aws.sqs,
-      workerQueueName(prefix, worker.id),
-      WORKER_QUEUE,
+      nodeQueueName(prefix, node.id),
+      NODE_QUEUE,
       queues.deadTasks,
     );
-    if (url !== worker.queue_url) await plane.repositories.workers.setQueueUrl(worker.id, url);
+    if (url !== node.queue_url) await plane.repositories.nodes.setQueueUrl(node.id, url);
   }
   const requeued = await plane.scheduler.sweeper.recoverDispatched();
   if (requeued.length > 0) logger?.info('dispatch_recovered', { tasks: requeued.length });

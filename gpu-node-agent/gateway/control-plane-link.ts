@@ -6,7 +6,7 @@ import { createS3Client, LOCAL_CREDENTIALS } from '../../shared/aws.js';
 import type { GatewayIdentity } from '../../shared/domain/api-key.js';
 import type { BudgetLease, UsageSummary } from '../../shared/domain/budget.js';
 import { BudgetExhaustedError, UnauthorizedError } from '../../shared/errors.js';
-import type { NodeStorage } from '../../shared/services/worker-service.js';
+import type { NodeStorage } from '../../shared/services/node-service.js';
 import type { BudgetAuthority } from './budget-gate.js';
 import type { KeyAuthority } from './key-resolver.js';
 import type { BlobWriter } from './traffic-log.js';

@@ -10,12 +10,12 @@ import { ProjectId } from './task.js';
 export const roundMoney = (amount: number): number => Math.round(amount * 1e9) / 1e9;
 
 const Amount = z.number().min(0).max(1e12);
-const WorkerRef = z.string().min(1).max(100);
+const NodeRef = z.string().min(1).max(100);
 
 export const LeaseRequest = z.strictObject({
   project_id: ProjectId,
   /** The machine spending it; its daily allowance is charged too. Null for a gateway without one. */
-  worker_id: WorkerRef.nullable().default(null),
+  worker_id: NodeRef.nullable().default(null),
   amount: z.number().positive().max(1e12),
 });
 export type LeaseRequest = z.infer<typeof LeaseRequest>;
@@ -27,7 +27,7 @@ export const BudgetLease = z.strictObject({
   currency: z.string(),
   amount: z.number(),
   period_start: z.iso.datetime(),
-  /** The machine-day charged (UTC date), when the project has a daily allowance and a worker asked. */
+  /** The machine-day charged (UTC date), when the project has a daily allowance and a node asked. */
   day: z.string().nullable(),
   expires_at: z.iso.datetime(),
   /** What is left of the project's budget this period after this lease, not counting it. */
@@ -52,7 +52,7 @@ export type UsageSummary = z.infer<typeof UsageSummary>;
 export const LeaseSettlement = z.strictObject({
   project_id: ProjectId,
   period_start: z.iso.datetime(),
-  worker_id: WorkerRef.nullable().default(null),
+  worker_id: NodeRef.nullable().default(null),
   day: z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-01-31')

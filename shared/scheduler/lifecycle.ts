@@ -1,17 +1,17 @@
 // What nodes report about tasks: claim (exactly one claimant wins), start, verify, heartbeat, complete
-// and fail. Every report names the worker and the attempt; a report about an attempt the node no
+// and fail. Every report names the node and the attempt; a report about an attempt the node no
 // longer holds is refused with StaleAttemptError, and changes nothing.
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Principal } from '../domain/api-key.js';
 import type { SystemEvent } from '../domain/events.js';
+import type { Node } from '../domain/node.js';
 import type { Task } from '../domain/task.js';
 import { HELD_STATUSES, isHeld, TaskStatus } from '../domain/task-state.js';
 import type { TaskResult } from '../domain/trajectory.js';
-import type { Worker } from '../domain/worker.js';
 import { ConflictError, ForbiddenError, NotFoundError, StaleAttemptError } from '../errors.js';
 import type { EventPublisher } from '../services/event-publisher.js';
+import type { NodeRepository } from '../store/node-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
-import type { WorkerRepository } from '../store/worker-repository.js';
 import type { Capacity } from './capacity.js';
 import type { SchedulerConfig } from './config.js';
 import { unmetRequirements } from './matching.js';
@@ -29,7 +29,7 @@ export interface Claim {
 
 interface Deps {
   tasks: TaskRepository;
-  workers: WorkerRepository;
+  nodes: NodeRepository;
   capacity: Capacity;
   publisher: EventPublisher;
   sqs: SQSClient;
@@ -40,27 +40,27 @@ interface Deps {
 }
 
 export class TaskLifecycle {
-  /** worker id → the node key it registered with; that binding never changes, so it is kept. */
+  /** node id → the node key it registered with; that binding never changes, so it is kept. */
   private readonly owners = new Map<string, string>();
 
   constructor(private readonly deps: Deps) {}
 
   /**
-   * The node `workerId` takes the task. Of racing claimants exactly one wins; a repeat by the winner
+   * The node `nodeId` takes the task. Of racing claimants exactly one wins; a repeat by the winner
    * is harmless. The usual case, a node claiming what was dispatched to it, is one write, no read.
    */
-  async claim(workerId: string, taskId: string, caller: Principal): Promise<Claim> {
-    await this.checkOwnership(workerId, caller);
+  async claim(nodeId: string, taskId: string, caller: Principal): Promise<Claim> {
+    await this.checkOwnership(nodeId, caller);
     const now = this.deps.now();
     const claim = {
-      worker_id: workerId,
+      worker_id: nodeId,
       started_at: now.toISOString(),
       lease_expires_at: this.leaseFrom(now),
     };
     const direct = await this.deps.tasks.moveIf(
       taskId,
       TaskStatus.claimed,
-      { from: [TaskStatus.dispatched], worker_id: workerId },
+      { from: [TaskStatus.dispatched], worker_id: nodeId },
       { changes: claim, nextAttempt: true },
       now,
     );
@@ -69,23 +69,23 @@ export class TaskLifecycle {
     // Not dispatched to this node, or not dispatched at all: look, then decide.
     const task = await this.task(taskId);
     // A repeat by the node that holds it (a redelivered message, say) gets its claim back.
-    if (isHeld(task.status) && task.worker_id === workerId) return this.claimOf(task);
+    if (isHeld(task.status) && task.worker_id === nodeId) return this.claimOf(task);
     if (task.status !== TaskStatus.dispatched) {
       throw new ConflictError(`Task ${taskId} is ${task.status}, not waiting for a claim`, {
         details: [{ path: 'task_id', problem: `task is ${task.status}` }],
       });
     }
-    const worker = await this.ownedWorker(workerId, caller);
-    if (worker.status !== 'active') {
-      throw new ConflictError(`Worker ${workerId} is ${worker.status} and takes no new tasks`);
+    const node = await this.ownedNode(nodeId, caller);
+    if (node.status !== 'active') {
+      throw new ConflictError(`Node ${nodeId} is ${node.status} and takes no new tasks`);
     }
-    const unmet = unmetRequirements(task, worker.capabilities);
+    const unmet = unmetRequirements(task, node.capabilities);
     if (unmet.length > 0) {
-      throw new ConflictError(`Worker ${workerId} cannot run task ${taskId}: needs ${unmet.join(', ')}`);
+      throw new ConflictError(`Node ${nodeId} cannot run task ${taskId}: needs ${unmet.join(', ')}`);
     }
     // Take a slot here first, within this node's slots, so the task is never held without one.
-    const slot = await this.deps.capacity.reserveSlot(worker, taskId);
-    if (!slot) throw new ConflictError(`Worker ${workerId} has no free slot`);
+    const slot = await this.deps.capacity.reserveSlot(node, taskId);
+    if (!slot) throw new ConflictError(`Node ${nodeId} has no free slot`);
     const taken = await this.deps.tasks.moveIf(
       taskId,
       TaskStatus.claimed,
@@ -94,10 +94,10 @@ export class TaskLifecycle {
       now,
     );
     if (!taken) {
-      if (slot === 'added') await this.deps.capacity.releaseSlot(workerId, taskId);
+      if (slot === 'added') await this.deps.capacity.releaseSlot(nodeId, taskId);
       throw new ConflictError(`Task ${taskId} was claimed by another node`);
     }
-    if (task.worker_id && task.worker_id !== workerId)
+    if (task.worker_id && task.worker_id !== nodeId)
       await this.deps.capacity.releaseSlot(task.worker_id, taskId);
     return this.claimOf(taken.after);
   }
@@ -389,24 +389,24 @@ export class TaskLifecycle {
     );
   }
 
-  async ownedWorker(workerId: string, caller: Principal): Promise<Worker> {
-    const worker = await this.deps.workers.get(workerId);
-    if (!worker) throw new NotFoundError(`No worker with id ${workerId}`);
-    this.owners.set(workerId, worker.key_id);
-    this.checkOwner(workerId, worker.key_id, caller);
-    return worker;
+  async ownedNode(nodeId: string, caller: Principal): Promise<Node> {
+    const node = await this.deps.nodes.get(nodeId);
+    if (!node) throw new NotFoundError(`No node with id ${nodeId}`);
+    this.owners.set(nodeId, node.key_id);
+    this.checkOwner(nodeId, node.key_id, caller);
+    return node;
   }
 
-  /** Like ownedWorker for reports that need only the check, without reading the worker each time. */
-  async checkOwnership(workerId: string, caller: Principal): Promise<void> {
-    const owner = this.owners.get(workerId);
-    if (owner === undefined) await this.ownedWorker(workerId, caller);
-    else this.checkOwner(workerId, owner, caller);
+  /** Like ownedNode for reports that need only the check, without reading the node each time. */
+  async checkOwnership(nodeId: string, caller: Principal): Promise<void> {
+    const owner = this.owners.get(nodeId);
+    if (owner === undefined) await this.ownedNode(nodeId, caller);
+    else this.checkOwner(nodeId, owner, caller);
   }
 
-  private checkOwner(workerId: string, owner: string, caller: Principal): void {
+  private checkOwner(nodeId: string, owner: string, caller: Principal): void {
     if (caller.role !== 'admin' && owner !== caller.keyId) {
-      throw new ForbiddenError(`Worker ${workerId} belongs to another node key`);
+      throw new ForbiddenError(`Node ${nodeId} belongs to another node key`);
     }
   }
 }

@@ -226,7 +226,7 @@ export class BudgetService {
   private ledgerEntry(
     project: Project,
     leaseId: string,
-    workerId: string | null,
+    nodeId: string | null,
     leased: number,
     spent: number,
     closedBy: LedgerEntry['closed_by'],
@@ -235,7 +235,7 @@ export class BudgetService {
     return {
       project_id: project.id,
       lease_id: leaseId,
-      worker_id: workerId,
+      worker_id: nodeId,
       currency: project.currency,
       leased,
       spent: roundMoney(spent),

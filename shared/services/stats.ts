@@ -3,7 +3,7 @@
 // embedded stack and a single account run, and the place to swap in counters when that stops holding.
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { WorkerRepository } from '../store/worker-repository.js';
+import type { NodeRepository } from '../store/node-repository.js';
 
 export interface Stats {
   tasks: {
@@ -21,7 +21,7 @@ export interface Stats {
 export async function collectStats(
   db: DynamoDBDocumentClient,
   tasksTable: string,
-  workers: WorkerRepository,
+  nodes: NodeRepository,
   sqs: SQSClient,
   queues: Record<string, string>,
 ): Promise<Stats> {
@@ -48,11 +48,11 @@ export async function collectStats(
     startKey = out.LastEvaluatedKey;
   } while (startKey);
 
-  const fleet = await workers.all();
+  const fleet = await nodes.all();
   const byStatus: Record<string, number> = {};
-  for (const worker of fleet) {
-    bump(byStatus, worker.status);
-    tasks.by_worker[worker.name] = worker.assigned.length;
+  for (const node of fleet) {
+    bump(byStatus, node.status);
+    tasks.by_worker[node.name] = node.assigned.length;
   }
 
   const depths: Record<string, number> = {};

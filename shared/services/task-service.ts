@@ -105,7 +105,7 @@ export class TaskService {
     const placement = await this.placeNew(task);
     const reserved = placement === 'failed' ? null : placement;
     if (await this.storeNew(task, reserved, fingerprint)) {
-      if (reserved) await this.deps.dispatcher.announce(reserved.task, reserved.worker);
+      if (reserved) await this.deps.dispatcher.announce(reserved.task, reserved.node);
       // Dispatching failed: the TaskSubmitted event hands the task to the scheduler instead.
       if (placement === 'failed') await this.deps.publisher.notify(this.submitted(task));
       return { task: reserved?.task ?? task, created: true };
@@ -152,7 +152,7 @@ export class TaskService {
         : await this.deps.tasks.create(task, fingerprint, [submitted]);
       return stored;
     } finally {
-      if (placement && !stored) await this.deps.dispatcher.giveBack(task, placement.worker);
+      if (placement && !stored) await this.deps.dispatcher.giveBack(task, placement.node);
     }
   }
 

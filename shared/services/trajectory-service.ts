@@ -63,9 +63,7 @@ export class TrajectoryService {
     const task = await this.deps.tasks.get(taskId);
     // A node indexes only the attempt it holds (before it reports the end); an admin may re-index any.
     if (caller.role !== 'admin' && (task.worker_id !== input.worker_id || task.attempt !== input.attempt)) {
-      throw new ConflictError(
-        `Worker ${input.worker_id} does not hold attempt ${input.attempt} of ${task.id}`,
-      );
+      throw new ConflictError(`Node ${input.worker_id} does not hold attempt ${input.attempt} of ${task.id}`);
     }
     const prefix = trajectoryPrefix(task, input.attempt);
     const [recordBody, atifBody] = await Promise.all([

@@ -15,7 +15,7 @@ beforeAll(async () => {
     scheduler: {
       claimTimeoutSeconds: 30,
       leaseSeconds: 60,
-      workerLostAfterSeconds: 600,
+      nodeLostAfterSeconds: 600,
       retry: { baseSeconds: 10, maxSeconds: 60 },
     },
   });
@@ -48,7 +48,7 @@ afterEach(async () => {
       if (!isTerminal(task.status)) await t.plane.tasks.cancel(task.id, 'test cleanup');
     }
   }
-  for (const node of live.nodes.splice(0)) await t.plane.repositories.workers.setStatus(node.id, 'stopped');
+  for (const node of live.nodes.splice(0)) await t.plane.repositories.nodes.setStatus(node.id, 'stopped');
 });
 
 async function submit(project: string, overrides: Record<string, unknown> = {}): Promise<string> {
@@ -68,14 +68,14 @@ const sweep = () => t.plane.scheduler.sweeper.sweep();
 async function fillSlots(node: SimulatedNode, ...taskIds: string[]) {
   for (const id of taskIds) {
     expect(
-      await t.plane.repositories.workers.reserveSlot((await t.plane.repositories.workers.get(node.id))!, id),
+      await t.plane.repositories.nodes.reserveSlot((await t.plane.repositories.nodes.get(node.id))!, id),
     ).toBe('added');
   }
 }
 
 /** Takes nodes out of the fleet mid-test. */
 async function retire(...nodes: SimulatedNode[]) {
-  for (const node of nodes) await t.plane.repositories.workers.setStatus(node.id, 'stopped');
+  for (const node of nodes) await t.plane.repositories.nodes.setStatus(node.id, 'stopped');
 }
 
 describe('claims', () => {
@@ -92,8 +92,8 @@ describe('claims', () => {
     expect(task).toMatchObject({ status: 'claimed', worker_id: winner.id, attempt: 1 });
     // The slot follows the winner, wherever the task was sent.
     const loser = winner === a ? b : a;
-    expect((await t.plane.repositories.workers.get(winner.id))!.assigned).toContain(id);
-    expect((await t.plane.repositories.workers.get(loser.id))!.assigned).not.toContain(id);
+    expect((await t.plane.repositories.nodes.get(winner.id))!.assigned).toContain(id);
+    expect((await t.plane.repositories.nodes.get(loser.id))!.assigned).not.toContain(id);
     // Claiming again is harmless for the winner and changes nothing.
     const again = await winner.claim(id);
     expect(again.body.attempt).toBe(1);
@@ -128,7 +128,7 @@ describe('dispatch', () => {
     expect(response.body).toMatchObject({ status: 'dispatched', worker_id: node.id, revision: 1 });
     const events = (await t.plane.tasks.events(response.body.id, 10)).items.map((e) => e.type);
     expect(events).toEqual(['TaskSubmitted', 'TaskAssigned']);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([response.body.id]);
+    expect((await t.plane.repositories.nodes.get(node.id))!.assigned).toEqual([response.body.id]);
     expect((await node.receive()).map((d) => d.task_id)).toEqual([response.body.id]);
     await retire(node);
   });
@@ -149,8 +149,8 @@ describe('dispatch', () => {
     const holder = made.body.worker_id === first.id ? first : second;
     const other = holder === first ? second : first;
     // The repeat went to the node with more free slots, then gave that slot back.
-    expect((await t.plane.repositories.workers.get(holder.id))!.assigned).toEqual([made.body.id]);
-    expect((await t.plane.repositories.workers.get(other.id))!.assigned).toEqual([]);
+    expect((await t.plane.repositories.nodes.get(holder.id))!.assigned).toEqual([made.body.id]);
+    expect((await t.plane.repositories.nodes.get(other.id))!.assigned).toEqual([]);
     await retire(first, second);
   });
 
@@ -200,10 +200,10 @@ describe('dispatch', () => {
     expect(shown.body.priority.parts.category).toBeGreaterThan(common.body.priority.parts.category);
     expect(shown.body.priority.score).toBeGreaterThan(common.body.priority.score);
 
-    await t.plane.repositories.workers.setStatus(node.id, 'active');
+    await t.plane.repositories.nodes.setStatus(node.id, 'active');
     // One free slot: it must go to the rare category.
-    const capacity = (await t.plane.repositories.workers.get(node.id))!;
-    for (const taskId of capacity.assigned) await t.plane.repositories.workers.releaseSlot(node.id, taskId);
+    const capacity = (await t.plane.repositories.nodes.get(node.id))!;
+    for (const taskId of capacity.assigned) await t.plane.repositories.nodes.releaseSlot(node.id, taskId);
     await fillSlots(node, 'tsk_00000000000000000000000001', 'tsk_00000000000000000000000002');
     const sent = await dispatch();
     expect(sent.map((task) => task.id)).toEqual([rare]);
@@ -231,14 +231,14 @@ describe('dispatch', () => {
     const task = await t.plane.tasks.get(id);
     const { capacity } = t.plane.scheduler;
 
-    expect(await capacity.reserve(task, (await t.plane.repositories.workers.get(roomy.id))!)).toBe(true);
+    expect(await capacity.reserve(task, (await t.plane.repositories.nodes.get(roomy.id))!)).toBe(true);
     // A second pass tries the same task on a full node: it fails, and must leave the first pass's
     // project reservation alone (it did not add it).
-    expect(await capacity.reserve(task, (await t.plane.repositories.workers.get(full.id))!)).toBe('slot');
+    expect(await capacity.reserve(task, (await t.plane.repositories.nodes.get(full.id))!)).toBe('slot');
     expect(
       await t.plane.scheduler.state.reserve(`project#${project}`, 'tsk_00000000000000000000000004', 1),
     ).toBe(false);
-    expect((await t.plane.repositories.workers.get(roomy.id))!.assigned).toEqual([id]);
+    expect((await t.plane.repositories.nodes.get(roomy.id))!.assigned).toEqual([id]);
   });
 
   it('lets other projects through when one project is at its limit', async () => {
@@ -252,10 +252,10 @@ describe('dispatch', () => {
     await submit(limited, { difficulty: 'expert' });
     await submit(limited, { difficulty: 'expert' });
     const other = await submit(open, { difficulty: 'trivial' });
-    await t.plane.repositories.workers.setStatus(node.id, 'active');
+    await t.plane.repositories.nodes.setStatus(node.id, 'active');
     const sent = await dispatch();
     expect(sent.map((task) => task.id)).toEqual([other]);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toHaveLength(2);
+    expect((await t.plane.repositories.nodes.get(node.id))!.assigned).toHaveLength(2);
   });
 
   it('refuses a claim from a node that has no free slot', async () => {
@@ -344,10 +344,10 @@ describe('failures', () => {
     await node.report(id, 'complete', held.attempt, { result: { type: 'Success', reward: 1 } });
     // As if the release after the completion had died on the way:
     await fillSlots(node, id);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([id]);
+    expect((await t.plane.repositories.nodes.get(node.id))!.assigned).toEqual([id]);
     const report = await sweep();
     expect(report.reclaimed).toContain(id);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([]);
+    expect((await t.plane.repositories.nodes.get(node.id))!.assigned).toEqual([]);
   });
 
   it('reclaims a slot reserved for a task never stored, at the second sweep that finds it missing', async () => {
@@ -358,7 +358,7 @@ describe('failures', () => {
     await fillSlots(node, never);
     expect((await sweep()).reclaimed).not.toContain(never); // It may be being stored right now.
     expect((await sweep()).reclaimed).toContain(never);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([]);
+    expect((await t.plane.repositories.nodes.get(node.id))!.assigned).toEqual([]);
     await retire(node);
   });
 
@@ -371,7 +371,7 @@ describe('failures', () => {
     clock.advance(31);
     expect((await sweep()).requeued).toContain(id);
     expect(await t.plane.tasks.get(id)).toMatchObject({ status: 'queued', worker_id: null, attempt: 0 });
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).not.toContain(id);
+    expect((await t.plane.repositories.nodes.get(node.id))!.assigned).not.toContain(id);
   });
 
   it('retries failed attempts with growing backoff, then buries the task on the dead-tasks queue', async () => {
@@ -428,7 +428,7 @@ describe('failures', () => {
     }
     expect(await t.plane.tasks.get(id)).toMatchObject({ status: 'timed_out', result: { type: 'Timeout' } });
     expect((await node.heartbeat([held])).body.stop).toEqual([{ ...held, reason: 'timed_out' }]);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).not.toContain(id);
+    expect((await t.plane.repositories.nodes.get(node.id))!.assigned).not.toContain(id);
     await retire(node);
   });
 });
@@ -519,7 +519,7 @@ describe('cancellation', () => {
     expect(
       (await node.report(id, 'complete', held.attempt, { result: { type: 'Success', reward: 1 } })).status,
     ).toBe(409);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([]);
+    expect((await t.plane.repositories.nodes.get(node.id))!.assigned).toEqual([]);
     await retire(node);
   });
 

@@ -1,5 +1,5 @@
 // What a node reports about the attempt it holds: start, verify, heartbeat, complete, fail. Each names
-// the worker and the attempt; a stale attempt gets 409 stale_attempt and changes nothing.
+// the node and the attempt; a stale attempt gets 409 stale_attempt and changes nothing.
 import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import { Task } from '../../../shared/domain/task.js';

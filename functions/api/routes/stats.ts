@@ -11,7 +11,7 @@ export function statsRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/stats',
-      summary: 'Tasks by status, category, project and node; workers by status; queue depths.',
+      summary: 'Tasks by status, category, project and node; nodes by status; queue depths.',
       tag: 'system',
       roles: PEOPLE,
       responses: {
@@ -33,7 +33,7 @@ export function statsRoutes(plane: ControlPlane): RouteDef[] {
       async handle(c) {
         const { aws, config, repositories } = plane;
         return c.json(
-          await collectStats(aws.dynamo, config.resources.tables.tasks, repositories.workers, aws.sqs, {
+          await collectStats(aws.dynamo, config.resources.tables.tasks, repositories.nodes, aws.sqs, {
             ...config.resources.queues,
           }),
         );

@@ -5,25 +5,25 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import type { Principal } from '../domain/api-key.js';
 import { deterministicId, IdPrefix } from '../domain/ids.js';
+import { type Node, NodeHeartbeat, NodeRegistration, type RunningTask } from '../domain/node.js';
 import { isHeld } from '../domain/task-state.js';
-import { type RunningTask, type Worker, WorkerHeartbeat, WorkerRegistration } from '../domain/worker.js';
 import { NotFoundError, StaleAttemptError, ValidationError } from '../errors.js';
 import { createQueue } from '../queues.js';
-import { WORKER_QUEUE, workerQueueName } from '../resources.js';
+import { NODE_QUEUE, nodeQueueName } from '../resources.js';
 import type { SchedulerConfig } from '../scheduler/config.js';
 import type { TaskLifecycle } from '../scheduler/lifecycle.js';
 import type { Page } from '../store/dynamo.js';
+import type { NodeRepository } from '../store/node-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
-import type { WorkerRepository } from '../store/worker-repository.js';
 import { parseOrThrow } from '../validation.js';
 import type { EventPublisher } from './event-publisher.js';
 
-export const WorkerId = z
+export const NodeId = z
   .string()
   .regex(/^wrk_[0-9a-hjkmnp-tv-z]{26}$/, 'must look like wrk_ followed by 26 characters');
 
 export interface Registration {
-  worker: Worker;
+  worker: Node;
   created: boolean;
   /** Where the node long-polls for work. */
   queue_url: string;
@@ -51,7 +51,7 @@ export interface HeartbeatAnswer {
 }
 
 interface Deps {
-  workers: WorkerRepository;
+  nodes: NodeRepository;
   tasks: TaskRepository;
   lifecycle: TaskLifecycle;
   publisher: EventPublisher;
@@ -64,7 +64,7 @@ interface Deps {
   now: () => Date;
 }
 
-export class WorkerService {
+export class NodeService {
   constructor(private readonly deps: Deps) {}
 
   /** Where nodes (and their gateways) write blobs. */
@@ -73,31 +73,25 @@ export class WorkerService {
   }
 
   async register(input: unknown, caller: Principal): Promise<Registration> {
-    const registration = parseOrThrow(WorkerRegistration, input, { what: 'worker registration' });
-    const id = deterministicId(IdPrefix.worker, registration.name);
-    const existing = await this.deps.workers.get(id);
+    const registration = parseOrThrow(NodeRegistration, input, { what: 'node registration' });
+    const id = deterministicId(IdPrefix.node, registration.name);
+    const existing = await this.deps.nodes.get(id);
     const queueUrl = await createQueue(
       this.deps.sqs,
-      workerQueueName(this.deps.resourcePrefix, id),
-      WORKER_QUEUE,
+      nodeQueueName(this.deps.resourcePrefix, id),
+      NODE_QUEUE,
       this.deps.deadTasksQueueUrl,
     );
-    const worker = await this.deps.workers.register(
-      id,
-      registration,
-      caller.keyId,
-      queueUrl,
-      this.deps.now(),
-    );
+    const node = await this.deps.nodes.register(id, registration, caller.keyId, queueUrl, this.deps.now());
     if (!existing) {
       await this.deps.publisher.publish(
         'WorkerRegistered',
         { worker_id: id },
-        { at: worker.registered_at, dedupeKey: id },
+        { at: node.registered_at, dedupeKey: id },
       );
     }
     return {
-      worker,
+      worker: node,
       created: !existing,
       queue_url: queueUrl,
       sqs_endpoint: this.deps.sqsEndpoint,
@@ -107,48 +101,48 @@ export class WorkerService {
     };
   }
 
-  async get(id: string): Promise<Worker> {
-    if (!WorkerId.safeParse(id).success) {
-      throw new ValidationError(`Invalid worker id: ${id.slice(0, 40)}`, {
+  async get(id: string): Promise<Node> {
+    if (!NodeId.safeParse(id).success) {
+      throw new ValidationError(`Invalid node id: ${id.slice(0, 40)}`, {
         details: [{ path: 'id', problem: 'must look like wrk_ followed by 26 characters' }],
       });
     }
-    const worker = await this.deps.workers.get(id);
-    if (!worker) throw new NotFoundError(`No worker with id ${id}`);
-    return worker;
+    const node = await this.deps.nodes.get(id);
+    if (!node) throw new NotFoundError(`No node with id ${id}`);
+    return node;
   }
 
-  list(limit: number, cursor?: string): Promise<Page<Worker>> {
-    return this.deps.workers.list(limit, cursor);
+  list(limit: number, cursor?: string): Promise<Page<Node>> {
+    return this.deps.nodes.list(limit, cursor);
   }
 
   /** Records that the node is alive and extends the leases of the attempts it still holds. */
-  async heartbeat(workerId: string, input: unknown, caller: Principal): Promise<HeartbeatAnswer> {
-    const { running, status } = parseOrThrow(WorkerHeartbeat, input, { what: 'heartbeat' });
-    await this.deps.lifecycle.checkOwnership(workerId, caller);
-    let { worker, revived } = await this.deps.workers.heartbeat(workerId, this.deps.now());
-    if (status !== 'active' && worker.status !== status) {
+  async heartbeat(nodeId: string, input: unknown, caller: Principal): Promise<HeartbeatAnswer> {
+    const { running, status } = parseOrThrow(NodeHeartbeat, input, { what: 'heartbeat' });
+    await this.deps.lifecycle.checkOwnership(nodeId, caller);
+    let { node, revived } = await this.deps.nodes.heartbeat(nodeId, this.deps.now());
+    if (status !== 'active' && node.status !== status) {
       // The agent is draining or leaving on its own: no new dispatches to it from now on.
-      worker = await this.deps.workers.setStatus(workerId, status);
+      node = await this.deps.nodes.setStatus(nodeId, status);
       revived = false;
-      if (status === 'stopped') await this.announceShutdown(worker);
+      if (status === 'stopped') await this.announceShutdown(node);
     }
     if (revived) {
       await this.deps.publisher.publish(
         'WorkerHealthCheck',
-        { worker_id: workerId, status: 'active' },
-        { at: worker.last_heartbeat_at },
+        { worker_id: nodeId, status: 'active' },
+        { at: node.last_heartbeat_at },
       );
     }
     const stop: HeartbeatAnswer['stop'] = [];
     const renewed: HeartbeatAnswer['renewed'] = [];
     for (const entry of running) {
-      if (!this.needsWrite(entry, worker)) continue;
+      if (!this.needsWrite(entry, node)) continue;
       const { task_id, attempt } = entry;
       try {
         const task = await this.deps.lifecycle.heartbeat(
           task_id,
-          { worker_id: workerId, attempt },
+          { worker_id: nodeId, attempt },
           entry.verifying === true,
         );
         renewed.push({ task_id, attempt, lease_expires_at: task.lease_expires_at!, status: task.status });
@@ -166,7 +160,7 @@ export class WorkerService {
     return {
       stop,
       renewed,
-      drain: worker.status === 'draining',
+      drain: node.status === 'draining',
       lease_seconds: this.deps.config.leaseSeconds,
     };
   }
@@ -177,25 +171,25 @@ export class WorkerService {
    * still leaves time), unless it starts verifying, or it is no longer among the node's reservations:
    * cancelled or handed on, which the write that then fails tells the node.
    */
-  private needsWrite(entry: z.infer<typeof RunningTask>, worker: Worker): boolean {
-    if (entry.verifying || !entry.lease_expires_at || !worker.assigned.includes(entry.task_id)) return true;
+  private needsWrite(entry: z.infer<typeof RunningTask>, node: Node): boolean {
+    if (entry.verifying || !entry.lease_expires_at || !node.assigned.includes(entry.task_id)) return true;
     const leftSeconds = (Date.parse(entry.lease_expires_at) - this.deps.now().getTime()) / 1000;
     return leftSeconds < (this.deps.config.leaseSeconds * 2) / 3;
   }
 
   /** Drains the node: it gets no new tasks, finishes what it holds, then stops. */
-  async stop(workerId: string): Promise<Worker> {
-    await this.get(workerId);
-    const worker = await this.deps.workers.setStatus(workerId, 'draining', ['active', 'lost', 'draining']);
-    await this.announceShutdown(worker);
-    return worker;
+  async stop(nodeId: string): Promise<Node> {
+    await this.get(nodeId);
+    const node = await this.deps.nodes.setStatus(nodeId, 'draining', ['active', 'lost', 'draining']);
+    await this.announceShutdown(node);
+    return node;
   }
 
-  private async announceShutdown(worker: Worker): Promise<void> {
+  private async announceShutdown(node: Node): Promise<void> {
     await this.deps.publisher.publish(
       'WorkerShutdown',
-      { worker_id: worker.id },
-      { at: this.deps.now().toISOString(), dedupeKey: `${worker.id}:${worker.revision}:${worker.status}` },
+      { worker_id: node.id },
+      { at: this.deps.now().toISOString(), dedupeKey: `${node.id}:${node.revision}:${node.status}` },
     );
   }
 }

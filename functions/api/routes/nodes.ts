@@ -1,9 +1,9 @@
-// Worker endpoints (seed 004 §4.2): nodes register, heartbeat and claim; people list and drain them.
+// Node endpoints (seed 004 §4.2): nodes register, heartbeat and claim; people list and drain them.
 import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import { SystemEvent } from '../../../shared/domain/events.js';
+import { Node, NodeHeartbeat, NodeRegistration } from '../../../shared/domain/node.js';
 import { TaskId } from '../../../shared/domain/task.js';
-import { Worker, WorkerHeartbeat, WorkerRegistration } from '../../../shared/domain/worker.js';
 import { parseOrThrow } from '../../../shared/validation.js';
 import {
   ADMIN,
@@ -29,7 +29,7 @@ const Storage = z.object({
 });
 
 const Registered = z.object({
-  worker: Worker,
+  worker: Node,
   queue_url: z.string(),
   sqs_endpoint: z.string().nullable(),
   lease_seconds: z.number(),
@@ -57,7 +57,7 @@ const HeartbeatAnswer = z.object({
   lease_seconds: z.number(),
 });
 
-export function workerRoutes(plane: ControlPlane): RouteDef[] {
+export function nodeRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
@@ -65,13 +65,13 @@ export function workerRoutes(plane: ControlPlane): RouteDef[] {
       summary: 'Register a node (node key). Registering again under the same name updates it.',
       tag: 'workers',
       roles: NODE_OR_ADMIN,
-      body: WorkerRegistration,
+      body: NodeRegistration,
       responses: {
         201: { description: 'Registered; long-poll queue_url for work', schema: Registered },
         200: { description: 'Registration refreshed', schema: Registered },
       },
       async handle(c) {
-        const registration = await plane.workers.register(await readJson(c), c.get('principal'));
+        const registration = await plane.nodes.register(await readJson(c), c.get('principal'));
         const { created, ...body } = registration;
         return c.json(body, created ? 201 : 200);
       },
@@ -83,10 +83,10 @@ export function workerRoutes(plane: ControlPlane): RouteDef[] {
       tag: 'workers',
       roles: PEOPLE,
       query: PageQuery,
-      responses: { 200: { description: 'A page of workers', schema: pageOf(Worker) } },
+      responses: { 200: { description: 'A page of nodes', schema: pageOf(Node) } },
       async handle(c) {
         const { limit, cursor } = readQuery(c, PageQuery);
-        return c.json(await plane.workers.list(limit, cursor));
+        return c.json(await plane.nodes.list(limit, cursor));
       },
     },
     {
@@ -95,12 +95,12 @@ export function workerRoutes(plane: ControlPlane): RouteDef[] {
       summary: 'Get one node.',
       tag: 'workers',
       roles: ANY_ROLE,
-      responses: { 200: { description: 'The worker', schema: Worker } },
+      responses: { 200: { description: 'The node', schema: Node } },
       async handle(c) {
-        const worker = await plane.workers.get(c.req.param('id')!);
+        const node = await plane.nodes.get(c.req.param('id')!);
         if (c.get('principal').role === 'node')
-          await plane.scheduler.lifecycle.ownedWorker(worker.id, c.get('principal'));
-        return c.json(worker);
+          await plane.scheduler.lifecycle.ownedNode(node.id, c.get('principal'));
+        return c.json(node);
       },
     },
     {
@@ -113,8 +113,8 @@ export function workerRoutes(plane: ControlPlane): RouteDef[] {
       responses: { 200: { description: 'A page of events', schema: pageOf(SystemEvent) } },
       async handle(c) {
         const { limit, cursor } = readQuery(c, PageQuery);
-        const worker = await plane.workers.get(c.req.param('id')!);
-        return c.json(await plane.repositories.events.list(`worker/${worker.id}`, limit, cursor));
+        const node = await plane.nodes.get(c.req.param('id')!);
+        return c.json(await plane.repositories.events.list(`worker/${node.id}`, limit, cursor));
       },
     },
     {
@@ -123,14 +123,12 @@ export function workerRoutes(plane: ControlPlane): RouteDef[] {
       summary: 'The node is alive; extends the leases of the attempts it lists and says which to stop.',
       tag: 'workers',
       roles: NODE_OR_ADMIN,
-      body: WorkerHeartbeat,
+      body: NodeHeartbeat,
       responses: {
         200: { description: 'What the node must stop, and whether to drain', schema: HeartbeatAnswer },
       },
       async handle(c) {
-        return c.json(
-          await plane.workers.heartbeat(c.req.param('id')!, await readJson(c), c.get('principal')),
-        );
+        return c.json(await plane.nodes.heartbeat(c.req.param('id')!, await readJson(c), c.get('principal')));
       },
     },
     {
@@ -139,9 +137,9 @@ export function workerRoutes(plane: ControlPlane): RouteDef[] {
       summary: 'Drain a node: no new tasks; it finishes what it holds.',
       tag: 'workers',
       roles: ADMIN,
-      responses: { 200: { description: 'The draining worker', schema: Worker } },
+      responses: { 200: { description: 'The draining node', schema: Node } },
       async handle(c) {
-        return c.json(await plane.workers.stop(c.req.param('id')!));
+        return c.json(await plane.nodes.stop(c.req.param('id')!));
       },
     },
     {
@@ -152,7 +150,7 @@ export function workerRoutes(plane: ControlPlane): RouteDef[] {
       roles: NODE_OR_ADMIN,
       responses: { 200: { description: 'Buckets and endpoint', schema: Storage } },
       handle(c) {
-        return c.json(plane.workers.storage);
+        return c.json(plane.nodes.storage);
       },
     },
     {
