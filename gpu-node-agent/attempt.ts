@@ -2,7 +2,6 @@
 // checkpoint), run the agent under the task's deadline, verify, store artifacts, report the result.
 // Whatever happens, the sandbox is destroyed at the end.
 
-import { ApiError } from '../shared/api-client.js';
 import { ARTIFACT_FILES, artifactKey } from '../shared/domain/artifacts.js';
 import { checkpointWorkspaceKey } from '../shared/domain/checkpoint.js';
 import { IdPrefix, newId } from '../shared/domain/ids.js';
@@ -10,6 +9,7 @@ import type { Task } from '../shared/domain/task.js';
 import type { TrafficRecord } from '../shared/domain/traffic.js';
 import type { TaskResult } from '../shared/domain/trajectory.js';
 import { trajectoryPrefix } from '../shared/domain/trajectory-files.js';
+import { ApiError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { AUTOVIBE_VERSION } from '../shared/version.js';
 import {
@@ -19,7 +19,7 @@ import {
   requestedModel,
   type SandboxNeeds,
 } from './agents.js';
-import type { AttemptRef, Claim, NodeApi, RunningAttempt } from './node-api.js';
+import type { AttemptRef, Claim, NodeClient, RunningAttempt } from './control-plane/node-client.js';
 import { type Reward, rewardOf } from './rewards.js';
 import {
   type Sandbox,
@@ -45,7 +45,7 @@ import { diffWorkspaces } from './workspace-diff.js';
 export type StopReason = 'cancelled' | 'timeout' | 'draining';
 
 export interface AttemptDeps {
-  api: NodeApi;
+  api: NodeClient;
   provider: SandboxProvider;
   agents: AgentRegistry;
   node: string;

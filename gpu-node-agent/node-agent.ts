@@ -4,16 +4,15 @@
 // takes no new work, lets running attempts go on until the drain deadline, then checkpoints and
 // releases them.
 
-import { ApiError } from '../shared/api-client.js';
+import { ApiError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { sleep } from '../shared/sleep.js';
 import { AUTOVIBE_VERSION } from '../shared/version.js';
 import { AgentRegistry, BUILT_IN_AGENTS } from './agents.js';
 import { Attempt } from './attempt.js';
 import type { NodeConfig } from './config.js';
-import { ControlPlaneLink } from './gateway/control-plane-link.js';
+import { type Delivery, NodeClient } from './control-plane/node-client.js';
 import { type RunningGateway, startGateway } from './gateway/server.js';
-import { type Delivery, NodeApi } from './node-api.js';
 import type { SandboxProvider } from './sandbox/sandbox.js';
 import { AgentInstaller } from './scaffolds/agent-installer.js';
 import { CLI_AGENTS, cliAgent } from './scaffolds/cli-agents.js';
@@ -30,7 +29,7 @@ export interface NodeAgentDeps {
 
 export class NodeAgent {
   state: NodeState = 'starting';
-  readonly api: NodeApi;
+  readonly api: NodeClient;
   private readonly agents: AgentRegistry;
   private readonly attempts = new Map<string, { attempt: Attempt; done: Promise<void> }>();
   private readonly polling = new AbortController();
@@ -45,7 +44,7 @@ export class NodeAgent {
     private readonly config: NodeConfig,
     private readonly deps: NodeAgentDeps,
   ) {
-    this.api = new NodeApi(config.control_plane_url, config.node_key, config.aws_region);
+    this.api = new NodeClient(config.control_plane_url, config.node_key, config.aws_region);
     const installer = new AgentInstaller(config.agent_cache, (line) =>
       deps.logger.info('agent_install', { line }),
     );
@@ -84,7 +83,7 @@ export class NodeAgent {
     });
     await this.cleanUpLeftovers();
     if (config.gateway) {
-      const link = new ControlPlaneLink(config.control_plane_url, config.node_key, config.aws_region);
+      const link = new NodeClient(config.control_plane_url, config.node_key, config.aws_region);
       this.gateway = await startGateway(
         config.gateway,
         { keys: link, budget: link, blobs: link },
@@ -188,7 +187,7 @@ export class NodeAgent {
 
   private async take(delivery: Delivery): Promise<void> {
     const { logger } = this.deps;
-    let claim: Awaited<ReturnType<NodeApi['claim']>>;
+    let claim: Awaited<ReturnType<NodeClient['claim']>>;
     try {
       claim = await this.api.claim(delivery.task_id);
     } catch (error) {

@@ -1,8 +1,8 @@
 // The autovibe command line: run the local control plane, submit and manage tasks, projects and keys.
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
-import { ApiClient, ApiError } from '../../shared/api-client.js';
-import { AutovibeError } from '../../shared/errors.js';
+import { ApiClient } from '../../shared/api-client.js';
+import { ApiError, AutovibeError } from '../../shared/errors.js';
 import { registerAgent } from './commands/agent.js';
 import { registerDev } from './commands/dev.js';
 import { registerGateway } from './commands/gateway.js';

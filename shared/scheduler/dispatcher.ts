@@ -3,26 +3,20 @@
 // limits. Each task is reserved, moved to `dispatched` with a claim deadline, and sent to that node's
 // own queue. Safe to run twice or concurrently: every step is conditional.
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Capacity } from '../attempts/capacity.js';
+import type { DispatchMessage } from '../contracts/node.js';
 import type { SystemEvent } from '../domain/events.js';
+import { canRun } from '../domain/matching.js';
 import type { Node } from '../domain/node.js';
 import type { Task } from '../domain/task.js';
 import { isHeld, TaskStatus } from '../domain/task-state.js';
 import { ConflictError } from '../errors.js';
+import type { EventPublisher } from '../events/event-publisher.js';
 import type { Logger } from '../logger.js';
-import type { EventPublisher } from '../services/event-publisher.js';
 import { categoryCounts, type NodeRepository } from '../store/node-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
-import type { Capacity } from './capacity.js';
 import type { SchedulerConfig } from './config.js';
-import { canRun } from './matching.js';
 import { priorityOf } from './priority.js';
-
-/** What a node finds in its dispatch queue. */
-export interface DispatchMessage {
-  task_id: string;
-  attempt: number;
-  dispatched_at: string;
-}
 
 /** A pass ranks at most this many queued tasks, the oldest; the rest wait for the next pass. */
 const QUEUED_READ_LIMIT = 2000;

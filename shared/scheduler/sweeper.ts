@@ -3,20 +3,20 @@
 // detection); attempts past timeout_seconds end as timed_out; failed attempts whose backoff has passed
 // are queued again or, out of attempts, buried. Then a dispatch pass. Safe to run twice or at once.
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Capacity } from '../attempts/capacity.js';
+import type { RetryPolicy } from '../attempts/retry-policy.js';
 import type { SystemEvent } from '../domain/events.js';
 import type { Node } from '../domain/node.js';
 import type { Task } from '../domain/task.js';
 import { HELD_STATUSES, isHeld, TaskStatus } from '../domain/task-state.js';
 import { ConflictError } from '../errors.js';
+import type { EventPublisher } from '../events/event-publisher.js';
 import type { Logger } from '../logger.js';
-import type { EventPublisher } from '../services/event-publisher.js';
 import type { NodeRepository } from '../store/node-repository.js';
 import type { SchedulerState } from '../store/scheduler-state.js';
 import type { TaskRepository } from '../store/task-repository.js';
-import type { Capacity } from './capacity.js';
 import type { SchedulerConfig } from './config.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { TaskLifecycle } from './lifecycle.js';
 
 export interface SweepReport {
   lost_workers: string[];
@@ -34,7 +34,7 @@ interface Deps {
   nodes: NodeRepository;
   state: SchedulerState;
   capacity: Capacity;
-  lifecycle: TaskLifecycle;
+  retry: RetryPolicy;
   dispatcher: Dispatcher;
   publisher: EventPublisher;
   sqs: SQSClient;
@@ -191,7 +191,7 @@ export class Sweeper {
       const failed = await this.move(task, TaskStatus.failed, { last_error: error, lease_expires_at: null });
       if (!failed) return;
       await this.deps.capacity.release(task);
-      await this.deps.lifecycle.bury(failed, 'out of attempts');
+      await this.deps.retry.bury(failed, 'out of attempts');
       report.dead.push(task.id);
     } else if (await this.requeue(task, error)) {
       report.requeued.push(task.id);
@@ -201,7 +201,7 @@ export class Sweeper {
   private async retry(task: Task, report: SweepReport): Promise<void> {
     if (task.not_before && Date.parse(task.not_before) > this.deps.now().getTime()) return;
     if (task.attempt >= task.max_attempts) {
-      await this.deps.lifecycle.bury(task, 'out of attempts').catch(ignoreConflict);
+      await this.deps.retry.bury(task, 'out of attempts').catch(ignoreConflict);
       report.dead.push(task.id);
       return;
     }

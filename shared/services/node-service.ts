@@ -1,66 +1,54 @@
-// Node registration, heartbeats and draining. A node registers with its node key, gets its own dispatch
-// queue, and heartbeats every few seconds; the answer tells it which of its attempts to stop and
-// whether to drain.
+// Nodes: registration, heartbeats, draining, and reading them. A node registers with its node key,
+// gets its own dispatch queue, and heartbeats every few seconds; the answer tells it which of its
+// attempts to stop and whether to drain.
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
+import type { HeldAttempt } from '../attempts/lease.js';
+import type { NodeOwnership } from '../attempts/ownership.js';
+import type { AttemptReports } from '../attempts/reports.js';
+import {
+  type HeartbeatAnswer,
+  HeartbeatRequest,
+  type NodeStorage,
+  type RegistrationAnswer,
+  RegistrationRequest,
+  type RunningAttempt,
+} from '../contracts/node.js';
 import type { Principal } from '../domain/api-key.js';
+import type { SystemEvent } from '../domain/events.js';
 import { deterministicId, IdPrefix } from '../domain/ids.js';
-import { type Node, NodeHeartbeat, NodeRegistration, type RunningTask } from '../domain/node.js';
+import type { Node } from '../domain/node.js';
 import { isHeld } from '../domain/task-state.js';
 import { NotFoundError, StaleAttemptError, ValidationError } from '../errors.js';
+import type { EventPublisher } from '../events/event-publisher.js';
 import { createQueue } from '../queues.js';
 import { NODE_QUEUE, nodeQueueName } from '../resources.js';
-import type { SchedulerConfig } from '../scheduler/config.js';
-import type { TaskLifecycle } from '../scheduler/lifecycle.js';
 import type { Page } from '../store/dynamo.js';
+import type { EventLog } from '../store/event-log.js';
 import type { NodeRepository } from '../store/node-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import { parseOrThrow } from '../validation.js';
-import type { EventPublisher } from './event-publisher.js';
 
 export const NodeId = z
   .string()
   .regex(/^wrk_[0-9a-hjkmnp-tv-z]{26}$/, 'must look like wrk_ followed by 26 characters');
 
-export interface Registration {
-  worker: Node;
-  created: boolean;
-  /** Where the node long-polls for work. */
-  queue_url: string;
-  /** Set when SQS is a local emulator: the endpoint the node's SQS client must use. */
-  sqs_endpoint: string | null;
-  lease_seconds: number;
-  heartbeat_every_seconds: number;
-  /** Where the node puts checkpoint archives and artifacts (under each task's prefix). */
-  storage: NodeStorage;
-}
-
-export interface NodeStorage {
-  buckets: { checkpoints: string; artifacts: string; traffic_logs: string; trajectories: string };
-  /** Set when S3 is a local emulator: the endpoint the node's S3 client must use. */
-  s3_endpoint: string | null;
-}
-
-export interface HeartbeatAnswer {
-  /** Attempts the node must stop: cancelled, timed out, or handed to another node. */
-  stop: { task_id: string; attempt: number; reason: string }[];
-  /** Attempts whose lease (or status) this heartbeat wrote. */
-  renewed: { task_id: string; attempt: number; lease_expires_at: string; status: string }[];
-  drain: boolean;
-  lease_seconds: number;
-}
+/** The registration answer, and whether this registration created the node. */
+export type Registration = RegistrationAnswer & { created: boolean };
 
 interface Deps {
   nodes: NodeRepository;
   tasks: TaskRepository;
-  lifecycle: TaskLifecycle;
+  events: EventLog;
+  ownership: NodeOwnership;
+  reports: AttemptReports;
   publisher: EventPublisher;
   sqs: SQSClient;
   sqsEndpoint: string | null;
   deadTasksQueueUrl: string;
   storage: NodeStorage;
   resourcePrefix: string;
-  config: SchedulerConfig;
+  leaseSeconds: number;
   now: () => Date;
 }
 
@@ -73,15 +61,10 @@ export class NodeService {
   }
 
   async register(input: unknown, caller: Principal): Promise<Registration> {
-    const registration = parseOrThrow(NodeRegistration, input, { what: 'node registration' });
+    const registration = parseOrThrow(RegistrationRequest, input, { what: 'node registration' });
     const id = deterministicId(IdPrefix.node, registration.name);
     const existing = await this.deps.nodes.get(id);
-    const queueUrl = await createQueue(
-      this.deps.sqs,
-      nodeQueueName(this.deps.resourcePrefix, id),
-      NODE_QUEUE,
-      this.deps.deadTasksQueueUrl,
-    );
+    const queueUrl = await this.queueOf(id);
     const node = await this.deps.nodes.register(id, registration, caller.keyId, queueUrl, this.deps.now());
     if (!existing) {
       await this.deps.publisher.publish(
@@ -95,13 +78,14 @@ export class NodeService {
       created: !existing,
       queue_url: queueUrl,
       sqs_endpoint: this.deps.sqsEndpoint,
-      lease_seconds: this.deps.config.leaseSeconds,
-      heartbeat_every_seconds: Math.max(1, Math.floor(this.deps.config.leaseSeconds / 3)),
+      lease_seconds: this.deps.leaseSeconds,
+      heartbeat_every_seconds: Math.max(1, Math.floor(this.deps.leaseSeconds / 3)),
       storage: this.deps.storage,
     };
   }
 
-  async get(id: string): Promise<Node> {
+  /** One node; a node key may read only its own. */
+  async get(id: string, caller?: Principal): Promise<Node> {
     if (!NodeId.safeParse(id).success) {
       throw new ValidationError(`Invalid node id: ${id.slice(0, 40)}`, {
         details: [{ path: 'id', problem: 'must look like wrk_ followed by 26 characters' }],
@@ -109,6 +93,7 @@ export class NodeService {
     }
     const node = await this.deps.nodes.get(id);
     if (!node) throw new NotFoundError(`No node with id ${id}`);
+    if (caller?.role === 'node') this.deps.ownership.verify(node, caller);
     return node;
   }
 
@@ -116,10 +101,16 @@ export class NodeService {
     return this.deps.nodes.list(limit, cursor);
   }
 
+  /** The node's events (registered, lost, back, draining), oldest first. */
+  async events(id: string, limit: number, cursor?: string): Promise<Page<SystemEvent>> {
+    const node = await this.get(id);
+    return this.deps.events.list(`worker/${node.id}`, limit, cursor);
+  }
+
   /** Records that the node is alive and extends the leases of the attempts it still holds. */
   async heartbeat(nodeId: string, input: unknown, caller: Principal): Promise<HeartbeatAnswer> {
-    const { running, status } = parseOrThrow(NodeHeartbeat, input, { what: 'heartbeat' });
-    await this.deps.lifecycle.checkOwnership(nodeId, caller);
+    const { running, status } = parseOrThrow(HeartbeatRequest, input, { what: 'heartbeat' });
+    await this.deps.ownership.check(nodeId, caller);
     let { node, revived } = await this.deps.nodes.heartbeat(nodeId, this.deps.now());
     if (status !== 'active' && node.status !== status) {
       // The agent is draining or leaving on its own: no new dispatches to it from now on.
@@ -139,12 +130,9 @@ export class NodeService {
     for (const entry of running) {
       if (!this.needsWrite(entry, node)) continue;
       const { task_id, attempt } = entry;
+      const held: HeldAttempt = { worker_id: nodeId, attempt };
       try {
-        const task = await this.deps.lifecycle.heartbeat(
-          task_id,
-          { worker_id: nodeId, attempt },
-          entry.verifying === true,
-        );
+        const task = await this.deps.reports.heartbeat(task_id, held, entry.verifying === true);
         renewed.push({ task_id, attempt, lease_expires_at: task.lease_expires_at!, status: task.status });
       } catch (error) {
         if (!(error instanceof StaleAttemptError || error instanceof NotFoundError)) throw error;
@@ -157,12 +145,7 @@ export class NodeService {
         stop.push({ task_id, attempt, reason });
       }
     }
-    return {
-      stop,
-      renewed,
-      drain: node.status === 'draining',
-      lease_seconds: this.deps.config.leaseSeconds,
-    };
+    return { stop, renewed, drain: node.status === 'draining', lease_seconds: this.deps.leaseSeconds };
   }
 
   /**
@@ -171,10 +154,10 @@ export class NodeService {
    * still leaves time), unless it starts verifying, or it is no longer among the node's reservations:
    * cancelled or handed on, which the write that then fails tells the node.
    */
-  private needsWrite(entry: z.infer<typeof RunningTask>, node: Node): boolean {
+  private needsWrite(entry: RunningAttempt, node: Node): boolean {
     if (entry.verifying || !entry.lease_expires_at || !node.assigned.includes(entry.task_id)) return true;
     const leftSeconds = (Date.parse(entry.lease_expires_at) - this.deps.now().getTime()) / 1000;
-    return leftSeconds < (this.deps.config.leaseSeconds * 2) / 3;
+    return leftSeconds < (this.deps.leaseSeconds * 2) / 3;
   }
 
   /** Drains the node: it gets no new tasks, finishes what it holds, then stops. */
@@ -183,6 +166,26 @@ export class NodeService {
     const node = await this.deps.nodes.setStatus(nodeId, 'draining', ['active', 'lost', 'draining']);
     await this.announceShutdown(node);
     return node;
+  }
+
+  /**
+   * Makes every node's dispatch queue again: the embedded stack keeps its queues in memory, so
+   * after a restart they are gone while DynamoDB still names them.
+   */
+  async recreateQueues(): Promise<void> {
+    for (const node of await this.deps.nodes.all()) {
+      const url = await this.queueOf(node.id);
+      if (url !== node.queue_url) await this.deps.nodes.setQueueUrl(node.id, url);
+    }
+  }
+
+  private queueOf(nodeId: string): Promise<string> {
+    return createQueue(
+      this.deps.sqs,
+      nodeQueueName(this.deps.resourcePrefix, nodeId),
+      NODE_QUEUE,
+      this.deps.deadTasksQueueUrl,
+    );
   }
 
   private async announceShutdown(node: Node): Promise<void> {

@@ -1,6 +1,7 @@
 // Submitting, reading and cancelling tasks. Submission is idempotent under an Idempotency-Key: the
 // key decides the task id, so a retried request finds the task its first try created.
 import { z } from 'zod';
+import type { Capacity } from '../attempts/capacity.js';
 import { contentHash } from '../canonical-json.js';
 import type { Principal } from '../domain/api-key.js';
 import type { SystemEvent } from '../domain/events.js';
@@ -8,8 +9,8 @@ import { deterministicId, IdPrefix, newId } from '../domain/ids.js';
 import { type Task, TaskId, TaskSpec } from '../domain/task.js';
 import { isTerminal, TaskStatus } from '../domain/task-state.js';
 import { ConflictError, NotFoundError, UnprocessableError, ValidationError } from '../errors.js';
+import type { EventPublisher } from '../events/event-publisher.js';
 import type { Logger } from '../logger.js';
-import type { Capacity } from '../scheduler/capacity.js';
 import type { SchedulerConfig } from '../scheduler/config.js';
 import type { Dispatcher, Placement } from '../scheduler/dispatcher.js';
 import { type Priority, priorityOf } from '../scheduler/priority.js';
@@ -17,7 +18,6 @@ import type { Page } from '../store/dynamo.js';
 import type { ProjectRepository } from '../store/project-repository.js';
 import type { TaskFilter, TaskRepository } from '../store/task-repository.js';
 import { parseOrThrow } from '../validation.js';
-import type { EventPublisher } from './event-publisher.js';
 
 export const IdempotencyKey = z
   .string()

@@ -139,7 +139,7 @@ async function waitFor(id: string, done: (task: Task) => boolean, seconds = 30):
 const finished = (id: string, seconds?: number) => waitFor(id, (t) => isTerminal(t.status), seconds);
 
 function bucket(name: 'artifacts' | 'trajectories'): S3BlobStore {
-  return new S3BlobStore(dev.plane.aws.s3, dev.stack.config.resources.buckets[name]);
+  return new S3BlobStore(dev.internals.aws.s3, dev.stack.config.resources.buckets[name]);
 }
 
 /** One of the attempt's final trajectory documents, parsed. */
@@ -166,7 +166,7 @@ describe('node agent', () => {
     expect(done).toMatchObject({ status: 'succeeded', result: { type: 'Success', reward: 1 } });
     expect(await history(task.id)).toEqual(['TaskSubmitted', 'TaskAssigned', 'TaskStarted', 'TaskCompleted']);
 
-    const artifacts = new S3BlobStore(dev.plane.aws.s3, dev.stack.config.resources.buckets.artifacts);
+    const artifacts = new S3BlobStore(dev.internals.aws.s3, dev.stack.config.resources.buckets.artifacts);
     const patch = (await artifacts.get(artifactKey(done, 1, ARTIFACT_FILES.patch)))!.toString();
     expect(patch).toContain('+++ b/hello.sh');
     expect(patch).toContain('+echo "Hello, autovibe!"');

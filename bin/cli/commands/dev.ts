@@ -13,10 +13,8 @@ import { ensureBusyboxImage } from '../../../gpu-node-agent/sandbox/busybox-imag
 import { DockerSandboxProvider } from '../../../gpu-node-agent/sandbox/docker-sandbox.js';
 import type { Task } from '../../../shared/domain/task.js';
 import { isTerminal } from '../../../shared/domain/task-state.js';
-import { TrajectoryRecord } from '../../../shared/domain/trajectory.js';
 import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../../shared/domain/trajectory-files.js';
 import { configureLogging, createLogger } from '../../../shared/logger.js';
-import { S3BlobStore } from '../../../shared/store/blob-store.js';
 import { parseOrThrow } from '../../../shared/validation.js';
 import { type DevModels, devModels } from '../dev-models.js';
 import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../settings.js';
@@ -275,12 +273,11 @@ async function printSummary(dev: DevServer, task: Task): Promise<void> {
   if (attempt === 0) return;
   const bucket = dev.stack.config.resources.buckets.trajectories;
   const prefix = trajectoryPrefix(task, attempt);
-  const stored = await new S3BlobStore(dev.plane.aws.s3, bucket).get(`${prefix}${RECORD_FILE}`);
-  if (!stored) {
+  const record = await dev.plane.trajectories.attemptRecord(task.id, attempt);
+  if (!record) {
     console.log(`  no trajectory record for attempt ${attempt} (the attempt ended before verification)`);
     return;
   }
-  const record = TrajectoryRecord.parse(JSON.parse(stored.toString()));
   const weights = task.reward_weights;
   const parts = Object.entries(record.reward_parts).map(([signal, value]) =>
     value === null ? `${signal} n/a` : `${signal} ${round(value)}×${weights[signal as keyof typeof weights]}`,

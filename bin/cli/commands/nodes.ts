@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { ApiClient } from '../../../shared/api-client.js';
 import type { Node } from '../../../shared/domain/node.js';
-import type { Stats } from '../../../shared/services/stats.js';
+import type { Stats } from '../../../shared/services/stats-service.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 type Client = () => ApiClient;
