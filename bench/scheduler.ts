@@ -5,6 +5,8 @@
 //  2. Tasks per second from submit to claim on the embedded stack (pollers and sweep running) with 4
 //     simulated nodes, against a floor measured in the same run: the same number of messages sent,
 //     received and deleted on the same SQS emulator with no control plane in between.
+// One file, long as it is: both measurements use the same harness (simulated nodes, the call counter)
+// and print one report.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

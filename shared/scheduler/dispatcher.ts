@@ -1,4 +1,4 @@
-// The dispatch pass (seed 004 §2.1 "Node Assignment"): queued tasks, best priority first, go to the
+// The dispatch pass (seed 004 §2.1 "Worker Assignment"): queued tasks, best priority first, go to the
 // node with the most free slots among those that can run them, within the global and per-project
 // limits. Each task is reserved, moved to `dispatched` with a claim deadline, and sent to that node's
 // own queue. Safe to run twice or concurrently: every step is conditional.

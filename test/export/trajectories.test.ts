@@ -1,6 +1,7 @@
 // Trajectories through the API, against the real emulators: a node indexes what it wrote to S3, people
 // list and read it, and exports run by the exporter function from the real exports queue. The Parquet
-// files are read back with DuckDB, a reader that shares no code with the writer.
+// files are read back with DuckDB, a reader that shares no code with the writer. One file, long as it
+// is: the index listings and every export read the same 25 recorded attempts, made once on one stack.
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';

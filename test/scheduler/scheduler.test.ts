@@ -1,5 +1,6 @@
 // The scheduler on the embedded stack: real DynamoDB/SQS emulators, nodes speaking the real protocol,
-// a clock the tests move. Each test uses its own project so their tasks do not meet.
+// a clock the tests move. Each test uses its own project so their tasks do not meet. One file, long as
+// it is: every test shares one stack and one clock, which cost seconds to start per file.
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as createSchedulerHandler } from '../../functions/scheduler/handler.js';
