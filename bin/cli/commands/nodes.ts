@@ -63,7 +63,7 @@ export function registerNodes(program: Command, client: Client, json: Json): voi
         ['by category', line(stats.tasks.by_category)],
         ['by project', line(stats.tasks.by_project)],
         ['by node', line(stats.tasks.by_worker)],
-        ['nodes', `${stats.workers.total} (${line(stats.workers.by_status)})`],
+        ['workers', `${stats.workers.total} (${line(stats.workers.by_status)})`],
         ['queues', line(stats.queues)],
       ]);
     });
