@@ -9,7 +9,7 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { createAwsClients } from '../../shared/aws.js';
+import { createSqsClient } from '../../shared/aws.js';
 import type { ControlPlane } from '../../shared/control-plane.js';
 import { IdPrefix, newId } from '../../shared/domain/ids.js';
 import type { Logger } from '../../shared/logger.js';
@@ -33,8 +33,8 @@ export async function startLocalRuntime(
   plane: ControlPlane,
   options: LocalRuntimeOptions = {},
 ): Promise<LocalRuntime> {
-  // The pollers' own client, as Lambda's event source mappings are not the functions' clients.
-  const { sqs } = createAwsClients(plane.config.aws);
+  // The pollers' own client: Lambda's event source mappings are not the functions' clients either.
+  const sqs = createSqsClient(plane.config.aws);
   const stops: (() => Promise<void>)[] = [];
   await recoverFromRestart(plane, options.logger);
 
