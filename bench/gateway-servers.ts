@@ -12,8 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevServer } from '../functions/local/dev-server.js';
+import { NodeClient } from '../gpu-node-agent/control-plane/node-client.js';
 import { parseGatewayConfig } from '../gpu-node-agent/gateway/config.js';
-import { ControlPlaneLink } from '../gpu-node-agent/gateway/control-plane-link.js';
 import { startGateway } from '../gpu-node-agent/gateway/server.js';
 import { configureLogging } from '../shared/logger.js';
 
@@ -168,7 +168,7 @@ async function gateway(options: {
   leaseAmount: number;
   flushRecords: number;
 }) {
-  const link = new ControlPlaneLink(options.apiUrl, options.nodeKey);
+  const link = new NodeClient(options.apiUrl, options.nodeKey);
   // Every trip to the control plane or S3, counted: the hot path should make almost none.
   const calls = { resolve: 0, lease: 0, settle: 0, put: 0, records: 0 };
   const counted =

@@ -5,6 +5,8 @@
 //  2. Tasks per second from submit to claim on the embedded stack (pollers and sweep running) with 4
 //     simulated nodes, against a floor measured in the same run: the same number of messages sent,
 //     received and deleted on the same SQS emulator with no control plane in between.
+// One file, long as it is: both measurements use the same harness (simulated nodes, the call counter)
+// and print one report.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,10 +18,10 @@ import {
 } from '@aws-sdk/client-sqs';
 import { startDevServer } from '../functions/local/dev-server.js';
 import { LOCAL_CREDENTIALS } from '../functions/local/emulators.js';
-import type { ControlPlane } from '../shared/control-plane.js';
+import type { ControlPlaneInternals } from '../shared/control-plane.js';
 import { configureLogging } from '../shared/logger.js';
 import { createQueue } from '../shared/queues.js';
-import { WORKER_QUEUE } from '../shared/resources.js';
+import { NODE_QUEUE } from '../shared/resources.js';
 import { schedulerConfigFromEnv } from '../shared/scheduler/config.js';
 import { machine, recordResults, today } from './results.js';
 
@@ -48,11 +50,15 @@ function decrement(counts: Counts, key: string): void {
   else counts.delete(key);
 }
 
-function countCalls(plane: ControlPlane, counts: Counts = new Map(), nodeSqs?: SQSClient): Counts {
+function countCalls(
+  internals: ControlPlaneInternals,
+  counts: Counts = new Map(),
+  nodeSqs?: SQSClient,
+): Counts {
   const clients: Record<string, { middlewareStack: unknown }> = {
-    dynamodb: plane.aws.dynamo,
-    sqs: plane.aws.sqs,
-    s3: plane.aws.s3,
+    dynamodb: internals.aws.dynamo,
+    sqs: internals.aws.sqs,
+    s3: internals.aws.s3,
   };
   if (nodeSqs) clients['sqs (node)'] = nodeSqs;
   for (const [service, client] of Object.entries(clients)) {
@@ -175,7 +181,7 @@ async function lifecycleCalls(retryOnce: boolean): Promise<{ cold: Counts; warm:
   // task), so they are not counted.
   const drainEvents = async () => {
     for (;;) {
-      const out = await dev.plane.aws.sqs.send(
+      const out = await dev.internals.aws.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: dev.plane.config.resources.queues.events,
           MaxNumberOfMessages: 10,
@@ -201,7 +207,7 @@ async function lifecycleCalls(retryOnce: boolean): Promise<{ cold: Counts; warm:
         })),
       });
       for (const m of out.Messages) {
-        await dev.plane.aws.sqs.send(
+        await dev.internals.aws.sqs.send(
           new DeleteMessageCommand({
             QueueUrl: dev.plane.config.resources.queues.events,
             ReceiptHandle: m.ReceiptHandle!,
@@ -211,7 +217,7 @@ async function lifecycleCalls(retryOnce: boolean): Promise<{ cold: Counts; warm:
     }
   };
   await drainEvents(); // the WorkerRegistered event
-  countCalls(dev.plane, counts);
+  countCalls(dev.internals, counts);
   // The node's own calls go through its client; counted from the node's side.
   const nodeCall = (name: string) => {
     counts.set(`sqs (node) ${name}`, (counts.get(`sqs (node) ${name}`) ?? 0) + 1);
@@ -251,7 +257,7 @@ async function lifecycleCalls(retryOnce: boolean): Promise<{ cold: Counts; warm:
       });
       await drainEvents();
       await new Promise((r) => setTimeout(r, 5));
-      await dev.plane.scheduler.sweeper.sweep();
+      await dev.plane.scheduling.sweep();
       await drainEvents();
       held = await takeOne(dev.url, sqs, node);
       nodeCall('ReceiveMessage');
@@ -295,7 +301,7 @@ async function throughput(tasks: number, nodes: number) {
   });
 
   // Floor: the same number of messages through one SQS queue on the same emulator, nothing else.
-  const floorQueue = await createQueue(sqs, 'bench-floor', WORKER_QUEUE);
+  const floorQueue = await createQueue(sqs, 'bench-floor', NODE_QUEUE);
   const floorStart = performance.now();
   await Promise.all(
     Array.from({ length: tasks }, (_, i) =>
@@ -380,7 +386,7 @@ async function amortized(tasks: number, nodes: number) {
     fleet.push(await registerNode(dev.url, key, `steady-${i}`, 4));
   }
   await new Promise((r) => setTimeout(r, 1500)); // let the WorkerRegistered passes settle
-  const counts = countCalls(dev.plane, new Map(), sqs);
+  const counts = countCalls(dev.internals, new Map(), sqs);
   const submitting = (async () => {
     for (let i = 0; i < tasks; i++) {
       await api(dev.url, admin, 'POST', '/api/v1/tasks', {

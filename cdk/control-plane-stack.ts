@@ -15,7 +15,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { FUNCTIONS, type FunctionSpec } from '../functions/manifest.js';
-import { BUCKETS, type BucketKey, WORKER_QUEUE } from '../shared/resources.js';
+import { BUCKETS, type BucketKey, NODE_QUEUE } from '../shared/resources.js';
 import type { DeployConfig } from './config.js';
 import { AutovibeFunction } from './constructs/autovibe-function.js';
 import type { DataStack } from './data-stack.js';
@@ -37,10 +37,7 @@ export class ControlPlaneStack extends Stack {
   constructor(scope: Construct, id: string, config: DeployConfig, data: DataStack, props?: StackProps) {
     super(scope, id, props);
     const { prefix } = config;
-    const workerQueueArns = Arn.format(
-      { service: 'sqs', resource: `${prefix}-${WORKER_QUEUE.name}-*` },
-      this,
-    );
+    const nodeQueueArns = Arn.format({ service: 'sqs', resource: `${prefix}-${NODE_QUEUE.name}-*` }, this);
 
     for (const [name, spec] of Object.entries(FUNCTIONS) as [keyof typeof FUNCTIONS, FunctionSpec][]) {
       const fn = new AutovibeFunction(this, `${name}Function`, {
@@ -52,7 +49,7 @@ export class ControlPlaneStack extends Stack {
           tables: data.tables,
           queues: data.queues,
           buckets: data.buckets,
-          workerQueueArns,
+          nodeQueueArns,
           keyPepper: data.keyPepper,
         },
       });
@@ -83,7 +80,7 @@ export class ControlPlaneStack extends Stack {
       defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.functions.api),
     });
 
-    this.nodePolicy = this.nodeAgentPolicy(data, workerQueueArns);
+    this.nodePolicy = this.nodeAgentPolicy(data, nodeQueueArns);
     const nodeUser = new iam.User(this, 'NodeAgentUser', {
       userName: `${prefix}-node-agent`,
       managedPolicies: [this.nodePolicy],
@@ -120,7 +117,7 @@ export class ControlPlaneStack extends Stack {
    * Node agents receive from their own dispatch queue and write their blobs; registering, claiming,
    * reporting and budgets go through the API with the node key. Nothing else.
    */
-  private nodeAgentPolicy(data: DataStack, workerQueueArns: string): iam.ManagedPolicy {
+  private nodeAgentPolicy(data: DataStack, nodeQueueArns: string): iam.ManagedPolicy {
     const policy = new iam.ManagedPolicy(this, 'NodeAgentPolicy', {
       description: 'What an autovibe node agent may do in AWS besides calling the API',
     });
@@ -133,7 +130,7 @@ export class ControlPlaneStack extends Stack {
           'sqs:ChangeMessageVisibility',
           'sqs:GetQueueAttributes',
         ],
-        resources: [workerQueueArns],
+        resources: [nodeQueueArns],
       }),
       new iam.PolicyStatement({
         sid: 'WriteBlobs',

@@ -1,8 +1,9 @@
 // A Lambda function's control plane, built once per container from the environment the CDK stack
-// sets. The API-key pepper comes from Secrets Manager (its ARN in AUTOVIBE_KEY_PEPPER_SECRET_ARN), so
-// it is never in the function's configuration; AUTOVIBE_KEY_PEPPER given directly wins (tests).
+// sets (its resources and the scheduler's settings, parsed once from that env). The API-key pepper
+// comes from Secrets Manager (its ARN in AUTOVIBE_KEY_PEPPER_SECRET_ARN), so it is never in the
+// function's configuration; AUTOVIBE_KEY_PEPPER given directly wins (tests).
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { runtimeConfigFromEnv } from '../shared/config.js';
+import { controlPlaneConfigFromEnv } from '../shared/config.js';
 import { type ControlPlane, createControlPlane } from '../shared/control-plane.js';
 
 export const PEPPER_SECRET_ENV_VAR = 'AUTOVIBE_KEY_PEPPER_SECRET_ARN';
@@ -33,7 +34,7 @@ export function lazyHandler<A extends unknown[], R>(
   let handler: Promise<(...args: A) => Promise<R>> | undefined;
   return async (...args) => {
     handler ??= withPepper(env).then((resolved) =>
-      create(createControlPlane(runtimeConfigFromEnv(resolved))),
+      create(createControlPlane(controlPlaneConfigFromEnv(resolved))),
     );
     handler.catch(() => {
       handler = undefined;

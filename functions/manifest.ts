@@ -24,7 +24,7 @@ export interface ResourceUse {
   queues: Partial<Record<QueueKey, 'depth' | 'send' | 'sendConsume'>>;
   buckets: Partial<Record<BucketKey, 'read' | 'readWrite'>>;
   /** Nodes' dispatch queues (one per node): `manage` creates them at registration, `send` dispatches. */
-  workerQueues: 'none' | 'send' | 'manage';
+  nodeQueues: 'none' | 'send' | 'manage';
   /** Reads the API keys' pepper (only what checks or issues keys). */
   keyPepper?: boolean;
 }
@@ -50,7 +50,7 @@ const SCHEDULING: ResourceUse = {
   },
   queues: { events: 'send', deadTasks: 'send' },
   buckets: {},
-  workerQueues: 'send',
+  nodeQueues: 'send',
 };
 
 export const FUNCTIONS = {
@@ -81,7 +81,7 @@ export const FUNCTIONS = {
         checkpoints: 'readWrite',
         exports: 'read',
       },
-      workerQueues: 'manage',
+      nodeQueues: 'manage',
       keyPepper: true,
     },
   },
@@ -114,7 +114,7 @@ export const FUNCTIONS = {
       tables: { budgets: 'readWrite', projects: 'read', events: 'readWrite' },
       queues: { events: 'send' },
       buckets: {},
-      workerQueues: 'none',
+      nodeQueues: 'none',
     },
   },
   exporter: {
@@ -127,7 +127,7 @@ export const FUNCTIONS = {
       tables: { trajectories: 'read', exports: 'readWrite' },
       queues: { exports: 'sendConsume' },
       buckets: { trajectories: 'read', exports: 'readWrite' },
-      workerQueues: 'none',
+      nodeQueues: 'none',
     },
   },
 } as const satisfies Record<string, FunctionSpec>;

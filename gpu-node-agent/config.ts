@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { Gpu } from '../shared/domain/worker.js';
+import { Gpu } from '../shared/domain/node.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseConfigOrThrow } from '../shared/validation.js';
 import { defaultAgentCache } from './agents/cli/installer.js';

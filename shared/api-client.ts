@@ -1,26 +1,28 @@
-// A small client for the control-plane API, used by the CLI and the node agent. Error responses
-// become ApiError with the server's code, message and field details, so callers can say what was wrong.
+// A small client for the control-plane API, used by the CLI, the node agent and the gateway. Error
+// answers become ApiError with the server's code, message and field details, so callers can say what
+// was wrong. `call` parses the answer with its contract (shared/contracts/): a malformed answer is a
+// MalformedAnswerError naming the field, never a cast that fails later somewhere else.
+import type { z } from 'zod';
+import { ApiError, type ErrorDetail, MalformedAnswerError } from './errors.js';
+import { describeIssues } from './validation.js';
+
 /** Where the API is and the key to call it with. */
 export interface ApiEndpoint {
   apiUrl: string;
   apiKey?: string;
 }
 
-export interface ErrorDetail {
-  path: string;
-  problem: string;
+export interface RequestOptions {
+  body?: unknown;
+  query?: Record<string, string | number | undefined>;
+  headers?: Record<string, string>;
 }
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details: ErrorDetail[] = [],
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
+/** What an answer must be: its contract's schema, and how to name it in an error. */
+export interface Expected<S extends z.ZodType> {
+  schema: S;
+  /** `registration answer`, `claim answer`: leads the message of a MalformedAnswerError. */
+  what: string;
 }
 
 export class ApiClient {
@@ -30,15 +32,39 @@ export class ApiClient {
     return this.settings.apiUrl;
   }
 
-  async request<T>(
+  /** The answer as the server sent it, unchecked: for the CLI, which only prints it. */
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    return (await this.send(method, path, options)).body as T;
+  }
+
+  /** The answer parsed with its contract; one that does not fit is a MalformedAnswerError. */
+  async call<S extends z.ZodType>(
+    expected: Expected<S>,
     method: string,
     path: string,
-    options: {
-      body?: unknown;
-      query?: Record<string, string | number | undefined>;
-      headers?: Record<string, string>;
-    } = {},
-  ): Promise<T> {
+    options: RequestOptions = {},
+  ): Promise<z.output<S>> {
+    const { status, body } = await this.send(method, path, options);
+    return parseAnswer(expected, body, status);
+  }
+
+  /** Follows next_cursor until the end. */
+  async *pages<T>(path: string, query: Record<string, string | number | undefined>): AsyncGenerator<T[]> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.request<{ items: T[]; next_cursor: string | null }>('GET', path, {
+        query: { ...query, cursor },
+      });
+      yield page.items;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ status: number; body: unknown }> {
     const url = new URL(`${this.settings.apiUrl}${path}`);
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined && value !== '') url.searchParams.set(name, String(value));
@@ -61,7 +87,7 @@ export class ApiClient {
         `Cannot reach the autovibe API at ${this.settings.apiUrl} (${(error as Error).cause ?? (error as Error).message}). Is \`autovibe dev\` running, or is --api-url right?`,
       );
     }
-    if (response.status === 204) return undefined as T;
+    if (response.status === 204) return { status: 204, body: undefined };
     const text = await response.text();
     let body: { error?: { code?: string; message?: string; details?: ErrorDetail[] } } | undefined;
     try {
@@ -83,18 +109,26 @@ export class ApiClient {
       }
       throw new ApiError(response.status, error.code ?? 'http_error', message, error.details ?? []);
     }
-    return body as T;
+    return { status: response.status, body };
   }
+}
 
-  /** Follows next_cursor until the end (or `max` items). */
-  async *pages<T>(path: string, query: Record<string, string | number | undefined>): AsyncGenerator<T[]> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.request<{ items: T[]; next_cursor: string | null }>('GET', path, {
-        query: { ...query, cursor },
-      });
-      yield page.items;
-      cursor = page.next_cursor ?? undefined;
-    } while (cursor);
-  }
+/**
+ * `body` parsed with its contract, or a MalformedAnswerError whose message names the answer and its
+ * first offending field. `status`: the HTTP status it came with (0 for a queue message).
+ */
+export function parseAnswer<S extends z.ZodType>(
+  expected: Expected<S>,
+  body: unknown,
+  status = 0,
+): z.output<S> {
+  const parsed = expected.schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const details = describeIssues(parsed.error.issues);
+  const first = details[0];
+  throw new MalformedAnswerError(
+    status,
+    `${expected.what}: ${first ? `${first.path || '(the whole answer)'}: ${first.problem}` : 'invalid'}`,
+    details,
+  );
 }

@@ -22,8 +22,17 @@ export function createAwsClients(aws: AwsSettings): AwsClients {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     }),
     s3: createS3Client(aws),
-    sqs: new SQSClient({ ...common, endpoint: aws.endpoints.sqs }),
+    sqs: createSqsClient(aws),
   };
+}
+
+/** An SQS client alone (the local runtime's pollers, which stand in for Lambda's own). */
+export function createSqsClient(aws: Pick<AwsSettings, 'region' | 'credentials' | 'endpoints'>): SQSClient {
+  return new SQSClient({
+    region: aws.region,
+    ...(aws.credentials ? { credentials: aws.credentials } : {}),
+    endpoint: aws.endpoints.sqs,
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
-// Runtime configuration of the control plane, parsed once at start-up. In AWS it comes from the
-// environment the CDK stack sets; the embedded local stack builds the same object directly.
+// Configuration of the control plane, parsed once at start-up: where its resources are (the runtime
+// configuration) and how it schedules. In AWS both come from the environment the CDK stack sets; the
+// embedded local stack builds the runtime part directly and reads the scheduler's from its env.
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import {
@@ -13,6 +14,7 @@ import {
   TABLES,
   type TableKey,
 } from './resources.js';
+import { type SchedulerConfig, schedulerConfigFromEnv } from './scheduler/config.js';
 import { describeIssues } from './validation.js';
 
 export const AwsSettings = z.object({
@@ -33,6 +35,16 @@ export interface RuntimeConfig {
   keyPepper: string | null;
   /** Largest request body the API accepts; tasks must fit one DynamoDB item (400 KB). */
   maxBodyBytes: number;
+}
+
+/** Everything createControlPlane needs to know, from one environment. */
+export interface ControlPlaneConfig {
+  runtime: RuntimeConfig;
+  scheduler: SchedulerConfig;
+}
+
+export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): ControlPlaneConfig {
+  return { runtime: runtimeConfigFromEnv(env), scheduler: schedulerConfigFromEnv(env) };
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;

@@ -1,37 +1,45 @@
-// Wires the control plane's services from a runtime configuration: one place that knows which
-// repository sits on which table. The API (Lambda or local) and the CLI's dev stack both start here.
-
+// Wires the control plane from its configuration: one place that knows which repository sits on
+// which table and which service uses which. The API (Lambda or local), the scheduler's functions and
+// the CLI's dev stack all start here, and see services only (ControlPlane). Tests and benchmarks that
+// must reach beneath the services (count AWS calls, read a repository) wire it with
+// wireControlPlane, which also returns the internals.
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { Capacity } from './attempts/capacity.js';
+import { Claims } from './attempts/claims.js';
+import { NodeOwnership } from './attempts/ownership.js';
+import { AttemptReports } from './attempts/reports.js';
+import { RetryPolicy } from './attempts/retry-policy.js';
 import { type AwsClients, createAwsClients, destroyAwsClients } from './aws.js';
-import type { RuntimeConfig } from './config.js';
+import type { ControlPlaneConfig, RuntimeConfig } from './config.js';
+import { EventPublisher } from './events/event-publisher.js';
 import { Exporter } from './export/exporter.js';
 import { createLogger } from './logger.js';
-import { Capacity } from './scheduler/capacity.js';
-import { type SchedulerConfig, schedulerConfigFromEnv } from './scheduler/config.js';
+import type { SchedulerConfig } from './scheduler/config.js';
 import { Dispatcher } from './scheduler/dispatcher.js';
-import { TaskLifecycle } from './scheduler/lifecycle.js';
 import { Sweeper } from './scheduler/sweeper.js';
 import { ApiKeyService } from './services/api-key-service.js';
+import { AttemptService } from './services/attempt-service.js';
 import { BudgetService } from './services/budget-service.js';
 import { CheckpointService } from './services/checkpoint-service.js';
-import { EventPublisher } from './services/event-publisher.js';
 import { GatewayKeyService } from './services/gateway-key-service.js';
+import { NodeService } from './services/node-service.js';
 import { ProjectService } from './services/project-service.js';
+import { SchedulingService } from './services/scheduling-service.js';
+import { StatsService } from './services/stats-service.js';
 import { TaskService } from './services/task-service.js';
 import { TrafficService } from './services/traffic-service.js';
 import { TrajectoryService } from './services/trajectory-service.js';
-import { WorkerService } from './services/worker-service.js';
 import { ApiKeyRepository } from './store/api-key-repository.js';
 import { S3BlobStore } from './store/blob-store.js';
 import { BudgetRepository } from './store/budget-repository.js';
 import { EventLog } from './store/event-log.js';
+import { NodeRepository } from './store/node-repository.js';
 import { ProjectRepository } from './store/project-repository.js';
 import { SchedulerState } from './store/scheduler-state.js';
 import { TaskRepository } from './store/task-repository.js';
 import { ExportRepository, TrajectoryRepository } from './store/trajectory-repository.js';
-import { WorkerRepository } from './store/worker-repository.js';
 
 export interface HealthCheck {
   ok: boolean;
@@ -44,14 +52,15 @@ export interface HealthReport {
   checks: Record<'dynamodb' | 's3' | 'sqs', HealthCheck>;
 }
 
+/** The control plane as everything above the services sees it. */
 export interface ControlPlane {
   config: RuntimeConfig;
-  schedulerConfig: SchedulerConfig;
-  aws: AwsClients;
   tasks: TaskService;
   projects: ProjectService;
   keys: ApiKeyService;
-  workers: WorkerService;
+  nodes: NodeService;
+  /** Claims and reports of the attempts nodes hold. */
+  attempts: AttemptService;
   checkpoints: CheckpointService;
   budgets: BudgetService;
   gatewayKeys: GatewayKeyService;
@@ -59,37 +68,48 @@ export interface ControlPlane {
   trajectories: TrajectoryService;
   /** Runs export jobs (the exporter function). */
   exporter: Exporter;
-  scheduler: {
-    dispatcher: Dispatcher;
-    sweeper: Sweeper;
-    lifecycle: TaskLifecycle;
-    state: SchedulerState;
-    capacity: Capacity;
-  };
+  /** Dispatch passes and the sweep (the scheduler and sweep functions). */
+  scheduling: SchedulingService;
+  stats: StatsService;
+  health(): Promise<HealthReport>;
+  close(): void;
+}
+
+/** What lies beneath the services, for tests and benchmarks only. */
+export interface ControlPlaneInternals {
+  aws: AwsClients;
+  schedulerConfig: SchedulerConfig;
   repositories: {
     tasks: TaskRepository;
     projects: ProjectRepository;
     keys: ApiKeyRepository;
     events: EventLog;
-    workers: WorkerRepository;
+    nodes: NodeRepository;
     budgets: BudgetRepository;
     trajectories: TrajectoryRepository;
     exports: ExportRepository;
   };
   publisher: EventPublisher;
-  health(): Promise<HealthReport>;
-  close(): void;
+  scheduler: { dispatcher: Dispatcher; sweeper: Sweeper; state: SchedulerState; capacity: Capacity };
 }
 
 export interface ControlPlaneOptions {
   now?: () => Date;
-  scheduler?: SchedulerConfig;
   random?: () => number;
 }
 
-export function createControlPlane(config: RuntimeConfig, options: ControlPlaneOptions = {}): ControlPlane {
+export function createControlPlane(
+  config: ControlPlaneConfig,
+  options: ControlPlaneOptions = {},
+): ControlPlane {
+  return wireControlPlane(config, options).plane;
+}
+
+export function wireControlPlane(
+  { runtime: config, scheduler: schedulerConfig }: ControlPlaneConfig,
+  options: ControlPlaneOptions = {},
+): { plane: ControlPlane; internals: ControlPlaneInternals } {
   const now = options.now ?? (() => new Date());
-  const schedulerConfig = options.scheduler ?? schedulerConfigFromEnv(process.env);
   const aws = createAwsClients(config.aws);
   const { tables, queues, buckets } = config.resources;
   const repositories = {
@@ -97,34 +117,46 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
     projects: new ProjectRepository(aws.dynamo, tables.projects),
     keys: new ApiKeyRepository(aws.dynamo, tables.apiKeys),
     events: new EventLog(aws.dynamo, tables.events),
-    workers: new WorkerRepository(aws.dynamo, tables.workers),
+    nodes: new NodeRepository(aws.dynamo, tables.workers),
     budgets: new BudgetRepository(aws.dynamo, tables.budgets),
     trajectories: new TrajectoryRepository(aws.dynamo, tables.trajectories),
     exports: new ExportRepository(aws.dynamo, tables.exports),
   };
   const publisher = new EventPublisher(repositories.events, aws.sqs, queues.events, createLogger('events'));
+
+  // The attempt lifecycle (shared/attempts/).
   const state = new SchedulerState(aws.dynamo, tables.schedulerState);
   const capacity = new Capacity(
-    repositories.workers,
+    repositories.nodes,
     state,
     repositories.projects,
     schedulerConfig.maxConcurrentTasks,
   );
-  const logger = createLogger('scheduler');
-  const lifecycle = new TaskLifecycle({
+  const ownership = new NodeOwnership(repositories.nodes);
+  const retry = new RetryPolicy({
     tasks: repositories.tasks,
-    workers: repositories.workers,
-    capacity,
-    publisher,
     sqs: aws.sqs,
     deadTasksQueueUrl: queues.deadTasks,
-    config: schedulerConfig,
+    retry: schedulerConfig.retry,
     now,
     random: options.random,
   });
+  const { leaseSeconds } = schedulerConfig;
+  const reports = new AttemptReports({
+    tasks: repositories.tasks,
+    capacity,
+    publisher,
+    retry,
+    leaseSeconds,
+    now,
+  });
+  const claims = new Claims({ tasks: repositories.tasks, ownership, capacity, leaseSeconds, now });
+
+  // The scheduler (shared/scheduler/).
+  const logger = createLogger('scheduler');
   const dispatcher = new Dispatcher({
     tasks: repositories.tasks,
-    workers: repositories.workers,
+    nodes: repositories.nodes,
     capacity,
     publisher,
     sqs: aws.sqs,
@@ -134,10 +166,10 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
   });
   const sweeper = new Sweeper({
     tasks: repositories.tasks,
-    workers: repositories.workers,
+    nodes: repositories.nodes,
     state,
     capacity,
-    lifecycle,
+    retry,
     dispatcher,
     publisher,
     sqs: aws.sqs,
@@ -147,17 +179,7 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
     now,
   });
 
-  const timed = async (probe: () => Promise<unknown>): Promise<HealthCheck> => {
-    const started = performance.now();
-    try {
-      await probe();
-      return { ok: true, latency_ms: Math.round(performance.now() - started) };
-    } catch (error) {
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      return { ok: false, latency_ms: Math.round(performance.now() - started), error: message };
-    }
-  };
-
+  // The services.
   const tasks = new TaskService({
     tasks: repositories.tasks,
     projects: repositories.projects,
@@ -168,30 +190,24 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
     logger: createLogger('tasks'),
     now,
   });
-
   const keys = new ApiKeyService({ keys: repositories.keys, pepper: config.keyPepper, now });
+  const gatewayKeys = new GatewayKeyService({ keys, tasks: repositories.tasks });
   const projects = new ProjectService({ projects: repositories.projects, now });
   const trajectoryBlobs = new S3BlobStore(aws.s3, buckets.trajectories);
   const exportBlobs = new S3BlobStore(aws.s3, buckets.exports);
 
-  return {
+  const plane: ControlPlane = {
     config,
-    schedulerConfig,
-    aws,
-    repositories,
-    publisher,
-    scheduler: { dispatcher, sweeper, lifecycle, state, capacity },
     tasks,
-    checkpoints: new CheckpointService({
-      tasks,
-      lifecycle,
-      blobs: new S3BlobStore(aws.s3, buckets.checkpoints),
-      now,
-    }),
-    workers: new WorkerService({
-      workers: repositories.workers,
+    projects,
+    keys,
+    gatewayKeys,
+    nodes: new NodeService({
+      nodes: repositories.nodes,
       tasks: repositories.tasks,
-      lifecycle,
+      events: repositories.events,
+      ownership,
+      reports,
       publisher,
       sqs: aws.sqs,
       sqsEndpoint: config.aws.endpoints.sqs ?? null,
@@ -206,14 +222,21 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
         s3_endpoint: config.aws.endpoints.s3 ?? null,
       },
       resourcePrefix: config.resources.prefix,
-      config: schedulerConfig,
+      leaseSeconds,
       now,
     }),
-    projects,
+    attempts: new AttemptService({ claims, reports, ownership, gatewayKeys }),
+    checkpoints: new CheckpointService({
+      tasks,
+      ownership,
+      reports,
+      blobs: new S3BlobStore(aws.s3, buckets.checkpoints),
+      now,
+    }),
     trajectories: new TrajectoryService({
       tasks,
       projects,
-      lifecycle,
+      ownership,
       trajectories: repositories.trajectories,
       exports: repositories.exports,
       trajectoryBlobs,
@@ -230,8 +253,6 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
       exportBlobs,
       now,
     }),
-    keys,
-    gatewayKeys: new GatewayKeyService({ keys, tasks: repositories.tasks }),
     traffic: new TrafficService({ tasks, blobs: new S3BlobStore(aws.s3, buckets.trafficLogs), now }),
     budgets: new BudgetService({
       budgets: repositories.budgets,
@@ -240,21 +261,49 @@ export function createControlPlane(config: RuntimeConfig, options: ControlPlaneO
       logger: createLogger('budgets'),
       now,
     }),
-    async health() {
-      const [dynamodb, s3, sqs] = await Promise.all([
-        timed(() =>
-          aws.dynamo.send(new GetCommand({ TableName: tables.projects, Key: { id: '__health__' } })),
-        ),
-        timed(() => aws.s3.send(new HeadBucketCommand({ Bucket: buckets.trajectories }))),
-        timed(() =>
-          aws.sqs.send(
-            new GetQueueAttributesCommand({ QueueUrl: queues.events, AttributeNames: ['QueueArn'] }),
-          ),
-        ),
-      ]);
-      const checks = { dynamodb, s3, sqs };
-      return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'unavailable', checks };
-    },
+    scheduling: new SchedulingService({ dispatcher, sweeper }),
+    stats: new StatsService({
+      db: aws.dynamo,
+      tasksTable: tables.tasks,
+      nodes: repositories.nodes,
+      sqs: aws.sqs,
+      queues: { ...queues },
+    }),
+    health: () => checkHealth(aws, config),
     close: () => destroyAwsClients(aws),
   };
+  return {
+    plane,
+    internals: {
+      aws,
+      schedulerConfig,
+      repositories,
+      publisher,
+      scheduler: { dispatcher, sweeper, state, capacity },
+    },
+  };
+}
+
+/** Whether DynamoDB, S3 and SQS answer, each timed. */
+async function checkHealth(aws: AwsClients, config: RuntimeConfig): Promise<HealthReport> {
+  const { tables, queues, buckets } = config.resources;
+  const timed = async (probe: () => Promise<unknown>): Promise<HealthCheck> => {
+    const started = performance.now();
+    try {
+      await probe();
+      return { ok: true, latency_ms: Math.round(performance.now() - started) };
+    } catch (error) {
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      return { ok: false, latency_ms: Math.round(performance.now() - started), error: message };
+    }
+  };
+  const [dynamodb, s3, sqs] = await Promise.all([
+    timed(() => aws.dynamo.send(new GetCommand({ TableName: tables.projects, Key: { id: '__health__' } }))),
+    timed(() => aws.s3.send(new HeadBucketCommand({ Bucket: buckets.trajectories }))),
+    timed(() =>
+      aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queues.events, AttributeNames: ['QueueArn'] })),
+    ),
+  ]);
+  const checks = { dynamodb, s3, sqs };
+  return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'unavailable', checks };
 }

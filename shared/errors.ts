@@ -1,5 +1,6 @@
-// Typed errors shared by every component. Each carries a stable machine-readable `code` and the HTTP
-// status the API answers with, so one `onError` can turn any of them into the JSON error envelope.
+// Typed errors shared by every component. Each AutovibeError carries a stable machine-readable `code`
+// and the HTTP status the API answers with, so one `onError` can turn any of them into the JSON error
+// envelope. ApiError is the other side: what a client of the API got back.
 
 export interface ErrorDetail {
   /** Dotted path of the offending field (`resource_limits.memory_mb`), or `''` for the whole input. */
@@ -126,5 +127,33 @@ export class ModelCallError extends AgentFailure {
     kind: Exclude<AgentFailureKind, 'agent_crash'>,
   ) {
     super(message, kind);
+  }
+}
+
+/**
+ * An error answer of the control-plane API as its clients (the CLI, the node, the gateway) see it:
+ * the status it answered with, its code, message and field details; status 0 when it could not be
+ * reached. Not an AutovibeError: a client decides what a failed call means for its own callers.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * An answer that came back but does not have the shape its contract (shared/contracts/) says. The
+ * message names the message and the first offending field (`registration answer:
+ * storage.buckets.artifacts: ...`); `details` lists every one.
+ */
+export class MalformedAnswerError extends ApiError {
+  constructor(status: number, message: string, details: ErrorDetail[]) {
+    super(status, 'malformed_answer', message, details);
   }
 }

@@ -1,5 +1,5 @@
 // Creating SQS queues with their dead-letter redrive. Used by the local provisioner for the fixed
-// queues and by worker registration for each node's dispatch queue. CreateQueue is idempotent.
+// queues and by node registration for each node's dispatch queue. CreateQueue is idempotent.
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { QueueSpec } from './resources.js';
 

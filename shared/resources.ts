@@ -56,7 +56,7 @@ export const TABLES = {
   schedulerState: { name: 'scheduler-state', partitionKey: S('id'), indexes: [] },
   /**
    * Budgets and their ledger, one partition per project: `period#<start>` (spent, reserved, open
-   * leases), `machine#<day>#<worker>` (a machine's daily allowance) and `ledger#<lease>` (what each
+   * leases), `machine#<day>#<node>` (a machine's daily allowance) and `ledger#<lease>` (what each
    * lease paid for; expires after the 90 days seed 000 keeps financial records).
    */
   budgets: {
@@ -109,15 +109,15 @@ export const QUEUES = {
  * Each node gets its own dispatch queue, created when it registers, so that a node only ever receives
  * tasks it can run. Its dead-letter queue is `deadTasks`.
  */
-export const WORKER_QUEUE = {
+export const NODE_QUEUE = {
   name: 'dispatch',
   visibilityTimeoutSeconds: 60,
   retentionSeconds: 4 * DAY,
   maxReceiveCount: 10,
 } as const satisfies QueueSpec;
 
-export function workerQueueName(prefix: string, workerId: string): string {
-  return `${prefix}-${WORKER_QUEUE.name}-${workerId}`;
+export function nodeQueueName(prefix: string, nodeId: string): string {
+  return `${prefix}-${NODE_QUEUE.name}-${nodeId}`;
 }
 
 export const BUCKETS = {
@@ -136,7 +136,7 @@ export type BucketKey = keyof typeof BUCKETS;
 
 /** Physical names/URLs of every resource, as the running code sees them. */
 export interface ResourceNames {
-  /** Prefix of every physical name; names resources made at run time, like worker queues. */
+  /** Prefix of every physical name; names resources made at run time, like node queues. */
   prefix: string;
   tables: Record<TableKey, string>;
   queues: Record<QueueKey, string>;

@@ -1,16 +1,16 @@
 // The autovibe command line: run the local control plane, submit and manage tasks, projects and keys.
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
-import { ApiClient, ApiError } from '../../shared/api-client.js';
-import { AutovibeError } from '../../shared/errors.js';
+import { ApiClient } from '../../shared/api-client.js';
+import { ApiError, AutovibeError } from '../../shared/errors.js';
 import { registerAgent } from './commands/agent.js';
 import { registerDev } from './commands/dev.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerKeys } from './commands/keys.js';
+import { registerNodes } from './commands/nodes.js';
 import { registerProjects } from './commands/projects.js';
 import { registerTasks } from './commands/tasks.js';
 import { registerTrajectories } from './commands/trajectories.js';
-import { registerWorkers } from './commands/workers.js';
 import { resolveClientSettings } from './settings.js';
 
 const program = new Command('autovibe')
@@ -42,7 +42,7 @@ registerGateway(program);
 registerTasks(program, client, json);
 registerProjects(program, client, json);
 registerKeys(program, client, json);
-registerWorkers(program, client, json);
+registerNodes(program, client, json);
 registerTrajectories(program, client, json);
 
 try {

@@ -30,7 +30,7 @@ export interface BindableResources {
   queues: Record<QueueKey, sqs.IQueue>;
   buckets: Record<BucketKey, s3.IBucket>;
   /** ARN pattern of the nodes' dispatch queues (`<prefix>-dispatch-*`). */
-  workerQueueArns: string;
+  nodeQueueArns: string;
   keyPepper: secretsmanager.ISecret;
 }
 
@@ -105,10 +105,10 @@ export class AutovibeFunction extends NodejsFunction {
       else bucket.grantReadWrite(this);
       this.addEnvironment(resourceEnvVar.bucket(key), bucket.bucketName);
     }
-    if (uses.workerQueues !== 'none') {
+    if (uses.nodeQueues !== 'none') {
       const actions = ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
-      if (uses.workerQueues === 'manage') actions.push('sqs:CreateQueue', 'sqs:TagQueue');
-      this.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [resources.workerQueueArns] }));
+      if (uses.nodeQueues === 'manage') actions.push('sqs:CreateQueue', 'sqs:TagQueue');
+      this.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [resources.nodeQueueArns] }));
     }
     if (uses.keyPepper) {
       resources.keyPepper.grantRead(this);

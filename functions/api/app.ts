@@ -13,13 +13,15 @@ import type { ApiEnv, RouteDef } from './route.js';
 import { attemptRoutes } from './routes/attempts.js';
 import { budgetRoutes } from './routes/budgets.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
+import { gatewayKeyRoutes } from './routes/gateway-keys.js';
 import { keyRoutes } from './routes/keys.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { projectRoutes } from './routes/projects.js';
 import { statsRoutes } from './routes/stats.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
+import { trafficRoutes } from './routes/traffic.js';
 import { trajectoryRoutes } from './routes/trajectories.js';
-import { workerRoutes } from './routes/workers.js';
 
 export function createApp(plane: ControlPlane): Hono<ApiEnv> {
   const log = createLogger('api');
@@ -31,11 +33,13 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
     ...taskRoutes(plane),
     ...projectRoutes(plane),
     ...keyRoutes(plane),
-    ...workerRoutes(plane),
+    ...nodeRoutes(plane),
     ...attemptRoutes(plane),
     ...checkpointRoutes(plane),
     ...statsRoutes(plane),
     ...budgetRoutes(plane),
+    ...gatewayKeyRoutes(plane),
+    ...trafficRoutes(plane),
     ...trajectoryRoutes(plane),
   ];
 

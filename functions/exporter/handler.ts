@@ -2,7 +2,6 @@
 // with. A run stops between two shards a minute before the function's time is up and queues the rest,
 // so an export of any size finishes in steps. A failure is recorded on the job by the exporter (resume it
 // through the API) and the message dropped; so is a duplicate message for a job another run holds.
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { ControlPlane } from '../../shared/control-plane.js';
 import { createLogger } from '../../shared/logger.js';
 import { lazyHandler } from '../lambda-plane.js';
@@ -30,12 +29,7 @@ export function createHandler(
         if (progress === 'busy') {
           log.info('export_held_elsewhere', { export_id: id });
         } else if (progress === 'more') {
-          await plane.aws.sqs.send(
-            new SendMessageCommand({
-              QueueUrl: plane.config.resources.queues.exports,
-              MessageBody: record.body,
-            }),
-          );
+          await plane.trajectories.queueRun(id);
           log.info('export_continues', { export_id: id });
         } else {
           log.info('export_done', { export_id: id, seconds: (Date.now() - started) / 1000 });

@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import {
   type ControlPlane,
+  type ControlPlaneInternals,
   type ControlPlaneOptions,
-  createControlPlane,
+  wireControlPlane,
 } from '../../shared/control-plane.js';
 import type { Logger } from '../../shared/logger.js';
+import { type SchedulerConfig, schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
 import { createApp } from '../api/app.js';
 import { type LocalStack, startLocalStack } from './local-stack.js';
 import { startLocalRuntime } from './runtime.js';
@@ -25,8 +27,10 @@ export interface DevServerOptions {
   /** How often the local sweep runs (default 5 s: quicker recovery than the 60 s of AWS). */
   sweepEverySeconds?: number;
   logger?: Logger;
-  /** Passed to the control plane: tests set the clock and scheduler settings. */
-  plane?: ControlPlaneOptions;
+  /** Where the scheduler's settings are read from (default: this process's environment). */
+  env?: NodeJS.ProcessEnv;
+  /** For tests: the control plane's clock, and scheduler settings instead of the env's. */
+  plane?: ControlPlaneOptions & { scheduler?: SchedulerConfig };
 }
 
 export type AdminKeySource =
@@ -39,6 +43,8 @@ export interface DevServer {
   url: string;
   stack: LocalStack;
   plane: ControlPlane;
+  /** Beneath the services, for tests and benchmarks. */
+  internals: ControlPlaneInternals;
   admin: AdminKeySource;
   /** Stops the API, then the emulators in reverse order; returns what it stopped, in order. */
   stop(): Promise<string[]>;
@@ -63,11 +69,15 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     host: options.host,
     logger: options.logger,
   });
-  const plane = createControlPlane(stack.config, options.plane);
+  const { scheduler, ...planeOptions } = options.plane ?? {};
+  const { plane, internals } = wireControlPlane(
+    { runtime: stack.config, scheduler: scheduler ?? schedulerConfigFromEnv(options.env ?? process.env) },
+    planeOptions,
+  );
   try {
     const admin = await bootstrapAdminKey(plane, stack.dataDir, options.adminKey);
-    if (!(await plane.repositories.projects.get(DEFAULT_PROJECT.id)))
-      await plane.projects.create(DEFAULT_PROJECT);
+    // Created once; a default project changed since (its budget, say) is kept as it is.
+    if (!(await plane.projects.find(DEFAULT_PROJECT.id))) await plane.projects.create(DEFAULT_PROJECT);
 
     const server = serve({ fetch: createApp(plane).fetch, hostname: options.host, port: options.port });
     await new Promise<void>((resolve, reject) => {
@@ -86,6 +96,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       url: `http://${options.host}:${port}`,
       stack,
       plane,
+      internals,
       admin,
       async stop() {
         await new Promise<void>((resolve) => server.close(() => resolve()));

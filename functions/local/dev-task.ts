@@ -4,9 +4,8 @@
 import type { BudgetStatus } from '../../shared/domain/budget.js';
 import type { Task } from '../../shared/domain/task.js';
 import { isTerminal } from '../../shared/domain/task-state.js';
-import { TrajectoryRecord } from '../../shared/domain/trajectory.js';
-import { RECORD_FILE, trajectoryPrefix } from '../../shared/domain/trajectory-files.js';
-import { S3BlobStore } from '../../shared/store/blob-store.js';
+import type { TrajectoryRecord } from '../../shared/domain/trajectory.js';
+import { trajectoryPrefix } from '../../shared/domain/trajectory-files.js';
 import { DEFAULT_PROJECT, type DevServer } from './dev-server.js';
 
 const FOLLOW_EVERY_MS = 250;
@@ -55,10 +54,10 @@ export async function attemptSummary(dev: DevServer, task: Task): Promise<Attemp
   if (task.attempt === 0) return null;
   const bucket = dev.stack.config.resources.buckets.trajectories;
   const prefix = trajectoryPrefix(task, task.attempt);
-  const stored = await new S3BlobStore(dev.plane.aws.s3, bucket).get(`${prefix}${RECORD_FILE}`);
-  if (!stored) return null;
+  const record = await dev.plane.trajectories.attemptRecord(task.id, task.attempt);
+  if (!record) return null;
   return {
-    record: TrajectoryRecord.parse(JSON.parse(stored.toString())),
+    record,
     location: { bucket, prefix },
     budget: await dev.plane.budgets.status(task.project_id),
   };

@@ -9,11 +9,11 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { createSqsClient } from '../../shared/aws.js';
 import type { ControlPlane } from '../../shared/control-plane.js';
 import { IdPrefix, newId } from '../../shared/domain/ids.js';
 import type { Logger } from '../../shared/logger.js';
-import { createQueue, queueArn } from '../../shared/queues.js';
-import { WORKER_QUEUE, workerQueueName } from '../../shared/resources.js';
+import { queueArn } from '../../shared/queues.js';
 import type { ScheduledEvent, SqsBatchResponse, SqsEvent, SqsRecord } from '../lambda-types.js';
 import { FUNCTIONS, type FunctionSpec } from '../manifest.js';
 
@@ -33,6 +33,8 @@ export async function startLocalRuntime(
   plane: ControlPlane,
   options: LocalRuntimeOptions = {},
 ): Promise<LocalRuntime> {
+  // The pollers' own client: Lambda's event source mappings are not the functions' clients either.
+  const sqs = createSqsClient(plane.config.aws);
   const stops: (() => Promise<void>)[] = [];
   await recoverFromRestart(plane, options.logger);
 
@@ -42,7 +44,7 @@ export async function startLocalRuntime(
     const handler = module.createHandler(plane) as Handler;
     if (spec.trigger.kind === 'sqs') {
       const url = plane.config.resources.queues[spec.trigger.queue];
-      stops.push(await startPoller(plane, name, url, spec.trigger, handler, options.logger));
+      stops.push(await startPoller(sqs, plane, name, url, spec.trigger, handler, options.logger));
     } else {
       stops.push(
         startTimer(
@@ -58,31 +60,24 @@ export async function startLocalRuntime(
   return {
     async stop() {
       await Promise.all(stops.map((stop) => stop()));
+      sqs.destroy();
     },
   };
 }
 
 /**
- * The embedded stack's queues live in memory, so after a restart every worker queue and every message
- * is gone while DynamoDB still holds the truth: re-create the worker queues, and queue again the tasks
+ * The embedded stack's queues live in memory, so after a restart every node queue and every message
+ * is gone while DynamoDB still holds the truth: re-create the node queues, and queue again the tasks
  * whose dispatch message was lost. The first sweep then dispatches whatever is queued.
  */
 async function recoverFromRestart(plane: ControlPlane, logger?: Logger): Promise<void> {
-  const { prefix, queues } = plane.config.resources;
-  for (const worker of await plane.repositories.workers.all()) {
-    const url = await createQueue(
-      plane.aws.sqs,
-      workerQueueName(prefix, worker.id),
-      WORKER_QUEUE,
-      queues.deadTasks,
-    );
-    if (url !== worker.queue_url) await plane.repositories.workers.setQueueUrl(worker.id, url);
-  }
-  const requeued = await plane.scheduler.sweeper.recoverDispatched();
+  await plane.nodes.recreateQueues();
+  const requeued = await plane.scheduling.recoverDispatched();
   if (requeued.length > 0) logger?.info('dispatch_recovered', { tasks: requeued.length });
 }
 
 async function startPoller(
+  sqs: SQSClient,
   plane: ControlPlane,
   name: string,
   url: string,
@@ -90,7 +85,6 @@ async function startPoller(
   handler: Handler,
   logger?: Logger,
 ): Promise<() => Promise<void>> {
-  const { sqs } = plane.aws;
   const arn = await queueArn(sqs, url);
   const abort = new AbortController();
   const loop = (async () => {

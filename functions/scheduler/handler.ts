@@ -26,8 +26,8 @@ export function createHandler(plane: ControlPlane) {
       else if (SCHEDULER_TRIGGERS.has(type)) passFor.push(record.messageId);
     }
     try {
-      if (passFor.length > 0) await plane.scheduler.dispatcher.dispatch();
-      else if (submitted.length > 0) await plane.scheduler.dispatcher.dispatch(submitted.map((s) => s.id));
+      if (passFor.length > 0) await plane.scheduling.dispatch();
+      else if (submitted.length > 0) await plane.scheduling.dispatch(submitted.map((s) => s.id));
     } catch (error) {
       log.error('dispatch_failed', { error });
       for (const messageId of [...passFor, ...submitted.map((s) => s.messageId)])

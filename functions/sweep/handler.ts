@@ -9,7 +9,7 @@ import type { ScheduledEvent } from '../lambda-types.js';
 export function createHandler(plane: ControlPlane) {
   const log = createLogger('sweep');
   return async function sweep(_event: ScheduledEvent): Promise<SweepReport> {
-    const report = await plane.scheduler.sweeper.sweep();
+    const report = await plane.scheduling.sweep();
     const changed = Object.values(report).some((ids) => ids.length > 0);
     if (changed) log.info('sweep', { ...report });
     return report;

@@ -5,15 +5,14 @@
 // retry; on drain it takes no new work, lets running attempts go on until the drain deadline, then
 // checkpoints and releases them.
 
-import { ApiError } from '../../shared/api-client.js';
+import { ApiError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { AUTOVIBE_VERSION } from '../../shared/version.js';
 import { AgentInstaller } from '../agents/cli/installer.js';
 import { type AgentRegistry, nodeAgents } from '../agents/registry.js';
 import type { NodeConfig } from '../config.js';
-import { ControlPlaneLink } from '../gateway/control-plane-link.js';
+import { type Delivery, NodeClient } from '../control-plane/node-client.js';
 import { type RunningGateway, startGateway } from '../gateway/server.js';
-import { type Delivery, NodeApi } from '../node-api.js';
 import type { SandboxProvider } from '../sandbox/sandbox.js';
 import { Attempt } from './attempt/attempt.js';
 import type { AttemptRef } from './attempt/ports.js';
@@ -47,7 +46,7 @@ export interface StopOutcome {
 
 export class NodeAgent {
   private current: NodeState = 'starting';
-  private readonly api: NodeApi;
+  private readonly api: NodeClient;
   private readonly agents: AgentRegistry;
   private readonly clock: Clock;
   private readonly attempts = new Map<string, { attempt: Attempt; done: Promise<void> }>();
@@ -64,7 +63,7 @@ export class NodeAgent {
     private readonly config: NodeConfig,
     private readonly deps: NodeAgentDeps,
   ) {
-    this.api = new NodeApi(config.control_plane_url, config.node_key, config.aws_region);
+    this.api = new NodeClient(config.control_plane_url, config.node_key, config.aws_region);
     this.clock = deps.clock ?? systemClock;
     this.agents =
       deps.agents ??
@@ -78,7 +77,7 @@ export class NodeAgent {
   }
 
   /** The node as the control plane registered it (its id, name, capacity and capabilities). */
-  get node(): NodeApi['worker'] {
+  get node(): NodeClient['worker'] {
     return this.api.worker;
   }
 
@@ -112,7 +111,7 @@ export class NodeAgent {
     });
     await this.cleanUpLeftovers();
     if (config.gateway) {
-      const link = new ControlPlaneLink(config.control_plane_url, config.node_key, config.aws_region);
+      const link = new NodeClient(config.control_plane_url, config.node_key, config.aws_region);
       this.gateway = await startGateway(
         config.gateway,
         { keys: link, budget: link, blobs: link },
@@ -243,7 +242,7 @@ export class NodeAgent {
 
   private async take(delivery: Delivery): Promise<void> {
     const { logger } = this.deps;
-    let claim: Awaited<ReturnType<NodeApi['claim']>>;
+    let claim: Awaited<ReturnType<NodeClient['claim']>>;
     try {
       claim = await this.api.claim(delivery.task_id);
     } catch (error) {

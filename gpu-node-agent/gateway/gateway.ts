@@ -10,11 +10,10 @@ import type {
   ChatCompletionCreateParams,
 } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
-import { ApiError } from '../../shared/api-client.js';
 import type { GatewayIdentity } from '../../shared/domain/api-key.js';
 import { roundMoney } from '../../shared/domain/budget.js';
 import type { TrafficRecord, UpstreamTry } from '../../shared/domain/traffic.js';
-import { AutovibeError, ForbiddenError } from '../../shared/errors.js';
+import { ApiError, AutovibeError, ForbiddenError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { PriceTable } from '../../shared/pricing/price-table.js';
 import { sleep } from '../../shared/sleep.js';

@@ -1,6 +1,6 @@
 // Where a node stores the artifacts of an attempt (agent log, verification report, workspace patch) in
 // the artifacts bucket: under the task, one folder per attempt.
-import { blobKey } from '../store/blob-store.js';
+import { blobKey } from './blob-keys.js';
 import type { Task } from './task.js';
 
 export const ARTIFACT_FILES = {

@@ -4,21 +4,12 @@
 // project's currency.
 import { z } from 'zod';
 import type { Project } from './project.js';
-import { ProjectId } from './task.js';
 
 /** Money is kept to nine decimals: DynamoDB adds decimals exactly, floats would drift. */
 export const roundMoney = (amount: number): number => Math.round(amount * 1e9) / 1e9;
 
-const Amount = z.number().min(0).max(1e12);
-const WorkerRef = z.string().min(1).max(100);
-
-export const LeaseRequest = z.strictObject({
-  project_id: ProjectId,
-  /** The machine spending it; its daily allowance is charged too. Null for a gateway without one. */
-  worker_id: WorkerRef.nullable().default(null),
-  amount: z.number().positive().max(1e12),
-});
-export type LeaseRequest = z.infer<typeof LeaseRequest>;
+/** An amount of money on the wire: never negative, never absurd. */
+export const Amount = z.number().min(0).max(1e12);
 
 export const BudgetLease = z.strictObject({
   lease_id: z.string(),
@@ -27,7 +18,7 @@ export const BudgetLease = z.strictObject({
   currency: z.string(),
   amount: z.number(),
   period_start: z.iso.datetime(),
-  /** The machine-day charged (UTC date), when the project has a daily allowance and a worker asked. */
+  /** The machine-day charged (UTC date), when the project has a daily allowance and a node asked. */
   day: z.string().nullable(),
   expires_at: z.iso.datetime(),
   /** What is left of the project's budget this period after this lease, not counting it. */
@@ -48,21 +39,6 @@ export const UsageSummary = z.strictObject({
   by_model: z.record(z.string().max(200), Amount).default({}),
 });
 export type UsageSummary = z.infer<typeof UsageSummary>;
-
-export const LeaseSettlement = z.strictObject({
-  project_id: ProjectId,
-  period_start: z.iso.datetime(),
-  worker_id: WorkerRef.nullable().default(null),
-  day: z
-    .string()
-    .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-01-31')
-    .nullable()
-    .default(null),
-  /** What was really spent from the lease; may exceed it by what one call under-estimated. */
-  spent: Amount,
-  usage: UsageSummary.default(UsageSummary.parse({})),
-});
-export type LeaseSettlement = z.infer<typeof LeaseSettlement>;
 
 export const LedgerEntry = z.strictObject({
   project_id: z.string(),

@@ -2,7 +2,7 @@
 // restore it (a committed image, node-local) plus the workspace as a tar archive in S3, which any
 // node can restore on top of the task's image.
 import { z } from 'zod';
-import { blobKey } from '../store/blob-store.js';
+import { blobKey } from './blob-keys.js';
 import { IdPrefix, idPattern } from './ids.js';
 import { type Task, TaskId } from './task.js';
 

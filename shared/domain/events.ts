@@ -1,8 +1,8 @@
 // SystemEvent (seed 004 §4.1): everything that happens, as an append-only stream per subject. The
 // seed's event names are kept; TaskCancelled is added because cancellation is a user-visible outcome.
 import { z } from 'zod';
+import { NodeStatus } from './node.js';
 import { Action, TaskResult } from './trajectory.js';
-import { WorkerStatus } from './worker.js';
 
 const DATA = {
   TaskSubmitted: z.strictObject({
@@ -37,7 +37,7 @@ const DATA = {
   StepExecuted: z.strictObject({ task_id: z.string(), step: z.int(), action: Action }),
   TrajectoryStored: z.strictObject({ trajectory_id: z.string(), task_id: z.string() }),
   WorkerRegistered: z.strictObject({ worker_id: z.string() }),
-  WorkerHealthCheck: z.strictObject({ worker_id: z.string(), status: WorkerStatus }),
+  WorkerHealthCheck: z.strictObject({ worker_id: z.string(), status: NodeStatus }),
   WorkerShutdown: z.strictObject({ worker_id: z.string() }),
   QueueDepthChanged: z.strictObject({ queue: z.string(), depth: z.int().min(0) }),
   CostThresholdReached: z.strictObject({
@@ -68,7 +68,7 @@ export const SystemEvent = z.discriminatedUnion(
 );
 export type SystemEvent = { [T in EventType]: z.infer<ReturnType<typeof envelope<T>>> }[EventType];
 
-/** The stream an event belongs to: `task/<id>`, `worker/<id>`, `project/<id>` or `system`. */
+/** The stream an event belongs to: `task/<id>`, `worker/<id>` (a node), `project/<id>` or `system`. */
 export function subjectOf(data: Record<string, unknown>): string {
   if (typeof data.task_id === 'string') return `task/${data.task_id}`;
   if (typeof data.worker_id === 'string') return `worker/${data.worker_id}`;

@@ -10,7 +10,7 @@ export const IdPrefix = {
   project: 'prj',
   apiKey: 'key',
   event: 'evt',
-  worker: 'wrk',
+  node: 'wrk',
   checkpoint: 'chk',
   budgetLease: 'bgl',
   export: 'exp',

@@ -20,9 +20,10 @@ export const TASK_STATUSES = Object.values(TaskStatus) as [TaskStatus, ...TaskSt
 const { queued, dispatched, claimed, running, verifying, succeeded, failed, timedOut, cancelled, dead } =
   TaskStatus;
 
-// `failed` is an attempt that errored: the sweep either re-queues it (retry with backoff) or buries it
-// as `dead` once max_attempts is spent. A run whose tests fail still `succeeded` as a run: its
-// TaskResult and reward say how well. Leases that expire send claimed/running/verifying back to queued.
+// `failed` is an attempt that errored, or ran to the end with every verification test failing (a
+// Failure result): the sweep either re-queues it (retry with backoff) or buries it as `dead` once
+// max_attempts is spent. A run where some tests pass `succeeded` with a PartialSuccess: its TaskResult
+// and reward say how well. Leases that expire send claimed/running/verifying back to queued.
 const ALLOWED: Record<TaskStatus, readonly TaskStatus[]> = {
   queued: [dispatched, cancelled, timedOut],
   dispatched: [claimed, queued, cancelled, timedOut],

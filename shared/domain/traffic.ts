@@ -1,7 +1,7 @@
 // The traffic log: one record per LLM call through a gateway, as JSONL in the traffic-logs bucket
 // under `traffic-logs/{project}/{yyyy-mm-dd}/{task or key}/`, so retention rules apply per project and
 // day, and a task's calls are found by listing a few prefixes.
-import { blobKey } from '../store/blob-store.js';
+import { blobKey } from './blob-keys.js';
 
 export type ClientProtocol = 'chat' | 'responses' | 'anthropic' | 'gemini';
 

@@ -1,7 +1,7 @@
 // Where an attempt's trajectory lives in the trajectories bucket (step chunks, the record and the ATIF
 // document under one prefix per attempt), and the id it is known by.
 import { createHash } from 'node:crypto';
-import { blobKey } from '../store/blob-store.js';
+import { blobKey } from './blob-keys.js';
 import type { Task } from './task.js';
 
 /** Where an attempt's trajectory lives in the trajectories bucket. */

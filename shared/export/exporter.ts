@@ -225,12 +225,12 @@ function summaryOf(plan: NonNullable<ExportJob['plan']>, done: Record<string, Sh
 async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
-  const worker = async () => {
+  const node = async () => {
     while (next < items.length) {
       const i = next++;
       results[i] = await fn(items[i]!);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, node));
   return results;
 }

@@ -31,7 +31,7 @@ export interface SchedulerConfig {
   ageHorizonSeconds: number;
   claimTimeoutSeconds: number;
   leaseSeconds: number;
-  workerLostAfterSeconds: number;
+  nodeLostAfterSeconds: number;
   retry: { baseSeconds: number; maxSeconds: number };
 }
 
@@ -57,7 +57,7 @@ export function schedulerConfigFromEnv(env: NodeJS.ProcessEnv): SchedulerConfig 
     ageHorizonSeconds: e.AUTOVIBE_PRIORITY_AGE_HORIZON_SECONDS,
     claimTimeoutSeconds: e.AUTOVIBE_CLAIM_TIMEOUT_SECONDS,
     leaseSeconds: e.AUTOVIBE_LEASE_SECONDS,
-    workerLostAfterSeconds: e.AUTOVIBE_WORKER_LOST_AFTER_SECONDS,
+    nodeLostAfterSeconds: e.AUTOVIBE_WORKER_LOST_AFTER_SECONDS,
     retry: { baseSeconds: e.AUTOVIBE_RETRY_BASE_SECONDS, maxSeconds: e.AUTOVIBE_RETRY_MAX_SECONDS },
   };
 }

@@ -3,33 +3,27 @@
 // limits. Each task is reserved, moved to `dispatched` with a claim deadline, and sent to that node's
 // own queue. Safe to run twice or concurrently: every step is conditional.
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Capacity } from '../attempts/capacity.js';
+import type { DispatchMessage } from '../contracts/node.js';
 import type { SystemEvent } from '../domain/events.js';
+import { canRun } from '../domain/matching.js';
+import type { Node } from '../domain/node.js';
 import type { Task } from '../domain/task.js';
 import { isHeld, TaskStatus } from '../domain/task-state.js';
-import type { Worker } from '../domain/worker.js';
 import { ConflictError } from '../errors.js';
+import type { EventPublisher } from '../events/event-publisher.js';
 import type { Logger } from '../logger.js';
-import type { EventPublisher } from '../services/event-publisher.js';
+import { categoryCounts, type NodeRepository } from '../store/node-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
-import { categoryCounts, type WorkerRepository } from '../store/worker-repository.js';
-import type { Capacity } from './capacity.js';
 import type { SchedulerConfig } from './config.js';
-import { canRun } from './matching.js';
 import { priorityOf } from './priority.js';
-
-/** What a node finds in its dispatch queue. */
-export interface DispatchMessage {
-  task_id: string;
-  attempt: number;
-  dispatched_at: string;
-}
 
 /** A pass ranks at most this many queued tasks, the oldest; the rest wait for the next pass. */
 const QUEUED_READ_LIMIT = 2000;
 
 interface Deps {
   tasks: TaskRepository;
-  workers: WorkerRepository;
+  nodes: NodeRepository;
   capacity: Capacity;
   publisher: EventPublisher;
   sqs: SQSClient;
@@ -48,7 +42,7 @@ const FLEET_CACHE_MS = 5_000;
 /** A task not yet stored, with a node reserved for it: stored already dispatched, then announced. */
 export interface Placement {
   task: Task;
-  worker: Worker;
+  node: Node;
   event: SystemEvent;
 }
 
@@ -69,7 +63,7 @@ class Cached<T> {
 }
 
 export class Dispatcher {
-  private readonly fleet: Cached<Worker[]>;
+  private readonly fleet: Cached<Node[]>;
 
   constructor(private readonly deps: Deps) {
     this.fleet = new Cached(FLEET_CACHE_MS, deps.now);
@@ -81,12 +75,12 @@ export class Dispatcher {
    */
   async dispatch(taskIds?: string[]): Promise<Task[]> {
     if (taskIds) return this.dispatchSubmitted(await this.read(taskIds));
-    return this.dispatchAmong(await this.queued(), false, (task, worker) => this.send(task, worker));
+    return this.dispatchAmong(await this.queued(), false, (task, node) => this.send(task, node));
   }
 
   /** Dispatches tasks just submitted, as read or written by the caller. */
   dispatchSubmitted(tasks: Task[]): Promise<Task[]> {
-    return this.dispatchAmong(tasks, true, (task, worker) => this.send(task, worker));
+    return this.dispatchAmong(tasks, true, (task, node) => this.send(task, node));
   }
 
   /**
@@ -96,8 +90,8 @@ export class Dispatcher {
    */
   async reserveForNew(task: Task): Promise<Placement | null> {
     let placement: Placement | null = null;
-    await this.dispatchAmong([task], true, async (queued, worker) => {
-      placement = this.placementOf(queued, worker);
+    await this.dispatchAmong([task], true, async (queued, node) => {
+      placement = this.placementOf(queued, node);
       return placement.task;
     });
     return placement;
@@ -105,11 +99,11 @@ export class Dispatcher {
 
   /** Dispatches so far per category over the fleet (as recently read), for priorities. */
   async categoryCounts(): Promise<Record<string, number>> {
-    return categoryCounts((await this.fleet.get(() => this.deps.workers.all())).data);
+    return categoryCounts((await this.fleet.get(() => this.deps.nodes.all())).data);
   }
 
   /** Tells the node that a task stored as dispatched to it is waiting in its queue. */
-  async announce(task: Task, worker: Worker): Promise<void> {
+  async announce(task: Task, node: Node): Promise<void> {
     const { deps } = this;
     const message: DispatchMessage = {
       task_id: task.id,
@@ -119,21 +113,21 @@ export class Dispatcher {
     try {
       await deps.sqs.send(
         new SendMessageCommand({
-          QueueUrl: worker.queue_url,
+          QueueUrl: node.queue_url,
           MessageBody: JSON.stringify(message),
           MessageAttributes: { task_id: { DataType: 'String', StringValue: task.id } },
         }),
       );
     } catch (error) {
       // The claim deadline passes unclaimed and the sweep queues the task again.
-      deps.logger.error('dispatch_send_failed', { task_id: task.id, worker_id: worker.id, error });
+      deps.logger.error('dispatch_send_failed', { task_id: task.id, worker_id: node.id, error });
     }
   }
 
   private async dispatchAmong(
     tasks: Task[],
     recentFleetWillDo: boolean,
-    deliver: (task: Task, worker: Worker) => Promise<Task | null>,
+    deliver: (task: Task, node: Node) => Promise<Task | null>,
   ): Promise<Task[]> {
     const { deps } = this;
     const now = deps.now();
@@ -142,7 +136,7 @@ export class Dispatcher {
     );
     if (candidates.length === 0) return [];
 
-    const fleet = await this.fleet.get(() => deps.workers.all(), !recentFleetWillDo);
+    const fleet = await this.fleet.get(() => deps.nodes.all(), !recentFleetWillDo);
     const counts = categoryCounts(fleet.data);
     const ranked = candidates
       .map((task) => ({ task, score: priorityOf(task, counts, deps.config, now).score }))
@@ -154,7 +148,7 @@ export class Dispatcher {
       // The cached fleet may predate a node that has joined or freed up: look once more.
       const again = await this.place(
         unplaced,
-        (await this.fleet.get(() => deps.workers.all(), true)).data,
+        (await this.fleet.get(() => deps.nodes.all(), true)).data,
         now,
         deliver,
       );
@@ -166,18 +160,18 @@ export class Dispatcher {
   /** Delivers each task, best first, to the node with the most free slots that can run it. */
   private async place(
     ranked: Task[],
-    fleet: Worker[],
+    fleet: Node[],
     now: Date,
-    deliver: (task: Task, worker: Worker) => Promise<Task | null>,
+    deliver: (task: Task, node: Node) => Promise<Task | null>,
   ): Promise<{ dispatched: Task[]; unplaced: Task[] }> {
-    const workers = fleet.filter((w) => this.isAvailable(w, now));
-    const free = new Map(workers.map((w) => [w.id, w.capacity.slots - w.assigned.length]));
+    const nodes = fleet.filter((w) => this.isAvailable(w, now));
+    const free = new Map(nodes.map((w) => [w.id, w.capacity.slots - w.assigned.length]));
     const dispatched: Task[] = [];
     const unplaced: Task[] = [];
     const fullProjects = new Set<string>();
     for (const task of ranked) {
       if (fullProjects.has(task.project_id)) continue;
-      const target = workers
+      const target = nodes
         .filter((w) => (free.get(w.id) ?? 0) > 0 && canRun(task, w.capabilities))
         .sort((a, b) => (free.get(b.id) ?? 0) - (free.get(a.id) ?? 0))[0];
       if (!target) {
@@ -206,9 +200,9 @@ export class Dispatcher {
     return { dispatched, unplaced };
   }
 
-  /** Moves a stored task to `dispatched` on `worker` and announces it. */
-  private async send(task: Task, worker: Worker): Promise<Task | null> {
-    const { task: dispatched, event } = this.placementOf(task, worker);
+  /** Moves a stored task to `dispatched` on `node` and announces it. */
+  private async send(task: Task, node: Node): Promise<Task | null> {
+    const { task: dispatched, event } = this.placementOf(task, node);
     let moved: Task;
     try {
       moved = await this.deps.tasks.transition(
@@ -224,30 +218,30 @@ export class Dispatcher {
       );
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
-      await this.giveBack(task, worker);
+      await this.giveBack(task, node);
       return null;
     }
-    await this.announce(moved, worker);
+    await this.announce(moved, node);
     return moved;
   }
 
-  /** The task as dispatched to `worker` now, with its TaskAssigned event (nothing written). */
-  private placementOf(task: Task, worker: Worker): Placement {
+  /** The task as dispatched to `node` now, with its TaskAssigned event (nothing written). */
+  private placementOf(task: Task, node: Node): Placement {
     const now = this.deps.now();
     const event = this.deps.publisher.build(
       'TaskAssigned',
-      { task_id: task.id, worker_id: worker.id, attempt: task.attempt + 1 },
+      { task_id: task.id, worker_id: node.id, attempt: task.attempt + 1 },
       { at: now.toISOString(), dedupeKey: `${task.id}:${task.revision}` },
     );
     const dispatched: Task = {
       ...task,
       status: TaskStatus.dispatched,
-      worker_id: worker.id,
+      worker_id: node.id,
       lease_expires_at: new Date(now.getTime() + this.deps.config.claimTimeoutSeconds * 1000).toISOString(),
       status_reason: null,
       updated_at: now.toISOString(),
     };
-    return { task: dispatched, worker, event };
+    return { task: dispatched, node, event };
   }
 
   /**
@@ -255,19 +249,19 @@ export class Dispatcher {
    * a concurrent pass holds for the same task looks like ours: keep what the task holds now, give
    * back the rest.
    */
-  async giveBack(task: Task, worker: Worker): Promise<void> {
+  async giveBack(task: Task, node: Node): Promise<void> {
     const now = await this.deps.tasks.get(task.id);
     const holds = now !== null && (now.status === TaskStatus.dispatched || isHeld(now.status));
     if (!holds) {
-      await this.deps.capacity.release({ ...task, worker_id: worker.id });
-    } else if (now.worker_id !== worker.id) {
-      await this.deps.capacity.releaseSlot(worker.id, task.id);
+      await this.deps.capacity.release({ ...task, worker_id: node.id });
+    } else if (now.worker_id !== node.id) {
+      await this.deps.capacity.releaseSlot(node.id, task.id);
     }
   }
 
-  private isAvailable(worker: Worker, now: Date): boolean {
-    const silentFor = (now.getTime() - Date.parse(worker.last_heartbeat_at)) / 1000;
-    return worker.status === 'active' && silentFor < this.deps.config.workerLostAfterSeconds;
+  private isAvailable(node: Node, now: Date): boolean {
+    const silentFor = (now.getTime() - Date.parse(node.last_heartbeat_at)) / 1000;
+    return node.status === 'active' && silentFor < this.deps.config.nodeLostAfterSeconds;
   }
 
   private async read(ids: string[]): Promise<Task[]> {

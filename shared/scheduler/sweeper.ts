@@ -3,20 +3,20 @@
 // detection); attempts past timeout_seconds end as timed_out; failed attempts whose backoff has passed
 // are queued again or, out of attempts, buried. Then a dispatch pass. Safe to run twice or at once.
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Capacity } from '../attempts/capacity.js';
+import type { RetryPolicy } from '../attempts/retry-policy.js';
 import type { SystemEvent } from '../domain/events.js';
+import type { Node } from '../domain/node.js';
 import type { Task } from '../domain/task.js';
 import { HELD_STATUSES, isHeld, TaskStatus } from '../domain/task-state.js';
-import type { Worker } from '../domain/worker.js';
 import { ConflictError } from '../errors.js';
+import type { EventPublisher } from '../events/event-publisher.js';
 import type { Logger } from '../logger.js';
-import type { EventPublisher } from '../services/event-publisher.js';
+import type { NodeRepository } from '../store/node-repository.js';
 import type { SchedulerState } from '../store/scheduler-state.js';
 import type { TaskRepository } from '../store/task-repository.js';
-import type { WorkerRepository } from '../store/worker-repository.js';
-import type { Capacity } from './capacity.js';
 import type { SchedulerConfig } from './config.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { TaskLifecycle } from './lifecycle.js';
 
 export interface SweepReport {
   lost_workers: string[];
@@ -31,10 +31,10 @@ export interface SweepReport {
 
 interface Deps {
   tasks: TaskRepository;
-  workers: WorkerRepository;
+  nodes: NodeRepository;
   state: SchedulerState;
   capacity: Capacity;
-  lifecycle: TaskLifecycle;
+  retry: RetryPolicy;
   dispatcher: Dispatcher;
   publisher: EventPublisher;
   sqs: SQSClient;
@@ -61,8 +61,8 @@ export class Sweeper {
       dispatched: [],
     };
     // One read of the fleet serves both checks: reclaiming only needs slots taken before the sweep.
-    const fleet = await this.deps.workers.all();
-    await this.markLostWorkers(fleet, report);
+    const fleet = await this.deps.nodes.all();
+    await this.markLostNodes(fleet, report);
     const gone = new Set(fleet.filter((w) => w.status === 'stopped' || w.status === 'lost').map((w) => w.id));
     for (const task of await this.all(TaskStatus.dispatched)) await this.expireDispatch(task, gone, report);
     for (const status of HELD_STATUSES) {
@@ -87,21 +87,18 @@ export class Sweeper {
     return requeued;
   }
 
-  private async markLostWorkers(fleet: Worker[], report: SweepReport): Promise<void> {
+  private async markLostNodes(fleet: Node[], report: SweepReport): Promise<void> {
     const now = this.deps.now();
-    for (const worker of fleet) {
-      const silentFor = (now.getTime() - Date.parse(worker.last_heartbeat_at)) / 1000;
-      if (
-        silentFor < this.deps.config.workerLostAfterSeconds ||
-        !['active', 'draining'].includes(worker.status)
-      )
+    for (const node of fleet) {
+      const silentFor = (now.getTime() - Date.parse(node.last_heartbeat_at)) / 1000;
+      if (silentFor < this.deps.config.nodeLostAfterSeconds || !['active', 'draining'].includes(node.status))
         continue;
-      const cutoff = new Date(now.getTime() - this.deps.config.workerLostAfterSeconds * 1000);
-      if (!(await this.deps.workers.markLost(worker.id, cutoff))) continue; // it spoke up meanwhile
-      report.lost_workers.push(worker.id);
+      const cutoff = new Date(now.getTime() - this.deps.config.nodeLostAfterSeconds * 1000);
+      if (!(await this.deps.nodes.markLost(node.id, cutoff))) continue; // it spoke up meanwhile
+      report.lost_workers.push(node.id);
       await this.deps.publisher.publish(
         'WorkerHealthCheck',
-        { worker_id: worker.id, status: 'lost' },
+        { worker_id: node.id, status: 'lost' },
         {
           at: now.toISOString(),
         },
@@ -114,29 +111,29 @@ export class Sweeper {
    * release that died on the way left behind. Queued tasks are left alone: a dispatch may be taking
    * them right now, and their reservations are reused (not doubled) when they are dispatched.
    */
-  private async reclaimReservations(workers: Worker[], report: SweepReport): Promise<void> {
+  private async reclaimReservations(nodes: Node[], report: SweepReport): Promise<void> {
     const scopes = await this.deps.state.reservations();
-    const ids = [...new Set([...workers.flatMap((w) => w.assigned), ...[...scopes.values()].flat()])];
+    const ids = [...new Set([...nodes.flatMap((w) => w.assigned), ...[...scopes.values()].flat()])];
     const tasks = ids.length === 0 ? new Map() : await this.deps.tasks.statuses(ids);
     // A new task's node is reserved just before the task is stored: a reservation whose task is
     // missing is an orphan only once it was missing at the previous sweep too.
     const missing = new Set(ids.filter((id) => !tasks.has(id)));
     const orphaned = new Set([...missing].filter((id) => this.missingLastSweep.has(id)));
     this.missingLastSweep = missing;
-    const stale = (id: string, workerId?: string) => {
+    const stale = (id: string, nodeId?: string) => {
       const task = tasks.get(id);
       return task === undefined
         ? orphaned.has(id)
         : task.status !== TaskStatus.queued &&
             !(
               (task.status === TaskStatus.dispatched || isHeld(task.status)) &&
-              (workerId === undefined || task.worker_id === workerId)
+              (nodeId === undefined || task.worker_id === nodeId)
             );
     };
-    for (const worker of workers) {
-      for (const id of worker.assigned) {
-        if (!stale(id, worker.id)) continue;
-        await this.deps.capacity.releaseSlot(worker.id, id);
+    for (const node of nodes) {
+      for (const id of node.assigned) {
+        if (!stale(id, node.id)) continue;
+        await this.deps.capacity.releaseSlot(node.id, id);
         report.reclaimed.push(id);
       }
     }
@@ -150,8 +147,8 @@ export class Sweeper {
   }
 
   /** Unclaimed past its claim deadline, or sent to a node that has since stopped or been lost. */
-  private async expireDispatch(task: Task, goneWorkers: Set<string>, report: SweepReport): Promise<void> {
-    const gone = task.worker_id !== null && goneWorkers.has(task.worker_id);
+  private async expireDispatch(task: Task, goneNodes: Set<string>, report: SweepReport): Promise<void> {
+    const gone = task.worker_id !== null && goneNodes.has(task.worker_id);
     if (!gone && !this.expired(task.lease_expires_at)) return;
     const reason = gone ? 'the node it was sent to left' : 'the node did not claim it in time';
     if (await this.requeue(task, reason)) report.requeued.push(task.id);
@@ -194,7 +191,7 @@ export class Sweeper {
       const failed = await this.move(task, TaskStatus.failed, { last_error: error, lease_expires_at: null });
       if (!failed) return;
       await this.deps.capacity.release(task);
-      await this.deps.lifecycle.bury(failed, 'out of attempts');
+      await this.deps.retry.bury(failed, 'out of attempts');
       report.dead.push(task.id);
     } else if (await this.requeue(task, error)) {
       report.requeued.push(task.id);
@@ -204,7 +201,7 @@ export class Sweeper {
   private async retry(task: Task, report: SweepReport): Promise<void> {
     if (task.not_before && Date.parse(task.not_before) > this.deps.now().getTime()) return;
     if (task.attempt >= task.max_attempts) {
-      await this.deps.lifecycle.bury(task, 'out of attempts').catch(ignoreConflict);
+      await this.deps.retry.bury(task, 'out of attempts').catch(ignoreConflict);
       report.dead.push(task.id);
       return;
     }

@@ -4,13 +4,13 @@
 // overspend by at most what a call under-estimated, never by a lease. A lease that is not settled
 // before it expires is closed by the sweep and counted as spent in full: unknown spending is assumed
 // to have happened, so the budget still holds if a gateway dies.
+
+import { LeaseRequest, LeaseSettlement } from '../contracts/gateway.js';
 import {
   BudgetLease,
   type BudgetStatus,
   budgetPeriod,
   COST_THRESHOLDS,
-  LeaseRequest,
-  LeaseSettlement,
   type LedgerEntry,
   roundMoney,
   UsageSummary,
@@ -19,12 +19,12 @@ import {
 import { IdPrefix, newId } from '../domain/ids.js';
 import type { Project } from '../domain/project.js';
 import { BudgetExhaustedError, NotFoundError } from '../errors.js';
+import type { EventPublisher } from '../events/event-publisher.js';
 import type { Logger } from '../logger.js';
 import type { BudgetRepository, OpenLease } from '../store/budget-repository.js';
 import type { Page } from '../store/dynamo.js';
 import type { ProjectRepository } from '../store/project-repository.js';
 import { parseOrThrow } from '../validation.js';
-import type { EventPublisher } from './event-publisher.js';
 
 /** How long a lease may stay open; gateways settle and lease again well before. */
 export const BUDGET_LEASE_SECONDS = 900;
@@ -226,7 +226,7 @@ export class BudgetService {
   private ledgerEntry(
     project: Project,
     leaseId: string,
-    workerId: string | null,
+    nodeId: string | null,
     leased: number,
     spent: number,
     closedBy: LedgerEntry['closed_by'],
@@ -235,7 +235,7 @@ export class BudgetService {
     return {
       project_id: project.id,
       lease_id: leaseId,
-      worker_id: workerId,
+      worker_id: nodeId,
       currency: project.currency,
       leased,
       spent: roundMoney(spent),

@@ -1,24 +1,26 @@
 // Checkpoints of tasks: nodes record the ones they save, people list them and start a new task from
 // one. Manifests live next to the workspace archives in the checkpoints bucket; the task's history
 // gets a CheckpointCreated event.
+import type { NodeOwnership } from '../attempts/ownership.js';
+import type { AttemptReports } from '../attempts/reports.js';
+import { CheckpointReport } from '../contracts/attempts.js';
 import type { Principal } from '../domain/api-key.js';
 import {
   CheckpointId,
   CheckpointManifest,
-  CheckpointReport,
   checkpointPrefix,
   checkpointWorkspaceKey,
 } from '../domain/checkpoint.js';
 import { TaskSpec } from '../domain/task.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import type { TaskLifecycle } from '../scheduler/lifecycle.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { parseOrThrow } from '../validation.js';
 import type { SubmitResult, TaskService } from './task-service.js';
 
 interface Deps {
   tasks: TaskService;
-  lifecycle: TaskLifecycle;
+  ownership: NodeOwnership;
+  reports: AttemptReports;
   blobs: BlobStore;
   now: () => Date;
 }
@@ -28,7 +30,7 @@ export class CheckpointService {
 
   async record(taskId: string, input: unknown, caller: Principal): Promise<CheckpointManifest> {
     const report = parseOrThrow(CheckpointReport, input, { what: 'checkpoint' });
-    await this.deps.lifecycle.checkOwnership(report.worker_id, caller);
+    await this.deps.ownership.check(report.worker_id, caller);
     const task = await this.deps.tasks.get(taskId);
     const expectedKey = checkpointWorkspaceKey(task, report.checkpoint_id);
     if (report.workspace_key !== expectedKey) {
@@ -47,7 +49,7 @@ export class CheckpointService {
       task_id: taskId,
       created_at: this.deps.now().toISOString(),
     };
-    await this.deps.lifecycle.checkpointed(taskId, report, report.checkpoint_id, report.size_bytes);
+    await this.deps.reports.checkpointed(taskId, report, report.checkpoint_id, report.size_bytes);
     await this.deps.blobs.put(
       this.manifestKey(task, report.checkpoint_id),
       JSON.stringify(manifest),

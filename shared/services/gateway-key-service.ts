@@ -1,10 +1,12 @@
 // Resolves the key an LLM call came with into who pays for it. A task key is honoured only while its
 // attempt holds the task (claimed, running, verifying), so it dies with the attempt without a write;
 // a virtual key (role `gateway`) carries its binding and is revoked like any API key.
+import { KeyResolutionRequest } from '../contracts/gateway.js';
 import type { GatewayIdentity } from '../domain/api-key.js';
 import { isHeld } from '../domain/task-state.js';
 import { UnauthorizedError } from '../errors.js';
 import type { TaskRepository } from '../store/task-repository.js';
+import { parseOrThrow } from '../validation.js';
 import type { ApiKeyService } from './api-key-service.js';
 
 interface Deps {
@@ -20,7 +22,9 @@ export class GatewayKeyService {
     return this.deps.keys.taskKey(taskId, attempt);
   }
 
-  async resolve(key: string): Promise<GatewayIdentity> {
+  /** Who the key in a resolution request (contracts: KeyResolutionRequest) belongs to. */
+  async resolve(input: unknown): Promise<GatewayIdentity> {
+    const { key } = parseOrThrow(KeyResolutionRequest, input, { what: 'key' });
     const taskKey = this.deps.keys.parseTaskKey(key);
     if (taskKey) return this.resolveTaskKey(taskKey.taskId, taskKey.attempt);
     if (key.startsWith('avt_')) throw new UnauthorizedError('Unknown gateway key');

@@ -41,6 +41,12 @@ export class ProjectService {
     return project;
   }
 
+  /** The project, or null when there is none with this id. */
+  async find(id: string): Promise<Project | null> {
+    validateProjectId(id);
+    return this.deps.projects.get(id);
+  }
+
   list(limit: number, cursor?: string): Promise<Page<Project>> {
     return this.deps.projects.list(limit, cursor);
   }

@@ -1,6 +1,7 @@
 // Submitting, reading and cancelling tasks. Submission is idempotent under an Idempotency-Key: the
 // key decides the task id, so a retried request finds the task its first try created.
 import { z } from 'zod';
+import type { Capacity } from '../attempts/capacity.js';
 import { contentHash } from '../canonical-json.js';
 import type { Principal } from '../domain/api-key.js';
 import type { SystemEvent } from '../domain/events.js';
@@ -8,8 +9,8 @@ import { deterministicId, IdPrefix, newId } from '../domain/ids.js';
 import { type Task, TaskId, TaskSpec } from '../domain/task.js';
 import { isTerminal, TaskStatus } from '../domain/task-state.js';
 import { ConflictError, NotFoundError, UnprocessableError, ValidationError } from '../errors.js';
+import type { EventPublisher } from '../events/event-publisher.js';
 import type { Logger } from '../logger.js';
-import type { Capacity } from '../scheduler/capacity.js';
 import type { SchedulerConfig } from '../scheduler/config.js';
 import type { Dispatcher, Placement } from '../scheduler/dispatcher.js';
 import { type Priority, priorityOf } from '../scheduler/priority.js';
@@ -17,7 +18,6 @@ import type { Page } from '../store/dynamo.js';
 import type { ProjectRepository } from '../store/project-repository.js';
 import type { TaskFilter, TaskRepository } from '../store/task-repository.js';
 import { parseOrThrow } from '../validation.js';
-import type { EventPublisher } from './event-publisher.js';
 
 export const IdempotencyKey = z
   .string()
@@ -105,7 +105,7 @@ export class TaskService {
     const placement = await this.placeNew(task);
     const reserved = placement === 'failed' ? null : placement;
     if (await this.storeNew(task, reserved, fingerprint)) {
-      if (reserved) await this.deps.dispatcher.announce(reserved.task, reserved.worker);
+      if (reserved) await this.deps.dispatcher.announce(reserved.task, reserved.node);
       // Dispatching failed: the TaskSubmitted event hands the task to the scheduler instead.
       if (placement === 'failed') await this.deps.publisher.notify(this.submitted(task));
       return { task: reserved?.task ?? task, created: true };
@@ -152,7 +152,7 @@ export class TaskService {
         : await this.deps.tasks.create(task, fingerprint, [submitted]);
       return stored;
     } finally {
-      if (placement && !stored) await this.deps.dispatcher.giveBack(task, placement.worker);
+      if (placement && !stored) await this.deps.dispatcher.giveBack(task, placement.node);
     }
   }
 

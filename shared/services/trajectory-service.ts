@@ -4,6 +4,8 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { NodeOwnership } from '../attempts/ownership.js';
+import { TrajectoryIndexRequest } from '../contracts/attempts.js';
 import type { Principal } from '../domain/api-key.js';
 import type { AtifDocument } from '../domain/atif.js';
 import { IdPrefix, newId } from '../domain/ids.js';
@@ -20,7 +22,6 @@ import {
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { contentHashOf } from '../export/conversation.js';
 import { SELECTION_DIR } from '../export/exporter.js';
-import type { TaskLifecycle } from '../scheduler/lifecycle.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Page } from '../store/dynamo.js';
 import type { ExportRepository, TrajectoryRepository } from '../store/trajectory-repository.js';
@@ -34,7 +35,7 @@ const DOWNLOAD_URL_SECONDS = 3600;
 interface Deps {
   tasks: TaskService;
   projects: ProjectService;
-  lifecycle: TaskLifecycle;
+  ownership: NodeOwnership;
   trajectories: TrajectoryRepository;
   exports: ExportRepository;
   trajectoryBlobs: BlobStore;
@@ -54,18 +55,13 @@ export class TrajectoryService {
   constructor(private readonly deps: Deps) {}
 
   /** Adds an attempt's trajectory to the index from its record in S3. Indexing twice is harmless. */
-  async index(
-    taskId: string,
-    input: { worker_id: string; attempt: number },
-    caller: Principal,
-  ): Promise<TrajectorySummary> {
-    await this.deps.lifecycle.checkOwnership(input.worker_id, caller);
+  async index(taskId: string, body: unknown, caller: Principal): Promise<TrajectorySummary> {
+    const input = parseOrThrow(TrajectoryIndexRequest, body, { what: 'trajectory index request' });
+    await this.deps.ownership.check(input.worker_id, caller);
     const task = await this.deps.tasks.get(taskId);
     // A node indexes only the attempt it holds (before it reports the end); an admin may re-index any.
     if (caller.role !== 'admin' && (task.worker_id !== input.worker_id || task.attempt !== input.attempt)) {
-      throw new ConflictError(
-        `Worker ${input.worker_id} does not hold attempt ${input.attempt} of ${task.id}`,
-      );
+      throw new ConflictError(`Node ${input.worker_id} does not hold attempt ${input.attempt} of ${task.id}`);
     }
     const prefix = trajectoryPrefix(task, input.attempt);
     const [recordBody, atifBody] = await Promise.all([
@@ -117,6 +113,13 @@ export class TrajectoryService {
     return { summary, record: TrajectoryRecord.parse(JSON.parse(body.toString('utf8'))) };
   }
 
+  /** The record an attempt left in S3 (null when it ended before writing one), indexed or not. */
+  async attemptRecord(taskId: string, attempt: number): Promise<TrajectoryRecord | null> {
+    const task = await this.deps.tasks.get(taskId);
+    const body = await this.deps.trajectoryBlobs.get(`${trajectoryPrefix(task, attempt)}${RECORD_FILE}`);
+    return body ? TrajectoryRecord.parse(JSON.parse(body.toString('utf8'))) : null;
+  }
+
   async startExport(input: unknown, caller: Principal): Promise<ExportJob> {
     const request = parseOrThrow(ExportRequest, input, { what: 'export request' });
     await this.deps.projects.get(request.project_id);
@@ -138,7 +141,7 @@ export class TrajectoryService {
       summary: null,
     };
     await this.deps.exports.create(job);
-    await this.enqueue(id);
+    await this.queueRun(id);
     return job;
   }
 
@@ -159,7 +162,7 @@ export class TrajectoryService {
       error: null,
       updated_at: this.deps.now().toISOString(),
     });
-    await this.enqueue(id);
+    await this.queueRun(id);
     return queued;
   }
 
@@ -186,7 +189,8 @@ export class TrajectoryService {
     );
   }
 
-  private async enqueue(id: string): Promise<void> {
+  /** Puts a run of the export on the exports queue (the exporter function goes on from there). */
+  async queueRun(id: string): Promise<void> {
     await this.deps.sqs.send(
       new SendMessageCommand({
         QueueUrl: this.deps.exportQueueUrl,

@@ -1,5 +1,5 @@
-// Blob storage for trajectories, traffic logs, artifacts, checkpoints and exports. Keys are partitioned
-// `{kind}/{project}/{yyyy-mm-dd}/...` so that bucket lifecycle rules can implement retention per kind.
+// Blob storage for trajectories, traffic logs, artifacts, checkpoints and exports, behind one small
+// interface; where each kind of blob goes is the domain's (shared/domain/blob-keys.ts).
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -17,14 +17,6 @@ export interface BlobStore {
   exists(key: string): Promise<boolean>;
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
-}
-
-export function blobKey(kind: string, projectId: string, at: Date, ...rest: string[]): string {
-  for (const part of [kind, projectId, ...rest]) {
-    if (part === '' || part.includes('..') || part.startsWith('/'))
-      throw new Error(`Unsafe blob key part: ${part}`);
-  }
-  return [kind, projectId, at.toISOString().slice(0, 10), ...rest].join('/');
 }
 
 export class S3BlobStore implements BlobStore {

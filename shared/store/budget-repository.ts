@@ -36,7 +36,7 @@ const LEASE_ATTRIBUTE = 'lease_';
 const LEDGER_TTL_SECONDS = 90 * 24 * 3600;
 
 const periodKey = (start: string) => `period#${start}`;
-const machineKey = (day: string, worker: string) => `machine#${day}#${worker}`;
+const machineKey = (day: string, node: string) => `machine#${day}#${node}`;
 const ledgerKey = (leaseId: string) => `ledger#${leaseId}`;
 
 export class BudgetRepository {
@@ -149,22 +149,22 @@ export class BudgetRepository {
   async reserveMachineDay(
     projectId: string,
     day: string,
-    workerId: string,
+    nodeId: string,
     amount: number,
     allowance: number,
   ): Promise<boolean> {
     return this.conditionally(
       new UpdateCommand({
         TableName: this.table,
-        Key: { project_id: projectId, key: machineKey(day, workerId) },
-        UpdateExpression: 'ADD #committed :amount SET worker_id = :worker, expires_at = :ttl',
+        Key: { project_id: projectId, key: machineKey(day, nodeId) },
+        UpdateExpression: 'ADD #committed :amount SET worker_id = :node, expires_at = :ttl',
         ConditionExpression: '(attribute_not_exists(#committed) OR #committed <= :max) AND :max >= :zero',
         ExpressionAttributeNames: { '#committed': 'committed' },
         ExpressionAttributeValues: {
           ':amount': amount,
           ':max': roundMoney(allowance - amount),
           ':zero': 0,
-          ':worker': workerId,
+          ':node': nodeId,
           ':ttl': ttlFrom(Date.parse(day)),
         },
       }),
@@ -175,14 +175,14 @@ export class BudgetRepository {
   async settleMachineDay(
     projectId: string,
     day: string,
-    workerId: string,
+    nodeId: string,
     leased: number,
     spent: number,
   ): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: { project_id: projectId, key: machineKey(day, workerId) },
+        Key: { project_id: projectId, key: machineKey(day, nodeId) },
         UpdateExpression: 'ADD #committed :delta, #spent :spent',
         ExpressionAttributeNames: { '#committed': 'committed', '#spent': 'spent' },
         ExpressionAttributeValues: { ':delta': roundMoney(spent - leased), ':spent': spent },

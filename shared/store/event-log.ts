@@ -1,5 +1,5 @@
-// The event stream in DynamoDB: one partition per subject (task/<id>, worker/<id>, ...), ordered by
-// time. Appends are idempotent: an event id already written is not written again.
+// The event stream in DynamoDB: one partition per subject (task/<id>, worker/<id> for a node, ...),
+// ordered by time. Appends are idempotent: an event id already written is not written again.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { SystemEvent } from '../domain/events.js';

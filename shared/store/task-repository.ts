@@ -1,5 +1,5 @@
 // Tasks in DynamoDB. Every status change is one conditional write: on the status (and, as the caller
-// needs, the revision, worker and attempt), so of two racing writers exactly one wins. A move needs no
+// needs, the revision, node and attempt), so of two racing writers exactly one wins. A move needs no
 // read first: the condition says what the task must look like, and the write returns what it was.
 // Each task keeps its own event history in its item, appended by the same write that moves it.
 

@@ -46,7 +46,7 @@ describe('node agent', () => {
     expect(done).toMatchObject({ status: 'succeeded', result: { type: 'Success', reward: 1 } });
     expect(await history(task.id)).toEqual(['TaskSubmitted', 'TaskAssigned', 'TaskStarted', 'TaskCompleted']);
 
-    const artifacts = new S3BlobStore(dev.plane.aws.s3, dev.stack.config.resources.buckets.artifacts);
+    const artifacts = new S3BlobStore(dev.internals.aws.s3, dev.stack.config.resources.buckets.artifacts);
     const patch = (await artifacts.get(artifactKey(done, 1, ARTIFACT_FILES.patch)))!.toString();
     expect(patch).toContain('+++ b/hello.sh');
     expect(patch).toContain('+echo "Hello, autovibe!"');

@@ -135,7 +135,7 @@ export async function waitFor(id: string, done: (task: Task) => boolean, seconds
 export const finished = (id: string, seconds?: number) => waitFor(id, (t) => isTerminal(t.status), seconds);
 
 export function bucket(name: 'artifacts' | 'trajectories'): S3BlobStore {
-  return new S3BlobStore(dev.plane.aws.s3, dev.stack.config.resources.buckets[name]);
+  return new S3BlobStore(dev.internals.aws.s3, dev.stack.config.resources.buckets[name]);
 }
 
 /** One of the attempt's final trajectory documents, parsed. */

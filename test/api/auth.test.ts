@@ -95,7 +95,7 @@ describe('API keys', () => {
     const me = await call(t.app, 'GET', '/api/v1/whoami', { key });
     expect(me.body).toEqual({ key_id: id, name: 'ci bot', role: 'user' });
 
-    const stored = await t.plane.repositories.keys.get(id);
+    const stored = await t.internals.repositories.keys.get(id);
     expect(JSON.stringify(stored)).not.toContain(key.slice(8));
     const listed = await call(t.app, 'GET', '/api/v1/keys?limit=200', { key: t.keys.admin });
     expect(JSON.stringify(listed.body)).not.toContain(key.slice(8));
@@ -112,9 +112,9 @@ describe('API keys', () => {
   });
 
   it('keeps the last active admin key from being revoked', async () => {
-    const admins = await t.plane.repositories.keys.countActive('admin');
+    const admins = await t.internals.repositories.keys.countActive('admin');
     const extra = await t.plane.keys.create({ name: 'second admin', role: 'admin' }, 'test');
-    expect(await t.plane.repositories.keys.countActive('admin')).toBe(admins + 1);
+    expect(await t.internals.repositories.keys.countActive('admin')).toBe(admins + 1);
     expect((await call(t.app, 'DELETE', `/api/v1/keys/${extra.info.id}`, { key: t.keys.admin })).status).toBe(
       200,
     );

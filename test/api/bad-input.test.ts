@@ -9,7 +9,7 @@ beforeAll(async () => {
 afterAll(() => t.stop());
 
 async function taskCount(): Promise<number> {
-  return (await t.plane.repositories.tasks.list({ project_id: t.projectId }, 200)).items.length;
+  return (await t.internals.repositories.tasks.list({ project_id: t.projectId }, 200)).items.length;
 }
 
 function expectErrorEnvelope(body: any, code: string) {

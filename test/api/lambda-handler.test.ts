@@ -22,7 +22,11 @@ interface LambdaResult {
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'autovibe-lambda-'));
-  dev = await startDevServer({ dataDir, host: '127.0.0.1', port: 0 });
+  // The server's clock stands still an hour ahead: a queued task's priority has an age part, which
+  // must not tick between the two requests of a comparison. The Lambda's clock is real, so for it the
+  // task is not even created yet, which counts as age 0 too.
+  const ahead = new Date(Date.now() + 3600_000);
+  dev = await startDevServer({ dataDir, host: '127.0.0.1', port: 0, plane: { now: () => ahead } });
   adminKey = (dev.admin as { key: string }).key;
   // What the CDK stack sets on the function, pointed at the local emulators.
   const { config } = dev.stack;

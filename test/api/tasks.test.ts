@@ -47,7 +47,7 @@ describe('tasks API', () => {
   it('hands a task to the scheduler through the events queue when dispatching it at once fails', async () => {
     // The API dispatches a new task in the same request; an outage there must not strand the task.
     const outage = vi
-      .spyOn(t.plane.scheduler.dispatcher, 'reserveForNew')
+      .spyOn(t.internals.scheduler.dispatcher, 'reserveForNew')
       .mockRejectedValueOnce(new Error('DynamoDB throttled'));
     const { body: task } = await call(t.app, 'POST', '/api/v1/tasks', { key: t.keys.user, body: taskSpec() });
     outage.mockRestore();
@@ -55,7 +55,7 @@ describe('tasks API', () => {
 
     const queued: string[] = [];
     for (let i = 0; i < 10 && !queued.some((body) => body.includes(task.id)); i++) {
-      const out = await t.plane.aws.sqs.send(
+      const out = await t.internals.aws.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: t.stack.config.resources.queues.events,
           MaxNumberOfMessages: 10,
@@ -206,7 +206,7 @@ describe('tasks API', () => {
 
   it('refuses to cancel a task that already finished', async () => {
     const { body } = await call(t.app, 'POST', '/api/v1/tasks', { key: t.keys.user, body: taskSpec() });
-    const repo = t.plane.repositories.tasks;
+    const repo = t.internals.repositories.tasks;
     let task = (await repo.get(body.id))!;
     for (const status of ['dispatched', 'claimed', 'running', 'succeeded'] as const) {
       task = await repo.transition(task, status, {}, new Date());
@@ -219,7 +219,7 @@ describe('tasks API', () => {
 
   it('cancels a task a node is running', async () => {
     const { body } = await call(t.app, 'POST', '/api/v1/tasks', { key: t.keys.user, body: taskSpec() });
-    const repo = t.plane.repositories.tasks;
+    const repo = t.internals.repositories.tasks;
     let task = (await repo.get(body.id))!;
     for (const status of ['dispatched', 'claimed', 'running'] as const) {
       task = await repo.transition(task, status, {}, new Date());

@@ -1,6 +1,7 @@
 // Trajectories through the API, against the real emulators: a node indexes what it wrote to S3, people
 // list and read it, and exports run by the exporter function from the real exports queue. The Parquet
-// files are read back with DuckDB, a reader that shares no code with the writer.
+// files are read back with DuckDB, a reader that shares no code with the writer. One file, long as it
+// is: the index listings and every export read the same 25 recorded attempts, made once on one stack.
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
@@ -44,7 +45,7 @@ async function recordAttempt(
 }
 
 async function storeAttempt(task: Task, attempt: number, record: unknown, atif: unknown): Promise<void> {
-  const blobs = new S3BlobStore(t.plane.aws.s3, t.plane.config.resources.buckets.trajectories);
+  const blobs = new S3BlobStore(t.internals.aws.s3, t.plane.config.resources.buckets.trajectories);
   const prefix = trajectoryPrefix(task, attempt);
   await blobs.put(`${prefix}${RECORD_FILE}`, JSON.stringify(record));
   await blobs.put(`${prefix}${ATIF_FILE}`, JSON.stringify(atif));
@@ -54,7 +55,7 @@ async function storeAttempt(task: Task, attempt: number, record: unknown, atif: 
 async function runExporter(): Promise<void> {
   const handler = createHandler(t.plane);
   for (;;) {
-    const out = await t.plane.aws.sqs.send(
+    const out = await t.internals.aws.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: t.plane.config.resources.queues.exports,
         MaxNumberOfMessages: 1,
@@ -415,7 +416,7 @@ describe('export filters', () => {
       body: { project_id: 'no-such-project' },
     });
     expect(unknown.status).toBe(404);
-    const queued = await t.plane.aws.sqs.send(
+    const queued = await t.internals.aws.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: t.plane.config.resources.queues.exports,
         MaxNumberOfMessages: 10,
@@ -429,12 +430,12 @@ describe('an interrupted export', () => {
   it('resumes from the shards already written and holds no row twice', async () => {
     const started = await startExport({ format: 'atif', shard_rows: 3, validation_fraction: 0 });
     // The process dies right after writing the third shard, before recording it.
-    const exportBlobs = new S3BlobStore(t.plane.aws.s3, t.plane.config.resources.buckets.exports);
+    const exportBlobs = new S3BlobStore(t.internals.aws.s3, t.plane.config.resources.buckets.exports);
     let shardsWritten = 0;
     const dying = new Exporter({
-      trajectories: t.plane.repositories.trajectories,
-      exports: t.plane.repositories.exports,
-      trajectoryBlobs: new S3BlobStore(t.plane.aws.s3, t.plane.config.resources.buckets.trajectories),
+      trajectories: t.internals.repositories.trajectories,
+      exports: t.internals.repositories.exports,
+      trajectoryBlobs: new S3BlobStore(t.internals.aws.s3, t.plane.config.resources.buckets.trajectories),
       exportBlobs: {
         ...exportBlobs,
         get: (key) => exportBlobs.get(key),

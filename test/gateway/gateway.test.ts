@@ -8,8 +8,8 @@ import { GoogleGenAI, Type } from '@google/genai';
 import { serve } from '@hono/node-server';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { NodeClient } from '../../gpu-node-agent/control-plane/node-client.js';
 import { parseGatewayConfig } from '../../gpu-node-agent/gateway/config.js';
-import { ControlPlaneLink } from '../../gpu-node-agent/gateway/control-plane-link.js';
 import { type RunningGateway, startGateway } from '../../gpu-node-agent/gateway/server.js';
 import { SimulatedNode } from '../helpers/node.js';
 import { type Reply, type ScriptedUpstream, startScriptedUpstream } from '../helpers/scripted-upstream.js';
@@ -81,7 +81,7 @@ async function gateway(overrides: Record<string, unknown> = {}): Promise<Running
 }
 
 function linksFor() {
-  const link = new ControlPlaneLink(apiUrl, t.keys.node);
+  const link = new NodeClient(apiUrl, t.keys.node);
   return { keys: link, budget: link, blobs: link };
 }
 
@@ -506,7 +506,7 @@ describe('Anthropic upstreams', () => {
 describe('failing closed', () => {
   it('refuses calls with 503 when the control plane cannot be reached, and calls no upstream', async () => {
     script = () => ({ text: 'should not happen' });
-    const dead = new ControlPlaneLink('http://127.0.0.1:9', t.keys.node);
+    const dead = new NodeClient('http://127.0.0.1:9', t.keys.node);
     const g = await startGateway(
       parseGatewayConfig({
         port: 0,
@@ -616,7 +616,7 @@ describe('budgets', () => {
     expect(status.reserved).toBe(0);
     // A refused lease means the budget is spent: 100 % is reached too, each threshold announced once.
     expect(status.thresholds_reached).toEqual([0.5, 0.8, 1]);
-    const events = await t.plane.repositories.events.list(`project/${id}`, 10);
+    const events = await t.internals.repositories.events.list(`project/${id}`, 10);
     expect(events.items.map((e) => e.type === 'CostThresholdReached' && e.data.threshold)).toEqual([
       0.5, 0.8, 1,
     ]);

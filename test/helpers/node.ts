@@ -49,14 +49,14 @@ export class SimulatedNode {
 
   /** What arrived on this node's dispatch queue (left in flight until acked). */
   async receive(): Promise<Delivery[]> {
-    const out = await this.t.plane.aws.sqs.send(
+    const out = await this.t.internals.aws.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: this.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
     );
     return (out.Messages ?? []).map((m) => ({ ...JSON.parse(m.Body!), receipt: m.ReceiptHandle! }));
   }
 
   async ack(delivery: Delivery): Promise<void> {
-    await this.t.plane.aws.sqs.send(
+    await this.t.internals.aws.sqs.send(
       new DeleteMessageCommand({ QueueUrl: this.queueUrl, ReceiptHandle: delivery.receipt }),
     );
   }

@@ -5,13 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../functions/api/app.js';
 import { type LocalStack, startLocalStack } from '../../functions/local/local-stack.js';
-import { type ControlPlane, createControlPlane } from '../../shared/control-plane.js';
+import {
+  type ControlPlane,
+  type ControlPlaneInternals,
+  wireControlPlane,
+} from '../../shared/control-plane.js';
 import { type SchedulerConfig, schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
 
 export interface TestPlane {
   dataDir: string;
   stack: LocalStack;
   plane: ControlPlane;
+  /** Beneath the services: repositories, AWS clients, the scheduler's parts. */
+  internals: ControlPlaneInternals;
   app: ReturnType<typeof createApp>;
   keys: { admin: string; user: string; node: string };
   projectId: string;
@@ -32,11 +38,11 @@ export async function startTestPlane(
 ): Promise<TestPlane> {
   const dataDir = options.dataDir ?? (await tempDir());
   const stack = await startLocalStack({ dataDir });
-  const config = { ...stack.config, maxBodyBytes: options.maxBodyBytes ?? stack.config.maxBodyBytes };
-  const plane = createControlPlane(config, {
-    now: options.now,
-    scheduler: { ...schedulerConfigFromEnv({}), ...options.scheduler },
-  });
+  const runtime = { ...stack.config, maxBodyBytes: options.maxBodyBytes ?? stack.config.maxBodyBytes };
+  const { plane, internals } = wireControlPlane(
+    { runtime, scheduler: { ...schedulerConfigFromEnv({}), ...options.scheduler } },
+    { now: options.now },
+  );
   const issue = async (role: 'admin' | 'user' | 'node') =>
     (await plane.keys.create({ name: `test ${role}`, role }, 'test')).key;
   const keys = { admin: await issue('admin'), user: await issue('user'), node: await issue('node') };
@@ -45,6 +51,7 @@ export async function startTestPlane(
     dataDir,
     stack,
     plane,
+    internals,
     app: createApp(plane),
     keys,
     projectId: 'test-project',

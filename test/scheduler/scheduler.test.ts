@@ -1,5 +1,6 @@
 // The scheduler on the embedded stack: real DynamoDB/SQS emulators, nodes speaking the real protocol,
-// a clock the tests move. Each test uses its own project so their tasks do not meet.
+// a clock the tests move. Each test uses its own project so their tasks do not meet. One file, long as
+// it is: every test shares one stack and one clock, which cost seconds to start per file.
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as createSchedulerHandler } from '../../functions/scheduler/handler.js';
@@ -15,7 +16,7 @@ beforeAll(async () => {
     scheduler: {
       claimTimeoutSeconds: 30,
       leaseSeconds: 60,
-      workerLostAfterSeconds: 600,
+      nodeLostAfterSeconds: 600,
       retry: { baseSeconds: 10, maxSeconds: 60 },
     },
   });
@@ -44,11 +45,11 @@ async function register(
 // Each test leaves nothing behind that a later sweep could dispatch, and no node that could take it.
 afterEach(async () => {
   for (const project of live.projects.splice(0)) {
-    for (const task of (await t.plane.repositories.tasks.list({ project_id: project }, 200)).items) {
+    for (const task of (await t.internals.repositories.tasks.list({ project_id: project }, 200)).items) {
       if (!isTerminal(task.status)) await t.plane.tasks.cancel(task.id, 'test cleanup');
     }
   }
-  for (const node of live.nodes.splice(0)) await t.plane.repositories.workers.setStatus(node.id, 'stopped');
+  for (const node of live.nodes.splice(0)) await t.internals.repositories.nodes.setStatus(node.id, 'stopped');
 });
 
 async function submit(project: string, overrides: Record<string, unknown> = {}): Promise<string> {
@@ -61,21 +62,24 @@ async function submit(project: string, overrides: Record<string, unknown> = {}):
 }
 
 const status = async (id: string) => (await t.plane.tasks.get(id)).status;
-const dispatch = () => t.plane.scheduler.dispatcher.dispatch();
-const sweep = () => t.plane.scheduler.sweeper.sweep();
+const dispatch = () => t.internals.scheduler.dispatcher.dispatch();
+const sweep = () => t.internals.scheduler.sweeper.sweep();
 
 /** Takes slots on the node for tasks that are not real, to leave it the free slots a test wants. */
 async function fillSlots(node: SimulatedNode, ...taskIds: string[]) {
   for (const id of taskIds) {
     expect(
-      await t.plane.repositories.workers.reserveSlot((await t.plane.repositories.workers.get(node.id))!, id),
+      await t.internals.repositories.nodes.reserveSlot(
+        (await t.internals.repositories.nodes.get(node.id))!,
+        id,
+      ),
     ).toBe('added');
   }
 }
 
 /** Takes nodes out of the fleet mid-test. */
 async function retire(...nodes: SimulatedNode[]) {
-  for (const node of nodes) await t.plane.repositories.workers.setStatus(node.id, 'stopped');
+  for (const node of nodes) await t.internals.repositories.nodes.setStatus(node.id, 'stopped');
 }
 
 describe('claims', () => {
@@ -92,8 +96,8 @@ describe('claims', () => {
     expect(task).toMatchObject({ status: 'claimed', worker_id: winner.id, attempt: 1 });
     // The slot follows the winner, wherever the task was sent.
     const loser = winner === a ? b : a;
-    expect((await t.plane.repositories.workers.get(winner.id))!.assigned).toContain(id);
-    expect((await t.plane.repositories.workers.get(loser.id))!.assigned).not.toContain(id);
+    expect((await t.internals.repositories.nodes.get(winner.id))!.assigned).toContain(id);
+    expect((await t.internals.repositories.nodes.get(loser.id))!.assigned).not.toContain(id);
     // Claiming again is harmless for the winner and changes nothing.
     const again = await winner.claim(id);
     expect(again.body.attempt).toBe(1);
@@ -128,7 +132,7 @@ describe('dispatch', () => {
     expect(response.body).toMatchObject({ status: 'dispatched', worker_id: node.id, revision: 1 });
     const events = (await t.plane.tasks.events(response.body.id, 10)).items.map((e) => e.type);
     expect(events).toEqual(['TaskSubmitted', 'TaskAssigned']);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([response.body.id]);
+    expect((await t.internals.repositories.nodes.get(node.id))!.assigned).toEqual([response.body.id]);
     expect((await node.receive()).map((d) => d.task_id)).toEqual([response.body.id]);
     await retire(node);
   });
@@ -149,8 +153,8 @@ describe('dispatch', () => {
     const holder = made.body.worker_id === first.id ? first : second;
     const other = holder === first ? second : first;
     // The repeat went to the node with more free slots, then gave that slot back.
-    expect((await t.plane.repositories.workers.get(holder.id))!.assigned).toEqual([made.body.id]);
-    expect((await t.plane.repositories.workers.get(other.id))!.assigned).toEqual([]);
+    expect((await t.internals.repositories.nodes.get(holder.id))!.assigned).toEqual([made.body.id]);
+    expect((await t.internals.repositories.nodes.get(other.id))!.assigned).toEqual([]);
     await retire(first, second);
   });
 
@@ -200,10 +204,10 @@ describe('dispatch', () => {
     expect(shown.body.priority.parts.category).toBeGreaterThan(common.body.priority.parts.category);
     expect(shown.body.priority.score).toBeGreaterThan(common.body.priority.score);
 
-    await t.plane.repositories.workers.setStatus(node.id, 'active');
+    await t.internals.repositories.nodes.setStatus(node.id, 'active');
     // One free slot: it must go to the rare category.
-    const capacity = (await t.plane.repositories.workers.get(node.id))!;
-    for (const taskId of capacity.assigned) await t.plane.repositories.workers.releaseSlot(node.id, taskId);
+    const capacity = (await t.internals.repositories.nodes.get(node.id))!;
+    for (const taskId of capacity.assigned) await t.internals.repositories.nodes.releaseSlot(node.id, taskId);
     await fillSlots(node, 'tsk_00000000000000000000000001', 'tsk_00000000000000000000000002');
     const sent = await dispatch();
     expect(sent.map((task) => task.id)).toEqual([rare]);
@@ -229,16 +233,16 @@ describe('dispatch', () => {
     await fillSlots(full, 'tsk_00000000000000000000000003');
     const id = await submit(project);
     const task = await t.plane.tasks.get(id);
-    const { capacity } = t.plane.scheduler;
+    const { capacity } = t.internals.scheduler;
 
-    expect(await capacity.reserve(task, (await t.plane.repositories.workers.get(roomy.id))!)).toBe(true);
+    expect(await capacity.reserve(task, (await t.internals.repositories.nodes.get(roomy.id))!)).toBe(true);
     // A second pass tries the same task on a full node: it fails, and must leave the first pass's
     // project reservation alone (it did not add it).
-    expect(await capacity.reserve(task, (await t.plane.repositories.workers.get(full.id))!)).toBe('slot');
+    expect(await capacity.reserve(task, (await t.internals.repositories.nodes.get(full.id))!)).toBe('slot');
     expect(
-      await t.plane.scheduler.state.reserve(`project#${project}`, 'tsk_00000000000000000000000004', 1),
+      await t.internals.scheduler.state.reserve(`project#${project}`, 'tsk_00000000000000000000000004', 1),
     ).toBe(false);
-    expect((await t.plane.repositories.workers.get(roomy.id))!.assigned).toEqual([id]);
+    expect((await t.internals.repositories.nodes.get(roomy.id))!.assigned).toEqual([id]);
   });
 
   it('lets other projects through when one project is at its limit', async () => {
@@ -252,10 +256,10 @@ describe('dispatch', () => {
     await submit(limited, { difficulty: 'expert' });
     await submit(limited, { difficulty: 'expert' });
     const other = await submit(open, { difficulty: 'trivial' });
-    await t.plane.repositories.workers.setStatus(node.id, 'active');
+    await t.internals.repositories.nodes.setStatus(node.id, 'active');
     const sent = await dispatch();
     expect(sent.map((task) => task.id)).toEqual([other]);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toHaveLength(2);
+    expect((await t.internals.repositories.nodes.get(node.id))!.assigned).toHaveLength(2);
   });
 
   it('refuses a claim from a node that has no free slot', async () => {
@@ -344,10 +348,10 @@ describe('failures', () => {
     await node.report(id, 'complete', held.attempt, { result: { type: 'Success', reward: 1 } });
     // As if the release after the completion had died on the way:
     await fillSlots(node, id);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([id]);
+    expect((await t.internals.repositories.nodes.get(node.id))!.assigned).toEqual([id]);
     const report = await sweep();
     expect(report.reclaimed).toContain(id);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([]);
+    expect((await t.internals.repositories.nodes.get(node.id))!.assigned).toEqual([]);
   });
 
   it('reclaims a slot reserved for a task never stored, at the second sweep that finds it missing', async () => {
@@ -358,7 +362,7 @@ describe('failures', () => {
     await fillSlots(node, never);
     expect((await sweep()).reclaimed).not.toContain(never); // It may be being stored right now.
     expect((await sweep()).reclaimed).toContain(never);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([]);
+    expect((await t.internals.repositories.nodes.get(node.id))!.assigned).toEqual([]);
     await retire(node);
   });
 
@@ -371,7 +375,7 @@ describe('failures', () => {
     clock.advance(31);
     expect((await sweep()).requeued).toContain(id);
     expect(await t.plane.tasks.get(id)).toMatchObject({ status: 'queued', worker_id: null, attempt: 0 });
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).not.toContain(id);
+    expect((await t.internals.repositories.nodes.get(node.id))!.assigned).not.toContain(id);
   });
 
   it('retries failed attempts with growing backoff, then buries the task on the dead-tasks queue', async () => {
@@ -393,7 +397,7 @@ describe('failures', () => {
         clock.advance(wait + 1);
         expect((await sweep()).retried).toContain(id);
         expect(await status(id)).toBe('dispatched');
-        await t.plane.repositories.tasks.get(id);
+        await t.internals.repositories.tasks.get(id);
       } else {
         expect(failed.body).toMatchObject({ status: 'dead', status_reason: 'out of attempts' });
       }
@@ -404,7 +408,7 @@ describe('failures', () => {
     expect(waits[1]).toBeGreaterThanOrEqual(10);
     expect(waits[1]).toBeLessThanOrEqual(20);
 
-    const dlq = await t.plane.aws.sqs.send(
+    const dlq = await t.internals.aws.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: t.plane.config.resources.queues.deadTasks,
         MaxNumberOfMessages: 10,
@@ -428,7 +432,7 @@ describe('failures', () => {
     }
     expect(await t.plane.tasks.get(id)).toMatchObject({ status: 'timed_out', result: { type: 'Timeout' } });
     expect((await node.heartbeat([held])).body.stop).toEqual([{ ...held, reason: 'timed_out' }]);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).not.toContain(id);
+    expect((await t.internals.repositories.nodes.get(node.id))!.assigned).not.toContain(id);
     await retire(node);
   });
 });
@@ -466,7 +470,7 @@ describe('heartbeats', () => {
     const eventsFor = async (id: string) => {
       const bodies: string[] = [];
       for (;;) {
-        const out = await t.plane.aws.sqs.send(
+        const out = await t.internals.aws.sqs.send(
           new ReceiveMessageCommand({
             QueueUrl: t.stack.config.resources.queues.events,
             MaxNumberOfMessages: 10,
@@ -519,7 +523,7 @@ describe('cancellation', () => {
     expect(
       (await node.report(id, 'complete', held.attempt, { result: { type: 'Success', reward: 1 } })).status,
     ).toBe(409);
-    expect((await t.plane.repositories.workers.get(node.id))!.assigned).toEqual([]);
+    expect((await t.internals.repositories.nodes.get(node.id))!.assigned).toEqual([]);
     await retire(node);
   });
 

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blobKey, S3BlobStore } from '../../shared/store/blob-store.js';
+import { blobKey } from '../../shared/domain/blob-keys.js';
+import { S3BlobStore } from '../../shared/store/blob-store.js';
 import { startTestPlane, type TestPlane } from '../helpers/stack.js';
 
 let t: TestPlane;
 let store: S3BlobStore;
 beforeAll(async () => {
   t = await startTestPlane();
-  store = new S3BlobStore(t.plane.aws.s3, t.plane.config.resources.buckets.trajectories);
+  store = new S3BlobStore(t.internals.aws.s3, t.plane.config.resources.buckets.trajectories);
 });
 afterAll(() => t.stop());
 

@@ -17,7 +17,7 @@ async function newTask(): Promise<Task> {
 describe('task writes are conditional', () => {
   it('lets exactly one of two racing updates of the same revision win', async () => {
     const task = await newTask();
-    const repo = t.plane.repositories.tasks;
+    const repo = t.internals.repositories.tasks;
     const results = await Promise.allSettled([
       repo.transition(task, 'dispatched', { status_reason: 'scheduler A' }, new Date()),
       repo.transition(task, 'dispatched', { status_reason: 'scheduler B' }, new Date()),
@@ -35,7 +35,7 @@ describe('task writes are conditional', () => {
 
   it('lets one of many racers win, whatever each wants', async () => {
     const task = await newTask();
-    const repo = t.plane.repositories.tasks;
+    const repo = t.internals.repositories.tasks;
     const targets = ['dispatched', 'cancelled', 'timed_out', 'dispatched', 'cancelled'] as const;
     const results = await Promise.allSettled(targets.map((to) => repo.transition(task, to, {}, new Date())));
     const won = results.filter((r): r is PromiseFulfilledResult<Task> => r.status === 'fulfilled');
@@ -48,14 +48,14 @@ describe('task writes are conditional', () => {
 
   it('refuses a move the state machine forbids, without writing', async () => {
     const task = await newTask();
-    const repo = t.plane.repositories.tasks;
+    const repo = t.internals.repositories.tasks;
     await expect(repo.transition(task, 'succeeded', {}, new Date())).rejects.toThrow(/cannot go from queued/);
     expect((await repo.get(task.id))!.revision).toBe(1);
   });
 
   it('refuses a write based on a stale read', async () => {
     const task = await newTask();
-    const repo = t.plane.repositories.tasks;
+    const repo = t.internals.repositories.tasks;
     await repo.transition(task, 'dispatched', {}, new Date());
     await expect(repo.transition(task, 'cancelled', {}, new Date())).rejects.toBeInstanceOf(ConflictError);
     const stale = await repo.moveIf(task.id, 'cancelled', { revision: task.revision }, {}, new Date());

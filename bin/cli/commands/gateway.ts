@@ -1,8 +1,8 @@
 // `autovibe gateway`: the LLM gateway on its own, for agents that run outside a node agent.
 import type { Command } from 'commander';
 import { readYamlFile } from '../../../gpu-node-agent/config.js';
+import { NodeClient } from '../../../gpu-node-agent/control-plane/node-client.js';
 import { parseGatewayConfig } from '../../../gpu-node-agent/gateway/config.js';
-import { ControlPlaneLink } from '../../../gpu-node-agent/gateway/control-plane-link.js';
 import { startGateway } from '../../../gpu-node-agent/gateway/server.js';
 import { ConfigError } from '../../../shared/errors.js';
 import { configureLogging } from '../../../shared/logger.js';
@@ -37,7 +37,7 @@ writes the last of the traffic log before exiting.`,
         throw new ConfigError(
           'Set AUTOVIBE_URL and AUTOVIBE_NODE_KEY: the gateway resolves keys and leases budget from the control plane',
         );
-      const link = new ControlPlaneLink(url, key);
+      const link = new NodeClient(url, key);
       const gateway = await startGateway(config, { keys: link, budget: link, blobs: link });
       console.log(
         `autovibe gateway on ${gateway.url}: ${config.models.length} models, ${config.providers.length} providers`,

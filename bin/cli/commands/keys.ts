@@ -27,7 +27,7 @@ export function registerKeys(program: Command, client: Client, json: Json): void
       'admin, user (submit and read tasks), node (a node agent or gateway) or gateway (LLM calls only)',
     )
     .option('--project <id>', 'gateway keys: the project whose budget pays for the calls')
-    .option('--machine <worker-id>', "gateway keys: a machine's key, charged to its daily allowance")
+    .option('--machine <node-id>', "gateway keys: a machine's key, charged to its daily allowance")
     .option(
       '--models <names>',
       'gateway keys: comma-separated models it may call (default: any priced model)',

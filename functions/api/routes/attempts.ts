@@ -1,34 +1,29 @@
-// What a node reports about the attempt it holds: start, verify, heartbeat, complete, fail. Each names
-// the worker and the attempt; a stale attempt gets 409 stale_attempt and changes nothing.
-import { z } from 'zod';
+// What a node says about attempts: it claims a task dispatched to it, then reports on the attempt it
+// holds (start, complete, fail, timeout, release). Each report names the node and the attempt; a
+// stale attempt gets 409 stale_attempt and changes nothing. Heartbeats (which also carry the
+// `verifying` phase) are in nodes.ts.
+
+import {
+  AttemptReport,
+  ClaimAnswer,
+  ClaimRequest,
+  CompleteReport,
+  FailReport,
+  ReleaseReport,
+  ReportAnswer,
+} from '../../../shared/contracts/attempts.js';
 import type { ControlPlane } from '../../../shared/control-plane.js';
-import { Task } from '../../../shared/domain/task.js';
-import { TaskResult } from '../../../shared/domain/trajectory.js';
-import { parseOrThrow } from '../../../shared/validation.js';
+import type { Principal } from '../../../shared/domain/api-key.js';
+import type { Task } from '../../../shared/domain/task.js';
 import { type ApiContext, NODE_OR_ADMIN, type RouteDef, readJson } from '../route.js';
 
-const AttemptRef = z.strictObject({ worker_id: z.string().min(1).max(64), attempt: z.int().min(1) });
-const Completion = AttemptRef.extend({ result: TaskResult });
-const Failure = AttemptRef.extend({
-  error: z.string().min(1).max(10_000),
-  /** false when retrying cannot help (a bad task image, say): the task goes straight to dead. */
-  retryable: z.boolean().default(true),
-  /** How the attempt ended when it ran to the end but solved nothing (a Failure from verification). */
-  result: TaskResult.optional(),
-});
-const Release = AttemptRef.extend({
-  reason: z.string().min(1).max(1000),
-  /** A checkpoint saved just before, which the next attempt starts from. */
-  checkpoint_id: z.string().max(64).nullable().default(null),
-});
-
 export function attemptRoutes(plane: ControlPlane): RouteDef[] {
-  const { lifecycle } = plane.scheduler;
-  const report = <S extends z.ZodObject>(
+  const { attempts } = plane;
+  const report = (
     action: string,
     summary: string,
-    body: S,
-    run: (taskId: string, input: z.output<S>) => Promise<Task>,
+    body: RouteDef['body'],
+    run: (taskId: string, input: unknown, caller: Principal) => Promise<Task>,
   ): RouteDef => ({
     method: 'post',
     path: `/api/v1/tasks/:id/${action}`,
@@ -36,43 +31,51 @@ export function attemptRoutes(plane: ControlPlane): RouteDef[] {
     tag: 'attempts',
     roles: NODE_OR_ADMIN,
     body,
-    responses: { 200: { description: 'The task after the report', schema: Task } },
+    responses: { 200: { description: 'The task after the report', schema: ReportAnswer } },
     async handle(c: ApiContext) {
-      const input = parseOrThrow(body, await readJson(c), { what: action });
-      await lifecycle.checkOwnership((input as z.output<typeof AttemptRef>).worker_id, c.get('principal'));
-      return c.json(await run(c.req.param('id')!, input));
+      return c.json(await run(c.req.param('id')!, await readJson(c), c.get('principal')));
     },
   });
   return [
-    report('start', 'The agent started on the claimed attempt.', AttemptRef, (id, ref) =>
-      lifecycle.start(id, ref),
+    {
+      method: 'post',
+      path: '/api/v1/workers/:id/claims',
+      summary:
+        'Claim a dispatched task for this node. Exactly one claimant wins; the winner gets the task, its attempt number and a lease. Delete the queue message after.',
+      tag: 'workers',
+      roles: NODE_OR_ADMIN,
+      body: ClaimRequest,
+      responses: { 200: { description: 'The claim', schema: ClaimAnswer } },
+      async handle(c) {
+        return c.json(await attempts.claim(c.req.param('id')!, await readJson(c), c.get('principal')));
+      },
+    },
+    report('start', 'The agent started on the claimed attempt.', AttemptReport, (id, input, caller) =>
+      attempts.start(id, input, caller),
     ),
-    report('verify', 'The agent stopped; verification tests are running.', AttemptRef, (id, ref) =>
-      lifecycle.verify(id, ref),
-    ),
-    report('heartbeat', 'Extend the lease of this attempt.', AttemptRef, (id, ref) =>
-      lifecycle.heartbeat(id, ref),
-    ),
-    report('complete', 'The attempt finished with a result (seed 004 TaskResult).', Completion, (id, input) =>
-      lifecycle.complete(id, input, input.result),
+    report(
+      'complete',
+      'The attempt finished with a result (seed 004 TaskResult).',
+      CompleteReport,
+      (id, input, caller) => attempts.complete(id, input, caller),
     ),
     report(
       'fail',
       'The attempt failed; it is retried with backoff until max_attempts, then the task is dead.',
-      Failure,
-      (id, input) => lifecycle.fail(id, input, input.error, input.retryable, input.result ?? null),
+      FailReport,
+      (id, input, caller) => attempts.fail(id, input, caller),
     ),
     report(
       'timeout',
       'The node stopped the attempt at timeout_seconds; the task is timed_out.',
-      AttemptRef,
-      (id, ref) => lifecycle.timeOut(id, ref),
+      AttemptReport,
+      (id, input, caller) => attempts.timeOut(id, input, caller),
     ),
     report(
       'release',
       'The node gives the attempt back unfinished (draining); the task is queued again at once.',
-      Release,
-      (id, input) => lifecycle.release(id, input, input.reason, input.checkpoint_id),
+      ReleaseReport,
+      (id, input, caller) => attempts.release(id, input, caller),
     ),
   ];
 }

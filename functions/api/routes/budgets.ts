@@ -1,16 +1,14 @@
-// Budgets and the gateway's control-plane calls: nodes lease and settle budget and resolve gateway
-// keys; people read a project's budget, its ledger, and a task's LLM traffic.
-import { z } from 'zod';
-import type { ControlPlane } from '../../../shared/control-plane.js';
-import { GatewayIdentity } from '../../../shared/domain/api-key.js';
+// Budgets: gateways lease chunks of a project's budget and settle what they spent; people read a
+// project's budget and its ledger.
+
 import {
-  BudgetLease,
-  BudgetStatus,
+  LeaseAnswer,
   LeaseRequest,
   LeaseSettlement,
-  LedgerEntry,
-} from '../../../shared/domain/budget.js';
-import { parseOrThrow } from '../../../shared/validation.js';
+  SettleAnswer,
+} from '../../../shared/contracts/gateway.js';
+import type { ControlPlane } from '../../../shared/control-plane.js';
+import { BudgetStatus, LedgerEntry } from '../../../shared/domain/budget.js';
 import {
   ANY_ROLE,
   NODE_OR_ADMIN,
@@ -21,8 +19,6 @@ import {
   readJson,
   readQuery,
 } from '../route.js';
-
-const ResolveRequest = z.strictObject({ key: z.string().min(1).max(500) });
 
 export function budgetRoutes(plane: ControlPlane): RouteDef[] {
   return [
@@ -35,7 +31,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
       roles: NODE_OR_ADMIN,
       body: LeaseRequest,
       responses: {
-        201: { description: 'The lease', schema: BudgetLease },
+        201: { description: 'The lease', schema: LeaseAnswer },
         402: { description: 'The budget or the daily allowance is exhausted' },
       },
       async handle(c) {
@@ -50,10 +46,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
       roles: NODE_OR_ADMIN,
       body: LeaseSettlement,
       responses: {
-        200: {
-          description: 'Settled (false: it already was) and the budget now',
-          schema: z.object({ settled: z.boolean(), status: BudgetStatus }),
-        },
+        200: { description: 'Settled (false: it already was) and the budget now', schema: SettleAnswer },
       },
       async handle(c) {
         return c.json(await plane.budgets.settle(c.req.param('id')!, await readJson(c)));
@@ -81,36 +74,6 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
       async handle(c) {
         const { limit, cursor } = readQuery(c, PageQuery);
         return c.json(await plane.budgets.ledger(c.req.param('id')!, limit, cursor));
-      },
-    },
-    {
-      method: 'post',
-      path: '/api/v1/gateway/resolve',
-      summary:
-        'Who an LLM gateway key belongs to and what it may do (task keys live as long as their attempt).',
-      tag: 'budgets',
-      roles: NODE_OR_ADMIN,
-      body: ResolveRequest,
-      responses: { 200: { description: 'The identity behind the key', schema: GatewayIdentity } },
-      async handle(c) {
-        const { key } = parseOrThrow(ResolveRequest, await readJson(c), { what: 'key' });
-        return c.json(await plane.gatewayKeys.resolve(key));
-      },
-    },
-    {
-      method: 'get',
-      path: '/api/v1/tasks/:id/traffic',
-      summary: 'Every LLM call of the task as its gateways logged it (requests, responses, tokens, cost).',
-      tag: 'budgets',
-      roles: ANY_ROLE,
-      responses: {
-        200: {
-          description: 'Traffic records in call order',
-          schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }),
-        },
-      },
-      async handle(c) {
-        return c.json({ items: await plane.traffic.forTask(c.req.param('id')!) });
       },
     },
   ];

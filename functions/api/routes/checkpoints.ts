@@ -1,10 +1,11 @@
 // Checkpoints of a task: nodes record the ones they save; people (and nodes, to restore) read them,
 // and start a new task from one.
 import { z } from 'zod';
+import { CheckpointAnswer, CheckpointReport } from '../../../shared/contracts/attempts.js';
 import type { ControlPlane } from '../../../shared/control-plane.js';
-import { CheckpointManifest, CheckpointReport } from '../../../shared/domain/checkpoint.js';
+import { CheckpointManifest } from '../../../shared/domain/checkpoint.js';
 import { Task } from '../../../shared/domain/task.js';
-import { ANY_ROLE, PEOPLE, type RouteDef, readJson } from '../route.js';
+import { ANY_ROLE, NODE_OR_ADMIN, PEOPLE, type RouteDef, readJson } from '../route.js';
 
 export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
   return [
@@ -13,9 +14,9 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
       path: '/api/v1/tasks/:id/checkpoints',
       summary: 'Record a checkpoint the node saved of the attempt it holds (CheckpointCreated).',
       tag: 'checkpoints',
-      roles: ['admin', 'node'],
+      roles: NODE_OR_ADMIN,
       body: CheckpointReport,
-      responses: { 201: { description: 'The checkpoint manifest', schema: CheckpointManifest } },
+      responses: { 201: { description: 'The checkpoint manifest', schema: CheckpointAnswer } },
       async handle(c) {
         const manifest = await plane.checkpoints.record(
           c.req.param('id')!,
@@ -47,7 +48,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
       summary: 'One checkpoint manifest.',
       tag: 'checkpoints',
       roles: ANY_ROLE,
-      responses: { 200: { description: 'The checkpoint manifest', schema: CheckpointManifest } },
+      responses: { 200: { description: 'The checkpoint manifest', schema: CheckpointAnswer } },
       async handle(c) {
         return c.json(await plane.checkpoints.get(c.req.param('id')!, c.req.param('checkpoint')!));
       },

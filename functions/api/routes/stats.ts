@@ -1,7 +1,6 @@
 // GET /api/v1/stats: counts by status, category, project and node, and queue depths.
 import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
-import { collectStats } from '../../../shared/services/stats.js';
 import { PEOPLE, type RouteDef } from '../route.js';
 
 const Counts = z.record(z.string(), z.number());
@@ -11,7 +10,7 @@ export function statsRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/stats',
-      summary: 'Tasks by status, category, project and node; workers by status; queue depths.',
+      summary: 'Tasks by status, category, project and node; nodes by status; queue depths.',
       tag: 'system',
       roles: PEOPLE,
       responses: {
@@ -31,12 +30,7 @@ export function statsRoutes(plane: ControlPlane): RouteDef[] {
         },
       },
       async handle(c) {
-        const { aws, config, repositories } = plane;
-        return c.json(
-          await collectStats(aws.dynamo, config.resources.tables.tasks, repositories.workers, aws.sqs, {
-            ...config.resources.queues,
-          }),
-        );
+        return c.json(await plane.stats.collect());
       },
     },
   ];

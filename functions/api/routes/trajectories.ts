@@ -1,5 +1,6 @@
 // Trajectories (seed 004 §4.2): nodes index an attempt's record; people list, read and export them.
 import { z } from 'zod';
+import { TrajectoryIndexAnswer, TrajectoryIndexRequest } from '../../../shared/contracts/attempts.js';
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import { TrajectoryRecord } from '../../../shared/domain/trajectory.js';
 import {
@@ -8,10 +9,8 @@ import {
   TrajectoryFilter,
   TrajectorySummary,
 } from '../../../shared/domain/trajectory-index.js';
-import { parseOrThrow } from '../../../shared/validation.js';
 import { NODE_OR_ADMIN, PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery } from '../route.js';
 
-const IndexRequest = z.strictObject({ worker_id: z.string().min(1).max(64), attempt: z.int().min(1) });
 const TrajectoryListQuery = TrajectoryFilter.extend(PageQuery.shape);
 const ExportFiles = z.object({
   files: z.array(z.object({ path: z.string(), url: z.string().describe('Presigned GET, valid one hour') })),
@@ -25,11 +24,12 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
       summary: "Index the attempt's trajectory once its record and ATIF document are in S3. Safe to repeat.",
       tag: 'trajectories',
       roles: NODE_OR_ADMIN,
-      body: IndexRequest,
-      responses: { 200: { description: 'The index entry', schema: TrajectorySummary } },
+      body: TrajectoryIndexRequest,
+      responses: { 200: { description: 'The index entry', schema: TrajectoryIndexAnswer } },
       async handle(c) {
-        const input = parseOrThrow(IndexRequest, await readJson(c), { what: 'trajectory index request' });
-        return c.json(await plane.trajectories.index(c.req.param('id')!, input, c.get('principal')));
+        return c.json(
+          await plane.trajectories.index(c.req.param('id')!, await readJson(c), c.get('principal')),
+        );
       },
     },
     {

@@ -4,7 +4,7 @@
 import type { TrafficRecord } from '../../../shared/domain/traffic.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { AgentRegistry } from '../../agents/registry.js';
-import type { AttemptRef, Claim, NodeApi, RunningAttempt } from '../../node-api.js';
+import type { AttemptRef, Claim, NodeClient, RunningAttempt } from '../../control-plane/node-client.js';
 import type { SandboxProvider } from '../../sandbox/sandbox.js';
 import type { Clock } from '../clock.js';
 
@@ -12,7 +12,7 @@ export type { AttemptRef, Claim, RunningAttempt };
 
 /** The node client's calls an attempt makes: its reports, its checkpoints, and objects in S3. */
 export type AttemptApi = Pick<
-  NodeApi,
+  NodeClient,
   | 'start'
   | 'complete'
   | 'fail'

@@ -2,9 +2,9 @@
 // when no test passed), why it stopped early (timed out; released with a checkpoint when the node
 // drains; nothing when cancelled, which the control plane knows already), or the error that ended it,
 // retryable unless another try cannot help.
-import { ApiError } from '../../../shared/api-client.js';
+
 import type { TaskResult } from '../../../shared/domain/trajectory.js';
-import { AgentFailure, AgentSetupError, SandboxImageError } from '../../../shared/errors.js';
+import { AgentFailure, AgentSetupError, ApiError, SandboxImageError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { AttemptApi, AttemptRef } from './ports.js';
 import type { StopReason } from './stop.js';

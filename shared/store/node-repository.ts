@@ -1,29 +1,29 @@
-// Workers (node agents) in DynamoDB. A worker's `assigned` set holds the tasks dispatched to or held by
+// Nodes (node agents) in DynamoDB. A node's `assigned` set holds the tasks dispatched to or held by
 // it; adding to it is conditional on a free slot, so capacity is reserved atomically per node.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Worker, WorkerRegistration, WorkerStatus } from '../domain/worker.js';
+import type { Node, NodeRegistration, NodeStatus } from '../domain/node.js';
 import { ConflictError } from '../errors.js';
 import { getById, type Item, isConditionFailure, type Page, readPage } from './dynamo.js';
 import { type Reserved, wasHeld } from './scheduler-state.js';
 
-export class WorkerRepository {
+export class NodeRepository {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
   ) {}
 
   /**
-   * Creates the worker, or refreshes a registration of the same node (same id and same node key):
+   * Creates the node, or refreshes a registration of the same node (same id and same node key):
    * its assigned tasks and first registration time are kept.
    */
   async register(
     id: string,
-    registration: WorkerRegistration,
+    registration: NodeRegistration,
     keyId: string,
     queueUrl: string,
     now: Date,
-  ): Promise<Worker> {
+  ): Promise<Node> {
     try {
       const out = await this.db.send(
         new UpdateCommand({
@@ -49,7 +49,7 @@ export class WorkerRepository {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return workerOf(out.Attributes!);
+      return nodeOf(out.Attributes!);
     } catch (error) {
       if (isConditionFailure(error)) {
         throw new ConflictError(`A node named ${registration.name} is registered with another key`, {
@@ -60,35 +60,35 @@ export class WorkerRepository {
     }
   }
 
-  async get(id: string): Promise<Worker | null> {
+  async get(id: string): Promise<Node | null> {
     const item = await getById(this.db, this.table, id);
-    return item ? workerOf(item) : null;
+    return item ? nodeOf(item) : null;
   }
 
-  async list(limit: number, cursor?: string): Promise<Page<Worker>> {
+  async list(limit: number, cursor?: string): Promise<Page<Node>> {
     const page = await readPage(
       this.db,
       { kind: 'scan', input: { TableName: this.table }, keyAttributes: ['id'] },
       limit,
       cursor,
     );
-    return { items: page.items.map(workerOf), next_cursor: page.next_cursor };
+    return { items: page.items.map(nodeOf), next_cursor: page.next_cursor };
   }
 
-  /** Every worker; fleets are small enough to read whole on each scheduling pass. */
-  async all(): Promise<Worker[]> {
-    const workers: Worker[] = [];
+  /** Every node; fleets are small enough to read whole on each scheduling pass. */
+  async all(): Promise<Node[]> {
+    const nodes: Node[] = [];
     let cursor: string | undefined;
     do {
       const page = await this.list(200, cursor);
-      workers.push(...page.items);
+      nodes.push(...page.items);
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
-    return workers;
+    return nodes;
   }
 
-  /** Records a heartbeat; `revived` when the worker had been marked lost and is active again. */
-  async heartbeat(id: string, now: Date): Promise<{ worker: Worker; revived: boolean }> {
+  /** Records a heartbeat; `revived` when the node had been marked lost and is active again. */
+  async heartbeat(id: string, now: Date): Promise<{ node: Node; revived: boolean }> {
     const out = await this.db.send(
       new UpdateCommand({
         TableName: this.table,
@@ -99,19 +99,19 @@ export class WorkerRepository {
         ReturnValues: 'ALL_NEW',
       }),
     );
-    const worker = workerOf(out.Attributes!);
+    const node = nodeOf(out.Attributes!);
     // A node heard from again is no longer lost; draining and stopped stay as they are.
-    if (worker.status !== 'lost') return { worker, revived: false };
+    if (node.status !== 'lost') return { node, revived: false };
     try {
-      return { worker: await this.setStatus(id, 'active', ['lost']), revived: true };
+      return { node: await this.setStatus(id, 'active', ['lost']), revived: true };
     } catch (error) {
       // Another heartbeat of the same node revived it first.
       if (!isConditionFailure(error)) throw error;
-      return { worker: (await this.get(id))!, revived: false };
+      return { node: (await this.get(id))!, revived: false };
     }
   }
 
-  /** Marks an active or draining worker lost if it has not been heard from since `cutoff`. */
+  /** Marks an active or draining node lost if it has not been heard from since `cutoff`. */
   async markLost(id: string, cutoff: Date): Promise<boolean> {
     try {
       await this.db.send(
@@ -137,7 +137,7 @@ export class WorkerRepository {
   }
 
   /** Sets the status if it is one of `from` (any status when omitted). */
-  async setStatus(id: string, status: WorkerStatus, from?: WorkerStatus[]): Promise<Worker> {
+  async setStatus(id: string, status: NodeStatus, from?: NodeStatus[]): Promise<Node> {
     const values: Record<string, unknown> = { ':status': status };
     let condition = 'attribute_exists(id)';
     if (from) {
@@ -157,7 +157,7 @@ export class WorkerRepository {
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return workerOf(out.Attributes!);
+    return nodeOf(out.Attributes!);
   }
 
   async setQueueUrl(id: string, queueUrl: string): Promise<void> {
@@ -173,10 +173,10 @@ export class WorkerRepository {
   }
 
   /**
-   * Takes a slot for the task if the worker is active and has one free. Taking it twice is a no-op.
+   * Takes a slot for the task if the node is active and has one free. Taking it twice is a no-op.
    * With `category`, the same write counts a dispatch of that category on this node.
    */
-  async reserveSlot(worker: Worker, taskId: string, category?: string): Promise<Reserved> {
+  async reserveSlot(node: Node, taskId: string, category?: string): Promise<Reserved> {
     const names: Record<string, string> = { '#status': 'status', '#capacity': 'capacity' };
     const values: Record<string, unknown> = {
       ':task': new Set([taskId]),
@@ -193,7 +193,7 @@ export class WorkerRepository {
       const out = await this.db.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { id: worker.id },
+          Key: { id: node.id },
           UpdateExpression: update,
           ConditionExpression:
             '#status = :active AND (attribute_not_exists(assigned) OR size(assigned) < #capacity.slots OR contains(assigned, :id))',
@@ -210,12 +210,12 @@ export class WorkerRepository {
     }
   }
 
-  async releaseSlot(workerId: string, taskId: string): Promise<void> {
+  async releaseSlot(nodeId: string, taskId: string): Promise<void> {
     await this.db
       .send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { id: workerId },
+          Key: { id: nodeId },
           UpdateExpression: 'DELETE assigned :task',
           ExpressionAttributeValues: { ':task': new Set([taskId]) },
           ConditionExpression: 'attribute_exists(id)',
@@ -230,7 +230,7 @@ export class WorkerRepository {
 /** Per-category dispatch counters are top-level attributes, so one ADD can create them. */
 const DISPATCHED_PREFIX = 'dispatched#';
 
-function workerOf(item: Item): Worker {
+function nodeOf(item: Item): Node {
   const assigned = item.assigned instanceof Set ? [...(item.assigned as Set<string>)].sort() : [];
   const fields: Record<string, unknown> = {};
   const dispatched: Record<string, number> = {};
@@ -238,14 +238,14 @@ function workerOf(item: Item): Worker {
     if (name.startsWith(DISPATCHED_PREFIX)) dispatched[name.slice(DISPATCHED_PREFIX.length)] = Number(value);
     else fields[name] = value;
   }
-  return { ...(fields as unknown as Worker), assigned, dispatched_by_category: dispatched };
+  return { ...(fields as unknown as Node), assigned, dispatched_by_category: dispatched };
 }
 
 /** Dispatches per category over the whole fleet. */
-export function categoryCounts(fleet: readonly Worker[]): Record<string, number> {
+export function categoryCounts(fleet: readonly Node[]): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const worker of fleet) {
-    for (const [category, n] of Object.entries(worker.dispatched_by_category)) {
+  for (const node of fleet) {
+    for (const [category, n] of Object.entries(node.dispatched_by_category)) {
       counts[category] = (counts[category] ?? 0) + n;
     }
   }

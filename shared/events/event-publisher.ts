@@ -1,5 +1,5 @@
 // SystemEvents. A task's events live in the task's own item, appended by the write that moves it (see
-// TaskRepository.moveIf): `build` makes one to pass along. Other events (workers, queues) go to the
+// TaskRepository.moveIf): `build` makes one to pass along. Other events (nodes, queues) go to the
 // event log with `publish`. Events the scheduler acts on are also sent to the events queue (`notify`).
 // Sending follows a committed change, so it never fails the caller: DynamoDB holds the truth and the
 // sweep re-derives whatever a lost message missed.

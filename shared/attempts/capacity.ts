@@ -1,11 +1,12 @@
 // Capacity reservations: a task dispatched to a node takes a slot on that node, a place under the
 // project's max_concurrent_tasks and one under the global limit. All three are conditional set adds,
 // so no limit is ever exceeded however many schedulers run; releasing is idempotent.
+
+import type { Node } from '../domain/node.js';
 import type { Task } from '../domain/task.js';
-import type { Worker } from '../domain/worker.js';
+import type { NodeRepository } from '../store/node-repository.js';
 import type { ProjectRepository } from '../store/project-repository.js';
 import type { Reserved, SchedulerState } from '../store/scheduler-state.js';
-import type { WorkerRepository } from '../store/worker-repository.js';
 
 export type Refusal = 'slot' | 'project' | 'global';
 
@@ -16,18 +17,18 @@ export class Capacity {
   private readonly projectLimits = new Map<string, { limit: number | null; until: number }>();
 
   constructor(
-    private readonly workers: WorkerRepository,
+    private readonly nodes: NodeRepository,
     private readonly state: SchedulerState,
     private readonly projects: ProjectRepository,
     private readonly globalLimit: number | null,
   ) {}
 
   /**
-   * Takes every reservation the task needs on `worker`, or none (what this call added is given back).
+   * Takes every reservation the task needs on `node`, or none (what this call added is given back).
    * Returns true, or which limit refused: the node's slots, the project's or the global one. The slot's
    * write also counts the dispatch under the task's category.
    */
-  async reserve(task: Task, worker: Worker): Promise<true | Refusal> {
+  async reserve(task: Task, node: Node): Promise<true | Refusal> {
     const projectLimit = await this.projectLimit(task.project_id);
     const project = `project#${task.project_id}` as const;
     const steps: [Refusal, () => Promise<Reserved>, () => Promise<void>][] = [];
@@ -48,8 +49,8 @@ export class Capacity {
     }
     steps.push([
       'slot',
-      () => this.workers.reserveSlot(worker, task.id, task.category),
-      () => this.workers.releaseSlot(worker.id, task.id),
+      () => this.nodes.reserveSlot(node, task.id, task.category),
+      () => this.nodes.releaseSlot(node.id, task.id),
     ]);
 
     // Undo only what this call added: a reservation that was there already belongs to someone else.
@@ -66,12 +67,12 @@ export class Capacity {
   }
 
   /** A slot on the node, within its slots. */
-  reserveSlot(worker: Worker, taskId: string): Promise<Reserved> {
-    return this.workers.reserveSlot(worker, taskId);
+  reserveSlot(node: Node, taskId: string): Promise<Reserved> {
+    return this.nodes.reserveSlot(node, taskId);
   }
 
-  async releaseSlot(workerId: string, taskId: string): Promise<void> {
-    await this.workers.releaseSlot(workerId, taskId);
+  async releaseSlot(nodeId: string, taskId: string): Promise<void> {
+    await this.nodes.releaseSlot(nodeId, taskId);
   }
 
   /**
@@ -81,7 +82,7 @@ export class Capacity {
    * without a limit.
    */
   async release(task: Pick<Task, 'id' | 'project_id' | 'worker_id'>): Promise<void> {
-    if (task.worker_id) await this.workers.releaseSlot(task.worker_id, task.id);
+    if (task.worker_id) await this.nodes.releaseSlot(task.worker_id, task.id);
     if ((await this.projectLimit(task.project_id)) !== null) {
       await this.state.release(`project#${task.project_id}`, task.id);
     }

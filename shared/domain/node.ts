@@ -1,10 +1,11 @@
-// A worker is one on-prem node agent (seed 004 "Worker"): what it can run and how much of it at once.
-// The lease is a worker's time-limited hold on one attempt of one task.
+// A node is one on-prem node agent (the seed's "Worker"; the wire keeps that name: `worker_id`,
+// `/api/v1/workers`): what it can run and how much of it at once.
+// The lease is a node's time-limited hold on one attempt of one task.
 import { z } from 'zod';
 import { TaskId } from './task.js';
 
-export const WorkerStatus = z.enum(['active', 'draining', 'stopped', 'lost']);
-export type WorkerStatus = z.infer<typeof WorkerStatus>;
+export const NodeStatus = z.enum(['active', 'draining', 'stopped', 'lost']);
+export type NodeStatus = z.infer<typeof NodeStatus>;
 
 export const ExecutorKind = z.enum(['docker', 'local', 'proxmox']);
 export type ExecutorKind = z.infer<typeof ExecutorKind>;
@@ -14,29 +15,29 @@ export const Gpu = z.strictObject({
   memory_mb: z.int().min(0),
 });
 
-export const WorkerCapabilities = z.strictObject({
+export const NodeCapabilities = z.strictObject({
   executors: z.array(ExecutorKind).min(1),
   gpus: z.array(Gpu).default([]),
   /** Scaffolds (agents) installed on the node; a task's scaffold must be among them. */
   scaffolds: z.array(z.string().min(1).max(64)).min(1),
   labels: z.record(z.string().max(128), z.string().max(256)).default({}),
 });
-export type WorkerCapabilities = z.infer<typeof WorkerCapabilities>;
+export type NodeCapabilities = z.infer<typeof NodeCapabilities>;
 
-export const WorkerCapacity = z.strictObject({
+export const NodeCapacity = z.strictObject({
   slots: z.int().min(1).max(1024),
   cpu_cores: z.number().positive(),
   memory_mb: z.int().min(64),
 });
 
 /** What a node sends to register. Registering again under the same name updates it. */
-export const WorkerRegistration = z.strictObject({
+export const NodeRegistration = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a lower-case host-like name'),
-  capabilities: WorkerCapabilities,
-  capacity: WorkerCapacity,
+  capabilities: NodeCapabilities,
+  capacity: NodeCapacity,
   agent_version: z.string().min(1).max(64),
 });
-export type WorkerRegistration = z.infer<typeof WorkerRegistration>;
+export type NodeRegistration = z.infer<typeof NodeRegistration>;
 
 export const RunningTask = z.strictObject({
   task_id: TaskId,
@@ -47,19 +48,19 @@ export const RunningTask = z.strictObject({
   verifying: z.boolean().optional(),
 });
 
-export const WorkerHeartbeat = z.strictObject({
+export const NodeHeartbeat = z.strictObject({
   /** Attempts the node is working on right now; their leases are extended when they need it. */
   running: z.array(RunningTask).max(1024),
   /** The agent's own state: draining takes no new work; stopped is its last word before it exits. */
   status: z.enum(['active', 'draining', 'stopped']).default('active'),
 });
 
-export const Worker = z.strictObject({
+export const Node = z.strictObject({
   id: z.string(),
   name: z.string(),
-  status: WorkerStatus,
-  capabilities: WorkerCapabilities,
-  capacity: WorkerCapacity,
+  status: NodeStatus,
+  capabilities: NodeCapabilities,
+  capacity: NodeCapacity,
   /** Tasks dispatched to or held by this node: each takes one slot. */
   assigned: z.array(TaskId),
   /**
@@ -74,7 +75,7 @@ export const Worker = z.strictObject({
   last_heartbeat_at: z.iso.datetime(),
   revision: z.int().min(1),
 });
-export type Worker = z.infer<typeof Worker>;
+export type Node = z.infer<typeof Node>;
 
 export const Lease = z.strictObject({
   task_id: TaskId,

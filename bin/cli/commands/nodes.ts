@@ -1,21 +1,21 @@
 // `autovibe workers ...` and `autovibe stats`: the fleet and what it is doing.
 import type { Command } from 'commander';
 import type { ApiClient } from '../../../shared/api-client.js';
-import type { Worker } from '../../../shared/domain/worker.js';
-import type { Stats } from '../../../shared/services/stats.js';
+import type { Node } from '../../../shared/domain/node.js';
+import type { Stats } from '../../../shared/services/stats-service.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 type Client = () => ApiClient;
 type Json = () => boolean;
 
-export function registerWorkers(program: Command, client: Client, json: Json): void {
-  const workers = program.command('workers').description('List, inspect and drain node agents');
-  workers
+export function registerNodes(program: Command, client: Client, json: Json): void {
+  const nodes = program.command('workers').description('List, inspect and drain node agents');
+  nodes
     .command('list')
     .description('List nodes with their status and load')
     .action(async () => {
-      const rows: Worker[] = [];
-      for await (const items of client().pages<Worker>('/api/v1/workers', {})) rows.push(...items);
+      const rows: Node[] = [];
+      for await (const items of client().pages<Node>('/api/v1/workers', {})) rows.push(...items);
       if (json()) return printJson(rows);
       printTable(rows, [
         { header: 'ID', value: (w) => w.id },
@@ -28,22 +28,22 @@ export function registerWorkers(program: Command, client: Client, json: Json): v
       ]);
     });
 
-  workers
+  nodes
     .command('show <id>')
     .description('Show one node')
     .action(async (id: string) => {
-      const worker = await client().request<Worker>('GET', `/api/v1/workers/${encodeURIComponent(id)}`);
-      if (json()) return printJson(worker);
-      printFields(Object.entries(worker));
+      const node = await client().request<Node>('GET', `/api/v1/workers/${encodeURIComponent(id)}`);
+      if (json()) return printJson(node);
+      printFields(Object.entries(node));
     });
 
-  workers
+  nodes
     .command('stop <id>')
     .description('Drain a node: it takes no new tasks and finishes what it holds')
     .action(async (id: string) => {
-      const worker = await client().request<Worker>('POST', `/api/v1/workers/${encodeURIComponent(id)}/stop`);
-      if (json()) return printJson(worker);
-      console.log(`${worker.id}  ${worker.status}`);
+      const node = await client().request<Node>('POST', `/api/v1/workers/${encodeURIComponent(id)}/stop`);
+      if (json()) return printJson(node);
+      console.log(`${node.id}  ${node.status}`);
     });
 
   program

@@ -1,11 +1,12 @@
 // Whether a node can run a task: executor, scaffold, GPUs and labels. The scheduler dispatches only to
 // nodes that can, and a claim from one that cannot is refused.
+
+import type { NodeCapabilities } from '../domain/node.js';
 import type { Task } from '../domain/task.js';
-import type { WorkerCapabilities } from '../domain/worker.js';
 
 export function unmetRequirements(
   task: Pick<Task, 'scaffold' | 'requirements'>,
-  node: WorkerCapabilities,
+  node: NodeCapabilities,
 ): string[] {
   const { requirements: need } = task;
   const unmet: string[] = [];
@@ -19,6 +20,6 @@ export function unmetRequirements(
   return unmet;
 }
 
-export function canRun(task: Pick<Task, 'scaffold' | 'requirements'>, node: WorkerCapabilities): boolean {
+export function canRun(task: Pick<Task, 'scaffold' | 'requirements'>, node: NodeCapabilities): boolean {
   return unmetRequirements(task, node).length === 0;
 }

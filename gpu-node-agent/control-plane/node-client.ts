@@ -1,0 +1,330 @@
+// The node's one client of the control plane, used by the daemon and by the gateway: registration,
+// heartbeats, claims, reports and checkpoints over the API; the node's own dispatch queue over SQS;
+// archives, artifacts and trajectories to S3; and for the gateway key resolution, budget leases and
+// its traffic log. Every answer and every queue message is parsed with its contract
+// (shared/contracts/), so a malformed one fails here, as a MalformedAnswerError naming the field.
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ApiClient, parseAnswer } from '../../shared/api-client.js';
+import {
+  type AwsClients,
+  createAwsClients,
+  createS3Client,
+  destroyAwsClients,
+  LOCAL_CREDENTIALS,
+} from '../../shared/aws.js';
+import {
+  CheckpointAnswer,
+  type CheckpointReport,
+  ClaimAnswer,
+  ReportAnswer,
+  TrajectoryIndexAnswer,
+} from '../../shared/contracts/attempts.js';
+import {
+  KeyResolutionAnswer,
+  LeaseAnswer,
+  type LeaseRequest,
+  SettleAnswer,
+} from '../../shared/contracts/gateway.js';
+import {
+  DispatchMessage,
+  HeartbeatAnswer,
+  NodeStorage,
+  RegistrationAnswer,
+  type RegistrationRequest,
+  type RunningAttempt,
+} from '../../shared/contracts/node.js';
+import type { GatewayIdentity } from '../../shared/domain/api-key.js';
+import type { BudgetLease, UsageSummary } from '../../shared/domain/budget.js';
+import type { Node } from '../../shared/domain/node.js';
+import type { Task } from '../../shared/domain/task.js';
+import type { TaskResult } from '../../shared/domain/trajectory.js';
+import {
+  ApiError,
+  BudgetExhaustedError,
+  MalformedAnswerError,
+  UnauthorizedError,
+} from '../../shared/errors.js';
+
+export type { RunningAttempt } from '../../shared/contracts/node.js';
+
+/** A dispatch message taken from the node's queue, with the handle that deletes it. */
+export interface Delivery extends DispatchMessage {
+  receipt: string;
+}
+
+export type Claim = ClaimAnswer;
+
+/** An attempt this node holds, as the daemon names it (the wire adds the node's id). */
+export interface AttemptRef {
+  task_id: string;
+  attempt: number;
+}
+
+export class NodeClient {
+  private readonly api: ApiClient;
+  private registration?: RegistrationAnswer;
+  private aws?: AwsClients;
+  private traffic: Promise<{ s3: S3Client; bucket: string }> | null = null;
+
+  constructor(
+    url: string,
+    key: string,
+    private readonly region = 'us-east-1',
+  ) {
+    this.api = new ApiClient({ apiUrl: url.replace(/\/$/, ''), apiKey: key });
+  }
+
+  get worker(): Node {
+    if (!this.registration) throw new Error('Register the node first');
+    return this.registration.worker;
+  }
+
+  get heartbeatEverySeconds(): number {
+    return this.registration?.heartbeat_every_seconds ?? 10;
+  }
+
+  async register(registration: RegistrationRequest): Promise<RegistrationAnswer> {
+    const answer = await this.api.call(
+      { schema: RegistrationAnswer, what: 'registration answer' },
+      'POST',
+      '/api/v1/workers',
+      { body: registration },
+    );
+    this.registration = answer;
+    // Emulated AWS (the embedded stack) takes its fixed local credentials; real AWS the node's own.
+    const sqs = answer.sqs_endpoint ?? undefined;
+    const s3 = answer.storage.s3_endpoint ?? undefined;
+    if (this.aws) destroyAwsClients(this.aws);
+    this.aws = createAwsClients({
+      region: this.region,
+      endpoints: { sqs, s3 },
+      credentials: sqs || s3 ? LOCAL_CREDENTIALS : undefined,
+    });
+    return answer;
+  }
+
+  heartbeat(
+    running: RunningAttempt[],
+    status: 'active' | 'draining' | 'stopped' = 'active',
+  ): Promise<HeartbeatAnswer> {
+    return this.api.call(
+      { schema: HeartbeatAnswer, what: 'heartbeat answer' },
+      'POST',
+      `/api/v1/workers/${this.worker.id}/heartbeat`,
+      { body: { running, status } },
+    );
+  }
+
+  async receive(max: number, waitSeconds: number, signal?: AbortSignal): Promise<Delivery[]> {
+    const out = await this.queue().send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.registration!.queue_url,
+        MaxNumberOfMessages: Math.min(10, Math.max(1, max)),
+        WaitTimeSeconds: waitSeconds,
+      }),
+      { abortSignal: signal },
+    );
+    return (out.Messages ?? []).map((m) => ({ ...dispatchMessageOf(m.Body), receipt: m.ReceiptHandle! }));
+  }
+
+  async acknowledge(delivery: Delivery): Promise<void> {
+    await this.queue().send(
+      new DeleteMessageCommand({ QueueUrl: this.registration!.queue_url, ReceiptHandle: delivery.receipt }),
+    );
+  }
+
+  claim(taskId: string): Promise<Claim> {
+    return this.api.call(
+      { schema: ClaimAnswer, what: 'claim answer' },
+      'POST',
+      `/api/v1/workers/${this.worker.id}/claims`,
+      { body: { task_id: taskId } },
+    );
+  }
+
+  start(ref: AttemptRef): Promise<Task> {
+    return this.report(ref, 'start');
+  }
+
+  complete(ref: AttemptRef, result: TaskResult): Promise<Task> {
+    return this.report(ref, 'complete', { result });
+  }
+
+  fail(ref: AttemptRef, error: string, options: { retryable: boolean; result?: TaskResult }): Promise<Task> {
+    return this.report(ref, 'fail', { error: error.slice(0, 10_000), ...options });
+  }
+
+  timeOut(ref: AttemptRef): Promise<Task> {
+    return this.report(ref, 'timeout');
+  }
+
+  release(ref: AttemptRef, reason: string, checkpointId: string | null): Promise<Task> {
+    return this.report(ref, 'release', { reason, checkpoint_id: checkpointId });
+  }
+
+  /** Adds the attempt's trajectory (record and ATIF already in S3) to the control plane's index. */
+  indexTrajectory(ref: AttemptRef): Promise<TrajectoryIndexAnswer> {
+    return this.api.call(
+      { schema: TrajectoryIndexAnswer, what: 'trajectory index answer' },
+      'POST',
+      `/api/v1/tasks/${ref.task_id}/trajectory`,
+      { body: { worker_id: this.worker.id, attempt: ref.attempt } },
+    );
+  }
+
+  recordCheckpoint(taskId: string, report: Omit<CheckpointReport, 'worker_id'>): Promise<CheckpointAnswer> {
+    return this.api.call(
+      { schema: CheckpointAnswer, what: 'checkpoint answer' },
+      'POST',
+      `/api/v1/tasks/${taskId}/checkpoints`,
+      { body: { ...report, worker_id: this.worker.id } },
+    );
+  }
+
+  checkpoint(taskId: string, checkpointId: string): Promise<CheckpointAnswer> {
+    return this.api.call(
+      { schema: CheckpointAnswer, what: 'checkpoint manifest' },
+      'GET',
+      `/api/v1/tasks/${taskId}/checkpoints/${checkpointId}`,
+    );
+  }
+
+  async putObject(
+    bucket: 'checkpoints' | 'artifacts' | 'trajectories',
+    key: string,
+    body: Buffer | string,
+    type?: string,
+  ): Promise<void> {
+    await this.storage().send(
+      new PutObjectCommand({
+        Bucket: this.registration!.storage.buckets[bucket],
+        Key: key,
+        Body: body,
+        ContentType: type ?? 'application/octet-stream',
+      }),
+    );
+  }
+
+  async getObject(bucket: 'checkpoints' | 'artifacts', key: string): Promise<Buffer> {
+    const out = await this.storage().send(
+      new GetObjectCommand({ Bucket: this.registration!.storage.buckets[bucket], Key: key }),
+    );
+    return Buffer.from(await out.Body!.transformToByteArray());
+  }
+
+  /** The gateway's KeyAuthority: who a key belongs to. A key the control plane refuses is a 401. */
+  async resolve(key: string): Promise<GatewayIdentity> {
+    try {
+      return await this.api.call(
+        { schema: KeyResolutionAnswer, what: 'key resolution answer' },
+        'POST',
+        '/api/v1/gateway/resolve',
+        { body: { key } },
+      );
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) throw new UnauthorizedError(error.message);
+      throw error;
+    }
+  }
+
+  /** The gateway's BudgetAuthority: a chunk of budget, or BudgetExhaustedError when none is left. */
+  async lease(request: LeaseRequest): Promise<BudgetLease> {
+    try {
+      return await this.api.call(
+        { schema: LeaseAnswer, what: 'lease answer' },
+        'POST',
+        '/api/v1/budgets/leases',
+        { body: request },
+      );
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 402) throw new BudgetExhaustedError(error.message);
+      throw error;
+    }
+  }
+
+  async settle(lease: BudgetLease, spent: number, usage: UsageSummary): Promise<void> {
+    await this.api.call(
+      { schema: SettleAnswer, what: 'settle answer' },
+      'POST',
+      `/api/v1/budgets/leases/${lease.lease_id}/settle`,
+      {
+        body: {
+          project_id: lease.project_id,
+          period_start: lease.period_start,
+          worker_id: lease.worker_id,
+          day: lease.day,
+          spent,
+          usage,
+        },
+      },
+    );
+  }
+
+  /** The gateway's BlobWriter: a batch of its traffic log, to the traffic-logs bucket. */
+  async put(key: string, body: Uint8Array, contentType: string): Promise<void> {
+    const { s3, bucket } = await this.trafficStore();
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+  }
+
+  close(): void {
+    if (this.aws) destroyAwsClients(this.aws);
+    void this.traffic?.then(({ s3 }) => s3.destroy()).catch(() => {});
+  }
+
+  private report(ref: AttemptRef, action: string, extra: Record<string, unknown> = {}): Promise<Task> {
+    return this.api.call(
+      { schema: ReportAnswer, what: `${action} answer` },
+      'POST',
+      `/api/v1/tasks/${ref.task_id}/${action}`,
+      { body: { worker_id: this.worker.id, attempt: ref.attempt, ...extra } },
+    );
+  }
+
+  /**
+   * The traffic log's own S3 client: a gateway runs without registering (`autovibe gateway`), so it
+   * asks where to write; batches are written from the gateway's event loop, so no checksum pass.
+   */
+  private trafficStore(): Promise<{ s3: S3Client; bucket: string }> {
+    this.traffic ??= this.api
+      .call({ schema: NodeStorage, what: 'storage answer' }, 'GET', '/api/v1/storage')
+      .then((storage) => {
+        const endpoint = storage.s3_endpoint ?? undefined;
+        // Emulated S3 (the embedded stack) takes its fixed local credentials; real AWS the node's own.
+        const s3 = createS3Client(
+          {
+            region: this.region,
+            endpoints: { s3: endpoint },
+            credentials: endpoint ? LOCAL_CREDENTIALS : undefined,
+          },
+          { checksums: 'when-required' },
+        );
+        return { s3, bucket: storage.buckets.traffic_logs };
+      });
+    this.traffic.catch(() => {
+      this.traffic = null;
+    });
+    return this.traffic;
+  }
+
+  private queue(): SQSClient {
+    if (!this.aws) throw new Error('Register the node first');
+    return this.aws.sqs;
+  }
+
+  private storage(): S3Client {
+    if (!this.aws) throw new Error('Register the node first');
+    return this.aws.s3;
+  }
+}
+
+/** A queue message's body as its contract says; anything else names what is wrong with it. */
+function dispatchMessageOf(body: string | undefined): DispatchMessage {
+  let json: unknown;
+  try {
+    json = JSON.parse(body ?? '');
+  } catch {
+    throw new MalformedAnswerError(0, `dispatch message: not JSON: ${(body ?? '').slice(0, 100)}`, []);
+  }
+  return parseAnswer({ schema: DispatchMessage, what: 'dispatch message' }, json);
+}

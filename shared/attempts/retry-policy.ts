@@ -1,0 +1,58 @@
+// What becomes of a failed attempt: it is retried after an exponential backoff with jitter, unless
+// retrying cannot help or max_attempts is spent; then the task is buried: moved to `dead`, with a
+// message on the dead-tasks queue for whoever looks into lost work.
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Task } from '../domain/task.js';
+import { TaskStatus } from '../domain/task-state.js';
+import type { TaskRepository } from '../store/task-repository.js';
+
+export interface RetrySettings {
+  baseSeconds: number;
+  maxSeconds: number;
+}
+
+interface Deps {
+  tasks: TaskRepository;
+  sqs: SQSClient;
+  deadTasksQueueUrl: string;
+  retry: RetrySettings;
+  now: () => Date;
+  random?: () => number;
+}
+
+export class RetryPolicy {
+  constructor(private readonly deps: Deps) {}
+
+  /** Exponential backoff with jitter: base·2^(attempt-1), capped, then scaled by a random 50-100 %. */
+  backoffSeconds(attempt: number): number {
+    const { baseSeconds, maxSeconds } = this.deps.retry;
+    const ceiling = Math.min(maxSeconds, baseSeconds * 2 ** (attempt - 1));
+    return ceiling * (0.5 + 0.5 * (this.deps.random ?? Math.random)());
+  }
+
+  /** Why the failed task gets no further attempt, or null when it is retried. */
+  givesUp(failed: Task, retryable: boolean): string | null {
+    if (!retryable) return 'failed with an error that retrying cannot fix';
+    return failed.attempt >= failed.max_attempts ? 'out of attempts' : null;
+  }
+
+  /** Moves a failed task to `dead` and leaves a message on the dead-tasks queue. */
+  async bury(task: Task, reason: string): Promise<Task> {
+    const now = this.deps.now();
+    const dead = await this.deps.tasks.transition(task, TaskStatus.dead, { status_reason: reason }, now);
+    await this.deps.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: this.deps.deadTasksQueueUrl,
+        MessageBody: JSON.stringify({
+          task_id: task.id,
+          project_id: task.project_id,
+          attempts: task.attempt,
+          last_error: task.last_error,
+          reason,
+          at: dead.updated_at,
+        }),
+      }),
+    );
+    return dead;
+  }
+}
