@@ -163,6 +163,11 @@ export class NodeClient {
     return this.report(ref, 'release', { reason, checkpoint_id: checkpointId });
   }
 
+  /** After a restart: the attempt was lost with the node's previous run (it does not count). */
+  lost(ref: AttemptRef, reason: string): Promise<Task> {
+    return this.report(ref, 'release', { reason, lost: true });
+  }
+
   /** Adds the attempt's trajectory (record and ATIF already in S3) to the control plane's index. */
   indexTrajectory(ref: AttemptRef): Promise<TrajectoryIndexAnswer> {
     return this.api.call(

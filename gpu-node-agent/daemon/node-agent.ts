@@ -1,8 +1,8 @@
 // The node agent, the daemon on a machine that runs tasks: it registers, heartbeats, takes work from
 // its dispatch queue while it has free slots, runs each attempt, and reports. The constructor wires it
 // (node client, agents, clock); start() and stop() run it. Lifecycle: starting → running → draining →
-// stopped. On start it removes sandboxes an earlier run left behind and gives their attempts back for
-// retry; on drain it takes no new work, lets running attempts go on until the drain deadline, then
+// stopped. On start it removes sandboxes an earlier run left behind and reports their attempts lost
+// with that run; on drain it takes no new work, lets running attempts go on until the drain deadline, then
 // checkpoints and releases them.
 
 import { ApiError } from '../../shared/errors.js';
@@ -197,14 +197,17 @@ export class NodeAgent {
     return { abandoned };
   }
 
-  /** Sandboxes of an earlier run of this node: removed, and their attempts given back for retry. */
+  /**
+   * Sandboxes of an earlier run of this node: removed, and their attempts reported lost with that run
+   * (handed back without counting against the task's max_attempts).
+   */
   private async cleanUpLeftovers(): Promise<void> {
     const leftovers = await this.deps.provider.leftovers(this.config.name);
     for (const leftover of leftovers) {
       await this.deps.provider.remove(leftover.id);
       const ref = { task_id: leftover.labels.task, attempt: leftover.labels.attempt };
       try {
-        await this.api.fail(ref, 'the node agent restarted while the attempt ran', { retryable: true });
+        await this.api.lost(ref, 'the node agent restarted while the attempt ran');
       } catch (error) {
         // The attempt was finished, cancelled or re-queued meanwhile: nothing to give back.
         if (!(error instanceof ApiError)) throw error;
