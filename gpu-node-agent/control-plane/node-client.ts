@@ -63,6 +63,7 @@ export interface AttemptRef {
 
 export class NodeClient {
   private readonly api: ApiClient;
+  private request?: RegistrationRequest;
   private registration?: RegistrationAnswer;
   private aws?: AwsClients;
   private traffic: Promise<{ s3: S3Client; bucket: string }> | null = null;
@@ -84,7 +85,17 @@ export class NodeClient {
     return this.registration?.heartbeat_every_seconds ?? 10;
   }
 
+  /** Where the queue and storage were at the last registration (heartbeat answers say where now). */
+  get endpointsVersion(): string | undefined {
+    return this.registration?.endpoints_version;
+  }
+
+  /**
+   * Registers (again under the same name: an update), and points the queue and storage clients where
+   * the answer says. Attempts in flight keep using this client, so they follow too.
+   */
   async register(registration: RegistrationRequest): Promise<RegistrationAnswer> {
+    this.request = registration;
     const answer = await this.api.call(
       { schema: RegistrationAnswer, what: 'registration answer' },
       'POST',
@@ -102,6 +113,12 @@ export class NodeClient {
       credentials: sqs || s3 ? LOCAL_CREDENTIALS : undefined,
     });
     return answer;
+  }
+
+  /** Registers again as last time: to learn where the queue and storage are now. */
+  reregister(): Promise<RegistrationAnswer> {
+    if (!this.request) throw new Error('Register the node first');
+    return this.register(this.request);
   }
 
   heartbeat(
@@ -266,10 +283,20 @@ export class NodeClient {
     );
   }
 
-  /** The gateway's BlobWriter: a batch of its traffic log, to the traffic-logs bucket. */
+  /**
+   * The gateway's BlobWriter: a batch of its traffic log, to the traffic-logs bucket. After a failed
+   * write the next one asks where storage is again: it may have moved (a restarted local stack).
+   */
   async put(key: string, body: Uint8Array, contentType: string): Promise<void> {
-    const { s3, bucket } = await this.trafficStore();
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    const store = this.trafficStore();
+    const { s3, bucket } = await store;
+    try {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    } catch (error) {
+      // Not destroyed: other batches may be on their way through it.
+      if (this.traffic === store) this.traffic = null;
+      throw error;
+    }
   }
 
   close(): void {
