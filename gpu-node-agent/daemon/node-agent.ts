@@ -2,9 +2,9 @@
 // its dispatch queue while it has free slots, runs each attempt, and reports. The constructor wires it
 // (node client, agents, clock); start() and stop() run it. Lifecycle: starting → running → draining →
 // stopped. On start it removes sandboxes an earlier run left behind and reports their attempts lost
-// with that run; on drain it takes no new work, lets running attempts go on until the drain deadline, then
-// checkpoints and releases them. When the control plane says its queue or storage moved (a restarted
-// local stack), or its queue stops answering, it registers again to learn where they are now.
+// with that run; on drain it takes no new work, lets running attempts go on until the drain deadline,
+// then checkpoints and releases them. When the control plane says its queue or storage moved (a
+// restarted local stack), or its queue stops answering, it registers again to learn where they are.
 
 import { ApiError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';

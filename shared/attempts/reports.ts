@@ -1,7 +1,8 @@
 // What a node reports about the attempt it holds: start, heartbeat (and with it `verifying`),
-// complete, time out, release (or, after a restart, lost), checkpoint, fail. Every report names the node and the attempt and is
-// one conditional write on both; a report about an attempt the node no longer holds is refused with
-// StaleAttemptError and changes nothing, and a repeat of a report that was taken is harmless.
+// complete, time out, release (or, after a restart, lost), checkpoint, fail. Every report names the
+// node and the attempt and is one conditional write on both; a report about an attempt the node no
+// longer holds is refused with StaleAttemptError and changes nothing, and a repeat of a report that
+// was taken is harmless.
 import type { SystemEvent } from '../domain/events.js';
 import type { Task } from '../domain/task.js';
 import { HELD_STATUSES, isHeld, TaskStatus } from '../domain/task-state.js';
