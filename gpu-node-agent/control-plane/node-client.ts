@@ -55,6 +55,13 @@ export interface Delivery extends DispatchMessage {
 
 export type Claim = ClaimAnswer;
 
+/**
+ * How much longer than its long-poll wait a receive may take before it is given up: a port that
+ * accepts connections and never answers (another program took the queue's port) must not hang the
+ * node, whose poll loop counts the failure and, after a few, registers again.
+ */
+const RECEIVE_GRACE_SECONDS = 15;
+
 /** An attempt this node holds, as the daemon names it (the wire adds the node's id). */
 export interface AttemptRef {
   task_id: string;
@@ -66,6 +73,11 @@ export class NodeClient {
   private request?: RegistrationRequest;
   private registration?: RegistrationAnswer;
   private aws?: AwsClients;
+  /**
+   * Aborted when a new registration replaces the queue and storage clients: requests in flight on
+   * the old ones stop (destroying a client does not end a request already sent).
+   */
+  private replaced = new AbortController();
   private traffic: Promise<{ s3: S3Client; bucket: string }> | null = null;
 
   constructor(
@@ -106,7 +118,11 @@ export class NodeClient {
     // Emulated AWS (the embedded stack) takes its fixed local credentials; real AWS the node's own.
     const sqs = answer.sqs_endpoint ?? undefined;
     const s3 = answer.storage.s3_endpoint ?? undefined;
-    if (this.aws) destroyAwsClients(this.aws);
+    if (this.aws) {
+      this.replaced.abort();
+      this.replaced = new AbortController();
+      destroyAwsClients(this.aws);
+    }
     this.aws = createAwsClients({
       region: this.region,
       endpoints: { sqs, s3 },
@@ -134,13 +150,14 @@ export class NodeClient {
   }
 
   async receive(max: number, waitSeconds: number, signal?: AbortSignal): Promise<Delivery[]> {
+    const limits = [this.replaced.signal, AbortSignal.timeout((waitSeconds + RECEIVE_GRACE_SECONDS) * 1000)];
     const out = await this.queue().send(
       new ReceiveMessageCommand({
         QueueUrl: this.registration!.queue_url,
         MaxNumberOfMessages: Math.min(10, Math.max(1, max)),
         WaitTimeSeconds: waitSeconds,
       }),
-      { abortSignal: signal },
+      { abortSignal: AbortSignal.any(signal ? [signal, ...limits] : limits) },
     );
     return (out.Messages ?? []).map((m) => ({ ...dispatchMessageOf(m.Body), receipt: m.ReceiptHandle! }));
   }
@@ -148,6 +165,7 @@ export class NodeClient {
   async acknowledge(delivery: Delivery): Promise<void> {
     await this.queue().send(
       new DeleteMessageCommand({ QueueUrl: this.registration!.queue_url, ReceiptHandle: delivery.receipt }),
+      { abortSignal: this.replaced.signal },
     );
   }
 
@@ -218,21 +236,27 @@ export class NodeClient {
     body: Buffer | string,
     type?: string,
   ): Promise<void> {
-    await this.storage().send(
-      new PutObjectCommand({
-        Bucket: this.registration!.storage.buckets[bucket],
-        Key: key,
-        Body: body,
-        ContentType: type ?? 'application/octet-stream',
-      }),
+    await this.withStorage((s3, abortSignal) =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: this.registration!.storage.buckets[bucket],
+          Key: key,
+          Body: body,
+          ContentType: type ?? 'application/octet-stream',
+        }),
+        { abortSignal },
+      ),
     );
   }
 
   async getObject(bucket: 'checkpoints' | 'artifacts', key: string): Promise<Buffer> {
-    const out = await this.storage().send(
-      new GetObjectCommand({ Bucket: this.registration!.storage.buckets[bucket], Key: key }),
-    );
-    return Buffer.from(await out.Body!.transformToByteArray());
+    return this.withStorage(async (s3, abortSignal) => {
+      const out = await s3.send(
+        new GetObjectCommand({ Bucket: this.registration!.storage.buckets[bucket], Key: key }),
+        { abortSignal },
+      );
+      return Buffer.from(await out.Body!.transformToByteArray());
+    });
   }
 
   /** The gateway's KeyAuthority: who a key belongs to. A key the control plane refuses is a 401. */
@@ -344,9 +368,19 @@ export class NodeClient {
     return this.aws.sqs;
   }
 
-  private storage(): S3Client {
+  /**
+   * An S3 request on the current storage client. One cut short because the node registered again
+   * (its storage moved) is made once more, where storage is now: attempts follow a move unharmed.
+   */
+  private async withStorage<T>(request: (s3: S3Client, abortSignal: AbortSignal) => Promise<T>): Promise<T> {
     if (!this.aws) throw new Error('Register the node first');
-    return this.aws.s3;
+    const replaced = this.replaced.signal;
+    try {
+      return await request(this.aws.s3, replaced);
+    } catch (error) {
+      if (!replaced.aborted) throw error;
+      return request(this.aws.s3, this.replaced.signal);
+    }
   }
 }
 

@@ -297,6 +297,8 @@ describe('node agent process', () => {
         control_plane_url: dev.url,
         node_key: nodeKey,
         name,
+        // Only this node and its stand-in take the task, not one an earlier test left for dead.
+        labels: { pool: 'vanishing' },
         poll_wait_seconds: 1,
         capacity: { slots: 1 },
       }),
@@ -306,12 +308,13 @@ describe('node agent process', () => {
       const task = await submit({
         scaffold: 'oracle',
         max_attempts: 1,
+        requirements: { labels: { pool: 'vanishing' } },
         reference_solution: { files: {}, command: 'sleep 2; echo "echo \\"Hello, autovibe!\\"" > hello.sh' },
       });
       const running = await waitFor(task.id, (t) => t.status === 'running');
       child.kill('SIGKILL');
       await exited(child);
-      const other = await startAgent();
+      const other = await startAgent({ config: { labels: { pool: 'vanishing' } } });
 
       const done = await finished(task.id, 60);
       expect(done).toMatchObject({ status: 'succeeded', attempt: 2, lost_attempts: 1 });

@@ -86,9 +86,15 @@ async function solved(): Promise<string> {
     verification_tests: [{ name: 'greets', command: 'test "$(sh hello.sh)" = Hello', timeout_seconds: 10 }],
     reference_solution: { files: { 'hello.sh': 'echo Hello\n' } },
   });
+  let now = task;
   const done = await until('the task to end', async () => {
-    const now = await api('GET', `/tasks/${task.id}`);
+    now = await api('GET', `/tasks/${task.id}`);
     return ['succeeded', 'failed', 'dead', 'timed_out', 'cancelled'].includes(now.status) ? now : null;
+  }).catch((error) => {
+    // What the task, the agent and dev were doing, to tell a slow machine from a lost node.
+    throw new Error(
+      `${error.message}: task ${now.status} on ${now.worker_id}\n--- agent:\n${agent?.output.slice(-6000)}\n--- dev:\n${dev?.output.slice(-3000)}`,
+    );
   });
   expect(done).toMatchObject({ status: 'succeeded', attempt: 1 });
   const { items } = await api('GET', `/tasks/${task.id}/events`);
