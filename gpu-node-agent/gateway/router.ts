@@ -2,8 +2,8 @@
 // targets — the model's own targets in its strategy's order, then its fallbacks' — leaving out models
 // without a price (fail closed) and putting providers that are cooling down after repeated failures last.
 import { createHash } from 'node:crypto';
-import { AutovibeError, NotFoundError } from '../../shared/errors.js';
-import { type PriceTable, UnpricedModelError } from '../../shared/pricing/price-table.js';
+import { AutovibeError, NotFoundError, UnpricedModelError } from '../../shared/errors.js';
+import type { PriceTable } from '../../shared/pricing/price-table.js';
 import type { GatewayConfig, ModelRoute, Strategy, Target } from './config.js';
 import type { Provider } from './providers.js';
 
