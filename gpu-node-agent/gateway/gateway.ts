@@ -21,11 +21,12 @@ import { sleep } from '../../shared/sleep.js';
 import { ChunkAccumulator, type TokenCapture, tokensOf } from './accumulator.js';
 import { AnthropicUsage, type AnthropicUsageFields } from './anthropic-usage.js';
 import type { Attribution, BudgetGate, BudgetSnapshot, Reservation } from './budget-gate.js';
-import type { ClientStream, ProtocolAdapter } from './client-protocols.js';
 import type { GatewayConfig } from './config.js';
 import { type KeyResolver, keyFromHeaders } from './key-resolver.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { ProtocolAdapter } from './protocols/protocol.js';
 import type { SseEvent } from './protocols/sse.js';
+import type { StreamWriter } from './protocols/stream-writer.js';
 import { estimatePromptTokens } from './protocols/tokens.js';
 import { type UpstreamFailure, upstreamFailure } from './providers.js';
 import type { PlannedTarget, Router } from './router.js';
@@ -261,7 +262,7 @@ export class Gateway {
       throw error;
     }
     const upstreamStarted = performance.now();
-    const client: ClientStream = call.adapter.stream(
+    const client: StreamWriter = call.adapter.stream(
       call.requestedModel,
       call.promptTokens,
       call.exchange.body,
@@ -284,7 +285,7 @@ export class Gateway {
             const message = `Budget exhausted: the stream was cut after about ${accumulated.outputTokens} output tokens`;
             ended = { outcome: 'cut', error: { type: 'budget_exhausted', message } };
             controller.abort();
-            call.exchange.write(client.fail(402, 'budget_exhausted', message));
+            call.exchange.write(client.failWith(402, 'budget_exhausted', message));
             break;
           }
           reservedTokens += extra;
@@ -295,7 +296,8 @@ export class Gateway {
     } catch (caught) {
       const message = `The upstream broke off: ${upstreamFailure(caught).message}`;
       ended = { outcome: 'failed', error: { type: 'upstream_failed', message } };
-      if (!call.exchange.signal.aborted) call.exchange.write(client.fail(502, 'upstream_failed', message));
+      if (!call.exchange.signal.aborted)
+        call.exchange.write(client.failWith(502, 'upstream_failed', message));
     } finally {
       call.upstreamMs += performance.now() - upstreamStarted;
       call.exchange.signal.removeEventListener('abort', abort);
@@ -364,7 +366,7 @@ export class Gateway {
       ended = { outcome: 'failed', error: { type: 'upstream_failed', message } };
       if (!call.exchange.signal.aborted)
         call.exchange.write(
-          call.adapter.stream(call.requestedModel, 0, null).fail(502, 'upstream_failed', message),
+          call.adapter.stream(call.requestedModel, 0, null).failWith(502, 'upstream_failed', message),
         );
     } finally {
       call.upstreamMs += performance.now() - started;
