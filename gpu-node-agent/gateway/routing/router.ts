@@ -2,10 +2,11 @@
 // targets — the model's own targets in its strategy's order, then its fallbacks' — leaving out models
 // without a price (fail closed) and putting providers that are cooling down after repeated failures last.
 import { createHash } from 'node:crypto';
-import { AutovibeError, NotFoundError, UnpricedModelError } from '../../shared/errors.js';
-import type { PriceTable } from '../../shared/pricing/price-table.js';
-import type { GatewayConfig, ModelRoute, Strategy, Target } from './config.js';
-import type { Provider } from './providers.js';
+import { NotFoundError, OverStrategyBudgetError, UnpricedModelError } from '../../../shared/errors.js';
+import type { PriceTable } from '../../../shared/pricing/price-table.js';
+import type { GatewayConfig, ModelRoute, Strategy, Target } from '../config.js';
+import type { Provider } from '../upstreams/provider.js';
+import type { Cooldowns } from './cooldowns.js';
 
 export interface PlannedTarget {
   provider: Provider;
@@ -28,12 +29,6 @@ export interface RouteRequest {
   maxTokens: number;
   /** Anthropic-protocol providers only serve Anthropic-protocol clients (passed through untranslated). */
   anthropicClient: boolean;
-}
-
-/** Every target of the strategy costs more than its per-request budget allows. */
-export class OverStrategyBudgetError extends AutovibeError {
-  override readonly status = 402;
-  override readonly code = 'over_strategy_budget';
 }
 
 export class Router {
@@ -181,33 +176,4 @@ function weightedOrder<T>(items: readonly T[], weight: (item: T) => number, rand
 /** A number in [0, 1) that only depends on `key`. */
 function stableFraction(key: string): number {
   return createHash('sha256').update(key).digest().readUInt32BE(0) / 2 ** 32;
-}
-
-/** Providers rest after `failures` failed tries in a row, for `seconds`; one success resets them. */
-export class Cooldowns {
-  private readonly failures = new Map<string, number>();
-  private readonly until = new Map<string, number>();
-
-  constructor(
-    private readonly settings: { failures: number; seconds: number },
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  cooling(provider: string): boolean {
-    return (this.until.get(provider) ?? 0) > this.now();
-  }
-
-  succeeded(provider: string): void {
-    this.failures.delete(provider);
-    this.until.delete(provider);
-  }
-
-  failed(provider: string): void {
-    const count = (this.failures.get(provider) ?? 0) + 1;
-    this.failures.set(provider, count);
-    if (count >= this.settings.failures) {
-      this.until.set(provider, this.now() + this.settings.seconds * 1000);
-      this.failures.set(provider, 0);
-    }
-  }
 }

@@ -3,26 +3,8 @@
 // web streams cost more per call than the gateway's whole overhead budget (bench/gateway.ts).
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { readAll } from './body.js';
-
-/** An upstream try that failed: the HTTP status when there was an answer, and whether to try again. */
-export class UpstreamError extends Error {
-  constructor(
-    message: string,
-    readonly status: number | null,
-    /** The caller went away (or gave up): nothing else should be tried. */
-    readonly aborted = false,
-  ) {
-    super(message);
-    this.name = 'UpstreamError';
-  }
-
-  get retryable(): boolean {
-    const { status } = this;
-    if (this.aborted) return false;
-    return status === null || status === 408 || status === 409 || status === 429 || status >= 500;
-  }
-}
+import { UpstreamError } from '../../../shared/errors.js';
+import { readAll } from '../http/read-all.js';
 
 export interface UpstreamRequest {
   /** Joined to the base URL's path: `/chat/completions`. */
@@ -58,7 +40,7 @@ export class UpstreamClient {
     const target = this.targetOf(request.path);
     return new Promise((resolve, reject) => {
       if (request.signal.aborted) {
-        reject(new UpstreamError('the client went away', null, true));
+        reject(new UpstreamError('the client went away', null, { aborted: true }));
         return;
       }
       const req = this.send(
@@ -84,7 +66,12 @@ export class UpstreamClient {
       const timer = setTimeout(() => {
         req.destroy(new UpstreamError(`no answer within ${this.timeoutMs / 1000} s`, null));
       }, this.timeoutMs);
-      const onAbort = () => req.destroy(new UpstreamError('the client went away', null, true));
+      // A listener object, not a named closure: no function to name on every call.
+      const onAbort = {
+        handleEvent() {
+          req.destroy(new UpstreamError('the client went away', null, { aborted: true }));
+        },
+      };
       request.signal.addEventListener('abort', onAbort, { once: true });
       req.on('close', () => {
         clearTimeout(timer);
