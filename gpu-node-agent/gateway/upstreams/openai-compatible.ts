@@ -1,14 +1,13 @@
 // Providers reached at their base URL with the OpenAI chat-completions protocol: OpenAI, OpenRouter,
 // Anthropic's OpenAI-compatible endpoint, vLLM, any chat-completions server.
-import type { IncomingMessage } from 'node:http';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionCreateParams,
 } from 'openai/resources/chat/completions';
-import { UpstreamError } from '../../../shared/errors.js';
 import type { ProviderConfig } from '../config.js';
-import { readJson, sseData, UpstreamClient } from './http-client.js';
+import { ChunkStream } from './chunk-stream.js';
+import { readJson, UpstreamClient } from './http-client.js';
 import type { Provider } from './provider.js';
 
 export class OpenAiCompatibleProvider implements Provider {
@@ -37,7 +36,7 @@ export class OpenAiCompatibleProvider implements Provider {
     signal: AbortSignal,
   ): Promise<AsyncIterable<ChatCompletionChunk>> {
     const body = { ...this.extras(params), stream: true, stream_options: { include_usage: true } };
-    return chunksOf(await this.post(body, signal));
+    return new ChunkStream(await this.post(body, signal));
   }
 
   close(): void {
@@ -53,14 +52,5 @@ export class OpenAiCompatibleProvider implements Provider {
     if (this.kind !== 'vllm') return params;
     const extended = { ...params, logprobs: true, return_token_ids: true };
     return extended as ChatCompletionCreateParams;
-  }
-}
-
-/** Chat-completion chunks from an SSE body; an `error` payload mid-stream ends it as a failure. */
-async function* chunksOf(body: IncomingMessage): AsyncGenerator<ChatCompletionChunk> {
-  for await (const data of sseData(body)) {
-    const chunk = JSON.parse(data) as ChatCompletionChunk & { error?: { message?: string } };
-    if (chunk.error) throw new UpstreamError(chunk.error.message ?? 'the upstream reported an error', null);
-    yield chunk;
   }
 }
