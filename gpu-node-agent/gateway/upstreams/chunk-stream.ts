@@ -10,6 +10,7 @@ import { UpstreamError } from '../../../shared/errors.js';
 
 /** Chunks held while the reader is busy elsewhere (a budget lease); past this the body is paused. */
 const HIGH_WATER = 32;
+const CR = 13;
 
 type Waiter = {
   resolve(result: IteratorResult<ChatCompletionChunk>): void;
@@ -67,7 +68,8 @@ export class ChunkStream implements AsyncIterableIterator<ChatCompletionChunk> {
     this.buffered += piece;
     let newline = this.buffered.indexOf('\n');
     while (newline >= 0) {
-      const line = this.buffered.slice(0, newline).replace(/\r$/, '');
+      const end = newline > 0 && this.buffered.charCodeAt(newline - 1) === CR ? newline - 1 : newline;
+      const line = this.buffered.slice(0, end);
       this.buffered = this.buffered.slice(newline + 1);
       newline = this.buffered.indexOf('\n');
       if (line === '') {
