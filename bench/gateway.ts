@@ -313,7 +313,8 @@ ${rows.join('\n')}
 CPU time per call in µs: each process's own \`process.cpuUsage()\` (user + system) over its measured
 rounds, divided by the calls it served. On a machine with fewer cores than the bench has processes,
 latency and throughput move with whatever else runs; CPU time per call is the figure that noise moves
-least, so it is the one to compare between runs. Goal: the gateway at most ${CPU_GOAL}× the floor's.
+least, and the gateway / floor ratio of it (both measured in the same alternating rounds) less still:
+those are the figures to compare between runs. Goal: the gateway at most ${CPU_GOAL}× the floor's.
 
 | scenario | floor CPU µs/call | gateway CPU µs/call | gateway / floor |
 |---|---|---|---|
