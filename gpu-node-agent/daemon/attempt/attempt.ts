@@ -83,17 +83,29 @@ export class Attempt {
       session = await openSandbox(this.deps, this.task, this.ref, needs, (line) => this.log.push(line));
       this.leaseExpiresAt = (await this.deps.api.start(this.ref)).lease_expires_at ?? this.leaseExpiresAt;
       logger.info('attempt_started', { ...fields, sandbox: session.sandbox.id.slice(0, 12) });
-      await agent.run({
-        sandbox: session.sandbox,
-        task: this.task,
-        signal: this.halt.signal,
-        log: (line) => this.log.push(line),
-        outputLimitBytes: this.deps.outputLimitBytes,
-        llm: await gatewayAccess(this.deps.gateway, this.deps.provider, this.gatewayKey, this.task.id, needs),
-        attempt: this.ref.attempt,
-        trajectory: this.trajectory,
-        seed: this.seed,
-      });
+      try {
+        await agent.run({
+          sandbox: session.sandbox,
+          task: this.task,
+          signal: this.halt.signal,
+          log: (line) => this.log.push(line),
+          outputLimitBytes: this.deps.outputLimitBytes,
+          llm: await gatewayAccess(
+            this.deps.gateway,
+            this.deps.provider,
+            this.gatewayKey,
+            this.task.id,
+            needs,
+          ),
+          attempt: this.ref.attempt,
+          trajectory: this.trajectory,
+          seed: this.seed,
+        });
+      } finally {
+        // The key is the agent's: once it stops, the node's gateway refuses it, before anything is
+        // reported (the control plane stops honouring it when the attempt ends).
+        this.deps.gateway?.keys.forget(this.gatewayKey);
+      }
       if (this.halt.reason) return await this.reportStop(session);
 
       // The next heartbeat records `verifying` (no call of its own; short verifications skip it).
@@ -113,8 +125,6 @@ export class Attempt {
       else await reportError(this.deps, this.ref, error);
     } finally {
       disarm();
-      // The control plane stops honouring the key when the attempt ends; the node's gateway stops now.
-      this.deps.gateway?.keys.forget(this.gatewayKey);
       await session?.sandbox
         .destroy()
         .catch((error) => logger.error('sandbox_destroy_failed', { ...fields, error }));
