@@ -241,10 +241,7 @@ export class BudgetService {
   ): Promise<boolean> {
     const counters = await this.deps.budgets.closeLease(project.id, periodStart, lease, roundMoney(spent));
     if (!counters) return false;
-    await this.deps.budgets.recordLedger({
-      ...this.ledgerEntry(project, lease.lease_id, lease.worker_id, lease.amount, spent, closedBy, usage),
-      taken_by: lease.taken_by ?? null,
-    });
+    await this.deps.budgets.recordLedger(this.ledgerEntry(project, lease, spent, closedBy, usage));
     if (lease.day && lease.worker_id) {
       await this.deps.budgets.settleMachineDay(
         project.id,
@@ -276,23 +273,22 @@ export class BudgetService {
 
   private ledgerEntry(
     project: Project,
-    leaseId: string,
-    nodeId: string | null,
-    leased: number,
+    lease: OpenLease,
     spent: number,
     closedBy: LedgerEntry['closed_by'],
     usage: UsageSummary,
-  ): Omit<LedgerEntry, 'taken_by'> {
+  ): LedgerEntry {
     return {
       project_id: project.id,
-      lease_id: leaseId,
-      worker_id: nodeId,
+      lease_id: lease.lease_id,
+      worker_id: lease.worker_id,
       currency: project.currency,
-      leased,
+      leased: lease.amount,
       spent: roundMoney(spent),
       closed_by: closedBy,
       settled_at: this.deps.now().toISOString(),
       usage,
+      taken_by: lease.taken_by ?? null,
     };
   }
 

@@ -81,11 +81,10 @@ export class GatewayKeyService {
           details: [{ path: 'user_key', problem }],
         },
       );
-    const verified = await this.deps.keys.verify(key, { fresh: true }).catch((error) => {
+    const { binding } = await this.deps.keys.verify(key, { fresh: true }).catch((error) => {
       if (error instanceof UnauthorizedError) throw refused('is not a live API key');
       throw error;
     });
-    const { binding } = verified;
     if (binding?.kind !== 'user' || binding.worker_id !== null) {
       throw refused('is not a user gateway key charged to no machine');
     }
