@@ -43,7 +43,7 @@ export async function openSandbox(
   const resume = task.resume_from;
   let sandbox: Sandbox;
   if (resume) {
-    const manifest = await deps.api.checkpoint(resume.task_id, resume.checkpoint_id);
+    const manifest = await deps.api.checkpoint(resume.task_id, resume.checkpoint_id, task.id);
     const workspace = await deps.api.getObject('checkpoints', manifest.workspace_key);
     sandbox = await deps.provider.restore({ ref: manifest.image_ref, workspace }, spec);
     note(`restored checkpoint ${resume.checkpoint_id} of ${resume.task_id}`);
