@@ -87,6 +87,23 @@ export class SandboxImageError extends AutovibeError {
   override readonly code = 'sandbox_image_unavailable';
 }
 
+/**
+ * The task asks for something this node's sandboxes cannot give or may not give (root where the node
+ * does not allow it, a limit its executor cannot enforce). Retrying will not help; the message names
+ * the field and what would.
+ */
+export class SandboxRefusedError extends AutovibeError {
+  override readonly code = 'sandbox_refused';
+}
+
+/**
+ * The container engine failed a call or did not answer it in time (a hung engine, a frozen
+ * container). Retryable: another try, or another node, may find a working engine.
+ */
+export class SandboxEngineError extends AutovibeError {
+  override readonly code = 'sandbox_engine_failed';
+}
+
 /** The task cannot be run by this agent (no gateway, no reference solution, ...); retrying will not help. */
 export class AgentSetupError extends AutovibeError {
   override readonly code = 'agent_setup_failed';

@@ -197,19 +197,33 @@ export class NodeAgent {
     return { abandoned };
   }
 
-  /** Sandboxes of an earlier run of this node: removed, and their attempts given back for retry. */
+  /**
+   * Sandboxes of an earlier run of this node: removed, and their attempts given back for retry. One
+   * that cannot be removed (a hung engine, a frozen container) is reported and left to its lease,
+   * which this run does not renew; the node goes on either way.
+   */
   private async cleanUpLeftovers(): Promise<void> {
-    const leftovers = await this.deps.provider.leftovers(this.config.name);
+    const { logger } = this.deps;
+    const leftovers = await this.deps.provider.leftovers(this.config.name).catch((error) => {
+      logger.error('leftover_sandboxes_unknown', { error });
+      return [];
+    });
     for (const leftover of leftovers) {
-      await this.deps.provider.remove(leftover.id);
       const ref = { task_id: leftover.labels.task, attempt: leftover.labels.attempt };
+      const removed = await this.deps.provider.remove(leftover.id).then(
+        () => true,
+        (error) => {
+          logger.error('leftover_sandbox_not_removed', { sandbox: leftover.id.slice(0, 12), ...ref, error });
+          return false;
+        },
+      );
       try {
         await this.api.fail(ref, 'the node agent restarted while the attempt ran', { retryable: true });
       } catch (error) {
         // The attempt was finished, cancelled or re-queued meanwhile: nothing to give back.
         if (!(error instanceof ApiError)) throw error;
       }
-      this.deps.logger.warn('leftover_sandbox_removed', { sandbox: leftover.id.slice(0, 12), ...ref });
+      if (removed) logger.warn('leftover_sandbox_removed', { sandbox: leftover.id.slice(0, 12), ...ref });
     }
   }
 
@@ -261,6 +275,7 @@ export class NodeAgent {
         provider: this.deps.provider,
         agents: this.agents,
         node: this.config.name,
+        allowRoot: this.config.sandbox.allow_root,
         outputLimitBytes: this.config.output_limit_bytes,
         logger,
         gateway: this.gateway ?? null,

@@ -25,7 +25,7 @@ its previous run left and hands their attempts back for retry.`,
       if (!process.env.AUTOVIBE_LOG_FORMAT) configureLogging({ format: 'pretty' });
       const config = await loadNodeConfig(flags.config);
       const logger = createLogger('agent');
-      const provider = await chooseSandboxProvider(config.executor, logger);
+      const provider = await chooseSandboxProvider(config.executor, logger, config.sandbox);
       const agent = new NodeAgent(config, { provider, logger });
       await agent.start();
       console.log(

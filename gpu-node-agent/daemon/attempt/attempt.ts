@@ -13,7 +13,7 @@ import { takeCheckpoint } from './checkpoints.js';
 import { gatewayAccess } from './gateway-access.js';
 import type { AttemptDeps, AttemptRef, Claim, RunningAttempt } from './ports.js';
 import { reportError, reportResult, reportStop } from './reports.js';
-import { openSandbox, type SandboxSession } from './sandbox-session.js';
+import { openSandbox, type SandboxSession, verificationUser } from './sandbox-session.js';
 import { measureProgress, scoreAttempt, type Verdict, verifyWork } from './scoring.js';
 import { AttemptStop, type StopReason } from './stop.js';
 import { saveTrajectory } from './trajectory.js';
@@ -132,12 +132,14 @@ export class Attempt {
   }
 
   /**
-   * Verifies the agent's work and scores it; the artifacts are stored before progress is measured
-   * (which overwrites the work), and the trajectory's record and ATIF document are written last.
+   * Verifies the agent's work (as the task's verification user) and scores it; the artifacts are
+   * stored before progress is measured (which overwrites the work), and the trajectory's record and
+   * ATIF document are written last.
    */
   private async verifyAndScore(session: SandboxSession, startedAt: Date): Promise<Verdict> {
     const { task } = this;
     const signal = this.halt.signal;
+    await session.sandbox.switchUser(verificationUser(task));
     const verified = await verifyWork(session, task, signal);
     await storeArtifacts(this.deps.api, task, this.ref.attempt, session, this.log, verified);
     const progress = await measureProgress(session, task, verified, signal);
