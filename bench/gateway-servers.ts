@@ -4,8 +4,9 @@
 //   floor     a bare node:http pass-through proxy in front of the upstream: the least any proxy adds
 //   gateway   startGateway with budgets and the traffic log on, linked to the control plane over HTTP
 //   plane     the embedded stack and the control-plane API, with a project, a node key and a gateway key
-// Started with `fork(this file, [role, JSON options])`; answers {type: 'ready', info} once listening and
-// {type: 'stopped', info} after a {type: 'stop'} message, then exits.
+// Started with `fork(this file, [role, JSON options])`; answers {type: 'ready', info} once listening,
+// {type: 'cpu', info: process.cpuUsage()} to a {type: 'cpu'} message (the bench reads each process's
+// own CPU time around its rounds), and {type: 'stopped', info} after a {type: 'stop'} message, then exits.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -247,6 +248,7 @@ if (role && process.send) {
   });
   process.send({ type: 'ready', info: started.info });
   process.on('message', async (message: { type?: string }) => {
+    if (message.type === 'cpu') process.send!({ type: 'cpu', info: process.cpuUsage() });
     if (message.type !== 'stop') return;
     const info = await started.stop();
     process.removeAllListeners('disconnect');

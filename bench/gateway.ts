@@ -5,6 +5,7 @@
 // the traffic log written to S3. Upstream, floor, gateway and control plane each run in their own
 // process (bench/gateway-servers.ts); this one is the client: node:http with a keep-alive agent, the
 // same for both paths. Floor and gateway take turns in rounds, so drift in the machine hits both alike.
+// Each round also reads its server's own CPU time before and after (over IPC), for CPU per call.
 import { type ChildProcess, fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { machine, recordResults, today } from './results.js';
@@ -56,6 +57,19 @@ function start(role: string, options: object = {}): Promise<Running> {
       child.removeAllListeners('exit');
       resolve({ child, info: message.info });
     });
+  });
+}
+
+/** The process's own CPU time so far (user + system), in microseconds. */
+function cpuOf({ child }: Running): Promise<number> {
+  return new Promise((resolve) => {
+    const onMessage = (message: { type: string; info: NodeJS.CpuUsage }) => {
+      if (message.type !== 'cpu') return;
+      child.off('message', onMessage);
+      resolve(message.info.user + message.info.system);
+    };
+    child.on('message', onMessage);
+    child.send({ type: 'cpu' });
   });
 }
 
@@ -127,6 +141,8 @@ interface Samples {
   first: Float64Array;
   total: Float64Array;
   seconds: number;
+  /** CPU time the path's own process spent during its rounds, in microseconds. */
+  cpuMicros: number;
 }
 
 /** `count` calls, `concurrency` at a time, written into `into` from `offset`; returns the seconds taken. */
@@ -178,6 +194,7 @@ console.log(
 );
 
 const paths = { floor: new URL(floor.info.url), gateway: new URL(gateway.info.url) };
+const processes = { floor, gateway };
 const headers = { 'content-type': 'application/json', authorization: `Bearer ${plane.info.gatewayKey}` };
 
 for (const [name, url] of Object.entries(paths)) {
@@ -204,12 +221,14 @@ for (const scenario of SCENARIOS) {
     first: new Float64Array(perRound * rounds),
     total: new Float64Array(perRound * rounds),
     seconds: 0,
+    cpuMicros: 0,
   });
   const result: Result = { scenario, floor: samples(), gateway: samples() };
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? (['floor', 'gateway'] as const) : (['gateway', 'floor'] as const);
     const took: string[] = [];
     for (const path of order) {
+      const cpuBefore = await cpuOf(processes[path]);
       const seconds = await drive(
         paths[path],
         payload,
@@ -219,6 +238,7 @@ for (const scenario of SCENARIOS) {
         result[path],
         round * perRound,
       );
+      result[path].cpuMicros += (await cpuOf(processes[path])) - cpuBefore;
       result[path].seconds += seconds;
       took.push(`${path} ${seconds.toFixed(1)} s`);
     }
@@ -262,6 +282,13 @@ const rows = results.flatMap(({ scenario, floor, gateway }) => {
     return `| ${label} | ${metric} | ${scenario.requests} | ${ms(f50)} | ${ms(f99)} | ${ms(g50)} | ${ms(g99)} | ${added(g50 - f50, GOAL.p50, judged)} | ${added(g99 - f99, GOAL.p99, judged)} | ${rate(floor)} | ${rate(gateway)} |`;
   });
 });
+const CPU_GOAL = 2;
+const perCall = (s: Samples) => s.cpuMicros / s.total.length;
+const cpuRows = results.map(({ scenario, floor, gateway }) => {
+  const label = `c=${scenario.concurrency}, ${scenario.stream ? `stream (${STREAM_CHUNKS} chunks)` : 'JSON'}`;
+  const ratio = perCall(gateway) / perCall(floor);
+  return `| ${label} | ${perCall(floor).toFixed(0)} | ${perCall(gateway).toFixed(0)} | **${ratio.toFixed(2)}×**${ratio > CPU_GOAL ? ' ✗' : ' ✓'} |`;
+});
 const gatewayCalls = results.reduce((sum, r) => sum + r.gateway.total.length, 0) + WARMUP;
 const report = `
 Run ${today()} on ${machine()}. Command: \`npm run bench:gateway\` (BENCH_SCALE=${SCALE}, BENCH_FLUSH_RECORDS=${FLUSH_RECORDS}${GATEWAY_NODE_FLAGS.length ? `, BENCH_GATEWAY_NODE_FLAGS="${GATEWAY_NODE_FLAGS.join(' ')}"` : ''}).
@@ -282,6 +309,16 @@ behind the slower server, so throughput is the figure to read there).
 | scenario | | calls | floor p50 | floor p99 | gateway p50 | gateway p99 | added p50 | added p99 | floor req/s | gateway req/s |
 |---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
+
+CPU time per call in µs: each process's own \`process.cpuUsage()\` (user + system) over its measured
+rounds, divided by the calls it served. On a machine with fewer cores than the bench has processes,
+latency and throughput move with whatever else runs; CPU time per call is the figure that noise moves
+least, and the gateway / floor ratio of it (both measured in the same alternating rounds) less still:
+those are the figures to compare between runs. Goal: the gateway at most ${CPU_GOAL}× the floor's.
+
+| scenario | floor CPU µs/call | gateway CPU µs/call | gateway / floor |
+|---|---|---|---|
+${cpuRows.join('\n')}
 
 Control-plane and S3 calls the gateway made for ${gatewayCalls} calls: ${calls.resolve} key resolutions,
 ${calls.lease} budget leases, ${calls.settle} lease settlements, ${calls.put} traffic-log writes holding

@@ -19,6 +19,9 @@ const spec: SandboxSpec = {
   memoryMb: 512,
   cpuCores: 1,
   maxProcesses: 256,
+  diskGb: 10,
+  user: 'unprivileged',
+  rootAllowed: false,
   networkEgress: false,
   labels: { node: 'bench', task: 'bench', attempt: 1 },
 };
@@ -73,7 +76,7 @@ Run ${today()} on ${machine()}, Docker engine ${(await docker.version()).Version
 | | p50 | p95 |
 |---|---|---|
 | floor: \`docker run --rm IMAGE true\` (CLI, create + start + wait + remove) | ${ms(percentile(raw, 50))} | ${ms(percentile(raw, 95))} |
-| DockerSandbox create → first exec result (hardened: caps dropped, read-only root, tmpfs, volume, limits) | ${ms(percentile(ours, 50))} | ${ms(percentile(ours, 95))} |
+| DockerSandbox create → first exec result (hardened: unprivileged, caps dropped, read-only root, ${await provider.diskKind()} disk of ${spec.diskGb} GB, lease warden, limits) | ${ms(percentile(ours, 50))} | ${ms(percentile(ours, 95))} |
 | ratio sandbox / floor (target ≤ ${TARGET_RATIO}) | **${ratio50.toFixed(2)}** | **${ratio95.toFixed(2)}** |
 | DockerSandbox destroy | ${ms(percentile(teardown, 50))} | ${ms(percentile(teardown, 95))} |
 | create → first exec → destroy, like for like with \`run --rm\` | ${ms(percentile(whole, 50))} (ratio ${(percentile(whole, 50) / percentile(raw, 50)).toFixed(2)}) | ${ms(percentile(whole, 95))} (ratio ${(percentile(whole, 95) / percentile(raw, 95)).toFixed(2)}) |

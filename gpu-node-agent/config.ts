@@ -11,6 +11,7 @@ import { ConfigError } from '../shared/errors.js';
 import { parseConfigOrThrow } from '../shared/validation.js';
 import { defaultAgentCache } from './agents/cli/installer.js';
 import { checkGatewayConfig, GatewayConfig } from './gateway/config.js';
+import { SandboxSettings } from './sandbox/settings.js';
 
 export const NodeConfig = z.strictObject({
   control_plane_url: z.url(),
@@ -51,6 +52,7 @@ export const NodeConfig = z.strictObject({
     .max(64 * 1024 * 1024)
     .default(1024 * 1024),
   aws_region: z.string().default('us-east-1'),
+  sandbox: SandboxSettings.default(SandboxSettings.parse({})),
   /** The node's LLM gateway: every model call of the agents it runs goes through it. Null: none. */
   gateway: GatewayConfig.nullable().default(null),
 });

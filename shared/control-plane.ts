@@ -195,8 +195,19 @@ export function wireControlPlane(
     logger: createLogger('tasks'),
     now,
   });
-  const keys = new ApiKeyService({ keys: repositories.keys, pepper: config.keyPepper, now });
-  const gatewayKeys = new GatewayKeyService({ keys, tasks: repositories.tasks });
+  const keys = new ApiKeyService({
+    keys: repositories.keys,
+    projects: repositories.projects,
+    nodes: repositories.nodes,
+    pepper: config.keyPepper,
+    now,
+  });
+  const gatewayKeys = new GatewayKeyService({
+    keys,
+    tasks: repositories.tasks,
+    projects: repositories.projects,
+    ownership,
+  });
   const projects = new ProjectService({ projects: repositories.projects, now });
   const trajectoryBlobs = new S3BlobStore(aws.s3, buckets.trajectories);
   const exportBlobs = new S3BlobStore(aws.s3, buckets.exports);
@@ -258,10 +269,17 @@ export function wireControlPlane(
       exportBlobs,
       now,
     }),
-    traffic: new TrafficService({ tasks, blobs: new S3BlobStore(aws.s3, buckets.trafficLogs), now }),
+    traffic: new TrafficService({
+      tasks,
+      ownership,
+      blobs: new S3BlobStore(aws.s3, buckets.trafficLogs),
+      now,
+    }),
     budgets: new BudgetService({
       budgets: repositories.budgets,
       projects: repositories.projects,
+      ownership,
+      gatewayKeys,
       publisher,
       logger: createLogger('budgets'),
       now,

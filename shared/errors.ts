@@ -87,6 +87,23 @@ export class SandboxImageError extends AutovibeError {
   override readonly code = 'sandbox_image_unavailable';
 }
 
+/**
+ * The task asks for something this node's sandboxes cannot give or may not give (root where the node
+ * does not allow it, a limit its executor cannot enforce). Retrying will not help; the message names
+ * the field and what would.
+ */
+export class SandboxRefusedError extends AutovibeError {
+  override readonly code = 'sandbox_refused';
+}
+
+/**
+ * The container engine failed a call or did not answer it in time (a hung engine, a frozen
+ * container). Retryable: another try, or another node, may find a working engine.
+ */
+export class SandboxEngineError extends AutovibeError {
+  override readonly code = 'sandbox_engine_failed';
+}
+
 /** The task cannot be run by this agent (no gateway, no reference solution, ...); retrying will not help. */
 export class AgentSetupError extends AutovibeError {
   override readonly code = 'agent_setup_failed';
@@ -155,5 +172,105 @@ export class ApiError extends Error {
 export class MalformedAnswerError extends ApiError {
   constructor(status: number, message: string, details: ErrorDetail[]) {
     super(status, 'malformed_answer', message, details);
+  }
+}
+
+// ---- the LLM gateway and pricing ----
+
+/**
+ * An LLM provider did not answer: one try (`upstreamStatus` is what the upstream answered, null when it
+ * never did), or every try of a call. The client gets a 429 or the upstream's 4xx as it is and 502 for
+ * anything else. `retryable`: another try, here or at the next provider, may help; `aborted`: the
+ * caller went away, so nothing more is tried.
+ */
+export class UpstreamError extends AutovibeError {
+  override readonly status: number;
+  override readonly code = 'upstream_failed';
+  readonly upstreamStatus: number | null;
+  readonly aborted: boolean;
+
+  constructor(
+    message: string,
+    upstreamStatus: number | null,
+    options: { aborted?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.upstreamStatus = upstreamStatus;
+    this.aborted = options.aborted ?? false;
+    this.status =
+      upstreamStatus !== null && upstreamStatus >= 400 && upstreamStatus < 500 ? upstreamStatus : 502;
+  }
+
+  get retryable(): boolean {
+    const status = this.upstreamStatus;
+    if (this.aborted) return false;
+    return status === null || status === 408 || status === 409 || status === 429 || status >= 500;
+  }
+}
+
+/** A body longer than its reader allows; the stream it came from has been destroyed. */
+export class BodyTooLargeError extends AutovibeError {
+  override readonly status = 413;
+  override readonly code = 'payload_too_large';
+
+  constructor(readonly maxBytes: number) {
+    super(`body is over ${maxBytes} bytes`);
+  }
+}
+
+/**
+ * A request field the gateway cannot honour in the client's protocol. Answered 400 with the field named
+ * in `details` (and `field`), by the same error handling as any other bad input.
+ */
+export class UnsupportedFieldError extends AutovibeError {
+  override readonly status = 400;
+  override readonly code = 'unsupported_field';
+
+  constructor(
+    readonly field: string,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, { ...options, details: [{ path: field, problem: message }] });
+  }
+}
+
+/** Every target of a cost-optimized route costs more than its per-request budget allows. */
+export class OverStrategyBudgetError extends AutovibeError {
+  override readonly status = 402;
+  override readonly code = 'over_strategy_budget';
+}
+
+/** The model has no price, so the gateway refuses to call it rather than spend an unknown amount. */
+export class UnpricedModelError extends AutovibeError {
+  override readonly status = 422;
+  override readonly code = 'model_unpriced';
+  readonly model: string;
+
+  constructor(model: string) {
+    super(
+      `Model "${model}" has no price, and the gateway refuses unpriced models. Price it in config: add ` +
+        `"${model}": { "input_cost_per_token": <USD>, "output_cost_per_token": <USD> } to the pricing ` +
+        "overrides (LiteLLM's model_prices_and_context_window.json fields), or list it as a local model " +
+        'with gpu_hour_usd, gpus and output_tokens_per_second.',
+      { details: [{ path: 'model', problem: 'no price' }] },
+    );
+    this.model = model;
+  }
+}
+
+/** A currency with no configured rate: nothing can be priced in it, so nothing is spent. */
+export class UnknownCurrencyError extends AutovibeError {
+  override readonly status = 422;
+  override readonly code = 'currency_unknown';
+  readonly currency: string;
+
+  constructor(currency: string, known: readonly string[]) {
+    super(
+      `No exchange rate for currency "${currency}" (configured: ${known.join(', ')}). Add its rate, in ` +
+        `${currency} per 1 USD, to the currency rates in config.`,
+      { details: [{ path: 'currency', problem: `no rate for ${currency}` }] },
+    );
+    this.currency = currency;
   }
 }

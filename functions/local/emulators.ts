@@ -1,11 +1,13 @@
-// The AWS-compatible servers of the embedded stack, each started in-process on loopback: dynalite
-// (DynamoDB, LevelDB files on disk), s3rver (S3, files on disk) and fauxqs (SQS, in memory).
+// The AWS-compatible servers of the embedded stack, each started in-process on the configured host
+// (loopback by default) and on no other address: dynalite (DynamoDB, LevelDB files on disk), s3rver
+// (S3, files on disk) and fauxqs (SQS, in memory). None of them checks credentials, so where they
+// listen is their only protection.
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
-import { startFauxqs } from 'fauxqs';
+import { buildApp } from 'fauxqs';
 import S3rver from 's3rver';
 
 export interface RunningEmulator {
@@ -55,11 +57,15 @@ export async function startS3(dataDir: string, host: string, port: number): Prom
 }
 
 export async function startSqs(host: string, port: number): Promise<RunningEmulator> {
-  const server = await startFauxqs({ port, host: 'localhost', logger: false });
+  // fauxqs's own startFauxqs() listens on every interface whatever its `host` option says (that only
+  // names the host in queue URLs), so its app is built here and listens on `host` alone.
+  const app = buildApp({ logger: false, host: 'localhost' });
+  await app.listen({ port, host });
+  const { port: bound } = app.server.address() as AddressInfo;
   return {
     name: 'sqs',
-    endpoint: `http://${host}:${server.port}`,
+    endpoint: `http://${host}:${bound}`,
     storage: 'memory',
-    stop: stopOnce(() => server.stop()),
+    stop: stopOnce(() => app.close()),
   };
 }

@@ -42,6 +42,7 @@ import type { TaskResult } from '../../shared/domain/trajectory.js';
 import {
   ApiError,
   BudgetExhaustedError,
+  ForbiddenError,
   MalformedAnswerError,
   UnauthorizedError,
 } from '../../shared/errors.js';
@@ -79,6 +80,8 @@ export class NodeClient {
    */
   private replaced = new AbortController();
   private traffic: Promise<{ s3: S3Client; bucket: string }> | null = null;
+  /** Per project, the user gateway key resolved last: the proof a lease charged to no machine shows. */
+  private readonly userKeys = new Map<string, string>();
 
   constructor(
     url: string,
@@ -222,11 +225,16 @@ export class NodeClient {
     );
   }
 
-  checkpoint(taskId: string, checkpointId: string): Promise<CheckpointAnswer> {
+  /**
+   * A checkpoint's manifest. `forTask`: the task this node holds that resumes from it, when the
+   * checkpoint is another task's (a node reads only what its attempts need).
+   */
+  checkpoint(taskId: string, checkpointId: string, forTask?: string): Promise<CheckpointAnswer> {
     return this.api.call(
       { schema: CheckpointAnswer, what: 'checkpoint manifest' },
       'GET',
       `/api/v1/tasks/${taskId}/checkpoints/${checkpointId}`,
+      forTask && forTask !== taskId ? { query: { for_task: forTask } } : {},
     );
   }
 
@@ -259,32 +267,49 @@ export class NodeClient {
     });
   }
 
-  /** The gateway's KeyAuthority: who a key belongs to. A key the control plane refuses is a 401. */
+  /**
+   * The gateway's KeyAuthority: who a key belongs to. A key the control plane refuses is a 401, one
+   * this node's gateway may not serve (another node's attempt or machine) a 403.
+   */
   async resolve(key: string): Promise<GatewayIdentity> {
     try {
-      return await this.api.call(
+      const identity = await this.api.call(
         { schema: KeyResolutionAnswer, what: 'key resolution answer' },
         'POST',
         '/api/v1/gateway/resolve',
         { body: { key } },
       );
+      if (identity.kind === 'user') this.userKeys.set(identity.project_id, key);
+      return identity;
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) throw new UnauthorizedError(error.message);
+      if (error instanceof ApiError && error.status === 403) throw new ForbiddenError(error.message);
       throw error;
     }
   }
 
-  /** The gateway's BudgetAuthority: a chunk of budget, or BudgetExhaustedError when none is left. */
-  async lease(request: LeaseRequest): Promise<BudgetLease> {
+  /**
+   * The gateway's BudgetAuthority: a chunk of budget, or BudgetExhaustedError when none is left. A
+   * lease charged to no machine is a person's spending: it shows the user key of the project this
+   * gateway resolved last (LeaseRequest.user_key).
+   */
+  async lease(request: Omit<LeaseRequest, 'user_key'>): Promise<BudgetLease> {
+    const userKey = request.worker_id ? undefined : this.userKeys.get(request.project_id);
     try {
       return await this.api.call(
         { schema: LeaseAnswer, what: 'lease answer' },
         'POST',
         '/api/v1/budgets/leases',
-        { body: request },
+        { body: { ...request, ...(userKey && { user_key: userKey }) } },
       );
     } catch (error) {
       if (error instanceof ApiError && error.status === 402) throw new BudgetExhaustedError(error.message);
+      if (error instanceof ApiError && error.status === 403) {
+        // A user key revoked since: the next resolution of a live one gives the proof again.
+        if (userKey && this.userKeys.get(request.project_id) === userKey)
+          this.userKeys.delete(request.project_id);
+        throw new ForbiddenError(error.message);
+      }
       throw error;
     }
   }

@@ -205,20 +205,32 @@ export class NodeAgent {
 
   /**
    * Sandboxes of an earlier run of this node: removed, and their attempts reported lost with that run
-   * (handed back without counting against the task's max_attempts).
+   * (handed back without counting against the task's max_attempts). One that cannot be removed (a hung
+   * engine, a frozen container) is reported and left to its lease, which this run does not renew; the
+   * node goes on either way.
    */
   private async cleanUpLeftovers(): Promise<void> {
-    const leftovers = await this.deps.provider.leftovers(this.config.name);
+    const { logger } = this.deps;
+    const leftovers = await this.deps.provider.leftovers(this.config.name).catch((error) => {
+      logger.error('leftover_sandboxes_unknown', { error });
+      return [];
+    });
     for (const leftover of leftovers) {
-      await this.deps.provider.remove(leftover.id);
       const ref = { task_id: leftover.labels.task, attempt: leftover.labels.attempt };
+      const removed = await this.deps.provider.remove(leftover.id).then(
+        () => true,
+        (error) => {
+          logger.error('leftover_sandbox_not_removed', { sandbox: leftover.id.slice(0, 12), ...ref, error });
+          return false;
+        },
+      );
       try {
         await this.api.lost(ref, 'the node agent restarted while the attempt ran');
       } catch (error) {
         // The attempt was finished, cancelled or re-queued meanwhile: nothing to give back.
         if (!(error instanceof ApiError)) throw error;
       }
-      this.deps.logger.warn('leftover_sandbox_removed', { sandbox: leftover.id.slice(0, 12), ...ref });
+      if (removed) logger.warn('leftover_sandbox_removed', { sandbox: leftover.id.slice(0, 12), ...ref });
     }
   }
 
@@ -273,6 +285,7 @@ export class NodeAgent {
         provider: this.deps.provider,
         agents: this.agents,
         node: this.config.name,
+        allowRoot: this.config.sandbox.allow_root,
         outputLimitBytes: this.config.output_limit_bytes,
         logger,
         gateway: this.gateway ?? null,

@@ -1,21 +1,29 @@
-// Who a call's key belongs to, asked of the control plane once and then cached, so the hot path does
-// not leave the process. A task key stops working when its attempt ends: the node agent tells its own
-// gateway at once (forget), and any other gateway learns within the cache time.
+// Who a call's key belongs to, asked of the control plane. A revocation reaches the next call:
+//   - a task key dies when its attempt ends or its task is cancelled, which the control plane cannot
+//     tell a gateway (it never calls nodes), so a task key is checked with the control plane on every
+//     call: one small request per LLM call, and nothing honoured that ended before the call came;
+//   - a virtual key (user or machine) changes only when an admin revokes it (or deletes its project),
+//     so it is trusted for TRUST_MS after the control plane last vouched for it: the longest a revoked
+//     one keeps working on any gateway, standalone or not;
+//   - a refused key is remembered for DISTRUST_MS, so a misconfigured agent cannot hammer the control
+//     plane, and the node agent tells its own gateway when an attempt ends (forget), which then
+//     refuses without asking.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { GatewayIdentity } from '../../shared/domain/api-key.js';
-import { UnauthorizedError } from '../../shared/errors.js';
+import { type GatewayIdentity, isTaskKey } from '../../shared/domain/api-key.js';
+import { type AutovibeError, ForbiddenError, UnauthorizedError } from '../../shared/errors.js';
 
 export interface KeyAuthority {
   resolve(key: string): Promise<GatewayIdentity>;
 }
 
-const TRUST_MS = 30_000;
-/** An unknown key is remembered briefly so a misconfigured agent cannot hammer the control plane. */
-const DISTRUST_MS = 5_000;
+export const TRUST_MS = 10_000;
+export const DISTRUST_MS = 5_000;
+/** Past this many entries, expired ones are dropped: a gateway sees a new task key every attempt. */
+const PRUNE_ABOVE = 1_000;
 
 type Entry =
   | { identity: GatewayIdentity; until: number; pending?: undefined }
-  | { error: UnauthorizedError; until: number; pending?: undefined }
+  | { error: AutovibeError; until: number; pending?: undefined }
   | { pending: Promise<GatewayIdentity>; until: number };
 
 export class KeyResolver {
@@ -38,28 +46,40 @@ export class KeyResolver {
       if ('identity' in entry) return entry.identity;
       throw entry.error;
     }
+    const perCall = isTaskKey(key);
     const pending = this.authority.resolve(key).then(
       (identity) => {
-        this.cache.set(key, { identity, until: this.now() + TRUST_MS });
+        if (!perCall) this.remember(key, { identity, until: this.now() + TRUST_MS });
         return identity;
       },
       (error) => {
-        if (error instanceof UnauthorizedError)
-          this.cache.set(key, { error, until: this.now() + DISTRUST_MS });
-        else this.cache.delete(key);
+        if (error instanceof UnauthorizedError || error instanceof ForbiddenError)
+          this.remember(key, { error, until: this.now() + DISTRUST_MS });
+        else if (!perCall) this.cache.delete(key);
         throw error;
       },
     );
-    this.cache.set(key, { pending, until: 0 });
+    // Calls with a virtual key that come while it is being asked wait for that answer. A task key's
+    // calls each ask: one that came after the attempt ended must not ride on an earlier question.
+    if (!perCall) this.cache.set(key, { pending, until: 0 });
     return pending;
   }
 
   /** Stops honouring a key now (its attempt ended on this node). */
   forget(key: string): void {
-    this.cache.set(key, {
+    this.remember(key, {
       error: new UnauthorizedError('This gateway key is no longer valid: its attempt has ended'),
       until: this.now() + TRUST_MS,
     });
+  }
+
+  private remember(key: string, entry: Entry): void {
+    this.cache.set(key, entry);
+    if (this.cache.size <= PRUNE_ABOVE) return;
+    const now = this.now();
+    for (const [cached, { pending, until }] of this.cache) {
+      if (!pending && until <= now) this.cache.delete(cached);
+    }
   }
 }
 

@@ -41,6 +41,7 @@ export class TrafficLog {
   private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private lastFolder: { project: string; subject: string; day: string; folder: string } | null = null;
 
   constructor(private readonly options: TrafficLogOptions) {}
 
@@ -65,14 +66,38 @@ export class TrafficLog {
 
   append(record: TrafficRecord): void {
     if (record.task_id) for (const listener of this.taps.get(record.task_id) ?? []) listener(record);
-    const folder = trafficPrefix(record.project_id, new Date(record.at), record.task_id ?? record.key_id);
+    const folder = this.folderOf(record);
     let batch = this.batches.get(folder);
     if (!batch) {
       batch = new PendingLines();
       this.batches.set(folder, batch);
     }
-    batch.append(JSON.stringify({ ...record, request: redact(record.request) }));
+    const request = redact(record.request);
+    batch.append(JSON.stringify(request === record.request ? record : { ...record, request }));
     if (batch.count >= this.options.flushRecords) void this.flush();
+  }
+
+  /**
+   * The folder a record goes in. A task's calls come one after another, so the last folder is kept and
+   * reused while project, subject and (UTC) day stay the same, without building a date per call.
+   */
+  private folderOf(record: TrafficRecord): string {
+    const subject = record.task_id ?? record.key_id;
+    const last = this.lastFolder;
+    const utc = record.at.length === 24 && record.at.endsWith('Z');
+    if (
+      utc &&
+      last &&
+      last.project === record.project_id &&
+      last.subject === subject &&
+      record.at.startsWith(last.day)
+    )
+      return last.folder;
+    const folder = trafficPrefix(record.project_id, new Date(record.at), subject);
+    this.lastFolder = utc
+      ? { project: record.project_id, subject, day: record.at.slice(0, 10), folder }
+      : null;
+    return folder;
   }
 
   /** Writes every batch; concurrent calls queue behind each other. */

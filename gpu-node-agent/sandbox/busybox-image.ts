@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
+import { DEFAULT_ENGINE_TIMEOUTS, engineCall, followProgress } from './engine-calls.js';
 import { toBuffer } from './tar.js';
 
 export const BUSYBOX_IMAGE = 'autovibe/sandbox-busybox:latest';
@@ -29,27 +30,27 @@ export async function ensureBusyboxImage(
   image = BUSYBOX_IMAGE,
   options: BusyboxImageOptions = {},
 ): Promise<'present' | 'built' | 'pulled'> {
+  const { callSeconds, imageSeconds } = DEFAULT_ENGINE_TIMEOUTS;
   try {
-    await docker.getImage(image).inspect();
+    await engineCall(`inspect image ${image}`, callSeconds, () => docker.getImage(image).inspect());
     return 'present';
   } catch {}
   const busybox = BUSYBOX_CANDIDATES.find(isStaticExecutable);
+  const [repo, tag] = splitTag(image);
   if (busybox) {
-    const [repo, tag] = splitTag(image);
     const archive = await rootfs(busybox, options.hostFiles ?? []);
-    const stream = await docker.importImage(Readable.from(archive), { repo, tag });
-    await new Promise<void>((resolve, reject) =>
-      docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve())),
+    await engineCall(`import image ${image}`, imageSeconds, async (abortSignal) =>
+      followProgress(docker, await docker.importImage(Readable.from(archive), { repo, tag, abortSignal })),
     );
     return 'built';
   }
   try {
-    const stream = await docker.pull('busybox:latest');
-    await new Promise<void>((resolve, reject) =>
-      docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve())),
+    await engineCall('pull busybox:latest', imageSeconds, async (abortSignal) =>
+      followProgress(docker, await docker.pull('busybox:latest', { abortSignal })),
     );
-    const [repo, tag] = splitTag(image);
-    await docker.getImage('busybox:latest').tag({ repo, tag });
+    await engineCall(`tag busybox:latest as ${image}`, callSeconds, () =>
+      docker.getImage('busybox:latest').tag({ repo, tag }),
+    );
     return 'pulled';
   } catch (error) {
     if (options.hostFiles?.length)

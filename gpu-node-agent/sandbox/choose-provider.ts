@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import { DockerSandboxProvider } from './docker-sandbox.js';
 import { LocalSandboxProvider } from './local-sandbox.js';
 import type { SandboxProvider } from './sandbox.js';
+import type { SandboxSettings } from './settings.js';
 
 const LOCAL_RUNNER_WARNING =
   'WARNING: running tasks with the LOCAL runner: commands run on this machine as this user, with NO isolation. Use Docker for anything you did not write yourself.';
@@ -11,10 +12,22 @@ const LOCAL_RUNNER_WARNING =
 export async function chooseSandboxProvider(
   executor: 'docker' | 'local' | 'auto',
   logger: Logger,
+  settings?: SandboxSettings,
 ): Promise<SandboxProvider> {
   if (executor !== 'local') {
-    const docker = await DockerSandboxProvider.connect();
-    if (docker) return docker;
+    const docker = await DockerSandboxProvider.connect(undefined, {
+      leaseSeconds: settings?.lease_seconds,
+      disks: settings?.disks,
+      diskDir: settings?.disk_dir,
+      timeouts: settings ? { callSeconds: settings.engine_timeout_seconds } : undefined,
+      onRenewalFailure: (sandbox, error) =>
+        logger.warn('sandbox_lease_renewal_failed', { sandbox: sandbox.slice(0, 12), error }),
+    });
+    if (docker) {
+      // Which way disk_gb is capped matters to what a task may write (tmpfs counts as memory).
+      logger.info('sandbox_disks', { kind: await docker.diskKind() });
+      return docker;
+    }
     if (executor === 'docker') {
       throw new Error(
         'No Docker engine answers (DOCKER_HOST or /var/run/docker.sock). Start Docker, or set `executor: local` to run tasks without isolation.',

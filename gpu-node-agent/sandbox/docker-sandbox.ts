@@ -1,40 +1,62 @@
-// Sandboxes as Docker containers, hardened by default (seed 004 §6.1 SecurityConfig): every capability
-// dropped, no new privileges, a read-only root with tmpfs /tmp and a workspace volume, pids, memory and
-// CPU limits from the task, no network unless the task allows egress, and labels naming the node,
-// task and attempt so a restarted node agent finds what it left behind.
-import { type Readable, Writable } from 'node:stream';
+// Sandboxes as Docker containers (one running sandbox: docker-container.ts), hardened by default
+// (seed 004 §6.1 SecurityConfig): commands run as an unprivileged user, every capability dropped, no
+// new privileges, a read-only root, the workspace and /tmp on a disk capped at the task's disk_gb
+// (workspace-disk.ts), pids, memory and CPU limits from the task, no network unless the task allows
+// egress, and labels naming the node, task and attempt so a restarted node agent finds what it left
+// behind. PID 1 is a warden that stops the sandbox when its node stops renewing its lease
+// (sandbox-lease.ts), and every engine call has a deadline (engine-calls.ts).
+//
+// Users: the engine's per-container `User` rather than user namespaces, which are a daemon-wide
+// setting (`userns-remap`) a node cannot choose per task and which break bind mounts of host files.
+// `unprivileged` is uid:gid 65534:65534, `nobody` in busybox, Debian, Alpine and distroless images
+// alike, so name lookups work and no host user's files are its own. HOME is /tmp (writable by all).
+import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
-import { SandboxImageError } from '../../shared/errors.js';
-import { CappedOutput } from './capped-output.js';
+import { SandboxImageError, SandboxRefusedError } from '../../shared/errors.js';
+import { DockerSandbox, type Engine, removeContainer, SANDBOX_USERS } from './docker-container.js';
 import {
-  type ExecOptions,
-  type ExecResult,
-  type LeftoverSandbox,
-  type Sandbox,
-  type SandboxProvider,
-  type SandboxSpec,
-  type Snapshot,
-  sandboxPath,
-  shellQuote,
-  WORKSPACE,
+  DEFAULT_ENGINE_TIMEOUTS,
+  type EngineTimeouts,
+  engineCall,
+  followProgress,
+  statusOf,
+} from './engine-calls.js';
+import type {
+  LeftoverSandbox,
+  Sandbox,
+  SandboxLabels,
+  SandboxProvider,
+  SandboxSpec,
+  Snapshot,
 } from './sandbox.js';
-import { toBuffer } from './tar.js';
+import { WORKSPACE } from './sandbox.js';
+import { DEFAULT_LEASE_SECONDS, LeaseRenewer, wardenCommand } from './sandbox-lease.js';
+import {
+  type DiskKind,
+  defaultDiskDir,
+  LoopDisks,
+  loopDisksWork,
+  type Owner,
+  TmpfsDisks,
+  type WorkspaceDisks,
+} from './workspace-disk.js';
 
 const LABEL = {
   managed: 'dev.autovibe.managed',
   node: 'dev.autovibe.node',
   task: 'dev.autovibe.task',
   attempt: 'dev.autovibe.attempt',
+  disk: 'dev.autovibe.disk',
 } as const;
 
-/** PID 1 of every sandbox: waits, and leaves on SIGTERM at once. */
-const KEEPALIVE = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done";
+/** The warden's user where no root may run: one that no command in the sandbox runs as. */
+const WARDEN_USER: Owner = { uid: 65533, gid: 65533 };
 
-/** Kills a process and all its descendants, stopping each first so none can fork away meanwhile. */
-const KILL_TREE =
-  't() { kill -STOP "$1" 2>/dev/null; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do t "$c"; done; kill -KILL "$1" 2>/dev/null; }';
+/** What root holds in a sandbox where it may run: owning any file in it, nothing more. */
+const ROOT_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'];
 
-const CHECKPOINT_REPOSITORY = 'autovibe-checkpoint';
+/** A leftover that is only a disk (its container is gone): its id in `leftovers` and `remove`. */
+const DISK_ONLY = 'disk:';
 
 /**
  * The network of sandboxes that may reach the node's gateway: `internal`, so the only address outside
@@ -44,19 +66,51 @@ const CHECKPOINT_REPOSITORY = 'autovibe-checkpoint';
 export const GATEWAY_NETWORK = 'autovibe-llm';
 const NO_ICC = { 'com.docker.network.bridge.enable_icc': 'false' };
 
+export interface DockerSandboxOptions {
+  /** Seconds a sandbox outlives its node's last lease renewal (sandbox-lease.ts). */
+  leaseSeconds?: number;
+  /** How disk_gb is enforced (workspace-disk.ts); auto: loop disks where they work, else tmpfs. */
+  disks?: DiskKind | 'auto';
+  /** Where loop disks live (default ~/.local/state/autovibe/sandbox-disks). */
+  diskDir?: string;
+  timeouts?: Partial<EngineTimeouts>;
+  /** Told when a lease renewal fails (the sandbox dies if renewals keep failing). */
+  onRenewalFailure?: (sandboxId: string, error: unknown) => void;
+}
+
 export class DockerSandboxProvider implements SandboxProvider {
   readonly kind = 'docker' as const;
+  private readonly timeouts: EngineTimeouts;
+  private readonly renewer: LeaseRenewer;
+  private readonly leaseSeconds: number;
+  private disksReady?: Promise<WorkspaceDisks>;
 
-  constructor(private readonly docker: Docker = new Docker()) {}
+  constructor(
+    private readonly docker: Docker = new Docker(),
+    private readonly options: DockerSandboxOptions = {},
+  ) {
+    this.timeouts = { ...DEFAULT_ENGINE_TIMEOUTS, ...options.timeouts };
+    this.leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+    this.renewer = new LeaseRenewer(this.leaseSeconds, this.timeouts.callSeconds, options.onRenewalFailure);
+  }
 
-  /** A provider when a Docker engine answers, else null. */
-  static async connect(docker: Docker = new Docker()): Promise<DockerSandboxProvider | null> {
+  /** A provider when a Docker engine answers (within the call timeout), else null. */
+  static async connect(
+    docker: Docker = new Docker(),
+    options: DockerSandboxOptions = {},
+  ): Promise<DockerSandboxProvider | null> {
+    const seconds = options.timeouts?.callSeconds ?? DEFAULT_ENGINE_TIMEOUTS.callSeconds;
     try {
-      await docker.ping();
-      return new DockerSandboxProvider(docker);
+      await engineCall('ping', seconds, () => docker.ping());
+      return new DockerSandboxProvider(docker, options);
     } catch {
       return null;
     }
+  }
+
+  /** How this provider caps disk_gb: decided on first use (loop needs root and a local engine). */
+  diskKind(): Promise<DiskKind> {
+    return this.disks().then((disks) => disks.kind);
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
@@ -79,12 +133,16 @@ export class DockerSandboxProvider implements SandboxProvider {
     return sandbox;
   }
 
+  /** Containers this node left (running, or stopped by their warden), and disks whose container is gone. */
   async leftovers(node: string): Promise<LeftoverSandbox[]> {
-    const containers = await this.docker.listContainers({
-      all: true,
-      filters: { label: [`${LABEL.managed}=true`, `${LABEL.node}=${node}`] },
-    });
-    return containers.map((c) => ({
+    const containers = await engineCall('list the sandboxes', this.timeouts.callSeconds, (abortSignal) =>
+      this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABEL.managed}=true`, `${LABEL.node}=${node}`] },
+        abortSignal,
+      }),
+    );
+    const found: LeftoverSandbox[] = containers.map((c) => ({
       id: c.Id,
       labels: {
         node: c.Labels[LABEL.node] ?? node,
@@ -92,10 +150,29 @@ export class DockerSandboxProvider implements SandboxProvider {
         attempt: Number(c.Labels[LABEL.attempt] ?? 0),
       },
     }));
+    const withContainer = new Set(containers.map((c) => c.Labels[LABEL.disk]));
+    for (const disk of await (await this.disks()).held(node)) {
+      if (!withContainer.has(disk)) found.push({ id: `${DISK_ONLY}${disk}`, labels: diskLabels(disk) });
+    }
+    return found;
   }
 
   async remove(id: string): Promise<void> {
-    await removeContainer(this.docker.getContainer(id));
+    const disks = await this.disks();
+    if (id.startsWith(DISK_ONLY)) return disks.release(id.slice(DISK_ONLY.length));
+    const container = this.docker.getContainer(id);
+    const info = await engineCall(
+      `inspect sandbox ${id.slice(0, 12)}`,
+      this.timeouts.callSeconds,
+      (abortSignal) => container.inspect({ abortSignal }),
+    ).catch((error) => {
+      if (statusOf(error) === 404) return null;
+      throw error;
+    });
+    if (!info) return;
+    await removeContainer(this.engine(disks), container);
+    const disk = info.Config.Labels?.[LABEL.disk];
+    if (disk) await disks.release(disk);
   }
 
   async gatewayHost(): Promise<string> {
@@ -105,27 +182,46 @@ export class DockerSandboxProvider implements SandboxProvider {
     return gateway;
   }
 
+  private disks(): Promise<WorkspaceDisks> {
+    this.disksReady ??= (async () => {
+      const kind = this.options.disks ?? 'auto';
+      const loop = kind === 'loop' || (kind === 'auto' && (await loopDisksWork(this.docker)));
+      return loop ? new LoopDisks(this.options.diskDir ?? defaultDiskDir()) : new TmpfsDisks();
+    })();
+    return this.disksReady;
+  }
+
+  private engine(disks: WorkspaceDisks): Engine {
+    return { docker: this.docker, timeouts: this.timeouts, renewer: this.renewer, disks };
+  }
+
   /** The gateway network, created on first use; one made by hand must be as closed. */
   private async gatewayNetwork(): Promise<Docker.NetworkInspectInfo> {
+    const seconds = this.timeouts.callSeconds;
     const inspect = () =>
-      this.docker.getNetwork(GATEWAY_NETWORK).inspect() as Promise<Docker.NetworkInspectInfo>;
+      engineCall(
+        `inspect network ${GATEWAY_NETWORK}`,
+        seconds,
+        () => this.docker.getNetwork(GATEWAY_NETWORK).inspect() as Promise<Docker.NetworkInspectInfo>,
+      );
     let network: Docker.NetworkInspectInfo;
     try {
       network = await inspect();
     } catch (error) {
       if (statusOf(error) !== 404) throw error;
-      await this.docker
-        .createNetwork({
+      await engineCall(`create network ${GATEWAY_NETWORK}`, seconds, (abortSignal) =>
+        this.docker.createNetwork({
           Name: GATEWAY_NETWORK,
           Internal: true,
           Options: NO_ICC,
           CheckDuplicate: true,
           Labels: { [LABEL.managed]: 'true' },
-        })
-        .catch((error) => {
-          // Another node agent on this engine made it meanwhile.
-          if (statusOf(error) !== 409) throw error;
-        });
+          abortSignal,
+        }),
+      ).catch((error) => {
+        // Another node agent on this engine made it meanwhile.
+        if (statusOf(error) !== 409) throw error;
+      });
       network = await inspect();
     }
     const closed = network.Internal && network.Options?.['com.docker.network.bridge.enable_icc'] === 'false';
@@ -137,57 +233,84 @@ export class DockerSandboxProvider implements SandboxProvider {
   }
 
   private async start(image: string, spec: SandboxSpec): Promise<DockerSandbox> {
+    if (spec.user === 'root' && !spec.rootAllowed)
+      throw new SandboxRefusedError('A sandbox that runs as root must allow root (rootAllowed)');
+    const disks = await this.disks();
+    const engine = this.engine(disks);
+    const { callSeconds } = this.timeouts;
     const memory = spec.memoryMb * 1024 * 1024;
     // Egress: the default bridge (plus the gateway network when asked); the gateway alone: only its
     // internal network; neither: no network at all.
     const networkMode = spec.networkEgress ? 'bridge' : spec.gatewayAccess ? GATEWAY_NETWORK : 'none';
     if (spec.gatewayAccess) await this.gatewayNetwork();
-    const container = await this.docker.createContainer({
-      Image: image,
-      Entrypoint: ['sh', '-c'],
-      Cmd: [KEEPALIVE],
-      WorkingDir: WORKSPACE,
-      Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
-      Labels: {
-        [LABEL.managed]: 'true',
-        [LABEL.node]: spec.labels.node,
-        [LABEL.task]: spec.labels.task,
-        [LABEL.attempt]: String(spec.labels.attempt),
-      },
-      Volumes: { [WORKSPACE]: {} },
-      NetworkDisabled: networkMode === 'none',
-      HostConfig: {
-        CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges'],
-        ReadonlyRootfs: true,
-        Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=512m' },
-        Memory: memory,
-        MemorySwap: memory,
-        NanoCpus: Math.round(spec.cpuCores * 1e9),
-        PidsLimit: spec.maxProcesses,
-        NetworkMode: networkMode,
-        Mounts: (spec.mounts ?? []).map((m) => ({
-          Type: 'bind' as const,
-          Source: m.source,
-          Target: m.target,
-          ReadOnly: true,
-        })),
-      },
-    });
+    const diskName = `${spec.labels.node}/${spec.labels.task}.${spec.labels.attempt}.${randomBytes(4).toString('hex')}`;
+    const mounts = await disks.prepare(diskName, spec.diskGb, SANDBOX_USERS[spec.user]);
+    const warden = spec.rootAllowed ? SANDBOX_USERS.root : WARDEN_USER;
+    let container: Docker.Container | undefined;
     try {
+      container = await engineCall('create a sandbox container', callSeconds, (abortSignal) =>
+        this.docker.createContainer({
+          Image: image,
+          Entrypoint: ['sh', '-c'],
+          Cmd: wardenCommand(this.leaseSeconds),
+          User: `${warden.uid}:${warden.gid}`,
+          WorkingDir: WORKSPACE,
+          // The task's own variables win, HOME included.
+          Env: Object.entries({ HOME: '/tmp', ...spec.env }).map(([name, value]) => `${name}=${value}`),
+          Labels: {
+            [LABEL.managed]: 'true',
+            [LABEL.node]: spec.labels.node,
+            [LABEL.task]: spec.labels.task,
+            [LABEL.attempt]: String(spec.labels.attempt),
+            ...(disks.kind === 'loop' ? { [LABEL.disk]: diskName } : {}),
+          },
+          NetworkDisabled: networkMode === 'none',
+          HostConfig: {
+            CapDrop: ['ALL'],
+            CapAdd: spec.rootAllowed ? ROOT_CAPABILITIES : [],
+            SecurityOpt: ['no-new-privileges'],
+            ReadonlyRootfs: true,
+            Tmpfs: mounts.tmpfs,
+            Memory: memory,
+            MemorySwap: memory,
+            NanoCpus: Math.round(spec.cpuCores * 1e9),
+            PidsLimit: spec.maxProcesses,
+            NetworkMode: networkMode,
+            Mounts: [
+              ...mounts.binds,
+              ...(spec.mounts ?? []).map((m) => ({
+                Type: 'bind' as const,
+                Source: m.source,
+                Target: m.target,
+                ReadOnly: true,
+              })),
+            ],
+          },
+          abortSignal,
+        }),
+      );
+      const created = container;
       if (spec.gatewayAccess && networkMode !== GATEWAY_NETWORK)
-        await this.docker.getNetwork(GATEWAY_NETWORK).connect({ Container: container.id });
-      await container.start();
+        await engineCall(`connect a sandbox to ${GATEWAY_NETWORK}`, callSeconds, () =>
+          this.docker.getNetwork(GATEWAY_NETWORK).connect({ Container: created.id }),
+        );
+      await engineCall('start a sandbox container', callSeconds, (abortSignal) =>
+        created.start({ abortSignal }),
+      );
     } catch (error) {
-      await removeContainer(container);
+      if (container) await removeContainer(engine, container).catch(() => undefined);
+      await disks.release(diskName).catch(() => undefined);
       throw error;
     }
-    return new DockerSandbox(this.docker, container);
+    this.renewer.add(container);
+    return new DockerSandbox(engine, container, disks.kind === 'loop' ? diskName : null, spec);
   }
 
   private async hasImage(image: string): Promise<boolean> {
     try {
-      await this.docker.getImage(image).inspect();
+      await engineCall(`inspect image ${image}`, this.timeouts.callSeconds, () =>
+        this.docker.getImage(image).inspect(),
+      );
       return true;
     } catch (error) {
       if (statusOf(error) === 404) return false;
@@ -199,9 +322,8 @@ export class DockerSandboxProvider implements SandboxProvider {
   private async ensureImage(image: string): Promise<void> {
     if (await this.hasImage(image)) return;
     try {
-      const stream = await this.docker.pull(image);
-      await new Promise<void>((resolve, reject) =>
-        this.docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve())),
+      await engineCall(`pull ${image}`, this.timeouts.imageSeconds, async (abortSignal) =>
+        followProgress(this.docker, await this.docker.pull(image, { abortSignal })),
       );
     } catch (error) {
       throw new SandboxImageError(
@@ -211,155 +333,9 @@ export class DockerSandboxProvider implements SandboxProvider {
   }
 }
 
-class DockerSandbox implements Sandbox {
-  readonly kind = 'docker' as const;
-  private execs = 0;
-
-  constructor(
-    private readonly docker: Docker,
-    private readonly container: Docker.Container,
-  ) {}
-
-  get id(): string {
-    return this.container.id;
-  }
-
-  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const started = Date.now();
-    const pidFile = `/tmp/.autovibe-exec-${++this.execs}`;
-    // The wrapper notes the command's pid so a timeout can kill its whole process tree.
-    const script = `echo $$ > ${pidFile}; exec sh -c ${shellQuote(command)}`;
-    const exec = await this.container.exec({
-      Cmd: ['sh', '-c', script],
-      AttachStdout: true,
-      AttachStderr: true,
-      AttachStdin: options.stdin !== undefined,
-      WorkingDir: options.cwd ? sandboxPath(options.cwd) : WORKSPACE,
-      Env: Object.entries(options.env ?? {}).map(([name, value]) => `${name}=${value}`),
-    });
-    const stream = (await exec.start({
-      hijack: true,
-      stdin: options.stdin !== undefined,
-    })) as NodeJS.ReadWriteStream & Readable;
-    const stdout = new CappedOutput(options.outputLimitBytes);
-    const stderr = new CappedOutput(options.outputLimitBytes);
-    this.docker.modem.demuxStream(
-      stream,
-      sink(stdout, (chunk) => options.onOutput?.(chunk, 'stdout')),
-      sink(stderr, (chunk) => options.onOutput?.(chunk, 'stderr')),
-    );
-    const ended = new Promise<void>((resolve) => {
-      stream.once('end', resolve);
-      stream.once('close', resolve);
-      stream.once('error', () => resolve());
-    });
-    if (options.stdin !== undefined) stream.end(options.stdin);
-
-    let killed = false;
-    const kill = () => {
-      if (killed) return;
-      killed = true;
-      void this.killTree(pidFile).finally(() =>
-        // A stream that does not end after the kill is closed by hand.
-        setTimeout(() => stream.destroy(), 5_000).unref(),
-      );
-    };
-    const timer =
-      options.timeoutSeconds !== undefined ? setTimeout(kill, options.timeoutSeconds * 1000) : undefined;
-    options.signal?.addEventListener('abort', kill, { once: true });
-    if (options.signal?.aborted) kill();
-    try {
-      await ended;
-    } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', kill);
-    }
-    const { ExitCode } = await exec.inspect();
-    return {
-      exitCode: killed ? null : (ExitCode ?? null),
-      stdout: stdout.toBuffer(),
-      stderr: stderr.toBuffer(),
-      timedOut: killed && !options.signal?.aborted,
-      truncated: stdout.truncated || stderr.truncated,
-      durationMs: Date.now() - started,
-    };
-  }
-
-  async readFile(path: string): Promise<Buffer> {
-    const out = await this.exec(`cat -- ${shellQuote(sandboxPath(path))}`, {
-      outputLimitBytes: 2 ** 31,
-    });
-    if (out.exitCode !== 0) throw new Error(`Cannot read ${path}: ${out.stderr.toString().trim()}`);
-    return out.stdout;
-  }
-
-  async writeFile(path: string, content: Buffer | string): Promise<void> {
-    const target = shellQuote(sandboxPath(path));
-    const out = await this.exec(`mkdir -p -- "$(dirname -- ${target})" && cat > ${target}`, {
-      stdin: content,
-    });
-    if (out.exitCode !== 0) throw new Error(`Cannot write ${path}: ${out.stderr.toString().trim()}`);
-  }
-
-  async copyIn(archive: Buffer, dir = WORKSPACE): Promise<void> {
-    await this.container.putArchive(archive, { path: sandboxPath(dir) });
-  }
-
-  async copyOut(dir = WORKSPACE): Promise<Readable> {
-    // "dir/." archives the contents of dir, entries relative to it.
-    return (await this.container.getArchive({ path: `${sandboxPath(dir)}/.` })) as Readable;
-  }
-
-  async snapshot(name: string): Promise<Snapshot> {
-    const tag = name.toLowerCase().replace(/[^a-z0-9_.-]/g, '-');
-    const committed = await this.container.commit({ repo: CHECKPOINT_REPOSITORY, tag, pause: true });
-    const workspace = await toBuffer(await this.copyOut());
-    const image = await this.docker.getImage(committed.Id).inspect();
-    return {
-      ref: `${CHECKPOINT_REPOSITORY}:${tag}`,
-      workspace,
-      sizeBytes: workspace.length + (image.Size ?? 0),
-    };
-  }
-
-  async destroy(): Promise<void> {
-    await removeContainer(this.container);
-  }
-
-  private async killTree(pidFile: string): Promise<void> {
-    try {
-      const exec = await this.container.exec({
-        Cmd: ['sh', '-c', `${KILL_TREE}; t "$(cat ${pidFile})"`],
-        AttachStdout: false,
-        AttachStderr: false,
-      });
-      await exec.start({ Detach: true });
-    } catch {
-      // The container may already be gone; its processes went with it.
-    }
-  }
-}
-
-function sink(output: CappedOutput, onChunk: (chunk: Buffer) => void): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      output.push(chunk);
-      onChunk(chunk);
-      done();
-    },
-  });
-}
-
-async function removeContainer(container: Docker.Container): Promise<void> {
-  try {
-    await container.remove({ force: true, v: true });
-  } catch (error) {
-    const status = statusOf(error);
-    // Gone already, or being removed by a concurrent call.
-    if (status !== 404 && status !== 409) throw error;
-  }
-}
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
+/** A disk's labels from its name: `<node>/<task>.<attempt>.<random>`. */
+function diskLabels(disk: string): SandboxLabels {
+  const [node = '', rest = ''] = disk.split('/');
+  const [task = '', attempt = '0'] = rest.split('.');
+  return { node, task, attempt: Number(attempt) || 0 };
 }

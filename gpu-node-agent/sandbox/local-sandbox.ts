@@ -1,6 +1,7 @@
 // Sandboxes as a temporary directory and child processes: no isolation at all. For machines without a
 // Docker engine (a laptop trying `autovibe dev`), enabled explicitly and announced loudly. Paths under
-// /workspace map to the directory; commands run with it as their working directory.
+// /workspace map to the directory; commands run with it as their working directory, as the node
+// agent's own user whatever the task's run_as says, and with none of the task's resource limits.
 import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -165,6 +166,9 @@ class LocalSandbox implements Sandbox {
     const workspace = await packDir(this.workspace);
     return { ref, workspace, sizeBytes: workspace.length };
   }
+
+  /** Every command runs as the node agent's own user: there is no one else to switch to. */
+  async switchUser(): Promise<void> {}
 
   async destroy(): Promise<void> {
     this.destroyed = true;

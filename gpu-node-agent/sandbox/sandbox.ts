@@ -1,6 +1,9 @@
 // The sandbox a task runs in, whatever isolates it: a Docker container, a local directory with child
 // processes, later a Proxmox VM. Agents, verification and checkpoints speak only this interface.
 import type { Readable } from 'node:stream';
+import type { SandboxUser } from '../../shared/domain/task.js';
+
+export type { SandboxUser };
 
 /** Where the task's files live inside every sandbox; commands run here unless told otherwise. */
 export const WORKSPACE = '/workspace';
@@ -12,6 +15,15 @@ export interface SandboxSpec {
   cpuCores: number;
   /** Most processes (and threads) at once: a fork bomb stops here. */
   maxProcesses: number;
+  /** The writable space, workspace and /tmp together: a write past it fails with ENOSPC. */
+  diskGb: number;
+  /** Who commands and file operations run as, until `switchUser`. */
+  user: SandboxUser;
+  /**
+   * Root may run in it (now, or after `switchUser`): root then holds the capabilities to own any file
+   * in the sandbox. Without it, nothing in the sandbox runs as root.
+   */
+  rootAllowed: boolean;
   /** Outbound network; none unless the task allows egress. */
   networkEgress: boolean;
   /**
@@ -84,6 +96,11 @@ export interface Sandbox {
   /** A tar archive of `dir` (default the workspace), entries relative to it. */
   copyOut(dir?: string): Promise<Readable>;
   snapshot(name: string): Promise<Snapshot>;
+  /**
+   * From now on commands and file operations run as `user`, who is given the workspace (verification
+   * as another user than the agent's). Root only where the spec has `rootAllowed`.
+   */
+  switchUser(user: SandboxUser): Promise<void>;
   /** Kills everything in it and removes it. Safe to call twice. */
   destroy(): Promise<void>;
 }

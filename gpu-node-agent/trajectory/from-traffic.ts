@@ -7,7 +7,8 @@
 
 import type { ClientProtocol, TrafficRecord } from '../../shared/domain/traffic.js';
 import type { Transition } from '../../shared/domain/trajectory.js';
-import { type GeminiRequest, geminiToChat } from '../gateway/protocols/gemini.js';
+import { geminiToChat } from '../gateway/protocols/gemini/request.js';
+import type { GeminiRequest } from '../gateway/protocols/gemini/types.js';
 import { cutMiddle } from './observation.js';
 import { NOTHING_SPENT, type StepReport } from './recorder.js';
 

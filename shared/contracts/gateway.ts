@@ -14,7 +14,10 @@ export type KeyResolutionRequest = z.infer<typeof KeyResolutionRequest>;
 export const KeyResolutionAnswer = GatewayIdentity;
 export type KeyResolutionAnswer = z.infer<typeof KeyResolutionAnswer>;
 
-/** The machine spending a lease; its daily allowance is charged too. Null for a gateway without one. */
+/**
+ * The machine a lease is charged to (its daily allowance too): one of the caller's own nodes. Null is
+ * spending no machine's allowance covers, a user's (see `user_key`).
+ */
 const NodeRef = z.string().min(1).max(100).nullable().default(null);
 
 /** POST /api/v1/budgets/leases. */
@@ -22,6 +25,11 @@ export const LeaseRequest = z.strictObject({
   project_id: ProjectId,
   worker_id: NodeRef,
   amount: z.number().positive().max(1e12),
+  /**
+   * With `worker_id: null`, a node key shows a user gateway key of `project_id` that its gateway
+   * serves: the spending is that person's, so no machine's allowance is charged. Admins need none.
+   */
+  user_key: z.string().min(1).max(500).optional(),
 });
 export type LeaseRequest = z.input<typeof LeaseRequest>;
 

@@ -44,6 +44,16 @@ export const ApiKeyInfo = z.strictObject({
 });
 export type ApiKeyInfo = z.infer<typeof ApiKeyInfo>;
 
+/**
+ * How every task key begins (`avt_<task>-<attempt>-<signature>`): gateways tell task keys, whose
+ * validity ends with their attempt, from virtual keys without asking.
+ */
+export const TASK_KEY_PREFIX = 'avt_';
+
+export function isTaskKey(key: string): boolean {
+  return key.startsWith(TASK_KEY_PREFIX);
+}
+
 /** The caller a request was authenticated as. */
 export interface Principal {
   keyId: string;

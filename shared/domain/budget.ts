@@ -49,6 +49,8 @@ export const LedgerEntry = z.strictObject({
   spent: z.number(),
   /** `settled` by its gateway, or `expired` when the sweep closed it and counted all of it as spent. */
   closed_by: z.enum(['settled', 'expired']),
+  /** The API key that took the lease (only it may settle it); null for leases older than the field. */
+  taken_by: z.string().nullable(),
   settled_at: z.iso.datetime(),
   usage: UsageSummary,
 });

@@ -44,8 +44,13 @@ const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid en
 export const ResourceLimits = z.strictObject({
   memory_mb: z.int().min(64).max(1_048_576).default(2048),
   cpu_cores: z.number().positive().max(256).default(1),
+  /** The sandbox's writable space (workspace and /tmp together); a write past it fails with ENOSPC. */
   disk_gb: z.int().min(1).max(4096).default(10),
-  network_mbps: z.int().min(0).max(100_000).default(100),
+  /**
+   * Outbound bandwidth. No executor enforces it yet (docker, local): a node refuses a task that sets
+   * it rather than run it unlimited. Left out, nothing is promised.
+   */
+  network_mbps: z.int().min(1).max(100_000).optional(),
   max_processes: z.int().min(8).max(65_536).default(256),
 });
 export type ResourceLimits = z.infer<typeof ResourceLimits>;
@@ -98,6 +103,14 @@ export const ReferenceSolution = z.strictObject({
 });
 export type ReferenceSolution = z.infer<typeof ReferenceSolution>;
 
+/**
+ * Who commands run as in the sandbox: `unprivileged` (uid 65534, `nobody` in most images) or `root`,
+ * which runs only on nodes that allow it (node.yaml `sandbox.allow_root: true`). Root in a sandbox
+ * still has no capabilities beyond owning its files (CHOWN, DAC_OVERRIDE, FOWNER).
+ */
+export const SandboxUser = z.enum(['unprivileged', 'root']);
+export type SandboxUser = z.infer<typeof SandboxUser>;
+
 const MAX_TASK_TIMEOUT_SECONDS = 7 * 24 * 3600;
 
 export const TaskSpec = z.strictObject({
@@ -116,6 +129,13 @@ export const TaskSpec = z.strictObject({
   reference_solution: ReferenceSolution.nullable().default(null),
   /** Outbound network from the sandbox; none by default (seed 004 §6.1). */
   network_egress: z.boolean().default(false),
+  /** Who the agent's commands (and the reference solution) run as in the sandbox. */
+  run_as: SandboxUser.default('unprivileged'),
+  /**
+   * Who verification (tests, build and lint commands) runs as; null: the same as `run_as`. When they
+   * differ, the workspace is handed to this user before verification.
+   */
+  verification_run_as: SandboxUser.nullable().default(null),
   timeout_seconds: z.int().min(10).max(MAX_TASK_TIMEOUT_SECONDS).default(3600),
   tags: z.array(Slug).max(50).default([]),
   anti_hardcoding: AntiHardcoding.default(AntiHardcoding.parse({})),

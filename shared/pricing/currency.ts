@@ -2,7 +2,7 @@
 // Rates come from config and are not fetched live: a budget check must not depend on a rate service
 // being up, and a rate that moves between lease and settlement would make the two disagree.
 import { z } from 'zod';
-import { AutovibeError, ConfigError } from '../errors.js';
+import { ConfigError, UnknownCurrencyError } from '../errors.js';
 import { describeIssues } from '../validation.js';
 
 /**
@@ -15,22 +15,6 @@ const Rates = z.record(
   z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CAD or USD'),
   z.number().positive(),
 );
-
-/** A currency with no configured rate: nothing can be priced in it, so nothing is spent. */
-export class UnknownCurrencyError extends AutovibeError {
-  override readonly status = 422;
-  override readonly code = 'currency_unknown';
-  readonly currency: string;
-
-  constructor(currency: string, known: readonly string[]) {
-    super(
-      `No exchange rate for currency "${currency}" (configured: ${known.join(', ')}). Add its rate, in ` +
-        `${currency} per 1 USD, to the currency rates in config.`,
-      { details: [{ path: 'currency', problem: `no rate for ${currency}` }] },
-    );
-    this.currency = currency;
-  }
-}
 
 export class CurrencyConverter {
   private readonly rates: ReadonlyMap<string, number>;

@@ -8,11 +8,21 @@ import {
   ApiKeySpec,
   type GatewayKeyBinding,
   type Principal,
+  TASK_KEY_PREFIX,
 } from '../domain/api-key.js';
 import { IdPrefix } from '../domain/ids.js';
-import { ConfigError, ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../errors.js';
+import {
+  ConfigError,
+  ConflictError,
+  NotFoundError,
+  UnauthorizedError,
+  UnprocessableError,
+  ValidationError,
+} from '../errors.js';
 import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
 import type { Page } from '../store/dynamo.js';
+import type { NodeRepository } from '../store/node-repository.js';
+import type { ProjectRepository } from '../store/project-repository.js';
 import { parseOrThrow } from '../validation.js';
 
 /**
@@ -24,12 +34,14 @@ export const KEY_CACHE_SECONDS = 30;
 /** A key supplied from outside (AUTOVIBE_ADMIN_KEY) must be at least this long. */
 export const MIN_KEY_LENGTH = 24;
 const PREFIX_SHOWN = 8;
-const TASK_KEY_PREFIX = 'avt_';
 const TASK_KEY_SIGNATURE_LENGTH = 32;
 const TASK_KEY = /^avt_(tsk_[0-9a-hjkmnp-tv-z]{26})-(\d{1,3})-([A-Za-z0-9_-]{32})$/;
 
 interface Deps {
   keys: ApiKeyRepository;
+  /** What a gateway key's binding names must exist: its project, and a machine key's node. */
+  projects: ProjectRepository;
+  nodes: NodeRepository;
   /** Null where the function was not given the secret: any use of keys then fails clearly. */
   pepper: string | null;
   now: () => Date;
@@ -61,6 +73,7 @@ export class ApiKeyService {
         details: [{ path: 'binding.worker_id', problem: 'required when kind is "machine"' }],
       });
     }
+    if (spec.binding) await this.checkBinding(spec.binding);
     const key = `avk_${randomBytes(32).toString('base64url')}`;
     return { key, info: await this.store(key, spec.name, spec.role, createdBy, spec.binding ?? null) };
   }
@@ -87,11 +100,17 @@ export class ApiKeyService {
     return (await this.verify(match[1]!)).principal;
   }
 
-  /** The key's record if it is known and not revoked; cached for KEY_CACHE_SECONDS. */
-  async verify(key: string): Promise<{ principal: Principal; binding: GatewayKeyBinding | null }> {
+  /**
+   * The key's record if it is known and not revoked; cached for KEY_CACHE_SECONDS, unless `fresh`
+   * asks for the stored record (a gateway key being resolved: the gateway caches it already).
+   */
+  async verify(
+    key: string,
+    options: { fresh?: boolean } = {},
+  ): Promise<{ principal: Principal; binding: GatewayKeyBinding | null }> {
     const id = this.idOf(key);
     const cached = this.verified.get(id);
-    if (cached && cached.until > Date.now()) return cached;
+    if (cached && cached.until > Date.now() && !options.fresh) return cached;
     const record = await this.deps.keys.get(id);
     const expected = Buffer.from(record?.hash ?? '0'.repeat(64), 'hex');
     const actual = Buffer.from(this.hashOf(key), 'hex');
@@ -154,6 +173,23 @@ export class ApiKeyService {
 
   async hasActiveAdmin(): Promise<boolean> {
     return (await this.deps.keys.countActive('admin')) > 0;
+  }
+
+  /**
+   * A binding names a project (and a machine) that exist: a key bound to nothing would pass at the
+   * gateway and fail at its first lease, which clients read as a server error and retry.
+   */
+  private async checkBinding(binding: GatewayKeyBinding): Promise<void> {
+    if (!(await this.deps.projects.get(binding.project_id))) {
+      throw new UnprocessableError(`No project with id ${binding.project_id}; create it first`, {
+        details: [{ path: 'binding.project_id', problem: 'no project with this id' }],
+      });
+    }
+    if (binding.worker_id !== null && !(await this.deps.nodes.get(binding.worker_id))) {
+      throw new UnprocessableError(`No node with id ${binding.worker_id}; register it first`, {
+        details: [{ path: 'binding.worker_id', problem: 'no node with this id' }],
+      });
+    }
   }
 
   private taskKeySignature(taskId: string, attempt: number): string {

@@ -3,9 +3,13 @@
 // limit is only ever checked by one atomic conditional write, so any number of gateways together can
 // overspend by at most what a call under-estimated, never by a lease. A lease that is not settled
 // before it expires is closed by the sweep and counted as spent in full: unknown spending is assumed
-// to have happened, so the budget still holds if a gateway dies.
+// to have happened, so the budget still holds if a gateway dies. A node key leases only what it may
+// charge (shared/attempts/ownership.ts) and settles only the leases it took.
 
+import type { z } from 'zod';
+import type { NodeOwnership } from '../attempts/ownership.js';
 import { LeaseRequest, LeaseSettlement } from '../contracts/gateway.js';
+import type { Principal } from '../domain/api-key.js';
 import {
   BudgetLease,
   type BudgetStatus,
@@ -18,13 +22,20 @@ import {
 } from '../domain/budget.js';
 import { IdPrefix, newId } from '../domain/ids.js';
 import type { Project } from '../domain/project.js';
-import { BudgetExhaustedError, NotFoundError } from '../errors.js';
+import {
+  BudgetExhaustedError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+} from '../errors.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { Logger } from '../logger.js';
 import type { BudgetRepository, OpenLease } from '../store/budget-repository.js';
 import type { Page } from '../store/dynamo.js';
 import type { ProjectRepository } from '../store/project-repository.js';
 import { parseOrThrow } from '../validation.js';
+import type { GatewayKeyService } from './gateway-key-service.js';
 
 /** How long a lease may stay open; gateways settle and lease again well before. */
 export const BUDGET_LEASE_SECONDS = 900;
@@ -32,6 +43,8 @@ export const BUDGET_LEASE_SECONDS = 900;
 interface Deps {
   budgets: BudgetRepository;
   projects: ProjectRepository;
+  ownership: NodeOwnership;
+  gatewayKeys: GatewayKeyService;
   publisher: EventPublisher;
   logger: Logger;
   now: () => Date;
@@ -41,8 +54,9 @@ export class BudgetService {
   constructor(private readonly deps: Deps) {}
 
   /** Grants a chunk of budget to a gateway, or refuses with what is left. */
-  async lease(input: unknown): Promise<BudgetLease> {
+  async lease(input: unknown, caller: Principal): Promise<BudgetLease> {
     const request = parseOrThrow(LeaseRequest, input, { what: 'budget lease' });
+    await this.checkChargeable(request, caller);
     const project = await this.project(request.project_id);
     const now = this.deps.now();
     const period = budgetPeriod(project, now);
@@ -68,6 +82,7 @@ export class BudgetService {
       worker_id: request.worker_id,
       day,
       expires_at: new Date(now.getTime() + BUDGET_LEASE_SECONDS * 1000).toISOString(),
+      taken_by: caller.keyId,
     };
     if (!(await this.deps.budgets.reservePeriod(project.id, period.start, project.budget_limit, lease))) {
       if (day) await this.deps.budgets.settleMachineDay(project.id, day, request.worker_id!, amount, 0);
@@ -100,19 +115,29 @@ export class BudgetService {
    * Closes a lease with what was really spent. Safe to repeat: a second call changes nothing and
    * answers `settled: false`.
    */
-  async settle(leaseId: string, input: unknown): Promise<{ settled: boolean; status: BudgetStatus }> {
+  async settle(
+    leaseId: string,
+    input: unknown,
+    caller: Principal,
+  ): Promise<{ settled: boolean; status: BudgetStatus }> {
     const settlement = parseOrThrow(LeaseSettlement, input, { what: 'lease settlement' });
     const project = await this.project(settlement.project_id);
     const open = await this.deps.budgets.openLease(project.id, settlement.period_start, leaseId);
     if (open) {
+      checkTaker(leaseId, open.taken_by ?? null, caller);
+      checkCharged(leaseId, open, settlement);
       await this.close(project, settlement.period_start, open, settlement.spent, 'settled', settlement.usage);
-    } else if (!(await this.deps.budgets.ledgerEntry(project.id, leaseId))) {
-      throw new NotFoundError(
-        `No lease ${leaseId} of project ${project.id} in the period from ${settlement.period_start}`,
-        {
-          details: [{ path: 'period_start', problem: 'no such lease was granted in this period' }],
-        },
-      );
+    } else {
+      const closed = await this.deps.budgets.ledgerEntry(project.id, leaseId);
+      if (!closed) {
+        throw new NotFoundError(
+          `No lease ${leaseId} of project ${project.id} in the period from ${settlement.period_start}`,
+          {
+            details: [{ path: 'period_start', problem: 'no such lease was granted in this period' }],
+          },
+        );
+      }
+      checkTaker(leaseId, closed.taken_by, caller);
     }
     return { settled: open !== null, status: await this.status(project.id) };
   }
@@ -181,6 +206,31 @@ export class BudgetService {
     return this.deps.budgets.ledger(projectId, limit, cursor);
   }
 
+  /**
+   * Whom a lease is charged to must be the caller's to charge: one of its own nodes, or no machine
+   * with a user gateway key of the project shown (a person's spending, which no allowance covers).
+   * Otherwise a node could spend without touching its daily allowance, or use up another's.
+   */
+  private async checkChargeable(request: z.output<typeof LeaseRequest>, caller: Principal): Promise<void> {
+    if (request.worker_id !== null && request.user_key !== undefined) {
+      throw new ValidationError('A lease charged to a machine takes no user_key', {
+        details: [{ path: 'user_key', problem: 'only with worker_id null' }],
+      });
+    }
+    if (caller.role === 'admin') return;
+    if (request.worker_id !== null) {
+      await this.deps.ownership.check(request.worker_id, caller);
+      return;
+    }
+    if (request.user_key === undefined) {
+      throw new ForbiddenError(
+        'A node key leases budget charged to its own nodes; a lease charged to no machine (worker_id null) shows a user gateway key of the project in user_key',
+        { details: [{ path: 'user_key', problem: 'required with worker_id null' }] },
+      );
+    }
+    await this.deps.gatewayKeys.checkUserKey(request.user_key, request.project_id);
+  }
+
   private async close(
     project: Project,
     periodStart: string,
@@ -191,9 +241,7 @@ export class BudgetService {
   ): Promise<boolean> {
     const counters = await this.deps.budgets.closeLease(project.id, periodStart, lease, roundMoney(spent));
     if (!counters) return false;
-    await this.deps.budgets.recordLedger(
-      this.ledgerEntry(project, lease.lease_id, lease.worker_id, lease.amount, spent, closedBy, usage),
-    );
+    await this.deps.budgets.recordLedger(this.ledgerEntry(project, lease, spent, closedBy, usage));
     if (lease.day && lease.worker_id) {
       await this.deps.budgets.settleMachineDay(
         project.id,
@@ -225,23 +273,22 @@ export class BudgetService {
 
   private ledgerEntry(
     project: Project,
-    leaseId: string,
-    nodeId: string | null,
-    leased: number,
+    lease: OpenLease,
     spent: number,
     closedBy: LedgerEntry['closed_by'],
     usage: UsageSummary,
   ): LedgerEntry {
     return {
       project_id: project.id,
-      lease_id: leaseId,
-      worker_id: nodeId,
+      lease_id: lease.lease_id,
+      worker_id: lease.worker_id,
       currency: project.currency,
-      leased,
+      leased: lease.amount,
       spent: roundMoney(spent),
       closed_by: closedBy,
       settled_at: this.deps.now().toISOString(),
       usage,
+      taken_by: lease.taken_by ?? null,
     };
   }
 
@@ -249,6 +296,25 @@ export class BudgetService {
     const project = await this.deps.projects.get(id);
     if (!project) throw new NotFoundError(`No project with id ${id}`);
     return project;
+  }
+}
+
+/** Only the key that took a lease settles it (an admin any). */
+function checkTaker(leaseId: string, takenBy: string | null, caller: Principal): void {
+  if (caller.role !== 'admin' && takenBy !== caller.keyId) {
+    throw new ForbiddenError(`Lease ${leaseId} was taken by another key; only that key settles it`);
+  }
+}
+
+/** The settlement names the machine and day the lease was charged to, as the gateway was told. */
+function checkCharged(leaseId: string, lease: OpenLease, settlement: z.output<typeof LeaseSettlement>): void {
+  for (const field of ['worker_id', 'day'] as const) {
+    if (settlement[field] !== lease[field]) {
+      throw new ConflictError(
+        `Lease ${leaseId} is charged to ${field} ${lease[field] ?? 'null'}, not ${settlement[field] ?? 'null'}`,
+        { details: [{ path: field, problem: `must be ${lease[field] ?? 'null'}, as the lease says` }] },
+      );
+    }
   }
 }
 

@@ -139,11 +139,13 @@ export class NodeService {
       } catch (error) {
         if (!(error instanceof StaleAttemptError || error instanceof NotFoundError)) throw error;
         const task = await this.deps.tasks.get(task_id);
-        const reason = !task
-          ? 'no such task'
-          : isHeld(task.status)
-            ? 'handed to another attempt'
-            : task.status;
+        // What became of a task is told to the node that held it last, not to any node that names it.
+        const reason =
+          task?.worker_id !== nodeId
+            ? 'not held by this node'
+            : isHeld(task.status)
+              ? 'handed to another attempt'
+              : task.status;
         stop.push({ task_id, attempt, reason });
       }
     }

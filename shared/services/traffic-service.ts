@@ -1,4 +1,7 @@
 // Reads a task's LLM traffic back from the traffic log: the records its gateways wrote, in call order.
+// A node key reads only the traffic of tasks its nodes hold or held last (shared/attempts/ownership.ts).
+import type { NodeOwnership } from '../attempts/ownership.js';
+import type { Principal } from '../domain/api-key.js';
 import type { TrafficRecord } from '../domain/traffic.js';
 import { trafficPrefix } from '../domain/traffic.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -7,10 +10,19 @@ import type { TaskService } from './task-service.js';
 const DAY_MS = 24 * 3600 * 1000;
 
 export class TrafficService {
-  constructor(private readonly deps: { tasks: TaskService; blobs: BlobStore; now: () => Date }) {}
+  constructor(
+    private readonly deps: {
+      tasks: TaskService;
+      ownership: NodeOwnership;
+      blobs: BlobStore;
+      now: () => Date;
+    },
+  ) {}
 
-  async forTask(taskId: string): Promise<TrafficRecord[]> {
+  /** The task's traffic; `caller` is who asks through the API (none: the control plane itself). */
+  async forTask(taskId: string, caller?: Principal): Promise<TrafficRecord[]> {
     const task = await this.deps.tasks.get(taskId);
+    if (caller) await this.deps.ownership.checkHolder(task, caller, 'traffic');
     // Records are filed under the day they were written: every day from submission to the last change.
     const last = Math.min(Date.parse(task.updated_at) + DAY_MS, this.deps.now().getTime());
     const prefixes: string[] = [];

@@ -14,6 +14,8 @@ export interface OpenLease {
   worker_id: string | null;
   day: string | null;
   expires_at: string;
+  /** The API key that took it: only that key settles it. Absent on leases older than the field. */
+  taken_by?: string;
 }
 
 export interface PeriodCounters {
@@ -266,7 +268,7 @@ export class BudgetRepository {
 }
 
 function ledgerOf({ key: _key, expires_at: _ttl, ...entry }: Item): LedgerEntry {
-  return entry as LedgerEntry;
+  return { ...entry, taken_by: entry.taken_by ?? null } as LedgerEntry;
 }
 
 function ttlFrom(ms: number): number {

@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Agent } from '../../gpu-node-agent/agents/agent.js';
 import { AgentRegistry } from '../../gpu-node-agent/agents/registry.js';
 import { nopAgent, oracleAgent } from '../../gpu-node-agent/agents/test-agents.js';
@@ -168,7 +168,8 @@ describe('node agent', () => {
     await waitFor(task.id, (t) => t.status === 'running');
     await dev.plane.tasks.cancel(task.id, 'test');
     await waitForNoContainers(agent.node.name);
-    expect(agent.running).toEqual([]);
+    // The container goes first; the attempt then frees its disk and leaves the node's list.
+    await vi.waitFor(() => expect(agent.running).toEqual([]), { timeout: 10_000 });
     expect((await dev.plane.tasks.get(task.id)).status).toBe('cancelled');
   }, 60_000);
 

@@ -127,6 +127,32 @@ describe('API keys', () => {
     expect((await call(t.app, 'GET', '/api/v1/whoami', { key: t.keys.admin })).status).toBe(200);
   });
 
+  it('refuses a gateway key bound to a project or a machine that does not exist, naming the field', async () => {
+    const count = async () =>
+      (await call(t.app, 'GET', '/api/v1/keys?limit=200', { key: t.keys.admin })).body.items.length;
+    const before = await count();
+    const create = (binding: Record<string, unknown>) =>
+      call(t.app, 'POST', '/api/v1/keys', {
+        key: t.keys.admin,
+        body: { name: 'bound to nothing', role: 'gateway', binding },
+      });
+    const noProject = await create({ kind: 'user', project_id: 'no-such-project' });
+    expect(noProject.status).toBe(422);
+    expect(noProject.body.error.details).toEqual([
+      { path: 'binding.project_id', problem: 'no project with this id' },
+    ]);
+    const noMachine = await create({
+      kind: 'machine',
+      project_id: 'test-project',
+      worker_id: 'wrk_0000000000000000000000000z',
+    });
+    expect(noMachine.status).toBe(422);
+    expect(noMachine.body.error.details).toEqual([
+      { path: 'binding.worker_id', problem: 'no node with this id' },
+    ]);
+    expect(await count()).toBe(before);
+  });
+
   it('rejects an unknown role, naming the field', async () => {
     const response = await call(t.app, 'POST', '/api/v1/keys', {
       key: t.keys.admin,

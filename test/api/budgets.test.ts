@@ -1,13 +1,22 @@
 // Budget leases through the API against the real emulators: the limit holds, settling is idempotent,
-// unsettled leases expire as spent, machines keep to their daily allowance, periods replenish.
+// unsettled leases expire as spent, machines keep to their daily allowance, periods replenish. Leases
+// are taken as gateways take them: charged to the node's own machine, or to no machine with a user
+// gateway key of the project.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimulatedNode } from '../helpers/node.js';
 import { call, startTestPlane, type TestPlane } from '../helpers/stack.js';
 
 let t: TestPlane;
 let now = new Date('2026-11-01T10:00:00Z');
+let a: SimulatedNode;
+let b: SimulatedNode;
+/** Per project, a user gateway key: what a lease charged to no machine shows. */
+const userKeys = new Map<string, string>();
 
 beforeAll(async () => {
   t = await startTestPlane({ now: () => now });
+  a = await SimulatedNode.register(t, 'budget-a');
+  b = await SimulatedNode.register(t, 'budget-b');
 }, 60_000);
 afterAll(() => t?.stop());
 
@@ -17,14 +26,23 @@ async function project(id: string, fields: Record<string, unknown> = {}) {
     body: { id, name: id, currency: 'CAD', budget_limit: 1, ...fields },
   });
   expect(created.status).toBe(201);
+  const binding = { kind: 'user', project_id: id };
+  userKeys.set(
+    id,
+    (await t.plane.keys.create({ name: `user of ${id}`, role: 'gateway', binding }, 'test')).key,
+  );
   return id;
 }
 
-const lease = (body: Record<string, unknown>) =>
-  call(t.app, 'POST', '/api/v1/budgets/leases', { key: t.keys.node, body });
-const settle = (granted: any, spent: number, usage: Record<string, unknown> = {}) =>
+/** A lease as node `a`'s gateway asks for it: for no machine with a user key, or for node `by`. */
+const lease = (body: Record<string, unknown>, by: SimulatedNode = a) =>
+  call(t.app, 'POST', '/api/v1/budgets/leases', {
+    key: by.key,
+    body: body.worker_id ? body : { ...body, user_key: userKeys.get(String(body.project_id)) },
+  });
+const settle = (granted: any, spent: number, usage: Record<string, unknown> = {}, by: SimulatedNode = a) =>
   call(t.app, 'POST', `/api/v1/budgets/leases/${granted.lease_id}/settle`, {
-    key: t.keys.node,
+    key: by.key,
     body: {
       project_id: granted.project_id,
       period_start: granted.period_start,
@@ -77,7 +95,7 @@ describe('budget leases', () => {
     const bad = await lease({ project_id: id, amount: -1 });
     expect(bad.status).toBe(400);
     expect(bad.body.error.details[0].path).toBe('amount');
-    expect((await lease({ project_id: 'no-such-project', amount: 0.1 })).status).toBe(404);
+    expect((await lease({ project_id: 'no-such-project', worker_id: a.id, amount: 0.1 })).status).toBe(404);
     const unknown = await settle(
       {
         lease_id: 'bgl_unknown',
@@ -114,19 +132,19 @@ describe('budget leases', () => {
 
   it('keeps each machine to its daily allowance, and a new day brings a new allowance', async () => {
     const id = await project('allowance', { budget_limit: 100, daily_machine_allowance: 1 });
-    const a = await lease({ project_id: id, worker_id: 'wrk_a', amount: 0.8 });
-    expect(a.body).toMatchObject({ daily_remaining: 0.2, day: now.toISOString().slice(0, 10) });
-    const over = await lease({ project_id: id, worker_id: 'wrk_a', amount: 0.5 });
+    const first = await lease({ project_id: id, worker_id: a.id, amount: 0.8 });
+    expect(first.body).toMatchObject({ daily_remaining: 0.2, day: now.toISOString().slice(0, 10) });
+    const over = await lease({ project_id: id, worker_id: a.id, amount: 0.5 });
     expect(over.status).toBe(402);
     expect(over.body.error.message).toMatch(/daily allowance/);
     // Another machine has its own allowance; the refused request left nothing reserved behind.
-    expect((await lease({ project_id: id, worker_id: 'wrk_b', amount: 0.5 })).status).toBe(201);
-    await settle(a.body, 0.1);
-    expect((await lease({ project_id: id, worker_id: 'wrk_a', amount: 0.5 })).status).toBe(201);
-    const today = (await status(id)).machines_today.find((m: any) => m.worker_id === 'wrk_a');
+    expect((await lease({ project_id: id, worker_id: b.id, amount: 0.5 }, b)).status).toBe(201);
+    await settle(first.body, 0.1);
+    expect((await lease({ project_id: id, worker_id: a.id, amount: 0.5 })).status).toBe(201);
+    const today = (await status(id)).machines_today.find((m: any) => m.worker_id === a.id);
     expect(today).toMatchObject({ spent: 0.1, reserved: 0.5, remaining: 0.4 });
     now = new Date(now.getTime() + 24 * 3600_000);
-    expect((await lease({ project_id: id, worker_id: 'wrk_a', amount: 0.9 })).status).toBe(201);
+    expect((await lease({ project_id: id, worker_id: a.id, amount: 0.9 })).status).toBe(201);
   });
 
   it('replenishes the budget every period', async () => {

@@ -65,7 +65,8 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-describe('autovibe CLI', () => {
+// Each test runs the CLI as new processes (tsx compiles at every start): slow on a loaded machine.
+describe('autovibe CLI', { timeout: 90_000 }, () => {
   it('dev prints where everything listens, the admin key once, and submits the example', () => {
     expect(devOutput).toMatch(/dynamodb\s+http:\/\/127\.0\.0\.1:\d+ {2}\(dynalite/);
     expect(devOutput).toMatch(/s3\s+http:\/\/127\.0\.0\.1:\d+ {2}\(s3rver/);

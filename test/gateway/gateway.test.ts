@@ -49,7 +49,11 @@ afterEach(async () => {
   backup.calls.length = 0;
 });
 
-async function gateway(overrides: Record<string, unknown> = {}): Promise<RunningGateway> {
+/** A gateway as a node runs it, with the node's key (by default one that registered no node). */
+async function gateway(
+  overrides: Record<string, unknown> = {},
+  nodeKey = t.keys.node,
+): Promise<RunningGateway> {
   const config = parseGatewayConfig({
     port: 0,
     providers: [
@@ -72,7 +76,7 @@ async function gateway(overrides: Record<string, unknown> = {}): Promise<Running
     cooldown: { failures: 2, seconds: 60 },
     ...overrides,
   });
-  const g = await startGateway(config, linksFor(), {
+  const g = await startGateway(config, linksFor(nodeKey), {
     gatewayId: 'gw-test',
     env: { TEST_ANTHROPIC_KEY: 'sk-ant-test' },
   });
@@ -80,8 +84,8 @@ async function gateway(overrides: Record<string, unknown> = {}): Promise<Running
   return g;
 }
 
-function linksFor() {
-  const link = new NodeClient(apiUrl, t.keys.node);
+function linksFor(nodeKey = t.keys.node) {
+  const link = new NodeClient(apiUrl, nodeKey);
   return { keys: link, budget: link, blobs: link };
 }
 
@@ -684,13 +688,16 @@ describe('budgets', () => {
 describe('task keys, traffic log and RL capture', () => {
   it('issues a key with the claim that attributes every call to the task, logs the traffic, and dies with the attempt', async () => {
     script = () => ({ text: 'tokens!', tokenIds: { prompt: [1, 2, 3], completion: [7, 8] } });
-    const g = await gateway({
-      providers: [
-        { name: 'primary', kind: 'vllm', base_url: upstream.url },
-        { name: 'backup', base_url: backup.url },
-      ],
-    });
     const node = await SimulatedNode.register(t, 'gateway-node');
+    const g = await gateway(
+      {
+        providers: [
+          { name: 'primary', kind: 'vllm', base_url: upstream.url },
+          { name: 'backup', base_url: backup.url },
+        ],
+      },
+      node.key,
+    );
     const submitted = await call(t.app, 'POST', '/api/v1/tasks', { key: t.keys.user, body: taskSpec() });
     const taskId = submitted.body.id;
     const [delivery] = await node.receive();
@@ -737,18 +744,17 @@ describe('task keys, traffic log and RL capture', () => {
     });
     expect(traffic[0].cost_usd).toBeGreaterThan(0);
 
-    // The attempt ends: its key stops working (this gateway is told at once; others find out on resolve).
+    // The task is cancelled: its key stops working on the next call, here and on any other gateway.
     await call(t.app, 'DELETE', `/api/v1/tasks/${taskId}`, { key: t.keys.user });
+    await expect(
+      client.chat.completions.create({ model: 'coder', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({ status: 401 });
     const other = await gateway();
     await expect(
       openai(other, claim.body.gateway_key).chat.completions.create({
         model: 'coder',
         messages: [{ role: 'user', content: 'x' }],
       }),
-    ).rejects.toMatchObject({ status: 401 });
-    g.keys.forget(claim.body.gateway_key);
-    await expect(
-      client.chat.completions.create({ model: 'coder', messages: [{ role: 'user', content: 'x' }] }),
     ).rejects.toMatchObject({ status: 401 });
   });
 

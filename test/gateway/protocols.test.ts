@@ -12,23 +12,21 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { ResponseCreateParams, ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { describe, expect, it } from 'vitest';
+import { anthropicToChat } from '../../gpu-node-agent/gateway/protocols/anthropic/request.js';
+import { chatToAnthropic } from '../../gpu-node-agent/gateway/protocols/anthropic/response.js';
+import { AnthropicStreamWriter } from '../../gpu-node-agent/gateway/protocols/anthropic/stream.js';
 import {
-  AnthropicStreamWriter,
   anthropicErrorBody,
   anthropicErrorType,
-  anthropicToChat,
-  chatToAnthropic,
-} from '../../gpu-node-agent/gateway/protocols/anthropic.js';
-import { geminiToChat } from '../../gpu-node-agent/gateway/protocols/gemini.js';
-import {
-  chatToResponses,
   openAiErrorBody,
-  ResponsesStreamWriter,
-  responsesToChat,
-  UnsupportedFieldError,
-} from '../../gpu-node-agent/gateway/protocols/responses.js';
+} from '../../gpu-node-agent/gateway/protocols/error-envelopes.js';
+import { geminiToChat } from '../../gpu-node-agent/gateway/protocols/gemini/request.js';
+import { responsesToChat } from '../../gpu-node-agent/gateway/protocols/responses/request.js';
+import { chatToResponses } from '../../gpu-node-agent/gateway/protocols/responses/response.js';
+import { ResponsesStreamWriter } from '../../gpu-node-agent/gateway/protocols/responses/stream.js';
 import { formatSse, type SseEvent } from '../../gpu-node-agent/gateway/protocols/sse.js';
 import { estimatePromptTokens, estimateTokens } from '../../gpu-node-agent/gateway/protocols/tokens.js';
+import { UnsupportedFieldError } from '../../shared/errors.js';
 
 // ---- fixtures ----
 

@@ -3,7 +3,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderConfig } from '../../gpu-node-agent/gateway/config.js';
-import { resolveProviderKeys } from '../../gpu-node-agent/gateway/provider-keys.js';
+import { resolveProviderKeys } from '../../gpu-node-agent/gateway/upstreams/provider-keys.js';
 import { ConfigError } from '../../shared/errors.js';
 import { startSecretsManager } from '../helpers/secrets-manager.js';
 

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXAMPLE_RECORDING } from '../../functions/local/dev-models.js';
-import { ReplayProvider } from '../../gpu-node-agent/gateway/replay-provider.js';
+import { ReplayProvider } from '../../gpu-node-agent/gateway/upstreams/replay.js';
 import { tempDir } from '../helpers/stack.js';
 
 const user = { role: 'user' as const, content: 'Write hello.sh' };

@@ -2,8 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { readYamlFile } from '../../gpu-node-agent/config.js';
 import { parseGatewayConfig } from '../../gpu-node-agent/gateway/config.js';
-import type { Provider } from '../../gpu-node-agent/gateway/providers.js';
-import { Cooldowns, Router } from '../../gpu-node-agent/gateway/router.js';
+import { Cooldowns } from '../../gpu-node-agent/gateway/routing/cooldowns.js';
+import { Router } from '../../gpu-node-agent/gateway/routing/router.js';
+import type { Provider } from '../../gpu-node-agent/gateway/upstreams/provider.js';
 import { ConfigError } from '../../shared/errors.js';
 import { PriceTable } from '../../shared/pricing/price-table.js';
 

@@ -1,6 +1,6 @@
 // The sandbox interface on both implementations, and the Docker sandbox's hardening checked from the
 // inside: no capabilities, read-only root, a fork bomb stopped by the pids limit, no network.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,9 @@ const spec = (overrides: Partial<SandboxSpec> = {}): SandboxSpec => ({
   memoryMb: 256,
   cpuCores: 1,
   maxProcesses: 64,
+  diskGb: 2,
+  user: 'unprivileged',
+  rootAllowed: false,
   networkEgress: false,
   labels: { node: 'sandbox-test', task: 'tsk_test', attempt: 1 },
   ...overrides,
@@ -211,6 +214,8 @@ describe('docker sandbox hardening, seen from inside', () => {
 
   it('shows mounted host directories read-only', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'autovibe-mount-'));
+    // mkdtemp makes it 0700; the sandbox's unprivileged user reads it as others do.
+    await chmod(dir, 0o755);
     await writeFile(join(dir, 'tool'), 'installed agent');
     const sandbox = await create({ mounts: [{ source: dir, target: '/opt/agent' }] });
     expect((await sandbox.readFile('/opt/agent/tool')).toString()).toBe('installed agent');

@@ -361,7 +361,7 @@ describe('failures', () => {
     expect(done.body.status).toBe('succeeded');
     // The silent node learns it lost the task when it heartbeats again.
     const late = await silent.heartbeat([first]);
-    expect(late.body.stop).toEqual([{ ...first, reason: 'succeeded' }]);
+    expect(late.body.stop).toEqual([{ ...first, reason: 'not held by this node' }]);
     await retire(healthy);
   });
 

@@ -13,7 +13,6 @@ describe('TaskSpec', () => {
       memory_mb: 2048,
       cpu_cores: 1,
       disk_gb: 10,
-      network_mbps: 100,
       max_processes: 256,
     });
     expect(spec).toMatchObject({
@@ -21,6 +20,8 @@ describe('TaskSpec', () => {
       difficulty: 'medium',
       max_attempts: 3,
       scaffold: 'minimal',
+      run_as: 'unprivileged',
+      verification_run_as: null,
     });
     expect(spec.anti_hardcoding.hide_tests).toBe(true);
   });
@@ -40,6 +41,21 @@ describe('TaskSpec', () => {
     expect(error).toBeInstanceOf(ValidationError);
     expect(error.details.map((d) => d.path).sort()).toEqual(['extra', 'resource_limits.memory_mb']);
     expect(error.details.find((d) => d.path === 'extra')?.problem).toBe('unknown field');
+  });
+
+  it('takes only unprivileged or root as a sandbox user, naming the field', () => {
+    expect(TaskSpec.parse({ ...minimal, run_as: 'root', verification_run_as: 'unprivileged' })).toMatchObject(
+      {
+        run_as: 'root',
+        verification_run_as: 'unprivileged',
+      },
+    );
+    const result = TaskSpec.safeParse({ ...minimal, run_as: 'admin', verification_run_as: 0 });
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((i) => i.path.join('.')).sort()).toEqual([
+      'run_as',
+      'verification_run_as',
+    ]);
   });
 
   it('keeps initial files inside the workspace', () => {

@@ -1,17 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, UnprocessableError, ValidationError } from '../../shared/errors.js';
 import {
-  CurrencyConverter,
-  DEFAULT_CURRENCY_RATES,
+  ConfigError,
   UnknownCurrencyError,
-} from '../../shared/pricing/currency.js';
-import curatedJson from '../../shared/pricing/model-prices.json' with { type: 'json' };
-import {
-  MIN_THROUGHPUT_SAMPLES,
-  ModelPrice,
-  PriceTable,
   UnpricedModelError,
-} from '../../shared/pricing/price-table.js';
+  UnprocessableError,
+  ValidationError,
+} from '../../shared/errors.js';
+import { CurrencyConverter, DEFAULT_CURRENCY_RATES } from '../../shared/pricing/currency.js';
+import { MIN_THROUGHPUT_SAMPLES } from '../../shared/pricing/local-models.js';
+import { ModelPrice } from '../../shared/pricing/model-price.js';
+import curatedJson from '../../shared/pricing/model-prices.json' with { type: 'json' };
+import { PriceTable } from '../../shared/pricing/price-table.js';
 
 // Sums of float products: compare to a tenth of a micro-dollar.
 const USD_DIGITS = 10;

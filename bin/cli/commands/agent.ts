@@ -27,7 +27,7 @@ ports), the agent registers again by itself.`,
       if (!process.env.AUTOVIBE_LOG_FORMAT) configureLogging({ format: 'pretty' });
       const config = await loadNodeConfig(flags.config);
       const logger = createLogger('agent');
-      const provider = await chooseSandboxProvider(config.executor, logger);
+      const provider = await chooseSandboxProvider(config.executor, logger, config.sandbox);
       const agent = new NodeAgent(config, { provider, logger });
       await agent.start();
       console.log(

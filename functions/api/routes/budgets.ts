@@ -1,5 +1,5 @@
 // Budgets: gateways lease chunks of a project's budget and settle what they spent; people read a
-// project's budget and its ledger.
+// project's budget and its ledger (a node learns what is left from its lease answers).
 
 import {
   LeaseAnswer,
@@ -9,16 +9,7 @@ import {
 } from '../../../shared/contracts/gateway.js';
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import { BudgetStatus, LedgerEntry } from '../../../shared/domain/budget.js';
-import {
-  ANY_ROLE,
-  NODE_OR_ADMIN,
-  PageQuery,
-  PEOPLE,
-  pageOf,
-  type RouteDef,
-  readJson,
-  readQuery,
-} from '../route.js';
+import { NODE_OR_ADMIN, PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery } from '../route.js';
 
 export function budgetRoutes(plane: ControlPlane): RouteDef[] {
   return [
@@ -26,7 +17,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
       method: 'post',
       path: '/api/v1/budgets/leases',
       summary:
-        "Lease a chunk of a project's budget (and of the machine's daily allowance) for a gateway to spend. 402 when what is left cannot cover it.",
+        "Lease a chunk of a project's budget (and of the machine's daily allowance) for a gateway to spend: charged to one of the caller's nodes, or to no machine with a user gateway key of the project as user_key. 402 when what is left cannot cover it.",
       tag: 'budgets',
       roles: NODE_OR_ADMIN,
       body: LeaseRequest,
@@ -35,13 +26,14 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
         402: { description: 'The budget or the daily allowance is exhausted' },
       },
       async handle(c) {
-        return c.json(await plane.budgets.lease(await readJson(c)), 201);
+        return c.json(await plane.budgets.lease(await readJson(c), c.get('principal')), 201);
       },
     },
     {
       method: 'post',
       path: '/api/v1/budgets/leases/:id/settle',
-      summary: 'Close a lease with what was really spent. Settling twice is harmless.',
+      summary:
+        'Close a lease with what was really spent. Only the key that took the lease settles it; settling twice is harmless.',
       tag: 'budgets',
       roles: NODE_OR_ADMIN,
       body: LeaseSettlement,
@@ -49,7 +41,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
         200: { description: 'Settled (false: it already was) and the budget now', schema: SettleAnswer },
       },
       async handle(c) {
-        return c.json(await plane.budgets.settle(c.req.param('id')!, await readJson(c)));
+        return c.json(await plane.budgets.settle(c.req.param('id')!, await readJson(c), c.get('principal')));
       },
     },
     {
@@ -57,7 +49,8 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
       path: '/api/v1/projects/:id/budget',
       summary: "The project's budget this period: limit, spent, reserved, remaining, machines today.",
       tag: 'budgets',
-      roles: ANY_ROLE,
+      // Nodes learn what is left from their lease answers, for the scopes they may spend in.
+      roles: PEOPLE,
       responses: { 200: { description: 'Budget status', schema: BudgetStatus } },
       async handle(c) {
         return c.json(await plane.budgets.status(c.req.param('id')!));

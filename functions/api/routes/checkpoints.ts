@@ -4,8 +4,11 @@ import { z } from 'zod';
 import { CheckpointAnswer, CheckpointReport } from '../../../shared/contracts/attempts.js';
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import { CheckpointManifest } from '../../../shared/domain/checkpoint.js';
-import { Task } from '../../../shared/domain/task.js';
-import { ANY_ROLE, NODE_OR_ADMIN, PEOPLE, type RouteDef, readJson } from '../route.js';
+import { Task, TaskId } from '../../../shared/domain/task.js';
+import { ANY_ROLE, NODE_OR_ADMIN, PEOPLE, type RouteDef, readJson, readQuery } from '../route.js';
+
+/** A node restoring another task's checkpoint names the task it holds that resumes from it. */
+const ReadQuery = z.strictObject({ for_task: TaskId.optional() });
 
 export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
   return [
@@ -29,9 +32,11 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/tasks/:id/checkpoints',
-      summary: "The task's checkpoints, oldest first.",
+      summary:
+        "The task's checkpoints, oldest first. A node key: tasks its nodes hold or held last, or the task a task it holds resumes from (for_task).",
       tag: 'checkpoints',
       roles: ANY_ROLE,
+      query: ReadQuery,
       responses: {
         200: {
           description: 'Checkpoint manifests',
@@ -39,18 +44,31 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
         },
       },
       async handle(c) {
-        return c.json({ items: await plane.checkpoints.list(c.req.param('id')!) });
+        const { for_task } = readQuery(c, ReadQuery);
+        return c.json({
+          items: await plane.checkpoints.list(c.req.param('id')!, {
+            caller: c.get('principal'),
+            forTask: for_task,
+          }),
+        });
       },
     },
     {
       method: 'get',
       path: '/api/v1/tasks/:id/checkpoints/:checkpoint',
-      summary: 'One checkpoint manifest.',
+      summary: 'One checkpoint manifest (a node key: as for the list).',
       tag: 'checkpoints',
       roles: ANY_ROLE,
+      query: ReadQuery,
       responses: { 200: { description: 'The checkpoint manifest', schema: CheckpointAnswer } },
       async handle(c) {
-        return c.json(await plane.checkpoints.get(c.req.param('id')!, c.req.param('checkpoint')!));
+        const { for_task } = readQuery(c, ReadQuery);
+        return c.json(
+          await plane.checkpoints.get(c.req.param('id')!, c.req.param('checkpoint')!, {
+            caller: c.get('principal'),
+            forTask: for_task,
+          }),
+        );
       },
     },
     {

@@ -8,7 +8,8 @@ export function trafficRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/tasks/:id/traffic',
-      summary: 'Every LLM call of the task as its gateways logged it (requests, responses, tokens, cost).',
+      summary:
+        'Every LLM call of the task as its gateways logged it (requests, responses, tokens, cost). A node key: only tasks its nodes hold or held last.',
       tag: 'budgets',
       roles: ANY_ROLE,
       responses: {
@@ -18,7 +19,7 @@ export function trafficRoutes(plane: ControlPlane): RouteDef[] {
         },
       },
       async handle(c) {
-        return c.json({ items: await plane.traffic.forTask(c.req.param('id')!) });
+        return c.json({ items: await plane.traffic.forTask(c.req.param('id')!, c.get('principal')) });
       },
     },
   ];

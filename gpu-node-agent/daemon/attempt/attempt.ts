@@ -13,7 +13,7 @@ import { takeCheckpoint } from './checkpoints.js';
 import { gatewayAccess } from './gateway-access.js';
 import type { AttemptDeps, AttemptRef, Claim, RunningAttempt } from './ports.js';
 import { reportError, reportResult, reportStop } from './reports.js';
-import { openSandbox, type SandboxSession } from './sandbox-session.js';
+import { openSandbox, type SandboxSession, verificationUser } from './sandbox-session.js';
 import { measureProgress, scoreAttempt, type Verdict, verifyWork } from './scoring.js';
 import { AttemptStop, type StopReason } from './stop.js';
 import { saveTrajectory } from './trajectory.js';
@@ -83,17 +83,29 @@ export class Attempt {
       session = await openSandbox(this.deps, this.task, this.ref, needs, (line) => this.log.push(line));
       this.leaseExpiresAt = (await this.deps.api.start(this.ref)).lease_expires_at ?? this.leaseExpiresAt;
       logger.info('attempt_started', { ...fields, sandbox: session.sandbox.id.slice(0, 12) });
-      await agent.run({
-        sandbox: session.sandbox,
-        task: this.task,
-        signal: this.halt.signal,
-        log: (line) => this.log.push(line),
-        outputLimitBytes: this.deps.outputLimitBytes,
-        llm: await gatewayAccess(this.deps.gateway, this.deps.provider, this.gatewayKey, this.task.id, needs),
-        attempt: this.ref.attempt,
-        trajectory: this.trajectory,
-        seed: this.seed,
-      });
+      try {
+        await agent.run({
+          sandbox: session.sandbox,
+          task: this.task,
+          signal: this.halt.signal,
+          log: (line) => this.log.push(line),
+          outputLimitBytes: this.deps.outputLimitBytes,
+          llm: await gatewayAccess(
+            this.deps.gateway,
+            this.deps.provider,
+            this.gatewayKey,
+            this.task.id,
+            needs,
+          ),
+          attempt: this.ref.attempt,
+          trajectory: this.trajectory,
+          seed: this.seed,
+        });
+      } finally {
+        // The key is the agent's: once it stops, the node's gateway refuses it, before anything is
+        // reported (the control plane stops honouring it when the attempt ends).
+        this.deps.gateway?.keys.forget(this.gatewayKey);
+      }
       if (this.halt.reason) return await this.reportStop(session);
 
       // The next heartbeat records `verifying` (no call of its own; short verifications skip it).
@@ -113,8 +125,6 @@ export class Attempt {
       else await reportError(this.deps, this.ref, error);
     } finally {
       disarm();
-      // The control plane stops honouring the key when the attempt ends; the node's gateway stops now.
-      this.deps.gateway?.keys.forget(this.gatewayKey);
       await session?.sandbox
         .destroy()
         .catch((error) => logger.error('sandbox_destroy_failed', { ...fields, error }));
@@ -122,12 +132,14 @@ export class Attempt {
   }
 
   /**
-   * Verifies the agent's work and scores it; the artifacts are stored before progress is measured
-   * (which overwrites the work), and the trajectory's record and ATIF document are written last.
+   * Verifies the agent's work (as the task's verification user) and scores it; the artifacts are
+   * stored before progress is measured (which overwrites the work), and the trajectory's record and
+   * ATIF document are written last.
    */
   private async verifyAndScore(session: SandboxSession, startedAt: Date): Promise<Verdict> {
     const { task } = this;
     const signal = this.halt.signal;
+    await session.sandbox.switchUser(verificationUser(task));
     const verified = await verifyWork(session, task, signal);
     await storeArtifacts(this.deps.api, task, this.ref.attempt, session, this.log, verified);
     const progress = await measureProgress(session, task, verified, signal);

@@ -39,6 +39,8 @@ export interface AttemptDeps {
   agents: AgentRegistry;
   /** The node's name: the label on the attempt's sandbox and the author of its checkpoints. */
   node: string;
+  /** Tasks may run as root in their sandboxes here (node.yaml `sandbox.allow_root`). */
+  allowRoot: boolean;
   outputLimitBytes: number;
   logger: Logger;
   /** Null when the node runs no gateway. */

@@ -4,7 +4,13 @@
 // retryable unless another try cannot help.
 
 import type { TaskResult } from '../../../shared/domain/trajectory.js';
-import { AgentFailure, AgentSetupError, ApiError, SandboxImageError } from '../../../shared/errors.js';
+import {
+  AgentFailure,
+  AgentSetupError,
+  ApiError,
+  SandboxImageError,
+  SandboxRefusedError,
+} from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { AttemptApi, AttemptRef } from './ports.js';
 import type { StopReason } from './stop.js';
@@ -44,7 +50,11 @@ export async function reportError(
     logger.warn('attempt_stale', { ...fields, error });
     return;
   }
-  const retryable = !(error instanceof SandboxImageError || error instanceof AgentSetupError);
+  const retryable = !(
+    error instanceof SandboxImageError ||
+    error instanceof SandboxRefusedError ||
+    error instanceof AgentSetupError
+  );
   logger.error('attempt_failed', { ...fields, error, retryable });
   try {
     // A classified failure leads with its class (rate_limit: ..., agent_crash: ...), for reports.

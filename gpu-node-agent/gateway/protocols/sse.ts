@@ -7,10 +7,13 @@ export interface SseEvent {
 
 export function formatSse(e: SseEvent): string {
   // A payload line break would end the field early; SSE carries multi-line data as repeated `data:` lines.
-  const data = e.data
-    .split('\n')
-    .map((line) => `data: ${line}`)
-    .join('\n');
+  // JSON never holds one (it escapes them), so the usual payload is framed without splitting it.
+  const data = e.data.includes('\n')
+    ? e.data
+        .split('\n')
+        .map((line) => `data: ${line}`)
+        .join('\n')
+    : `data: ${e.data}`;
   return e.event === undefined ? `${data}\n\n` : `event: ${e.event}\n${data}\n\n`;
 }
 

@@ -2,8 +2,8 @@
 // which the CLI loads) or a Secrets Manager secret (in AWS; the CDK stack creates them). Read once at
 // start; a missing key is a config error naming the provider, never a failed call later.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConfigError } from '../../shared/errors.js';
-import type { ProviderConfig } from './config.js';
+import { ConfigError } from '../../../shared/errors.js';
+import type { ProviderConfig } from '../config.js';
 
 export async function resolveProviderKeys(
   providers: ProviderConfig[],

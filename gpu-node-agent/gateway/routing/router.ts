@@ -2,19 +2,20 @@
 // targets — the model's own targets in its strategy's order, then its fallbacks' — leaving out models
 // without a price (fail closed) and putting providers that are cooling down after repeated failures last.
 import { createHash } from 'node:crypto';
-import { AutovibeError, NotFoundError } from '../../shared/errors.js';
-import { type PriceTable, UnpricedModelError } from '../../shared/pricing/price-table.js';
-import type { GatewayConfig, ModelRoute, Strategy, Target } from './config.js';
-import type { Provider } from './providers.js';
+import { NotFoundError, OverStrategyBudgetError, UnpricedModelError } from '../../../shared/errors.js';
+import type { PriceTable } from '../../../shared/pricing/price-table.js';
+import type { GatewayConfig, ModelRoute, Strategy, Target } from '../config.js';
+import type { Provider } from '../upstreams/provider.js';
+import type { Cooldowns } from './cooldowns.js';
 
 export interface PlannedTarget {
-  provider: Provider;
+  readonly provider: Provider;
   /** The model name sent upstream. */
-  model: string;
+  readonly model: string;
   /** The name it is priced under. */
-  priceAs: string;
+  readonly priceAs: string;
   /** The client-facing model this target serves (the requested one, its thinking partner or a fallback). */
-  route: string;
+  readonly route: string;
 }
 
 export interface RouteRequest {
@@ -30,15 +31,10 @@ export interface RouteRequest {
   anthropicClient: boolean;
 }
 
-/** Every target of the strategy costs more than its per-request budget allows. */
-export class OverStrategyBudgetError extends AutovibeError {
-  override readonly status = 402;
-  override readonly code = 'over_strategy_budget';
-}
-
 export class Router {
   private readonly routes: Map<string, ModelRoute>;
   private readonly rotation = new Map<string, number>();
+  private readonly resolved = new Map<Target, PlannedTarget>();
 
   constructor(
     private readonly config: GatewayConfig,
@@ -60,16 +56,8 @@ export class Router {
     const first = this.routes.get(request.model);
     const start = request.reasoning && first?.thinking ? this.routes.get(first.thinking)! : first;
     const planned: PlannedTarget[] = [];
-    if (start) {
-      const seen = new Set<string>();
-      const visit = (route: ModelRoute) => {
-        if (seen.has(route.name)) return;
-        seen.add(route.name);
-        planned.push(...this.order(route, request).map((t) => this.resolve(t, route.name)));
-        for (const name of route.fallback) visit(this.routes.get(name)!);
-      };
-      visit(start);
-    } else {
+    if (start) this.visit(start, request, planned, new Set());
+    else {
       for (const name of this.config.default_providers) {
         planned.push({
           provider: this.providers.get(name)!,
@@ -87,8 +75,18 @@ export class Router {
         },
       );
     }
-    const served = planned.filter((t) => request.anthropicClient || t.provider.kind !== 'anthropic');
-    if (served.length === 0) {
+    // Served to this client and priced; cooling providers go last rather than away: if every provider
+    // is cooling, one is still tried. One pass, as this runs on every call.
+    const ready: PlannedTarget[] = [];
+    const cooling: PlannedTarget[] = [];
+    let firstServed: PlannedTarget | undefined;
+    for (const target of planned) {
+      if (!request.anthropicClient && target.provider.kind === 'anthropic') continue;
+      firstServed ??= target;
+      if (!this.prices.has(target.priceAs)) continue;
+      (this.cooldowns.cooling(target.provider.name) ? cooling : ready).push(target);
+    }
+    if (!firstServed) {
       throw new NotFoundError(
         `Model ${request.model} is only served over the Anthropic Messages API (/v1/messages)`,
         {
@@ -96,13 +94,17 @@ export class Router {
         },
       );
     }
-    const priced = served.filter((t) => this.prices.has(t.priceAs));
-    if (priced.length === 0) throw new UnpricedModelError(served[0]!.priceAs);
-    // Cooling providers go last rather than away: if every provider is cooling, one is still tried.
-    return [
-      ...priced.filter((t) => !this.cooldowns.cooling(t.provider.name)),
-      ...priced.filter((t) => this.cooldowns.cooling(t.provider.name)),
-    ];
+    if (ready.length === 0 && cooling.length === 0) throw new UnpricedModelError(firstServed.priceAs);
+    for (const target of cooling) ready.push(target);
+    return ready;
+  }
+
+  /** A route's targets in its strategy's order, then its fallbacks' in turn, each route once. */
+  private visit(route: ModelRoute, request: RouteRequest, planned: PlannedTarget[], seen: Set<string>): void {
+    if (seen.has(route.name)) return;
+    seen.add(route.name);
+    for (const target of this.order(route, request)) planned.push(this.resolve(target, route.name));
+    for (const name of route.fallback) this.visit(this.routes.get(name)!, request, planned, seen);
   }
 
   private order(route: ModelRoute, request: RouteRequest): Target[] {
@@ -112,16 +114,12 @@ export class Router {
       case 'round_robin': {
         const next = this.rotation.get(route.name) ?? 0;
         this.rotation.set(route.name, (next + 1) % targets.length);
-        return [...targets.slice(next), ...targets.slice(0, next)];
+        return next === 0 ? targets : [...targets.slice(next), ...targets.slice(0, next)];
       }
       case 'cost_optimized': {
-        const costOf = (t: Target) =>
-          this.prices.has(priceName(t))
-            ? this.prices.worstCase(priceName(t), request.promptTokens, request.maxTokens)
-            : Infinity;
-        const sorted = [...targets].sort((a, b) => costOf(a) - costOf(b));
+        const sorted = [...targets].sort((a, b) => this.costOf(a, request) - this.costOf(b, request));
         if (strategy.budget === null) return sorted;
-        const within = sorted.filter((t) => costOf(t) <= strategy.budget!);
+        const within = sorted.filter((t) => this.costOf(t, request) <= strategy.budget!);
         if (within.length === 0) {
           throw new OverStrategyBudgetError(
             `Every target of ${route.name} could cost more than its ${strategy.budget} USD per-request budget for this call; lower max_tokens`,
@@ -149,13 +147,26 @@ export class Router {
     }
   }
 
+  /** A target's worst case for the request, in USD; an unpriced one sorts last. */
+  private costOf(target: Target, request: RouteRequest): number {
+    return this.prices.has(priceName(target))
+      ? this.prices.worstCase(priceName(target), request.promptTokens, request.maxTokens)
+      : Infinity;
+  }
+
+  /** A configured target as planned, made once: a config target belongs to one route and never changes. */
   private resolve(target: Target, route: string): PlannedTarget {
-    return {
-      provider: this.providers.get(target.provider)!,
-      model: target.model,
-      priceAs: priceName(target),
-      route,
-    };
+    let planned = this.resolved.get(target);
+    if (!planned) {
+      planned = {
+        provider: this.providers.get(target.provider)!,
+        model: target.model,
+        priceAs: priceName(target),
+        route,
+      };
+      this.resolved.set(target, planned);
+    }
+    return planned;
   }
 }
 
@@ -181,33 +192,4 @@ function weightedOrder<T>(items: readonly T[], weight: (item: T) => number, rand
 /** A number in [0, 1) that only depends on `key`. */
 function stableFraction(key: string): number {
   return createHash('sha256').update(key).digest().readUInt32BE(0) / 2 ** 32;
-}
-
-/** Providers rest after `failures` failed tries in a row, for `seconds`; one success resets them. */
-export class Cooldowns {
-  private readonly failures = new Map<string, number>();
-  private readonly until = new Map<string, number>();
-
-  constructor(
-    private readonly settings: { failures: number; seconds: number },
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  cooling(provider: string): boolean {
-    return (this.until.get(provider) ?? 0) > this.now();
-  }
-
-  succeeded(provider: string): void {
-    this.failures.delete(provider);
-    this.until.delete(provider);
-  }
-
-  failed(provider: string): void {
-    const count = (this.failures.get(provider) ?? 0) + 1;
-    this.failures.set(provider, count);
-    if (count >= this.settings.failures) {
-      this.until.set(provider, this.now() + this.settings.seconds * 1000);
-      this.failures.set(provider, 0);
-    }
-  }
 }

@@ -9,9 +9,9 @@ import type {
   ChatCompletionCreateParams,
   ChatCompletionMessageToolCall,
 } from 'openai/resources/chat/completions';
-import type { AtifDocument, AtifStep } from '../../shared/domain/atif.js';
-import type { Provider } from './providers.js';
-import { UpstreamError } from './upstream-http.js';
+import type { AtifDocument, AtifStep } from '../../../shared/domain/atif.js';
+import { UpstreamError } from '../../../shared/errors.js';
+import type { Provider } from './provider.js';
 
 export class ReplayProvider implements Provider {
   readonly kind = 'replay' as const;

@@ -2,7 +2,7 @@
 // pricing: text, reasoning, tool calls, finish reason, usage, and (from vLLM) token ids and logprobs.
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
-import { tokensForBytes } from './protocols/tokens.js';
+import { tokensForBytes } from '../protocols/tokens.js';
 
 /** What vLLM adds to chat responses when asked for token ids. */
 interface VllmFields {

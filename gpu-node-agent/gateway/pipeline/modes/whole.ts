@@ -1,0 +1,25 @@
+// A translated call answered whole: the upstream's completion, priced, in the client's protocol.
+import type { ChatCompletion } from 'openai/resources/chat/completions';
+import { tokensOf } from '../../upstreams/chunk-accumulator.js';
+import { settle } from '../settle.js';
+import { respondWhole } from './answer.js';
+import type { CallMode } from './mode.js';
+
+export const wholeMode: CallMode<ChatCompletion> = {
+  targets: (call) => call.plan.targets,
+  send: (target, call, signal) =>
+    target.provider.complete({ ...call.request, model: target.model, stream: false }, signal),
+  async deliver(parts, call, { target, answer: completion }) {
+    const settlement = settle(parts, call, target, completion.usage ?? null, 0);
+    respondWhole(call, call.start.adapter.respond(completion, call.model), settlement);
+    return {
+      outcome: 'ok',
+      error: null,
+      response: completion,
+      tokens: tokensOf(completion),
+      settlement,
+      firstTokenMs: null,
+      streamMs: 0,
+    };
+  },
+};
