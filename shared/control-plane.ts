@@ -8,6 +8,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Capacity } from './attempts/capacity.js';
 import { Claims } from './attempts/claims.js';
+import { LostAttempts } from './attempts/lost-attempts.js';
 import { NodeOwnership } from './attempts/ownership.js';
 import { AttemptReports } from './attempts/reports.js';
 import { RetryPolicy } from './attempts/retry-policy.js';
@@ -138,15 +139,18 @@ export function wireControlPlane(
     sqs: aws.sqs,
     deadTasksQueueUrl: queues.deadTasks,
     retry: schedulerConfig.retry,
+    maxLostAttempts: schedulerConfig.maxLostAttempts,
     now,
     random: options.random,
   });
+  const lost = new LostAttempts({ tasks: repositories.tasks, capacity, publisher, retry, now });
   const { leaseSeconds } = schedulerConfig;
   const reports = new AttemptReports({
     tasks: repositories.tasks,
     capacity,
     publisher,
     retry,
+    lost,
     leaseSeconds,
     now,
   });
@@ -170,6 +174,7 @@ export function wireControlPlane(
     state,
     capacity,
     retry,
+    lost,
     dispatcher,
     publisher,
     sqs: aws.sqs,

@@ -1,5 +1,6 @@
 // `autovibe dev` minus the terminal: the local stack, the control plane on it, the bootstrap admin key,
-// the default project and the API served over HTTP. Returns a handle so tests can run it in-process.
+// the default project and the API served over HTTP (on its remembered port when asked for 0). Returns a
+// handle so tests can run it in-process.
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
@@ -13,12 +14,14 @@ import type { Logger } from '../../shared/logger.js';
 import { type SchedulerConfig, schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
 import { createApp } from '../api/app.js';
 import { type LocalStack, startLocalStack } from './local-stack.js';
+import { type PortMove, warnMoved } from './ports.js';
 import { startLocalRuntime } from './runtime.js';
 import { readSecretFile, writeSecretFile } from './secrets.js';
 
 export interface DevServerOptions {
   dataDir: string;
   host: string;
+  /** 0: the port this data directory's API had last time if it is free, else a free one. */
   port: number;
   /** AUTOVIBE_ADMIN_KEY: becomes the admin key on first start. */
   adminKey?: string;
@@ -46,6 +49,8 @@ export interface DevServer {
   /** Beneath the services, for tests and benchmarks. */
   internals: ControlPlaneInternals;
   admin: AdminKeySource;
+  /** Remembered ports (the API's, the emulators') that were taken, and where each listens instead. */
+  moved: PortMove[];
   /** Stops the API, then the emulators in reverse order; returns what it stopped, in order. */
   stop(): Promise<string[]>;
 }
@@ -79,12 +84,19 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     // Created once; a default project changed since (its budget, say) is kept as it is.
     if (!(await plane.projects.find(DEFAULT_PROJECT.id))) await plane.projects.create(DEFAULT_PROJECT);
 
-    const server = serve({ fetch: createApp(plane).fetch, hostname: options.host, port: options.port });
+    const server = serve({
+      fetch: createApp(plane).fetch,
+      hostname: options.host,
+      port: await stack.ports.choose('api', options.port),
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
     });
     const { port } = server.address() as AddressInfo;
+    await stack.ports.listening('api', port);
+    const apiMove = stack.ports.moves.find((move) => move.name === 'api');
+    if (apiMove) warnMoved(apiMove, options.logger);
     const runtime =
       options.runtime === false
         ? undefined
@@ -98,6 +110,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       plane,
       internals,
       admin,
+      moved: stack.ports.moves,
       async stop() {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         options.logger?.info('api_stopped', {});

@@ -56,6 +56,13 @@ export interface Delivery extends DispatchMessage {
 
 export type Claim = ClaimAnswer;
 
+/**
+ * How much longer than its long-poll wait a receive may take before it is given up: a port that
+ * accepts connections and never answers (another program took the queue's port) must not hang the
+ * node, whose poll loop counts the failure and, after a few, registers again.
+ */
+const RECEIVE_GRACE_SECONDS = 15;
+
 /** An attempt this node holds, as the daemon names it (the wire adds the node's id). */
 export interface AttemptRef {
   task_id: string;
@@ -64,8 +71,14 @@ export interface AttemptRef {
 
 export class NodeClient {
   private readonly api: ApiClient;
+  private request?: RegistrationRequest;
   private registration?: RegistrationAnswer;
   private aws?: AwsClients;
+  /**
+   * Aborted when a new registration replaces the queue and storage clients: requests in flight on
+   * the old ones stop (destroying a client does not end a request already sent).
+   */
+  private replaced = new AbortController();
   private traffic: Promise<{ s3: S3Client; bucket: string }> | null = null;
   /** Per project, the user gateway key resolved last: the proof a lease charged to no machine shows. */
   private readonly userKeys = new Map<string, string>();
@@ -87,7 +100,17 @@ export class NodeClient {
     return this.registration?.heartbeat_every_seconds ?? 10;
   }
 
+  /** Where the queue and storage were at the last registration (heartbeat answers say where now). */
+  get endpointsVersion(): string | undefined {
+    return this.registration?.endpoints_version;
+  }
+
+  /**
+   * Registers (again under the same name: an update), and points the queue and storage clients where
+   * the answer says. Attempts in flight keep using this client, so they follow too.
+   */
   async register(registration: RegistrationRequest): Promise<RegistrationAnswer> {
+    this.request = registration;
     const answer = await this.api.call(
       { schema: RegistrationAnswer, what: 'registration answer' },
       'POST',
@@ -98,13 +121,23 @@ export class NodeClient {
     // Emulated AWS (the embedded stack) takes its fixed local credentials; real AWS the node's own.
     const sqs = answer.sqs_endpoint ?? undefined;
     const s3 = answer.storage.s3_endpoint ?? undefined;
-    if (this.aws) destroyAwsClients(this.aws);
+    if (this.aws) {
+      this.replaced.abort();
+      this.replaced = new AbortController();
+      destroyAwsClients(this.aws);
+    }
     this.aws = createAwsClients({
       region: this.region,
       endpoints: { sqs, s3 },
       credentials: sqs || s3 ? LOCAL_CREDENTIALS : undefined,
     });
     return answer;
+  }
+
+  /** Registers again as last time: to learn where the queue and storage are now. */
+  reregister(): Promise<RegistrationAnswer> {
+    if (!this.request) throw new Error('Register the node first');
+    return this.register(this.request);
   }
 
   heartbeat(
@@ -120,13 +153,14 @@ export class NodeClient {
   }
 
   async receive(max: number, waitSeconds: number, signal?: AbortSignal): Promise<Delivery[]> {
+    const limits = [this.replaced.signal, AbortSignal.timeout((waitSeconds + RECEIVE_GRACE_SECONDS) * 1000)];
     const out = await this.queue().send(
       new ReceiveMessageCommand({
         QueueUrl: this.registration!.queue_url,
         MaxNumberOfMessages: Math.min(10, Math.max(1, max)),
         WaitTimeSeconds: waitSeconds,
       }),
-      { abortSignal: signal },
+      { abortSignal: AbortSignal.any(signal ? [signal, ...limits] : limits) },
     );
     return (out.Messages ?? []).map((m) => ({ ...dispatchMessageOf(m.Body), receipt: m.ReceiptHandle! }));
   }
@@ -134,6 +168,7 @@ export class NodeClient {
   async acknowledge(delivery: Delivery): Promise<void> {
     await this.queue().send(
       new DeleteMessageCommand({ QueueUrl: this.registration!.queue_url, ReceiptHandle: delivery.receipt }),
+      { abortSignal: this.replaced.signal },
     );
   }
 
@@ -164,6 +199,11 @@ export class NodeClient {
 
   release(ref: AttemptRef, reason: string, checkpointId: string | null): Promise<Task> {
     return this.report(ref, 'release', { reason, checkpoint_id: checkpointId });
+  }
+
+  /** After a restart: the attempt was lost with the node's previous run (it does not count). */
+  lost(ref: AttemptRef, reason: string): Promise<Task> {
+    return this.report(ref, 'release', { reason, lost: true });
   }
 
   /** Adds the attempt's trajectory (record and ATIF already in S3) to the control plane's index. */
@@ -204,21 +244,27 @@ export class NodeClient {
     body: Buffer | string,
     type?: string,
   ): Promise<void> {
-    await this.storage().send(
-      new PutObjectCommand({
-        Bucket: this.registration!.storage.buckets[bucket],
-        Key: key,
-        Body: body,
-        ContentType: type ?? 'application/octet-stream',
-      }),
+    await this.withStorage((s3, abortSignal) =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: this.registration!.storage.buckets[bucket],
+          Key: key,
+          Body: body,
+          ContentType: type ?? 'application/octet-stream',
+        }),
+        { abortSignal },
+      ),
     );
   }
 
   async getObject(bucket: 'checkpoints' | 'artifacts', key: string): Promise<Buffer> {
-    const out = await this.storage().send(
-      new GetObjectCommand({ Bucket: this.registration!.storage.buckets[bucket], Key: key }),
-    );
-    return Buffer.from(await out.Body!.transformToByteArray());
+    return this.withStorage(async (s3, abortSignal) => {
+      const out = await s3.send(
+        new GetObjectCommand({ Bucket: this.registration!.storage.buckets[bucket], Key: key }),
+        { abortSignal },
+      );
+      return Buffer.from(await out.Body!.transformToByteArray());
+    });
   }
 
   /**
@@ -286,10 +332,20 @@ export class NodeClient {
     );
   }
 
-  /** The gateway's BlobWriter: a batch of its traffic log, to the traffic-logs bucket. */
+  /**
+   * The gateway's BlobWriter: a batch of its traffic log, to the traffic-logs bucket. After a failed
+   * write the next one asks where storage is again: it may have moved (a restarted local stack).
+   */
   async put(key: string, body: Uint8Array, contentType: string): Promise<void> {
-    const { s3, bucket } = await this.trafficStore();
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    const store = this.trafficStore();
+    const { s3, bucket } = await store;
+    try {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    } catch (error) {
+      // Not destroyed: other batches may be on their way through it.
+      if (this.traffic === store) this.traffic = null;
+      throw error;
+    }
   }
 
   close(): void {
@@ -337,9 +393,19 @@ export class NodeClient {
     return this.aws.sqs;
   }
 
-  private storage(): S3Client {
+  /**
+   * An S3 request on the current storage client. One cut short because the node registered again
+   * (its storage moved) is made once more, where storage is now: attempts follow a move unharmed.
+   */
+  private async withStorage<T>(request: (s3: S3Client, abortSignal: AbortSignal) => Promise<T>): Promise<T> {
     if (!this.aws) throw new Error('Register the node first');
-    return this.aws.s3;
+    const replaced = this.replaced.signal;
+    try {
+      return await request(this.aws.s3, replaced);
+    } catch (error) {
+      if (!replaced.aborted) throw error;
+      return request(this.aws.s3, this.replaced.signal);
+    }
   }
 }
 

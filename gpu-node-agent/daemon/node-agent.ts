@@ -1,9 +1,10 @@
 // The node agent, the daemon on a machine that runs tasks: it registers, heartbeats, takes work from
 // its dispatch queue while it has free slots, runs each attempt, and reports. The constructor wires it
 // (node client, agents, clock); start() and stop() run it. Lifecycle: starting → running → draining →
-// stopped. On start it removes sandboxes an earlier run left behind and gives their attempts back for
-// retry; on drain it takes no new work, lets running attempts go on until the drain deadline, then
-// checkpoints and releases them.
+// stopped. On start it removes sandboxes an earlier run left behind and reports their attempts lost
+// with that run; on drain it takes no new work, lets running attempts go on until the drain deadline,
+// then checkpoints and releases them. When the control plane says its queue or storage moved (a
+// restarted local stack), or its queue stops answering, it registers again to learn where they are.
 
 import { ApiError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -21,6 +22,8 @@ import { type Cancel, type Clock, sleepOn, systemClock } from './clock.js';
 export type NodeState = 'starting' | 'running' | 'draining' | 'stopped';
 
 const MAX_ERROR_BACKOFF_MS = 30_000;
+/** Failed receives in a row after which the node registers again, in case its queue moved. */
+const REDISCOVER_AFTER_ERRORS = 3;
 
 export interface NodeAgentDeps {
   provider: SandboxProvider;
@@ -56,6 +59,9 @@ export class NodeAgent {
   private pollLoop?: Promise<void>;
   private drained?: Promise<void>;
   private stopped?: Promise<StopOutcome>;
+  private rediscovering?: Promise<boolean>;
+  /** Ends the poll loop's error backoff early. */
+  private endBackoff?: () => void;
   /** Resolves whenever an attempt ends, so a full node wakes to poll again. */
   private slotFreed: () => void = () => undefined;
 
@@ -198,9 +204,10 @@ export class NodeAgent {
   }
 
   /**
-   * Sandboxes of an earlier run of this node: removed, and their attempts given back for retry. One
-   * that cannot be removed (a hung engine, a frozen container) is reported and left to its lease,
-   * which this run does not renew; the node goes on either way.
+   * Sandboxes of an earlier run of this node: removed, and their attempts reported lost with that run
+   * (handed back without counting against the task's max_attempts). One that cannot be removed (a hung
+   * engine, a frozen container) is reported and left to its lease, which this run does not renew; the
+   * node goes on either way.
    */
   private async cleanUpLeftovers(): Promise<void> {
     const { logger } = this.deps;
@@ -218,7 +225,7 @@ export class NodeAgent {
         },
       );
       try {
-        await this.api.fail(ref, 'the node agent restarted while the attempt ran', { retryable: true });
+        await this.api.lost(ref, 'the node agent restarted while the attempt ran');
       } catch (error) {
         // The attempt was finished, cancelled or re-queued meanwhile: nothing to give back.
         if (!(error instanceof ApiError)) throw error;
@@ -249,7 +256,10 @@ export class NodeAgent {
         errors++;
         const backoff = Math.min(MAX_ERROR_BACKOFF_MS, 500 * 2 ** errors);
         logger.warn('poll_failed', { error, retry_in_ms: backoff });
-        await sleepOn(this.clock, backoff, this.polling.signal);
+        const why = `the dispatch queue failed ${errors} times in a row`;
+        // Registered again: the queue is where the answer says, so try it at once.
+        if (errors % REDISCOVER_AFTER_ERRORS === 0 && (await this.rediscover(why))) continue;
+        await this.backOff(backoff);
       }
     }
   }
@@ -311,8 +321,48 @@ export class NodeAgent {
         }
       }
       if (answer.drain && this.current === 'running') void this.drain();
+      if (answer.endpoints_version !== this.api.endpointsVersion)
+        await this.rediscover('the control plane says the queue or storage moved');
+      // The control plane answers (again): a poll backing off from errors tries its queue now.
+      this.endBackoff?.();
     } catch (error) {
       this.deps.logger.warn('heartbeat_failed', { error });
     }
+  }
+
+  /** Waits out a poll error's backoff, or until a heartbeat gets through. */
+  private async backOff(ms: number): Promise<void> {
+    const wake = new AbortController();
+    this.endBackoff = () => wake.abort();
+    await sleepOn(this.clock, ms, AbortSignal.any([this.polling.signal, wake.signal]));
+    this.endBackoff = undefined;
+  }
+
+  /**
+   * Registers again to learn where the queue and storage are now; running attempts go through the
+   * same client, so they follow. Only while running: registering makes the node active again, which
+   * a draining node must not be. Resolves with whether it registered.
+   */
+  private rediscover(why: string): Promise<boolean> {
+    if (this.current !== 'running') return Promise.resolve(false);
+    this.rediscovering ??= (async () => {
+      const before = this.api.endpointsVersion;
+      try {
+        const answer = await this.api.reregister();
+        this.deps.logger.warn('node_reregistered', {
+          why,
+          moved: answer.endpoints_version !== before,
+          sqs_endpoint: answer.sqs_endpoint,
+          s3_endpoint: answer.storage.s3_endpoint,
+        });
+        return true;
+      } catch (error) {
+        this.deps.logger.warn('reregister_failed', { why, error });
+        return false;
+      } finally {
+        this.rediscovering = undefined;
+      }
+    })();
+    return this.rediscovering;
   }
 }

@@ -1,7 +1,8 @@
 // What a node reports about the attempt it holds: start, heartbeat (and with it `verifying`),
-// complete, time out, release, checkpoint, fail. Every report names the node and the attempt and is
-// one conditional write on both; a report about an attempt the node no longer holds is refused with
-// StaleAttemptError and changes nothing, and a repeat of a report that was taken is harmless.
+// complete, time out, release (or, after a restart, lost), checkpoint, fail. Every report names the
+// node and the attempt and is one conditional write on both; a report about an attempt the node no
+// longer holds is refused with StaleAttemptError and changes nothing, and a repeat of a report that
+// was taken is harmless.
 import type { SystemEvent } from '../domain/events.js';
 import type { Task } from '../domain/task.js';
 import { HELD_STATUSES, isHeld, TaskStatus } from '../domain/task-state.js';
@@ -11,6 +12,7 @@ import type { EventPublisher } from '../events/event-publisher.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { Capacity } from './capacity.js';
 import { type HeldAttempt, leaseUntil } from './lease.js';
+import type { LostAttempts } from './lost-attempts.js';
 import type { RetryPolicy } from './retry-policy.js';
 
 interface Deps {
@@ -18,6 +20,7 @@ interface Deps {
   capacity: Capacity;
   publisher: EventPublisher;
   retry: RetryPolicy;
+  lost: LostAttempts;
   leaseSeconds: number;
   now: () => Date;
 }
@@ -121,6 +124,18 @@ export class AttemptReports {
       event,
       notify: 'always',
     });
+  }
+
+  /**
+   * The node restarted and found the attempt left over from its previous run: the attempt was lost
+   * with that run. It is handed back without counting against max_attempts (see LostAttempts).
+   */
+  async lost(taskId: string, ref: HeldAttempt): Promise<Task> {
+    const task = await this.task(taskId);
+    const current = task.worker_id === ref.worker_id && task.attempt === ref.attempt;
+    const after = current ? await this.deps.lost.lose(task, 'node_restarted') : null;
+    // Not current, or it changed meanwhile (the sweep found the lease expired first): stale.
+    return after ?? this.explainRefusal(taskId, ref, TaskStatus.queued);
   }
 
   /** Records a checkpoint the node saved of the attempt it holds (CheckpointCreated). */

@@ -1,6 +1,7 @@
 // What becomes of a failed attempt: it is retried after an exponential backoff with jitter, unless
 // retrying cannot help or max_attempts is spent; then the task is buried: moved to `dead`, with a
-// message on the dead-tasks queue for whoever looks into lost work.
+// message on the dead-tasks queue for whoever looks into lost work. Attempts lost with their node do
+// not count against max_attempts; they have a cap of their own (maxLostAttempts).
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Task } from '../domain/task.js';
 import { TaskStatus } from '../domain/task-state.js';
@@ -16,6 +17,8 @@ interface Deps {
   sqs: SQSClient;
   deadTasksQueueUrl: string;
   retry: RetrySettings;
+  /** A task whose node is lost this many times is buried (see lostTooOften). */
+  maxLostAttempts: number;
   now: () => Date;
   random?: () => number;
 }
@@ -33,7 +36,21 @@ export class RetryPolicy {
   /** Why the failed task gets no further attempt, or null when it is retried. */
   givesUp(failed: Task, retryable: boolean): string | null {
     if (!retryable) return 'failed with an error that retrying cannot fix';
-    return failed.attempt >= failed.max_attempts ? 'out of attempts' : null;
+    return (
+      this.lostTooOften(failed.lost_attempts) ??
+      (attemptsSpent(failed) >= failed.max_attempts ? 'out of attempts' : null)
+    );
+  }
+
+  /**
+   * Why a task that has lost its node `lost` times gets no further attempt, or null. Lost attempts
+   * cost the task nothing, so without this cap a task that kills its node would go round forever.
+   */
+  lostTooOften(lost: number): string | null {
+    const max = this.deps.maxLostAttempts;
+    return lost >= max
+      ? `its node was lost ${lost} times while running it (AUTOVIBE_MAX_LOST_ATTEMPTS is ${max}): it may be what brings the node down`
+      : null;
   }
 
   /** Moves a failed task to `dead` and leaves a message on the dead-tasks queue. */
@@ -55,4 +72,9 @@ export class RetryPolicy {
     );
     return dead;
   }
+}
+
+/** Attempts that count against max_attempts: those started, less those lost with their node. */
+export function attemptsSpent(task: Pick<Task, 'attempt' | 'lost_attempts'>): number {
+  return task.attempt - task.lost_attempts;
 }

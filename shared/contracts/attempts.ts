@@ -47,6 +47,11 @@ export const ReleaseReport = AttemptReport.extend({
   reason: z.string().min(1).max(1000),
   /** A checkpoint saved just before, which the next attempt starts from. */
   checkpoint_id: z.string().max(64).nullable().default(null),
+  /**
+   * The node restarted and found the attempt left over from its previous run: it was lost with that
+   * run (AttemptLost), and does not count against max_attempts. False: the node gives it up (draining).
+   */
+  lost: z.boolean().default(false),
 });
 export type ReleaseReport = z.input<typeof ReleaseReport>;
 

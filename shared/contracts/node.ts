@@ -32,6 +32,8 @@ export const RegistrationAnswer = z.object({
   lease_seconds: z.number(),
   heartbeat_every_seconds: z.number(),
   storage: NodeStorage,
+  /** Names where the node finds its queue and storage; heartbeat answers carry it too. */
+  endpoints_version: z.string(),
 });
 export type RegistrationAnswer = z.infer<typeof RegistrationAnswer>;
 
@@ -65,6 +67,11 @@ export const HeartbeatAnswer = z.object({
     .describe('Attempts whose lease (or status) this heartbeat wrote; the rest had most of their lease left'),
   drain: z.boolean(),
   lease_seconds: z.number(),
+  /**
+   * Where the node's queue and storage are now, as a version: one other than its registration's
+   * means they moved (a local stack restarted on other ports), and the node registers again.
+   */
+  endpoints_version: z.string(),
 });
 export type HeartbeatAnswer = z.infer<typeof HeartbeatAnswer>;
 

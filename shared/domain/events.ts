@@ -27,6 +27,18 @@ const DATA = {
     reason: z.string(),
     checkpoint_id: z.string().nullable(),
   }),
+  /**
+   * The node holding the attempt was lost: its lease expired (it crashed, or was cut off), or it
+   * restarted and found the attempt left over. The attempt ended without a result; it does not count
+   * against max_attempts (`lost_attempts` is the task's count so far, this one included).
+   */
+  AttemptLost: z.strictObject({
+    task_id: z.string(),
+    worker_id: z.string(),
+    attempt: z.int(),
+    reason: z.enum(['lease_expired', 'node_restarted']),
+    lost_attempts: z.int(),
+  }),
   CheckpointCreated: z.strictObject({
     task_id: z.string(),
     attempt: z.int(),
@@ -86,6 +98,7 @@ export const SCHEDULER_TRIGGERS: ReadonlySet<EventType> = new Set<EventType>([
   'TaskFailed',
   'TaskCancelled',
   'TaskReleased',
+  'AttemptLost',
   'WorkerRegistered',
   'WorkerHealthCheck',
 ]);

@@ -173,6 +173,12 @@ export const Task = TaskSpec.extend({
   updated_at: z.iso.datetime(),
   /** Attempts started so far; claims, heartbeats and reports carry it so stale ones are refused. */
   attempt: z.int().min(0),
+  /**
+   * Of those, the attempts lost with their node (its lease expired, or it restarted and found the
+   * attempt left over): the infrastructure's failures, so they do not count against max_attempts.
+   * Capped by AUTOVIBE_MAX_LOST_ATTEMPTS, so a task that brings its node down every time still ends.
+   */
+  lost_attempts: z.int().min(0).default(0),
   /** Bumped by every write; writes are conditional on the revision they read (optimistic locking). */
   revision: z.int().min(1),
   submitted_by: z.string(),

@@ -21,6 +21,11 @@ const Env = z.object({
   AUTOVIBE_LEASE_SECONDS: Seconds(90),
   /** A node silent this long is marked lost and gets no new work. */
   AUTOVIBE_WORKER_LOST_AFTER_SECONDS: Seconds(180),
+  /**
+   * A task whose node is lost this many times (lease expired, node restarted) is buried: lost attempts
+   * do not count against max_attempts, so this is what ends a task that brings its node down.
+   */
+  AUTOVIBE_MAX_LOST_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
   AUTOVIBE_RETRY_BASE_SECONDS: Seconds(10),
   AUTOVIBE_RETRY_MAX_SECONDS: Seconds(900),
 });
@@ -32,6 +37,7 @@ export interface SchedulerConfig {
   claimTimeoutSeconds: number;
   leaseSeconds: number;
   nodeLostAfterSeconds: number;
+  maxLostAttempts: number;
   retry: { baseSeconds: number; maxSeconds: number };
 }
 
@@ -58,6 +64,7 @@ export function schedulerConfigFromEnv(env: NodeJS.ProcessEnv): SchedulerConfig 
     claimTimeoutSeconds: e.AUTOVIBE_CLAIM_TIMEOUT_SECONDS,
     leaseSeconds: e.AUTOVIBE_LEASE_SECONDS,
     nodeLostAfterSeconds: e.AUTOVIBE_WORKER_LOST_AFTER_SECONDS,
+    maxLostAttempts: e.AUTOVIBE_MAX_LOST_ATTEMPTS,
     retry: { baseSeconds: e.AUTOVIBE_RETRY_BASE_SECONDS, maxSeconds: e.AUTOVIBE_RETRY_MAX_SECONDS },
   };
 }

@@ -259,9 +259,15 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Active, and heard from within a lease: a node silent that long has let the lease of everything it
+   * held lapse (those attempts are being handed back as lost), so it is down or cut off and gets
+   * nothing new until it heartbeats again, long before the sweep would mark it lost.
+   */
   private isAvailable(node: Node, now: Date): boolean {
     const silentFor = (now.getTime() - Date.parse(node.last_heartbeat_at)) / 1000;
-    return node.status === 'active' && silentFor < this.deps.config.nodeLostAfterSeconds;
+    const { leaseSeconds, nodeLostAfterSeconds } = this.deps.config;
+    return node.status === 'active' && silentFor < Math.min(leaseSeconds, nodeLostAfterSeconds);
   }
 
   private async read(ids: string[]): Promise<Task[]> {

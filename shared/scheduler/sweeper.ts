@@ -1,9 +1,11 @@
 // The periodic sweep (seed 004 §2.1 "Progress Tracking" and "Retry Handling"): nodes gone silent are
-// marked lost; dispatches nobody claimed and leases nobody renewed go back to the queue (stall
-// detection); attempts past timeout_seconds end as timed_out; failed attempts whose backoff has passed
-// are queued again or, out of attempts, buried. Then a dispatch pass. Safe to run twice or at once.
+// marked lost; dispatches nobody claimed go back to the queue; attempts whose lease nobody renewed are
+// lost with their node (stall detection) and handed back without spending an attempt; attempts past
+// timeout_seconds end as timed_out; failed attempts whose backoff has passed are queued again or, out
+// of attempts, buried. Then a dispatch pass. Safe to run twice or at once.
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Capacity } from '../attempts/capacity.js';
+import type { LostAttempts } from '../attempts/lost-attempts.js';
 import type { RetryPolicy } from '../attempts/retry-policy.js';
 import type { SystemEvent } from '../domain/events.js';
 import type { Node } from '../domain/node.js';
@@ -35,6 +37,7 @@ interface Deps {
   state: SchedulerState;
   capacity: Capacity;
   retry: RetryPolicy;
+  lost: LostAttempts;
   dispatcher: Dispatcher;
   publisher: EventPublisher;
   sqs: SQSClient;
@@ -185,23 +188,17 @@ export class Sweeper {
       return;
     }
     if (!this.expired(task.lease_expires_at)) return;
-    // Stalled: the node stopped renewing its lease. The attempt counts as spent.
-    const error = `lease expired on ${task.worker_id}: the node stopped heartbeating`;
-    if (task.attempt >= task.max_attempts) {
-      const failed = await this.move(task, TaskStatus.failed, { last_error: error, lease_expires_at: null });
-      if (!failed) return;
-      await this.deps.capacity.release(task);
-      await this.deps.retry.bury(failed, 'out of attempts');
-      report.dead.push(task.id);
-    } else if (await this.requeue(task, error)) {
-      report.requeued.push(task.id);
-    }
+    // Stalled: the node stopped renewing its lease. The attempt is lost with it, not spent.
+    const after = await this.deps.lost.lose(task, 'lease_expired');
+    if (after) report[after.status === TaskStatus.dead ? 'dead' : 'requeued'].push(task.id);
   }
 
   private async retry(task: Task, report: SweepReport): Promise<void> {
     if (task.not_before && Date.parse(task.not_before) > this.deps.now().getTime()) return;
-    if (task.attempt >= task.max_attempts) {
-      await this.deps.retry.bury(task, 'out of attempts').catch(ignoreConflict);
+    // Out of attempts, or lost too often: its report buried it unless that died on the way.
+    const givenUp = this.deps.retry.givesUp(task, true);
+    if (givenUp) {
+      await this.deps.retry.bury(task, givenUp).catch(ignoreConflict);
       report.dead.push(task.id);
       return;
     }
@@ -209,13 +206,13 @@ export class Sweeper {
     if (queued) report.retried.push(task.id);
   }
 
+  /** A dispatched task back to the queue: no attempt was started, so none is spent or lost. */
   private async requeue(task: Task, reason: string): Promise<boolean> {
     const queued = await this.move(task, TaskStatus.queued, {
       worker_id: null,
       lease_expires_at: null,
       started_at: null,
       status_reason: reason,
-      ...(task.status === TaskStatus.dispatched ? {} : { last_error: reason }),
     });
     if (!queued) return false;
     await this.deps.capacity.release(task);

@@ -58,6 +58,7 @@ export class AttemptService {
 
   async release(taskId: string, input: unknown, caller: Principal): Promise<Task> {
     const report = await this.owned(ReleaseReport, input, 'release', caller);
+    if (report.lost) return this.deps.reports.lost(taskId, report);
     return this.deps.reports.release(taskId, report, report.reason, report.checkpoint_id);
   }
 

@@ -1,6 +1,7 @@
 // Nodes: registration, heartbeats, draining, and reading them. A node registers with its node key,
 // gets its own dispatch queue, and heartbeats every few seconds; the answer tells it which of its
 // attempts to stop and whether to drain.
+import { createHash } from 'node:crypto';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import type { HeldAttempt } from '../attempts/lease.js';
@@ -81,6 +82,7 @@ export class NodeService {
       lease_seconds: this.deps.leaseSeconds,
       heartbeat_every_seconds: Math.max(1, Math.floor(this.deps.leaseSeconds / 3)),
       storage: this.deps.storage,
+      endpoints_version: this.endpointsVersion(queueUrl),
     };
   }
 
@@ -147,7 +149,19 @@ export class NodeService {
         stop.push({ task_id, attempt, reason });
       }
     }
-    return { stop, renewed, drain: node.status === 'draining', lease_seconds: this.deps.leaseSeconds };
+    return {
+      stop,
+      renewed,
+      drain: node.status === 'draining',
+      lease_seconds: this.deps.leaseSeconds,
+      endpoints_version: this.endpointsVersion(node.queue_url),
+    };
+  }
+
+  /** Where the node's queue and storage are, as a short digest (no read: what this process knows). */
+  private endpointsVersion(queueUrl: string): string {
+    const endpoints = [this.deps.sqsEndpoint, this.deps.storage.s3_endpoint, queueUrl];
+    return createHash('sha256').update(JSON.stringify(endpoints)).digest('base64url').slice(0, 16);
   }
 
   /**

@@ -91,6 +91,7 @@ export class TaskService {
       created_at: now.toISOString(),
       updated_at: now.toISOString(),
       attempt: 0,
+      lost_attempts: 0,
       revision: 1,
       submitted_by: caller.keyId,
       worker_id: null,

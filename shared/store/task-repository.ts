@@ -299,5 +299,6 @@ export class TaskRepository {
 
 function stripInternal(item: Item): Task {
   const { fingerprint: _f, history: _h, ...task } = item as unknown as TaskItem;
-  return task;
+  // Tasks stored before lost attempts were counted have none.
+  return { ...task, lost_attempts: task.lost_attempts ?? 0 };
 }

@@ -1,7 +1,7 @@
 // The node agent against the embedded stack over HTTP, with a real Docker engine: tasks solved by the
 // oracle, left alone by nop, timed out, cancelled, abandoned at a stop deadline, drained into a
 // checkpoint and resumed, an agent killed mid-task and restarted, and each attempt's gateway key.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -23,10 +23,12 @@ import {
   dataDir,
   dev,
   docker,
+  exited,
   finished,
   history,
   nodeKey,
   scriptedGateway,
+  spawnAgent,
   startAgent,
   submit,
   trajectoryFile,
@@ -251,23 +253,6 @@ describe('node agent process', () => {
     child?.kill('SIGKILL');
   });
 
-  async function spawnAgent(configFile: string): Promise<ChildProcess> {
-    const proc = spawn('node', ['bin/autovibe.js', 'agent', '--config', configFile], {
-      env: { ...process.env, AUTOVIBE_LOG_LEVEL: 'info', AUTOVIBE_LOG_FORMAT: 'json' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      proc.stdout!.on('data', (chunk) => {
-        out += chunk;
-        if (out.includes('slots')) resolve();
-      });
-      proc.stderr!.on('data', (chunk) => (out += chunk));
-      proc.once('exit', (code) => reject(new Error(`agent exited ${code}: ${out}`)));
-    });
-    return proc;
-  }
-
   it('finishes a task whose agent was killed mid-run, and leaves no container behind', async () => {
     const name = 'killed-node';
     const configFile = join(dataDir, 'node.yaml');
@@ -284,18 +269,79 @@ describe('node agent process', () => {
     child = await spawnAgent(configFile);
     const task = await submit({
       scaffold: 'oracle',
-      max_attempts: 2,
+      max_attempts: 1,
       reference_solution: { files: {}, command: 'sleep 3; echo "echo \\"Hello, autovibe!\\"" > hello.sh' },
     });
     await waitFor(task.id, (t) => t.status === 'running');
     child.kill('SIGKILL');
-    await new Promise((r) => child!.once('exit', r));
+    await exited(child);
     expect(await containersOf(name)).toHaveLength(1); // orphaned by the kill
 
     child = await spawnAgent(configFile);
+    // The crash cost the task none of its one attempt: the second is its first that counts.
     const done = await finished(task.id, 60);
-    expect(done).toMatchObject({ status: 'succeeded', attempt: 2 });
+    expect(done).toMatchObject({ status: 'succeeded', attempt: 2, lost_attempts: 1 });
     await waitForNoContainers(name);
+    // Attempt 1's end is on record, once: its lease ran out, or the restarted node found it first.
+    const { items } = await dev.plane.tasks.events(task.id, 100);
+    const lost = items.filter((e) => e.type === 'AttemptLost').map((e) => e.data);
+    expect(lost).toEqual([expect.objectContaining({ attempt: 1, lost_attempts: 1 })]);
+    expect(['lease_expired', 'node_restarted']).toContain((lost[0] as { reason: string }).reason);
+  }, 90_000);
+
+  it('hands the attempt of a SIGKILLed node that never comes back to another node, with max_attempts 1', async () => {
+    const name = 'vanished-node';
+    const configFile = join(dataDir, 'vanished.yaml');
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        control_plane_url: dev.url,
+        node_key: nodeKey,
+        name,
+        // Only this node and its stand-in take the task, not one an earlier test left for dead.
+        labels: { pool: 'vanishing' },
+        poll_wait_seconds: 1,
+        capacity: { slots: 1 },
+      }),
+    );
+    try {
+      child = await spawnAgent(configFile);
+      const task = await submit({
+        scaffold: 'oracle',
+        max_attempts: 1,
+        requirements: { labels: { pool: 'vanishing' } },
+        reference_solution: { files: {}, command: 'sleep 2; echo "echo \\"Hello, autovibe!\\"" > hello.sh' },
+      });
+      const running = await waitFor(task.id, (t) => t.status === 'running');
+      child.kill('SIGKILL');
+      await exited(child);
+      const other = await startAgent({ config: { labels: { pool: 'vanishing' } } });
+
+      const done = await finished(task.id, 60);
+      expect(done).toMatchObject({ status: 'succeeded', attempt: 2, lost_attempts: 1 });
+      const { items } = await dev.plane.tasks.events(task.id, 100);
+      expect(items.map((e) => e.type)).toEqual([
+        'TaskSubmitted',
+        'TaskAssigned',
+        'TaskStarted',
+        'AttemptLost',
+        'TaskAssigned',
+        'TaskStarted',
+        'TaskCompleted',
+      ]);
+      expect(items.find((e) => e.type === 'AttemptLost')!.data).toEqual({
+        task_id: task.id,
+        worker_id: running.worker_id,
+        attempt: 1,
+        reason: 'lease_expired',
+        lost_attempts: 1,
+      });
+      expect(items.at(-2)!.data).toMatchObject({ worker_id: other.node.id, attempt: 2 });
+    } finally {
+      // The sandbox of the node that never came back is still there (nothing of its node is left to stop it).
+      for (const container of await containersOf(name))
+        await docker.getContainer(container.Id).remove({ force: true });
+    }
   }, 90_000);
 
   it('loses at most the step in flight when the node crashes: the steps before it are readable in S3', async () => {
@@ -329,7 +375,7 @@ describe('node agent process', () => {
       const until = Date.now() + 30_000;
       while (upstream.calls.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
       child.kill('SIGKILL');
-      await new Promise((r) => child!.once('exit', r));
+      await exited(child);
 
       const keys = await bucket('trajectories').list(steps);
       expect(keys).toHaveLength(1);

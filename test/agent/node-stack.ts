@@ -1,6 +1,9 @@
 // The embedded stack over HTTP with a real Docker engine, and node agents started against it, for the
 // node agent's test files: useNodeStack() starts one stack per file and stops the agents a test
-// started after it; the helpers submit tasks, wait for them, and read what they left in S3.
+// started after it (in this process, or as `autovibe agent` processes); the helpers submit tasks, wait
+// for them, and read what they left in S3.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll } from 'vitest';
@@ -16,7 +19,7 @@ import type { Task, TaskSpecInput } from '../../shared/domain/task.js';
 import { isTerminal } from '../../shared/domain/task-state.js';
 import { trajectoryPrefix } from '../../shared/domain/trajectory-files.js';
 import { createLogger } from '../../shared/logger.js';
-import { schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
+import { type SchedulerConfig, schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
 import { S3BlobStore } from '../../shared/store/blob-store.js';
 import type { Reply } from '../helpers/scripted-upstream.js';
 import { tempDir } from '../helpers/stack.js';
@@ -28,7 +31,8 @@ export let nodeKey: string;
 const agents: NodeAgent[] = [];
 let nodes = 0;
 
-export function useNodeStack(): void {
+/** Scheduler settings beyond the file's defaults (a 6 s lease, quick retries). */
+export function useNodeStack(scheduler: Partial<SchedulerConfig> = {}): void {
   beforeAll(async () => {
     // CI must have an engine: a missing one fails here instead of skipping the suite.
     await docker.ping();
@@ -45,6 +49,7 @@ export function useNodeStack(): void {
           leaseSeconds: 6,
           claimTimeoutSeconds: 30,
           retry: { baseSeconds: 1, maxSeconds: 2 },
+          ...scheduler,
         },
       },
     });
@@ -90,6 +95,34 @@ export async function startAgent(
   agents.push(agent);
   await agent.start();
   return agent;
+}
+
+/**
+ * `autovibe agent --config <file>` in a process of its own, once it has registered and cleaned up.
+ * With `pidFile`, its process id is written there before it can take any work.
+ */
+export async function spawnAgent(configFile: string, pidFile?: string): Promise<ChildProcess> {
+  const proc = spawn('node', ['bin/autovibe.js', 'agent', '--config', configFile], {
+    env: { ...process.env, AUTOVIBE_LOG_LEVEL: 'info', AUTOVIBE_LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (pidFile) writeFileSync(pidFile, String(proc.pid));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes('slots')) resolve();
+    });
+    proc.stderr!.on('data', (chunk) => (out += chunk));
+    proc.once('exit', (code) => reject(new Error(`agent exited ${code}: ${out}`)));
+  });
+  return proc;
+}
+
+/** Until the process has exited (at once if it has). */
+export async function exited(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  await new Promise((r) => proc.once('exit', r));
 }
 
 /** A model that makes the i-th of `calls` on its i-th turn, with the same usage every turn. */

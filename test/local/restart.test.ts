@@ -1,5 +1,8 @@
-// Everything accepted survives a stop and a start on the same data directory.
-import { rm } from 'node:fs/promises';
+// Everything accepted survives a stop and a start on the same data directory, and the stack comes
+// back on the same ports (or says which it could not have).
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../functions/local/dev-server.js';
 import { tempDir } from '../helpers/stack.js';
@@ -48,6 +51,72 @@ describe('embedded stack restart', () => {
       } finally {
         await second.stop();
       }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('comes back on the ports it had, says which remembered port was taken, and tells nodes their queue moved', async () => {
+    const dataDir = await tempDir('autovibe-ports-');
+    const start = () => startDevServer({ dataDir, host: '127.0.0.1', port: 0, runtime: false });
+    const endpoints = (dev: DevServer) =>
+      Object.fromEntries(dev.stack.emulators.map((e) => [e.name, e.endpoint]));
+    const node = {
+      name: 'moving-node',
+      capabilities: { executors: ['local'], gpus: [], scaffolds: ['nop'], labels: {} },
+      capacity: { slots: 1, cpu_cores: 1, memory_mb: 512 },
+      agent_version: 'test',
+    };
+    const blocker = createServer();
+    try {
+      const first = await start();
+      const before = { url: first.url, endpoints: endpoints(first) };
+      await first.stop();
+
+      const second = await start();
+      expect({ url: second.url, endpoints: endpoints(second) }).toEqual(before);
+      expect(second.moved).toEqual([]);
+      const { key } = await second.plane.keys.create({ name: 'node', role: 'node' }, 'test');
+      const caller = await second.plane.keys.authenticate(`Bearer ${key}`);
+      const registered = await second.plane.nodes.register(node, caller);
+      await second.stop();
+
+      // Another process took the SQS port meanwhile.
+      const sqsPort = Number(new URL(before.endpoints.sqs!).port);
+      await new Promise<void>((resolve) => blocker.listen(sqsPort, '127.0.0.1', resolve));
+      const third = await start();
+      try {
+        const file = join(dataDir, 'ports.json');
+        expect(third.moved).toEqual([{ name: 'sqs', remembered: sqsPort, port: expect.any(Number), file }]);
+        const now = endpoints(third);
+        expect(now.sqs).toBe(`http://127.0.0.1:${third.moved[0]!.port}`);
+        expect({ ...now, sqs: null }).toEqual({ ...before.endpoints, sqs: null });
+        expect(third.url).toBe(before.url);
+        expect(JSON.parse(await readFile(file, 'utf8')).sqs).toBe(third.moved[0]!.port);
+        // The node's next heartbeat says its queue moved; registering again tells it where.
+        const beat = await third.plane.nodes.heartbeat(registered.worker.id, { running: [] }, caller);
+        expect(beat.endpoints_version).not.toBe(registered.endpoints_version);
+        const again = await third.plane.nodes.register(node, caller);
+        expect(again.sqs_endpoint).toBe(now.sqs);
+        expect(again.queue_url).not.toBe(registered.queue_url);
+        const settled = await third.plane.nodes.heartbeat(registered.worker.id, { running: [] }, caller);
+        expect(settled.endpoints_version).toBe(again.endpoints_version);
+      } finally {
+        await third.stop();
+      }
+    } finally {
+      blocker.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a ports file it did not write, naming it', async () => {
+    const dataDir = await tempDir('autovibe-badports-');
+    try {
+      await writeFile(join(dataDir, 'ports.json'), '{"sqs": "soon"}');
+      await expect(startDevServer({ dataDir, host: '127.0.0.1', port: 0 })).rejects.toThrow(
+        `${join(dataDir, 'ports.json')} is not what autovibe dev wrote there`,
+      );
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -77,6 +77,12 @@ async function fillSlots(node: SimulatedNode, ...taskIds: string[]) {
   }
 }
 
+/** The data of the task's events of one type, oldest first. */
+async function eventsOf(id: string, type: string): Promise<Record<string, unknown>[]> {
+  const { items } = await t.plane.tasks.events(id, 100);
+  return items.filter((e) => e.type === type).map((e) => e.data as Record<string, unknown>);
+}
+
 /** Takes nodes out of the fleet mid-test. */
 async function retire(...nodes: SimulatedNode[]) {
   for (const node of nodes) await t.internals.repositories.nodes.setStatus(node.id, 'stopped');
@@ -310,10 +316,10 @@ describe('dispatch', () => {
 });
 
 describe('failures', () => {
-  it('re-queues the task of a node that stops heartbeating, and another node finishes it', async () => {
+  it('hands back the attempt of a node that stops heartbeating without spending it, records the loss once, and another node finishes it', async () => {
     const project = await newProject();
     const silent = await register('silent', { slots: 1 });
-    const id = await submit(project);
+    const id = await submit(project, { max_attempts: 1 });
     await dispatch();
     const first = await silent.takeOne();
     await retire(silent);
@@ -322,11 +328,31 @@ describe('failures', () => {
     clock.advance(30);
     expect((await sweep()).requeued).not.toContain(id); // Lease (60 s) not yet expired.
     clock.advance(31);
-    const report = await sweep();
-    expect(report.requeued).toContain(id);
-    expect(report.dispatched).toContain(id);
-    expect(await t.plane.tasks.get(id)).toMatchObject({ status: 'dispatched', worker_id: healthy.id });
+    await healthy.heartbeat([]); // Only a node heard from within a lease gets new work.
+    // Two sweeps at once, and another after: one of them hands the attempt back, once.
+    const reports = await Promise.all([sweep(), sweep()]);
+    expect(reports.flatMap((r) => r.requeued).filter((r) => r === id)).toHaveLength(1);
+    expect(reports.flatMap((r) => r.dead)).not.toContain(id);
+    expect(await t.plane.tasks.get(id)).toMatchObject({
+      status: 'dispatched',
+      worker_id: healthy.id,
+      attempt: 1,
+      lost_attempts: 1,
+      last_error: `lease expired on ${silent.id}: the node stopped heartbeating`,
+    });
+    await sweep();
+    const lost = await eventsOf(id, 'AttemptLost');
+    expect(lost).toEqual([
+      {
+        task_id: id,
+        worker_id: silent.id,
+        attempt: 1,
+        reason: 'lease_expired',
+        lost_attempts: 1,
+      },
+    ]);
 
+    // max_attempts is 1, and the task still has it: the second attempt is its first that counts.
     const second = await healthy.takeOne();
     expect(second.attempt).toBe(first.attempt + 1);
     const done = await healthy.report(id, 'complete', second.attempt, {
@@ -337,6 +363,86 @@ describe('failures', () => {
     const late = await silent.heartbeat([first]);
     expect(late.body.stop).toEqual([{ ...first, reason: 'not held by this node' }]);
     await retire(healthy);
+  });
+
+  it('hands back the attempt a restarted node found left over, once, however the sweep and repeats race', async () => {
+    const project = await newProject();
+    const node = await register('restarted', { slots: 1 });
+    const id = await submit(project, { max_attempts: 1 });
+    await dispatch();
+    const held = await node.takeOne();
+    const lost = { reason: 'the node agent restarted while the attempt ran', lost: true };
+    const [reported, repeated] = await Promise.all([
+      node.report(id, 'release', held.attempt, lost),
+      node.report(id, 'release', held.attempt, lost),
+    ]);
+    expect([reported.status, repeated.status].sort()).toEqual([200, 409]);
+    expect(await t.plane.tasks.get(id)).toMatchObject({
+      status: 'queued',
+      worker_id: null,
+      attempt: 1,
+      lost_attempts: 1,
+      status_reason: `attempt 1 lost: ${node.id} restarted while the attempt ran`,
+    });
+    // The lease of the lost attempt runs out later; the sweep finds nothing more to hand back.
+    clock.advance(61);
+    await node.heartbeat([]);
+    await sweep();
+    expect(await eventsOf(id, 'AttemptLost')).toEqual([
+      { task_id: id, worker_id: node.id, attempt: 1, reason: 'node_restarted', lost_attempts: 1 },
+    ]);
+    // Its next attempt fails for real: that one is the task's first, and with max_attempts 1 its last.
+    await dispatch();
+    const next = await node.takeOne();
+    expect(next.attempt).toBe(2);
+    const failed = await node.report(id, 'fail', next.attempt, { error: 'tests failed' });
+    expect(failed.body).toMatchObject({ status: 'dead', status_reason: 'out of attempts' });
+    await retire(node);
+  });
+
+  it('gives no new work to a node silent for a whole lease, until it heartbeats again', async () => {
+    const project = await newProject();
+    const node = await register('gone-quiet', { slots: 1 });
+    const id = await submit(project);
+    await dispatch();
+    await node.takeOne();
+    clock.advance(61);
+    const report = await sweep();
+    expect(report.requeued).toContain(id);
+    expect(report.dispatched).not.toContain(id); // Not back to the node that just let its lease lapse.
+    expect(await status(id)).toBe('queued');
+    await node.heartbeat([]);
+    expect((await dispatch()).map((task) => task.id)).toContain(id);
+    await retire(node);
+  });
+
+  it('buries a task that loses its node every time, saying so', async () => {
+    const project = await newProject();
+    const node = await register('crashing', { slots: 1 });
+    const id = await submit(project, { max_attempts: 5 });
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await dispatch();
+      const held = await node.takeOne();
+      expect(held.attempt).toBe(attempt);
+      clock.advance(61);
+      await node.heartbeat([]); // Back up, without the attempt it held.
+      await sweep();
+    }
+    const task = await t.plane.tasks.get(id);
+    expect(task).toMatchObject({ status: 'dead', attempt: 3, lost_attempts: 3 });
+    expect(task.status_reason).toMatch(
+      /^its node was lost 3 times while running it \(AUTOVIBE_MAX_LOST_ATTEMPTS is 3\)/,
+    );
+    expect((await eventsOf(id, 'AttemptLost')).map((e) => e.lost_attempts)).toEqual([1, 2, 3]);
+    const dlq = await t.internals.aws.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: t.plane.config.resources.queues.deadTasks,
+        MaxNumberOfMessages: 10,
+      }),
+    );
+    const buried = (dlq.Messages ?? []).map((m) => JSON.parse(m.Body!)).find((m) => m.task_id === id);
+    expect(buried.reason).toMatch(/its node was lost 3 times/);
+    await retire(node);
   });
 
   it('reclaims a slot whose release was lost', async () => {

@@ -18,8 +18,10 @@ env AUTOVIBE_NODE_KEY; create one with \`autovibe keys create --role node\`), th
 executor (docker, or local without isolation), the agents it offers (scaffolds) and labels. See examples/node.yaml.
 
 SIGTERM or Ctrl-C drains: no new tasks; running ones get drain_timeout_seconds to finish, then are
-checkpointed and handed back. A second signal stops at once. A restarted agent removes the sandboxes
-its previous run left and hands their attempts back for retry.`,
+checkpointed and handed back. A second signal stops at once. After a crash, a restarted agent removes
+the sandboxes its previous run left and reports their attempts lost, which does not count against the
+task's max_attempts. When the control plane's queue or storage moves (autovibe dev restarted on other
+ports), the agent registers again by itself.`,
     )
     .action(async (flags: { config: string }) => {
       if (!process.env.AUTOVIBE_LOG_FORMAT) configureLogging({ format: 'pretty' });

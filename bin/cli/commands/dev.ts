@@ -152,10 +152,18 @@ function printBanner(dev: DevServer, node: EmbeddedNode | null): void {
   };
   const rows: [string, string][] = [['data dir', dev.stack.dataDir]];
   const engines = { dynamodb: 'dynalite', s3: 's3rver', sqs: 'fauxqs' } as const;
+  // A remembered port that was taken is said where the port is shown.
+  const moved = (name: string) => {
+    const move = dev.moved.find((m) => m.name === name);
+    return move ? `; port ${move.remembered}, remembered in ${shown(move.file)}, was taken` : '';
+  };
   for (const emulator of dev.stack.emulators) {
-    rows.push([emulator.name, `${emulator.endpoint}  (${engines[emulator.name]}, ${emulator.storage})`]);
+    rows.push([
+      emulator.name,
+      `${emulator.endpoint}  (${engines[emulator.name]}, ${emulator.storage}${moved(emulator.name)})`,
+    ]);
   }
-  rows.push(['api', `${dev.url}/api/v1  (OpenAPI: ${dev.url}/api/v1/openapi.json)`]);
+  rows.push(['api', `${dev.url}/api/v1  (OpenAPI: ${dev.url}/api/v1/openapi.json${moved('api')})`]);
   const registered = node?.agent.node;
   rows.push([
     'node',
@@ -176,6 +184,16 @@ function printBanner(dev: DevServer, node: EmbeddedNode | null): void {
   }
   console.log('autovibe dev: the control plane on this machine, no AWS account needed\n');
   for (const [name, value] of rows) console.log(`  ${name.padEnd(10)} ${value}`);
+  if (dev.moved.some((m) => m.name !== 'api')) {
+    console.warn(
+      '\nSome ports moved since the last start: node agents already running re-register when their next heartbeat says so.',
+    );
+  }
+  if (dev.moved.some((m) => m.name === 'api')) {
+    console.warn(
+      `\nThe API moved from port ${dev.moved.find((m) => m.name === 'api')!.remembered} to ${new URL(dev.url).port}: restart node agents pointed at the old one with the new control_plane_url.`,
+    );
+  }
 }
 
 function printSubmitted(task: Task, file: string): void {

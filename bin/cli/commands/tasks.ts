@@ -88,7 +88,10 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
         ['difficulty', task.difficulty],
         ['scaffold', task.scaffold],
         ['image', task.docker_image],
-        ['attempt', `${task.attempt} of ${task.max_attempts}`],
+        [
+          'attempt',
+          `${task.attempt} of ${task.max_attempts}${task.lost_attempts ? ` (${task.lost_attempts} lost with their node, not counted)` : ''}`,
+        ],
         ['node', task.worker_id ?? '-'],
         ['last error', task.last_error ?? '-'],
         ['result', task.result ? JSON.stringify(task.result) : '-'],

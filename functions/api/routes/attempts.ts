@@ -73,7 +73,7 @@ export function attemptRoutes(plane: ControlPlane): RouteDef[] {
     ),
     report(
       'release',
-      'The node gives the attempt back unfinished (draining); the task is queued again at once.',
+      'The node gives the attempt back unfinished (draining), or with `lost` says it restarted and found the attempt left over; the task is queued again at once.',
       ReleaseReport,
       (id, input, caller) => attempts.release(id, input, caller),
     ),
