@@ -69,8 +69,8 @@ export class CallPipeline {
       identity = await authorise(this.parts.keys, exchange.headers);
       chat = adapter.toChat(body);
       checkModelAllowed(identity, chat.model);
-      const plan = planCall(this.parts, adapter, body, identity, chat);
-      const hold = await reserve(this.parts.budget, identity, plan);
+      const plan = planCall(this.parts, start, identity, chat);
+      const hold = await reserve(this.parts.budget, start, identity, plan);
       call = {
         start,
         identity,

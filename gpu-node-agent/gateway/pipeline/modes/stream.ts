@@ -4,10 +4,12 @@
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { SseEvent } from '../../protocols/sse.js';
 import type { StreamWriter } from '../../protocols/stream-writer.js';
+import { estimatePromptTokens } from '../../protocols/tokens.js';
 import type { PlannedTarget } from '../../routing/router.js';
 import { ChunkAccumulator } from '../../upstreams/chunk-accumulator.js';
 import type { ReadyCall } from '../call.js';
 import { type SettleParts, settle } from '../settle.js';
+import { outputTokensFor } from '../worst-case.js';
 import { relay, type StreamSink } from './answer.js';
 import type { CallMode, Ending } from './mode.js';
 
@@ -38,8 +40,15 @@ class TranslatedSink implements StreamSink<ChatCompletionChunk> {
     private readonly call: ReadyCall,
     private readonly target: PlannedTarget,
   ) {
-    this.writer = call.start.adapter.stream(call.model, call.plan.promptTokens, call.start.body);
-    this.reservedTokens = call.plan.maxTokens;
+    // The client is told the estimate a count_tokens call would give, not the bound held for budgets.
+    const inputTokens = estimatePromptTokens(call.plan.chat);
+    this.writer = call.start.adapter.stream(call.model, inputTokens, call.start.body);
+    this.reservedTokens = outputTokensFor(
+      call.plan.chat,
+      parts.prices,
+      target.priceAs,
+      call.plan.fallbackTokens,
+    );
   }
 
   opening(): SseEvent[] {
