@@ -20,6 +20,11 @@ import type { Logger } from '../../shared/logger.js';
 
 /** What the gateway needs from the control plane for budgets. */
 export interface BudgetAuthority {
+  /**
+   * Names the control plane and the key leases are taken with: a crashed gateway's leases can only be
+   * settled by a gateway of the same scope, so its write-ahead log is kept under this name.
+   */
+  readonly scope?: string;
   lease(request: {
     project_id: string;
     worker_id: string | null;

@@ -1,11 +1,12 @@
 // Step 2, plan: where the call may go (the router's chain of targets, fallbacks included) and the most
 // it can be billed, bounded from the request's bytes and the most output it may produce (worst-case.ts).
+import type { IncomingHttpHeaders } from 'node:http';
 import type { ChatCompletionCreateParams } from 'openai/resources/chat/completions';
 import type { GatewayIdentity } from '../../../shared/domain/api-key.js';
 import type { PriceTable } from '../../../shared/pricing/price-table.js';
 import type { GatewayConfig } from '../config.js';
+import type { ProtocolAdapter } from '../protocols/protocol.js';
 import type { PlannedTarget, Router } from '../routing/router.js';
-import type { CallStart } from './call.js';
 import { outputTokensFor, type PromptBound, promptBound, promptTokensFor } from './worst-case.js';
 
 export interface CallPlan {
@@ -28,13 +29,19 @@ export interface PlanParts {
   prices: PriceTable;
 }
 
+/** The call as it arrived: its protocol, its body as sent and its headers (for the body's size). */
+export interface Arrival {
+  readonly adapter: ProtocolAdapter;
+  readonly body: unknown;
+  readonly exchange: { readonly headers: IncomingHttpHeaders };
+}
+
 export function planCall(
   parts: PlanParts,
-  start: CallStart,
+  { adapter, body, exchange }: Arrival,
   identity: GatewayIdentity,
   chat: ChatCompletionCreateParams,
 ): CallPlan {
-  const { adapter, body, exchange } = start;
   const prompt = promptBound(exchange.headers, body, chat, identity.budget_awareness);
   const fallbackTokens = parts.config.budget.default_max_tokens;
   const targets = parts.router.plan({

@@ -4,7 +4,6 @@
 import type { ChatCompletionCreateParams } from 'openai/resources/chat/completions';
 import type { GatewayIdentity } from '../../../shared/domain/api-key.js';
 import type { BudgetGate, BudgetSnapshot, Reservation } from '../budget-gate.js';
-import type { CallStart } from './call.js';
 import type { CallPlan } from './plan.js';
 
 /** The call's hold on budget, and the budget as it stood once the hold was taken. */
@@ -13,14 +12,15 @@ export interface Hold {
   readonly snapshot: BudgetSnapshot;
 }
 
+/** Holds the plan's worst case for the call, waiting for money to come back unless the client goes away. */
 export async function reserve(
   budget: BudgetGate,
-  start: CallStart,
+  call: { readonly id: string; readonly exchange: { readonly signal: AbortSignal } },
   identity: GatewayIdentity,
   plan: CallPlan,
 ): Promise<Hold> {
   const scope = { project_id: identity.project_id, worker_id: identity.worker_id };
-  const reservation = await budget.reserve(scope, plan.worstCaseUsd, start.id, start.exchange.signal);
+  const reservation = await budget.reserve(scope, plan.worstCaseUsd, call.id, call.exchange.signal);
   return { reservation, snapshot: budget.snapshot(scope) };
 }
 

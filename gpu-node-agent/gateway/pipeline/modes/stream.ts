@@ -34,6 +34,8 @@ class TranslatedSink implements StreamSink<ChatCompletionChunk> {
   readonly accumulated = new ChunkAccumulator();
   private readonly writer: StreamWriter;
   private reservedTokens: number;
+  /** The error event a budget cut ends the stream with. */
+  private cut: SseEvent[] | null = null;
 
   constructor(
     private readonly parts: SettleParts,
@@ -63,7 +65,7 @@ class TranslatedSink implements StreamSink<ChatCompletionChunk> {
   }
 
   closing(): SseEvent[] {
-    return this.writer.end();
+    return this.cut ?? this.writer.end();
   }
 
   failing(message: string): SseEvent[] {
@@ -76,7 +78,7 @@ class TranslatedSink implements StreamSink<ChatCompletionChunk> {
     const more = this.parts.prices.worstCase(this.target.priceAs, 0, extra);
     if (!(await this.parts.budget.extend(this.call.hold.reservation, more))) {
       const message = `Budget exhausted: the stream was cut after about ${outputTokens} output tokens`;
-      this.call.start.exchange.write(this.writer.failWith(402, 'budget_exhausted', message));
+      this.cut = this.writer.failWith(402, 'budget_exhausted', message);
       return { outcome: 'cut', error: { type: 'budget_exhausted', message } };
     }
     this.reservedTokens += extra;
