@@ -312,11 +312,12 @@ export class BudgetGate {
           taken = roundMoney(taken + available);
         }
       }
-      if (account.leasing) {
-        await account.leasing;
-        continue;
-      }
       try {
+        // Another call's lease request in flight: its answer (or refusal) is this call's too.
+        if (account.leasing) {
+          await account.leasing;
+          continue;
+        }
         // Once a lease was overdrawn, nothing more is leased before the control plane has counted it.
         if (account.overdrawn > 0) {
           if (!wait) throw new BudgetExhaustedError('A call was billed beyond what it had reserved');

@@ -41,7 +41,8 @@ beforeAll(async () => {
   upstream = await startScriptedUpstream((body) => ({
     text: 'ok',
     usage: { prompt_tokens: trueTokens(body.messages), completion_tokens: body.max_tokens },
-    chunkDelayMs: 1,
+    // Slow enough that the whole burst is in flight at once, holding reservations as the budget ends.
+    delayMs: 100,
   }));
 }, 60_000);
 
