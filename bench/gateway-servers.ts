@@ -2,7 +2,8 @@
 // nor the emulated AWS services share an event loop with the server under test:
 //   upstream  a minimal OpenAI chat-completions server that answers at once (JSON, or an SSE stream)
 //   floor     a bare node:http pass-through proxy in front of the upstream: the least any proxy adds
-//   gateway   startGateway with budgets and the traffic log on, linked to the control plane over HTTP
+//   gateway   startGateway with budgets and the traffic log (written ahead to disk) on, linked to the
+//             control plane over HTTP
 //   plane     the embedded stack and the control-plane API, with a project, a node key and a gateway key
 // Started with `fork(this file, [role, JSON options])`; answers {type: 'ready', info} once listening,
 // {type: 'cpu', info: process.cpuUsage()} to a {type: 'cpu'} message (the bench reads each process's
@@ -191,9 +192,12 @@ async function gateway(options: {
       }),
     },
   };
+  // The write-ahead log on this machine's disk, as a node's gateway keeps it.
+  const dataDir = await mkdtemp(join(tmpdir(), 'autovibe-bench-gateway-'));
   const config = parseGatewayConfig({
     host: '127.0.0.1',
     port: 0,
+    data_dir: dataDir,
     providers: [{ name: 'upstream', base_url: `${options.upstreamUrl}/v1`, max_tries: 1 }],
     models: [{ name: options.model, targets: [{ provider: 'upstream', model: options.model }] }],
     pricing: {
@@ -207,6 +211,7 @@ async function gateway(options: {
     info: { url: running.url },
     stop: async () => {
       await running.close();
+      await rm(dataDir, { recursive: true, force: true });
       return { calls };
     },
   };

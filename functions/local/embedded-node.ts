@@ -48,7 +48,8 @@ export async function startEmbeddedNode(dev: DevServer, options: EmbeddedNodeOpt
       capacity: { slots: 2, cpu_cores: 2, memory_mb: 4096 },
       executor: provider.kind,
       scaffolds: ['minimal', 'oracle', 'nop'],
-      gateway: models.gateway,
+      // Its write-ahead log stays with the rest of the dev data.
+      gateway: { data_dir: join(dev.stack.dataDir, 'gateway'), ...models.gateway },
       poll_wait_seconds: 5,
       drain_timeout_seconds: 5,
     }),

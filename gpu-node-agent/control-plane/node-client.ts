@@ -3,6 +3,7 @@
 // archives, artifacts and trajectories to S3; and for the gateway key resolution, budget leases and
 // its traffic log. Every answer and every queue message is parsed with its contract
 // (shared/contracts/), so a malformed one fails here, as a MalformedAnswerError naming the field.
+import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ApiClient, parseAnswer } from '../../shared/api-client.js';
@@ -82,6 +83,8 @@ export class NodeClient {
   private traffic: Promise<{ s3: S3Client; bucket: string }> | null = null;
   /** Per project, the user gateway key resolved last: the proof a lease charged to no machine shows. */
   private readonly userKeys = new Map<string, string>();
+  /** This control plane and key, hashed: where the gateway keeps its write-ahead log (BudgetAuthority). */
+  readonly scope: string;
 
   constructor(
     url: string,
@@ -89,6 +92,10 @@ export class NodeClient {
     private readonly region = 'us-east-1',
   ) {
     this.api = new ApiClient({ apiUrl: url.replace(/\/$/, ''), apiKey: key });
+    this.scope = createHash('sha256')
+      .update(`${url.replace(/\/$/, '')}\n${key}`)
+      .digest('hex')
+      .slice(0, 16);
   }
 
   get worker(): Node {

@@ -1,17 +1,45 @@
 // The gateway's side of hard budgets. Each (project, machine) account holds leases of budget taken from
-// the control plane; a call reserves its worst case from the current lease before it goes upstream and
-// settles its real cost after, all in memory. Only when a lease runs short is the control plane asked
-// for another (one request at a time per account), so the hot path rarely leaves the process, and
-// together all gateways can never spend more than the control plane leased them plus what a call
-// under-estimated.
+// the control plane; a call reserves its worst case (a bound: pipeline/worst-case.ts) from the current
+// lease before it goes upstream and settles its real cost after, all in memory. Only when a lease runs
+// short is the control plane asked for another (one request at a time per account), so the hot path
+// rarely leaves the process, and together all gateways can never spend more than the control plane
+// leased them plus what a provider billed beyond a call's bound.
+//
+// Leases are sized to what is left: a lease asks for `lease_amount` but accepts as little as the call
+// needs, and the control plane grants a whole chunk only while another would still be left, so near the
+// end of a budget each call takes a lease of its own reservation, given back as soon as the call ends.
+// A call the control plane refuses waits, rather than failing, while this gateway still holds calls or
+// leases that may give money back; it is refused (402) once nothing it holds can.
+//
+// A call billed beyond its bound can overdraw its lease: the excess is charged all the same, the lease
+// is settled at once, and no new lease is asked for until the control plane has counted it, so the next
+// call is refused when the budget cannot pay for the overshoot.
 import { type BudgetLease, roundMoney, type UsageSummary } from '../../shared/domain/budget.js';
-import { BudgetExhaustedError } from '../../shared/errors.js';
+import { BudgetExhaustedError, UpstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** What the gateway needs from the control plane for budgets. */
 export interface BudgetAuthority {
-  lease(request: { project_id: string; worker_id: string | null; amount: number }): Promise<BudgetLease>;
+  /**
+   * Names the control plane and the key leases are taken with: a crashed gateway's leases can only be
+   * settled by a gateway of the same scope, so its write-ahead log is kept under this name.
+   */
+  readonly scope?: string;
+  lease(request: {
+    project_id: string;
+    worker_id: string | null;
+    amount: number;
+    min_amount: number;
+  }): Promise<BudgetLease>;
   settle(lease: BudgetLease, spent: number, usage: UsageSummary): Promise<void>;
+}
+
+/** Where leases and holds are written down before they count, so a crashed gateway's leases can be settled. */
+export interface BudgetJournal {
+  leased(lease: BudgetLease): void;
+  /** A call's hold of `amount` on a lease, before the call goes upstream (negative: given back). */
+  held(callId: string, leaseId: string, amount: number): void;
+  settled(leaseId: string): void;
 }
 
 export interface Scope {
@@ -28,6 +56,12 @@ export interface Attribution {
   reasoning_tokens: number;
 }
 
+/** What a settled call was charged on one lease. */
+export interface Charge {
+  readonly lease_id: string;
+  readonly amount: number;
+}
+
 /** A lease as the gateway tracks it: what is reserved from it and what was spent. */
 interface HeldLease {
   lease: BudgetLease;
@@ -37,6 +71,10 @@ interface HeldLease {
   /** Reservations not yet settled; the lease is settled with the control plane once this is 0 and it is retired. */
   open: number;
   retired: boolean;
+  /** Granted less than asked (the budget is near its end): retired once a call holds it. */
+  short: boolean;
+  /** Charged beyond its amount: no new lease for its account until the control plane has it. */
+  overdrawn: boolean;
   issuedAt: number;
   lastUsed: number;
 }
@@ -47,11 +85,16 @@ interface Account {
   held: Set<HeldLease>;
   /** A lease request in flight: callers wait for it instead of asking again. */
   leasing: Promise<void> | null;
+  /** Settlements with the control plane in flight: money that may come back. */
+  settling: number;
+  /** Overdrawn leases not yet settled: no new lease is asked for before the control plane has them. */
+  overdrawn: number;
+  /** Calls waiting for money to come back; resolved when a call or a lease settles. */
+  waiting: { promise: Promise<void>; resolve: () => void } | null;
   /** Last answers from the control plane, for headers and budget-aware prompts. */
   projectRemaining: number | null;
   dailyRemaining: number | null;
-  currency: string | null;
-  /** After a refusal, calls that do not fit what is held fail at once for a moment instead of asking again. */
+  /** After a refusal, the control plane is not asked again until money came back or this time passed. */
   refused: { error: BudgetExhaustedError; until: number } | null;
 }
 
@@ -66,10 +109,16 @@ export interface BudgetSnapshot {
 export class Reservation {
   readonly parts: { held: HeldLease; amount: number }[] = [];
   settled = false;
+  /** What the call was charged on each lease, once settled. */
+  charges: readonly Charge[] = [];
   /** Units of the project's currency per USD. */
   rate = 1;
 
-  constructor(readonly account: Account) {}
+  constructor(
+    readonly account: Account,
+    readonly callId: string,
+    readonly signal: AbortSignal | null,
+  ) {}
 
   get amount(): number {
     return this.parts.reduce((sum, p) => sum + p.amount, 0);
@@ -82,6 +131,7 @@ export interface BudgetGateOptions {
   rateOf: (currency: string) => number;
   leaseAmount: number;
   logger: Logger;
+  journal?: BudgetJournal;
   now?: () => number;
 }
 
@@ -100,9 +150,18 @@ const RENEW_AT_FRACTION = 0.6;
 /** An idle lease is handed back after this long, so unused budget does not sit on a quiet gateway. */
 const IDLE_SETTLE_MS = 30_000;
 const REFUSAL_MEMORY_MS = 2_000;
+/**
+ * The least a project's first lease accepts, before the gateway knows the project's currency and so what
+ * a call needs in it: near the end of a budget that lease is this small, and the next asks for the need.
+ */
+const FIRST_LEASE_MIN = 0.000001;
 
 export class BudgetGate {
   private readonly accounts = new Map<string, Account>();
+  /** Each project's currency, once a lease said it. */
+  private readonly currencies = new Map<string, string>();
+  /** Settlements with the control plane in flight, which close() waits for. */
+  private readonly settlements = new Set<Promise<void>>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
 
@@ -117,20 +176,29 @@ export class BudgetGate {
   }
 
   /**
-   * Reserves `usd` of budget for a call. Throws BudgetExhaustedError when neither the leases held nor
-   * a new lease can cover it.
+   * Reserves `usd` of budget for call `callId`. Throws BudgetExhaustedError when neither the leases held
+   * nor a new lease can cover it, and nothing this gateway holds can give money back; waits while
+   * something can (unless `signal` aborts).
    */
-  async reserve(scope: Scope, usd: number): Promise<Reservation> {
+  async reserve(
+    scope: Scope,
+    usd: number,
+    callId: string,
+    signal: AbortSignal | null = null,
+  ): Promise<Reservation> {
     const account = this.account(scope);
-    const reservation = new Reservation(account);
-    await this.grow(reservation, usd);
+    const reservation = new Reservation(account, callId, signal);
+    await this.grow(reservation, usd, true);
     return reservation;
   }
 
-  /** Reserves `usd` more for a call in flight (a stream running past its estimate); false if none is left. */
+  /**
+   * Reserves `usd` more for a call in flight (a stream running past its reservation); false if none is
+   * left. It does not wait for money to come back: two streams could each wait on the other's.
+   */
   async extend(reservation: Reservation, usd: number): Promise<boolean> {
     try {
-      await this.grow(reservation, usd);
+      await this.grow(reservation, usd, false);
       return true;
     } catch (error) {
       if (error instanceof BudgetExhaustedError) return false;
@@ -140,25 +208,34 @@ export class BudgetGate {
 
   /**
    * Charges the call's real cost (in USD) to its reservation and gives the rest back. May exceed the
-   * reservation when a call used more than it was estimated to: the excess is charged all the same.
+   * reservation when a provider billed beyond the call's bound: the excess is charged all the same.
    */
   settle(reservation: Reservation, usd: number, attribution: Attribution): number {
     if (reservation.settled) return 0;
     reservation.settled = true;
     const cost = roundMoney(usd * reservation.rate);
+    const account = reservation.account;
+    const charges: Charge[] = [];
     let left = cost;
     reservation.parts.forEach((part, i) => {
       const last = i === reservation.parts.length - 1;
       const charge = last ? left : Math.min(left, part.amount);
       left = roundMoney(left - charge);
-      part.held.reserved = roundMoney(part.held.reserved - part.amount);
-      part.held.spent = roundMoney(part.held.spent + charge);
-      part.held.open--;
-      part.held.lastUsed = this.now();
+      const held = part.held;
+      held.reserved = roundMoney(held.reserved - part.amount);
+      held.spent = roundMoney(held.spent + charge);
+      held.open--;
+      held.lastUsed = this.now();
+      charges.push({ lease_id: held.lease.lease_id, amount: charge });
     });
+    reservation.charges = charges;
     const first = reservation.parts[0]?.held;
     if (first) record(first.usage, cost, attribution);
-    for (const { held } of reservation.parts) this.settleIfDone(reservation.account, held);
+    for (const { held } of reservation.parts) {
+      if (held.spent > held.lease.amount) this.overdraw(account, held);
+      this.settleIfDone(account, held);
+    }
+    wake(account);
     return cost;
   }
 
@@ -174,7 +251,7 @@ export class BudgetGate {
     let unspent = 0;
     for (const held of account.held) unspent += Math.max(0, held.lease.amount - held.spent);
     return {
-      currency: account.currency,
+      currency: this.currencies.get(account.scope.project_id) ?? null,
       project_remaining: plusUnspent(account.projectRemaining, unspent),
       daily_remaining: plusUnspent(account.dailyRemaining, unspent),
     };
@@ -190,7 +267,7 @@ export class BudgetGate {
         settling.push(this.settleHeld(account, held, roundMoney(held.spent + held.reserved)));
       }
     }
-    await Promise.all(settling);
+    await Promise.all([...settling, ...this.settlements]);
   }
 
   /** Retires leases that are ageing or idle, and settles those with nothing open. */
@@ -209,56 +286,109 @@ export class BudgetGate {
     }
   }
 
-  private async grow(reservation: Reservation, usd: number): Promise<void> {
+  /**
+   * Adds `usd` to the reservation: from the current lease, else from what is left of it and a new lease
+   * for the rest (so a lease retired for being too small for a call strands nothing). `wait`: wait for
+   * money to come back after a refusal, giving back what was taken meanwhile, rather than throw.
+   */
+  private async grow(reservation: Reservation, usd: number, wait: boolean): Promise<void> {
     const account = reservation.account;
+    const first = reservation.parts.length;
+    let taken = 0;
     for (;;) {
       const current = account.current;
       if (current && !this.ageing(current)) {
         const rate = this.rateFor(account);
-        const amount = roundMoney(usd * rate);
-        const available = current.lease.amount - current.spent - current.reserved;
-        if (amount <= available) {
-          current.reserved = roundMoney(current.reserved + amount);
-          current.open++;
-          current.lastUsed = this.now();
-          reservation.rate = rate;
-          reservation.parts.push({ held: current, amount });
+        const wanted = roundMoney(usd * rate - taken);
+        const available = roundMoney(current.lease.amount - current.spent - current.reserved);
+        if (wanted <= available) {
+          this.take(reservation, current, wanted, rate);
+          // A lease sized to one call near the end of a budget goes back as soon as that call ends.
+          if (current.short) this.retire(account, current);
           return;
         }
+        if (available > 0) {
+          this.take(reservation, current, available, rate);
+          taken = roundMoney(taken + available);
+        }
       }
-      if (account.leasing) {
-        await account.leasing;
-        continue;
-      }
-      // A refusal is remembered briefly so a crowd of calls does not ask the control plane one by one.
-      if (account.refused && account.refused.until > this.now()) throw account.refused.error;
-      const rate = account.currency ? this.rateFor(account) : null;
-      const needed = rate === null ? null : roundMoney(usd * rate);
-      account.leasing = this.renew(account, needed)
-        .catch((error) => {
-          if (error instanceof BudgetExhaustedError)
-            account.refused = { error, until: this.now() + REFUSAL_MEMORY_MS };
-          throw error;
-        })
-        .finally(() => {
+      try {
+        // Another call's lease request in flight: its answer (or refusal) is this call's too.
+        if (account.leasing) {
+          await account.leasing;
+          continue;
+        }
+        // Once a lease was overdrawn, nothing more is leased before the control plane has counted it.
+        if (account.overdrawn > 0) {
+          if (!wait) throw new BudgetExhaustedError('A call was billed beyond what it had reserved');
+          this.giveBack(reservation, first);
+          taken = 0;
+          await waitForMoney(reservation);
+          continue;
+        }
+        // A refusal is remembered so a crowd of calls does not ask the control plane one by one.
+        if (account.refused && account.refused.until > this.now()) throw account.refused.error;
+        const currency = this.currencies.get(account.scope.project_id);
+        const needed = currency ? roundMoney(usd * this.options.rateOf(currency) - taken) : null;
+        account.leasing = this.renew(account, needed).finally(() => {
           account.leasing = null;
         });
-      await account.leasing;
+        await account.leasing;
+      } catch (error) {
+        if (!(error instanceof BudgetExhaustedError)) throw error;
+        account.refused ??= { error, until: this.now() + REFUSAL_MEMORY_MS };
+        if (!wait) throw error;
+        // Holding part of a reservation while waiting for the rest could leave every waiter short.
+        this.giveBack(reservation, first);
+        taken = 0;
+        await this.awaitMoneyBack(reservation, error);
+      }
     }
   }
 
-  /** Retires the current lease and takes a new one big enough for `needed` (unknown before the first). */
-  private async renew(account: Account, needed: number | null): Promise<void> {
-    const old = account.current;
-    if (old) {
-      old.retired = true;
-      account.current = null;
-      this.settleIfDone(account, old);
+  private take(reservation: Reservation, held: HeldLease, amount: number, rate: number): void {
+    held.reserved = roundMoney(held.reserved + amount);
+    held.open++;
+    held.lastUsed = this.now();
+    reservation.rate = rate;
+    reservation.parts.push({ held, amount });
+    this.options.journal?.held(reservation.callId, held.lease.lease_id, amount);
+  }
+
+  /** Gives back the parts a reservation took from index `from` on. */
+  private giveBack(reservation: Reservation, from: number): void {
+    for (const { held, amount } of reservation.parts.splice(from)) {
+      held.reserved = roundMoney(held.reserved - amount);
+      held.open--;
+      this.options.journal?.held(reservation.callId, held.lease.lease_id, -amount);
+      this.settleIfDone(reservation.account, held);
     }
+  }
+
+  /**
+   * After a refusal: waits until money may have come back to this account, or throws `error` when
+   * nothing it holds can give any back (no call in flight, no lease being settled).
+   */
+  private async awaitMoneyBack(reservation: Reservation, error: BudgetExhaustedError): Promise<void> {
+    const account = reservation.account;
+    // Unused money in the current lease goes back, so the control plane can count it for this call.
+    if (account.current) this.retire(account, account.current);
+    if (account.settling === 0 && ![...account.held].some((held) => held.open > 0)) throw error;
+    await waitForMoney(reservation);
+  }
+
+  /** Retires the current lease and takes a new one that holds at least `needed` (unknown before the first). */
+  private async renew(account: Account, needed: number | null): Promise<void> {
+    if (account.current) this.retire(account, account.current);
     const amount = Math.max(this.options.leaseAmount, needed ?? 0);
-    const lease = await this.options.authority.lease({ ...account.scope, amount });
+    const lease = await this.options.authority.lease({
+      ...account.scope,
+      amount,
+      min_amount: needed ?? FIRST_LEASE_MIN,
+    });
+    this.options.journal?.leased(lease);
     account.refused = null;
-    account.currency = lease.currency;
+    this.currencies.set(account.scope.project_id, lease.currency);
     account.projectRemaining = lease.project_remaining;
     account.dailyRemaining = lease.daily_remaining;
     this.rateFor(account);
@@ -269,6 +399,8 @@ export class BudgetGate {
       usage: EMPTY_USAGE(),
       open: 0,
       retired: false,
+      short: lease.amount < amount,
+      overdrawn: false,
       issuedAt: this.now(),
       lastUsed: this.now(),
     };
@@ -276,20 +408,49 @@ export class BudgetGate {
     account.current = held;
   }
 
+  private retire(account: Account, held: HeldLease): void {
+    held.retired = true;
+    if (account.current === held) account.current = null;
+    this.settleIfDone(account, held);
+  }
+
+  /** A lease charged beyond its amount: settled as soon as its calls end, and no lease is taken before. */
+  private overdraw(account: Account, held: HeldLease): void {
+    if (held.overdrawn || !account.held.has(held)) return;
+    held.overdrawn = true;
+    account.overdrawn++;
+    this.options.logger.warn('budget_lease_overdrawn', {
+      lease_id: held.lease.lease_id,
+      amount: held.lease.amount,
+      spent: held.spent,
+    });
+    this.retire(account, held);
+  }
+
   private settleIfDone(account: Account, held: HeldLease): void {
     if (!held.retired || held.open > 0 || !account.held.has(held)) return;
-    void this.settleHeld(account, held, held.spent);
+    const settling = this.settleHeld(account, held, held.spent);
+    this.settlements.add(settling);
+    void settling.finally(() => this.settlements.delete(settling));
   }
 
   private async settleHeld(account: Account, held: HeldLease, spent: number): Promise<void> {
     if (!account.held.delete(held)) return;
     if (account.current === held) account.current = null;
+    account.settling++;
     try {
       await this.options.authority.settle(held.lease, spent, held.usage);
+      this.options.journal?.settled(held.lease.lease_id);
+      // The control plane has this lease's unspent part back: a refusal it gave may no longer stand.
+      account.refused = null;
     } catch (error) {
       // The control plane closes a lease nobody settles when it expires, counting all of it as spent:
       // the budget still holds, the unused part is only returned late.
       this.options.logger.error('budget_settle_failed', { lease_id: held.lease.lease_id, spent, error });
+    } finally {
+      account.settling--;
+      if (held.overdrawn) account.overdrawn--;
+      wake(account);
     }
   }
 
@@ -299,7 +460,7 @@ export class BudgetGate {
   }
 
   private rateFor(account: Account): number {
-    return this.options.rateOf(account.currency!);
+    return this.options.rateOf(this.currencies.get(account.scope.project_id)!);
   }
 
   private account(scope: Scope): Account {
@@ -311,15 +472,54 @@ export class BudgetGate {
         current: null,
         held: new Set(),
         leasing: null,
+        settling: 0,
+        overdrawn: 0,
+        waiting: null,
         refused: null,
         projectRemaining: null,
         dailyRemaining: null,
-        currency: null,
       };
       this.accounts.set(key, account);
     }
     return account;
   }
+}
+
+/** Waits until money may have come back to the reservation's account, or its client went away. */
+async function waitForMoney(reservation: Reservation): Promise<void> {
+  const { account, signal } = reservation;
+  if (signal?.aborted) throw gone();
+  account.waiting ??= deferred();
+  const back = account.waiting.promise;
+  if (!signal) return back;
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(gone());
+    signal.addEventListener('abort', onAbort, { once: true });
+    void back.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** Wakes the calls waiting for money to come back to `account`. */
+function wake(account: Account): void {
+  const waiting = account.waiting;
+  if (!waiting) return;
+  account.waiting = null;
+  waiting.resolve();
+}
+
+function gone(): UpstreamError {
+  return new UpstreamError('The client went away while waiting for budget', null, { aborted: true });
 }
 
 function plusUnspent(remaining: number | null, unspent: number): number | null {

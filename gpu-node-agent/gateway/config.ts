@@ -1,6 +1,8 @@
 // The LLM gateway's configuration (gateway.yaml, or the `gateway:` section of node.yaml), parsed once.
 // Providers are upstream servers; models are the names clients ask for, each routed to one or more
 // provider models by a strategy, with fallbacks and an optional thinking partner (seed 000 model pairs).
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../shared/errors.js';
 import { parseConfigOrThrow } from '../../shared/validation.js';
@@ -106,6 +108,15 @@ const LocalPricing = z.strictObject({
 export const GatewayConfig = z.strictObject({
   host: z.string().default('127.0.0.1'),
   port: z.int().min(0).max(65_535).default(4000),
+  /**
+   * Where the gateway writes ahead what it has not yet written to S3 or settled (traffic records, budget
+   * leases and holds), one folder per control plane and node key; its next start replays what a crash
+   * left there.
+   */
+  data_dir: z
+    .string()
+    .min(1)
+    .default(() => defaultGatewayDataDir()),
   providers: z.array(ProviderConfig).default([]),
   models: z.array(ModelRoute).default([]),
   /** Providers that serve any model not listed under `models`, by its own name, in this order. */
@@ -139,6 +150,14 @@ export const GatewayConfig = z.strictObject({
     .default({ flush_records: 200, flush_seconds: 5 }),
 });
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
+
+/** `$AUTOVIBE_GATEWAY_DATA_DIR`, else `autovibe/gateway` in the user's state directory (XDG). */
+export function defaultGatewayDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return (
+    env.AUTOVIBE_GATEWAY_DATA_DIR ??
+    join(env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'autovibe', 'gateway')
+  );
+}
 
 export function parseGatewayConfig(input: unknown): GatewayConfig {
   return checkGatewayConfig(parseConfigOrThrow(GatewayConfig, input ?? {}, 'gateway config'));

@@ -4,6 +4,7 @@
 // this file, the state the gateway keeps between calls (budget leases, the key cache, the traffic log,
 // metrics, throughput) and its config.
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { CurrencyConverter, DEFAULT_CURRENCY_RATES } from '../../shared/pricing/currency.js';
@@ -23,6 +24,8 @@ import { type BlobWriter, TrafficLog } from './traffic-log.js';
 import { providersOf } from './upstreams/factory.js';
 import type { Provider } from './upstreams/provider.js';
 import { keepCallGarbageYoung } from './v8-flags.js';
+import { Journal } from './write-ahead/journal.js';
+import { Recovery, type RecoveryReport } from './write-ahead/replay.js';
 
 /** What the gateway needs from outside: who keys belong to, budget leases, and where traffic goes. */
 export interface GatewayLinks {
@@ -37,12 +40,17 @@ export interface RunningGateway {
   metrics: GatewayMetrics;
   traffic: TrafficLog;
   budget: BudgetGate;
+  /** The replay of what crashed gateways of the same scope left unwritten and unsettled (first pass). */
+  recovered: Promise<RecoveryReport>;
   /**
    * Also listens on `host` (any free port) and returns that URL: how sandboxes on a Docker network
    * reach a gateway bound to loopback. Asking twice for one host gives the same URL.
    */
   listenAlso(host: string): Promise<string>;
-  /** Stops taking calls, lets running ones finish, settles budget leases and flushes the traffic log. */
+  /**
+   * Stops taking calls, lets running ones finish, settles budget leases and flushes the traffic log;
+   * the write-ahead log goes once nothing in it is left to do.
+   */
   close(): Promise<void>;
 }
 
@@ -75,11 +83,14 @@ export async function startGateway(
   const metrics = new GatewayMetrics();
   const gatewayId = options.gatewayId ?? `gw-${randomBytes(4).toString('hex')}`;
   const keys = new KeyResolver(links.keys);
+  const scopeDir = join(config.data_dir, links.budget.scope ?? 'default');
+  const journal = await Journal.open(scopeDir, gatewayId);
   const budget = new BudgetGate({
     authority: links.budget,
     rateOf: (currency) => currencies.convert(1, currency),
     leaseAmount: config.budget.lease_amount,
     logger,
+    journal,
   });
   const traffic = new TrafficLog({
     writer: links.blobs,
@@ -87,7 +98,9 @@ export async function startGateway(
     flushRecords: config.traffic_log.flush_records,
     flushSeconds: config.traffic_log.flush_seconds,
     logger,
+    journal,
   });
+  const recovery = new Recovery(scopeDir, { blobs: links.blobs, budget: links.budget, logger });
   const router = new Router(
     config,
     new Map(providers.map((p) => [p.name, p])),
@@ -126,6 +139,7 @@ export async function startGateway(
     metrics,
     traffic,
     budget,
+    recovered: recovery.done,
     listenAlso(host) {
       if (host === config.host) return Promise.resolve(url);
       let listening = alsoListening.get(host);
@@ -141,7 +155,8 @@ export async function startGateway(
     },
     async close() {
       await listeners.close();
-      await Promise.all([budget.close(), traffic.close()]);
+      await Promise.all([budget.close(), traffic.close(), recovery.stop()]);
+      await journal.close();
       for (const provider of providers) provider.close?.();
     },
   };

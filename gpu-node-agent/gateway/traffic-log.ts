@@ -1,10 +1,15 @@
 // The traffic log's writer: records are batched per folder (project, day, task) and written as JSONL
-// objects, when a batch is full, on a timer, and on close. A failed write keeps its records for the
-// next try, so nothing accepted is lost while the process lives; close() waits for the last write.
+// objects, when a batch is full, on a timer, and on close. Every record is written ahead to the
+// gateway's journal first (write-ahead/), and a batch is sealed there under its S3 key before it is
+// written: a failed write is tried again under the same key, so nothing accepted is lost while the
+// process lives, and what a crash left unwritten is written by the next start, never twice. close()
+// waits for the last write.
 // A batch waits as bytes outside the JS heap: held as strings, hundreds of lines would be copied by
 // every minor GC until they were written, and minor GCs are what a call waits on.
 import { type TrafficRecord, trafficPrefix } from '../../shared/domain/traffic.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Charge } from './budget-gate.js';
+import type { Journal } from './write-ahead/journal.js';
 
 export interface BlobWriter {
   put(key: string, body: Uint8Array, contentType: string): Promise<void>;
@@ -16,7 +21,17 @@ export interface TrafficLogOptions {
   flushRecords: number;
   flushSeconds: number;
   logger: Logger;
+  /** Where records and batches are written ahead; none: a crash loses what was not yet in S3. */
+  journal?: Pick<Journal, 'recorded' | 'sealed' | 'flushed'>;
 }
+
+/** A batch under its S3 key, as it is written (again, after a failure). */
+interface SealedBatch {
+  key: string;
+  lines: PendingLines;
+}
+
+const NO_CHARGES: readonly Charge[] = [];
 
 /**
  * Top-level request fields some clients put credentials in. Only the top level: deeper down a field
@@ -37,6 +52,8 @@ const KEPT_HEADERS = new Set([
 
 export class TrafficLog {
   private readonly batches = new Map<string, PendingLines>();
+  /** Sealed batches whose write failed, tried again first. */
+  private failed: SealedBatch[] = [];
   private readonly taps = new Map<string, Set<(record: TrafficRecord) => void>>();
   private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -64,7 +81,8 @@ export class TrafficLog {
     };
   }
 
-  append(record: TrafficRecord): void {
+  /** Writes `record` ahead with what it was charged on each lease, and batches it for S3. */
+  append(record: TrafficRecord, charges: readonly Charge[] = NO_CHARGES): void {
     if (record.task_id) for (const listener of this.taps.get(record.task_id) ?? []) listener(record);
     const folder = this.folderOf(record);
     let batch = this.batches.get(folder);
@@ -73,7 +91,9 @@ export class TrafficLog {
       this.batches.set(folder, batch);
     }
     const request = redact(record.request);
-    batch.append(JSON.stringify(request === record.request ? record : { ...record, request }));
+    const line = JSON.stringify(request === record.request ? record : { ...record, request });
+    const segment = this.options.journal?.recorded(record, folder, line, charges) ?? 0;
+    batch.append(line, record.id, segment);
     if (batch.count >= this.options.flushRecords) void this.flush();
   }
 
@@ -112,44 +132,48 @@ export class TrafficLog {
   }
 
   private async writeAll(): Promise<void> {
-    const batches = [...this.batches];
+    const sealed = this.failed;
+    this.failed = [];
+    for (const [folder, lines] of this.batches) {
+      const key = `${folder}${this.options.gatewayId}-${Date.now()}-${String(this.sequence++).padStart(6, '0')}.jsonl`;
+      this.options.journal?.sealed(key, lines.ids);
+      sealed.push({ key, lines });
+    }
     this.batches.clear();
     await Promise.all(
-      batches.map(async ([folder, lines]) => {
-        const key = `${folder}${this.options.gatewayId}-${Date.now()}-${String(this.sequence++).padStart(6, '0')}.jsonl`;
+      sealed.map(async (batch) => {
+        const { key, lines } = batch;
         try {
           await this.options.writer.put(key, lines.bytes(), 'application/x-ndjson');
+          this.options.journal?.flushed(key, lines.segments);
         } catch (error) {
           this.options.logger.error('traffic_log_write_failed', { key, records: lines.count, error });
-          const since = this.batches.get(folder);
-          if (since) lines.appendAll(since);
-          this.batches.set(folder, lines);
+          this.failed.push(batch);
         }
       }),
     );
   }
 }
 
-/** JSON lines packed into one growing byte buffer, newline-terminated. */
+/** JSON lines packed into one growing byte buffer, newline-terminated, with their records' ids. */
 class PendingLines {
   private buffer = Buffer.allocUnsafe(64 * 1024);
   private used = 0;
-  count = 0;
+  readonly ids: string[] = [];
+  /** The journal segment each record was written ahead to. */
+  readonly segments: number[] = [];
 
-  append(line: string): void {
+  get count(): number {
+    return this.ids.length;
+  }
+
+  append(line: string, id: string, segment: number): void {
     // A UTF-16 unit is at most 3 bytes of UTF-8: room for that is room enough, without measuring.
     this.reserve(line.length * 3 + 1);
     this.used += this.buffer.write(line, this.used, 'utf8');
     this.buffer[this.used++] = 0x0a;
-    this.count++;
-  }
-
-  /** Adds another batch's lines after these. */
-  appendAll(other: PendingLines): void {
-    const bytes = other.bytes();
-    this.reserve(bytes.length);
-    this.used += bytes.copy(this.buffer, this.used);
-    this.count += other.count;
+    this.ids.push(id);
+    this.segments.push(segment);
   }
 
   bytes(): Buffer {

@@ -20,17 +20,28 @@ export type KeyResolutionAnswer = z.infer<typeof KeyResolutionAnswer>;
  */
 const NodeRef = z.string().min(1).max(100).nullable().default(null);
 
-/** POST /api/v1/budgets/leases. */
-export const LeaseRequest = z.strictObject({
-  project_id: ProjectId,
-  worker_id: NodeRef,
-  amount: z.number().positive().max(1e12),
-  /**
-   * With `worker_id: null`, a node key shows a user gateway key of `project_id` that its gateway
-   * serves: the spending is that person's, so no machine's allowance is charged. Admins need none.
-   */
-  user_key: z.string().min(1).max(500).optional(),
-});
+/**
+ * POST /api/v1/budgets/leases. The control plane grants `amount` while at least as much again would be
+ * left; nearer the end of the budget (or the machine's allowance) it grants `min_amount`, what one call
+ * needs, so no lease strands more than a call's worth; and refuses when not even that is left.
+ */
+export const LeaseRequest = z
+  .strictObject({
+    project_id: ProjectId,
+    worker_id: NodeRef,
+    amount: Amount.positive(),
+    /** The least the caller can use (default: `amount`). */
+    min_amount: Amount.positive().optional(),
+    /**
+     * With `worker_id: null`, a node key shows a user gateway key of `project_id` that its gateway
+     * serves: the spending is that person's, so no machine's allowance is charged. Admins need none.
+     */
+    user_key: z.string().min(1).max(500).optional(),
+  })
+  .refine((r) => r.min_amount === undefined || r.min_amount <= r.amount, {
+    path: ['min_amount'],
+    message: 'must not exceed amount',
+  });
 export type LeaseRequest = z.input<typeof LeaseRequest>;
 
 export const LeaseAnswer = BudgetLease;

@@ -53,46 +53,25 @@ interface Deps {
 export class BudgetService {
   constructor(private readonly deps: Deps) {}
 
-  /** Grants a chunk of budget to a gateway, or refuses with what is left. */
+  /**
+   * Grants a chunk of budget to a gateway, sized to what is left: the whole `amount` while as much again
+   * would be left after it (on the project and on the machine's day), else `min_amount`, what one call
+   * needs; refuses with what is left when not even that fits.
+   */
   async lease(input: unknown, caller: Principal): Promise<BudgetLease> {
     const request = parseOrThrow(LeaseRequest, input, { what: 'budget lease' });
     await this.checkChargeable(request, caller);
     const project = await this.project(request.project_id);
     const now = this.deps.now();
     const period = budgetPeriod(project, now);
-    const amount = roundMoney(request.amount);
-    const allowance = project.daily_machine_allowance;
-    const day = request.worker_id && allowance > 0 ? utcDay(now) : null;
-
-    if (
-      day &&
-      !(await this.deps.budgets.reserveMachineDay(project.id, day, request.worker_id!, amount, allowance))
-    ) {
-      const used = (await this.deps.budgets.machineDays(project.id, day)).find(
-        (m) => m.worker_id === request.worker_id,
-      );
-      throw new BudgetExhaustedError(
-        `Machine ${request.worker_id} has ${money(allowance - (used?.committed ?? 0), project)} of its daily allowance of ${money(allowance, project)} left today; asked for ${money(amount, project)}`,
-        { details: [{ path: 'amount', problem: 'exceeds the daily machine allowance left' }] },
-      );
-    }
-    const lease: OpenLease = {
-      lease_id: newId(IdPrefix.budgetLease, now),
-      amount,
-      worker_id: request.worker_id,
-      day,
-      expires_at: new Date(now.getTime() + BUDGET_LEASE_SECONDS * 1000).toISOString(),
-      taken_by: caller.keyId,
-    };
-    if (!(await this.deps.budgets.reservePeriod(project.id, period.start, project.budget_limit, lease))) {
-      if (day) await this.deps.budgets.settleMachineDay(project.id, day, request.worker_id!, amount, 0);
-      const counters = await this.deps.budgets.period(project.id, period.start);
-      await this.reached(project, period.start, 1);
-      throw new BudgetExhaustedError(
-        `Project ${project.id} has ${money(project.budget_limit - counters.committed, project)} of its budget of ${money(project.budget_limit, project)} left this period; asked for ${money(amount, project)}`,
-        { details: [{ path: 'amount', problem: 'exceeds the project budget left' }] },
-      );
-    }
+    const wanted = roundMoney(request.amount);
+    const least = roundMoney(request.min_amount ?? request.amount);
+    const day = request.worker_id && project.daily_machine_allowance > 0 ? utcDay(now) : null;
+    const grant = { project, periodStart: period.start, day, workerId: request.worker_id, caller, now };
+    let lease = await this.take(grant, wanted, least < wanted ? wanted : 0);
+    if (typeof lease === 'string' && least < wanted) lease = await this.take(grant, least, 0);
+    if (lease === 'machine') throw await this.machineRefusal(project, day!, request.worker_id!, least);
+    if (lease === 'project') throw await this.projectRefusal(project, period.start, least);
     const counters = await this.deps.budgets.period(project.id, period.start);
     const machine = day
       ? (await this.deps.budgets.machineDays(project.id, day)).find((m) => m.worker_id === request.worker_id)
@@ -102,12 +81,14 @@ export class BudgetService {
       project_id: project.id,
       worker_id: lease.worker_id,
       currency: project.currency,
-      amount,
+      amount: lease.amount,
       period_start: period.start,
       day,
       expires_at: lease.expires_at,
       project_remaining: roundMoney(Math.max(0, project.budget_limit - counters.committed)),
-      daily_remaining: day ? roundMoney(Math.max(0, allowance - (machine?.committed ?? amount))) : null,
+      daily_remaining: day
+        ? roundMoney(Math.max(0, project.daily_machine_allowance - (machine?.committed ?? lease.amount)))
+        : null,
     });
   }
 
@@ -231,6 +212,60 @@ export class BudgetService {
     await this.deps.gatewayKeys.checkUserKey(request.user_key, request.project_id);
   }
 
+  /**
+   * Takes `amount` on the machine's day (if charged) and the project's period, each only if `headroom`
+   * would still be left after it; says which refused.
+   */
+  private async take(
+    grant: {
+      project: Project;
+      periodStart: string;
+      day: string | null;
+      workerId: string | null;
+      caller: Principal;
+      now: Date;
+    },
+    amount: number,
+    headroom: number,
+  ): Promise<OpenLease | 'machine' | 'project'> {
+    const { project, periodStart, day, workerId, caller, now } = grant;
+    const { budgets } = this.deps;
+    const allowance = project.daily_machine_allowance;
+    if (day && !(await budgets.reserveMachineDay(project.id, day, workerId!, amount, allowance, headroom)))
+      return 'machine';
+    const lease: OpenLease = {
+      lease_id: newId(IdPrefix.budgetLease, now),
+      amount,
+      worker_id: workerId,
+      day,
+      expires_at: new Date(now.getTime() + BUDGET_LEASE_SECONDS * 1000).toISOString(),
+      taken_by: caller.keyId,
+    };
+    if (!(await budgets.reservePeriod(project.id, periodStart, project.budget_limit, lease, headroom))) {
+      if (day) await budgets.settleMachineDay(project.id, day, workerId!, amount, 0);
+      return 'project';
+    }
+    return lease;
+  }
+
+  private async machineRefusal(project: Project, day: string, workerId: string, asked: number) {
+    const allowance = project.daily_machine_allowance;
+    const used = (await this.deps.budgets.machineDays(project.id, day)).find((m) => m.worker_id === workerId);
+    return new BudgetExhaustedError(
+      `Machine ${workerId} has ${money(allowance - (used?.committed ?? 0), project)} of its daily allowance of ${money(allowance, project)} left today; asked for ${money(asked, project)}`,
+      { details: [{ path: 'amount', problem: 'exceeds the daily machine allowance left' }] },
+    );
+  }
+
+  /** What is left, with what is spent and what is leased to gateways (which may still come back). */
+  private async projectRefusal(project: Project, periodStart: string, asked: number) {
+    const counters = await this.deps.budgets.period(project.id, periodStart);
+    return new BudgetExhaustedError(
+      `Project ${project.id} has ${money(project.budget_limit - counters.committed, project)} of its budget of ${money(project.budget_limit, project)} left this period (${money(counters.spent, project)} spent, ${money(counters.leased, project)} leased to gateways and not yet settled); asked for ${money(asked, project)}`,
+      { details: [{ path: 'amount', problem: 'exceeds the project budget left' }] },
+    );
+  }
+
   private async close(
     project: Project,
     periodStart: string,
@@ -256,7 +291,10 @@ export class BudgetService {
     return true;
   }
 
-  /** Sends CostThresholdReached once per threshold and period, for each threshold `ratio` is at. */
+  /**
+   * Sends CostThresholdReached once per threshold and period, for each threshold `ratio` is at: the share
+   * of the budget spent, never what is merely leased.
+   */
   private async reached(project: Project, periodStart: string, ratio: number): Promise<void> {
     for (const threshold of COST_THRESHOLDS.filter((t) => ratio >= t)) {
       if (!(await this.deps.budgets.reachThreshold(project.id, periodStart, threshold))) continue;

@@ -48,14 +48,15 @@ export class BudgetRepository {
   ) {}
 
   /**
-   * Adds `lease` to the period's commitments if the total stays within `limit`; false when it would
-   * not. The lease is recorded on the same item, in the same write.
+   * Adds `lease` to the period's commitments if the total stays within `limit` with `headroom` to spare;
+   * false when it would not. The lease is recorded on the same item, in the same write.
    */
   async reservePeriod(
     projectId: string,
     periodStart: string,
     limit: number,
     lease: OpenLease,
+    headroom = 0,
   ): Promise<boolean> {
     return this.conditionally(
       new UpdateCommand({
@@ -71,7 +72,7 @@ export class BudgetRepository {
         ExpressionAttributeValues: {
           ':amount': lease.amount,
           ':lease': lease,
-          ':max': roundMoney(limit - lease.amount),
+          ':max': roundMoney(limit - lease.amount - headroom),
           ':zero': 0,
         },
       }),
@@ -147,13 +148,14 @@ export class BudgetRepository {
     );
   }
 
-  /** Charges a machine's day if it stays within `allowance`; false when it would not. */
+  /** Charges a machine's day if it stays within `allowance` with `headroom` to spare; false when it would not. */
   async reserveMachineDay(
     projectId: string,
     day: string,
     nodeId: string,
     amount: number,
     allowance: number,
+    headroom = 0,
   ): Promise<boolean> {
     return this.conditionally(
       new UpdateCommand({
@@ -164,7 +166,7 @@ export class BudgetRepository {
         ExpressionAttributeNames: { '#committed': 'committed' },
         ExpressionAttributeValues: {
           ':amount': amount,
-          ':max': roundMoney(allowance - amount),
+          ':max': roundMoney(allowance - amount - headroom),
           ':zero': 0,
           ':node': nodeId,
           ':ttl': ttlFrom(Date.parse(day)),

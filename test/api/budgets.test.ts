@@ -130,6 +130,52 @@ describe('budget leases', () => {
     expect(await t.plane.budgets.sweep()).toEqual({ expired: 0 });
   });
 
+  it('sizes leases to what is left: a whole chunk while as much again is left, then what one call needs', async () => {
+    const id = await project('sizing', { budget_limit: 1 });
+    const chunk = await lease({ project_id: id, amount: 0.4, min_amount: 0.05 });
+    expect(chunk.body).toMatchObject({ amount: 0.4, project_remaining: 0.6 });
+    // 0.6 left: a second chunk would leave less than a chunk, so only what the call needs is granted.
+    const near = await lease({ project_id: id, amount: 0.4, min_amount: 0.05 });
+    expect(near.body).toMatchObject({ amount: 0.05, project_remaining: 0.55 });
+    const refused = await lease({ project_id: id, amount: 0.6, min_amount: 0.56 });
+    expect(refused.status).toBe(402);
+    expect(refused.body.error.message).toMatch(
+      /0\.55 CAD of its budget of 1\.00 CAD left this period \(0\.00 CAD spent, 0\.45 CAD leased to gateways and not yet settled\); asked for 0\.56 CAD/,
+    );
+    const backwards = await lease({ project_id: id, amount: 0.1, min_amount: 0.2 });
+    expect(backwards.status).toBe(400);
+    expect(backwards.body.error.details[0].path).toBe('min_amount');
+    expect(await status(id)).toMatchObject({ spent: 0, reserved: 0.45, remaining: 0.55 });
+
+    // A machine's day is sized the same way.
+    const machine = await project('sizing-machine', { budget_limit: 100, daily_machine_allowance: 1 });
+    const first = await lease({ project_id: machine, worker_id: a.id, amount: 0.4, min_amount: 0.1 });
+    expect(first.body).toMatchObject({ amount: 0.4, daily_remaining: 0.6 });
+    const second = await lease({ project_id: machine, worker_id: a.id, amount: 0.4, min_amount: 0.1 });
+    expect(second.body).toMatchObject({ amount: 0.1, daily_remaining: 0.5 });
+    // What the refused project lease took from the machine's day was given back.
+    const tight = await project('sizing-tight', { budget_limit: 0.2, daily_machine_allowance: 1 });
+    expect((await lease({ project_id: tight, worker_id: a.id, amount: 0.4, min_amount: 0.3 })).status).toBe(
+      402,
+    );
+    const day = (await status(tight)).machines_today.find((m: any) => m.worker_id === a.id);
+    expect(day?.reserved ?? 0).toBe(0);
+  });
+
+  it('fires cost thresholds on what is spent, never on what is only leased', async () => {
+    const id = await project('thresholds', { budget_limit: 1 });
+    const big = (await lease({ project_id: id, amount: 0.9 })).body;
+    // Refused for want of budget with nothing spent: no threshold is reached.
+    expect((await lease({ project_id: id, amount: 0.2 })).status).toBe(402);
+    expect((await status(id)).thresholds_reached).toEqual([]);
+    await settle(big, 0.55);
+    expect(await status(id)).toMatchObject({ spent: 0.55, reserved: 0, thresholds_reached: [0.5] });
+    const events = await t.internals.repositories.events.list(`project/${id}`, 10);
+    expect(events.items.map((e) => [e.type, e.data])).toEqual([
+      ['CostThresholdReached', { project_id: id, current: 0.55, threshold: 0.5 }],
+    ]);
+  });
+
   it('keeps each machine to its daily allowance, and a new day brings a new allowance', async () => {
     const id = await project('allowance', { budget_limit: 100, daily_machine_allowance: 1 });
     const first = await lease({ project_id: id, worker_id: a.id, amount: 0.8 });

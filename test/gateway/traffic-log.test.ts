@@ -1,5 +1,5 @@
 // The traffic log's batching: records grouped per folder, written when a batch is full and on close,
-// kept in order across a failed write, and never carrying credentials.
+// kept in order across a failed write (tried again under the same key), and never carrying credentials.
 import { describe, expect, it } from 'vitest';
 import { type BlobWriter, TrafficLog } from '../../gpu-node-agent/gateway/traffic-log.js';
 import type { TrafficRecord } from '../../shared/domain/traffic.js';
@@ -8,11 +8,14 @@ import { createLogger } from '../../shared/logger.js';
 /** Keeps what is written; fails the writes it is told to (S3 cannot be made to fail on demand). */
 class MemoryWriter implements BlobWriter {
   readonly objects = new Map<string, string>();
+  /** Every key a write was tried under, in order. */
+  readonly tried: string[] = [];
   failNext = 0;
   /** Writes wait for this before answering: records can arrive while a write is in flight. */
   gate: Promise<void> = Promise.resolve();
   async put(key: string, body: Uint8Array, contentType: string): Promise<void> {
     expect(contentType).toBe('application/x-ndjson');
+    this.tried.push(key);
     await this.gate;
     if (this.failNext > 0) {
       this.failNext--;
@@ -95,7 +98,7 @@ describe('traffic log', () => {
     expect(writer.records(folderA)[4]!.response).toEqual({ text: 'héllo ✓ 🚀' });
   });
 
-  it('keeps a failed batch, in order ahead of newer records, until a write succeeds', async () => {
+  it('tries a failed batch again under its own key, ahead of newer records, until a write succeeds', async () => {
     const writer = new MemoryWriter();
     const traffic = log(writer);
     traffic.append(record('r0', 'task-a'));
@@ -119,7 +122,16 @@ describe('traffic log', () => {
     const written = writer.records();
     expect(written.map((r) => r.id)).toEqual(['r0', 'r1', 'r2', 'r3']);
     expect(written[2]!.request).toEqual(big);
-    expect(writer.objects.size).toBe(1);
+    // The same key again: a write that did reach S3 before failing is overwritten, never doubled.
+    const [failed] = writer.tried;
+    expect(
+      writer.objects
+        .get(failed!)!
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['r0', 'r1']);
+    expect(writer.objects.size).toBe(2);
   });
 
   it('blanks credentials a client put in the request body', async () => {

@@ -19,6 +19,8 @@ export interface Reply {
   filler?: { chunks: number; text: string };
   /** Pause between stream chunks. */
   chunkDelayMs?: number;
+  /** Pause before answering at all (a model that takes its time). */
+  delayMs?: number;
   /** vLLM's token ids and logprobs. */
   tokenIds?: { prompt: number[]; completion: number[] };
 }
@@ -47,6 +49,7 @@ export async function startScriptedUpstream(
     const index = calls.length;
     calls.push(body);
     const reply = script(body, index);
+    if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
     if (reply.status && reply.status >= 400) {
       res.writeHead(reply.status, { 'content-type': 'application/json' });
       res.end(

@@ -1,5 +1,5 @@
-// count_tokens, as Anthropic's and Gemini's SDKs ask for it: the gateway's own prompt estimate (the
-// same one budgets are reserved by), for a key it knows. Nothing goes upstream and nothing is charged.
+// count_tokens, as Anthropic's and Gemini's SDKs ask for it: the gateway's own prompt estimate (not the
+// bound budgets are reserved by), for a key it knows. Nothing goes upstream and nothing is charged.
 import type { MessageCreateParams } from '@anthropic-ai/sdk/resources/messages';
 import type { KeyResolver } from '../key-resolver.js';
 import { keyFromHeaders } from '../key-resolver.js';

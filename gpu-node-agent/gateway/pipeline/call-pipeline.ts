@@ -6,11 +6,12 @@
 //   upstream   each target in turn, with retries, until one accepts         upstream-chain.ts
 //   deliver    the answer to the client, whole, streamed or passed through  modes/
 //   settle     the real cost charged, the rest given back                    settle.ts
-//   record     metrics and the traffic record                               record.ts
+//   record     metrics and the traffic record, written ahead                 record.ts
 //
 // Each step makes its value once and the pipeline holds them; a call that stops early (a refused key,
 // an upstream that failed) is answered with its protocol's error, and whatever it reached is settled
-// and recorded all the same.
+// and recorded all the same. The answer's last bytes (a whole answer, a stream's end, an error) go out
+// only after the record is written ahead, so no client holds an answer a crash could drop from the log.
 import type { ChatCompletionCreateParams } from 'openai/resources/chat/completions';
 import type { GatewayIdentity } from '../../../shared/domain/api-key.js';
 import { UpstreamError } from '../../../shared/errors.js';
@@ -65,12 +66,13 @@ export class CallPipeline {
     let status = 200;
     let error: { type: string; message: string } | null = null;
     let outcome: 'ok' | 'cut' | 'failed' | 'rejected' = 'rejected';
+    let answer: (() => void) | null = null;
     try {
       identity = await authorise(this.parts.keys, exchange.headers);
       chat = adapter.toChat(body);
       checkModelAllowed(identity, chat.model);
-      const plan = planCall(this.parts, adapter, body, identity, chat);
-      const hold = await reserve(this.parts.budget, identity, plan);
+      const plan = planCall(this.parts, start, identity, chat);
+      const hold = await reserve(this.parts.budget, start, identity, plan);
       call = {
         start,
         identity,
@@ -84,6 +86,7 @@ export class CallPipeline {
       if (!chain.ok) throw chain.error;
       delivered = await mode.deliver(this.parts, call, chain);
       ({ outcome, error } = delivered);
+      answer = delivered.finish;
     } catch (caught) {
       const failure = failureOf(caught);
       status = failure.status;
@@ -95,12 +98,15 @@ export class CallPipeline {
         code: failure.code,
         message: failure.message,
       });
-      if (!exchange.signal.aborted)
-        exchange.json(
-          status,
-          adapter.errorBody(status, failure.code, failure.message, failure.param),
-          budgetHeaders(call?.hold.snapshot ?? null),
-        );
+      if (!exchange.signal.aborted) {
+        const errorBody = adapter.errorBody(status, failure.code, failure.message, failure.param);
+        const headers = budgetHeaders(call?.hold.snapshot ?? null);
+        answer = () => {
+          exchange.json(status, errorBody, headers);
+          // A stream that had begun ends here instead.
+          exchange.close();
+        };
+      }
     } finally {
       // The model is named by the request in the gateway's form once there is one, else by the body.
       const model = chat ? chat.model : start.bodyModel;
@@ -122,6 +128,7 @@ export class CallPipeline {
       } catch (caught) {
         this.parts.logger.error('gateway_finish_failed', { call: start.id, error: caught });
       }
+      answer?.();
     }
   }
 

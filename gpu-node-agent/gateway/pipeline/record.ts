@@ -1,6 +1,7 @@
 // Step 6, record: a call that is over, however far it got, tallied once and then told to each place that
 // keeps count: a local model's throughput meter, the metrics (seed 004 §7.1 names), the budget gauges,
-// and the traffic log.
+// and the traffic log, which writes the record ahead (with what the call was charged on each lease)
+// before the pipeline sends the answer's last bytes.
 import type { GatewayIdentity } from '../../../shared/domain/api-key.js';
 import { roundMoney } from '../../../shared/domain/budget.js';
 import type { TrafficRecord } from '../../../shared/domain/traffic.js';
@@ -119,43 +120,46 @@ function writeTraffic(parts: RecordParts, trace: CallTrace, tally: Tally): void 
   const { start, identity, hold, chain, delivered } = trace;
   if (!identity) return;
   const { target, attribution, totalMs, upstreamMs } = tally;
-  parts.traffic.append({
-    id: start.id,
-    gateway_id: parts.gatewayId,
-    at: start.at,
-    project_id: identity.project_id,
-    task_id: identity.task_id,
-    attempt: identity.attempt,
-    key_id: identity.key_id,
-    worker_id: identity.worker_id,
-    protocol: start.adapter.protocol,
-    path: start.exchange.path,
-    stream: start.stream,
-    model_requested: trace.model,
-    model: target?.model ?? null,
-    provider: target?.provider.name ?? null,
-    status: trace.status,
-    outcome: trace.outcome,
-    error: trace.error,
-    tries: (chain?.tries ?? []) as TrafficRecord['tries'],
-    request: start.body,
-    request_headers: loggedHeaders(start.exchange.headers),
-    response: delivered?.response ?? null,
-    usage: {
-      prompt_tokens: attribution.prompt_tokens,
-      completion_tokens: attribution.completion_tokens,
-      cached_tokens: attribution.cached_tokens,
-      reasoning_tokens: attribution.reasoning_tokens,
+  parts.traffic.append(
+    {
+      id: start.id,
+      gateway_id: parts.gatewayId,
+      at: start.at,
+      project_id: identity.project_id,
+      task_id: identity.task_id,
+      attempt: identity.attempt,
+      key_id: identity.key_id,
+      worker_id: identity.worker_id,
+      protocol: start.adapter.protocol,
+      path: start.exchange.path,
+      stream: start.stream,
+      model_requested: trace.model,
+      model: target?.model ?? null,
+      provider: target?.provider.name ?? null,
+      status: trace.status,
+      outcome: trace.outcome,
+      error: trace.error,
+      tries: (chain?.tries ?? []) as TrafficRecord['tries'],
+      request: start.body,
+      request_headers: loggedHeaders(start.exchange.headers),
+      response: delivered?.response ?? null,
+      usage: {
+        prompt_tokens: attribution.prompt_tokens,
+        completion_tokens: attribution.completion_tokens,
+        cached_tokens: attribution.cached_tokens,
+        reasoning_tokens: attribution.reasoning_tokens,
+      },
+      cost_usd: roundMoney(tally.usd),
+      cost: tally.cost,
+      currency: hold?.snapshot.currency ?? null,
+      timings: {
+        total_ms: round(totalMs),
+        upstream_ms: target ? round(upstreamMs) : null,
+        first_token_ms: delivered?.firstTokenMs == null ? null : round(delivered.firstTokenMs),
+        gateway_overhead_ms: round(Math.max(0, totalMs - upstreamMs)),
+      },
+      tokens: delivered?.tokens ?? null,
     },
-    cost_usd: roundMoney(tally.usd),
-    cost: tally.cost,
-    currency: hold?.snapshot.currency ?? null,
-    timings: {
-      total_ms: round(totalMs),
-      upstream_ms: target ? round(upstreamMs) : null,
-      first_token_ms: delivered?.firstTokenMs == null ? null : round(delivered.firstTokenMs),
-      gateway_overhead_ms: round(Math.max(0, totalMs - upstreamMs)),
-    },
-    tokens: delivered?.tokens ?? null,
-  });
+    hold?.reservation.charges,
+  );
 }

@@ -1,5 +1,6 @@
-// Step 3, reserve: the plan's worst case is held from the budget before anything goes upstream, and a
-// key that asks for budget awareness has the model told what is left (seed 000).
+// Step 3, reserve: the plan's worst case is held from the budget before anything goes upstream (written
+// ahead as the call's hold, so a crash counts it), and a key that asks for budget awareness has the model
+// told what is left (seed 000).
 import type { ChatCompletionCreateParams } from 'openai/resources/chat/completions';
 import type { GatewayIdentity } from '../../../shared/domain/api-key.js';
 import type { BudgetGate, BudgetSnapshot, Reservation } from '../budget-gate.js';
@@ -11,9 +12,15 @@ export interface Hold {
   readonly snapshot: BudgetSnapshot;
 }
 
-export async function reserve(budget: BudgetGate, identity: GatewayIdentity, plan: CallPlan): Promise<Hold> {
+/** Holds the plan's worst case for the call, waiting for money to come back unless the client goes away. */
+export async function reserve(
+  budget: BudgetGate,
+  call: { readonly id: string; readonly exchange: { readonly signal: AbortSignal } },
+  identity: GatewayIdentity,
+  plan: CallPlan,
+): Promise<Hold> {
   const scope = { project_id: identity.project_id, worker_id: identity.worker_id };
-  const reservation = await budget.reserve(scope, plan.worstCaseUsd);
+  const reservation = await budget.reserve(scope, plan.worstCaseUsd, call.id, call.exchange.signal);
   return { reservation, snapshot: budget.snapshot(scope) };
 }
 

@@ -1,13 +1,14 @@
-// Prompt-size estimates for admission and budget checks before the upstream has counted anything.
+// Prompt-size estimates, for what clients are told: count_tokens answers, and a stream's input tokens
+// before the upstream has counted them. Budgets are not reserved by these: they hold a bound from the
+// request's bytes (pipeline/worst-case.ts), which an estimate is not.
 //
-// No tokenizer: this runs on every request with a sub-millisecond budget, and which tokenizer the upstream model
-// uses is not known here anyway. BPE tokenizers (o200k, cl100k, Llama 3, Qwen) average about 4 bytes per token on
-// English and 3.5 or more on source code, where runs of indentation collapse into single tokens, so one token per
-// 3 UTF-8 bytes errs on the safe side for a budget: a request refused a little early beats a bill that overshoots.
-// Measured with o200k and cl100k on this repository: TypeScript and Markdown come to ~0.75 of the estimate,
-// tool schemas ~0.65, English prose ~0.55. Near par or under: compact JSON arguments (~1.0), CJK text (up to
-// ~1.15 on cl100k) and random strings such as hashes, UUIDs and base64 (~1.7-2.3), which a byte count cannot
-// tell apart from prose without paying for a scan; the gateway settles on the upstream's own count afterwards.
+// No tokenizer: this runs on every streamed request with a sub-millisecond budget, and which tokenizer the
+// upstream model uses is not known here anyway. BPE tokenizers (o200k, cl100k, Llama 3, Qwen) average about
+// 4 bytes per token on English and 3.5 or more on source code, where runs of indentation collapse into single
+// tokens, so one token per 3 UTF-8 bytes comes out a little high on most text. Measured with o200k and cl100k
+// on this repository: TypeScript and Markdown come to ~0.75 of the estimate, tool schemas ~0.65, English prose
+// ~0.55. Near par or under: compact JSON arguments (~1.0), CJK text (up to ~1.15 on cl100k) and random
+// strings such as hashes, UUIDs and base64 (~1.7-2.3), which a byte count cannot tell apart from prose.
 import type {
   ChatCompletionContentPart,
   ChatCompletionContentPartRefusal,

@@ -1,6 +1,8 @@
 // Writing an answer to the client, the same for every mode: a whole answer with what it cost in its
 // headers, or a stream relayed piece by piece that ends with an error event in the client's protocol
-// when the budget or the upstream cuts it short (the status is out by then).
+// when the budget or the upstream cuts it short (the status is out by then). Either way the answer's
+// last bytes wait in a `finish` the pipeline calls once the call is recorded (written ahead), so a
+// client never has an answer the traffic log could lose.
 import type { SseEvent } from '../../protocols/sse.js';
 import { asUpstreamError } from '../../upstreams/provider.js';
 import type { ReadyCall } from '../call.js';
@@ -13,8 +15,10 @@ const SSE_HEADERS = {
   connection: 'keep-alive',
 };
 
-export function respondWhole(call: ReadyCall, body: unknown, settlement: Settlement): void {
-  call.start.exchange.json(200, body, costHeaders(call.hold.snapshot, settlement));
+/** A whole answer, with what it cost in its headers, to send once the call is recorded. */
+export function wholeAnswer(call: ReadyCall, body: unknown, settlement: Settlement): () => void {
+  const headers = costHeaders(call.hold.snapshot, settlement);
+  return () => call.start.exchange.json(200, body, headers);
 }
 
 /** Where a relayed stream's pieces go. */
@@ -23,15 +27,19 @@ export interface StreamSink<P> {
   opening(): SseEvent[];
   /** Passes one piece on; an Ending stops the stream there (a budget cut), null goes on. */
   piece(piece: P): Ending | null | Promise<Ending | null>;
-  /** Events that end a stream that ran to its end. */
+  /** Events that end a stream that ran to its end, or that a piece cut short. */
   closing(): SseEvent[];
   /** Events that end a stream the upstream broke off. */
   failing(message: string): SseEvent[];
+  /** Bytes of a passed-through stream held back from the client: its last event. */
+  held?(): Uint8Array | null;
 }
 
 export interface Relayed extends Ending {
   readonly firstTokenMs: number | null;
   readonly streamMs: number;
+  /** Sends the stream's last events and ends it. */
+  readonly finish: () => void;
 }
 
 /** Relays an accepted upstream stream to the client through `sink`, and says how it ended. */
@@ -46,6 +54,7 @@ export async function relay<P>(
   exchange.write(sink.opening());
   let ending: Ending | null = null;
   let firstTokenMs: number | null = null;
+  let last: SseEvent[] = [];
   try {
     // Leaving the loop early (a budget cut) closes the upstream's stream, and with it its connection.
     for await (const piece of pieces) {
@@ -54,13 +63,17 @@ export async function relay<P>(
       ending = passed instanceof Promise ? await passed : passed;
       if (ending) break;
     }
-    if (!ending) exchange.write(sink.closing());
+    last = sink.closing();
   } catch (caught) {
     const message = `The upstream broke off: ${asUpstreamError(caught).message}`;
     ending = { outcome: 'failed', error: { type: 'upstream_failed', message } };
-    if (!exchange.signal.aborted) exchange.write(sink.failing(message));
-  } finally {
-    exchange.close();
+    if (!exchange.signal.aborted) last = sink.failing(message);
   }
-  return { ...(ending ?? ENDED_WELL), firstTokenMs, streamMs: performance.now() - streamStarted };
+  const held = sink.held?.() ?? null;
+  const finish = () => {
+    if (held) exchange.writeRaw(held);
+    exchange.write(last);
+    exchange.close();
+  };
+  return { ...(ending ?? ENDED_WELL), firstTokenMs, streamMs: performance.now() - streamStarted, finish };
 }

@@ -26,12 +26,14 @@ export interface Delivered extends Ending {
   readonly firstTokenMs: number | null;
   /** Time spent reading the upstream's stream after it accepted the call. */
   readonly streamMs: number;
+  /** Sends the answer's last bytes; the pipeline calls it once the call is recorded. */
+  readonly finish: () => void;
 }
 
 export interface CallMode<T> {
   /** The plan's targets this mode may send to. */
   targets(call: ReadyCall): readonly PlannedTarget[];
   send: Send<ReadyCall, T>;
-  /** Answers the client from what the upstream accepted and settles the call's budget. */
+  /** Answers the client from what the upstream accepted (all but the end) and settles the call's budget. */
   deliver(parts: SettleParts, call: ReadyCall, accepted: Accepted<T>): Promise<Delivered>;
 }

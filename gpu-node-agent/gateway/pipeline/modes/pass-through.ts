@@ -5,7 +5,7 @@ import type { SseEvent } from '../../protocols/sse.js';
 import { AnthropicUsage, type AnthropicUsageFields } from '../../upstreams/anthropic-usage.js';
 import type { ReadyCall } from '../call.js';
 import { settle } from '../settle.js';
-import { relay, respondWhole, type StreamSink } from './answer.js';
+import { relay, type StreamSink, wholeAnswer } from './answer.js';
 import type { CallMode } from './mode.js';
 
 /** Request headers that change what Anthropic's API does, so they go up with the call. */
@@ -25,8 +25,8 @@ export const passThroughMode: CallMode<Response> = {
       const message = (await response.json()) as { usage?: AnthropicUsageFields };
       usage.add(message.usage);
       const settlement = settle(parts, call, target, usage.toChat(), 0);
-      respondWhole(call, { ...message, model: call.model }, settlement);
       return {
+        finish: wholeAnswer(call, { ...message, model: call.model }, settlement),
         outcome: 'ok',
         error: null,
         response: message,
@@ -52,9 +52,13 @@ function forwardedHeaders(call: ReadyCall): Record<string, string> {
   return forwarded;
 }
 
-/** The upstream's bytes to the client as they are, read on the side for usage and the log. */
+/**
+ * The upstream's bytes to the client as they are, read on the side for usage and the log; from the
+ * piece that holds `message_stop` on, they are held back until the call is recorded.
+ */
 class RawSink implements StreamSink<Uint8Array> {
   private pending = '';
+  private last: Uint8Array[] | null = null;
 
   constructor(
     private readonly call: ReadyCall,
@@ -66,8 +70,11 @@ class RawSink implements StreamSink<Uint8Array> {
   }
 
   piece(bytes: Uint8Array): null {
-    this.call.start.exchange.writeRaw(bytes);
-    this.pending += Buffer.from(bytes).toString('utf8');
+    const text = Buffer.from(bytes).toString('utf8');
+    if (!this.last && text.includes('message_stop')) this.last = [];
+    if (this.last) this.last.push(bytes);
+    else this.call.start.exchange.writeRaw(bytes);
+    this.pending += text;
     const lines = this.pending.split('\n');
     this.pending = lines.pop() ?? '';
     for (const line of lines) if (line.startsWith('data: ')) this.usage.addEvent(line.slice(6));
@@ -80,5 +87,9 @@ class RawSink implements StreamSink<Uint8Array> {
 
   failing(message: string): SseEvent[] {
     return this.call.start.adapter.stream(this.call.model, 0, null).failWith(502, 'upstream_failed', message);
+  }
+
+  held(): Uint8Array | null {
+    return this.last ? Buffer.concat(this.last) : null;
   }
 }

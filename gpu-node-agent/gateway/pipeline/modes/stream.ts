@@ -4,10 +4,12 @@
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { SseEvent } from '../../protocols/sse.js';
 import type { StreamWriter } from '../../protocols/stream-writer.js';
+import { estimatePromptTokens } from '../../protocols/tokens.js';
 import type { PlannedTarget } from '../../routing/router.js';
 import { ChunkAccumulator } from '../../upstreams/chunk-accumulator.js';
 import type { ReadyCall } from '../call.js';
 import { type SettleParts, settle } from '../settle.js';
+import { outputTokensFor } from '../worst-case.js';
 import { relay, type StreamSink } from './answer.js';
 import type { CallMode, Ending } from './mode.js';
 
@@ -32,14 +34,23 @@ class TranslatedSink implements StreamSink<ChatCompletionChunk> {
   readonly accumulated = new ChunkAccumulator();
   private readonly writer: StreamWriter;
   private reservedTokens: number;
+  /** The error event a budget cut ends the stream with. */
+  private cut: SseEvent[] | null = null;
 
   constructor(
     private readonly parts: SettleParts,
     private readonly call: ReadyCall,
     private readonly target: PlannedTarget,
   ) {
-    this.writer = call.start.adapter.stream(call.model, call.plan.promptTokens, call.start.body);
-    this.reservedTokens = call.plan.maxTokens;
+    // The client is told the estimate a count_tokens call would give, not the bound held for budgets.
+    const inputTokens = estimatePromptTokens(call.plan.chat);
+    this.writer = call.start.adapter.stream(call.model, inputTokens, call.start.body);
+    this.reservedTokens = outputTokensFor(
+      call.plan.chat,
+      parts.prices,
+      target.priceAs,
+      call.plan.fallbackTokens,
+    );
   }
 
   opening(): SseEvent[] {
@@ -54,7 +65,7 @@ class TranslatedSink implements StreamSink<ChatCompletionChunk> {
   }
 
   closing(): SseEvent[] {
-    return this.writer.end();
+    return this.cut ?? this.writer.end();
   }
 
   failing(message: string): SseEvent[] {
@@ -67,7 +78,7 @@ class TranslatedSink implements StreamSink<ChatCompletionChunk> {
     const more = this.parts.prices.worstCase(this.target.priceAs, 0, extra);
     if (!(await this.parts.budget.extend(this.call.hold.reservation, more))) {
       const message = `Budget exhausted: the stream was cut after about ${outputTokens} output tokens`;
-      this.call.start.exchange.write(this.writer.failWith(402, 'budget_exhausted', message));
+      this.cut = this.writer.failWith(402, 'budget_exhausted', message);
       return { outcome: 'cut', error: { type: 'budget_exhausted', message } };
     }
     this.reservedTokens += extra;

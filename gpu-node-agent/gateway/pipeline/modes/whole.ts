@@ -2,7 +2,7 @@
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import { tokensOf } from '../../upstreams/chunk-accumulator.js';
 import { settle } from '../settle.js';
-import { respondWhole } from './answer.js';
+import { wholeAnswer } from './answer.js';
 import type { CallMode } from './mode.js';
 
 export const wholeMode: CallMode<ChatCompletion> = {
@@ -11,8 +11,8 @@ export const wholeMode: CallMode<ChatCompletion> = {
     target.provider.complete({ ...call.request, model: target.model, stream: false }, signal),
   async deliver(parts, call, { target, answer: completion }) {
     const settlement = settle(parts, call, target, completion.usage ?? null, 0);
-    respondWhole(call, call.start.adapter.respond(completion, call.model), settlement);
     return {
+      finish: wholeAnswer(call, call.start.adapter.respond(completion, call.model), settlement),
       outcome: 'ok',
       error: null,
       response: completion,
