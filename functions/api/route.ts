@@ -3,6 +3,10 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { ApiKeyRole, Principal } from '../../shared/domain/api-key.js';
+import { CheckpointId } from '../../shared/domain/checkpoint.js';
+import { NodeId } from '../../shared/domain/node.js';
+import { ProjectId, TaskId } from '../../shared/domain/task.js';
+import { ExportId } from '../../shared/domain/trajectory-index.js';
 import { MalformedJsonError } from '../../shared/errors.js';
 import { parseOrThrow } from '../../shared/validation.js';
 
@@ -17,6 +21,11 @@ export interface RouteDef {
   tag: string;
   /** `public` routes need no key; others need a key with one of these roles. */
   roles: readonly ApiKeyRole[] | 'public';
+  /**
+   * One schema per `:name` in `path`. The app checks them before anything else, so a malformed id
+   * gets 400 naming the parameter and never reaches a key check or a table.
+   */
+  params?: z.ZodObject;
   body?: z.ZodType;
   query?: z.ZodObject;
   responses: Record<number, { description: string; schema?: z.ZodType }>;
@@ -45,6 +54,12 @@ export async function readJson(c: ApiContext): Promise<unknown> {
 export function readQuery<S extends z.ZodObject>(c: ApiContext, schema: S): z.output<S> {
   return parseOrThrow(schema, c.req.query(), { what: 'query', prefix: 'query' });
 }
+
+export const TaskParams = z.strictObject({ id: TaskId });
+export const ProjectParams = z.strictObject({ id: ProjectId });
+export const NodeParams = z.strictObject({ id: NodeId });
+export const CheckpointParams = z.strictObject({ id: TaskId, checkpoint: CheckpointId });
+export const ExportParams = z.strictObject({ id: ExportId });
 
 export const PageQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),

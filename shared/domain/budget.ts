@@ -3,6 +3,7 @@
 // lease a chunk of budget, spend it locally, and settle what they really spent. Amounts are in the
 // project's currency.
 import { z } from 'zod';
+import { IdPrefix, idPattern } from './ids.js';
 import type { Project } from './project.js';
 
 /** Money is kept to nine decimals: DynamoDB adds decimals exactly, floats would drift. */
@@ -10,6 +11,10 @@ export const roundMoney = (amount: number): number => Math.round(amount * 1e9) /
 
 /** An amount of money on the wire: never negative, never absurd. */
 export const Amount = z.number().min(0).max(1e12);
+
+export const LeaseId = z
+  .string()
+  .regex(idPattern(IdPrefix.budgetLease), 'must look like bgl_ followed by 26 characters');
 
 export const BudgetLease = z.strictObject({
   lease_id: z.string(),

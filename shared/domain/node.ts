@@ -2,7 +2,13 @@
 // `/api/v1/workers`): what it can run and how much of it at once.
 // The lease is a node's time-limited hold on one attempt of one task.
 import { z } from 'zod';
+import { IdPrefix, idPattern } from './ids.js';
 import { TaskId } from './task.js';
+
+/** Derived from the node's name (deterministicId), so registering again finds the same node. */
+export const NodeId = z
+  .string()
+  .regex(idPattern(IdPrefix.node), 'must look like wrk_ followed by 26 characters');
 
 export const NodeStatus = z.enum(['active', 'draining', 'stopped', 'lost']);
 export type NodeStatus = z.infer<typeof NodeStatus>;

@@ -2,12 +2,19 @@
 // jobs (seed 004 §4.2 trajectory endpoints). The record and ATIF document stay in S3; the index holds
 // what is needed to choose among them without reading them.
 import { z } from 'zod';
+import { IdPrefix, idPattern } from './ids.js';
 import { Difficulty, ProjectId, Slug, type Task, TaskId } from './task.js';
 import { RewardParts, type TrajectoryRecord } from './trajectory.js';
 
+/** The trajectory id (UUIDv8 of task and attempt). */
+export const TrajectoryId = z.uuid();
+
+export const ExportId = z
+  .string()
+  .regex(idPattern(IdPrefix.export), 'must look like exp_ followed by 26 characters');
+
 export const TrajectorySummary = z.object({
-  /** The trajectory id (UUIDv8 of task and attempt). */
-  id: z.uuid(),
+  id: TrajectoryId,
   task_id: TaskId,
   project_id: ProjectId,
   attempt: z.int().min(1),

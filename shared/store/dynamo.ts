@@ -92,6 +92,9 @@ export interface PageRequest {
   fixed?: Record<string, unknown>;
 }
 
+/** DynamoDB's limit for a sort key value, and below its 2048 for a partition key. */
+const MAX_KEY_BYTES = 1024;
+
 /** Items DynamoDB evaluates per request, and requests per page, so sparse filters stay cheap and bounded. */
 const EVALUATE_PER_REQUEST = 200;
 const MAX_REQUESTS_PER_PAGE = 10;
@@ -157,8 +160,9 @@ function decodeCursor(cursor: string | undefined, request: PageRequest): Item | 
     typeof key === 'object' &&
     !Array.isArray(key) &&
     Object.keys(key).sort().join() === [...request.keyAttributes].sort().join() &&
-    // Every key attribute of every table is a string (see shared/resources.ts).
-    Object.values(key).every((v) => typeof v === 'string') &&
+    // Every key attribute of every table is a string (see shared/resources.ts), none longer than
+    // DynamoDB takes: a longer one is no position a listing returned.
+    Object.values(key).every((v) => typeof v === 'string' && Buffer.byteLength(v) <= MAX_KEY_BYTES) &&
     Object.entries(request.fixed ?? {}).every(([name, value]) => (key as Item)[name] === value);
   if (!valid) {
     throw new ValidationError('Invalid cursor: pass back the next_cursor of the same listing, unchanged', {
