@@ -24,7 +24,8 @@ const NodeRef = z.string().min(1).max(100).nullable().default(null);
 export const LeaseRequest = z.strictObject({
   project_id: ProjectId,
   worker_id: NodeRef,
-  amount: z.number().positive().max(1e12),
+  /** At least the nano-unit, rounded to it like every amount. */
+  amount: Amount.min(1e-9),
   /**
    * With `worker_id: null`, a node key shows a user gateway key of `project_id` that its gateway
    * serves: the spending is that person's, so no machine's allowance is charged. Admins need none.

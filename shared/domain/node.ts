@@ -3,6 +3,7 @@
 // The lease is a node's time-limited hold on one attempt of one task.
 import { z } from 'zod';
 import { IdPrefix, idPattern } from './ids.js';
+import { real } from './numbers.js';
 import { TaskId } from './task.js';
 
 /** Derived from the node's name (deterministicId), so registering again finds the same node. */
@@ -32,7 +33,7 @@ export type NodeCapabilities = z.infer<typeof NodeCapabilities>;
 
 export const NodeCapacity = z.strictObject({
   slots: z.int().min(1).max(1024),
-  cpu_cores: z.number().positive(),
+  cpu_cores: real(0.01, 65_536),
   memory_mb: z.int().min(64),
 });
 

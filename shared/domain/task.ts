@@ -3,6 +3,7 @@
 // error that names the field, never silently dropped.
 import { z } from 'zod';
 import { IdPrefix, idPattern } from './ids.js';
+import { real } from './numbers.js';
 import { TASK_STATUSES } from './task-state.js';
 import { RewardWeights, TaskResult } from './trajectory.js';
 
@@ -43,7 +44,8 @@ const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid en
 
 export const ResourceLimits = z.strictObject({
   memory_mb: z.int().min(64).max(1_048_576).default(2048),
-  cpu_cores: z.number().positive().max(256).default(1),
+  /** Docker's smallest CPU share is a hundredth of a core. */
+  cpu_cores: real(0.01, 256).default(1),
   disk_gb: z.int().min(1).max(4096).default(10),
   network_mbps: z.int().min(0).max(100_000).default(100),
   max_processes: z.int().min(8).max(65_536).default(256),
@@ -129,7 +131,7 @@ export const TaskSpec = z.strictObject({
    * The confidence the agent must state to finish (seed 000: act only above 0.7); below it, the
    * finish is refused and the agent keeps working. Null: any confidence may finish.
    */
-  confidence_threshold: z.number().min(0).max(1).nullable().default(null),
+  confidence_threshold: real(0, 1).nullable().default(null),
   /**
    * Intermediate rewards: after every step that may change the workspace the visible tests run and
    * the step earns the change in their pass share (potential-based shaping). Costs a test run a step.
