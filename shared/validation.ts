@@ -1,5 +1,5 @@
 // Turns zod failures into ValidationError details that name each offending field, so every entry
-// point (API, CLI, config) reports bad input the same way.
+// point (API, CLI, config) reports bad input the same way; and finds the keys no input may use.
 import type { z } from 'zod';
 import { ConfigError, type ErrorDetail, ValidationError } from './errors.js';
 
@@ -42,6 +42,44 @@ export function parseConfigOrThrow<S extends z.ZodType>(
     `Invalid ${what}: ${details.map((d) => `${d.path || '(root)'}: ${d.problem}`).join('; ')}`,
     { details },
   );
+}
+
+/**
+ * The name no key of a request may have. JSON.parse makes it an ordinary key, but everywhere else
+ * JavaScript gives it a meaning of its own: zod's records skip it, and every `{}` it is copied into
+ * (the DynamoDB marshaller's included) takes it for the object's prototype. It could never round-trip,
+ * so it is refused rather than silently lost.
+ */
+export const RESERVED_KEY = '__proto__';
+
+/** Where `value` (parsed JSON, however deep) has a key named RESERVED_KEY, one detail each. */
+export function reservedKeyDetails(value: unknown, prefix = ''): ErrorDetail[] {
+  interface Place {
+    value: unknown;
+    key: string;
+    parent: Place | null;
+  }
+  const pathOf = (place: Place): string[] => {
+    const path: string[] = [];
+    for (let at: Place | null = place; at?.parent; at = at.parent) path.unshift(at.key);
+    return path;
+  };
+  const details: ErrorDetail[] = [];
+  // Iterative, and each place knows only its parent: a deeply nested body costs a loop, not the stack.
+  const pending: Place[] = [{ value, key: '', parent: null }];
+  for (let place = pending.pop(); place; place = pending.pop()) {
+    if (place.value === null || typeof place.value !== 'object') continue;
+    for (const [key, child] of Object.entries(place.value)) {
+      const found: Place = { value: child, key, parent: place };
+      if (key === RESERVED_KEY) {
+        details.push({
+          path: joinPath(prefix, pathOf(found)),
+          problem: `${RESERVED_KEY} is not a usable name`,
+        });
+      } else pending.push(found);
+    }
+  }
+  return details;
 }
 
 function joinPath(prefix: string, path: readonly PropertyKey[]): string {

@@ -7,8 +7,8 @@ import { CheckpointId } from '../../shared/domain/checkpoint.js';
 import { NodeId } from '../../shared/domain/node.js';
 import { ProjectId, TaskId } from '../../shared/domain/task.js';
 import { ExportId } from '../../shared/domain/trajectory-index.js';
-import { MalformedJsonError } from '../../shared/errors.js';
-import { parseOrThrow } from '../../shared/validation.js';
+import { type ErrorDetail, MalformedJsonError, ValidationError } from '../../shared/errors.js';
+import { parseOrThrow, reservedKeyDetails } from '../../shared/validation.js';
 
 export type ApiEnv = { Variables: { principal: Principal } };
 export type ApiContext = Context<ApiEnv>;
@@ -38,21 +38,48 @@ export const ADMIN: readonly ApiKeyRole[] = ['admin'];
 /** Node agents and their gateways (and admins acting for them). */
 export const NODE_OR_ADMIN: readonly ApiKeyRole[] = ['admin', 'node'];
 
-/** The request body as JSON; an empty body is `undefined` so schemas can say whether one is needed. */
+/**
+ * The request body as JSON; an empty body is `undefined` so schemas can say whether one is needed.
+ * A key named `__proto__`, anywhere in it, is refused (see RESERVED_KEY).
+ */
 export async function readJson(c: ApiContext): Promise<unknown> {
   const text = await c.req.text();
   if (text.trim() === '') return undefined;
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (error) {
     throw new MalformedJsonError(`Request body is not valid JSON: ${(error as Error).message}`, {
       details: [{ path: '', problem: 'not valid JSON' }],
     });
   }
+  const reserved = reservedKeyDetails(body);
+  if (reserved.length > 0) {
+    throw new ValidationError(`Invalid body: ${reserved[0]!.path}: ${reserved[0]!.problem}`, {
+      details: reserved,
+    });
+  }
+  return body;
 }
 
+/**
+ * The query string, each parameter given once, parsed with `schema`. Read into an object without a
+ * prototype, so that every name (`constructor` and `__proto__` too) reaches the schema: one it does not
+ * know is refused, not silently dropped.
+ */
 export function readQuery<S extends z.ZodObject>(c: ApiContext, schema: S): z.output<S> {
-  return parseOrThrow(schema, c.req.query(), { what: 'query', prefix: 'query' });
+  const query: Record<string, string> = Object.create(null);
+  const repeated: ErrorDetail[] = [];
+  for (const [name, value] of new URL(c.req.url).searchParams) {
+    if (Object.hasOwn(query, name)) repeated.push({ path: `query.${name}`, problem: 'given more than once' });
+    query[name] = value;
+  }
+  if (repeated.length > 0) {
+    throw new ValidationError(`Invalid query: ${repeated[0]!.path} is given more than once`, {
+      details: repeated,
+    });
+  }
+  return parseOrThrow(schema, query, { what: 'query', prefix: 'query' });
 }
 
 export const TaskParams = z.strictObject({ id: TaskId });

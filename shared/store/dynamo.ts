@@ -1,10 +1,27 @@
-// Small DynamoDB helpers shared by the repositories: condition-failure detection, opaque cursors and
-// filtered pagination that never skips or repeats an item.
-import type { DynamoDBDocumentClient, QueryCommandInput, ScanCommandInput } from '@aws-sdk/lib-dynamodb';
+// Small DynamoDB helpers shared by the repositories: how items are marshalled, condition-failure
+// detection, opaque cursors and filtered pagination that never skips or repeats an item.
+import type {
+  DynamoDBDocumentClient,
+  marshallOptions,
+  QueryCommandInput,
+  ScanCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ValidationError } from '../errors.js';
 
 export type Item = Record<string, unknown>;
+
+/**
+ * How the document client turns items into attribute values. The marshaller tells a plain object from
+ * a class instance by `value.constructor.name`, so a map with a key named `constructor` (a label, a
+ * file, an environment variable, a model name a user chose) looked like an instance and failed the
+ * write; with `convertClassInstanceToMap` it is stored as the map it is. Nothing else stored is an
+ * instance: items are the output of zod schemas, plain data.
+ */
+export const MARSHALL_OPTIONS: marshallOptions = {
+  removeUndefinedValues: true,
+  convertClassInstanceToMap: true,
+};
 
 export interface Page<T> {
   items: T[];
