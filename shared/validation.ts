@@ -52,30 +52,38 @@ export function parseConfigOrThrow<S extends z.ZodType>(
  */
 export const RESERVED_KEY = '__proto__';
 
-/** Where `value` (parsed JSON, however deep) has a key named RESERVED_KEY, one detail each. */
-export function reservedKeyDetails(value: unknown, prefix = ''): ErrorDetail[] {
+/** Half a UTF-16 surrogate pair (JSON's `"\ud800"`): no UTF-8 encoding, so S3, files and logs mangle it. */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+/**
+ * What JSON can say but no field can keep, wherever it is in `value` (parsed JSON, however deep): a key
+ * named RESERVED_KEY, and a key or string that is not well-formed Unicode. One detail each.
+ */
+export function unusableJsonDetails(value: unknown, prefix = ''): ErrorDetail[] {
   interface Place {
     value: unknown;
     key: string;
     parent: Place | null;
   }
-  const pathOf = (place: Place): string[] => {
+  const pathOf = (place: Place): string => {
     const path: string[] = [];
     for (let at: Place | null = place; at?.parent; at = at.parent) path.unshift(at.key);
-    return path;
+    return joinPath(prefix, path);
   };
   const details: ErrorDetail[] = [];
   // Iterative, and each place knows only its parent: a deeply nested body costs a loop, not the stack.
   const pending: Place[] = [{ value, key: '', parent: null }];
   for (let place = pending.pop(); place; place = pending.pop()) {
+    if (typeof place.value === 'string' && LONE_SURROGATE.test(place.value)) {
+      details.push({ path: pathOf(place), problem: 'not well-formed Unicode (a lone surrogate)' });
+    }
     if (place.value === null || typeof place.value !== 'object') continue;
     for (const [key, child] of Object.entries(place.value)) {
       const found: Place = { value: child, key, parent: place };
       if (key === RESERVED_KEY) {
-        details.push({
-          path: joinPath(prefix, pathOf(found)),
-          problem: `${RESERVED_KEY} is not a usable name`,
-        });
+        details.push({ path: pathOf(found), problem: `${RESERVED_KEY} is not a usable name` });
+      } else if (LONE_SURROGATE.test(key)) {
+        details.push({ path: pathOf(found), problem: 'name not well-formed Unicode (a lone surrogate)' });
       } else pending.push(found);
     }
   }

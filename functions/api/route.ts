@@ -8,7 +8,7 @@ import { NodeId } from '../../shared/domain/node.js';
 import { ProjectId, TaskId } from '../../shared/domain/task.js';
 import { ExportId } from '../../shared/domain/trajectory-index.js';
 import { type ErrorDetail, MalformedJsonError, ValidationError } from '../../shared/errors.js';
-import { parseOrThrow, reservedKeyDetails } from '../../shared/validation.js';
+import { parseOrThrow, unusableJsonDetails } from '../../shared/validation.js';
 
 export type ApiEnv = { Variables: { principal: Principal } };
 export type ApiContext = Context<ApiEnv>;
@@ -40,7 +40,7 @@ export const NODE_OR_ADMIN: readonly ApiKeyRole[] = ['admin', 'node'];
 
 /**
  * The request body as JSON; an empty body is `undefined` so schemas can say whether one is needed.
- * A key named `__proto__`, anywhere in it, is refused (see RESERVED_KEY).
+ * A key named `__proto__` and a string that is not well-formed Unicode, anywhere in it, are refused.
  */
 export async function readJson(c: ApiContext): Promise<unknown> {
   const text = await c.req.text();
@@ -53,10 +53,11 @@ export async function readJson(c: ApiContext): Promise<unknown> {
       details: [{ path: '', problem: 'not valid JSON' }],
     });
   }
-  const reserved = reservedKeyDetails(body);
-  if (reserved.length > 0) {
-    throw new ValidationError(`Invalid body: ${reserved[0]!.path}: ${reserved[0]!.problem}`, {
-      details: reserved,
+  const unusable = unusableJsonDetails(body);
+  if (unusable.length > 0) {
+    const [first] = unusable;
+    throw new ValidationError(`Invalid body: ${first!.path || '(root)'}: ${first!.problem}`, {
+      details: unusable,
     });
   }
   return body;

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { IdPrefix, idPattern } from './ids.js';
 import { real } from './numbers.js';
-import { TaskId } from './task.js';
+import { Labels, TaskId } from './task.js';
 
 /** Derived from the node's name (deterministicId), so registering again finds the same node. */
 export const NodeId = z
@@ -27,7 +27,7 @@ export const NodeCapabilities = z.strictObject({
   gpus: z.array(Gpu).default([]),
   /** Scaffolds (agents) installed on the node; a task's scaffold must be among them. */
   scaffolds: z.array(z.string().min(1).max(64)).min(1),
-  labels: z.record(z.string().max(128), z.string().max(256)).default({}),
+  labels: Labels.default({}),
 });
 export type NodeCapabilities = z.infer<typeof NodeCapabilities>;
 
