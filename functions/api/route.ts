@@ -7,7 +7,12 @@ import { CheckpointId } from '../../shared/domain/checkpoint.js';
 import { NodeId } from '../../shared/domain/node.js';
 import { ProjectId, TaskId } from '../../shared/domain/task.js';
 import { ExportId } from '../../shared/domain/trajectory-index.js';
-import { type ErrorDetail, MalformedJsonError, ValidationError } from '../../shared/errors.js';
+import {
+  type ErrorDetail,
+  IncompleteRequestError,
+  MalformedJsonError,
+  ValidationError,
+} from '../../shared/errors.js';
 import { parseOrThrow, unusableJsonDetails } from '../../shared/validation.js';
 
 export type ApiEnv = { Variables: { principal: Principal } };
@@ -43,7 +48,14 @@ export const NODE_OR_ADMIN: readonly ApiKeyRole[] = ['admin', 'node'];
  * A key named `__proto__` and a string that is not well-formed Unicode, anywhere in it, are refused.
  */
 export async function readJson(c: ApiContext): Promise<unknown> {
-  const text = await c.req.text();
+  let text: string;
+  try {
+    text = await c.req.text();
+  } catch (error) {
+    // The server's request timeout closed the connection (or the client went away): the client's
+    // doing, which it has already been told with a 408.
+    throw new IncompleteRequestError('The request body did not arrive whole', { cause: error });
+  }
   if (text.trim() === '') return undefined;
   let body: unknown;
   try {

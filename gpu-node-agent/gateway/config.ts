@@ -3,6 +3,7 @@
 // provider models by a strategy, with fallbacks and an optional thinking partner (seed 000 model pairs).
 import { z } from 'zod';
 import { ConfigError } from '../../shared/errors.js';
+import { GATEWAY_TIMEOUTS, httpTimeoutsSchema } from '../../shared/http-timeouts.js';
 import { parseConfigOrThrow } from '../../shared/validation.js';
 
 const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$/, 'must be a model or provider name');
@@ -106,6 +107,8 @@ const LocalPricing = z.strictObject({
 export const GatewayConfig = z.strictObject({
   host: z.string().default('127.0.0.1'),
   port: z.int().min(0).max(65_535).default(4000),
+  /** How long a client may take to send a request (headers, then all of it); idle keep-alive. */
+  timeouts: httpTimeoutsSchema(GATEWAY_TIMEOUTS),
   providers: z.array(ProviderConfig).default([]),
   models: z.array(ModelRoute).default([]),
   /** Providers that serve any model not listed under `models`, by its own name, in this order. */
