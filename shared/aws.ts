@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AwsSettings } from './config.js';
+import { MARSHALL_OPTIONS } from './store/dynamo.js';
 
 /** s3rver accepts only its own credentials; dynalite and fauxqs accept any, so all three share these. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -18,9 +19,7 @@ export function createAwsClients(aws: AwsSettings): AwsClients {
   const common = { region: aws.region, ...(aws.credentials ? { credentials: aws.credentials } : {}) };
   const dynamo = new DynamoDBClient({ ...common, endpoint: aws.endpoints.dynamodb });
   return {
-    dynamo: DynamoDBDocumentClient.from(dynamo, {
-      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-    }),
+    dynamo: DynamoDBDocumentClient.from(dynamo, { marshallOptions: MARSHALL_OPTIONS }),
     s3: createS3Client(aws),
     sqs: createSqsClient(aws),
   };

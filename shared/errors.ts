@@ -62,6 +62,12 @@ export class PayloadTooLargeError extends AutovibeError {
   override readonly code = 'payload_too_large';
 }
 
+/** The request body never arrived whole: the client stopped sending, or ran out of time to. */
+export class IncompleteRequestError extends AutovibeError {
+  override readonly status = 408;
+  override readonly code = 'request_incomplete';
+}
+
 /** Well-formed input that refers to something that does not exist or cannot be used. */
 export class UnprocessableError extends AutovibeError {
   override readonly status = 422;

@@ -1,5 +1,5 @@
 // Turns zod failures into ValidationError details that name each offending field, so every entry
-// point (API, CLI, config) reports bad input the same way.
+// point (API, CLI, config) reports bad input the same way; and finds the keys no input may use.
 import type { z } from 'zod';
 import { ConfigError, type ErrorDetail, ValidationError } from './errors.js';
 
@@ -42,6 +42,52 @@ export function parseConfigOrThrow<S extends z.ZodType>(
     `Invalid ${what}: ${details.map((d) => `${d.path || '(root)'}: ${d.problem}`).join('; ')}`,
     { details },
   );
+}
+
+/**
+ * The name no key of a request may have. JSON.parse makes it an ordinary key, but everywhere else
+ * JavaScript gives it a meaning of its own: zod's records skip it, and every `{}` it is copied into
+ * (the DynamoDB marshaller's included) takes it for the object's prototype. It could never round-trip,
+ * so it is refused rather than silently lost.
+ */
+export const RESERVED_KEY = '__proto__';
+
+/** Half a UTF-16 surrogate pair (JSON's `"\ud800"`): no UTF-8 encoding, so S3, files and logs mangle it. */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+/**
+ * What JSON can say but no field can keep, wherever it is in `value` (parsed JSON, however deep): a key
+ * named RESERVED_KEY, and a key or string that is not well-formed Unicode. One detail each.
+ */
+export function unusableJsonDetails(value: unknown, prefix = ''): ErrorDetail[] {
+  interface Place {
+    value: unknown;
+    key: string;
+    parent: Place | null;
+  }
+  const pathOf = (place: Place): string => {
+    const path: string[] = [];
+    for (let at: Place | null = place; at?.parent; at = at.parent) path.unshift(at.key);
+    return joinPath(prefix, path);
+  };
+  const details: ErrorDetail[] = [];
+  // Iterative, and each place knows only its parent: a deeply nested body costs a loop, not the stack.
+  const pending: Place[] = [{ value, key: '', parent: null }];
+  for (let place = pending.pop(); place; place = pending.pop()) {
+    if (typeof place.value === 'string' && LONE_SURROGATE.test(place.value)) {
+      details.push({ path: pathOf(place), problem: 'not well-formed Unicode (a lone surrogate)' });
+    }
+    if (place.value === null || typeof place.value !== 'object') continue;
+    for (const [key, child] of Object.entries(place.value)) {
+      const found: Place = { value: child, key, parent: place };
+      if (key === RESERVED_KEY) {
+        details.push({ path: pathOf(found), problem: `${RESERVED_KEY} is not a usable name` });
+      } else if (LONE_SURROGATE.test(key)) {
+        details.push({ path: pathOf(found), problem: 'name not well-formed Unicode (a lone surrogate)' });
+      } else pending.push(found);
+    }
+  }
+  return details;
 }
 
 function joinPath(prefix: string, path: readonly PropertyKey[]): string {

@@ -7,6 +7,7 @@ import type { ControlPlane } from '../../shared/control-plane.js';
 import type { ApiKeyRole, Principal } from '../../shared/domain/api-key.js';
 import { AutovibeError, ForbiddenError, PayloadTooLargeError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
+import { parseOrThrow } from '../../shared/validation.js';
 import { AUTOVIBE_VERSION } from '../../shared/version.js';
 import { buildOpenApi } from './openapi.js';
 import type { ApiEnv, RouteDef } from './route.js';
@@ -23,10 +24,11 @@ import { taskRoutes } from './routes/tasks.js';
 import { trafficRoutes } from './routes/traffic.js';
 import { trajectoryRoutes } from './routes/trajectories.js';
 
-export function createApp(plane: ControlPlane): Hono<ApiEnv> {
-  const log = createLogger('api');
-  const app = new Hono<ApiEnv>();
-
+/**
+ * Every route of the API. The app mounts these, the OpenAPI document describes them, and the fuzz test
+ * (test/fuzz/) sends bad input to each one that writes, so a new route is covered by all three.
+ */
+export function apiRoutes(plane: ControlPlane): RouteDef[] {
   let openApiDocument: unknown;
   const routes: RouteDef[] = [
     ...systemRoutes(plane, () => (openApiDocument ??= buildOpenApi(routes, { version: AUTOVIBE_VERSION }))),
@@ -42,6 +44,13 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
     ...trafficRoutes(plane),
     ...trajectoryRoutes(plane),
   ];
+  for (const route of routes) checkParamsDeclared(route);
+  return routes;
+}
+
+export function createApp(plane: ControlPlane): Hono<ApiEnv> {
+  const log = createLogger('api');
+  const app = new Hono<ApiEnv>();
 
   app.use('*', logRequests(log));
   app.use(
@@ -53,9 +62,10 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
       },
     }),
   );
-  for (const route of routes) {
-    const { roles } = route;
+  for (const route of apiRoutes(plane)) {
+    const { roles, params } = route;
     app.on(route.method.toUpperCase(), route.path, async (c) => {
+      if (params) parseOrThrow(params, c.req.param(), { what: 'path' });
       if (roles !== 'public')
         c.set('principal', await authenticate(plane, c.req.header('authorization'), roles));
       return route.handle(c);
@@ -89,6 +99,17 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
     );
   });
   return app;
+}
+
+/** A route whose path names a parameter its `params` do not check is a mistake made once, at start. */
+function checkParamsDeclared(route: RouteDef): void {
+  const named = [...route.path.matchAll(/:(\w+)/g)].map(([, name]) => name).sort();
+  const declared = Object.keys(route.params?.shape ?? {}).sort();
+  if (named.join() !== declared.join()) {
+    throw new Error(
+      `${route.method.toUpperCase()} ${route.path} declares params [${declared}] for path params [${named}]`,
+    );
+  }
 }
 
 async function authenticate(

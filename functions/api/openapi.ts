@@ -16,11 +16,11 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string }) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const path = route.path.replace(/:(\w+)/g, '{$1}');
-    const pathParams = [...route.path.matchAll(/:(\w+)/g)].map(([, name]) => ({
+    const pathParams = Object.entries(route.params?.shape ?? {}).map(([name, schema]) => ({
       name,
       in: 'path',
       required: true,
-      schema: { type: 'string' },
+      schema: jsonSchema(schema as z.ZodType, 'input'),
     }));
     const queryParams = route.query
       ? Object.entries(route.query.shape).map(([name, schema]) => ({

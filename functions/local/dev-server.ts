@@ -10,6 +10,7 @@ import {
   type ControlPlaneOptions,
   wireControlPlane,
 } from '../../shared/control-plane.js';
+import { apiTimeoutsFromEnv, type HttpTimeouts, httpServerOptions } from '../../shared/http-timeouts.js';
 import type { Logger } from '../../shared/logger.js';
 import { type SchedulerConfig, schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
 import { createApp } from '../api/app.js';
@@ -30,8 +31,10 @@ export interface DevServerOptions {
   /** How often the local sweep runs (default 5 s: quicker recovery than the 60 s of AWS). */
   sweepEverySeconds?: number;
   logger?: Logger;
-  /** Where the scheduler's settings are read from (default: this process's environment). */
+  /** Where the scheduler's and the HTTP timeouts' settings are read from (default: this process's environment). */
   env?: NodeJS.ProcessEnv;
+  /** How long a client may take to send a request (default: from `env`, else API_TIMEOUTS). */
+  httpTimeouts?: HttpTimeouts;
   /** For tests: the control plane's clock, and scheduler settings instead of the env's. */
   plane?: ControlPlaneOptions & { scheduler?: SchedulerConfig };
 }
@@ -69,6 +72,7 @@ export function adminKeyFile(dataDir: string): string {
 }
 
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const timeouts = options.httpTimeouts ?? apiTimeoutsFromEnv(options.env ?? process.env);
   const stack = await startLocalStack({
     dataDir: options.dataDir,
     host: options.host,
@@ -88,6 +92,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       fetch: createApp(plane).fetch,
       hostname: options.host,
       port: await stack.ports.choose('api', options.port),
+      serverOptions: httpServerOptions(timeouts),
     });
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../shared/errors.js';
+import { GATEWAY_TIMEOUTS, httpTimeoutsSchema } from '../../shared/http-timeouts.js';
 import { parseConfigOrThrow } from '../../shared/validation.js';
 
 const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$/, 'must be a model or provider name');
@@ -117,6 +118,8 @@ export const GatewayConfig = z.strictObject({
     .string()
     .min(1)
     .default(() => defaultGatewayDataDir()),
+  /** How long a client may take to send a request (headers, then all of it); idle keep-alive. */
+  timeouts: httpTimeoutsSchema(GATEWAY_TIMEOUTS),
   providers: z.array(ProviderConfig).default([]),
   models: z.array(ModelRoute).default([]),
   /** Providers that serve any model not listed under `models`, by its own name, in this order. */

@@ -122,7 +122,11 @@ export async function startGateway(
     gatewayId,
     logger,
   });
-  const listeners = new Listeners(routesOf({ pipeline, keys, router, metrics, gatewayId }), logger);
+  const listeners = new Listeners(
+    routesOf({ pipeline, keys, router, metrics, gatewayId }),
+    logger,
+    config.timeouts,
+  );
   const url = await listeners.listen(config.host, config.port);
   const alsoListening = new Map<string, Promise<string>>();
   budget.start();

@@ -29,9 +29,10 @@ export const LeaseRequest = z
   .strictObject({
     project_id: ProjectId,
     worker_id: NodeRef,
-    amount: Amount.positive(),
+    /** At least the nano-unit, rounded to it like every amount. */
+    amount: Amount.min(1e-9),
     /** The least the caller can use (default: `amount`). */
-    min_amount: Amount.positive().optional(),
+    min_amount: Amount.min(1e-9).optional(),
     /**
      * With `worker_id: null`, a node key shows a user gateway key of `project_id` that its gateway
      * serves: the spending is that person's, so no machine's allowance is charged. Admins need none.

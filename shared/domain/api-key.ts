@@ -4,6 +4,11 @@
 import { z } from 'zod';
 import { ProjectId, Slug } from './task.js';
 
+/** A key's id (not the key itself): `key_` and 26 hex digits of a MAC of the key. */
+export const ApiKeyId = z
+  .string()
+  .regex(/^key_[0-9a-f]{26}$/, 'must look like key_ followed by 26 hex digits');
+
 export const ApiKeyRole = z.enum(['admin', 'user', 'node', 'gateway']);
 export type ApiKeyRole = z.infer<typeof ApiKeyRole>;
 

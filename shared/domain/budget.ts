@@ -3,13 +3,18 @@
 // lease a chunk of budget, spend it locally, and settle what they really spent. Amounts are in the
 // project's currency.
 import { z } from 'zod';
+import { IdPrefix, idPattern } from './ids.js';
+import { Money } from './numbers.js';
 import type { Project } from './project.js';
 
-/** Money is kept to nine decimals: DynamoDB adds decimals exactly, floats would drift. */
-export const roundMoney = (amount: number): number => Math.round(amount * 1e9) / 1e9;
+export { roundMoney } from './numbers.js';
 
-/** An amount of money on the wire: never negative, never absurd. */
-export const Amount = z.number().min(0).max(1e12);
+/** An amount of money on the wire: 0 to 1e12, rounded to nine decimals. */
+export const Amount = Money;
+
+export const LeaseId = z
+  .string()
+  .regex(idPattern(IdPrefix.budgetLease), 'must look like bgl_ followed by 26 characters');
 
 export const BudgetLease = z.strictObject({
   lease_id: z.string(),

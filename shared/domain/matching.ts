@@ -15,7 +15,9 @@ export function unmetRequirements(
   const gpus = node.gpus.filter((gpu) => gpu.memory_mb >= need.gpu_memory_mb);
   if (gpus.length < need.gpus) unmet.push(`${need.gpus} GPU(s) with ${need.gpu_memory_mb} MB`);
   for (const [label, value] of Object.entries(need.labels)) {
-    if (node.labels[label] !== value) unmet.push(`label ${label}=${value}`);
+    // Own labels only: `constructor` and `toString` are labels like any other, not the object's.
+    if (!Object.hasOwn(node.labels, label) || node.labels[label] !== value)
+      unmet.push(`label ${label}=${value}`);
   }
   return unmet;
 }

@@ -2,7 +2,14 @@
 // `/api/v1/workers`): what it can run and how much of it at once.
 // The lease is a node's time-limited hold on one attempt of one task.
 import { z } from 'zod';
-import { TaskId } from './task.js';
+import { IdPrefix, idPattern } from './ids.js';
+import { real } from './numbers.js';
+import { Labels, TaskId } from './task.js';
+
+/** Derived from the node's name (deterministicId), so registering again finds the same node. */
+export const NodeId = z
+  .string()
+  .regex(idPattern(IdPrefix.node), 'must look like wrk_ followed by 26 characters');
 
 export const NodeStatus = z.enum(['active', 'draining', 'stopped', 'lost']);
 export type NodeStatus = z.infer<typeof NodeStatus>;
@@ -20,13 +27,13 @@ export const NodeCapabilities = z.strictObject({
   gpus: z.array(Gpu).default([]),
   /** Scaffolds (agents) installed on the node; a task's scaffold must be among them. */
   scaffolds: z.array(z.string().min(1).max(64)).min(1),
-  labels: z.record(z.string().max(128), z.string().max(256)).default({}),
+  labels: Labels.default({}),
 });
 export type NodeCapabilities = z.infer<typeof NodeCapabilities>;
 
 export const NodeCapacity = z.strictObject({
   slots: z.int().min(1).max(1024),
-  cpu_cores: z.number().positive(),
+  cpu_cores: real(0.01, 65_536),
   memory_mb: z.int().min(64),
 });
 

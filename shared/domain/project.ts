@@ -1,11 +1,10 @@
 // A project groups tasks under one budget (seed 000 Economic System): a hard spending limit in the
 // project's currency, a daily allowance per machine, and a replenishment period (bi-weekly by default).
 import { z } from 'zod';
+import { Money } from './numbers.js';
 import { ProjectId } from './task.js';
 
 export const Currency = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CAD or USD');
-
-const Money = z.number().min(0).max(1e12);
 
 const ProjectFields = {
   name: z.string().trim().min(1).max(200),

@@ -3,6 +3,7 @@
 // error that names the field, never silently dropped.
 import { z } from 'zod';
 import { IdPrefix, idPattern } from './ids.js';
+import { real } from './numbers.js';
 import { TASK_STATUSES } from './task-state.js';
 import { RewardWeights, TaskResult } from './trajectory.js';
 
@@ -20,11 +21,20 @@ export const Slug = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'must be a lower-case slug (a-z, 0-9, _ . -)');
 
+/**
+ * Text the OS takes as a C string (a path, an argument, an environment value), which ends at the first
+ * NUL: one inside would be cut, or refused by the node long after the API accepted it.
+ */
+function osText(max: number) {
+  return z
+    .string()
+    .max(max)
+    .refine((s) => !s.includes('\u0000'), 'must not contain a NUL character');
+}
+
 /** A file path inside the sandbox workspace: relative, normalized, and never climbing out of it. */
-export const WorkspacePath = z
-  .string()
+export const WorkspacePath = osText(1024)
   .min(1)
-  .max(1024)
   .refine(
     (p) => p.split('/').every((part) => part !== '' && part !== '.' && part !== '..'),
     'must be a relative file path without "", "." or ".." segments (like src/main.py)',
@@ -43,7 +53,8 @@ const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid en
 
 export const ResourceLimits = z.strictObject({
   memory_mb: z.int().min(64).max(1_048_576).default(2048),
-  cpu_cores: z.number().positive().max(256).default(1),
+  /** Docker's smallest CPU share is a hundredth of a core. */
+  cpu_cores: real(0.01, 256).default(1),
   /** The sandbox's writable space (workspace and /tmp together); a write past it fails with ENOSPC. */
   disk_gb: z.int().min(1).max(4096).default(10),
   /**
@@ -57,7 +68,7 @@ export type ResourceLimits = z.infer<typeof ResourceLimits>;
 
 export const TestSpec = z.strictObject({
   name: Slug,
-  command: z.string().min(1).max(10_000),
+  command: osText(10_000).min(1),
   timeout_seconds: z.int().min(1).max(86_400).default(300),
   /** Hidden tests are copied in only after the agent stops, so it cannot read or special-case them. */
   hidden: z.boolean().default(true),
@@ -81,6 +92,9 @@ export const ModelPreferences = z.strictObject({
   allow_fallback: z.boolean().default(true),
 });
 
+/** Labels of a node (region: eu, gpu.vendor: nvidia): names of 1-128 characters, values up to 256. */
+export const Labels = z.record(z.string().min(1).max(128), z.string().max(256));
+
 /** What a node must offer to run the task; the scheduler only dispatches to nodes that match. */
 export const Requirements = z.strictObject({
   /** docker, local or proxmox; null runs on any executor. */
@@ -88,7 +102,7 @@ export const Requirements = z.strictObject({
   gpus: z.int().min(0).max(64).default(0),
   gpu_memory_mb: z.int().min(0).default(0),
   /** Node labels that must all be present with these values (e.g. region: eu). */
-  labels: z.record(z.string().max(128), z.string().max(256)).default({}),
+  labels: Labels.default({}),
 });
 export type Requirements = z.infer<typeof Requirements>;
 
@@ -99,7 +113,7 @@ export type Requirements = z.infer<typeof Requirements>;
 export const ReferenceSolution = z.strictObject({
   files: z.record(WorkspacePath, z.string()).default({}),
   /** A shell command run in the workspace after the files are written. */
-  command: z.string().min(1).max(100_000).nullable().default(null),
+  command: osText(100_000).min(1).nullable().default(null),
 });
 export type ReferenceSolution = z.infer<typeof ReferenceSolution>;
 
@@ -121,7 +135,7 @@ export const TaskSpec = z.strictObject({
   version: z.int().min(1).default(1),
   docker_image: ImageReference,
   initial_files: z.record(WorkspacePath, z.string()).default({}),
-  environment_vars: z.record(EnvName, z.string().max(32_768)).default({}),
+  environment_vars: z.record(EnvName, osText(32_768)).default({}),
   resource_limits: ResourceLimits.default(ResourceLimits.parse({})),
   verification_tests: z.array(TestSpec).max(200).default([]),
   /** When set, expected_outputs[i] is the expected stdout (trimmed) of verification_tests[i]. */
@@ -141,15 +155,15 @@ export const TaskSpec = z.strictObject({
   anti_hardcoding: AntiHardcoding.default(AntiHardcoding.parse({})),
   estimated_steps: EstimatedSteps.default({ min: 1, max: 50 }),
   /** Run after the agent; exit 0 earns the compilation reward (none: the signal does not count). */
-  build_command: z.string().min(1).max(10_000).nullable().default(null),
+  build_command: osText(10_000).min(1).nullable().default(null),
   /** Run after the agent; exit 0 earns the code-quality reward (none: the signal does not count). */
-  lint_command: z.string().min(1).max(10_000).nullable().default(null),
+  lint_command: osText(10_000).min(1).nullable().default(null),
   reward_weights: RewardWeights.default(RewardWeights.parse({})),
   /**
    * The confidence the agent must state to finish (seed 000: act only above 0.7); below it, the
    * finish is refused and the agent keeps working. Null: any confidence may finish.
    */
-  confidence_threshold: z.number().min(0).max(1).nullable().default(null),
+  confidence_threshold: real(0, 1).nullable().default(null),
   /**
    * Intermediate rewards: after every step that may change the workspace the visible tests run and
    * the step earns the change in their pass share (potential-based shaping). Costs a test run a step.

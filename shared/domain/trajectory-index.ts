@@ -2,12 +2,20 @@
 // jobs (seed 004 §4.2 trajectory endpoints). The record and ATIF document stay in S3; the index holds
 // what is needed to choose among them without reading them.
 import { z } from 'zod';
+import { IdPrefix, idPattern } from './ids.js';
+import { real, storable } from './numbers.js';
 import { Difficulty, ProjectId, Slug, type Task, TaskId } from './task.js';
 import { RewardParts, type TrajectoryRecord } from './trajectory.js';
 
+/** The trajectory id (UUIDv8 of task and attempt). */
+export const TrajectoryId = z.uuid();
+
+export const ExportId = z
+  .string()
+  .regex(idPattern(IdPrefix.export), 'must look like exp_ followed by 26 characters');
+
 export const TrajectorySummary = z.object({
-  /** The trajectory id (UUIDv8 of task and attempt). */
-  id: z.uuid(),
+  id: TrajectoryId,
   task_id: TaskId,
   project_id: ProjectId,
   attempt: z.int().min(1),
@@ -79,8 +87,8 @@ export const TrajectoryFilter = z.strictObject({
   scaffold: z.string().min(1).max(64).optional(),
   category: Slug.optional(),
   verified: z.union([z.boolean(), QueryBoolean]).optional(),
-  min_reward: z.coerce.number().min(0).max(1).optional(),
-  max_reward: z.coerce.number().min(0).max(1).optional(),
+  min_reward: storable(z.coerce.number().min(0).max(1)).optional(),
+  max_reward: storable(z.coerce.number().min(0).max(1)).optional(),
   /** Recorded at or after. */
   since: z.iso.datetime().optional(),
   /** Recorded at or before. */
@@ -102,7 +110,7 @@ export const ExportRequest = z.strictObject({
   /** At most this many trajectories of one task, the highest rewards first. */
   max_per_task: z.int().min(1).max(100_000).nullable().default(null),
   /** Share of tasks (not trajectories) in the validation split; a task is never in both. */
-  validation_fraction: z.number().min(0).max(0.9).default(0.1),
+  validation_fraction: real(0, 0.9).default(0.1),
   /** Rows per shard file. */
   shard_rows: z.int().min(1).max(100_000).default(5000),
 });

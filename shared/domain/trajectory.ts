@@ -2,6 +2,7 @@
 // follow the seed; each transition also carries what an ATIF v1.4 step needs (source, message,
 // reasoning, tool calls, per-step metrics) so the ATIF document is a projection, not a re-derivation.
 import { z } from 'zod';
+import { real } from './numbers.js';
 
 export const FileState = z.strictObject({
   change: z.enum(['added', 'modified', 'deleted', 'unchanged']),
@@ -68,8 +69,8 @@ export const Transition = z.strictObject({
 export type Transition = z.infer<typeof Transition>;
 
 export const TaskResult = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('Success'), reward: z.number() }),
-  z.strictObject({ type: z.literal('PartialSuccess'), reward: z.number(), missing: z.array(z.string()) }),
+  z.strictObject({ type: z.literal('Success'), reward: real() }),
+  z.strictObject({ type: z.literal('PartialSuccess'), reward: real(), missing: z.array(z.string()) }),
   z.strictObject({ type: z.literal('Failure'), reason: z.string() }),
   z.strictObject({ type: z.literal('Timeout') }),
   z.strictObject({ type: z.literal('Error'), error: z.string() }),
@@ -77,7 +78,7 @@ export const TaskResult = z.discriminatedUnion('type', [
 export type TaskResult = z.infer<typeof TaskResult>;
 
 /** The reward signals of seed 004 §2.5, each in [0, 1]; null where the task gives no way to measure it. */
-const RewardPart = z.number().min(0).max(1).nullable();
+const RewardPart = real(0, 1).nullable();
 export const RewardParts = z.strictObject({
   test_pass: RewardPart,
   compilation: RewardPart,
@@ -89,7 +90,7 @@ export type RewardParts = z.infer<typeof RewardParts>;
 export type RewardSignal = keyof RewardParts;
 
 /** How much each signal counts; the seed's weights unless a task says otherwise. */
-const Weight = z.number().min(0).max(100);
+const Weight = real(0, 100);
 export const RewardWeights = z
   .strictObject({
     test_pass: Weight.default(0.5),
@@ -113,13 +114,13 @@ export const TrajectoryRecord = z.strictObject({
   transitions: z.array(Transition),
   total_steps: z.int().min(0),
   total_tokens: z.int().min(0),
-  total_cost_usd: z.number().min(0),
+  total_cost_usd: real(0),
   final_result: TaskResult,
-  total_reward: z.number(),
+  total_reward: real(),
   reward_parts: RewardParts,
-  execution_time_seconds: z.number().min(0),
-  quality_score: z.number().min(0).max(1),
-  diversity_score: z.number().min(0).max(1).nullable(),
+  execution_time_seconds: real(0),
+  quality_score: real(0, 1),
+  diversity_score: real(0, 1).nullable(),
   verification_passed: z.boolean(),
 });
 export type TrajectoryRecord = z.infer<typeof TrajectoryRecord>;

@@ -3,7 +3,6 @@
 // attempts to stop and whether to drain.
 import { createHash } from 'node:crypto';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
 import type { HeldAttempt } from '../attempts/lease.js';
 import type { NodeOwnership } from '../attempts/ownership.js';
 import type { AttemptReports } from '../attempts/reports.js';
@@ -18,7 +17,7 @@ import {
 import type { Principal } from '../domain/api-key.js';
 import type { SystemEvent } from '../domain/events.js';
 import { deterministicId, IdPrefix } from '../domain/ids.js';
-import type { Node } from '../domain/node.js';
+import { type Node, NodeId } from '../domain/node.js';
 import { isHeld } from '../domain/task-state.js';
 import { NotFoundError, StaleAttemptError, ValidationError } from '../errors.js';
 import type { EventPublisher } from '../events/event-publisher.js';
@@ -29,10 +28,6 @@ import type { EventLog } from '../store/event-log.js';
 import type { NodeRepository } from '../store/node-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import { parseOrThrow } from '../validation.js';
-
-export const NodeId = z
-  .string()
-  .regex(/^wrk_[0-9a-hjkmnp-tv-z]{26}$/, 'must look like wrk_ followed by 26 characters');
 
 /** The registration answer, and whether this registration created the node. */
 export type Registration = RegistrationAnswer & { created: boolean };

@@ -31,7 +31,13 @@ export class StatsService {
 
   async collect(): Promise<Stats> {
     const { db, tasksTable, nodes, sqs, queues } = this.deps;
-    const tasks: Stats['tasks'] = { total: 0, by_status: {}, by_category: {}, by_project: {}, by_worker: {} };
+    const tasks: Stats['tasks'] = {
+      total: 0,
+      by_status: counts(),
+      by_category: counts(),
+      by_project: counts(),
+      by_worker: counts(),
+    };
     const bump = (counts: Record<string, number>, key: string) => {
       counts[key] = (counts[key] ?? 0) + 1;
     };
@@ -74,4 +80,9 @@ export class StatsService {
     }
     return { tasks, workers: { total: fleet.length, by_status: byStatus }, queues: depths };
   }
+}
+
+/** Counts keyed by names users choose (a category may be `constructor`): no inherited keys to collide. */
+function counts(): Record<string, number> {
+  return Object.create(null);
 }

@@ -1,10 +1,27 @@
-// Small DynamoDB helpers shared by the repositories: condition-failure detection, opaque cursors and
-// filtered pagination that never skips or repeats an item.
-import type { DynamoDBDocumentClient, QueryCommandInput, ScanCommandInput } from '@aws-sdk/lib-dynamodb';
+// Small DynamoDB helpers shared by the repositories: how items are marshalled, condition-failure
+// detection, opaque cursors and filtered pagination that never skips or repeats an item.
+import type {
+  DynamoDBDocumentClient,
+  marshallOptions,
+  QueryCommandInput,
+  ScanCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ValidationError } from '../errors.js';
 
 export type Item = Record<string, unknown>;
+
+/**
+ * How the document client turns items into attribute values. The marshaller tells a plain object from
+ * a class instance by `value.constructor.name`, so a map with a key named `constructor` (a label, a
+ * file, an environment variable, a model name a user chose) looked like an instance and failed the
+ * write; with `convertClassInstanceToMap` it is stored as the map it is. Nothing else stored is an
+ * instance: items are the output of zod schemas, plain data.
+ */
+export const MARSHALL_OPTIONS: marshallOptions = {
+  removeUndefinedValues: true,
+  convertClassInstanceToMap: true,
+};
 
 export interface Page<T> {
   items: T[];
@@ -92,6 +109,9 @@ export interface PageRequest {
   fixed?: Record<string, unknown>;
 }
 
+/** DynamoDB's limit for a sort key value, and below its 2048 for a partition key. */
+const MAX_KEY_BYTES = 1024;
+
 /** Items DynamoDB evaluates per request, and requests per page, so sparse filters stay cheap and bounded. */
 const EVALUATE_PER_REQUEST = 200;
 const MAX_REQUESTS_PER_PAGE = 10;
@@ -157,8 +177,9 @@ function decodeCursor(cursor: string | undefined, request: PageRequest): Item | 
     typeof key === 'object' &&
     !Array.isArray(key) &&
     Object.keys(key).sort().join() === [...request.keyAttributes].sort().join() &&
-    // Every key attribute of every table is a string (see shared/resources.ts).
-    Object.values(key).every((v) => typeof v === 'string') &&
+    // Every key attribute of every table is a string (see shared/resources.ts), none longer than
+    // DynamoDB takes: a longer one is no position a listing returned.
+    Object.values(key).every((v) => typeof v === 'string' && Buffer.byteLength(v) <= MAX_KEY_BYTES) &&
     Object.entries(request.fixed ?? {}).every(([name, value]) => (key as Item)[name] === value);
   if (!valid) {
     throw new ValidationError('Invalid cursor: pass back the next_cursor of the same listing, unchanged', {

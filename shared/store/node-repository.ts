@@ -243,7 +243,8 @@ function nodeOf(item: Item): Node {
 
 /** Dispatches per category over the whole fleet. */
 export function categoryCounts(fleet: readonly Node[]): Record<string, number> {
-  const counts: Record<string, number> = {};
+  // No prototype: a category is a name users choose, `constructor` included.
+  const counts: Record<string, number> = Object.create(null);
   for (const node of fleet) {
     for (const [category, n] of Object.entries(node.dispatched_by_category)) {
       counts[category] = (counts[category] ?? 0) + n;

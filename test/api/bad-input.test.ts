@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiRoutes } from '../../functions/api/app.js';
 import { call, startTestPlane, type TestPlane, taskSpec } from '../helpers/stack.js';
 
 const MAX_BODY = 64 * 1024;
@@ -58,6 +59,48 @@ describe('bad input is refused with a clear 4xx and changes nothing', () => {
         status: 400,
         code: 'validation_failed',
         path: 'instruction',
+      },
+      {
+        name: 'a lone surrogate (not well-formed Unicode)',
+        raw: JSON.stringify(taskSpec({ instruction: 'a\ud800b' })),
+        status: 400,
+        code: 'validation_failed',
+        path: 'instruction',
+      },
+      {
+        name: 'a lone surrogate in a file name',
+        raw: JSON.stringify(taskSpec({ initial_files: { 'a\udc00': 'x' } })),
+        status: 400,
+        code: 'validation_failed',
+        path: 'initial_files.a\udc00',
+      },
+      {
+        name: 'a NUL in an environment value',
+        body: taskSpec({ environment_vars: { A: 'a\u0000b' } }),
+        status: 400,
+        code: 'validation_failed',
+        path: 'environment_vars.A',
+      },
+      {
+        name: 'a NUL in a file path',
+        body: taskSpec({ initial_files: { 'a\u0000b': 'x' } }),
+        status: 400,
+        code: 'validation_failed',
+        path: 'initial_files.a\u0000b',
+      },
+      {
+        name: 'a NUL in a test command',
+        body: taskSpec({ verification_tests: [{ name: 't', command: 'true\u0000rm -rf /' }] }),
+        status: 400,
+        code: 'validation_failed',
+        path: 'verification_tests.0.command',
+      },
+      {
+        name: 'a nameless label',
+        body: taskSpec({ requirements: { labels: { '': 'x' } } }),
+        status: 400,
+        code: 'validation_failed',
+        path: 'requirements.labels',
       },
       {
         name: 'an oversized body',
@@ -167,5 +210,88 @@ describe('bad input is refused with a clear 4xx and changes nothing', () => {
     });
     expect(hexIfMatch.status).toBe(400);
     expect((await t.plane.projects.get('test-project')).revision).toBe(1);
+  });
+});
+
+describe('path ids', () => {
+  /** A well-formed id for each kind of path parameter: the first the parameter's schema accepts. */
+  const WELL_FORMED = [
+    'tsk_0000000000000000000000000a',
+    'chk_0000000000000000000000000a',
+    'wrk_0000000000000000000000000a',
+    'bgl_0000000000000000000000000a',
+    'exp_0000000000000000000000000a',
+    'key_0000000000000000000000000a',
+    '00000000-0000-8000-8000-000000000000',
+    'test-project',
+  ];
+  const MALFORMED = ['x'.repeat(3000), `tsk_${'Z'.repeat(26)}`, '../../x', '\u0000', 'ü', 'a'];
+
+  /** Counts the AWS calls the plane's clients make, whichever service. */
+  function countAwsCalls(): { count: number } {
+    type Handler = (args: unknown) => unknown;
+    type Stack = { add(middleware: (next: Handler) => Handler, options: { step: 'initialize' }): void };
+    const counter = { count: 0 };
+    const { dynamo, s3, sqs } = t.internals.aws;
+    for (const stack of [dynamo.middlewareStack, s3.middlewareStack, sqs.middlewareStack]) {
+      (stack as unknown as Stack).add(
+        (next) => (args) => {
+          counter.count++;
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+    }
+    return counter;
+  }
+
+  it('refuses a malformed id on every route with 400 naming the parameter, before any AWS call', async () => {
+    const calls = countAwsCalls();
+    const routes = apiRoutes(t.plane).filter((route) => route.params);
+    expect(routes.length).toBeGreaterThanOrEqual(25);
+    for (const route of routes) {
+      const shape = route.params!.shape;
+      const valid = Object.fromEntries(
+        Object.entries(shape).map(([name, schema]) => [
+          name,
+          WELL_FORMED.find((id) => (schema as any).safeParse(id).success),
+        ]),
+      );
+      for (const name of Object.keys(shape)) {
+        expect(valid[name], `${route.path}: no well-formed ${name}`).toBeDefined();
+        for (const bad of MALFORMED) {
+          const path = route.path.replace(/:(\w+)/g, (_, param: string) =>
+            encodeURIComponent(param === name ? bad : valid[param]!),
+          );
+          for (const key of [t.keys.admin, undefined]) {
+            const before = calls.count;
+            const body = route.method === 'get' ? undefined : {};
+            const response = await call(t.app, route.method.toUpperCase(), path, { key, body });
+            const what = `${route.method} ${route.path} with ${name}=${bad.slice(0, 20)}`;
+            expect(response.status, what).toBe(400);
+            expect(response.body.error.details[0].path, what).toBe(name);
+            expect(calls.count - before, what).toBe(0);
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('cursors', () => {
+  it('refuses a forged cursor whose position DynamoDB could not take, on every listing', async () => {
+    const forged = (position: Record<string, string>) =>
+      Buffer.from(JSON.stringify(position)).toString('base64url');
+    const long = 'x'.repeat(2500);
+    for (const [path, position] of [
+      ['/api/v1/tasks', { id: long }],
+      ['/api/v1/projects', { id: long }],
+      ['/api/v1/workers', { id: long }],
+      ['/api/v1/keys', { id: long }],
+    ] as const) {
+      const response = await call(t.app, 'GET', `${path}?cursor=${forged(position)}`, { key: t.keys.admin });
+      expect(response.status, path).toBe(400);
+      expect(response.body.error.details[0].path, path).toBe('cursor');
+    }
   });
 });

@@ -98,7 +98,7 @@ describe('budget leases', () => {
     expect((await lease({ project_id: 'no-such-project', worker_id: a.id, amount: 0.1 })).status).toBe(404);
     const unknown = await settle(
       {
-        lease_id: 'bgl_unknown',
+        lease_id: 'bgl_0000000000000000000000000a',
         project_id: id,
         period_start: (await status(id)).period_start,
         worker_id: null,

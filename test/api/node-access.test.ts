@@ -344,10 +344,10 @@ const refusals: Refusal[] = [
     name: 'settle a made-up lease',
     key: () => b.key,
     method: 'POST',
-    path: () => '/api/v1/budgets/leases/bgl_made-up/settle',
+    path: () => '/api/v1/budgets/leases/bgl_0000000000000000000000000a/settle',
     body: () => settlement(b.id),
     status: 404,
-    message: /No lease bgl_made-up/,
+    message: /No lease bgl_0000000000000000000000000a/,
   },
   {
     name: "resolve the key of another node's attempt",

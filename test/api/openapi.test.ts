@@ -38,8 +38,13 @@ describe('OpenAPI document', () => {
       name: 'id',
       in: 'path',
       required: true,
-      schema: { type: 'string' },
+      schema: { type: 'string', pattern: '^tsk_[0-9a-hjkmnp-tv-z]{26}$' },
     });
+    const restore = doc.paths['/api/v1/tasks/{id}/checkpoints/{checkpoint}/restore'].post;
+    expect(restore.parameters.map((p: { schema: { pattern: string } }) => p.schema.pattern)).toEqual([
+      '^tsk_[0-9a-hjkmnp-tv-z]{26}$',
+      '^chk_[0-9a-hjkmnp-tv-z]{26}$',
+    ]);
     const error = get.responses['400'].content['application/json'].schema;
     expect(error.properties.error.required).toEqual(['code', 'message', 'details']);
     expect(get['x-roles']).toEqual(['admin', 'user']);

@@ -15,7 +15,7 @@ import {
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import type { Principal } from '../../../shared/domain/api-key.js';
 import type { Task } from '../../../shared/domain/task.js';
-import { type ApiContext, NODE_OR_ADMIN, type RouteDef, readJson } from '../route.js';
+import { type ApiContext, NODE_OR_ADMIN, NodeParams, type RouteDef, readJson, TaskParams } from '../route.js';
 
 export function attemptRoutes(plane: ControlPlane): RouteDef[] {
   const { attempts } = plane;
@@ -27,6 +27,7 @@ export function attemptRoutes(plane: ControlPlane): RouteDef[] {
   ): RouteDef => ({
     method: 'post',
     path: `/api/v1/tasks/:id/${action}`,
+    params: TaskParams,
     summary,
     tag: 'attempts',
     roles: NODE_OR_ADMIN,
@@ -40,6 +41,7 @@ export function attemptRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'post',
       path: '/api/v1/workers/:id/claims',
+      params: NodeParams,
       summary:
         'Claim a dispatched task for this node. Exactly one claimant wins; the winner gets the task, its attempt number and a lease. Delete the queue message after.',
       tag: 'workers',

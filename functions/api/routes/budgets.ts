@@ -1,6 +1,7 @@
 // Budgets: gateways lease chunks of a project's budget and settle what they spent; people read a
 // project's budget and its ledger (a node learns what is left from its lease answers).
 
+import { z } from 'zod';
 import {
   LeaseAnswer,
   LeaseRequest,
@@ -8,8 +9,17 @@ import {
   SettleAnswer,
 } from '../../../shared/contracts/gateway.js';
 import type { ControlPlane } from '../../../shared/control-plane.js';
-import { BudgetStatus, LedgerEntry } from '../../../shared/domain/budget.js';
-import { NODE_OR_ADMIN, PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery } from '../route.js';
+import { BudgetStatus, LeaseId, LedgerEntry } from '../../../shared/domain/budget.js';
+import {
+  NODE_OR_ADMIN,
+  PageQuery,
+  PEOPLE,
+  ProjectParams,
+  pageOf,
+  type RouteDef,
+  readJson,
+  readQuery,
+} from '../route.js';
 
 export function budgetRoutes(plane: ControlPlane): RouteDef[] {
   return [
@@ -32,6 +42,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'post',
       path: '/api/v1/budgets/leases/:id/settle',
+      params: z.strictObject({ id: LeaseId }),
       summary:
         'Close a lease with what was really spent. Only the key that took the lease settles it; settling twice is harmless.',
       tag: 'budgets',
@@ -47,6 +58,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/projects/:id/budget',
+      params: ProjectParams,
       summary: "The project's budget this period: limit, spent, reserved, remaining, machines today.",
       tag: 'budgets',
       // Nodes learn what is left from their lease answers, for the scopes they may spend in.
@@ -59,6 +71,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/projects/:id/ledger',
+      params: ProjectParams,
       summary: 'What each budget lease of the project paid for, oldest first (kept 90 days).',
       tag: 'budgets',
       roles: PEOPLE,

@@ -5,7 +5,16 @@ import { CheckpointAnswer, CheckpointReport } from '../../../shared/contracts/at
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import { CheckpointManifest } from '../../../shared/domain/checkpoint.js';
 import { Task, TaskId } from '../../../shared/domain/task.js';
-import { ANY_ROLE, NODE_OR_ADMIN, PEOPLE, type RouteDef, readJson, readQuery } from '../route.js';
+import {
+  ANY_ROLE,
+  CheckpointParams,
+  NODE_OR_ADMIN,
+  PEOPLE,
+  type RouteDef,
+  readJson,
+  readQuery,
+  TaskParams,
+} from '../route.js';
 
 /** A node restoring another task's checkpoint names the task it holds that resumes from it. */
 const ReadQuery = z.strictObject({ for_task: TaskId.optional() });
@@ -15,6 +24,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'post',
       path: '/api/v1/tasks/:id/checkpoints',
+      params: TaskParams,
       summary: 'Record a checkpoint the node saved of the attempt it holds (CheckpointCreated).',
       tag: 'checkpoints',
       roles: NODE_OR_ADMIN,
@@ -32,6 +42,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/tasks/:id/checkpoints',
+      params: TaskParams,
       summary:
         "The task's checkpoints, oldest first. A node key: tasks its nodes hold or held last, or the task a task it holds resumes from (for_task).",
       tag: 'checkpoints',
@@ -56,6 +67,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/tasks/:id/checkpoints/:checkpoint',
+      params: CheckpointParams,
       summary: 'One checkpoint manifest (a node key: as for the list).',
       tag: 'checkpoints',
       roles: ANY_ROLE,
@@ -74,6 +86,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'post',
       path: '/api/v1/tasks/:id/checkpoints/:checkpoint/restore',
+      params: CheckpointParams,
       summary: 'Submit a new task with the same spec that starts from this checkpoint.',
       tag: 'checkpoints',
       roles: PEOPLE,

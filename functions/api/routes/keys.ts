@@ -1,7 +1,7 @@
 // API key endpoints (admin only) and `whoami` for any key.
 import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
-import { ApiKeyInfo, ApiKeyRole, ApiKeySpec } from '../../../shared/domain/api-key.js';
+import { ApiKeyId, ApiKeyInfo, ApiKeyRole, ApiKeySpec } from '../../../shared/domain/api-key.js';
 import { ADMIN, ANY_ROLE, PageQuery, pageOf, type RouteDef, readJson, readQuery } from '../route.js';
 
 export function keyRoutes(plane: ControlPlane): RouteDef[] {
@@ -35,6 +35,7 @@ export function keyRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'delete',
       path: '/api/v1/keys/:id',
+      params: z.strictObject({ id: ApiKeyId }),
       summary: 'Revoke an API key. Revoking twice is harmless.',
       tag: 'keys',
       roles: ADMIN,

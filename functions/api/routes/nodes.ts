@@ -15,6 +15,7 @@ import {
   ADMIN,
   ANY_ROLE,
   NODE_OR_ADMIN,
+  NodeParams,
   PageQuery,
   PEOPLE,
   pageOf,
@@ -57,6 +58,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/workers/:id',
+      params: NodeParams,
       summary: 'Get one node (a node key: only its own).',
       tag: 'workers',
       roles: ANY_ROLE,
@@ -68,6 +70,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/workers/:id/events',
+      params: NodeParams,
       summary: "The node's events (registered, lost, back, draining), oldest first.",
       tag: 'workers',
       roles: PEOPLE,
@@ -81,6 +84,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'post',
       path: '/api/v1/workers/:id/heartbeat',
+      params: NodeParams,
       summary: 'The node is alive; extends the leases of the attempts it lists and says which to stop.',
       tag: 'workers',
       roles: NODE_OR_ADMIN,
@@ -95,6 +99,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'post',
       path: '/api/v1/workers/:id/stop',
+      params: NodeParams,
       summary: 'Drain a node: no new tasks; it finishes what it holds.',
       tag: 'workers',
       roles: ADMIN,

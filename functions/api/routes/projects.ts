@@ -7,6 +7,7 @@ import {
   type ApiContext,
   PageQuery,
   PEOPLE,
+  ProjectParams,
   pageOf,
   type RouteDef,
   readJson,
@@ -48,6 +49,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/projects/:id',
+      params: ProjectParams,
       summary: 'Get a project.',
       tag: 'projects',
       roles: PEOPLE,
@@ -61,6 +63,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'patch',
       path: '/api/v1/projects/:id',
+      params: ProjectParams,
       summary:
         'Change some fields of a project. Send If-Match: "<revision>" to refuse overwriting a newer change.',
       tag: 'projects',
@@ -76,6 +79,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'delete',
       path: '/api/v1/projects/:id',
+      params: ProjectParams,
       summary: 'Delete a project that has no tasks.',
       tag: 'projects',
       roles: ADMIN,

@@ -4,7 +4,7 @@ import type { ControlPlane } from '../../../shared/control-plane.js';
 import { SystemEvent } from '../../../shared/domain/events.js';
 import { ProjectId, Slug, Task, TaskSpec } from '../../../shared/domain/task.js';
 import { TASK_STATUSES } from '../../../shared/domain/task-state.js';
-import { PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery } from '../route.js';
+import { PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery, TaskParams } from '../route.js';
 
 const TaskListQuery = PageQuery.extend({
   status: z.enum(TASK_STATUSES).optional(),
@@ -64,6 +64,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/tasks/:id',
+      params: TaskParams,
       summary: 'Get a task, its status and (while queued) the priority score and parts it is ranked by.',
       tag: 'tasks',
       roles: PEOPLE,
@@ -75,6 +76,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'delete',
       path: '/api/v1/tasks/:id',
+      params: TaskParams,
       summary: 'Cancel a task that has not finished. Cancelling twice is harmless.',
       tag: 'tasks',
       roles: PEOPLE,
@@ -91,6 +93,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/tasks/:id/events',
+      params: TaskParams,
       summary: "The task's events, oldest first.",
       tag: 'tasks',
       roles: PEOPLE,

@@ -1,13 +1,14 @@
 // A task's LLM traffic: every call its gateways logged, read back from the traffic log.
 import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
-import { ANY_ROLE, type RouteDef } from '../route.js';
+import { ANY_ROLE, type RouteDef, TaskParams } from '../route.js';
 
 export function trafficRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'get',
       path: '/api/v1/tasks/:id/traffic',
+      params: TaskParams,
       summary:
         'Every LLM call of the task as its gateways logged it (requests, responses, tokens, cost). A node key: only tasks its nodes hold or held last.',
       tag: 'budgets',

@@ -7,9 +7,20 @@ import {
   ExportJob,
   ExportRequest,
   TrajectoryFilter,
+  TrajectoryId,
   TrajectorySummary,
 } from '../../../shared/domain/trajectory-index.js';
-import { NODE_OR_ADMIN, PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery } from '../route.js';
+import {
+  ExportParams,
+  NODE_OR_ADMIN,
+  PageQuery,
+  PEOPLE,
+  pageOf,
+  type RouteDef,
+  readJson,
+  readQuery,
+  TaskParams,
+} from '../route.js';
 
 const TrajectoryListQuery = TrajectoryFilter.extend(PageQuery.shape);
 const ExportFiles = z.object({
@@ -21,6 +32,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'post',
       path: '/api/v1/tasks/:id/trajectory',
+      params: TaskParams,
       summary: "Index the attempt's trajectory once its record and ATIF document are in S3. Safe to repeat.",
       tag: 'trajectories',
       roles: NODE_OR_ADMIN,
@@ -48,6 +60,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/trajectories/:id',
+      params: z.strictObject({ id: TrajectoryId }),
       summary: 'A trajectory: its index entry and its whole record, every step included.',
       tag: 'trajectories',
       roles: PEOPLE,
@@ -78,6 +91,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/trajectories/exports/:id',
+      params: ExportParams,
       summary: 'An export job: status, shards written of planned, and when done its summary.',
       tag: 'trajectories',
       roles: PEOPLE,
@@ -89,6 +103,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'post',
       path: '/api/v1/trajectories/exports/:id/resume',
+      params: ExportParams,
       summary: 'Queue a failed or stalled export again; it goes on from the shards already written.',
       tag: 'trajectories',
       roles: PEOPLE,
@@ -100,6 +115,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     {
       method: 'get',
       path: '/api/v1/trajectories/exports/:id/files',
+      params: ExportParams,
       summary:
         "A finished export's files (data shards, README.md dataset card, summary.json) as download links.",
       tag: 'trajectories',

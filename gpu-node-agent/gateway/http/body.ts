@@ -1,7 +1,12 @@
-// A client's request body: read whole, up to a limit, and parsed as JSON; either failure is the
-// client's, said with a status and the reason.
+// A client's request body: read whole, up to a limit, and parsed as JSON; any failure is the
+// client's, said with a status and the reason (a body that never arrives whole is a 408).
 import type { IncomingMessage } from 'node:http';
-import { BodyTooLargeError, PayloadTooLargeError, ValidationError } from '../../../shared/errors.js';
+import {
+  BodyTooLargeError,
+  IncompleteRequestError,
+  PayloadTooLargeError,
+  ValidationError,
+} from '../../../shared/errors.js';
 import { readAll } from './read-all.js';
 
 /** Claude Code sends whole conversations with images; far beyond that is a mistake or an attack. */
@@ -14,7 +19,8 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   } catch (error) {
     if (error instanceof BodyTooLargeError)
       throw new PayloadTooLargeError(`Request body is over ${MAX_BODY_BYTES} bytes`);
-    throw error;
+    // The listener's request timeout closed the connection, or the client went away.
+    throw new IncompleteRequestError('The request body did not arrive whole', { cause: error });
   }
   try {
     return JSON.parse(text);

@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AutovibeError } from '../../../shared/errors.js';
+import { GATEWAY_TIMEOUTS, type HttpTimeouts, httpServerOptions } from '../../../shared/http-timeouts.js';
 import type { Logger } from '../../../shared/logger.js';
 import { noRouteBody, requestErrorBody } from '../protocols/error-envelopes.js';
 import { readJsonBody } from './body.js';
@@ -18,11 +19,12 @@ export class Listeners {
   constructor(
     private readonly routeFor: RouteFor,
     private readonly logger: Logger,
+    private readonly timeouts: HttpTimeouts = GATEWAY_TIMEOUTS,
   ) {}
 
   /** Listens on `host` and `port` (0: any free one); resolves with the URL. */
   async listen(host: string, port: number): Promise<string> {
-    const server = createServer({ keepAliveTimeout: 75_000 }, (req, res) => {
+    const server = createServer(httpServerOptions(this.timeouts), (req, res) => {
       void serve(req, res, this.routeFor, this.logger);
     });
     await new Promise<void>((resolve, reject) => {
