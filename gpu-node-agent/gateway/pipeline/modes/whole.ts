@@ -11,7 +11,7 @@ export const wholeMode: CallMode<ChatCompletion> = {
     target.provider.complete({ ...call.request, model: target.model, stream: false }, signal),
   async deliver(parts, call, { target, answer: completion }) {
     const settlement = settle(parts, call, target, completion.usage ?? null, 0);
-    respondWhole(call, call.start.adapter.respond(completion, call.model), settlement);
+    respondWhole(call, call.start.adapter.respond(completion, call.model, call.start.body), settlement);
     return {
       outcome: 'ok',
       error: null,
