@@ -1,6 +1,7 @@
 // The LLM gateway end to end: real `openai` and `@anthropic-ai/sdk` clients call a running gateway,
 // which resolves keys and leases budget from the real control plane (emulators, API over HTTP) and
 // calls a scripted upstream that speaks chat completions.
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
@@ -282,6 +283,29 @@ describe('client protocols through the gateway', () => {
       tool_call_id: 'call_ls',
       content: 'a b c',
     });
+  });
+
+  it("answers Codex's default request whole: its freeform exec call as a custom_tool_call in its namespace", async () => {
+    const codexRequest = JSON.parse(
+      readFileSync(new URL('../fixtures/codex-0.169.0-default-request.json', import.meta.url), 'utf8'),
+    );
+    script = () => ({
+      toolCalls: [{ id: 'call_x', name: 'functions__exec', arguments: '{"input":"text(1)"}' }],
+      usage: { prompt_tokens: 300, completion_tokens: 30 },
+    });
+    const g = await gateway();
+    const client = openai(g, await gatewayKey(await project('responses-codex')));
+    const response = await client.responses.create({ ...codexRequest, model: 'coder', stream: false });
+    expect(response.output).toEqual([
+      expect.objectContaining({
+        type: 'custom_tool_call',
+        call_id: 'call_x',
+        namespace: 'functions',
+        name: 'exec',
+        input: 'text(1)',
+      }),
+    ]);
+    expect(upstream.calls[0]!.tools[0].function.name).toBe('functions__exec');
   });
 
   it('refuses bad keys, models the key may not use, and unknown fields with errors the SDKs raise', async () => {

@@ -10,7 +10,8 @@ export interface ProtocolAdapter {
   toChat(body: unknown): ChatCompletionCreateParams;
   /** Whether the client asked for reasoning (then the thinking model of a pair answers). */
   wantsReasoning(body: unknown, chat: ChatCompletionCreateParams): boolean;
-  respond(completion: ChatCompletion, model: string): unknown;
+  /** `body` is the request as the client sent it, for what the answer must echo in its terms (tool names). */
+  respond(completion: ChatCompletion, model: string, body: unknown): unknown;
   stream(model: string, promptTokens: number, body: unknown): StreamWriter;
   errorBody(status: number, code: string, message: string, param?: string | null): unknown;
 }

@@ -5,13 +5,17 @@ import { hasReasoningEffort, type ProtocolAdapter } from '../protocol.js';
 import { responsesToChat } from './request.js';
 import { chatToResponses } from './response.js';
 import { ResponsesStreamWriter } from './stream.js';
+import { ResponsesToolset } from './tools.js';
 
 export const responsesProtocol: ProtocolAdapter = {
   protocol: 'responses',
   toChat: (body) => responsesToChat(body as ResponseCreateParams),
   wantsReasoning: (_body, chat) => hasReasoningEffort(chat),
-  respond: (completion, model) => chatToResponses(completion, model),
-  // No prompt estimate: a Responses stream reports input tokens from the upstream's count alone.
-  stream: (model) => new ResponsesStreamWriter(model),
+  respond: (completion, model, body) =>
+    chatToResponses(completion, model, ResponsesToolset.of(body as ResponseCreateParams)),
+  // No prompt estimate: a Responses stream reports input tokens from the upstream's count alone. A writer
+  // without the request (a pass-through's failure) only ever writes its failure, which names no tool.
+  stream: (model, _promptTokens, body) =>
+    new ResponsesStreamWriter(model, 0, body ? ResponsesToolset.of(body as ResponseCreateParams) : undefined),
   errorBody: openAiError,
 };

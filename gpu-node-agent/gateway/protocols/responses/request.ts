@@ -1,10 +1,12 @@
 // OpenAI Responses (the only protocol Codex CLI speaks) into the gateway's canonical chat-completions request.
 //
 // The gateway keeps no conversation state, so everything that points at a stored response, conversation, prompt
-// or file is refused with an UnsupportedFieldError naming the field. Hosted tools (web search, file search, code
-// interpreter, MCP, ...) cannot run on a chat upstream: they are left out of the request rather than failing it,
-// so a client that offers them still gets answers, just without those tools. Reasoning items in the input are
-// dropped: they carry another provider's reasoning, which a different upstream model can neither read nor need.
+// or file is refused with an UnsupportedFieldError naming the field. Tools, wherever the client declared them
+// (`tools` or `additional_tools` items), become chat function tools as tools.ts says; calls to them in the
+// history (`function_call`, `custom_tool_call`) go up under the same chat names. Reasoning items in the input
+// are dropped: they carry another provider's reasoning, which a different upstream model can neither read nor
+// need. Fields that only tune OpenAI's own serving (`store`, `include`, `prompt_cache_key`, `text.verbosity`,
+// `reasoning.context`, `client_metadata`) are accepted and left out.
 import type {
   ChatCompletionAssistantMessageParam,
   ChatCompletionContentPart,
@@ -12,13 +14,12 @@ import type {
   ChatCompletionCreateParams,
   ChatCompletionCreateParamsBase,
   ChatCompletionMessageParam,
-  ChatCompletionTool,
-  ChatCompletionToolChoiceOption,
 } from 'openai/resources/chat/completions';
 import type {
   EasyInputMessage,
-  FunctionTool,
   ResponseCreateParams,
+  ResponseCustomToolCall,
+  ResponseCustomToolCallOutput,
   ResponseFunctionCallOutputItem,
   ResponseFunctionToolCall,
   ResponseInputContent,
@@ -26,9 +27,9 @@ import type {
   ResponseOutputMessage,
   ResponseOutputRefusal,
   ResponseOutputText,
-  Tool,
 } from 'openai/resources/responses/responses';
 import { UnsupportedFieldError } from '../../../../shared/errors.js';
+import { ResponsesToolset } from './tools.js';
 
 /** Fields that refer to state kept by OpenAI's servers, which this gateway does not keep. */
 const SERVER_STATE_FIELDS = ['previous_response_id', 'conversation', 'prompt', 'background'] as const;
@@ -47,16 +48,16 @@ export function responsesToChat(body: ResponseCreateParams): ChatCompletionCreat
   }
   if (!body.model) throw new UnsupportedFieldError('model', 'model is required');
 
+  const toolset = ResponsesToolset.of(body);
   const messages: ChatCompletionMessageParam[] = [];
   if (body.instructions) messages.push({ role: 'system', content: body.instructions });
   if (typeof body.input === 'string') messages.push({ role: 'user', content: body.input });
-  else if (body.input) appendItems(messages, body.input);
+  else if (body.input) appendItems(messages, body.input, toolset);
 
   const req: Omit<ChatCompletionCreateParamsBase, 'stream'> = { model: body.model, messages };
-  const tools = (body.tools ?? []).filter(isFunctionTool).map(toChatTool);
-  if (tools.length > 0) {
-    req.tools = tools;
-    const toolChoice = toChatToolChoice(body.tool_choice);
+  if (toolset.chatTools.length > 0) {
+    req.tools = toolset.chatTools;
+    const toolChoice = toolset.toolChoice(body.tool_choice);
     if (toolChoice !== undefined) req.tool_choice = toolChoice;
     if (body.parallel_tool_calls != null) req.parallel_tool_calls = body.parallel_tool_calls;
   }
@@ -73,7 +74,11 @@ export function responsesToChat(body: ResponseCreateParams): ChatCompletionCreat
   return body.stream ? { ...req, stream: true, stream_options: { include_usage: true } } : req;
 }
 
-function appendItems(messages: ChatCompletionMessageParam[], items: ResponseInputItem[]): void {
+function appendItems(
+  messages: ChatCompletionMessageParam[],
+  items: ResponseInputItem[],
+  toolset: ResponsesToolset,
+): void {
   // Chat wants tool messages right after the assistant message that called them, so images a tool returned
   // (which a tool message cannot hold) wait until the run of outputs ends and follow as a user message.
   let toolImages: ChatCompletionContentPart[] = [];
@@ -83,20 +88,31 @@ function appendItems(messages: ChatCompletionMessageParam[], items: ResponseInpu
   };
   items.forEach((item, i) => {
     const type = item.type ?? 'message';
-    if (type !== 'function_call_output') flushToolImages();
+    if (type !== 'function_call_output' && type !== 'custom_tool_call_output') flushToolImages();
     switch (type) {
       case 'message':
         messages.push(toChatMessage(item as InputMessage, `input[${i}]`));
         return;
-      case 'function_call':
-        appendToolCall(messages, item as ResponseFunctionToolCall);
+      case 'function_call': {
+        const call = item as ResponseFunctionToolCall;
+        appendToolCall(messages, call.call_id, toolset.chatName(call.name, call.namespace), call.arguments);
         return;
-      case 'function_call_output': {
-        const output = toToolOutput(item as ResponseInputItem.FunctionCallOutput, `input[${i}]`);
+      }
+      case 'custom_tool_call': {
+        const call = item as ResponseCustomToolCall;
+        const args = ResponsesToolset.customArguments(call.input);
+        appendToolCall(messages, call.call_id, toolset.chatName(call.name, call.namespace), args);
+        return;
+      }
+      case 'function_call_output':
+      case 'custom_tool_call_output': {
+        const output = toToolOutput(item as ToolOutputItem, `input[${i}]`);
         messages.push(output.message);
         toolImages.push(...output.images);
         return;
       }
+      // Tools, gathered into the request's tools by ResponsesToolset; reasoning, dropped (see the header).
+      case 'additional_tools':
       case 'reasoning':
         return;
       default:
@@ -160,12 +176,13 @@ function toChatImage(
   return { type: 'image_url', image_url: detail ? { url: part.image_url, detail } : { url: part.image_url } };
 }
 
-function appendToolCall(messages: ChatCompletionMessageParam[], item: ResponseFunctionToolCall): void {
-  const call = {
-    id: item.call_id,
-    type: 'function' as const,
-    function: { name: item.name, arguments: item.arguments },
-  };
+function appendToolCall(
+  messages: ChatCompletionMessageParam[],
+  id: string,
+  name: string,
+  args: string,
+): void {
+  const call = { id, type: 'function' as const, function: { name, arguments: args } };
   // Chat carries one assistant turn's text and all its calls in a single message; Responses splits them.
   const last = messages.at(-1);
   if (last?.role === 'assistant') {
@@ -176,8 +193,10 @@ function appendToolCall(messages: ChatCompletionMessageParam[], item: ResponseFu
   messages.push({ role: 'assistant', content: null, tool_calls: [call] });
 }
 
+type ToolOutputItem = ResponseInputItem.FunctionCallOutput | ResponseCustomToolCallOutput;
+
 function toToolOutput(
-  item: ResponseInputItem.FunctionCallOutput,
+  item: ToolOutputItem,
   path: string,
 ): { message: ChatCompletionMessageParam; images: ChatCompletionContentPart[] } {
   if (typeof item.output === 'string') {
@@ -185,12 +204,12 @@ function toToolOutput(
   }
   const texts: string[] = [];
   const images: ChatCompletionContentPart[] = [];
-  item.output.forEach((part: ResponseFunctionCallOutputItem, j) => {
+  item.output.forEach((part: ResponseFunctionCallOutputItem | ResponseInputContent, j) => {
     const partPath = `${path}.output[${j}]`;
     if (part.type === 'input_text') texts.push(part.text);
     else if (part.type === 'input_image') images.push(toChatImage(part, partPath));
     else {
-      throw new UnsupportedFieldError(partPath, `function_call_output part '${part.type}' is not supported`);
+      throw new UnsupportedFieldError(partPath, `${item.type} part '${part.type}' is not supported`);
     }
   });
   if (images.length > 0) {
@@ -198,35 +217,4 @@ function toToolOutput(
     images.unshift({ type: 'text', text: `Images returned by tool call ${item.call_id}:` });
   }
   return { message: { role: 'tool', tool_call_id: item.call_id, content: texts.join('\n') }, images };
-}
-
-function isFunctionTool(tool: Tool): tool is FunctionTool {
-  return tool.type === 'function';
-}
-
-function toChatTool(tool: FunctionTool): ChatCompletionTool {
-  return {
-    type: 'function',
-    function: {
-      name: tool.name,
-      ...(tool.description != null && { description: tool.description }),
-      ...(tool.parameters != null && { parameters: tool.parameters }),
-      ...(tool.strict != null && { strict: tool.strict }),
-    },
-  };
-}
-
-/** Choices that name a hosted tool are dropped with the tool, leaving the upstream's default (auto). */
-function toChatToolChoice(
-  choice: ResponseCreateParams['tool_choice'],
-): ChatCompletionToolChoiceOption | undefined {
-  if (choice === undefined || typeof choice === 'string') return choice;
-  if (choice.type === 'function') return { type: 'function', function: { name: choice.name } };
-  if (choice.type === 'allowed_tools') {
-    const tools = choice.tools
-      .filter((t) => t.type === 'function' && typeof t.name === 'string')
-      .map((t) => ({ type: 'function', function: { name: t.name } }));
-    return { type: 'allowed_tools', allowed_tools: { mode: choice.mode, tools } };
-  }
-  return undefined;
 }

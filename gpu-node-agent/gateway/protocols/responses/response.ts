@@ -4,13 +4,16 @@ import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
 import type {
   Response,
+  ResponseCustomToolCallItem,
   ResponseError,
+  ResponseFunctionToolCallItem,
   ResponseOutputItem,
   ResponseOutputRefusal,
   ResponseOutputText,
   ResponseUsage,
 } from 'openai/resources/responses/responses';
 import { newId, nowSeconds } from '../ids.js';
+import { ResponsesToolset } from './tools.js';
 
 export interface ResponseParts {
   id: string;
@@ -49,7 +52,11 @@ export function buildResponse(parts: ResponseParts): Response {
   };
 }
 
-export function chatToResponses(res: ChatCompletion, model: string): Response {
+export function chatToResponses(
+  res: ChatCompletion,
+  model: string,
+  toolset = new ResponsesToolset(),
+): Response {
   const choice = res.choices[0];
   const message = choice?.message;
   const output: ResponseOutputItem[] = [];
@@ -61,14 +68,7 @@ export function chatToResponses(res: ChatCompletion, model: string): Response {
   }
   for (const call of message?.tool_calls ?? []) {
     if (call.type !== 'function') continue;
-    output.push({
-      type: 'function_call',
-      id: newId('fc'),
-      call_id: call.id,
-      name: call.function.name,
-      arguments: call.function.arguments,
-      status: 'completed',
-    });
+    output.push(toolCallItem(toolset, call.id, call.function.name, call.function.arguments, 'completed'));
   }
   const incompleteReason = incompleteReasonFor(choice?.finish_reason);
   return buildResponse({
@@ -80,6 +80,35 @@ export function chatToResponses(res: ChatCompletion, model: string): Response {
     incompleteReason,
     usage: toResponseUsage(res.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }),
   });
+}
+
+/**
+ * A chat tool call as the item its tool was offered as: a custom tool's call carries the raw input, a
+ * namespaced tool's its namespace and own name.
+ */
+export function toolCallItem(
+  toolset: ResponsesToolset,
+  callId: string,
+  chatName: string,
+  args: string,
+  status: 'in_progress' | 'completed' | 'incomplete',
+): ResponseCustomToolCallItem | ResponseFunctionToolCallItem {
+  const origin = toolset.origin(chatName);
+  const named = {
+    call_id: callId,
+    name: origin?.name ?? chatName,
+    ...(origin?.namespace && { namespace: origin.namespace }),
+  };
+  if (origin?.kind === 'custom') {
+    return {
+      type: 'custom_tool_call',
+      id: newId('ctc'),
+      ...named,
+      input: ResponsesToolset.customInput(args),
+      status,
+    };
+  }
+  return { type: 'function_call', id: newId('fc'), ...named, arguments: args, status };
 }
 
 export function incompleteReasonFor(finish: string | null | undefined): ResponseParts['incompleteReason'] {

@@ -1,9 +1,13 @@
 // An upstream chat stream as the Responses event sequence (response.created, output items and their
-// deltas, then response.completed, .incomplete or .failed), every event numbered in order.
+// deltas, then response.completed, .incomplete or .failed), every event numbered in order. A call to a
+// custom (freeform) tool arrives as JSON arguments wrapping its raw input (see tools.ts), which can only be
+// unwrapped once whole: its input goes out in one delta when the call closes, before its item is done,
+// which is when Codex reads it.
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type {
   Response,
-  ResponseFunctionToolCall,
+  ResponseCustomToolCallItem,
+  ResponseFunctionToolCallItem,
   ResponseOutputItem,
   ResponseOutputMessage,
   ResponseOutputText,
@@ -13,7 +17,14 @@ import type {
 import { newId, nowSeconds } from '../ids.js';
 import { type SseEvent, typedSse } from '../sse.js';
 import { StreamWriter } from '../stream-writer.js';
-import { buildResponse, incompleteReasonFor, type ResponseParts, toResponseUsage } from './response.js';
+import {
+  buildResponse,
+  incompleteReasonFor,
+  type ResponseParts,
+  toolCallItem,
+  toResponseUsage,
+} from './response.js';
+import { ResponsesToolset } from './tools.js';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type UnsequencedEvent = DistributiveOmit<ResponseStreamEvent, 'sequence_number'>;
@@ -28,13 +39,16 @@ interface OpenMessage {
 interface OpenCall {
   kind: 'call';
   outputIndex: number;
-  item: ResponseFunctionToolCall & { id: string };
+  item: ResponseFunctionToolCallItem | ResponseCustomToolCallItem;
+  /** The chat arguments as they arrived: a custom call's input is read from them when it closes. */
+  args: string;
 }
 
 /**
  * Tool calls are expected one after another, as OpenAI and vLLM stream them; a late argument fragment for a
  * call already closed is still forwarded under that call's output_index, so nothing is lost, though its
- * output_item.done had gone out without it.
+ * output_item.done had gone out without it. A call is a custom or a function call by the name its first
+ * fragment carries (OpenAI and vLLM send the name first); a name arriving only later is taken as a function's.
  */
 export class ResponsesStreamWriter extends StreamWriter {
   readonly #id = newId('resp');
@@ -44,7 +58,11 @@ export class ResponsesStreamWriter extends StreamWriter {
   #sequence = 0;
   #open: OpenMessage | OpenCall | undefined;
 
-  constructor(model: string, estimatedInputTokens = 0) {
+  constructor(
+    model: string,
+    estimatedInputTokens = 0,
+    private readonly toolset = new ResponsesToolset(),
+  ) {
     super(model, estimatedInputTokens);
   }
 
@@ -148,26 +166,24 @@ export class ResponsesStreamWriter extends StreamWriter {
     let call = this.#calls.get(delta.index);
     if (!call) {
       events.push(...this.#close('completed'));
-      const item = {
-        type: 'function_call' as const,
-        id: newId('fc'),
-        call_id: delta.id || newId('call'),
-        name: delta.function?.name ?? '',
-        arguments: '',
-        status: 'in_progress' as const,
-      };
-      call = { kind: 'call', outputIndex: this.#output.length, item };
+      const callId = delta.id || newId('call');
+      const item = toolCallItem(this.toolset, callId, delta.function?.name ?? '', '', 'in_progress');
+      call = { kind: 'call', outputIndex: this.#output.length, item, args: '' };
       this.#calls.set(delta.index, call);
       this.#output.push(item);
       this.#open = call;
       events.push(this.#emit({ type: 'response.output_item.added', output_index: call.outputIndex, item }));
     } else if (!call.item.name && delta.function?.name) {
-      call.item.name = delta.function.name;
+      const origin = this.toolset.origin(delta.function.name);
+      call.item.name = origin?.name ?? delta.function.name;
+      if (origin?.namespace) call.item.namespace = origin.namespace;
     }
     const args = delta.function?.arguments;
     if (args) {
-      call.item.arguments += args;
+      call.args += args;
       this.outputBytes += Buffer.byteLength(args, 'utf8');
+      if (call.item.type === 'custom_tool_call') return;
+      call.item.arguments += args;
       events.push(
         this.#emit({
           type: 'response.function_call_arguments.delta',
@@ -197,15 +213,26 @@ export class ResponsesStreamWriter extends StreamWriter {
         this.#emit({ type: 'response.output_item.done', output_index: outputIndex, item: open.item }),
       ];
     }
+    const ids = { item_id: item.id, output_index: outputIndex };
+    const done = () =>
+      this.#emit({ type: 'response.output_item.done', output_index: outputIndex, item: open.item });
+    if (open.item.type === 'custom_tool_call') {
+      const input = ResponsesToolset.customInput(open.args);
+      open.item.input = input;
+      return [
+        this.#emit({ type: 'response.custom_tool_call_input.delta', ...ids, delta: input }),
+        this.#emit({ type: 'response.custom_tool_call_input.done', ...ids, input }),
+        done(),
+      ];
+    }
     return [
       this.#emit({
         type: 'response.function_call_arguments.done',
-        item_id: item.id,
-        output_index: outputIndex,
+        ...ids,
         name: open.item.name,
         arguments: open.item.arguments,
       }),
-      this.#emit({ type: 'response.output_item.done', output_index: outputIndex, item: open.item }),
+      done(),
     ];
   }
 }
