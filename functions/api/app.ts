@@ -86,6 +86,9 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
   );
   app.onError((error, c) => {
     if (error instanceof AutovibeError && error.status < 500) {
+      // A body refused before it was read is not read at all: the server drops the connection soon
+      // after, so a client must not send its next request on it (without this, keep-alive clients did).
+      if (error.status === 413) c.header('connection', 'close');
       return c.json(
         { error: { code: error.code, message: error.message, details: error.details } },
         error.status as 400,

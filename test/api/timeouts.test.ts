@@ -3,6 +3,7 @@
 // defaults held such a connection for over five minutes), while a complete request is answered
 // however long its answer takes to come.
 import { rm } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../functions/local/dev-server.js';
 import { API_TIMEOUTS, apiTimeoutsFromEnv } from '../../shared/http-timeouts.js';
@@ -56,6 +57,36 @@ describe('API request timeouts', () => {
   it('still answers a complete request, and keeps answering after timeouts', async () => {
     const response = await fetch(`${dev.url}/api/v1/health`);
     expect(response.status).toBe(200);
+  });
+
+  it('closes the connection of a body refused unread, so a keep-alive client sends its next request on a new one', async () => {
+    // One connection, kept alive: the refused request and the next one would share it.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (method: string, path: string, body?: string) =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const admin = (dev.admin as { key: string }).key;
+        const req = request(`${dev.url}${path}`, {
+          method,
+          agent,
+          headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        });
+        req.on('response', (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      const refused = await send('POST', '/api/v1/tasks', 'x'.repeat(2 * 1024 * 1024));
+      expect(refused).toEqual({ status: 413, connection: 'close' });
+      // The server drops an unread body's connection half a second later; a client that reused it
+      // would have its next request cut off with no answer.
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect((await send('GET', '/api/v1/health')).status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('takes its settings from the environment, within bounds', () => {
