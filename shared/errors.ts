@@ -120,11 +120,16 @@ export class AgentInstallError extends AutovibeError {
   override readonly code = 'agent_install_failed';
 }
 
-/** The classes an agent's failure is reported in (seed 000: rate limit, context window, budget, crash). */
+/**
+ * The classes an agent's failure is reported in (seed 000: rate limit, context window, budget, crash),
+ * plus `model_refused` (the gateway would not make the call: an unpriced or unknown model, a field it
+ * cannot honour) and `upstream` (the provider failed it).
+ */
 export type AgentFailureKind =
   | 'budget_exhausted'
   | 'rate_limit'
   | 'context_window'
+  | 'model_refused'
   | 'upstream'
   | 'agent_crash';
 

@@ -122,15 +122,32 @@ export const GatewayConfig = z.strictObject({
   timeouts: httpTimeoutsSchema(GATEWAY_TIMEOUTS),
   providers: z.array(ProviderConfig).default([]),
   models: z.array(ModelRoute).default([]),
+  /**
+   * Other names for models (routing/aliases.ts): `pattern: model`, where a pattern may hold `*`
+   * wildcards (`claude-*`) and the model is a route under `models` (or, with default providers, any
+   * model they serve). A route's own name beats an exact alias, which beats wildcards; among
+   * wildcards, the one with the most literal characters wins.
+   */
+  aliases: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9*][A-Za-z0-9._:/@*-]{0,199}$/, 'must be a model name, * as a wildcard'),
+      Name,
+    )
+    .default({}),
   /** Providers that serve any model not listed under `models`, by its own name, in this order. */
   default_providers: z.array(z.string()).default([]),
   pricing: z
     .strictObject({
+      /**
+       * A price file in LiteLLM's model_prices_and_context_window.json schema (what `autovibe prices
+       * import` writes) used instead of the shipped table; overrides and local models still win.
+       */
+      table_file: z.string().min(1).nullable().default(null),
       /** Entries in LiteLLM's model_prices_and_context_window.json schema; they win over the curated file. */
       overrides: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
       local: z.array(LocalPricing).default([]),
     })
-    .default({ overrides: {}, local: [] }),
+    .default({ table_file: null, overrides: {}, local: [] }),
   /** Units of each currency per US dollar: provider prices are in USD, budgets in the project's currency. */
   currency_rates: z.record(z.string().regex(/^[A-Z]{3}$/), z.number().positive()).default({}),
   budget: z
@@ -189,6 +206,13 @@ export function checkGatewayConfig(config: GatewayConfig, path = ''): GatewayCon
         problems.push({ path: at(`models.${i}`), problem: `refers to unknown model "${name}"` });
     }
   });
+  for (const [pattern, target] of Object.entries(config.aliases)) {
+    if (!models.has(target) && config.default_providers.length === 0)
+      problems.push({
+        path: at(`aliases.${pattern}`),
+        problem: `"${target}" is not a model under models, and no default_providers serve other names`,
+      });
+  }
   if (new Set(config.providers.map((p) => p.name)).size !== config.providers.length)
     problems.push({ path: at('providers'), problem: 'provider names must be unique' });
   if (problems.length > 0) {

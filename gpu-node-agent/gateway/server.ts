@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { CurrencyConverter, DEFAULT_CURRENCY_RATES } from '../../shared/pricing/currency.js';
+import { readPriceFile } from '../../shared/pricing/loading.js';
 import type { ModelPriceInput } from '../../shared/pricing/model-price.js';
 import { PriceTable } from '../../shared/pricing/price-table.js';
 import { type BudgetAuthority, BudgetGate } from './budget-gate.js';
@@ -74,6 +75,7 @@ export async function startGateway(
   const providers =
     options.providers ?? (await providersOf(config, options.env ?? process.env, options.secrets));
   const prices = PriceTable.create({
+    table: config.pricing.table_file ? await readPriceFile(config.pricing.table_file) : undefined,
     overrides: config.pricing.overrides as Record<string, ModelPriceInput>,
     local: config.pricing.local,
   });

@@ -82,6 +82,11 @@ export const GatewayIdentity = z.strictObject({
   scaffold: z.string().nullable(),
   category: z.string().nullable(),
   allowed_models: z.array(z.string()),
+  /**
+   * The model a task's agent gets when it asks for the task's route (the gateway's TASK_ROUTE_MODEL):
+   * the task's first preferred model; null for other keys and for tasks that prefer none.
+   */
+  route: z.string().nullable().default(null),
   budget_awareness: z.boolean(),
 });
 export type GatewayIdentity = z.infer<typeof GatewayIdentity>;

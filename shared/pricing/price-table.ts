@@ -30,6 +30,8 @@ export interface PriceTableOptions {
   local?: z.input<typeof LocalModelPricing>[];
   /** Load the curated model-prices.json (default true); off, only overrides and local models are priced. */
   curated?: boolean;
+  /** A table in LiteLLM's schema used instead of the curated one (a `autovibe prices import` file). */
+  table?: { entries: Record<string, unknown>; source: string };
 }
 
 /** A model ranked by `cheapest`, with the blended USD per token it was ranked by. */
@@ -54,8 +56,14 @@ export class PriceTable {
   ) {}
 
   /** Builds the table once at start-up; bad overrides or local entries throw a ConfigError. */
-  static create({ overrides = {}, local = [], curated = true }: PriceTableOptions = {}): PriceTable {
-    const prices = new Map(curated ? curatedPrices() : []);
+  static create({ overrides = {}, local = [], curated = true, table }: PriceTableOptions = {}): PriceTable {
+    const prices = new Map(
+      table
+        ? Object.entries(parseConfig(z.record(z.string(), ModelPrice), table.entries, table.source, ''))
+        : curated
+          ? curatedPrices()
+          : [],
+    );
     for (const [model, entry] of Object.entries(overrides)) {
       prices.set(
         model,

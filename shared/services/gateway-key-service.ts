@@ -65,6 +65,7 @@ export class GatewayKeyService {
       scaffold: binding.scaffold,
       category: null,
       allowed_models: binding.allowed_models,
+      route: null,
       budget_awareness: binding.budget_awareness,
     };
   }
@@ -115,6 +116,7 @@ export class GatewayKeyService {
       scaffold: task.scaffold,
       category: task.category,
       allowed_models: allow_fallback ? [] : preferred,
+      route: preferred[0] ?? null,
       budget_awareness: task.budget_awareness,
     };
   }

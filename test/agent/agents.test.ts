@@ -15,7 +15,7 @@ import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandb
 import { LocalSandboxProvider } from '../../gpu-node-agent/sandbox/local-sandbox.js';
 import { ARTIFACT_FILES, artifactKey } from '../../shared/domain/artifacts.js';
 import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../shared/domain/trajectory-files.js';
-import { type Reply, startScriptedUpstream } from '../helpers/scripted-upstream.js';
+import { startScriptedUpstream } from '../helpers/scripted-upstream.js';
 import {
   bucket,
   docker,
@@ -27,6 +27,7 @@ import {
   trajectoryFile,
   useNodeStack,
 } from './node-stack.js';
+import { shellDrivingModel } from './shell-driving-model.js';
 
 useNodeStack();
 
@@ -151,38 +152,6 @@ describe('the minimal agent', () => {
 
 /** Installed CLI agents are cached here across test runs (hundreds of MB each). */
 const AGENT_CACHE = join(tmpdir(), 'autovibe-test-agent-cache');
-const HELLO = `printf '#!/bin/sh\\necho "Hello, autovibe!"\\n' > hello.sh && chmod +x hello.sh && sh hello.sh`;
-
-/**
- * A model that drives any CLI agent: it finds the agent's shell tool and calls it with the command
- * that solves the hello task, answering in whatever argument shape the tool's schema asks for; once a
- * tool result is back it says it is done. Calls without tools (titles) get a short text.
- */
-function shellDrivingModel(body: Record<string, any>): Reply {
-  const tools: any[] = body.tools ?? [];
-  if (tools.length === 0) return { text: 'Hello task', usage: { prompt_tokens: 50, completion_tokens: 3 } };
-  if (body.messages.some((m: any) => m.role === 'tool'))
-    return {
-      text: 'Done: hello.sh prints the greeting.',
-      usage: { prompt_tokens: 3000, completion_tokens: 12 },
-    };
-  const shell = tools.find((t) =>
-    /^(bash|exec_command|shell|shell_command|run_shell_command)$/i.test(t.function.name),
-  );
-  if (!shell) throw new Error(`no shell tool among ${tools.map((t) => t.function.name).join(', ')}`);
-  const properties = shell.function.parameters?.properties ?? {};
-  const args = properties.cmd
-    ? { cmd: HELLO }
-    : properties.command?.type === 'array'
-      ? { command: ['sh', '-c', HELLO] }
-      : { command: HELLO, description: 'Write and run hello.sh' };
-  return {
-    text: 'I will write hello.sh.',
-    toolCalls: [{ id: 'call_hello', name: shell.function.name, arguments: JSON.stringify(args) }],
-    usage: { prompt_tokens: 2500, completion_tokens: 40 },
-  };
-}
-
 describe('intermediate rewards', () => {
   it('pays each workspace-changing step the change in visible tests passing, and the terminal reward last', async () => {
     const calls = [
@@ -290,17 +259,21 @@ describe.each([
           gateway: scriptedGateway(upstream.url),
         },
       });
+      // Claude Code runs without model_preferences: the gateway's `default` route, never Claude Code's own
+      // `default` alias (its newest model, unpriced here).
       const task = await submit({
         scaffold: name,
         docker_image: image,
-        model_preferences: { preferred: ['coder'] },
+        ...(name === 'claude-code' ? {} : { model_preferences: { preferred: ['coder'] } }),
         estimated_steps: { min: 1, max: 5 },
       });
       const done = await finished(task.id, 600);
       const log = (await bucket('artifacts').get(artifactKey(done, 1, ARTIFACT_FILES.agentLog)))?.toString();
       expect(done.status, `${done.last_error}\n${log}`).toBe('succeeded');
 
-      // Every call the agent made went through the gateway to the scripted model.
+      // Every call the agent made went through the gateway to the scripted model, under the task's route.
+      const routedTo = name === 'claude-code' ? 'default-small' : 'coder-small';
+      expect(upstream.calls.map((c) => c.model)).toEqual(upstream.calls.map(() => routedTo));
       const main = upstream.calls.filter((c) => c.tools?.length);
       expect(main.length).toBeGreaterThanOrEqual(2);
       expect(
@@ -332,6 +305,39 @@ describe.each([
       expect(record.total_cost_usd).toBeGreaterThan(0);
       const steps = await bucket('trajectories').list(`${trajectoryPrefix(done, 1)}steps/`);
       expect(steps).toHaveLength(record.total_steps);
+    } finally {
+      await upstream.close();
+    }
+  }, 600_000);
+});
+
+describe('a CLI agent whose model calls the gateway refuses', () => {
+  it('fails classified by the gateway’s code (an unpriced route: model_refused), and keeps its agent log', async () => {
+    const upstream = await startScriptedUpstream(shellDrivingModel);
+    try {
+      await startAgent({
+        provider: new LocalSandboxProvider(),
+        config: {
+          executor: 'local',
+          scaffolds: ['codex'],
+          agent_cache: AGENT_CACHE,
+          gateway: scriptedGateway(upstream.url),
+        },
+      });
+      const task = await submit({
+        scaffold: 'codex',
+        docker_image: 'local',
+        model_preferences: { preferred: ['unpriced'] },
+        max_attempts: 1,
+      });
+      const done = await finished(task.id, 600);
+      expect(done.status).toBe('dead');
+      // Its refusal names LiteLLM's model_prices_and_context_window.json; still not a context window.
+      expect(done.last_error).toMatch(/^model_refused: codex exited with/);
+      expect(upstream.calls).toHaveLength(0);
+      const log = (await bucket('artifacts').get(artifactKey(done, 1, ARTIFACT_FILES.agentLog)))?.toString();
+      expect(log).toContain('codex: running @openai/codex@0.169.0');
+      expect(log).toMatch(/codex: exit \d+ after \d+ model calls/);
     } finally {
       await upstream.close();
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyFailure } from '../../gpu-node-agent/agents/failure.js';
+import { classifyFailure, modelCallRefused } from '../../gpu-node-agent/agents/failure.js';
 import { stepsFromTraffic, withFileChanges } from '../../gpu-node-agent/trajectory/from-traffic.js';
 import type { TrafficRecord } from '../../shared/domain/traffic.js';
 
@@ -203,11 +203,37 @@ describe('a CLI agent’s steps rebuilt from its traffic', () => {
   });
 });
 
-describe('a CLI agent’s failure', () => {
-  it('is classified from what the agent printed', () => {
-    expect(classifyFailure('API Error: 402 {"error":{"code":"budget_exhausted"}}')).toBe('budget_exhausted');
-    expect(classifyFailure('429 Too Many Requests: rate limit reached')).toBe('rate_limit');
-    expect(classifyFailure('Error: prompt is too long: 210000 tokens')).toBe('context_window');
-    expect(classifyFailure('Segmentation fault (core dumped)')).toBe('agent_crash');
+describe('a failed agent', () => {
+  const failed = (status: number, type: string, message = 'whatever the text says') =>
+    record({ status, outcome: status >= 500 ? 'failed' : 'rejected', error: { type, message } });
+
+  it('is classified from the gateway’s code on its last call, not from any text', () => {
+    const ok = record({});
+    expect(classifyFailure([ok, failed(402, 'budget_exhausted')])).toBe('budget_exhausted');
+    expect(classifyFailure([failed(402, 'over_strategy_budget')])).toBe('budget_exhausted');
+    expect(classifyFailure([failed(429, 'upstream_failed')])).toBe('rate_limit');
+    expect(classifyFailure([failed(502, 'upstream_failed')])).toBe('upstream');
+    // The refusal of an unpriced model names LiteLLM's model_prices_and_context_window.json: still not
+    // a context window failure.
+    const unpriced = failed(
+      422,
+      'model_unpriced',
+      "add it to LiteLLM's model_prices_and_context_window.json",
+    );
+    expect(classifyFailure([unpriced])).toBe('model_refused');
+    expect(classifyFailure([failed(404, 'not_found', 'prompt is too long')])).toBe('model_refused');
+    // The agent's calls were answered: it broke on its own.
+    expect(classifyFailure([failed(502, 'upstream_failed'), ok])).toBe('agent_crash');
+    expect(classifyFailure([])).toBe('agent_crash');
+  });
+
+  it('of a built-in agent is classified from the code in the gateway’s error body', () => {
+    const body = (code: string, message: string) => JSON.stringify({ error: { message, type: 'x', code } });
+    const unpriced = modelCallRefused(422, body('model_unpriced', 'model_prices_and_context_window.json'));
+    expect(unpriced.kind).toBe('model_refused');
+    expect(unpriced.message).toContain('model_prices_and_context_window.json');
+    expect(modelCallRefused(402, body('budget_exhausted', 'spent')).kind).toBe('budget_exhausted');
+    expect(modelCallRefused(429, 'Too Many Requests').kind).toBe('rate_limit');
+    expect(modelCallRefused(400, body('upstream_failed', 'maximum context length')).kind).toBe('upstream');
   });
 });

@@ -220,7 +220,17 @@ export function scriptedGateway(upstreamUrl: string) {
   return {
     port: 0,
     providers: [{ name: 'scripted', base_url: upstreamUrl }],
-    models: [{ name: 'coder', targets: [{ provider: 'scripted', model: 'coder-small' }] }],
-    pricing: { overrides: { 'coder-small': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } } },
+    models: [
+      { name: 'coder', targets: [{ provider: 'scripted', model: 'coder-small' }] },
+      // What a task without model_preferences gets.
+      { name: 'default', targets: [{ provider: 'scripted', model: 'default-small' }] },
+      { name: 'unpriced', targets: [{ provider: 'scripted', model: 'no-price-anywhere' }] },
+    ],
+    pricing: {
+      overrides: {
+        'coder-small': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 },
+        'default-small': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 },
+      },
+    },
   };
 }

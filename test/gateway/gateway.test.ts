@@ -773,7 +773,10 @@ describe('task keys, traffic log and RL capture', () => {
       },
       node.key,
     );
-    const submitted = await call(t.app, 'POST', '/api/v1/tasks', { key: t.keys.user, body: taskSpec() });
+    const submitted = await call(t.app, 'POST', '/api/v1/tasks', {
+      key: t.keys.user,
+      body: taskSpec({ model_preferences: { preferred: ['coder'] } }),
+    });
     const taskId = submitted.body.id;
     const [delivery] = await node.receive();
     const claim = await call(t.app, 'POST', `/api/v1/workers/${node.id}/claims`, {
@@ -786,8 +789,9 @@ describe('task keys, traffic log and RL capture', () => {
       model: 'coder',
       messages: [{ role: 'user', content: 'secret plan' }],
     });
+    // An agent asks for the task's route by a name no CLI rewrites; the key says which route that is.
     const stream = await client.chat.completions.create({
-      model: 'coder',
+      model: 'autovibe-task-route',
       stream: true,
       messages: [{ role: 'user', content: 'again' }],
     });
@@ -813,6 +817,8 @@ describe('task keys, traffic log and RL capture', () => {
     expect(traffic[0].request.messages[0].content).toBe('secret plan');
     expect(JSON.stringify(traffic)).not.toContain(claim.body.gateway_key);
     expect(traffic[1]).toMatchObject({
+      model_requested: 'coder',
+      model: 'coder-small',
       stream: true,
       response: { choices: [{ message: { content: 'tokens!' } }] },
       tokens: { completion_token_ids: [7, 8] },

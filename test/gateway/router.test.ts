@@ -162,3 +162,63 @@ describe('routing strategies', () => {
     );
   });
 });
+
+describe('model aliases', () => {
+  const aliased = (aliases: Record<string, string>, defaults: string[] = []) => {
+    const config = parseGatewayConfig({
+      providers: ['a', 'b', 'c'].map((name) => ({ name, base_url: `http://${name}.test/v1` })),
+      models: [
+        { name: 'cheap-route', targets: [{ provider: 'c', model: 'cheap' }] },
+        { name: 'dear-route', targets: [{ provider: 'a', model: 'dear' }] },
+        { name: 'claude-exact', targets: [{ provider: 'b', model: 'mid' }] },
+      ],
+      aliases,
+      default_providers: defaults,
+    });
+    const prices = PriceTable.create({
+      curated: false,
+      overrides: { cheap: price(1e-7, 2e-7), mid: price(1e-6, 2e-6), dear: price(1e-5, 2e-5) },
+    });
+    return new Router(
+      config,
+      new Map(['a', 'b', 'c'].map((n) => [n, provider(n)])),
+      prices,
+      new Cooldowns({ failures: 2, seconds: 10 }),
+    );
+  };
+  const served = (r: Router, model: string) => r.plan(request(model)).map((t) => `${t.route}:${t.model}`);
+
+  it('send a wildcard family to a chosen route; a route name beats an exact alias, which beats wildcards; the longest wildcard wins', () => {
+    const r = aliased({
+      'claude-*': 'cheap-route',
+      'claude-opus-*': 'dear-route',
+      'claude-exact': 'dear-route',
+      'gpt-5': 'dear-route',
+      '*': 'cheap-route',
+      'gpt-*': 'cheap-route',
+    });
+    expect(served(r, 'claude-sonnet-4-5')).toEqual(['cheap-route:cheap']);
+    expect(served(r, 'claude-opus-4-1')).toEqual(['dear-route:dear']);
+    // A configured route of that very name is never shadowed by an alias.
+    expect(served(r, 'claude-exact')).toEqual(['claude-exact:mid']);
+    expect(served(r, 'gpt-5')).toEqual(['dear-route:dear']);
+    expect(served(r, 'gpt-5-codex')).toEqual(['cheap-route:cheap']);
+    expect(served(r, 'gemini-2.5-pro')).toEqual(['cheap-route:cheap']);
+    // Dots are literal, not "any character".
+    expect(aliased({ 'gpt-5.1': 'dear-route' }).routeOf('gpt-501')).toBe('gpt-501');
+  });
+
+  it('keep pricing closed for names no alias covers', () => {
+    const r = aliased({ 'claude-*': 'cheap-route' }, ['a']);
+    expect(() => r.plan(request('gpt-5-codex'))).toThrow(/has no price/);
+    // An alias may name a model the default providers serve by its own name, priced as itself.
+    expect(served(aliased({ 'gpt-*': 'mid' }, ['a']), 'gpt-5-codex')).toEqual(['mid:mid']);
+  });
+
+  it('must name a route, unless default providers serve other names', () => {
+    expect(() => aliased({ 'claude-*': 'nowhere' })).toThrow(
+      /aliases.claude-\*: "nowhere" is not a model under models/,
+    );
+    expect(() => aliased({ 'claude-?': 'cheap-route' })).toThrow(/aliases/);
+  });
+});

@@ -1,13 +1,14 @@
 // A CLI agent recipe as an agent: installed before the sandbox is made (so it can be mounted in), run
 // in the sandbox where every model call it makes goes through the gateway, and its trajectory rebuilt
-// from those calls when it exits. A failed run is classified from what the agent printed (budget
-// exhausted, rate limit, context window) or else counts as a crash.
+// from those calls when it exits. A failed run is classified from the gateway's code on its last model
+// call (budget exhausted, rate limit, model refused, ...; failure.ts), or else counts as a crash.
 import type { TrafficRecord } from '../../../shared/domain/traffic.js';
 import { AgentFailure, AgentSetupError } from '../../../shared/errors.js';
+import { TASK_ROUTE_MODEL } from '../../gateway/routing/task-route.js';
 import { toBuffer } from '../../sandbox/tar.js';
 import { stepsFromTraffic, withFileChanges } from '../../trajectory/from-traffic.js';
 import { fileChanges } from '../../verification/workspace-diff.js';
-import { type Agent, type AgentContext, requestedModel } from '../agent.js';
+import type { Agent, AgentContext } from '../agent.js';
 import { classifyFailure } from '../failure.js';
 import type { AgentInstaller } from './installer.js';
 import type { CliAgentRecipe, CliRunContext } from './recipes.js';
@@ -47,7 +48,8 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Age
             : installMount(recipe);
       const runContext: CliRunContext = {
         instruction: task.instruction,
-        model: requestedModel(task),
+        // The gateway answers it with the task's route; a route's own name could be one the agent rewrites.
+        model: TASK_ROUTE_MODEL,
         baseUrl: llm.baseUrlInSandbox,
         key: llm.key,
         maxTurns: task.estimated_steps.max * 2,
@@ -86,7 +88,7 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Age
         const tail = output.trim().split('\n').slice(-5).join(' | ').slice(0, 1000);
         throw new AgentFailure(
           `${recipe.name} exited with ${out.exitCode ?? 'a signal'}: ${tail}`,
-          classifyFailure(output),
+          classifyFailure(records),
         );
       }
     },

@@ -1,5 +1,6 @@
 // The attempt's artifacts in S3, stored while the sandbox still holds the agent's work: its log, the
-// verification report (tests, build and lint), and the patch of what it changed in the workspace.
+// verification report (tests, build and lint), and the patch of what it changed in the workspace. An
+// attempt that never got to verification (its agent failed, it was stopped) keeps its log alone.
 import { ARTIFACT_FILES, artifactKey } from '../../../shared/domain/artifacts.js';
 import type { Task } from '../../../shared/domain/task.js';
 import { toBuffer } from '../../sandbox/tar.js';
@@ -20,7 +21,7 @@ export async function storeArtifacts(
   const after = await toBuffer(await session.sandbox.copyOut());
   const diff = await diffWorkspaces(session.baseline, after);
   await Promise.all([
-    api.putObject('artifacts', key(ARTIFACT_FILES.agentLog), log.join('\n'), 'text/plain'),
+    storeAgentLog(api, task, attempt, log),
     api.putObject(
       'artifacts',
       key(ARTIFACT_FILES.verification),
@@ -29,4 +30,18 @@ export async function storeArtifacts(
     ),
     api.putObject('artifacts', key(ARTIFACT_FILES.patch), diff.patch, 'text/x-diff'),
   ]);
+}
+
+export function storeAgentLog(
+  api: Pick<AttemptApi, 'putObject'>,
+  task: Task,
+  attempt: number,
+  log: readonly string[],
+): Promise<void> {
+  return api.putObject(
+    'artifacts',
+    artifactKey(task, attempt, ARTIFACT_FILES.agentLog),
+    log.join('\n'),
+    'text/plain',
+  );
 }

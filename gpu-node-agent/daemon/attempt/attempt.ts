@@ -8,7 +8,7 @@ import { trajectoryPrefix } from '../../../shared/domain/trajectory-files.js';
 import { NO_SANDBOX_NEEDS } from '../../agents/agent.js';
 import { attemptSeed } from '../../trajectory/record.js';
 import { TrajectoryRecorder } from '../../trajectory/recorder.js';
-import { storeArtifacts } from './artifacts.js';
+import { storeAgentLog, storeArtifacts } from './artifacts.js';
 import { takeCheckpoint } from './checkpoints.js';
 import { gatewayAccess } from './gateway-access.js';
 import type { AttemptDeps, AttemptRef, Claim, RunningAttempt } from './ports.js';
@@ -122,7 +122,11 @@ export class Attempt {
       await reportResult(this.deps, this.ref, verdict.result);
     } catch (error) {
       if (this.halt.reason) await this.reportStop(session);
-      else await reportError(this.deps, this.ref, error);
+      else {
+        // However it failed, the attempt keeps its agent log (verification stores it with the rest).
+        await this.storeLog();
+        await reportError(this.deps, this.ref, error);
+      }
     } finally {
       disarm();
       await session?.sandbox
@@ -157,8 +161,17 @@ export class Attempt {
     return verdict;
   }
 
-  private reportStop(session: SandboxSession | null): Promise<void> {
+  /** The agent log alone; a failure to store it is logged, never in the way of the report. */
+  private storeLog(): Promise<void> {
+    return storeAgentLog(this.deps.api, this.task, this.ref.attempt, this.log).catch((error) =>
+      this.deps.logger.error('agent_log_store_failed', { ...this.ref, error }),
+    );
+  }
+
+  /** A stopped attempt keeps its agent log too, stored before the stop is reported. */
+  private async reportStop(session: SandboxSession | null): Promise<void> {
     const reason = this.halt.reason!;
+    await this.storeLog();
     return reportStop(this.deps, this.ref, reason, async () => {
       if (!session) return null;
       return takeCheckpoint(this.deps, this.task, this.ref, session).catch((error) => {

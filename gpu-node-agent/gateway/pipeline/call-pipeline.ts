@@ -1,6 +1,7 @@
 // One LLM call through the gateway, as a pipeline of small steps over immutable values:
 //
-//   authorise  who pays (the key) and whether it may use the model          authorise.ts
+//   authorise  who pays (the key), the task's route if the call asks for it
+//              (routing/task-route.ts), and whether the key may use the model  authorise.ts
 //   plan       where the call may go (route, fallbacks) and its worst case   plan.ts
 //   reserve    that worst case held from the budget                          reserve.ts
 //   upstream   each target in turn, with retries, until one accepts         upstream-chain.ts
@@ -23,6 +24,7 @@ import type { KeyResolver } from '../key-resolver.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProtocolAdapter } from '../protocols/protocol.js';
 import type { Router } from '../routing/router.js';
+import { requestedRoute } from '../routing/task-route.js';
 import type { ThroughputMeter } from '../throughput.js';
 import type { TrafficLog } from '../traffic-log.js';
 import { authorise, checkModelAllowed } from './authorise.js';
@@ -69,7 +71,8 @@ export class CallPipeline {
     let answer: (() => void) | null = null;
     try {
       identity = await authorise(this.parts.keys, exchange.headers);
-      chat = adapter.toChat(body);
+      const asked = adapter.toChat(body);
+      chat = { ...asked, model: requestedRoute(identity, asked.model) };
       checkModelAllowed(identity, chat.model);
       const plan = planCall(this.parts, start, identity, chat);
       const hold = await reserve(this.parts.budget, start, identity, plan);

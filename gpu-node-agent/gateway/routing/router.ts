@@ -1,11 +1,12 @@
-// The LLM router (seed 004 §2.2): turns the model a client asked for into an ordered list of upstream
-// targets — the model's own targets in its strategy's order, then its fallbacks' — leaving out models
+// The LLM router (seed 004 §2.2): turns the model a client asked for (or the route it is an alias of)
+// into an ordered list of upstream targets — the model's own targets in its strategy's order, then its fallbacks' — leaving out models
 // without a price (fail closed) and putting providers that are cooling down after repeated failures last.
 import { createHash } from 'node:crypto';
 import { NotFoundError, OverStrategyBudgetError, UnpricedModelError } from '../../../shared/errors.js';
 import type { PriceTable } from '../../../shared/pricing/price-table.js';
 import type { GatewayConfig, ModelRoute, Strategy, Target } from '../config.js';
 import type { Provider } from '../upstreams/provider.js';
+import { ModelAliases } from './aliases.js';
 import type { Cooldowns } from './cooldowns.js';
 
 export interface PlannedTarget {
@@ -33,6 +34,7 @@ export interface RouteRequest {
 
 export class Router {
   private readonly routes: Map<string, ModelRoute>;
+  private readonly aliases: ModelAliases;
   private readonly rotation = new Map<string, number>();
   private readonly resolved = new Map<Target, PlannedTarget>();
 
@@ -44,6 +46,12 @@ export class Router {
     private readonly random: () => number = Math.random,
   ) {
     this.routes = new Map(config.models.map((m) => [m.name, m]));
+    this.aliases = new ModelAliases(config.aliases);
+  }
+
+  /** The name a request for `model` is routed under: the model itself, else what it is an alias of. */
+  routeOf(model: string): string {
+    return this.routes.has(model) ? model : (this.aliases.resolve(model) ?? model);
   }
 
   /** The model names clients can ask for: routed models first, then every priced model the defaults serve. */
@@ -53,7 +61,8 @@ export class Router {
   }
 
   plan(request: RouteRequest): PlannedTarget[] {
-    const first = this.routes.get(request.model);
+    const model = this.routeOf(request.model);
+    const first = this.routes.get(model);
     const start = request.reasoning && first?.thinking ? this.routes.get(first.thinking)! : first;
     const planned: PlannedTarget[] = [];
     if (start) this.visit(start, request, planned, new Set());
@@ -61,9 +70,9 @@ export class Router {
       for (const name of this.config.default_providers) {
         planned.push({
           provider: this.providers.get(name)!,
-          model: request.model,
-          priceAs: request.model,
-          route: request.model,
+          model,
+          priceAs: model,
+          route: model,
         });
       }
     }
