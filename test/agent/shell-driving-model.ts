@@ -17,6 +17,19 @@ export function shellDrivingModel(body: Record<string, any>): Reply {
       text: 'Done: hello.sh prints the greeting.',
       usage: { prompt_tokens: 3000, completion_tokens: 12 },
     };
+  // Codex at its default model offers no shell tool of its own: a freeform `exec` tool runs
+  // JavaScript in which its other tools are functions (the gateway flattens its namespace).
+  const codeMode = tools.find((t) => t.function.name === 'functions__exec');
+  if (codeMode) {
+    const source = `const r = await tools.exec_command({ cmd: ${JSON.stringify(HELLO)} });\ntext(JSON.stringify(r));`;
+    return {
+      text: 'I will write hello.sh.',
+      toolCalls: [
+        { id: 'call_hello', name: codeMode.function.name, arguments: JSON.stringify({ input: source }) },
+      ],
+      usage: { prompt_tokens: 2500, completion_tokens: 40 },
+    };
+  }
   const shell = tools.find((t) =>
     /^(bash|exec_command|shell|shell_command|run_shell_command)$/i.test(t.function.name),
   );
