@@ -44,10 +44,10 @@ export const PROMPT_KEY = 'prompt';
 
 /**
  * What `request` adds to the conversation after `previous` (the last request) and the model's answer
- * to it. A request that does not start with the previous one, then the model's turn, then that
- * turn's tool results, is a reset.
+ * to it; null when nothing (only the answer's tool results). A request that does not start with the
+ * previous one, then the model's turn, then that turn's tool results, is a reset.
  */
-export function promptDelta(previous: ModelRequest | null, request: ModelRequest): TurnPrompt {
+export function promptDelta(previous: ModelRequest | null, request: ModelRequest): TurnPrompt | null {
   const tools = previous && sameJson(previous.tools, request.tools) ? {} : { tools: request.tools };
   if (!previous) return { messages: request.messages, ...tools };
   const before = previous.messages.length;
@@ -63,7 +63,7 @@ export function promptDelta(previous: ModelRequest | null, request: ModelRequest
   const added = firstOther < 0 ? [] : after.slice(firstOther);
   if (!continues || added.some((m) => m.role === 'tool' || m.role === 'assistant'))
     return { messages: request.messages, ...tools, reset: true };
-  return { messages: added, ...tools };
+  return added.length > 0 || tools.tools ? { messages: added, ...tools } : null;
 }
 
 /**

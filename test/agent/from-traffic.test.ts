@@ -36,7 +36,7 @@ function record(over: Partial<TrafficRecord>): TrafficRecord {
     cost: 0.00138,
     currency: 'CAD',
     timings: { total_ms: 50, upstream_ms: 40, first_token_ms: 5, gateway_overhead_ms: 1 },
-    tokens: null,
+    token_ids: null,
     ...over,
   };
 }

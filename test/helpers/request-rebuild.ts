@@ -49,3 +49,11 @@ export function rebuiltRequests(atif: AtifDocument): { atif: string[]; sft: stri
     parquet: callsOf(parquetMessages, JSON.parse(flat.tools as string)),
   };
 }
+
+/** The calls an upstream received (chat form, as the gateway sends every upstream), those with tools. */
+export function upstreamRequests(calls: readonly unknown[]): string[] {
+  return calls
+    .map((call) => modelRequestOf('chat', call))
+    .filter((r): r is ModelRequest => r !== null && r.tools.length > 0)
+    .map(canonicalRequest);
+}

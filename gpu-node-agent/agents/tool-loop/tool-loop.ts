@@ -123,7 +123,7 @@ export async function runToolLoop(
             ...measured,
             turn: turns,
             ...(said ? { message: said } : {}),
-            ...(i === 0 ? { [PROMPT_KEY]: prompt } : {}),
+            ...(i === 0 && prompt ? { [PROMPT_KEY]: prompt } : {}),
           },
         },
       });
