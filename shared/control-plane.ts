@@ -273,6 +273,7 @@ export function wireControlPlane(
       tasks,
       ownership,
       blobs: new S3BlobStore(aws.s3, buckets.trafficLogs),
+      keys: repositories.keys,
       now,
     }),
     budgets: new BudgetService({

@@ -11,6 +11,7 @@ import { registerNodes } from './commands/nodes.js';
 import { registerPrices } from './commands/prices.js';
 import { registerProjects } from './commands/projects.js';
 import { registerTasks } from './commands/tasks.js';
+import { registerTraffic } from './commands/traffic.js';
 import { registerTrajectories } from './commands/trajectories.js';
 import { resolveClientSettings } from './settings.js';
 
@@ -46,6 +47,7 @@ registerProjects(program, client, json);
 registerKeys(program, client, json);
 registerNodes(program, client, json);
 registerTrajectories(program, client, json);
+registerTraffic(program, client, json);
 
 try {
   // Provider keys and settings may live in a .env file beside the project, as most tools allow.

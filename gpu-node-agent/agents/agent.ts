@@ -54,6 +54,8 @@ export const NO_SANDBOX_NEEDS: SandboxNeeds = { gatewayAccess: false, mounts: []
 /** What a task's `scaffold` field names. */
 export interface Agent {
   readonly name: string;
+  /** The agent's own version, recorded with its trajectories (a CLI's pinned package); none: built in. */
+  readonly version?: string;
   /** Asked before the sandbox is made (an agent may install itself here). None: nothing extra. */
   sandboxNeeds?(task: Task): Promise<SandboxNeeds>;
   run(context: AgentContext): Promise<void>;

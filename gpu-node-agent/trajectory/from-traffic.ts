@@ -4,12 +4,31 @@
 // sends back under the same id. Requests are read in the client's protocol — Anthropic Messages (Claude
 // Code), OpenAI Responses (Codex), Gemini (Gemini CLI) or Chat Completions (most others) — and
 // responses in the upstream's. Side calls without tools (titles, summaries) are not steps.
+//
+// Each request is read through the gateway's own translation into chat form, so every protocol
+// yields the same canonical messages and tools; a turn's first step keeps what its request added
+// (shared/domain/prompt.ts), and tool results are kept whole, as the model was sent them.
 
+import type { MessageCreateParams } from '@anthropic-ai/sdk/resources/messages';
+import type {
+  ChatCompletionCreateParams,
+  ChatCompletionMessageParam,
+} from 'openai/resources/chat/completions';
+import type { ResponseCreateParams } from 'openai/resources/responses/responses';
+import {
+  type ChatMessage,
+  type ModelRequest,
+  PROMPT_KEY,
+  promptDelta,
+  type ToolDefinition,
+  type TurnPrompt,
+} from '../../shared/domain/prompt.js';
 import type { ClientProtocol, TrafficRecord } from '../../shared/domain/traffic.js';
 import type { Transition } from '../../shared/domain/trajectory.js';
+import { anthropicToChat } from '../gateway/protocols/anthropic/request.js';
 import { geminiToChat } from '../gateway/protocols/gemini/request.js';
 import type { GeminiRequest } from '../gateway/protocols/gemini/types.js';
-import { cutMiddle } from './observation.js';
+import { responsesToChat } from '../gateway/protocols/responses/request.js';
 import { NOTHING_SPENT, type StepReport } from './recorder.js';
 
 interface ToolCall {
@@ -34,13 +53,20 @@ export function stepsFromTraffic(records: readonly TrafficRecord[]): StepReport[
   const calls = [...records]
     .filter((r) => r.outcome === 'ok' && hasTools(r.request as Json))
     .sort((a, b) => a.at.localeCompare(b.at));
+  const requests = calls.map((record) => modelRequestOf(record.protocol, record.request));
   const results = new Map<string, string>();
-  for (const record of calls) {
-    for (const [id, output] of toolResults(record.protocol, record.request as Json)) results.set(id, output);
+  for (const request of requests) {
+    for (const message of request?.messages ?? [])
+      if (message.role === 'tool' && message.tool_call_id) results.set(message.tool_call_id, message.content);
   }
   const steps: StepReport[] = [];
+  let sent: ModelRequest | null = null;
   for (const [index, record] of calls.entries()) {
     const turn = turnOf(record.response as Json);
+    const request = requests[index] ?? null;
+    // A request the translation cannot read keeps no prompt, and the next one starts over.
+    const prompt: TurnPrompt | null = request ? promptDelta(sent, request) : null;
+    sent = request;
     const last = index === calls.length - 1;
     const metrics = {
       model: record.model,
@@ -78,7 +104,6 @@ export function stepsFromTraffic(records: readonly TrafficRecord[]): StepReport[
             },
           ];
     for (const [i, { action, observation }] of actions.entries()) {
-      const shown = cutMiddle(observation ?? '');
       steps.push({
         timestamp: record.at,
         source: 'agent',
@@ -90,7 +115,8 @@ export function stepsFromTraffic(records: readonly TrafficRecord[]): StepReport[
           custom_state: null,
         },
         action: { ...action, reasoning: i === 0 ? turn.reasoning : null },
-        observation: { content: shown.text, exit_code: null, truncated: shown.truncated },
+        // Whole: the agent already chose what its model is shown, and the training data is that.
+        observation: { content: observation ?? '', exit_code: null, truncated: false },
         reward: 0,
         done: last && i === actions.length - 1,
         info: {
@@ -100,6 +126,7 @@ export function stepsFromTraffic(records: readonly TrafficRecord[]): StepReport[
             traffic_id: record.id,
             ...(i === 0 && turn.calls.length > 0 && turn.text ? { message: turn.text } : {}),
             ...(observation === null && action.tool_name ? { no_result: true } : {}),
+            ...(i === 0 && prompt ? { [PROMPT_KEY]: prompt } : {}),
           },
         },
       });
@@ -136,30 +163,47 @@ function hasTools(request: Json): boolean {
   return Array.isArray(request?.tools) && request.tools.length > 0;
 }
 
-/** Tool results a request carries: id → output text. */
-function toolResults(protocol: ClientProtocol, request: Json): [string, string][] {
-  const out: [string, string][] = [];
-  if (protocol === 'anthropic') {
-    for (const message of request.messages ?? []) {
-      if (!Array.isArray(message.content)) continue;
-      for (const block of message.content) {
-        if (block.type === 'tool_result') out.push([block.tool_use_id, textOf(block.content)]);
-      }
-    }
-  } else if (protocol === 'responses') {
-    for (const item of Array.isArray(request.input) ? request.input : []) {
-      if (item.type === 'function_call_output' || item.type === 'custom_tool_call_output')
-        out.push([item.call_id, textOf(item.output)]);
-    }
-  } else {
-    // Gemini requests are read through the gateway's own translation, which pairs responses to calls.
-    const messages =
-      protocol === 'gemini' ? geminiToChat(request as GeminiRequest).messages : request.messages;
-    for (const message of (messages ?? []) as Json[]) {
-      if (message.role === 'tool') out.push([message.tool_call_id, textOf(message.content)]);
-    }
+/**
+ * A request as the model was sent it, in chat form: through the gateway's translation of the client's
+ * protocol. Null when the translation refuses it (content chat cannot carry).
+ */
+export function modelRequestOf(protocol: ClientProtocol, request: unknown): ModelRequest | null {
+  let chat: ChatCompletionCreateParams;
+  try {
+    chat =
+      protocol === 'anthropic'
+        ? anthropicToChat(request as MessageCreateParams)
+        : protocol === 'responses'
+          ? responsesToChat(request as ResponseCreateParams)
+          : protocol === 'gemini'
+            ? geminiToChat(request as GeminiRequest)
+            : (request as ChatCompletionCreateParams);
+  } catch {
+    return null;
   }
-  return out;
+  return {
+    messages: (chat.messages ?? []).map(chatMessageOf),
+    tools: (chat.tools ?? []) as ToolDefinition[],
+  };
+}
+
+function chatMessageOf(message: ChatCompletionMessageParam): ChatMessage {
+  const m = message as Json;
+  const role = m.role === 'developer' ? 'system' : m.role;
+  return {
+    role,
+    content: textOf(m.content),
+    ...(Array.isArray(m.tool_calls) && m.tool_calls.length > 0
+      ? {
+          tool_calls: m.tool_calls.map((call: Json) => ({
+            id: call.id,
+            type: 'function' as const,
+            function: { name: call.function?.name, arguments: call.function?.arguments ?? '' },
+          })),
+        }
+      : {}),
+    ...(typeof m.tool_call_id === 'string' ? { tool_call_id: m.tool_call_id } : {}),
+  };
 }
 
 /**

@@ -1,9 +1,12 @@
 // What an attempt leaves for training once it ends: the TrajectoryRecord (seed 004 §3.2) and its
-// projection to ATIF v1.4 (Harbor's Agent Trajectory Interchange Format), one agent step per model
-// turn, per-step metrics, and the reward in `extra`; and the attempt's seed, which both record.
+// projection to ATIF v1.4 (Harbor's Agent Trajectory Interchange Format): the messages each model
+// call was sent beyond the conversation so far (system prompt, instruction, a scaffold's injected
+// user turns) as system and user steps, one agent step per model turn, per-step metrics, the tools as
+// `tool_definitions`, and the reward in `extra`; and the attempt's seed, which both record.
 
 import { createHash } from 'node:crypto';
 import { ATIF_SCHEMA_VERSION, type AtifDocument, type AtifStep } from '../../shared/domain/atif.js';
+import { promptOf, type ToolDefinition } from '../../shared/domain/prompt.js';
 import type { Task } from '../../shared/domain/task.js';
 import { type TaskResult, TrajectoryRecord, type Transition } from '../../shared/domain/trajectory.js';
 import { trajectoryId } from '../../shared/domain/trajectory-files.js';
@@ -14,7 +17,10 @@ export interface RecordInputs {
   attempt: number;
   /** The agent, by the name the task's `scaffold` field gave (the record keeps that field name). */
   scaffold: string;
-  model: string;
+  /** The model the task asked the gateway for (its route). */
+  route: string;
+  /** The model that answered, as the upstream named it (null: no call answered). */
+  upstreamModel: string | null;
   seed: number;
   transitions: readonly Transition[];
   result: TaskResult;
@@ -66,7 +72,9 @@ export function trajectoryRecord(inputs: RecordInputs): TrajectoryRecord {
     project_id: inputs.task.project_id,
     attempt: inputs.attempt,
     timestamp: inputs.endedAt.toISOString(),
-    llm_model: inputs.model,
+    llm_model: inputs.upstreamModel ?? inputs.route,
+    route: inputs.route,
+    upstream_model: inputs.upstreamModel,
     scaffold: inputs.scaffold,
     seed: inputs.seed,
     transitions: steps,
@@ -91,8 +99,10 @@ export function turnOf(transition: Transition): number {
 }
 
 /**
- * The record as ATIF: the task's instruction as the user's step, then one agent step per model turn
- * with its tool calls, their observations and the turn's metrics.
+ * The record as ATIF: before each agent step, what its model call added to the conversation (system
+ * and user steps; the task's instruction alone for a record that kept no prompts), then one agent step
+ * per model turn with its tool calls, their observations and the turn's metrics. `agentVersion` is
+ * the agent's own (a CLI agent's pinned version; autovibe's for the built-in ones).
  */
 export function toAtif(record: TrajectoryRecord, instruction: string, agentVersion: string): AtifDocument {
   const turns = new Map<number, Transition[]>();
@@ -100,12 +110,34 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
     const turn = turnOf(t);
     turns.set(turn, [...(turns.get(turn) ?? []), t]);
   }
-  const steps: AtifStep[] = [
-    { step_id: 1, timestamp: record.transitions[0]?.timestamp, source: 'user', message: instruction },
-  ];
+  const steps: AtifStep[] = [];
+  let tools: ToolDefinition[] | null = null;
+  if (!record.transitions.some((t) => promptOf(t.info.extra)))
+    steps.push({
+      step_id: 1,
+      timestamp: record.transitions[0]?.timestamp,
+      source: 'user',
+      message: instruction,
+    });
   const totals = { prompt: 0, completion: 0, cached: 0, cost: 0 };
   for (const actions of turns.values()) {
     const first = actions[0]!;
+    const prompt = promptOf(first.info.extra);
+    for (const [i, message] of (prompt?.messages ?? []).entries()) {
+      // Only system and user messages are new in a continuing request; a reset repeats the whole
+      // conversation, whose turns are earlier steps already.
+      if (message.role !== 'system' && message.role !== 'user') continue;
+      steps.push({
+        step_id: steps.length + 1,
+        timestamp: first.timestamp,
+        source: message.role,
+        message: message.content,
+        ...(prompt?.reset && i === 0 ? { extra: { context_reset: true } } : {}),
+      });
+    }
+    // The first tools offered are the agent's; a turn offered others says so on its step.
+    if (prompt?.tools && tools === null) tools = prompt.tools;
+    const turnTools = prompt?.tools && prompt.tools !== tools ? { tool_definitions: prompt.tools } : {};
     const metrics = actions.reduce(
       (sum, { info }) => ({
         prompt_tokens: sum.prompt_tokens + info.prompt_tokens,
@@ -160,6 +192,7 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
         extra: { reasoning_tokens: metrics.reasoning_tokens, latency_ms: metrics.latency_ms },
       },
       extra: {
+        ...turnTools,
         reward: actions.reduce((sum, a) => sum + a.reward, 0),
         done: actions.some((a) => a.done),
         transitions: actions.map((a) => a.step_number),
@@ -169,7 +202,13 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
   return {
     schema_version: ATIF_SCHEMA_VERSION,
     session_id: `${record.task_id}/attempt-${record.attempt}`,
-    agent: { name: record.scaffold, version: agentVersion, model_name: record.llm_model },
+    agent: {
+      name: record.scaffold,
+      version: agentVersion,
+      ...(record.upstream_model ? { model_name: record.upstream_model } : {}),
+      ...(tools ? { tool_definitions: tools } : {}),
+      extra: { route: record.route ?? record.llm_model, upstream_model: record.upstream_model ?? null },
+    },
     steps,
     final_metrics: {
       total_prompt_tokens: totals.prompt,

@@ -2,6 +2,8 @@
 // user's step, then one agent step per model turn with its tool calls, their observations and the
 // turn's metrics. Written by the node agent, read back by the exporter and the replay provider.
 
+import type { ToolDefinition } from './prompt.js';
+
 export const ATIF_SCHEMA_VERSION = 'ATIF-v1.4';
 
 export interface AtifToolCall {
@@ -32,7 +34,14 @@ export interface AtifStep {
 export interface AtifDocument {
   schema_version: typeof ATIF_SCHEMA_VERSION;
   session_id: string;
-  agent: { name: string; version: string; model_name?: string; extra?: Record<string, unknown> };
+  agent: {
+    name: string;
+    version: string;
+    model_name?: string;
+    /** The tools of the first model call, in OpenAI's function form; a step whose call had others keeps them in its `extra.tool_definitions`. */
+    tool_definitions?: ToolDefinition[];
+    extra?: Record<string, unknown>;
+  };
   steps: AtifStep[];
   final_metrics: {
     total_prompt_tokens: number;

@@ -55,8 +55,11 @@ export interface TrafficRecord {
     first_token_ms: number | null;
     gateway_overhead_ms: number;
   };
-  /** Token ids and log-probabilities, when the upstream (vLLM) returned them: what RL trains on. */
-  tokens: {
+  /**
+   * Token ids and log-probabilities, when the upstream (vLLM) returned them: what RL trains on. The
+   * token counts are `usage`'s. Records written before this name held it as `tokens` (readTrafficLine).
+   */
+  token_ids: {
     prompt_token_ids: number[] | null;
     completion_token_ids: number[] | null;
     logprobs: number[] | null;
@@ -66,4 +69,10 @@ export interface TrafficRecord {
 /** The folder a subject's records go in on a given day; the subject is the task, else the key. */
 export function trafficPrefix(projectId: string, day: Date, subject: string): string {
   return `${blobKey('traffic-logs', projectId, day, subject)}/`;
+}
+
+/** A stored traffic log line as a record: the token ids of older records move from `tokens` to `token_ids`. */
+export function readTrafficLine(line: string): TrafficRecord {
+  const { tokens, ...record } = JSON.parse(line) as TrafficRecord & { tokens?: TrafficRecord['token_ids'] };
+  return { ...record, token_ids: record.token_ids ?? tokens ?? null };
 }

@@ -108,7 +108,12 @@ export const TrajectoryRecord = z.strictObject({
   project_id: z.string(),
   attempt: z.int().min(1),
   timestamp: z.iso.datetime(),
+  /** seed 004's field: the upstream model when one answered, else the route. */
   llm_model: z.string(),
+  /** The model the task asked the gateway for. Absent only in records written before it was kept. */
+  route: z.string().optional(),
+  /** The model that answered, as the upstream named it; null when no call was answered. */
+  upstream_model: z.string().nullable().optional(),
   scaffold: z.string(),
   seed: z.int().min(0),
   transitions: z.array(Transition),

@@ -1,19 +1,12 @@
 // An ATIF document as the conversations training code expects: OpenAI chat messages (with tool calls
-// and tool results), ShareGPT turns, and the action sequence that identifies a trajectory's behaviour.
+// and tool results, the system prompt and every injected user turn), the tools, ShareGPT turns, each
+// model call's request rebuilt, and the action sequence that identifies a trajectory's behaviour.
 import { canonicalJson, contentHash } from '../canonical-json.js';
 import type { AtifDocument } from '../domain/atif.js';
-
-/** One chat message; `tool_calls` is in OpenAI's shape. */
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant' | 'tool';
-  content: string;
-  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
-  tool_call_id?: string;
-  name?: string;
-}
+import type { ChatMessage, ModelRequest, ToolDefinition } from '../domain/prompt.js';
 
 /**
- * User steps become user messages; an agent step becomes an assistant message (its tool calls, its
+ * System and user steps become system and user messages; an agent step becomes an assistant message (its tool calls, its
  * text) followed by one tool message per observed result.
  */
 export function chatMessagesOf(atif: AtifDocument): ChatMessage[] {
@@ -55,9 +48,47 @@ export function chatMessagesOf(atif: AtifDocument): ChatMessage[] {
   return messages;
 }
 
-/** ShareGPT's `conversations`: human / gpt turns, tool calls as function_call, results as observation. */
-export function shareGptOf(atif: AtifDocument): { from: string; value: string }[] {
-  return chatMessagesOf(atif).flatMap((m) => {
+/** The tools of the trajectory's first model call (ATIF `tool_definitions`), none when it offered none. */
+export function toolsOf(atif: AtifDocument): ToolDefinition[] {
+  return atif.agent.tool_definitions ?? [];
+}
+
+/**
+ * Each model call's request, rebuilt from the ATIF document: the conversation up to its agent step
+ * and the tools offered then (the agent's, or the step's own when that call had others).
+ */
+export function modelRequestsOf(atif: AtifDocument): ModelRequest[] {
+  const requests: ModelRequest[] = [];
+  let tools = toolsOf(atif);
+  const messages = chatMessagesOf(atif);
+  let at = 0;
+  for (const step of atif.steps) {
+    if (step.source !== 'agent') {
+      at++;
+      continue;
+    }
+    const own = step.extra?.tool_definitions;
+    if (Array.isArray(own)) tools = own as ToolDefinition[];
+    requests.push({ messages: messages.slice(0, at), tools });
+    at += 1 + (step.observation?.results ?? []).filter((r) => r.source_call_id).length;
+  }
+  return requests;
+}
+
+/**
+ * A ShareGPT row in LLaMA-Factory's tool-calling convention (the one its glaive_toolcall and
+ * ShareGPT loaders read): `system` and `tools` (a JSON string) beside `conversations` of human, gpt,
+ * function_call and observation turns; a function_call's value is `{"name": ..., "arguments": {...}}`
+ * as JSON text, arguments an object, not a string inside a string.
+ */
+export function shareGptOf(atif: AtifDocument): {
+  system: string;
+  tools: string;
+  conversations: { from: string; value: string }[];
+} {
+  const messages = chatMessagesOf(atif);
+  const system = messages[0]?.role === 'system' ? messages.shift()!.content : '';
+  const conversations = messages.flatMap((m) => {
     if (m.role === 'system') return [{ from: 'system', value: m.content }];
     if (m.role === 'user') return [{ from: 'human', value: m.content }];
     if (m.role === 'tool') return [{ from: 'observation', value: m.content }];
@@ -65,11 +96,21 @@ export function shareGptOf(atif: AtifDocument): { from: string; value: string }[
     for (const call of m.tool_calls ?? []) {
       turns.push({
         from: 'function_call',
-        value: JSON.stringify({ name: call.function.name, arguments: call.function.arguments }),
+        value: JSON.stringify({ name: call.function.name, arguments: argumentsOf(call.function.arguments) }),
       });
     }
     return turns;
   });
+  return { system, tools: JSON.stringify(toolsOf(atif)), conversations };
+}
+
+/** Arguments as the object the model wrote; text that is not JSON stays text. */
+function argumentsOf(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /** What the agent did, step by step, without timings or wording of its observations. */

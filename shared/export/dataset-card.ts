@@ -2,6 +2,7 @@
 // Hugging Face `datasets.load_dataset(<dir>)` which files make which split, then what is in it.
 import { stringify } from 'yaml';
 import type { ExportJob, ExportSummary } from '../domain/trajectory-index.js';
+import { featuresYaml, JSON_FEATURES } from './features.js';
 import { SPLITS } from './plan.js';
 
 export function datasetCard(job: ExportJob, summary: ExportSummary, extension: string): string {
@@ -9,8 +10,11 @@ export function datasetCard(job: ExportJob, summary: ExportSummary, extension: s
     split,
     path: `data/${split}-*.${extension}`,
   }));
+  const { format } = job.request;
   const front = stringify({
     pretty_name: `autovibe trajectories: ${job.project_id}`,
+    // Parquet carries its own schema; JSON Lines shards are cast to these, so every shard agrees.
+    ...(format === 'parquet' ? {} : { dataset_info: { features: featuresYaml(JSON_FEATURES[format]) } }),
     tags: ['autovibe', 'agent-trajectories', 'atif', 'reinforcement-learning'],
     configs: [{ config_name: 'default', data_files: dataFiles }],
   });
@@ -48,7 +52,7 @@ export function datasetCard(job: ExportJob, summary: ExportSummary, extension: s
     lines.push(
       '## Columns',
       '',
-      'One row per trajectory: `trajectory_id`, `task_id`, `project_id`, `attempt`, `created_at`, `model`, `scaffold`, `category`, `difficulty`, `resolved` (the result was Success), `verified` (every test passed), `reward` and `reward_test_pass`, `reward_compilation`, `reward_progress`, `reward_efficiency`, `reward_code_quality` (null: not measurable for the task), `quality_score`, `diversity_score`, `total_steps`, `total_tokens`, `cost_usd`, `seed`; `messages` as a list of `{role, content, tool_calls (JSON string), tool_call_id, name}`; `atif`, the whole ATIF v1.4 document as JSON.',
+      'One row per trajectory: `trajectory_id`, `task_id`, `project_id`, `attempt`, `created_at`, `model` (the upstream model when one answered, else the route), `route` (the model the task asked for), `upstream_model` (what answered), `scaffold`, `category`, `difficulty`, `resolved` (the result was Success), `verified` (every test passed), `reward` and `reward_test_pass`, `reward_compilation`, `reward_progress`, `reward_efficiency`, `reward_code_quality` (null: not measurable for the task), `quality_score`, `diversity_score`, `total_steps`, `total_tokens`, `cost_usd`, `seed`; `messages` as a list of `{role, content, tool_calls (JSON string), tool_call_id, name}`: every message the model was sent, system prompt and injected user turns included, and its answers; `tools`, the tools of its first call as JSON (OpenAI function form); `atif`, the whole ATIF v1.4 document as JSON.',
       '',
     );
   }

@@ -1,12 +1,13 @@
-// The export formats: one shard file from a list of rows. Parquet (one row per trajectory: ids, model,
-// scaffold, task facts, reward and parts, scores, tokens, cost, the conversation as a list of message
-// structs and the ATIF document as JSON) through hyparquet-writer, a pure JavaScript writer with
-// snappy; ATIF, OpenAI-messages SFT and ShareGPT as JSON Lines.
+// The export formats: one shard file from a list of rows. Parquet (one row per trajectory: ids, route
+// and upstream model, scaffold, task facts, reward and parts, scores, tokens, cost, the conversation
+// as a list of message structs, the tools and the ATIF document as JSON) through hyparquet-writer, a
+// pure JavaScript writer with snappy; ATIF, OpenAI-messages SFT (with `tools`) and ShareGPT as JSON
+// Lines, whose every field has one type in every shard (the dataset card declares them).
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { AtifDocument } from '../domain/atif.js';
 import type { RewardSignal } from '../domain/trajectory.js';
 import type { ExportFormat, TrajectorySummary } from '../domain/trajectory-index.js';
-import { chatMessagesOf, shareGptOf } from './conversation.js';
+import { chatMessagesOf, shareGptOf, toolsOf } from './conversation.js';
 
 export interface ExportRow {
   summary: TrajectorySummary;
@@ -39,6 +40,8 @@ const SCALAR_COLUMNS: ScalarColumn[] = [
   { name: 'attempt', type: 'INT32', nullable: false, value: (r) => r.summary.attempt },
   { name: 'created_at', type: 'STRING', nullable: false, value: (r) => r.summary.created_at },
   { name: 'model', type: 'STRING', nullable: false, value: (r) => r.summary.model },
+  { name: 'route', type: 'STRING', nullable: false, value: (r) => routeOf(r) },
+  { name: 'upstream_model', type: 'STRING', nullable: true, value: (r) => upstreamModelOf(r) },
   { name: 'scaffold', type: 'STRING', nullable: false, value: (r) => r.summary.scaffold },
   { name: 'category', type: 'STRING', nullable: false, value: (r) => r.summary.category },
   { name: 'difficulty', type: 'STRING', nullable: false, value: (r) => r.summary.difficulty },
@@ -65,12 +68,22 @@ const MESSAGE_FIELDS = ['role', 'content', 'tool_calls', 'tool_call_id', 'name']
 
 const STRING = { type: 'BYTE_ARRAY', converted_type: 'UTF8' } as const;
 
-/** The Parquet schema: the scalars, `messages` as a three-level LIST of structs, `atif` as a string. */
+/** The model the task asked for; a record from before routes were kept has only its `model`. */
+function routeOf(row: ExportRow): string {
+  const route = row.atif.agent.extra?.route;
+  return typeof route === 'string' ? route : row.summary.model;
+}
+
+function upstreamModelOf(row: ExportRow): string | null {
+  return row.atif.agent.model_name ?? null;
+}
+
+/** The Parquet schema: the scalars, `messages` as a three-level LIST of structs, `tools` and `atif` as JSON. */
 function parquetSchema() {
   const repetition = (nullable: boolean) => (nullable ? 'OPTIONAL' : 'REQUIRED');
   const physical = (type: ScalarType) => (type === 'STRING' ? STRING : { type });
   return [
-    { name: 'root', num_children: SCALAR_COLUMNS.length + 2 },
+    { name: 'root', num_children: SCALAR_COLUMNS.length + 3 },
     ...SCALAR_COLUMNS.map((c) => ({
       name: c.name,
       ...physical(c.type),
@@ -80,6 +93,7 @@ function parquetSchema() {
     { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
     { name: 'element', repetition_type: 'REQUIRED', num_children: MESSAGE_FIELDS.length },
     ...MESSAGE_FIELDS.map((name) => ({ name, ...STRING, repetition_type: repetition(name !== 'role') })),
+    { name: 'tools', ...STRING, repetition_type: 'REQUIRED' },
     { name: 'atif', ...STRING, repetition_type: 'REQUIRED' },
   ];
 }
@@ -95,11 +109,12 @@ export function flatRowOf(row: ExportRow): Record<string, unknown> {
     tool_call_id: m.tool_call_id ?? null,
     name: m.name ?? null,
   }));
+  flat.tools = JSON.stringify(toolsOf(row.atif));
   flat.atif = JSON.stringify(row.atif);
   return flat;
 }
 
-const COLUMN_NAMES = [...SCALAR_COLUMNS.map((c) => c.name), 'messages', 'atif'];
+const COLUMN_NAMES = [...SCALAR_COLUMNS.map((c) => c.name), 'messages', 'tools', 'atif'];
 
 const parquet: ShardFormat = {
   extension: 'parquet',
@@ -136,6 +151,8 @@ function facts(row: ExportRow) {
     trajectory_id: summary.id,
     task_id: summary.task_id,
     model: summary.model,
+    route: routeOf(row),
+    upstream_model: upstreamModelOf(row),
     scaffold: summary.scaffold,
     reward: summary.reward,
     reward_parts: summary.reward_parts,
@@ -148,11 +165,7 @@ function facts(row: ExportRow) {
 export const SHARD_FORMATS: Record<ExportFormat, ShardFormat> = {
   parquet,
   atif: jsonLines('atif.jsonl', (r) => ({ ...r.atif, extra: { ...r.atif.extra, autovibe: facts(r) } })),
-  // Only `messages`: the file uploads as is to OpenAI-style fine-tuning, which refuses other keys.
-  sft: jsonLines('sft.jsonl', (r) => ({ messages: chatMessagesOf(r.atif) })),
-  sharegpt: jsonLines('sharegpt.jsonl', (r) => ({
-    id: r.summary.id,
-    conversations: shareGptOf(r.atif),
-    ...facts(r),
-  })),
+  // Only `messages` and `tools`: the file uploads as is to OpenAI-style fine-tuning, which refuses other keys.
+  sft: jsonLines('sft.jsonl', (r) => ({ messages: chatMessagesOf(r.atif), tools: toolsOf(r.atif) })),
+  sharegpt: jsonLines('sharegpt.jsonl', (r) => ({ id: r.summary.id, ...shareGptOf(r.atif), ...facts(r) })),
 };

@@ -1,9 +1,12 @@
-// Reads a task's LLM traffic back from the traffic log: the records its gateways wrote, in call order.
-// A node key reads only the traffic of tasks its nodes hold or held last (shared/attempts/ownership.ts).
+// Reads LLM traffic back from the traffic log, in call order: a task's (the records its gateways
+// wrote; a node key reads only tasks its nodes hold or held last, shared/attempts/ownership.ts), or a
+// gateway key's (a person's or a machine's calls outside any task; an admin, or the user who issued it).
 import type { NodeOwnership } from '../attempts/ownership.js';
 import type { Principal } from '../domain/api-key.js';
 import type { TrafficRecord } from '../domain/traffic.js';
-import { trafficPrefix } from '../domain/traffic.js';
+import { readTrafficLine, trafficPrefix } from '../domain/traffic.js';
+import { ForbiddenError, NotFoundError } from '../errors.js';
+import type { ApiKeyRepository } from '../store/api-key-repository.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { TaskService } from './task-service.js';
 
@@ -15,19 +18,39 @@ export class TrafficService {
       tasks: TaskService;
       ownership: NodeOwnership;
       blobs: BlobStore;
+      keys: Pick<ApiKeyRepository, 'get'>;
       now: () => Date;
     },
   ) {}
+
+  /** A gateway key's traffic, filed under its id from the day it was issued to the day after its revocation. */
+  async forKey(keyId: string, caller: Principal): Promise<TrafficRecord[]> {
+    const key = await this.deps.keys.get(keyId);
+    if (!key?.binding) throw new NotFoundError(`No gateway key with id ${keyId}`);
+    if (caller.role !== 'admin' && !(caller.role === 'user' && key.created_by === caller.keyId))
+      throw new ForbiddenError(`The traffic of gateway key ${keyId} is its issuer's and the admins' to read`);
+    const end = key.revoked_at ? Date.parse(key.revoked_at) + DAY_MS : this.deps.now().getTime();
+    return this.read(key.binding.project_id, key.created_at, end, keyId);
+  }
 
   /** The task's traffic; `caller` is who asks through the API (none: the control plane itself). */
   async forTask(taskId: string, caller?: Principal): Promise<TrafficRecord[]> {
     const task = await this.deps.tasks.get(taskId);
     if (caller) await this.deps.ownership.checkHolder(task, caller, 'traffic');
-    // Records are filed under the day they were written: every day from submission to the last change.
-    const last = Math.min(Date.parse(task.updated_at) + DAY_MS, this.deps.now().getTime());
+    return this.read(task.project_id, task.created_at, Date.parse(task.updated_at) + DAY_MS, task.id);
+  }
+
+  /** Records are filed under the day they were written: every day from `from` to `until` (or now). */
+  private async read(
+    projectId: string,
+    from: string,
+    until: number,
+    subject: string,
+  ): Promise<TrafficRecord[]> {
+    const last = Math.min(until, this.deps.now().getTime());
     const prefixes: string[] = [];
-    for (let day = Date.parse(task.created_at.slice(0, 10)); day <= last; day += DAY_MS) {
-      prefixes.push(trafficPrefix(task.project_id, new Date(day), task.id));
+    for (let day = Date.parse(from.slice(0, 10)); day <= last; day += DAY_MS) {
+      prefixes.push(trafficPrefix(projectId, new Date(day), subject));
     }
     const keys = (await Promise.all(prefixes.map((p) => this.deps.blobs.list(p)))).flat();
     const bodies = await Promise.all(keys.map((key) => this.deps.blobs.get(key)));
@@ -35,7 +58,7 @@ export class TrafficService {
       (body?.toString('utf8') ?? '')
         .split('\n')
         .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as TrafficRecord),
+        .map(readTrafficLine),
     );
     return records.sort((a, b) => a.at.localeCompare(b.at) || a.id.localeCompare(b.id));
   }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AgentInstaller } from '../../gpu-node-agent/agents/cli/installer.js';
-import { type AgentInstall, claudeCode } from '../../gpu-node-agent/agents/cli/recipes.js';
+import { type AgentInstall, CLI_AGENTS, claudeCode } from '../../gpu-node-agent/agents/cli/recipes.js';
 import {
   BUSYBOX_IMAGE,
   ensureBusyboxImage,
@@ -15,6 +15,7 @@ import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandb
 import { LocalSandboxProvider } from '../../gpu-node-agent/sandbox/local-sandbox.js';
 import { ARTIFACT_FILES, artifactKey } from '../../shared/domain/artifacts.js';
 import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../shared/domain/trajectory-files.js';
+import { rebuiltRequests, upstreamRequests } from '../helpers/request-rebuild.js';
 import { startScriptedUpstream } from '../helpers/scripted-upstream.js';
 import {
   bucket,
@@ -134,11 +135,22 @@ describe('the minimal agent', () => {
       expect(atif).toMatchObject({
         schema_version: 'ATIF-v1.4',
         agent: { name: 'minimal', model_name: 'coder' },
-        final_metrics: { total_prompt_tokens: 5000, total_completion_tokens: 250, total_steps: 6 },
+        final_metrics: { total_prompt_tokens: 5000, total_completion_tokens: 250, total_steps: 7 },
         extra: { reward: record.total_reward },
       });
-      expect(atif.steps[0]).toMatchObject({ step_id: 1, source: 'user', message: task.instruction });
-      expect(atif.steps[1]).toMatchObject({
+      expect(atif.steps[0]).toMatchObject({ step_id: 1, source: 'system' });
+      expect(atif.steps[1]).toMatchObject({ step_id: 2, source: 'user', message: task.instruction });
+      expect(atif.agent.tool_definitions.map((t: any) => t.function.name)).toEqual(
+        upstream.calls[0]!.tools.map((t: any) => t.function.name),
+      );
+      // Every call the model got, rebuilt from each export, is the call as the upstream received it.
+      const rebuilt = rebuiltRequests(atif);
+      const received = upstreamRequests(upstream.calls);
+      expect(received).toHaveLength(5);
+      expect(rebuilt.atif).toEqual(received);
+      expect(rebuilt.sft).toEqual(received);
+      expect(rebuilt.parquet).toEqual(received);
+      expect(atif.steps[2]).toMatchObject({
         source: 'agent',
         tool_calls: [{ tool_call_id: 'call_0', function_name: 'write_file' }],
         observation: { results: [{ source_call_id: 'call_0', content: 'wrote 24 bytes to hello.sh' }] },
@@ -305,6 +317,20 @@ describe.each([
       expect(record.total_cost_usd).toBeGreaterThan(0);
       const steps = await bucket('trajectories').list(`${trajectoryPrefix(done, 1)}steps/`);
       expect(steps).toHaveLength(record.total_steps);
+      // Every call the model got (system prompt, injected turns, tools), rebuilt from each export.
+      const atif = await trajectoryFile(done, ATIF_FILE);
+      const rebuilt = rebuiltRequests(atif);
+      const received = upstreamRequests(upstream.calls);
+      expect(rebuilt.atif).toEqual(received);
+      expect(rebuilt.sft).toEqual(received);
+      expect(rebuilt.parquet).toEqual(received);
+      // The route the task asked for, and the model the scripted upstream says answered.
+      expect(record).toMatchObject({ route: 'coder', upstream_model: 'coder-small' });
+      // The agent's own pinned version, not autovibe's.
+      const recipe = CLI_AGENTS.find((r) => r.name === name)!;
+      expect(atif.agent.version).toBe(
+        (recipe.install as Extract<AgentInstall, { kind: 'npm' }>).package.version,
+      );
     } finally {
       await upstream.close();
     }

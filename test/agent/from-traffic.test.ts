@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { classifyFailure, modelCallRefused } from '../../gpu-node-agent/agents/failure.js';
 import { stepsFromTraffic, withFileChanges } from '../../gpu-node-agent/trajectory/from-traffic.js';
+import { toAtif, trajectoryRecord } from '../../gpu-node-agent/trajectory/record.js';
 import type { TrafficRecord } from '../../shared/domain/traffic.js';
+import { Transition } from '../../shared/domain/trajectory.js';
+import { loggedRequests, rebuiltRequests } from '../helpers/request-rebuild.js';
 
 const TOOLS = [{ name: 'Bash', input_schema: {} }];
 
@@ -33,7 +36,7 @@ function record(over: Partial<TrafficRecord>): TrafficRecord {
     cost: 0.00138,
     currency: 'CAD',
     timings: { total_ms: 50, upstream_ms: 40, first_token_ms: 5, gateway_overhead_ms: 1 },
-    tokens: null,
+    token_ids: null,
     ...over,
   };
 }
@@ -166,6 +169,7 @@ describe('a CLI agent’s steps rebuilt from its traffic', () => {
       record({
         protocol: 'responses',
         request: {
+          model: 'coder',
           tools: [{ type: 'function', name: 'exec_command' }],
           input: [{ type: 'message', role: 'user', content: 'go' }],
         },
@@ -187,6 +191,7 @@ describe('a CLI agent’s steps rebuilt from its traffic', () => {
         protocol: 'responses',
         at: '2026-11-21T10:00:03.000Z',
         request: {
+          model: 'coder',
           tools: [{ type: 'function', name: 'exec_command' }],
           input: [{ type: 'function_call_output', call_id: 'c1', output: 'README.md' }],
         },
@@ -235,5 +240,259 @@ describe('a failed agent', () => {
     expect(modelCallRefused(402, body('budget_exhausted', 'spent')).kind).toBe('budget_exhausted');
     expect(modelCallRefused(429, 'Too Many Requests').kind).toBe('rate_limit');
     expect(modelCallRefused(400, body('upstream_failed', 'maximum context length')).kind).toBe('upstream');
+  });
+});
+
+/** A chat completion as the log keeps a translated call's answer. */
+function completion(content: string | null, calls: [id: string, name: string, args: unknown][] = []) {
+  return {
+    choices: [
+      {
+        message: {
+          content,
+          ...(calls.length
+            ? {
+                tool_calls: calls.map(([id, name, args]) => ({
+                  id,
+                  type: 'function',
+                  function: { name, arguments: JSON.stringify(args) },
+                })),
+              }
+            : {}),
+        },
+      },
+    ],
+  };
+}
+
+const TIMES = ['10:00:01', '10:00:02', '10:00:03', '10:00:04'].map((t) => `2026-11-21T${t}.000Z`);
+
+/** Each CLI's conversation, in its own protocol: every request a later one continues, plus an injected turn. */
+const CONVERSATIONS: Record<string, TrafficRecord[]> = {
+  'Claude Code (Anthropic Messages)': (() => {
+    const tools = [
+      {
+        name: 'Bash',
+        description: 'Run a command',
+        input_schema: { type: 'object', properties: { command: { type: 'string' } } },
+      },
+    ];
+    const system = [
+      { type: 'text', text: 'You are Claude Code.', cache_control: { type: 'ephemeral' } },
+      { type: 'text', text: 'Work in /workspace.' },
+    ];
+    const first = [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: '<system-reminder>be brief</system-reminder>' },
+          { type: 'text', text: 'make run.sh print hi' },
+        ],
+      },
+    ];
+    const second = [
+      ...first,
+      {
+        role: 'assistant',
+        content: [
+          { type: 'thinking', thinking: 'write it', signature: 'sig' },
+          { type: 'text', text: 'Writing it.' },
+          { type: 'tool_use', id: 'tu_1', name: 'Bash', input: { command: 'echo "echo hi" > run.sh' } },
+        ],
+      },
+      {
+        role: 'user',
+        content: [
+          { type: 'tool_result', tool_use_id: 'tu_1', content: [{ type: 'text', text: '' }] },
+          { type: 'text', text: '<system-reminder>the todo list is empty</system-reminder>' },
+        ],
+      },
+    ];
+    const base = { model: 'claude-sonnet-4-5', max_tokens: 32000, stream: true, system, tools };
+    return [
+      record({
+        at: TIMES[0],
+        request: { ...base, messages: first },
+        response: {
+          content: [
+            { type: 'thinking', thinking: 'write it' },
+            { type: 'text', text: 'Writing it.' },
+            { type: 'tool_use', id: 'tu_1', name: 'Bash', input: { command: 'echo "echo hi" > run.sh' } },
+          ],
+        },
+      }),
+      // A side call without tools (a title): not a turn.
+      record({
+        at: TIMES[1],
+        request: { model: 'claude-haiku', max_tokens: 50, messages: [{ role: 'user', content: 'title?' }] },
+        response: { content: [{ type: 'text', text: 'Run script' }] },
+      }),
+      record({
+        at: TIMES[2],
+        request: { ...base, messages: second },
+        response: { content: [{ type: 'text', text: 'Done.' }] },
+      }),
+    ];
+  })(),
+  'Codex (OpenAI Responses)': (() => {
+    const tools = [
+      {
+        type: 'function',
+        name: 'shell',
+        description: 'Run',
+        parameters: { type: 'object', properties: { command: { type: 'array' } } },
+        strict: false,
+      },
+    ];
+    const first = [
+      {
+        type: 'message',
+        role: 'developer',
+        content: [{ type: 'input_text', text: '<permissions>sandboxed</permissions>' }],
+      },
+      { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'make run.sh print hi' }] },
+    ];
+    const second = [
+      ...first,
+      { type: 'reasoning', summary: [], encrypted_content: 'opaque' },
+      { type: 'function_call', call_id: 'c1', name: 'shell', arguments: '{"command":["ls"]}' },
+      { type: 'function_call_output', call_id: 'c1', output: 'README.md' },
+      { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'keep going' }] },
+    ];
+    const base = { model: 'gpt-5-codex', instructions: 'You are Codex.', tools, stream: true, store: false };
+    return [
+      record({
+        protocol: 'responses',
+        at: TIMES[0],
+        request: { ...base, input: first },
+        response: completion(null, [['c1', 'shell', { command: ['ls'] }]]),
+      }),
+      record({
+        protocol: 'responses',
+        at: TIMES[1],
+        request: { ...base, input: second },
+        response: completion('All done.'),
+      }),
+    ];
+  })(),
+  'Gemini CLI (Gemini)': (() => {
+    const tools = [
+      {
+        functionDeclarations: [
+          {
+            name: 'run_shell_command',
+            description: 'Run',
+            parameters: { type: 'OBJECT', properties: { command: { type: 'STRING' } } },
+          },
+        ],
+      },
+    ];
+    const first = [{ role: 'user', parts: [{ text: 'make run.sh print hi' }] }];
+    const second = [
+      ...first,
+      {
+        role: 'model',
+        parts: [
+          { text: 'Checking.' },
+          { functionCall: { id: 'g1', name: 'run_shell_command', args: { command: 'ls' } } },
+        ],
+      },
+      {
+        role: 'user',
+        parts: [
+          { functionResponse: { id: 'g1', name: 'run_shell_command', response: { output: 'README.md' } } },
+        ],
+      },
+    ];
+    const base = { systemInstruction: { parts: [{ text: 'You are Gemini CLI.' }] }, tools };
+    return [
+      record({
+        protocol: 'gemini',
+        at: TIMES[0],
+        request: { ...base, model: 'gemini-2.5-pro', contents: first },
+        response: completion('Checking.', [['g1', 'run_shell_command', { command: 'ls' }]]),
+      }),
+      record({
+        protocol: 'gemini',
+        at: TIMES[1],
+        request: { ...base, model: 'gemini-2.5-pro', contents: second },
+        response: completion('Done.'),
+      }),
+    ];
+  })(),
+  'opencode / qwen-code (Chat Completions)': (() => {
+    const tools = [
+      { type: 'function', function: { name: 'bash', description: 'Run', parameters: { type: 'object' } } },
+    ];
+    const first = [
+      { role: 'system', content: 'You are opencode.' },
+      { role: 'user', content: [{ type: 'text', text: 'make run.sh print hi' }] },
+    ];
+    const second = [
+      ...first,
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: 'k1', type: 'function', function: { name: 'bash', arguments: '{"command": "ls"}' } },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'k1', content: 'README.md' },
+      { role: 'user', content: 'Continue.' },
+    ];
+    return [
+      record({
+        protocol: 'chat',
+        at: TIMES[0],
+        request: { model: 'qwen', tools, messages: first },
+        response: completion(null, [['k1', 'bash', { command: 'ls' }]]),
+      }),
+      record({
+        protocol: 'chat',
+        at: TIMES[1],
+        request: { model: 'qwen', tools, messages: second },
+        response: completion('Done.'),
+      }),
+    ];
+  })(),
+};
+
+describe.each(
+  Object.entries(CONVERSATIONS),
+)('%s: each model request rebuilt from the exports', (_, records) => {
+  it('equals, canonicalised, the request in the traffic log: system prompt, injected turns and tools included', () => {
+    const started = new Date(TIMES[0]!);
+    const transitions = stepsFromTraffic(records).map((step, i) =>
+      Transition.parse({ ...step, step_number: i + 1, timestamp: step.timestamp ?? TIMES[0] }),
+    );
+    const trajectory = trajectoryRecord({
+      task: { id: 'tsk_1', project_id: 'default' },
+      attempt: 1,
+      scaffold: 'cli',
+      route: 'coder',
+      upstreamModel: 'coder-small',
+      seed: 1,
+      transitions,
+      result: { type: 'Success', reward: 1 },
+      reward: {
+        total: 1,
+        parts: { test_pass: 1, compilation: null, progress: null, efficiency: null, code_quality: null },
+      },
+      verificationPassed: true,
+      startedAt: started,
+      endedAt: started,
+    });
+    const atif = toAtif(trajectory, 'unused: the prompts are recorded', '1.2.3');
+    const logged = loggedRequests(records);
+    expect(logged.length).toBeGreaterThanOrEqual(2);
+    const rebuilt = rebuiltRequests(atif);
+    expect(rebuilt.atif).toEqual(logged);
+    expect(rebuilt.sft).toEqual(logged);
+    expect(rebuilt.parquet).toEqual(logged);
+    expect(atif.agent).toMatchObject({
+      version: '1.2.3',
+      model_name: 'coder-small',
+      extra: { route: 'coder' },
+    });
   });
 });

@@ -2,8 +2,10 @@
 // list and read it, and exports run by the exporter function from the real exports queue. The Parquet
 // files are read back with DuckDB, a reader that shares no code with the writer. One file, long as it
 // is: the index listings and every export read the same 25 recorded attempts, made once on one stack.
+import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,8 +19,11 @@ import { Exporter } from '../../shared/export/exporter.js';
 import { splitOf } from '../../shared/export/plan.js';
 import { S3BlobStore } from '../../shared/store/blob-store.js';
 import { SimulatedNode } from '../helpers/node.js';
+import { pythonWithDatasets } from '../helpers/python.js';
 import { call, startTestPlane, type TestPlane, taskSpec, tempDir } from '../helpers/stack.js';
-import { syntheticTrajectory } from '../helpers/trajectories.js';
+import { SYSTEM_PROMPT, syntheticTrajectory, TOOLS } from '../helpers/trajectories.js';
+
+const execFileAsync = promisify(execFile);
 
 let t: TestPlane;
 let node: SimulatedNode;
@@ -297,8 +302,11 @@ describe('a Parquet export', () => {
       reward: 'DOUBLE',
       reward_compilation: 'DOUBLE',
       total_tokens: 'BIGINT',
+      route: 'VARCHAR',
+      upstream_model: 'VARCHAR',
       messages:
         'STRUCT("role" VARCHAR, "content" VARCHAR, tool_calls VARCHAR, tool_call_id VARCHAR, "name" VARCHAR)[]',
+      tools: 'VARCHAR',
       atif: 'VARCHAR',
     });
     const compression = await query(
@@ -309,6 +317,8 @@ describe('a Parquet export', () => {
     const solved = rows.find((r) => r.task_id === tasks[4]!.id && r.attempt === 1)!;
     expect(solved).toMatchObject({
       model: 'coder',
+      route: 'coder',
+      upstream_model: 'coder',
       scaffold: 'minimal',
       category: 'python',
       resolved: true,
@@ -316,7 +326,9 @@ describe('a Parquet export', () => {
     });
     expect(solved.reward_compilation).toBeNull();
     expect(solved.reward_test_pass).toBe(1);
-    const [user, assistant, tool] = solved.messages;
+    const [system, user, assistant, tool] = solved.messages;
+    expect(system).toMatchObject({ role: 'system', content: SYSTEM_PROMPT });
+    expect(JSON.parse(solved.tools)).toEqual(TOOLS);
     expect(user).toMatchObject({ role: 'user', content: 'Task 4: make hello4.sh print hello' });
     expect(JSON.parse(assistant.tool_calls)[0]).toMatchObject({
       id: 'call_0',
@@ -331,7 +343,8 @@ describe('a Parquet export', () => {
     });
     const atif = JSON.parse(solved.atif);
     expect(atif.schema_version).toBe('ATIF-v1.4');
-    expect(atif.steps).toHaveLength(4);
+    expect(atif.steps).toHaveLength(5);
+    expect(atif.agent.tool_definitions).toEqual(TOOLS);
   });
 
   it('never puts a task in both splits', async () => {
@@ -381,6 +394,13 @@ describe('export filters', () => {
     expect(lines).toHaveLength(12);
     expect(lines.every((l) => l.verified && l.reward >= 0.9)).toBe(true);
     expect(job.summary!.dropped.duplicates).toBe(0);
+    expect(lines[0].system).toBe(SYSTEM_PROMPT);
+    expect(JSON.parse(lines[0].tools)).toEqual(TOOLS);
+    // LLaMA-Factory's convention: the arguments an object inside the call's JSON, not a string in it.
+    expect(JSON.parse(lines[0].conversations[1].value)).toEqual({
+      name: 'bash',
+      arguments: { command: expect.any(String) },
+    });
     expect(lines[0].conversations.map((c: any) => c.from)).toEqual([
       'human',
       'function_call',
@@ -400,8 +420,10 @@ describe('export filters', () => {
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line));
-    expect(Object.keys(sft[0])).toEqual(['messages']);
-    expect(sft[0].messages[1].tool_calls[0].function.name).toBe('bash');
+    expect(Object.keys(sft[0])).toEqual(['messages', 'tools']);
+    expect(sft[0].tools).toEqual(TOOLS);
+    expect(sft[0].messages[0]).toEqual({ role: 'system', content: SYSTEM_PROMPT });
+    expect(sft[0].messages[2].tool_calls[0].function.name).toBe('bash');
   }, 120_000);
 
   it('refuses a bad request, naming the field, and queues nothing', async () => {
@@ -482,4 +504,64 @@ describe('an interrupted export', () => {
     expect(new Set(ids).size).toBe(24);
     expect(job.summary.trajectories).toBe(24);
   }, 120_000);
+});
+
+/** Each split's rows as Hugging Face `datasets` loads the export directory. */
+async function loadWithDatasets(dir: string): Promise<Record<string, { rows: any[] }>> {
+  const script = join(import.meta.dirname, 'load-dataset.py');
+  try {
+    const { stdout } = await execFileAsync(await pythonWithDatasets(), [script, dir], {
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    return JSON.parse(stdout);
+  } catch (error) {
+    const { stderr } = error as { stderr?: string };
+    throw new Error(`datasets.load_dataset failed on ${dir}:\n${stderr?.slice(-3000) ?? error}`);
+  }
+}
+
+describe.each([
+  'parquet',
+  'atif',
+  'sft',
+  'sharegpt',
+])('a %s export loaded by Hugging Face datasets', (format) => {
+  // The first run on a machine makes the tests' Python venv (pip install datasets pyarrow).
+  beforeAll(() => pythonWithDatasets(), 900_000);
+
+  it.each([
+    ['one shard per split', 1000],
+    ['several shards per split', 3],
+  ])(
+    'loads with %s, every field one type, the system prompt and tools in every row',
+    async (_, shardRows) => {
+      const { job, dir } = await exportTo({ format, validation_fraction: 0.3, shard_rows: shardRows });
+      const { splits } = job.summary!;
+      expect(splits.train!.shards > 1).toBe(shardRows === 3);
+      const loaded = await loadWithDatasets(dir);
+      for (const split of ['train', 'validation'] as const) {
+        const rows = loaded[split]!.rows;
+        expect(rows).toHaveLength(splits[split]!.trajectories);
+        for (const row of rows) {
+          if (format === 'parquet') {
+            expect(row.messages[0]).toMatchObject({ role: 'system', content: SYSTEM_PROMPT });
+            expect(JSON.parse(row.tools)).toEqual(TOOLS);
+            expect(typeof row.reward).toBe('number');
+          } else if (format === 'atif') {
+            expect(row.steps[0]).toMatchObject({ source: 'system', message: SYSTEM_PROMPT });
+            expect(row.agent.tool_definitions).toEqual(TOOLS);
+            expect(row.extra.autovibe.route).toBe('coder');
+          } else if (format === 'sft') {
+            expect(row.messages[0]).toMatchObject({ role: 'system', content: SYSTEM_PROMPT });
+            expect(row.tools).toEqual(TOOLS);
+          } else {
+            expect(row.system).toBe(SYSTEM_PROMPT);
+            expect(JSON.parse(row.tools)).toEqual(TOOLS);
+            expect(row.conversations[0].from).toBe('human');
+          }
+        }
+      }
+    },
+    120_000,
+  );
 });

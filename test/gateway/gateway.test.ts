@@ -812,7 +812,7 @@ describe('task keys, traffic log and RL capture', () => {
       model: 'coder-small',
       outcome: 'ok',
       usage: { prompt_tokens: 10, completion_tokens: 5 },
-      tokens: { prompt_token_ids: [1, 2, 3], completion_token_ids: [7, 8], logprobs: [-0.5, -0.5] },
+      token_ids: { prompt_token_ids: [1, 2, 3], completion_token_ids: [7, 8], logprobs: [-0.5, -0.5] },
     });
     expect(traffic[0].request.messages[0].content).toBe('secret plan');
     expect(JSON.stringify(traffic)).not.toContain(claim.body.gateway_key);
@@ -821,7 +821,7 @@ describe('task keys, traffic log and RL capture', () => {
       model: 'coder-small',
       stream: true,
       response: { choices: [{ message: { content: 'tokens!' } }] },
-      tokens: { completion_token_ids: [7, 8] },
+      token_ids: { completion_token_ids: [7, 8] },
     });
     expect(traffic[0].cost_usd).toBeGreaterThan(0);
 

@@ -66,7 +66,7 @@ function record(id: string, task: string, request: unknown = { model: 'm' }): Tr
     cost: 0,
     currency: 'USD',
     timings: { total_ms: 1, upstream_ms: 1, first_token_ms: null, gateway_overhead_ms: 0 },
-    tokens: null,
+    token_ids: null,
   };
 }
 

@@ -58,7 +58,7 @@ function record(id: string, cost: number): TrafficRecord {
     cost,
     currency: 'USD',
     timings: { total_ms: 1, upstream_ms: 1, first_token_ms: null, gateway_overhead_ms: 0 },
-    tokens: null,
+    token_ids: null,
   };
 }
 

@@ -5,6 +5,26 @@ import type { AtifDocument } from '../../shared/domain/atif.js';
 import type { Task } from '../../shared/domain/task.js';
 import type { RewardParts, TrajectoryRecord, Transition } from '../../shared/domain/trajectory.js';
 
+export const SYSTEM_PROMPT = 'You are a coding agent.';
+export const TOOLS = [
+  {
+    type: 'function' as const,
+    function: {
+      name: 'bash',
+      description: 'Run a command.',
+      parameters: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] },
+    },
+  },
+  {
+    type: 'function' as const,
+    function: {
+      name: 'finish',
+      description: 'Declare the task done.',
+      parameters: { type: 'object', properties: { summary: { type: 'string' } } },
+    },
+  },
+];
+
 export interface SyntheticTrajectory {
   record: TrajectoryRecord;
   atif: AtifDocument;
@@ -48,7 +68,23 @@ export function syntheticTrajectory(options: {
     observation: { content: output, exit_code: action.action_type === 'finish' ? null : 0, truncated: false },
     reward: 0,
     done: action.action_type === 'finish',
-    info: metrics(i),
+    info:
+      i === 0
+        ? {
+            ...metrics(i),
+            extra: {
+              turn: 1,
+              // What the first call was sent, as the tool loop records it.
+              prompt: {
+                messages: [
+                  { role: 'system', content: SYSTEM_PROMPT },
+                  { role: 'user', content: task.instruction },
+                ],
+                tools: TOOLS,
+              },
+            },
+          }
+        : metrics(i),
   });
   const transitions = [
     ...commands.map((command, i) =>
@@ -90,7 +126,8 @@ export function syntheticTrajectory(options: {
     task,
     attempt,
     scaffold: options.scaffold ?? 'minimal',
-    model,
+    route: 'coder',
+    upstreamModel: model,
     seed: attempt * 7,
     transitions,
     result:

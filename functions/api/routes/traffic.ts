@@ -1,7 +1,9 @@
-// A task's LLM traffic: every call its gateways logged, read back from the traffic log.
+// LLM traffic read back from the traffic log: a task's calls, or a gateway key's.
 import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import { ANY_ROLE, type RouteDef, TaskParams } from '../route.js';
+
+const Records = z.object({ items: z.array(z.record(z.string(), z.unknown())) });
 
 export function trafficRoutes(plane: ControlPlane): RouteDef[] {
   return [
@@ -14,13 +16,24 @@ export function trafficRoutes(plane: ControlPlane): RouteDef[] {
       tag: 'budgets',
       roles: ANY_ROLE,
       responses: {
-        200: {
-          description: 'Traffic records in call order',
-          schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }),
-        },
+        200: { description: 'Traffic records in call order', schema: Records },
       },
       async handle(c) {
         return c.json({ items: await plane.traffic.forTask(c.req.param('id')!, c.get('principal')) });
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/v1/keys/:id/traffic',
+      summary:
+        'Every LLM call made with a gateway key (a person or machine outside any task), as the gateways logged it. An admin, or the user who issued the key.',
+      tag: 'budgets',
+      roles: ['admin', 'user'],
+      responses: {
+        200: { description: 'Traffic records in call order', schema: Records },
+      },
+      async handle(c) {
+        return c.json({ items: await plane.traffic.forKey(c.req.param('id')!, c.get('principal')) });
       },
     },
   ];

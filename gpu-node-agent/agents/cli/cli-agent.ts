@@ -28,6 +28,8 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Age
     install.kind === 'npm' ? `${install.package.name}@${install.package.version}` : install.command;
   return {
     name: recipe.name,
+    // An agent the task's image provides has no version autovibe pinned.
+    version: install.kind === 'npm' ? install.package.version : 'unpinned',
     // Installed before the sandbox exists, so it can be mounted in; the sandbox calls the gateway.
     async sandboxNeeds() {
       if (install.kind === 'image') return { gatewayAccess: true, mounts: [] };

@@ -4,6 +4,13 @@
 // the trajectory.
 
 import type { z } from 'zod';
+import {
+  type ModelRequest,
+  PROMPT_KEY,
+  type ChatMessage as PromptMessage,
+  promptDelta,
+  type ToolDefinition,
+} from '../../../shared/domain/prompt.js';
 import type { Task } from '../../../shared/domain/task.js';
 import type { Action, Observation } from '../../../shared/domain/trajectory.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
@@ -64,6 +71,8 @@ export async function runToolLoop(
   log: (line: string) => void,
 ): Promise<ToolLoopEnd> {
   let turns = 0;
+  // The last request, so each turn records only what its own request added (system prompt, injected turns).
+  let sent: ModelRequest | null = null;
   let potential = limits.potential ? await limits.potential() : 0;
   while (!loop.isTerminal()) {
     if (limits.signal.aborted) return 'aborted';
@@ -71,7 +80,12 @@ export async function runToolLoop(
       log(`${loop.name}: step limit of ${limits.maxSteps} reached`);
       return 'step_limit';
     }
-    const turn = await model.complete(loop.history(), loop.availableTools(), limits.signal);
+    const history = [...loop.history()];
+    const tools = loop.availableTools();
+    const request = { messages: history.map(promptMessage), tools: tools.map(toolDefinition) };
+    const prompt = promptDelta(sent, request);
+    sent = request;
+    const turn = await model.complete(history, tools, limits.signal);
     const results = await loop.step(turn, limits.signal);
     turns += 1;
     for (const [i, result] of results.entries()) {
@@ -104,7 +118,13 @@ export async function runToolLoop(
         done: result.done,
         info: {
           ...metrics,
-          extra: { ...result.info, ...measured, turn: turns, ...(said ? { message: said } : {}) },
+          extra: {
+            ...result.info,
+            ...measured,
+            turn: turns,
+            ...(said ? { message: said } : {}),
+            ...(i === 0 && prompt ? { [PROMPT_KEY]: prompt } : {}),
+          },
         },
       });
       log(
@@ -113,4 +133,27 @@ export async function runToolLoop(
     }
   }
   return 'finished';
+}
+
+/** A message as the model was sent it, in the trajectory's form (reasoning sent back is not kept twice). */
+function promptMessage(message: ChatMessage): PromptMessage {
+  return {
+    role: message.role,
+    content: message.content ?? '',
+    ...(message.tool_calls?.length
+      ? {
+          tool_calls: message.tool_calls.map((call) => ({
+            id: call.id,
+            type: 'function' as const,
+            function: { name: call.function.name, arguments: call.function.arguments },
+          })),
+        }
+      : {}),
+    ...(message.tool_call_id ? { tool_call_id: message.tool_call_id } : {}),
+  };
+}
+
+/** A tool as the model client sends it. */
+function toolDefinition(tool: ToolSpec): ToolDefinition {
+  return { type: 'function', function: tool };
 }

@@ -5,6 +5,7 @@
 // file; this class holds only what the node asks of a running attempt (its heartbeat and its stop).
 import type { Task } from '../../../shared/domain/task.js';
 import { trajectoryPrefix } from '../../../shared/domain/trajectory-files.js';
+import { AUTOVIBE_VERSION } from '../../../shared/version.js';
 import { NO_SANDBOX_NEEDS } from '../../agents/agent.js';
 import { attemptSeed } from '../../trajectory/record.js';
 import { TrajectoryRecorder } from '../../trajectory/recorder.js';
@@ -157,6 +158,7 @@ export class Attempt {
       verdict,
       startedAt,
       endedAt: this.deps.clock.now(),
+      agentVersion: this.deps.agents.get(task.scaffold).version ?? AUTOVIBE_VERSION,
     });
     return verdict;
   }

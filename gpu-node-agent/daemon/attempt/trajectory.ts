@@ -2,7 +2,6 @@
 // already in S3, then added to the control plane's index.
 import type { Task } from '../../../shared/domain/task.js';
 import type { Logger } from '../../../shared/logger.js';
-import { AUTOVIBE_VERSION } from '../../../shared/version.js';
 import { requestedModel } from '../../agents/agent.js';
 import { toAtif, trajectoryRecord } from '../../trajectory/record.js';
 import type { TrajectoryRecorder } from '../../trajectory/recorder.js';
@@ -17,18 +16,21 @@ export interface FinishedRun {
   verdict: Verdict;
   startedAt: Date;
   endedAt: Date;
+  /** The agent's own version (a CLI agent's pinned package); autovibe's for built-in agents. */
+  agentVersion: string;
 }
 
 export async function saveTrajectory(
   deps: { api: Pick<AttemptApi, 'indexTrajectory'>; logger: Logger },
-  { task, ref, seed, recorder, verdict, startedAt, endedAt }: FinishedRun,
+  { task, ref, seed, recorder, verdict, startedAt, endedAt, agentVersion }: FinishedRun,
 ): Promise<void> {
   const steps = recorder.transitions;
   const record = trajectoryRecord({
     task,
     attempt: ref.attempt,
     scaffold: task.scaffold,
-    model: steps.find((t) => t.info.model)?.info.model ?? requestedModel(task),
+    route: requestedModel(task),
+    upstreamModel: steps.find((t) => t.info.model)?.info.model ?? null,
     seed,
     transitions: steps,
     result: verdict.result,
@@ -37,7 +39,7 @@ export async function saveTrajectory(
     startedAt,
     endedAt,
   });
-  await recorder.finish(record, toAtif(record, task.instruction, AUTOVIBE_VERSION));
+  await recorder.finish(record, toAtif(record, task.instruction, agentVersion));
   // The record is safe in S3 either way; an index entry missing can be added again by the API.
   await deps.api
     .indexTrajectory(ref)

@@ -158,7 +158,7 @@ function writeTraffic(parts: RecordParts, trace: CallTrace, tally: Tally): void 
         first_token_ms: delivered?.firstTokenMs == null ? null : round(delivered.firstTokenMs),
         gateway_overhead_ms: round(Math.max(0, totalMs - upstreamMs)),
       },
-      tokens: delivered?.tokens ?? null,
+      token_ids: delivered?.tokens ?? null,
     },
     hold?.reservation.charges,
   );

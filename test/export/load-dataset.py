@@ -1,0 +1,13 @@
+# Loads an export directory the way a user would, with Hugging Face `datasets` (its dataset card names
+# the splits and, for JSON Lines, the features), and prints each split's rows as JSON for the test to
+# check. Exits non-zero, with the reason, when `datasets` cannot load it.
+import json
+import sys
+
+import datasets
+
+loaded = datasets.load_dataset(sys.argv[1])
+out = {}
+for split, ds in loaded.items():
+    out[split] = {"features": str(ds.features), "rows": ds.to_list()}
+json.dump(out, sys.stdout, default=str)
