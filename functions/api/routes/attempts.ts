@@ -26,6 +26,8 @@ export function attemptRoutes(plane: ControlPlane): RouteDef[] {
     run: (taskId: string, input: unknown, caller: Principal) => Promise<Task>,
   ): RouteDef => ({
     method: 'post',
+    // startAttempt, completeAttempt, failAttempt, timeoutAttempt, releaseAttempt.
+    operationId: `${action}Attempt`,
     path: `/api/v1/tasks/:id/${action}`,
     summary,
     tag: 'attempts',
@@ -39,6 +41,7 @@ export function attemptRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'claimTask',
       path: '/api/v1/workers/:id/claims',
       summary:
         'Claim a dispatched task for this node. Exactly one claimant wins; the winner gets the task, its attempt number and a lease. Delete the queue message after.',

@@ -15,6 +15,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'leaseBudget',
       path: '/api/v1/budgets/leases',
       summary:
         "Lease a chunk of a project's budget (and of the machine's daily allowance) for a gateway to spend: charged to one of the caller's nodes, or to no machine with a user gateway key of the project as user_key. 402 when what is left cannot cover it.",
@@ -31,6 +32,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'settleBudgetLease',
       path: '/api/v1/budgets/leases/:id/settle',
       summary:
         'Close a lease with what was really spent. Only the key that took the lease settles it; settling twice is harmless.',
@@ -46,6 +48,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getProjectBudget',
       path: '/api/v1/projects/:id/budget',
       summary: "The project's budget this period: limit, spent, reserved, remaining, machines today.",
       tag: 'budgets',
@@ -58,6 +61,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listProjectLedger',
       path: '/api/v1/projects/:id/ledger',
       summary: 'What each budget lease of the project paid for, oldest first (kept 90 days).',
       tag: 'budgets',

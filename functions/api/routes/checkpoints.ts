@@ -14,6 +14,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'createCheckpoint',
       path: '/api/v1/tasks/:id/checkpoints',
       summary: 'Record a checkpoint the node saved of the attempt it holds (CheckpointCreated).',
       tag: 'checkpoints',
@@ -31,6 +32,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listCheckpoints',
       path: '/api/v1/tasks/:id/checkpoints',
       summary:
         "The task's checkpoints, oldest first. A node key: tasks its nodes hold or held last, or the task a task it holds resumes from (for_task).",
@@ -55,6 +57,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getCheckpoint',
       path: '/api/v1/tasks/:id/checkpoints/:checkpoint',
       summary: 'One checkpoint manifest (a node key: as for the list).',
       tag: 'checkpoints',
@@ -73,6 +76,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'restoreCheckpoint',
       path: '/api/v1/tasks/:id/checkpoints/:checkpoint/restore',
       summary: 'Submit a new task with the same spec that starts from this checkpoint.',
       tag: 'checkpoints',

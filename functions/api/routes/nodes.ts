@@ -27,6 +27,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'registerWorker',
       path: '/api/v1/workers',
       summary: 'Register a node (node key). Registering again under the same name updates it.',
       tag: 'workers',
@@ -43,6 +44,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listWorkers',
       path: '/api/v1/workers',
       summary: 'List nodes with their status, capabilities and assigned tasks.',
       tag: 'workers',
@@ -56,6 +58,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getWorker',
       path: '/api/v1/workers/:id',
       summary: 'Get one node (a node key: only its own).',
       tag: 'workers',
@@ -67,6 +70,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listWorkerEvents',
       path: '/api/v1/workers/:id/events',
       summary: "The node's events (registered, lost, back, draining), oldest first.",
       tag: 'workers',
@@ -80,6 +84,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'heartbeatWorker',
       path: '/api/v1/workers/:id/heartbeat',
       summary: 'The node is alive; extends the leases of the attempts it lists and says which to stop.',
       tag: 'workers',
@@ -94,6 +99,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'stopWorker',
       path: '/api/v1/workers/:id/stop',
       summary: 'Drain a node: no new tasks; it finishes what it holds.',
       tag: 'workers',
@@ -105,6 +111,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getStorage',
       path: '/api/v1/storage',
       summary: 'Where nodes and gateways write blobs: bucket names (and the endpoint of a local emulator).',
       tag: 'workers',

@@ -17,6 +17,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'createProject',
       path: '/api/v1/projects',
       summary: 'Create a project. Repeating an identical request returns the existing project.',
       tag: 'projects',
@@ -34,6 +35,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listProjects',
       path: '/api/v1/projects',
       summary: 'List projects.',
       tag: 'projects',
@@ -47,6 +49,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getProject',
       path: '/api/v1/projects/:id',
       summary: 'Get a project.',
       tag: 'projects',
@@ -60,6 +63,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'patch',
+      operationId: 'updateProject',
       path: '/api/v1/projects/:id',
       summary:
         'Change some fields of a project. Send If-Match: "<revision>" to refuse overwriting a newer change.',
@@ -75,6 +79,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'delete',
+      operationId: 'deleteProject',
       path: '/api/v1/projects/:id',
       summary: 'Delete a project that has no tasks.',
       tag: 'projects',

@@ -28,6 +28,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'submitTask',
       path: '/api/v1/tasks',
       summary: 'Submit a task. With an Idempotency-Key header, repeating the request returns the same task.',
       tag: 'tasks',
@@ -50,6 +51,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listTasks',
       path: '/api/v1/tasks',
       summary: 'List tasks, newest first when filtered by project or status.',
       tag: 'tasks',
@@ -63,6 +65,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getTask',
       path: '/api/v1/tasks/:id',
       summary: 'Get a task, its status and (while queued) the priority score and parts it is ranked by.',
       tag: 'tasks',
@@ -74,6 +77,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'delete',
+      operationId: 'cancelTask',
       path: '/api/v1/tasks/:id',
       summary: 'Cancel a task that has not finished. Cancelling twice is harmless.',
       tag: 'tasks',
@@ -90,6 +94,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listTaskEvents',
       path: '/api/v1/tasks/:id/events',
       summary: "The task's events, oldest first.",
       tag: 'tasks',

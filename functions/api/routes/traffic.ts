@@ -7,6 +7,7 @@ export function trafficRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'get',
+      operationId: 'listTaskTraffic',
       path: '/api/v1/tasks/:id/traffic',
       summary:
         'Every LLM call of the task as its gateways logged it (requests, responses, tokens, cost). A node key: only tasks its nodes hold or held last.',

@@ -20,6 +20,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'writeTaskTrajectory',
       path: '/api/v1/tasks/:id/trajectory',
       summary: "Index the attempt's trajectory once its record and ATIF document are in S3. Safe to repeat.",
       tag: 'trajectories',
@@ -34,6 +35,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listTrajectories',
       path: '/api/v1/trajectories',
       summary: 'List trajectories, newest first when narrowed to a project or task.',
       tag: 'trajectories',
@@ -47,6 +49,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getTrajectory',
       path: '/api/v1/trajectories/:id',
       summary: 'A trajectory: its index entry and its whole record, every step included.',
       tag: 'trajectories',
@@ -63,6 +66,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'startExport',
       path: '/api/v1/trajectories/export',
       summary: 'Start an export (Parquet with a dataset card, ATIF, SFT or ShareGPT JSONL); poll its status.',
       tag: 'trajectories',
@@ -77,6 +81,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getExport',
       path: '/api/v1/trajectories/exports/:id',
       summary: 'An export job: status, shards written of planned, and when done its summary.',
       tag: 'trajectories',
@@ -88,6 +93,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'resumeExport',
       path: '/api/v1/trajectories/exports/:id/resume',
       summary: 'Queue a failed or stalled export again; it goes on from the shards already written.',
       tag: 'trajectories',
@@ -99,6 +105,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listExportFiles',
       path: '/api/v1/trajectories/exports/:id/files',
       summary:
         "A finished export's files (data shards, README.md dataset card, summary.json) as download links.",
