@@ -4,6 +4,7 @@ import type { ControlPlane } from '../../../shared/control-plane.js';
 import { SystemEvent } from '../../../shared/domain/events.js';
 import { ProjectId, Slug, Task, TaskSpec } from '../../../shared/domain/task.js';
 import { TASK_STATUSES } from '../../../shared/domain/task-state.js';
+import { WaitingCode } from '../../../shared/scheduler/waiting.js';
 import { PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery } from '../route.js';
 
 const TaskListQuery = PageQuery.extend({
@@ -20,6 +21,8 @@ export const TaskWithPriority = Task.extend({
       parts: z.object({ difficulty: z.number(), category: z.number(), age: z.number() }),
     })
     .nullable(),
+  /** While queued: why the task is not placed yet, as a code and a sentence. */
+  placement: z.object({ code: z.enum(Object.values(WaitingCode)), message: z.string() }).nullable(),
 });
 
 const CancelQuery = z.strictObject({ reason: z.string().trim().min(1).max(1000).optional() });
@@ -67,7 +70,8 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
       method: 'get',
       operationId: 'getTask',
       path: '/api/v1/tasks/:id',
-      summary: 'Get a task, its status and (while queued) the priority score and parts it is ranked by.',
+      summary:
+        'Get a task, its status and (while queued) the priority score and parts it is ranked by, and why it is not placed yet.',
       tag: 'tasks',
       roles: PEOPLE,
       responses: { 200: { description: 'The task', schema: TaskWithPriority } },
