@@ -184,17 +184,15 @@ export class TaskService {
    * yet (both null once dispatched).
    */
   async view(id: string): Promise<TaskView> {
+    // The view is as of the request: the fleet read below does not age the task.
+    const now = this.deps.now();
     const task = await this.get(id);
     if (task.status !== TaskStatus.queued) return { ...task, priority: null, placement: null };
     const [counts, placement] = await Promise.all([
       this.deps.dispatcher.categoryCounts(),
       this.deps.dispatcher.whyWaiting(task),
     ]);
-    return {
-      ...task,
-      priority: priorityOf(task, counts, this.deps.schedulerConfig, this.deps.now()),
-      placement,
-    };
+    return { ...task, priority: priorityOf(task, counts, this.deps.schedulerConfig, now), placement };
   }
 
   list(filter: TaskFilter, limit: number, cursor?: string): Promise<Page<Task>> {

@@ -17,7 +17,6 @@ import { configureLogging, createLogger } from '../../../shared/logger.js';
 import { parseOrThrow } from '../../../shared/validation.js';
 import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../defaults.js';
 import { readTaskFile } from '../task-file.js';
-import type { DevFlags } from './dev.js';
 
 const DevSettings = z.object({
   AUTOVIBE_DATA_DIR: z.string().min(1).default(DEFAULT_DATA_DIR),
@@ -29,6 +28,18 @@ const DevSettings = z.object({
   /** Installable CLI agents the embedded node offers besides the built-in ones, comma-separated. */
   AUTOVIBE_DEV_AGENTS: z.string().default(''),
 });
+
+/** The flags of `autovibe dev` as commander parses them (declared in dev.ts). */
+export interface DevFlags {
+  port?: string;
+  host?: string;
+  dataDir?: string;
+  example: string | false;
+  agent: boolean;
+  executor?: string;
+  gateway?: string;
+  agents?: string;
+}
 
 export async function runDev(flags: DevFlags): Promise<void> {
   const settings = parseOrThrow(

@@ -3,19 +3,9 @@
 // example task run by functions/local/.
 import type { Command } from 'commander';
 import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../defaults.js';
+import type { DevFlags } from './dev-run.js';
 
 const EXAMPLE_TASK = 'examples/hello-world.yaml';
-
-export interface DevFlags {
-  port?: string;
-  host?: string;
-  dataDir?: string;
-  example: string | false;
-  agent: boolean;
-  executor?: string;
-  gateway?: string;
-  agents?: string;
-}
 
 export function registerDev(program: Command): void {
   program
