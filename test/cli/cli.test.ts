@@ -160,9 +160,11 @@ describe('autovibe CLI', { timeout: 90_000 }, () => {
     const missing = await cli('--json', 'workers', 'events', 'wrk_nobody');
     expect(missing.code).toBe(1);
     expect(JSON.parse(missing.stdout).error).toMatchObject({
-      code: 'not_found',
-      message: expect.any(String),
+      code: 'validation_failed',
+      message: 'Invalid node id: wrk_nobody',
+      details: expect.any(Array),
     });
+    expect(missing.stderr).toBe('');
     const usage = await cli('--json', 'tasks', 'show');
     expect(usage.code).not.toBe(0);
     expect(JSON.parse(usage.stdout).error).toMatchObject({
