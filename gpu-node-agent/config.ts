@@ -61,7 +61,9 @@ export type NodeConfig = z.infer<typeof NodeConfig>;
 export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const raw = { ...(input && typeof input === 'object' ? input : {}) } as Record<string, unknown>;
   if (raw.node_key === undefined && env.AUTOVIBE_NODE_KEY) raw.node_key = env.AUTOVIBE_NODE_KEY;
-  if (raw.control_plane_url === undefined && env.AUTOVIBE_URL) raw.control_plane_url = env.AUTOVIBE_URL;
+  // AUTOVIBE_API_URL is the CLI's name for the same URL: either works everywhere.
+  const url = env.AUTOVIBE_URL ?? env.AUTOVIBE_API_URL;
+  if (raw.control_plane_url === undefined && url) raw.control_plane_url = url;
   const config = parseConfigOrThrow(NodeConfig, raw, 'node config');
   if (config.gateway) checkGatewayConfig(config.gateway, 'gateway');
   return config;

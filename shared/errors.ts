@@ -79,6 +79,11 @@ export class ConfigError extends AutovibeError {
   override readonly code = 'config_invalid';
 }
 
+/** A data directory that another running `autovibe dev` holds (its lock file names the process). */
+export class DataDirInUseError extends AutovibeError {
+  override readonly code = 'data_dir_in_use';
+}
+
 /** Spending that the project's budget or the machine's daily allowance cannot cover. */
 export class BudgetExhaustedError extends AutovibeError {
   override readonly status = 402;

@@ -14,7 +14,12 @@ const ERROR_RESPONSES: Record<number, string> = {
 
 export function buildOpenApi(routes: RouteDef[], info: { version: string }) {
   const paths: Record<string, Record<string, unknown>> = {};
+  const operationIds = new Set<string>();
   for (const route of routes) {
+    // Generators turn operationIds into method names: two alike would make one of them vanish.
+    if (operationIds.has(route.operationId))
+      throw new Error(`operationId ${route.operationId} is used twice`);
+    operationIds.add(route.operationId);
     const path = route.path.replace(/:(\w+)/g, '{$1}');
     const pathParams = Object.entries(route.params?.shape ?? {}).map(([name, schema]) => ({
       name,
@@ -45,6 +50,7 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string }) {
     }
     paths[path] ??= {};
     paths[path][route.method] = {
+      operationId: route.operationId,
       summary: route.summary,
       tags: [route.tag],
       ...(route.roles === 'public' ? { security: [] } : { 'x-roles': route.roles }),
@@ -62,7 +68,11 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string }) {
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'autovibe control plane', version: info.version },
+    info: {
+      title: 'autovibe control plane',
+      version: info.version,
+      license: { name: 'Apache 2.0', identifier: 'Apache-2.0' },
+    },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
@@ -71,9 +81,31 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string }) {
 }
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output') {
-  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<
-    string,
-    unknown
-  >;
-  return rest;
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonSchema;
+  return tidy(rest) as JsonSchema;
+}
+
+type JsonSchema = { [keyword: string]: unknown };
+
+/**
+ * What zod writes that validators and generators stumble on, said the way they expect:
+ * - a union with an "anything" member (`{}`, from z.unknown() or a transform) accepts anything, so
+ *   it is written as `{}` and not as an `anyOf` whose other members mean nothing;
+ * - a record keyed by an enum is a map whose keys are all there: written as an object with those
+ *   properties, since `required` beside `propertyNames` names properties that are never declared.
+ */
+function tidy(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(tidy);
+  if (typeof node !== 'object' || node === null) return node;
+  const schema = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, tidy(v)])) as JsonSchema;
+  const anyOf = schema.anyOf as JsonSchema[] | undefined;
+  if (anyOf?.some((member) => Object.keys(member).length === 0)) delete schema.anyOf;
+  const keys = (schema.propertyNames as JsonSchema | undefined)?.enum as string[] | undefined;
+  if (keys && schema.type === 'object' && typeof schema.additionalProperties === 'object') {
+    const value = schema.additionalProperties;
+    schema.properties = Object.fromEntries(keys.map((key) => [key, value]));
+    schema.additionalProperties = false;
+    delete schema.propertyNames;
+  }
+  return schema;
 }

@@ -20,6 +20,8 @@ export type ApiContext = Context<ApiEnv>;
 
 export interface RouteDef {
   method: 'get' | 'post' | 'patch' | 'delete';
+  /** Unique and stable: code generators name their methods after it (`listTasks`, `getTask`). */
+  operationId: string;
   /** Hono path syntax (`/api/v1/tasks/:id`). */
   path: string;
   summary: string;

@@ -1,8 +1,9 @@
-// `autovibe dev` minus the terminal: the local stack, the control plane on it, the bootstrap admin key,
-// the default project and the API served over HTTP (on its remembered port when asked for 0). Returns a
-// handle so tests can run it in-process.
+// `autovibe dev` minus the terminal: the data directory's lock, the local stack, the control plane on
+// it, the bootstrap admin key, the default project and the API served over HTTP. Returns a handle so
+// tests can run it in-process.
+import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import {
   type ControlPlane,
@@ -14,6 +15,7 @@ import { apiTimeoutsFromEnv, type HttpTimeouts, httpServerOptions } from '../../
 import type { Logger } from '../../shared/logger.js';
 import { type SchedulerConfig, schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
 import { createApp } from '../api/app.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { type LocalStack, startLocalStack } from './local-stack.js';
 import { type PortMove, warnMoved } from './ports.js';
 import { startLocalRuntime } from './runtime.js';
@@ -54,7 +56,10 @@ export interface DevServer {
   admin: AdminKeySource;
   /** Remembered ports (the API's, the emulators') that were taken, and where each listens instead. */
   moved: PortMove[];
-  /** Stops the API, then the emulators in reverse order; returns what it stopped, in order. */
+  /**
+   * Stops the API, then the emulators in reverse order, then frees the data directory; returns what
+   * it stopped, in order.
+   */
   stop(): Promise<string[]>;
 }
 
@@ -73,11 +78,17 @@ export function adminKeyFile(dataDir: string): string {
 
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const timeouts = options.httpTimeouts ?? apiTimeoutsFromEnv(options.env ?? process.env);
-  const stack = await startLocalStack({
-    dataDir: options.dataDir,
-    host: options.host,
-    logger: options.logger,
-  });
+  const dataDir = resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const lock = await lockDataDir(dataDir);
+  if (lock.tookOverFrom !== null)
+    options.logger?.warn('data_dir_lock_taken_over', { dead_pid: lock.tookOverFrom, file: lock.file });
+  const stack = await startLocalStack({ dataDir, host: options.host, logger: options.logger }).catch(
+    async (error) => {
+      await lock.release();
+      throw error;
+    },
+  );
   const { scheduler, ...planeOptions } = options.plane ?? {};
   const { plane, internals } = wireControlPlane(
     { runtime: stack.config, scheduler: scheduler ?? schedulerConfigFromEnv(options.env ?? process.env) },
@@ -121,12 +132,15 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
         options.logger?.info('api_stopped', {});
         await runtime?.stop();
         plane.close();
-        return ['api', ...(runtime ? ['scheduler'] : []), ...(await stack.stop())];
+        const stopped = ['api', ...(runtime ? ['scheduler'] : []), ...(await stack.stop())];
+        await lock.release();
+        return stopped;
       },
     };
   } catch (error) {
     plane.close();
     await stack.stop();
+    await lock.release();
     throw error;
   }
 }

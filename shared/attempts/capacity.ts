@@ -10,6 +10,12 @@ import type { Reserved, SchedulerState } from '../store/scheduler-state.js';
 
 export type Refusal = 'slot' | 'project' | 'global';
 
+/** A limit and how much of it is taken. */
+export interface LimitUse {
+  limit: number;
+  held: number;
+}
+
 /** Project limits change rarely; each process re-reads them this often. */
 const PROJECT_LIMIT_CACHE_MS = 30_000;
 
@@ -87,6 +93,19 @@ export class Capacity {
       await this.state.release(`project#${task.project_id}`, task.id);
     }
     if (this.globalLimit !== null) await this.state.release('global', task.id);
+  }
+
+  /** The project's and the global limit with what each holds now; null where there is no limit. */
+  async use(projectId: string): Promise<{ project: LimitUse | null; global: LimitUse | null }> {
+    const [projectLimit, globalLimit] = [await this.projectLimit(projectId), this.globalLimit];
+    const [projectHeld, globalHeld] = await Promise.all([
+      projectLimit === null ? 0 : this.state.held(`project#${projectId}`),
+      globalLimit === null ? 0 : this.state.held('global'),
+    ]);
+    return {
+      project: projectLimit === null ? null : { limit: projectLimit, held: projectHeld },
+      global: globalLimit === null ? null : { limit: globalLimit, held: globalHeld },
+    };
   }
 
   private async projectLimit(projectId: string): Promise<number | null> {

@@ -17,6 +17,7 @@ import { categoryCounts, type NodeRepository } from '../store/node-repository.js
 import type { TaskRepository } from '../store/task-repository.js';
 import type { SchedulerConfig } from './config.js';
 import { priorityOf } from './priority.js';
+import { type Waiting, whyWaiting } from './waiting.js';
 
 /** A pass ranks at most this many queued tasks, the oldest; the rest wait for the next pass. */
 const QUEUED_READ_LIMIT = 2000;
@@ -100,6 +101,17 @@ export class Dispatcher {
   /** Dispatches so far per category over the fleet (as recently read), for priorities. */
   async categoryCounts(): Promise<Record<string, number>> {
     return categoryCounts((await this.fleet.get(() => this.deps.nodes.all())).data);
+  }
+
+  /** Why a queued task is not placed, judged on the fleet and the limits as they are now. */
+  async whyWaiting(task: Task): Promise<Waiting> {
+    const now = this.deps.now();
+    const [fleet, use] = await Promise.all([
+      this.fleet.get(() => this.deps.nodes.all(), true),
+      this.deps.capacity.use(task.project_id),
+    ]);
+    const available = fleet.data.filter((node) => this.isAvailable(node, now));
+    return whyWaiting({ task, available, unavailable: fleet.data.length - available.length, use, now });
   }
 
   /** Tells the node that a task stored as dispatched to it is waiting in its queue. */

@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import type { SchedulerConfig } from '../scheduler/config.js';
 import type { Dispatcher, Placement } from '../scheduler/dispatcher.js';
 import { type Priority, priorityOf } from '../scheduler/priority.js';
+import type { Waiting } from '../scheduler/waiting.js';
 import type { Page } from '../store/dynamo.js';
 import type { ProjectRepository } from '../store/project-repository.js';
 import type { TaskFilter, TaskRepository } from '../store/task-repository.js';
@@ -40,8 +41,11 @@ interface Deps {
   now: () => Date;
 }
 
-/** A task as the API shows it: with its current priority while it waits to be dispatched. */
-export type TaskView = Task & { priority: Priority | null };
+/**
+ * A task as the API shows it: while it waits to be dispatched, with its current priority and what it
+ * waits for (`placement`).
+ */
+export type TaskView = Task & { priority: Priority | null; placement: Waiting | null };
 
 const MAX_CANCEL_ATTEMPTS = 5;
 
@@ -176,12 +180,20 @@ export class TaskService {
     return task;
   }
 
-  /** The task with the score and parts the scheduler would rank it by now (null once dispatched). */
+  /**
+   * The task with the score and parts the scheduler would rank it by now, and why it is not placed
+   * yet (both null once dispatched).
+   */
   async view(id: string): Promise<TaskView> {
+    // The view is as of the request: the fleet read below does not age the task.
+    const now = this.deps.now();
     const task = await this.get(id);
-    if (task.status !== TaskStatus.queued) return { ...task, priority: null };
-    const counts = await this.deps.dispatcher.categoryCounts();
-    return { ...task, priority: priorityOf(task, counts, this.deps.schedulerConfig, this.deps.now()) };
+    if (task.status !== TaskStatus.queued) return { ...task, priority: null, placement: null };
+    const [counts, placement] = await Promise.all([
+      this.deps.dispatcher.categoryCounts(),
+      this.deps.dispatcher.whyWaiting(task),
+    ]);
+    return { ...task, priority: priorityOf(task, counts, this.deps.schedulerConfig, now), placement };
   }
 
   list(filter: TaskFilter, limit: number, cursor?: string): Promise<Page<Task>> {

@@ -1,7 +1,7 @@
 // Scheduler bookkeeping in DynamoDB: concurrency reservations (a set of task ids per scope, added to
 // only while below the limit, so limits hold under any concurrency) and the queue depths last seen.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from './dynamo.js';
 
 export type ReservationScope = 'global' | `project#${string}`;
@@ -53,6 +53,15 @@ export class SchedulerState {
         ExpressionAttributeValues: { ':task': new Set([taskId]) },
       }),
     );
+  }
+
+  /** How many tasks the scope holds now (a consistent read). */
+  async held(scope: ReservationScope): Promise<number> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { id: scope }, ConsistentRead: true }),
+    );
+    const active = out.Item?.active;
+    return active instanceof Set ? active.size : 0;
   }
 
   /** Every reservation scope with the task ids it holds. */

@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startTestPlane, type TestPlane } from '../helpers/stack.js';
+import { call, startTestPlane, type TestPlane, tempDir } from '../helpers/stack.js';
 
 let t: TestPlane;
 let doc: any;
@@ -49,4 +53,64 @@ describe('OpenAPI document', () => {
     expect(error.properties.error.required).toEqual(['code', 'message', 'details']);
     expect(get['x-roles']).toEqual(['admin', 'user']);
   });
+});
+
+describe('OpenAPI document for generators and validators', () => {
+  const operations = () =>
+    Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods as Record<string, any>).map(([method, op]) => ({ path, method, op })),
+    );
+
+  it('names every operation once, and carries the license', () => {
+    const ids = operations().map(({ op }) => op.operationId);
+    expect(ids.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(doc.paths['/api/v1/tasks'].get.operationId).toBe('listTasks');
+    expect(doc.paths['/api/v1/tasks/{id}/complete'].post.operationId).toBe('completeAttempt');
+    expect(doc.info.license).toEqual({ name: 'Apache 2.0', identifier: 'Apache-2.0' });
+  });
+
+  it('has no anyOf with an anything-member and no required keys on maps', () => {
+    const problems: string[] = [];
+    const walk = (node: unknown, at: string) => {
+      if (typeof node !== 'object' || node === null) return;
+      const schema = node as Record<string, any>;
+      if (schema.anyOf?.some((m: object) => Object.keys(m).length === 0))
+        problems.push(`${at}: anyOf with {}`);
+      for (const name of Array.isArray(schema.required) ? schema.required : []) {
+        if (typeof name === 'string' && schema.type === 'object' && !schema.properties?.[name])
+          problems.push(`${at}: required ${name} is not a property`);
+      }
+      for (const [key, value] of Object.entries(schema)) walk(value, `${at}/${key}`);
+    };
+    walk(doc.paths, '#/paths');
+    expect(problems).toEqual([]);
+    // The export summary's splits (a record keyed by an enum) became an object with both splits.
+    const exportDoc =
+      doc.paths['/api/v1/trajectories/exports/{id}'].get.responses['200'].content['application/json'].schema;
+    const splits = exportDoc.properties.summary.anyOf[0].properties.splits;
+    expect(Object.keys(splits.properties)).toEqual(['train', 'validation']);
+    expect(splits.required).toEqual(['train', 'validation']);
+  });
+
+  it('passes `redocly lint` (recommended rules) without an error or a warning', async () => {
+    const dir = await tempDir('autovibe-openapi-');
+    try {
+      const file = join(dir, 'openapi.json');
+      await writeFile(file, JSON.stringify(doc));
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['node_modules/@redocly/cli/bin/cli.js', 'lint', file, '--format', 'json'],
+        // Offline: no telemetry, no update check.
+        { env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' } },
+      );
+      const report = JSON.parse(stdout);
+      expect(
+        report.problems.map((p: { ruleId: string; message: string }) => `${p.ruleId}: ${p.message}`),
+      ).toEqual([]);
+      expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

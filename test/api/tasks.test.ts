@@ -26,10 +26,11 @@ describe('tasks API', () => {
 
     const fetched = await call(t.app, 'GET', `/api/v1/tasks/${created.body.id}`, { key: t.keys.user });
     expect(fetched.status).toBe(200);
-    const { priority, ...stored } = fetched.body;
+    const { priority, placement, ...stored } = fetched.body;
     expect(stored).toEqual(created.body);
     // Nothing dispatched yet: every category is equally rare; medium difficulty; brand new.
     expect(priority).toEqual({ score: 0.55, parts: { difficulty: 0.5, category: 1, age: 0 } });
+    expect(placement.code).toBe('no_active_node');
   });
 
   it('records TaskSubmitted in the task history', async () => {

@@ -97,6 +97,8 @@ describe('autovibe CLI', { timeout: 90_000 }, () => {
     expect(shown.stdout).toMatch(/status\s+queued/);
     expect(shown.stdout).toMatch(/priority\s+0\.\d+ \(difficulty 0, category/);
     expect(shown.stdout).toMatch(/tests\s+prints-greeting/);
+    // No node runs here (--no-agent): the task says so.
+    expect(shown.stdout).toMatch(/waiting\s+no node is running/);
 
     const cancelled = await cli('tasks', 'cancel', id!, '--reason', 'cli test');
     expect(cancelled.stdout.trim()).toBe(`${id}  cancelled`);
@@ -119,12 +121,76 @@ describe('autovibe CLI', { timeout: 90_000 }, () => {
     expect(stderr).toContain('budget_limit');
   });
 
-  it('says how to authenticate when no key can be found', async () => {
-    const { code, stderr } = await run('node', [BIN, '--api-url', apiUrl, 'tasks', 'list'], {
-      env: { ...env, AUTOVIBE_DATA_DIR: join(dataDir, 'elsewhere') },
-    }).catch((e) => e);
+  it('says where it looked for a key and that --data-dir or AUTOVIBE_DATA_DIR would help', async () => {
+    const elsewhere = join(dataDir, 'elsewhere');
+    const { code, stderr } = await cli('--data-dir', elsewhere, 'tasks', 'list');
     expect(code).toBe(1);
     expect(stderr).toContain('No API key found');
+    expect(stderr).toContain(join(elsewhere, 'admin.key'));
+    expect(stderr).toContain('AUTOVIBE_API_KEY');
+    expect(stderr).toMatch(/--data-dir <dir> or set AUTOVIBE_DATA_DIR/);
+  });
+
+  it('finds the key with --data-dir, and the API at AUTOVIBE_URL as at AUTOVIBE_API_URL', async () => {
+    const bare: NodeJS.ProcessEnv = { ...env, AUTOVIBE_URL: apiUrl };
+    delete bare.AUTOVIBE_DATA_DIR;
+    const { stdout } = await run('node', [BIN, '--data-dir', dataDir, '--json', 'tasks', 'list'], {
+      env: bare,
+    });
+    expect(JSON.parse(stdout).items.length).toBeGreaterThan(0);
+  });
+
+  it('lists tasks newest first, and stops quietly when the reader closes the pipe', async () => {
+    for (const key of ['order-1', 'order-2'])
+      await cli('submit', 'examples/hello-world.yaml', '--idempotency-key', key);
+    const { stdout } = await cli('--json', 'tasks', 'list');
+    const created = JSON.parse(stdout).items.map((t: { created_at: string }) => t.created_at);
+    expect(created.length).toBeGreaterThanOrEqual(3);
+    expect(created).toEqual([...created].sort().reverse());
+    // `head -n 0` exits at once, so every write of the CLI meets a closed pipe.
+    const piped = await run(
+      'bash',
+      ['-c', `node ${BIN} --api-url ${apiUrl} tasks list | head -n 0; echo "exit \${PIPESTATUS[0]}" >&2`],
+      { env },
+    );
+    expect(piped.stderr.trim()).toBe('exit 0');
+  });
+
+  it('answers errors as JSON on stdout with --json, usage errors too, and exits non-zero', async () => {
+    const missing = await cli('--json', 'workers', 'events', 'wrk_nobody');
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout).error).toMatchObject({
+      code: 'validation_failed',
+      message: 'Invalid node id: wrk_nobody',
+      details: expect.any(Array),
+    });
+    expect(missing.stderr).toBe('');
+    const usage = await cli('--json', 'tasks', 'show');
+    expect(usage.code).not.toBe(0);
+    expect(JSON.parse(usage.stdout).error).toMatchObject({
+      code: 'usage_error',
+      message: expect.stringContaining("missing required argument 'id'"),
+    });
+  });
+
+  it('refuses a second dev on the same data directory, saying which process holds it', async () => {
+    const second = await run('node', [BIN, 'dev', '--port', '0', '--no-agent', '--no-example'], {
+      env,
+    }).catch((e) => e);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`in use by another autovibe dev \\(pid ${dev.pid}\\)`));
+  });
+
+  it('refuses an --agents name that is no installable agent, before starting anything', async () => {
+    const { code, stderr } = await cli(
+      'dev',
+      '--agents',
+      'claude-code,clippy',
+      '--data-dir',
+      join(dataDir, 'x'),
+    );
+    expect(code).toBe(1);
+    expect(stderr).toContain('--agents: no installable agent named clippy');
   });
 
   it('explains what it does in --help', async () => {
@@ -133,6 +199,9 @@ describe('autovibe CLI', { timeout: 90_000 }, () => {
       expect(stdout).toContain(command);
     const devHelp = await cli('dev', '--help');
     expect(devHelp.stdout).toContain('AUTOVIBE_ADMIN_KEY');
+    expect(devHelp.stdout).toContain('--agents <names>');
+    const gatewayHelp = await cli('gateway', '--help');
+    expect(gatewayHelp.stdout).toContain('GOOGLE_GEMINI_BASE_URL');
   });
 
   it('stops dev cleanly on SIGTERM, services in reverse order', async () => {
@@ -163,7 +232,9 @@ describe('npm start (autovibe dev with its node agent)', () => {
       while (!output.includes('Running. Press Ctrl-C') && Date.now() < until) {
         await new Promise((r) => setTimeout(r, 100));
       }
-      expect(output).toMatch(/node\s+dev-node \(wrk_\w+\), 2 slots, docker sandboxes/);
+      expect(output).toMatch(
+        /node\s+dev-[0-9a-f]{8} \(wrk_\w+\), 2 slots, docker sandboxes, agents minimal, oracle, nop/,
+      );
       expect(output).toMatch(/\d+\.\ds {2}(running|verifying|succeeded)/);
       expect(output).toMatch(/models\s+replay of examples\/hello-world\.atif\.json/);
       expect(output).toMatch(/tsk_\w+: succeeded — Success, reward 0\.9722/);
@@ -192,6 +263,12 @@ describe('npm start (autovibe dev with its node agent)', () => {
       expect(exported.stdout).toMatch(/trajectories\s+1 \(3 steps, 1 tasks\)/);
       expect(exported.stderr).toMatch(/\[#{30}\] 1\/1 shards, 1\/1 trajectories \(succeeded\)/);
       const card = await readFile(join(out, 'README.md'), 'utf8');
+      // The node's events, as the API has them.
+      const nodeId = output.match(/\((wrk_\w+)\)/)![1]!;
+      const events = await run('node', [BIN, '--api-url', api, 'workers', 'events', nodeId], {
+        env: startEnv,
+      });
+      expect(events.stdout).toMatch(/^AT\s+EVENT\s+DATA\n.*WorkerRegistered/);
       expect(card).toMatch(/path: data\/(train|validation)-\*\.parquet/);
       const shard = (await readdir(join(out, 'data')))[0]!;
       expect(shard).toMatch(/^(train|validation)-00000-of-00001\.parquet$/);

@@ -1,9 +1,5 @@
 // `autovibe agent`: the node agent daemon on a machine that runs tasks.
 import type { Command } from 'commander';
-import { loadNodeConfig } from '../../../gpu-node-agent/config.js';
-import { NodeAgent } from '../../../gpu-node-agent/daemon/node-agent.js';
-import { chooseSandboxProvider } from '../../../gpu-node-agent/sandbox/choose-provider.js';
-import { configureLogging, createLogger } from '../../../shared/logger.js';
 
 export function registerAgent(program: Command): void {
   program
@@ -13,9 +9,10 @@ export function registerAgent(program: Command): void {
     .addHelpText(
       'after',
       `
-The config names the control plane (control_plane_url, or env AUTOVIBE_URL), the node key (node_key, or
-env AUTOVIBE_NODE_KEY; create one with \`autovibe keys create --role node\`), the node's capacity,
-executor (docker, or local without isolation), the agents it offers (scaffolds) and labels. See examples/node.yaml.
+The config names the control plane (control_plane_url, or env AUTOVIBE_URL or AUTOVIBE_API_URL), the
+node key (node_key, or env AUTOVIBE_NODE_KEY; create one with \`autovibe keys create --role node\`), the
+node's capacity, executor (docker, or local without isolation), the agents it offers (scaffolds) and
+labels. See examples/node.yaml.
 
 SIGTERM or Ctrl-C drains: no new tasks; running ones get drain_timeout_seconds to finish, then are
 checkpointed and handed back. A second signal stops at once. After a crash, a restarted agent removes
@@ -24,6 +21,17 @@ task's max_attempts. When the control plane's queue or storage moves (autovibe d
 ports), the agent registers again by itself.`,
     )
     .action(async (flags: { config: string }) => {
+      const [
+        { loadNodeConfig },
+        { NodeAgent },
+        { chooseSandboxProvider },
+        { configureLogging, createLogger },
+      ] = await Promise.all([
+        import('../../../gpu-node-agent/config.js'),
+        import('../../../gpu-node-agent/daemon/node-agent.js'),
+        import('../../../gpu-node-agent/sandbox/choose-provider.js'),
+        import('../../../shared/logger.js'),
+      ]);
       if (!process.env.AUTOVIBE_LOG_FORMAT) configureLogging({ format: 'pretty' });
       const config = await loadNodeConfig(flags.config);
       const logger = createLogger('agent');

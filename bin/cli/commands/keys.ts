@@ -4,7 +4,7 @@ import type { ApiClient } from '../../../shared/api-client.js';
 import type { ApiKeyInfo } from '../../../shared/domain/api-key.js';
 import { printFields, printJson, printTable } from '../output.js';
 
-type Client = () => ApiClient;
+type Client = () => Promise<ApiClient>;
 
 interface GatewayKeyFlags {
   name: string;
@@ -49,7 +49,7 @@ export function registerKeys(program: Command, client: Client, json: Json): void
               budget_awareness: flags.budgetAware === true,
             }
           : undefined;
-      const created = await client().request<ApiKeyInfo & { key: string }>('POST', '/api/v1/keys', {
+      const created = await (await client()).request<ApiKeyInfo & { key: string }>('POST', '/api/v1/keys', {
         body: { name, role, binding },
       });
       if (json()) return printJson(created);
@@ -63,7 +63,7 @@ export function registerKeys(program: Command, client: Client, json: Json): void
     .description('List keys (never the keys themselves)')
     .action(async () => {
       const rows: ApiKeyInfo[] = [];
-      for await (const items of client().pages<ApiKeyInfo>('/api/v1/keys', {})) rows.push(...items);
+      for await (const items of (await client()).pages<ApiKeyInfo>('/api/v1/keys', {})) rows.push(...items);
       if (json()) return printJson(rows);
       printTable(rows, [
         { header: 'ID', value: (k) => k.id },
@@ -79,7 +79,10 @@ export function registerKeys(program: Command, client: Client, json: Json): void
     .command('revoke <id>')
     .description('Revoke a key; requests with it are refused from now on')
     .action(async (id: string) => {
-      const key = await client().request<ApiKeyInfo>('DELETE', `/api/v1/keys/${encodeURIComponent(id)}`);
+      const key = await (await client()).request<ApiKeyInfo>(
+        'DELETE',
+        `/api/v1/keys/${encodeURIComponent(id)}`,
+      );
       if (json()) return printJson(key);
       console.log(`${key.id}  revoked at ${key.revoked_at}`);
     });
@@ -88,7 +91,7 @@ export function registerKeys(program: Command, client: Client, json: Json): void
     .command('whoami')
     .description('Show which key the CLI is using')
     .action(async () => {
-      const me = await client().request<Record<string, unknown>>('GET', '/api/v1/whoami');
+      const me = await (await client()).request<Record<string, unknown>>('GET', '/api/v1/whoami');
       if (json()) return printJson(me);
       printFields(Object.entries(me));
     });
@@ -97,7 +100,7 @@ export function registerKeys(program: Command, client: Client, json: Json): void
     .command('health')
     .description('Check that the API and its storage answer')
     .action(async () => {
-      const report = await client().request<{
+      const report = await (await client()).request<{
         status: string;
         checks: Record<string, { ok: boolean; latency_ms: number }>;
       }>('GET', '/api/v1/health');

@@ -1,11 +1,12 @@
 // `autovibe workers ...` and `autovibe stats`: the fleet and what it is doing.
 import type { Command } from 'commander';
 import type { ApiClient } from '../../../shared/api-client.js';
+import type { SystemEvent } from '../../../shared/domain/events.js';
 import type { Node } from '../../../shared/domain/node.js';
 import type { Stats } from '../../../shared/services/stats-service.js';
 import { printFields, printJson, printTable } from '../output.js';
 
-type Client = () => ApiClient;
+type Client = () => Promise<ApiClient>;
 type Json = () => boolean;
 
 export function registerNodes(program: Command, client: Client, json: Json): void {
@@ -15,7 +16,7 @@ export function registerNodes(program: Command, client: Client, json: Json): voi
     .description('List nodes with their status and load')
     .action(async () => {
       const rows: Node[] = [];
-      for await (const items of client().pages<Node>('/api/v1/workers', {})) rows.push(...items);
+      for await (const items of (await client()).pages<Node>('/api/v1/workers', {})) rows.push(...items);
       if (json()) return printJson(rows);
       printTable(rows, [
         { header: 'ID', value: (w) => w.id },
@@ -32,16 +33,39 @@ export function registerNodes(program: Command, client: Client, json: Json): voi
     .command('show <id>')
     .description('Show one node')
     .action(async (id: string) => {
-      const node = await client().request<Node>('GET', `/api/v1/workers/${encodeURIComponent(id)}`);
+      const node = await (await client()).request<Node>('GET', `/api/v1/workers/${encodeURIComponent(id)}`);
       if (json()) return printJson(node);
       printFields(Object.entries(node));
+    });
+
+  nodes
+    .command('events <id>')
+    .description("Show a node's events (registered, lost, back, draining), oldest first")
+    .action(async (id: string) => {
+      const events: SystemEvent[] = [];
+      const api = await client();
+      for await (const items of api.pages<SystemEvent>(
+        `/api/v1/workers/${encodeURIComponent(id)}/events`,
+        {},
+      )) {
+        events.push(...items);
+      }
+      if (json()) return printJson(events);
+      printTable(events, [
+        { header: 'AT', value: (e) => e.occurred_at },
+        { header: 'EVENT', value: (e) => e.type },
+        { header: 'DATA', value: (e) => JSON.stringify(e.data), max: 80 },
+      ]);
     });
 
   nodes
     .command('stop <id>')
     .description('Drain a node: it takes no new tasks and finishes what it holds')
     .action(async (id: string) => {
-      const node = await client().request<Node>('POST', `/api/v1/workers/${encodeURIComponent(id)}/stop`);
+      const node = await (await client()).request<Node>(
+        'POST',
+        `/api/v1/workers/${encodeURIComponent(id)}/stop`,
+      );
       if (json()) return printJson(node);
       console.log(`${node.id}  ${node.status}`);
     });
@@ -50,7 +74,7 @@ export function registerNodes(program: Command, client: Client, json: Json): voi
     .command('stats')
     .description('Tasks by status, category, project and node; queue depths')
     .action(async () => {
-      const stats = await client().request<Stats>('GET', '/api/v1/stats');
+      const stats = await (await client()).request<Stats>('GET', '/api/v1/stats');
       if (json()) return printJson(stats);
       const line = (counts: Record<string, number>) =>
         Object.entries(counts)

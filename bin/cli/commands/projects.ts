@@ -5,7 +5,7 @@ import type { BudgetStatus, LedgerEntry } from '../../../shared/domain/budget.js
 import type { Project } from '../../../shared/domain/project.js';
 import { printFields, printJson, printTable } from '../output.js';
 
-type Client = () => ApiClient;
+type Client = () => Promise<ApiClient>;
 type Json = () => boolean;
 
 interface ProjectFlags {
@@ -37,7 +37,9 @@ export function registerProjects(program: Command, client: Client, json: Json): 
       .requiredOption('--name <name>', 'display name')
       .option('--id <id>', 'project id (default: derived from the name)'),
   ).action(async (flags: ProjectFlags) => {
-    const project = await client().request<Project>('POST', '/api/v1/projects', { body: bodyOf(flags) });
+    const project = await (await client()).request<Project>('POST', '/api/v1/projects', {
+      body: bodyOf(flags),
+    });
     if (json()) return printJson(project);
     console.log(`${project.id}  created`);
   });
@@ -47,7 +49,7 @@ export function registerProjects(program: Command, client: Client, json: Json): 
     .description('List projects')
     .action(async () => {
       const rows: Project[] = [];
-      for await (const items of client().pages<Project>('/api/v1/projects', {})) rows.push(...items);
+      for await (const items of (await client()).pages<Project>('/api/v1/projects', {})) rows.push(...items);
       if (json()) return printJson(rows);
       printTable(rows, [
         { header: 'ID', value: (p) => p.id },
@@ -62,7 +64,7 @@ export function registerProjects(program: Command, client: Client, json: Json): 
     .command('budget <id>')
     .description("The project's budget this period: spent, reserved by gateways, remaining, machines today")
     .action(async (id: string) => {
-      const status = await client().request<BudgetStatus>('GET', `/api/v1/projects/${id}/budget`);
+      const status = await (await client()).request<BudgetStatus>('GET', `/api/v1/projects/${id}/budget`);
       if (json()) return printJson(status);
       const money = (n: number) => `${n.toFixed(4)} ${status.currency}`;
       printFields([
@@ -99,7 +101,7 @@ export function registerProjects(program: Command, client: Client, json: Json): 
     .description('What each budget lease paid for (kept 90 days)')
     .action(async (id: string) => {
       const rows: LedgerEntry[] = [];
-      for await (const items of client().pages<LedgerEntry>(`/api/v1/projects/${id}/ledger`, {}))
+      for await (const items of (await client()).pages<LedgerEntry>(`/api/v1/projects/${id}/ledger`, {}))
         rows.push(...items);
       if (json()) return printJson(rows);
       printTable(rows, [
@@ -118,7 +120,10 @@ export function registerProjects(program: Command, client: Client, json: Json): 
     .command('show <id>')
     .description('Show one project')
     .action(async (id: string) => {
-      const project = await client().request<Project>('GET', `/api/v1/projects/${encodeURIComponent(id)}`);
+      const project = await (await client()).request<Project>(
+        'GET',
+        `/api/v1/projects/${encodeURIComponent(id)}`,
+      );
       if (json()) return printJson(project);
       printFields(Object.entries(project));
     });
@@ -129,9 +134,13 @@ export function registerProjects(program: Command, client: Client, json: Json): 
       .description('Change some fields of a project')
       .option('--name <name>', 'display name'),
   ).action(async (id: string, flags: ProjectFlags) => {
-    const project = await client().request<Project>('PATCH', `/api/v1/projects/${encodeURIComponent(id)}`, {
-      body: bodyOf(flags),
-    });
+    const project = await (await client()).request<Project>(
+      'PATCH',
+      `/api/v1/projects/${encodeURIComponent(id)}`,
+      {
+        body: bodyOf(flags),
+      },
+    );
     if (json()) return printJson(project);
     console.log(`${project.id}  updated (revision ${project.revision})`);
   });
@@ -140,7 +149,7 @@ export function registerProjects(program: Command, client: Client, json: Json): 
     .command('delete <id>')
     .description('Delete a project that has no tasks')
     .action(async (id: string) => {
-      await client().request('DELETE', `/api/v1/projects/${encodeURIComponent(id)}`);
+      await (await client()).request('DELETE', `/api/v1/projects/${encodeURIComponent(id)}`);
       console.log(`${id}  deleted`);
     });
 }

@@ -5,9 +5,8 @@ import type { SystemEvent } from '../../../shared/domain/events.js';
 import type { Task } from '../../../shared/domain/task.js';
 import type { TaskView } from '../../../shared/services/task-service.js';
 import { printFields, printJson, printTable } from '../output.js';
-import { readTaskFile } from '../task-file.js';
 
-type Client = () => ApiClient;
+type Client = () => Promise<ApiClient>;
 type Json = () => boolean;
 
 export function registerTasks(program: Command, client: Client, json: Json): void {
@@ -17,9 +16,10 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
     .option('--project <id>', 'project to submit to (overrides project_id in the file)')
     .option('--idempotency-key <key>', 'repeat-safe submission: the same key returns the same task')
     .action(async (file: string, flags: { project?: string; idempotencyKey?: string }) => {
+      const { readTaskFile } = await import('../task-file.js');
       const spec = await readTaskFile(file);
       if (flags.project) spec.project_id = flags.project;
-      const task = await client().request<Task>('POST', '/api/v1/tasks', {
+      const task = await (await client()).request<Task>('POST', '/api/v1/tasks', {
         body: spec,
         headers: flags.idempotencyKey ? { 'idempotency-key': flags.idempotencyKey } : {},
       });
@@ -30,13 +30,13 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
   const tasks = program.command('tasks').description('List, inspect and cancel tasks');
   tasks
     .command('list')
-    .description('List tasks (newest first when filtered by project or status)')
+    .description('List tasks, newest first')
     .option('--status <status>', 'queued, dispatched, claimed, running, verifying, succeeded, failed, ...')
     .option('--project <id>', 'only this project')
     .option('--category <category>', 'only this category')
     .option('--tag <tag>', 'only tasks with this tag')
     .option('--limit <n>', 'page size', '50')
-    .option('--cursor <cursor>', 'continue from a previous page')
+    .option('--cursor <cursor>', 'continue from a previous page (with --project or --status)')
     .option('--all', 'follow every page')
     .action(async (flags) => {
       const query = {
@@ -46,19 +46,26 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
         tag: flags.tag,
         limit: flags.limit,
       };
+      const api = await client();
       let next: string | null = null;
-      const rows: Task[] = [];
-      if (flags.all) {
-        for await (const items of client().pages<Task>('/api/v1/tasks', query)) rows.push(...items);
+      let rows: Task[] = [];
+      // The API pages a project's or a status's tasks newest first; unfiltered it scans in no order,
+      // so the newest tasks can only be found by reading them all.
+      const ordered = Boolean(flags.project || flags.status);
+      if (flags.all || !ordered) {
+        for await (const items of api.pages<Task>('/api/v1/tasks', { ...query, limit: 200 }))
+          rows.push(...items);
+        rows = newestFirst(rows);
+        if (!flags.all) rows = rows.slice(0, Number(flags.limit));
       } else {
-        const page = await client().request<{ items: Task[]; next_cursor: string | null }>(
+        const page = await api.request<{ items: Task[]; next_cursor: string | null }>(
           'GET',
           '/api/v1/tasks',
           {
             query: { ...query, cursor: flags.cursor },
           },
         );
-        rows.push(...page.items);
+        rows = newestFirst(page.items);
         next = page.next_cursor;
       }
       if (json()) return printJson(flags.all ? rows : { items: rows, next_cursor: next });
@@ -78,11 +85,12 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
     .command('show <id>')
     .description('Show one task')
     .action(async (id: string) => {
-      const task = await client().request<TaskView>('GET', `/api/v1/tasks/${encodeURIComponent(id)}`);
+      const task = await (await client()).request<TaskView>('GET', `/api/v1/tasks/${encodeURIComponent(id)}`);
       if (json()) return printJson(task);
       printFields([
         ['id', task.id],
         ['status', task.status_reason ? `${task.status} (${task.status_reason})` : task.status],
+        ...(task.placement ? [['waiting', task.placement.message] as [string, unknown]] : []),
         ['project', task.project_id],
         ['category', task.category],
         ['difficulty', task.difficulty],
@@ -115,7 +123,7 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
     .description('Cancel a task that has not finished')
     .option('--reason <text>', 'why, kept with the task')
     .action(async (id: string, flags: { reason?: string }) => {
-      const task = await client().request<Task>('DELETE', `/api/v1/tasks/${encodeURIComponent(id)}`, {
+      const task = await (await client()).request<Task>('DELETE', `/api/v1/tasks/${encodeURIComponent(id)}`, {
         query: { reason: flags.reason },
       });
       if (json()) return printJson(task);
@@ -127,7 +135,7 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
     .description("Show a task's events, oldest first")
     .action(async (id: string) => {
       const events: SystemEvent[] = [];
-      for await (const items of client().pages<SystemEvent>(
+      for await (const items of (await client()).pages<SystemEvent>(
         `/api/v1/tasks/${encodeURIComponent(id)}/events`,
         {},
       )) {
@@ -140,4 +148,8 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
         { header: 'DATA', value: (e) => JSON.stringify(e.data), max: 80 },
       ]);
     });
+}
+
+function newestFirst(tasks: Task[]): Task[] {
+  return [...tasks].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
 }

@@ -6,7 +6,7 @@ import type { ApiClient } from '../../../shared/api-client.js';
 import type { TrafficRecord } from '../../../shared/domain/traffic.js';
 import { printJson, printTable } from '../output.js';
 
-type Client = () => ApiClient;
+type Client = () => Promise<ApiClient>;
 type Json = () => boolean;
 
 export function registerTraffic(program: Command, client: Client, json: Json): void {
@@ -17,7 +17,7 @@ export function registerTraffic(program: Command, client: Client, json: Json): v
       const path = id.startsWith('key_')
         ? `/api/v1/keys/${encodeURIComponent(id)}/traffic`
         : `/api/v1/tasks/${encodeURIComponent(id)}/traffic`;
-      const { items } = await client().request<{ items: TrafficRecord[] }>('GET', path);
+      const { items } = await (await client()).request<{ items: TrafficRecord[] }>('GET', path);
       if (json()) return printJson(items);
       printTable(items, [
         { header: 'AT', value: (r) => r.at },

@@ -9,7 +9,7 @@ import type { TrajectoryRecord } from '../../../shared/domain/trajectory.js';
 import type { ExportJob, TrajectorySummary } from '../../../shared/domain/trajectory-index.js';
 import { printFields, printJson, printTable } from '../output.js';
 
-type Client = () => ApiClient;
+type Client = () => Promise<ApiClient>;
 type Json = () => boolean;
 
 const POLL_MS = 1000;
@@ -44,7 +44,7 @@ export function registerTrajectories(program: Command, client: Client, json: Jso
         min_reward: o.minReward,
       };
       const rows: TrajectorySummary[] = [];
-      for await (const items of client().pages<TrajectorySummary>('/api/v1/trajectories', query)) {
+      for await (const items of (await client()).pages<TrajectorySummary>('/api/v1/trajectories', query)) {
         rows.push(...items);
         if (rows.length >= o.limit) break;
       }
@@ -66,7 +66,7 @@ export function registerTrajectories(program: Command, client: Client, json: Jso
     .command('show <id>')
     .description('Show a trajectory and its steps')
     .action(async (id: string) => {
-      const { summary, record } = await client().request<{
+      const { summary, record } = await (await client()).request<{
         summary: TrajectorySummary;
         record: TrajectoryRecord;
       }>('GET', `/api/v1/trajectories/${encodeURIComponent(id)}`);
@@ -110,7 +110,7 @@ progress bar and downloads the result. A Parquet export loads with
 through the dataset card (README.md) written beside the data/ shards.`,
     )
     .action(async (o) => {
-      const api = client();
+      const api = await client();
       let job = o.resume
         ? await api.request<ExportJob>(
             'POST',

@@ -26,6 +26,8 @@ export function attemptRoutes(plane: ControlPlane): RouteDef[] {
     run: (taskId: string, input: unknown, caller: Principal) => Promise<Task>,
   ): RouteDef => ({
     method: 'post',
+    // startAttempt, completeAttempt, failAttempt, timeoutAttempt, releaseAttempt.
+    operationId: `${action}Attempt`,
     path: `/api/v1/tasks/:id/${action}`,
     params: TaskParams,
     summary,
@@ -40,6 +42,7 @@ export function attemptRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'claimTask',
       path: '/api/v1/workers/:id/claims',
       params: NodeParams,
       summary:

@@ -25,6 +25,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'leaseBudget',
       path: '/api/v1/budgets/leases',
       summary:
         "Lease a chunk of a project's budget (and of the machine's daily allowance) for a gateway to spend: charged to one of the caller's nodes, or to no machine with a user gateway key of the project as user_key. 402 when what is left cannot cover it.",
@@ -41,6 +42,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'settleBudgetLease',
       path: '/api/v1/budgets/leases/:id/settle',
       params: z.strictObject({ id: LeaseId }),
       summary:
@@ -57,6 +59,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getProjectBudget',
       path: '/api/v1/projects/:id/budget',
       params: ProjectParams,
       summary: "The project's budget this period: limit, spent, reserved, remaining, machines today.",
@@ -70,6 +73,7 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listProjectLedger',
       path: '/api/v1/projects/:id/ledger',
       params: ProjectParams,
       summary: 'What each budget lease of the project paid for, oldest first (kept 90 days).',

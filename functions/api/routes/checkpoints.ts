@@ -23,6 +23,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'createCheckpoint',
       path: '/api/v1/tasks/:id/checkpoints',
       params: TaskParams,
       summary: 'Record a checkpoint the node saved of the attempt it holds (CheckpointCreated).',
@@ -41,6 +42,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listCheckpoints',
       path: '/api/v1/tasks/:id/checkpoints',
       params: TaskParams,
       summary:
@@ -66,6 +68,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getCheckpoint',
       path: '/api/v1/tasks/:id/checkpoints/:checkpoint',
       params: CheckpointParams,
       summary: 'One checkpoint manifest (a node key: as for the list).',
@@ -85,6 +88,7 @@ export function checkpointRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'restoreCheckpoint',
       path: '/api/v1/tasks/:id/checkpoints/:checkpoint/restore',
       params: CheckpointParams,
       summary: 'Submit a new task with the same spec that starts from this checkpoint.',

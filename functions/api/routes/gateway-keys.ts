@@ -9,6 +9,7 @@ export function gatewayKeyRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'resolveGatewayKey',
       path: '/api/v1/gateway/resolve',
       summary:
         'Who an LLM gateway key belongs to and what it may do (task keys live as long as their attempt). A node key resolves the keys of attempts its nodes hold, machine keys of its nodes and user keys; 403 for any other.',

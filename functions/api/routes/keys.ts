@@ -8,6 +8,7 @@ export function keyRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'createKey',
       path: '/api/v1/keys',
       summary: 'Issue an API key for a user or a node. The key is in this response only.',
       tag: 'keys',
@@ -21,6 +22,7 @@ export function keyRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listKeys',
       path: '/api/v1/keys',
       summary: 'List API keys (never the keys themselves).',
       tag: 'keys',
@@ -34,6 +36,7 @@ export function keyRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'delete',
+      operationId: 'revokeKey',
       path: '/api/v1/keys/:id',
       params: z.strictObject({ id: ApiKeyId }),
       summary: 'Revoke an API key. Revoking twice is harmless.',
@@ -46,6 +49,7 @@ export function keyRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'whoami',
       path: '/api/v1/whoami',
       summary: 'Who the calling key belongs to.',
       tag: 'keys',

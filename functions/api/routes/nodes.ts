@@ -28,6 +28,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'registerWorker',
       path: '/api/v1/workers',
       summary: 'Register a node (node key). Registering again under the same name updates it.',
       tag: 'workers',
@@ -44,6 +45,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listWorkers',
       path: '/api/v1/workers',
       summary: 'List nodes with their status, capabilities and assigned tasks.',
       tag: 'workers',
@@ -57,6 +59,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getWorker',
       path: '/api/v1/workers/:id',
       params: NodeParams,
       summary: 'Get one node (a node key: only its own).',
@@ -69,6 +72,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listWorkerEvents',
       path: '/api/v1/workers/:id/events',
       params: NodeParams,
       summary: "The node's events (registered, lost, back, draining), oldest first.",
@@ -83,6 +87,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'heartbeatWorker',
       path: '/api/v1/workers/:id/heartbeat',
       params: NodeParams,
       summary: 'The node is alive; extends the leases of the attempts it lists and says which to stop.',
@@ -98,6 +103,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'stopWorker',
       path: '/api/v1/workers/:id/stop',
       params: NodeParams,
       summary: 'Drain a node: no new tasks; it finishes what it holds.',
@@ -110,6 +116,7 @@ export function nodeRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getStorage',
       path: '/api/v1/storage',
       summary: 'Where nodes and gateways write blobs: bucket names (and the endpoint of a local emulator).',
       tag: 'workers',

@@ -18,6 +18,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'createProject',
       path: '/api/v1/projects',
       summary: 'Create a project. Repeating an identical request returns the existing project.',
       tag: 'projects',
@@ -35,6 +36,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listProjects',
       path: '/api/v1/projects',
       summary: 'List projects.',
       tag: 'projects',
@@ -48,6 +50,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getProject',
       path: '/api/v1/projects/:id',
       params: ProjectParams,
       summary: 'Get a project.',
@@ -62,6 +65,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'patch',
+      operationId: 'updateProject',
       path: '/api/v1/projects/:id',
       params: ProjectParams,
       summary:
@@ -78,6 +82,7 @@ export function projectRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'delete',
+      operationId: 'deleteProject',
       path: '/api/v1/projects/:id',
       params: ProjectParams,
       summary: 'Delete a project that has no tasks.',

@@ -9,6 +9,7 @@ export function statsRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'get',
+      operationId: 'getStats',
       path: '/api/v1/stats',
       summary: 'Tasks by status, category, project and node; nodes by status; queue depths.',
       tag: 'system',

@@ -1,4 +1,7 @@
 // Health and the API description. Both are public: load balancers and client generators need them.
+// The control plane's Prometheus metrics (`GET /api/v1/metrics`, issue [8/8]) belong here beside
+// health, as one more RouteDef (operationId `getMetrics`, a text/plain response): the OpenAPI
+// document then lists it with no other change.
 import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import type { RouteDef } from '../route.js';
@@ -13,6 +16,7 @@ export function systemRoutes(plane: ControlPlane, openApi: () => unknown): Route
   return [
     {
       method: 'get',
+      operationId: 'getHealth',
       path: '/api/v1/health',
       summary: 'Whether storage (DynamoDB, S3, SQS) answers.',
       tag: 'system',
@@ -28,6 +32,7 @@ export function systemRoutes(plane: ControlPlane, openApi: () => unknown): Route
     },
     {
       method: 'get',
+      operationId: 'getOpenApi',
       path: '/api/v1/openapi.json',
       summary: 'This API, as an OpenAPI 3.1 document.',
       tag: 'system',

@@ -4,6 +4,7 @@ import type { ControlPlane } from '../../../shared/control-plane.js';
 import { SystemEvent } from '../../../shared/domain/events.js';
 import { ProjectId, Slug, Task, TaskSpec } from '../../../shared/domain/task.js';
 import { TASK_STATUSES } from '../../../shared/domain/task-state.js';
+import { WaitingCode } from '../../../shared/scheduler/waiting.js';
 import { PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery, TaskParams } from '../route.js';
 
 const TaskListQuery = PageQuery.extend({
@@ -20,6 +21,8 @@ export const TaskWithPriority = Task.extend({
       parts: z.object({ difficulty: z.number(), category: z.number(), age: z.number() }),
     })
     .nullable(),
+  /** While queued: why the task is not placed yet, as a code and a sentence. */
+  placement: z.object({ code: z.enum(Object.values(WaitingCode)), message: z.string() }).nullable(),
 });
 
 const CancelQuery = z.strictObject({ reason: z.string().trim().min(1).max(1000).optional() });
@@ -28,6 +31,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'submitTask',
       path: '/api/v1/tasks',
       summary: 'Submit a task. With an Idempotency-Key header, repeating the request returns the same task.',
       tag: 'tasks',
@@ -50,6 +54,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listTasks',
       path: '/api/v1/tasks',
       summary: 'List tasks, newest first when filtered by project or status.',
       tag: 'tasks',
@@ -63,9 +68,11 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getTask',
       path: '/api/v1/tasks/:id',
       params: TaskParams,
-      summary: 'Get a task, its status and (while queued) the priority score and parts it is ranked by.',
+      summary:
+        'Get a task, its status and (while queued) the priority score and parts it is ranked by, and why it is not placed yet.',
       tag: 'tasks',
       roles: PEOPLE,
       responses: { 200: { description: 'The task', schema: TaskWithPriority } },
@@ -75,6 +82,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'delete',
+      operationId: 'cancelTask',
       path: '/api/v1/tasks/:id',
       params: TaskParams,
       summary: 'Cancel a task that has not finished. Cancelling twice is harmless.',
@@ -92,6 +100,7 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listTaskEvents',
       path: '/api/v1/tasks/:id/events',
       params: TaskParams,
       summary: "The task's events, oldest first.",

@@ -1,6 +1,7 @@
 // LLM traffic read back from the traffic log: a task's calls, or a gateway key's.
 import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
+import { ApiKeyId } from '../../../shared/domain/api-key.js';
 import { ANY_ROLE, type RouteDef, TaskParams } from '../route.js';
 
 const Records = z.object({ items: z.array(z.record(z.string(), z.unknown())) });
@@ -9,6 +10,7 @@ export function trafficRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'get',
+      operationId: 'listTaskTraffic',
       path: '/api/v1/tasks/:id/traffic',
       params: TaskParams,
       summary:
@@ -24,7 +26,9 @@ export function trafficRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listKeyTraffic',
       path: '/api/v1/keys/:id/traffic',
+      params: z.strictObject({ id: ApiKeyId }),
       summary:
         'Every LLM call made with a gateway key (a person or machine outside any task), as the gateways logged it. An admin, or the user who issued the key.',
       tag: 'budgets',

@@ -31,6 +31,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
   return [
     {
       method: 'post',
+      operationId: 'writeTaskTrajectory',
       path: '/api/v1/tasks/:id/trajectory',
       params: TaskParams,
       summary: "Index the attempt's trajectory once its record and ATIF document are in S3. Safe to repeat.",
@@ -46,6 +47,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listTrajectories',
       path: '/api/v1/trajectories',
       summary: 'List trajectories, newest first when narrowed to a project or task.',
       tag: 'trajectories',
@@ -59,6 +61,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getTrajectory',
       path: '/api/v1/trajectories/:id',
       params: z.strictObject({ id: TrajectoryId }),
       summary: 'A trajectory: its index entry and its whole record, every step included.',
@@ -76,6 +79,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'startExport',
       path: '/api/v1/trajectories/export',
       summary: 'Start an export (Parquet with a dataset card, ATIF, SFT or ShareGPT JSONL); poll its status.',
       tag: 'trajectories',
@@ -90,6 +94,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'getExport',
       path: '/api/v1/trajectories/exports/:id',
       params: ExportParams,
       summary: 'An export job: status, shards written of planned, and when done its summary.',
@@ -102,6 +107,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'post',
+      operationId: 'resumeExport',
       path: '/api/v1/trajectories/exports/:id/resume',
       params: ExportParams,
       summary: 'Queue a failed or stalled export again; it goes on from the shards already written.',
@@ -114,6 +120,7 @@ export function trajectoryRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
+      operationId: 'listExportFiles',
       path: '/api/v1/trajectories/exports/:id/files',
       params: ExportParams,
       summary:
