@@ -67,6 +67,11 @@ const CASES: Array<[string, unknown, string]> = [
   ['/v1/chat/completions', { model: 'm', messages: user('hi'), max_tokens: '10' }, 'max_tokens'],
   ['/v1/responses', null, ''],
   ['/v1/responses', { model: 'm', input: [null] }, 'input'],
+  [
+    '/v1/responses',
+    { model: 'm', input: [{ type: 'function_call_output', call_id: 'c' }] },
+    'input.0.output',
+  ],
   ['/v1/responses', { model: 'm', input: 'hi', tools: 'x' }, 'tools'],
   [
     '/v1/responses',

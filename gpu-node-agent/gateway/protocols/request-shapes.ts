@@ -14,10 +14,11 @@ const Loose = z.looseObject({});
  * A part of a list-valued field whose `type` says what else it holds: a type the gateway knows must have
  * the fields it reads (the failure names them); one it does not know passes.
  */
-function typedParts(known: Record<string, z.ZodRawShape>): z.ZodType {
+function typedParts(known: Record<string, z.ZodRawShape>, defaultType?: string): z.ZodType {
   const shapes = new Map(Object.entries(known).map(([type, shape]) => [type, z.looseObject(shape)]));
-  return z.looseObject({ type: Text }).superRefine((part, ctx) => {
-    const result = shapes.get(part.type)?.safeParse(part);
+  const type = defaultType === undefined ? Text : Text.optional();
+  return z.looseObject({ type }).superRefine((part, ctx) => {
+    const result = shapes.get(part.type ?? defaultType ?? '')?.safeParse(part);
     for (const issue of result?.error?.issues ?? []) {
       ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
     }
@@ -100,11 +101,18 @@ const ResponsesPart = typedParts({
   input_image: { image_url: Text.nullish() },
   input_file: { file_data: Text.nullish() },
 });
-const ResponsesItem = z.looseObject({
-  type: Text.optional(),
-  content: z.union([Text, z.array(ResponsesPart)]).nullish(),
-  output: z.union([Text, z.array(ResponsesPart)]).nullish(),
-});
+const ResponsesOutput = z.union([Text, z.array(ResponsesPart)]);
+/** An input item; one without a type is a message. */
+const ResponsesItem = typedParts(
+  {
+    message: { role: Text, content: z.union([Text, z.array(ResponsesPart)]) },
+    function_call: { call_id: Text, name: Text, arguments: Text },
+    custom_tool_call: { call_id: Text, name: Text, input: Text },
+    function_call_output: { call_id: Text, output: ResponsesOutput },
+    custom_tool_call_output: { call_id: Text, output: ResponsesOutput },
+  },
+  'message',
+);
 
 export const ResponsesRequestShape = z.looseObject({
   model: Text.min(1),
