@@ -7,6 +7,7 @@ import type { Exchange } from '../pipeline/exchange.js';
 import { anthropicToChat } from '../protocols/anthropic/request.js';
 import { geminiToChat } from '../protocols/gemini/request.js';
 import type { GeminiRequest } from '../protocols/gemini/types.js';
+import { checkAnthropicCount, checkShape, GeminiRequestShape } from '../protocols/request-shapes.js';
 import { estimatePromptTokens } from '../protocols/tokens.js';
 
 /** POST /v1/messages/count_tokens */
@@ -16,7 +17,9 @@ export async function countAnthropicTokens(
   body: unknown,
 ): Promise<void> {
   await keys.resolve(keyFromHeaders(exchange.headers));
-  exchange.json(200, { input_tokens: estimatePromptTokens(anthropicToChat(body as MessageCreateParams)) });
+  exchange.json(200, {
+    input_tokens: estimatePromptTokens(anthropicToChat(checkAnthropicCount<MessageCreateParams>(body))),
+  });
 }
 
 /** POST /v1beta/models/{model}:countTokens, with the contents given bare or as a generateContentRequest. */
@@ -28,11 +31,7 @@ export async function countGeminiTokens(
 ): Promise<void> {
   await keys.resolve(keyFromHeaders(exchange.headers));
   const request = (body ?? {}) as { contents?: unknown; generateContentRequest?: object };
-  const chat = geminiToChat({
-    ...request.generateContentRequest,
-    ...request,
-    model,
-    stream: false,
-  } as GeminiRequest);
+  const merged = { ...request.generateContentRequest, ...request, model, stream: false };
+  const chat = geminiToChat(checkShape<GeminiRequest>(GeminiRequestShape, merged));
   exchange.json(200, { totalTokens: estimatePromptTokens(chat) });
 }

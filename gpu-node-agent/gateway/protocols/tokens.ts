@@ -88,5 +88,8 @@ function partSize(part: ChatCompletionContentPart | ChatCompletionContentPartRef
       return { bytes: Math.ceil(((part.file.file_data?.length ?? 0) * 3) / 4), tokens: 0 };
     case 'input_audio':
       return { bytes: Math.ceil((part.input_audio.data.length * 3) / 4), tokens: 0 };
+    // A part type newer than the gateway passes through; every byte of it may reach the model.
+    default:
+      return { bytes: Buffer.byteLength(JSON.stringify(part), 'utf8'), tokens: 0 };
   }
 }

@@ -2,13 +2,14 @@
 import type { MessageCreateParams } from '@anthropic-ai/sdk/resources/messages';
 import { anthropicCallErrorType, anthropicErrorBody } from '../error-envelopes.js';
 import type { ProtocolAdapter } from '../protocol.js';
+import { checkAnthropic } from '../request-shapes.js';
 import { anthropicToChat } from './request.js';
 import { chatToAnthropic } from './response.js';
 import { AnthropicStreamWriter } from './stream.js';
 
 export const anthropicProtocol: ProtocolAdapter = {
   protocol: 'anthropic',
-  toChat: (body) => anthropicToChat(body as MessageCreateParams),
+  toChat: (body) => anthropicToChat(checkAnthropic<MessageCreateParams>(body)),
   wantsReasoning: (body) => (body as { thinking?: { type?: string } }).thinking?.type === 'enabled',
   respond: (completion, model) => chatToAnthropic(completion, model),
   stream: (model, promptTokens) => new AnthropicStreamWriter(model, promptTokens),

@@ -3,11 +3,12 @@
 import type { ChatCompletionCreateParams } from 'openai/resources/chat/completions';
 import { openAiError } from '../error-envelopes.js';
 import { hasReasoningEffort, type ProtocolAdapter } from '../protocol.js';
+import { ChatRequestShape, checkShape } from '../request-shapes.js';
 import { ChatStreamWriter } from './stream.js';
 
 export const chatProtocol: ProtocolAdapter = {
   protocol: 'chat',
-  toChat: (body) => body as ChatCompletionCreateParams,
+  toChat: (body) => checkShape<ChatCompletionCreateParams>(ChatRequestShape, body),
   wantsReasoning: (_body, chat) => hasReasoningEffort(chat),
   respond: (completion, model) => ({ ...completion, model }),
   stream: (model, _promptTokens, body) =>

@@ -2,6 +2,7 @@
 import type { ResponseCreateParams } from 'openai/resources/responses/responses';
 import { openAiError } from '../error-envelopes.js';
 import { hasReasoningEffort, type ProtocolAdapter } from '../protocol.js';
+import { checkShape, ResponsesRequestShape } from '../request-shapes.js';
 import { responsesToChat } from './request.js';
 import { chatToResponses } from './response.js';
 import { ResponsesStreamWriter } from './stream.js';
@@ -9,7 +10,7 @@ import { ResponsesToolset } from './tools.js';
 
 export const responsesProtocol: ProtocolAdapter = {
   protocol: 'responses',
-  toChat: (body) => responsesToChat(body as ResponseCreateParams),
+  toChat: (body) => responsesToChat(checkShape<ResponseCreateParams>(ResponsesRequestShape, body)),
   wantsReasoning: (_body, chat) => hasReasoningEffort(chat),
   respond: (completion, model, body) =>
     chatToResponses(completion, model, ResponsesToolset.of(body as ResponseCreateParams)),
