@@ -148,7 +148,7 @@ export class PveTestServer {
 
   /** Holds a VM's config lock, as another operation on the cluster would; returns the release. */
   holdLock(vmid: number): () => void {
-    let release = () => undefined as void;
+    let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
@@ -183,7 +183,8 @@ export class PveTestServer {
     this.requests.push({ method, path, params });
     try {
       const token = this.authenticate(req.headers.authorization);
-      if (!path.startsWith('/api2/json/')) throw new PveError(501, `Unexpected content for method '${method}'`);
+      if (!path.startsWith('/api2/json/'))
+        throw new PveError(501, `Unexpected content for method '${method}'`);
       const data = await this.route(method, path.slice('/api2/json'.length), params, token);
       if (this.faults.loseAnswer?.(method, path)) {
         req.socket.destroy();
@@ -215,9 +216,11 @@ export class PveTestServer {
 
   private agentPrivilege(kind: 'exec' | 'file' | 'audit'): string {
     if ((this.options.pveVersion ?? 8) === 8) return 'VM.Monitor';
-    return { exec: 'VM.GuestAgent.Unrestricted', file: 'VM.GuestAgent.FileRead', audit: 'VM.GuestAgent.Audit' }[
-      kind
-    ];
+    return {
+      exec: 'VM.GuestAgent.Unrestricted',
+      file: 'VM.GuestAgent.FileRead',
+      audit: 'VM.GuestAgent.Audit',
+    }[kind];
   }
 
   private async route(
@@ -230,7 +233,8 @@ export class PveTestServer {
       const value = params[key];
       return Array.isArray(value) ? value[0] : value;
     };
-    if (method === 'GET' && path === '/version') return { version: '8.2.4', release: '8.2', repoid: 'faa83925' };
+    if (method === 'GET' && path === '/version')
+      return { version: '8.2.4', release: '8.2', repoid: 'faa83925' };
     if (method === 'GET' && path === '/cluster/nextid') {
       let id = 100;
       while (this.vms.has(id)) id++;
@@ -244,7 +248,11 @@ export class PveTestServer {
     }
     const nodeMatch = /^\/nodes\/([^/]+)(\/.*)$/.exec(path);
     if (!nodeMatch) throw new PveError(501, `Method '${method} ${path}' not implemented`);
-    if (nodeMatch[1] !== this.node) throw new PveError(500, `hostname lookup '${nodeMatch[1]}' failed - failed to get address info for: ${nodeMatch[1]}: Name or service not known`);
+    if (nodeMatch[1] !== this.node)
+      throw new PveError(
+        500,
+        `hostname lookup '${nodeMatch[1]}' failed - failed to get address info for: ${nodeMatch[1]}: Name or service not known`,
+      );
     const rest = nodeMatch[2] as string;
 
     const task = /^\/tasks\/([^/]+)\/status$/.exec(rest);
@@ -269,7 +277,11 @@ export class PveTestServer {
     const vmid = Number(vmMatch[1]);
     const sub = vmMatch[2] ?? '';
     const vm = this.vms.get(vmid);
-    if (!vm) throw new PveError(500, `Configuration file 'nodes/${this.node}/qemu-server/${vmid}.conf' does not exist`);
+    if (!vm)
+      throw new PveError(
+        500,
+        `Configuration file 'nodes/${this.node}/qemu-server/${vmid}.conf' does not exist`,
+      );
     const where = `/vms/${vmid}`;
 
     if (sub === '' && method === 'DELETE') {
@@ -288,7 +300,8 @@ export class PveTestServer {
       this.check(token, `/vms/${newid}`, 'VM.Allocate');
       if (this.vms.has(newid)) throw new PveError(500, `VM ${newid} already exists on node '${this.node}'`);
       const full = one('full') === '1' || !vm.template;
-      if (!full && !vm.template) throw new PveError(500, 'Linked clone feature is not supported for drive \'scsi0\'');
+      if (!full && !vm.template)
+        throw new PveError(500, "Linked clone feature is not supported for drive 'scsi0'");
       // The source's config lock is taken before the worker starts, as PVE does: a held lock answers
       // the request itself with the timeout.
       const release = await this.lock(vmid);
@@ -300,7 +313,12 @@ export class PveTestServer {
         template: false,
         dir,
         disk: join(dir, 'disk-0.qcow2'),
-        config: { ...vm.config, name, lock: 'clone', scsi0: `local:${vmid}/base-${vmid}-disk-0/${newid}/vm-${newid}-disk-0,size=1G` },
+        config: {
+          ...vm.config,
+          name,
+          lock: 'clone',
+          scsi0: `local:${vmid}/base-${vmid}-disk-0/${newid}/vm-${newid}-disk-0,size=1G`,
+        },
         qemu: null,
         snapshots: new Map(),
       };
@@ -334,7 +352,8 @@ export class PveTestServer {
       for (const key of ['cores', 'memory', 'tags', 'description', 'net0', 'name', 'agent']) {
         const value = one(key);
         if (value === undefined) continue;
-        if (key === 'cores' || key === 'memory') this.check(token, where, key === 'cores' ? 'VM.Config.CPU' : 'VM.Config.Memory');
+        if (key === 'cores' || key === 'memory')
+          this.check(token, where, key === 'cores' ? 'VM.Config.CPU' : 'VM.Config.Memory');
         if (key === 'net0') this.check(token, where, 'VM.Config.Network');
         vm.config[key] = key === 'cores' || key === 'memory' ? Number(value) : value;
       }
@@ -343,7 +362,10 @@ export class PveTestServer {
     if (sub === '/resize' && method === 'PUT') {
       this.check(token, where, 'VM.Config.Disk');
       const size = one('size') ?? '';
-      if (!/^\+?\d+[KMGT]?$/.test(size)) throw new PveError(400, 'Parameter verification failed.', { size: `value does not match the regex pattern` });
+      if (!/^\+?\d+[KMGT]?$/.test(size))
+        throw new PveError(400, 'Parameter verification failed.', {
+          size: `value does not match the regex pattern`,
+        });
       return this.task('resize', vmid, () => this.withLock(vmid, () => resizeDisk(vm.disk, size)));
     }
     if (sub === '/status/current' && method === 'GET') {
@@ -379,18 +401,27 @@ export class PveTestServer {
         }),
       );
     }
-    if (sub.startsWith('/agent/')) return this.agent(vm, sub.slice('/agent/'.length), method, one, params, token);
+    if (sub.startsWith('/agent/'))
+      return this.agent(vm, sub.slice('/agent/'.length), method, one, params, token);
     if (sub === '/snapshot' && method === 'GET') {
       this.check(token, where, 'VM.Audit');
       return [
-        ...[...vm.snapshots].map(([name, s]) => ({ name, description: s.description, snaptime: s.snaptime, vmstate: s.vmstate ? 1 : 0 })),
+        ...[...vm.snapshots].map(([name, s]) => ({
+          name,
+          description: s.description,
+          snaptime: s.snaptime,
+          vmstate: s.vmstate ? 1 : 0,
+        })),
         { name: 'current', description: 'You are here!', running: vm.qemu?.running ? 1 : 0 },
       ];
     }
     if (sub === '/snapshot' && method === 'POST') {
       this.check(token, where, 'VM.Snapshot');
       const name = one('snapname') ?? '';
-      if (!/^[a-zA-Z][a-zA-Z0-9_-]{1,39}$/.test(name)) throw new PveError(400, 'Parameter verification failed.', { snapname: 'invalid format - invalid configuration ID' });
+      if (!/^[a-zA-Z][a-zA-Z0-9_-]{1,39}$/.test(name))
+        throw new PveError(400, 'Parameter verification failed.', {
+          snapname: 'invalid format - invalid configuration ID',
+        });
       if (vm.snapshots.has(name)) throw new PveError(500, `snapshot name '${name}' already used`);
       const vmstate = one('vmstate') === '1';
       if (vmstate) this.check(token, '/storage/local', 'Datastore.AllocateSpace');
@@ -398,11 +429,27 @@ export class PveTestServer {
         this.withLock(vmid, async () => {
           if (vm.qemu?.running) {
             if (vmstate) await vm.qemu.monitor(`savevm ${name}`);
-            else await vm.qemu.qmpCommand('blockdev-snapshot-internal-sync', { device: 'drive0', name });
+            else {
+              // PVE freezes the guest's filesystems through the agent around a disk-only snapshot.
+              const qemu = vm.qemu;
+              const frozen = await qemu.agentCommand('guest-fsfreeze-freeze').then(
+                () => true,
+                () => false,
+              );
+              try {
+                await qemu.qmpCommand('blockdev-snapshot-internal-sync', { device: 'drive0', name });
+              } finally {
+                if (frozen) await qemu.agentCommand('guest-fsfreeze-thaw').catch(() => undefined);
+              }
+            }
           } else {
             await diskSnapshot(vm.disk, 'create', name);
           }
-          vm.snapshots.set(name, { vmstate: vmstate && !!vm.qemu?.running, description: one('description') ?? '', snaptime: Math.floor(Date.now() / 1000) });
+          vm.snapshots.set(name, {
+            vmstate: vmstate && !!vm.qemu?.running,
+            description: one('description') ?? '',
+            snaptime: Math.floor(Date.now() / 1000),
+          });
         }),
       );
     }
@@ -459,7 +506,10 @@ export class PveTestServer {
         if (error instanceof AgentError && error.message === 'QEMU guest agent is not running') {
           throw new PveError(500, error.message);
         }
-        throw new PveError(500, `VM ${vm.vmid} qmp command '${execute}' failed - ${(error as Error).message}`);
+        throw new PveError(
+          500,
+          `VM ${vm.vmid} qmp command '${execute}' failed - ${(error as Error).message}`,
+        );
       }
     };
     if (command === 'ping' && method === 'POST') {
@@ -470,7 +520,10 @@ export class PveTestServer {
     if (command === 'exec' && method === 'POST') {
       this.check(token, where, this.agentPrivilege('exec'));
       const argv = params.command === undefined ? [] : ([] as string[]).concat(params.command);
-      if (argv.length === 0) throw new PveError(400, 'Parameter verification failed.', { command: 'property is missing and it is not optional' });
+      if (argv.length === 0)
+        throw new PveError(400, 'Parameter verification failed.', {
+          command: 'property is missing and it is not optional',
+        });
       const input = one('input-data');
       const result = await call('guest-exec', {
         path: argv[0],
@@ -487,7 +540,8 @@ export class PveTestServer {
       // character per byte.
       const decoded: Record<string, unknown> = { ...status, exited: status.exited ? 1 : 0 };
       for (const key of ['out-data', 'err-data']) {
-        if (typeof status[key] === 'string') decoded[key] = Buffer.from(status[key] as string, 'base64').toString('latin1');
+        if (typeof status[key] === 'string')
+          decoded[key] = Buffer.from(status[key] as string, 'base64').toString('latin1');
       }
       for (const key of ['out-truncated', 'err-truncated']) if (status[key]) decoded[key] = 1;
       return decoded;
@@ -496,7 +550,9 @@ export class PveTestServer {
       this.check(token, where, this.agentPrivilege('file'));
       const content = one('content') ?? '';
       if (content.length > FILE_WRITE_CAP) {
-        throw new PveError(400, 'Parameter verification failed.', { content: `value may only be ${FILE_WRITE_CAP} characters long` });
+        throw new PveError(400, 'Parameter verification failed.', {
+          content: `value may only be ${FILE_WRITE_CAP} characters long`,
+        });
       }
       const encode = one('encode') !== '0';
       const buf = encode ? Buffer.from(content, 'utf8').toString('base64') : content;
@@ -520,7 +576,11 @@ export class PveTestServer {
         eof = Boolean(chunk.eof);
       }
       await call('guest-file-close', { handle });
-      return { content: Buffer.concat(chunks).toString('latin1'), 'bytes-read': read, ...(!eof && { truncated: 1 }) };
+      return {
+        content: Buffer.concat(chunks).toString('latin1'),
+        'bytes-read': read,
+        ...(!eof && { truncated: 1 }),
+      };
     }
     throw new PveError(501, `Method '${method} /agent/${command}' not implemented`);
   }
@@ -559,11 +619,20 @@ export class PveTestServer {
       const current = this.locks.get(vmid);
       if (!current) break;
       const left = deadline - Date.now();
-      const timedOut = await Promise.race([current.then(() => false), sleep(Math.max(0, left)).then(() => true)]);
-      if (timedOut) throw new PveError(500, `can't lock file '/var/lock/qemu-server/lock-${vmid}.conf' - got timeout`);
+      const timedOut = await Promise.race([
+        current.then(() => false),
+        sleep(Math.max(0, left)).then(() => true),
+      ]);
+      if (timedOut)
+        throw new PveError(500, `can't lock file '/var/lock/qemu-server/lock-${vmid}.conf' - got timeout`);
     }
-    let release = () => undefined as void;
-    this.locks.set(vmid, new Promise<void>((resolve) => { release = resolve; }));
+    let release: () => void = () => undefined;
+    this.locks.set(
+      vmid,
+      new Promise<void>((resolve) => {
+        release = resolve;
+      }),
+    );
     return () => {
       this.locks.delete(vmid);
       release();
@@ -582,7 +651,10 @@ export class PveTestServer {
 
 function send(res: ServerResponse, status: number, message: string, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, oneLine(message), { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(status, oneLine(message), {
+    'Content-Type': JSON_TYPE,
+    'Content-Length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadNodeConfig } from '../../../gpu-node-agent/config.js';
 import { NodeAgent } from '../../../gpu-node-agent/daemon/node-agent.js';
-import { chooseSandboxProvider } from '../../../gpu-node-agent/sandbox/choose-provider.js';
+import { chooseNodeProviders } from '../../../gpu-node-agent/sandbox/choose-provider.js';
 import { configureLogging, createLogger } from '../../../shared/logger.js';
 
 export function registerAgent(program: Command): void {
@@ -15,7 +15,7 @@ export function registerAgent(program: Command): void {
       `
 The config names the control plane (control_plane_url, or env AUTOVIBE_URL), the node key (node_key, or
 env AUTOVIBE_NODE_KEY; create one with \`autovibe keys create --role node\`), the node's capacity,
-executor (docker, or local without isolation), the agents it offers (scaffolds) and labels. See examples/node.yaml.
+executor (docker, local without isolation, proxmox VMs, or a list of them), the agents it offers (scaffolds) and labels. See examples/node.yaml.
 
 SIGTERM or Ctrl-C drains: no new tasks; running ones get drain_timeout_seconds to finish, then are
 checkpointed and handed back. A second signal stops at once. A restarted agent removes the sandboxes
@@ -25,11 +25,11 @@ its previous run left and hands their attempts back for retry.`,
       if (!process.env.AUTOVIBE_LOG_FORMAT) configureLogging({ format: 'pretty' });
       const config = await loadNodeConfig(flags.config);
       const logger = createLogger('agent');
-      const provider = await chooseSandboxProvider(config.executor, logger, config.sandbox);
+      const provider = await chooseNodeProviders(config, logger);
       const agent = new NodeAgent(config, { provider, logger });
       await agent.start();
       console.log(
-        `autovibe agent ${config.name}: ${agent.node.id}, ${config.capacity.slots} slots, ${provider.kind} sandboxes, scaffolds ${config.scaffolds.join(', ')}`,
+        `autovibe agent ${config.name}: ${agent.node.id}, ${config.capacity.slots} slots, ${(provider.executors ?? [provider.kind]).join('+')} sandboxes, scaffolds ${config.scaffolds.join(', ')}`,
       );
       let signals = 0;
       const onSignal = (signal: string) => {

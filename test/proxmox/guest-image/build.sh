@@ -10,7 +10,7 @@
 # Needs: apt-get (a Debian mirror), dpkg, cpio, gzip, qemu-img, mke2fs, a static /bin/busybox.
 set -euo pipefail
 
-RECIPE=3
+RECIPE=4
 out="${1:-${AUTOVIBE_GUEST_IMAGE_DIR:-$HOME/.cache/autovibe/pve-guest}}"
 if [ "$(cat "$out/ready" 2>/dev/null)" = "$RECIPE" ]; then
   echo "$out"
@@ -34,7 +34,7 @@ dpkg -x "$(ls "$out"/debs/"${kernel_pkg}"_*.deb | head -1)" "$work/kernel"
 dpkg -x "$(ls "$out"/debs/qemu-guest-agent_*.deb | head -1)" "$work/ga"
 
 root="$work/root"
-mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,root,workspace,lib/modules,lib64,usr/lib/x86_64-linux-gnu,home/agent}
+mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,root,workspace,lib/modules,lib64,usr/lib/x86_64-linux-gnu,home/autovibe}
 busybox=/bin/busybox
 { ldd "$busybox" 2>&1 || true; } | grep -q 'not a dynamic' || { echo "$busybox is not static (install busybox-static)" >&2; exit 1; }
 cp "$busybox" "$root/bin/busybox"
@@ -59,8 +59,8 @@ for module in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev vir
   cp "$(find "$modules" -name "$module.ko" | head -1)" "$root/lib/modules/"
 done
 
-printf 'root:x:0:0:root:/root:/bin/sh\nagent:x:1000:1000:agent:/home/agent:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\nagent:x:1000:\n' >"$root/etc/group"
+printf 'root:x:0:0:root:/root:/bin/sh\nautovibe:x:1000:1000:autovibe:/home/autovibe:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\nautovibe:x:1000:\n' >"$root/etc/group"
 echo guest >"$root/etc/hostname"
 install -m 0755 "$here/init" "$root/init"
 
