@@ -17,7 +17,7 @@ const settings: ProxmoxProviderSettings = {
   template_vmid: TEMPLATE_VMID,
   templates: {},
   clone: 'linked',
-  network: null,
+  network: { bridge: 'vmbr1', vlan: 42, firewall_group: 'autovibe-sandbox' },
   agent_wait_seconds: 300,
 };
 const spec = (overrides: Partial<SandboxSpec> = {}): SandboxSpec => ({
@@ -115,6 +115,12 @@ describe('a VM sandbox', () => {
       tags: 'autovibe;av-node-pve-test;av-task-tsk_proxtest;av-attempt-1',
     });
     expect(vm.name).toBe('av-pve-test-tsk-proxtest-1');
+    // The NIC on the isolated bridge and VLAN, behind the firewall group that keeps it off the cluster.
+    expect(vm.config).toMatchObject({
+      net0: 'virtio,bridge=vmbr1,tag=42,firewall=1',
+      firewall: 1,
+      firewall_rules: 'group:autovibe-sandbox',
+    });
     expect(await provider.leftovers('pve-test')).toEqual([
       { id: String(sandbox.vmid), labels: { node: 'pve-test', task: 'tsk_ProxTest', attempt: 1 } },
     ]);

@@ -359,6 +359,17 @@ export class PveTestServer {
       }
       return null;
     }
+    if (sub === '/firewall/rules' && method === 'POST') {
+      this.check(token, where, 'VM.Config.Network');
+      const rules = (vm.config.firewall_rules as string | undefined) ?? '';
+      vm.config.firewall_rules = `${rules}${rules ? ';' : ''}${one('type')}:${one('action')}`;
+      return null;
+    }
+    if (sub === '/firewall/options' && method === 'PUT') {
+      this.check(token, where, 'VM.Config.Network');
+      vm.config.firewall = one('enable') === '1' ? 1 : 0;
+      return null;
+    }
     if (sub === '/resize' && method === 'PUT') {
       this.check(token, where, 'VM.Config.Disk');
       const size = one('size') ?? '';

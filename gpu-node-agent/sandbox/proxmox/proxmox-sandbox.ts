@@ -70,6 +70,8 @@ export class ProxmoxSandboxProvider implements SandboxProvider {
         description: JSON.stringify({ autovibe: spec.labels }),
         ...(this.settings.network && { net0: nicOf(this.settings.network) }),
       });
+      const group = this.settings.network?.firewall_group;
+      if (group) await this.client.isolate(vmid, group);
       await this.growDisk(vmid, spec.diskGb);
       await this.client.start(vmid);
       await sandbox.waitForAgent(this.settings.agent_wait_seconds * 1000);

@@ -223,6 +223,16 @@ export class PveClient {
     await this.call(`configure VM ${vmid}`, () => this.qemu.$(vmid).config.$put(config as never));
   }
 
+  /** The VM's firewall on, with the isolation security group as its rule. */
+  async isolate(vmid: number, group: string): Promise<void> {
+    await this.call(`firewall group on VM ${vmid}`, () =>
+      this.qemu.$(vmid).firewall.rules.$post({ type: 'group', action: group, enable: 1 } as never),
+    );
+    await this.call(`firewall on VM ${vmid}`, () =>
+      this.qemu.$(vmid).firewall.options.$put({ enable: true }),
+    );
+  }
+
   async resize(vmid: number, disk: string, size: string): Promise<void> {
     const answer = await this.call(`resize VM ${vmid}`, () =>
       this.qemu.$(vmid).resize.$put({ disk: disk as never, size }),
