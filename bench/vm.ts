@@ -93,7 +93,8 @@ const p = (values: number[], q: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 };
 const ms = (value: number) => `${Math.round(value)} ms`;
-const report = `Run ${today()} on ${machine()}. Command: \`npm run bench:vm\` (${RUNS} runs each, interleaved;
+const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
+const report = `Run ${today()} on ${machine()}, load average ${load} at the end. Command: \`npm run bench:vm\` (${RUNS} runs each, interleaved;
 QEMU TCG, 256 MiB, 1 vCPU; the PVE test server over HTTPS on loopback; ${EXECS} exec round trips).
 
 | | p50 | max |
