@@ -3,7 +3,7 @@
 // same work done by hand in the same run (qemu-img overlay, QEMU started, guest-agent ping, guest-exec
 // of `true`); and the exec round trip in a running VM. Both sides boot the same guest under TCG.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProxmoxSandboxProvider } from '../gpu-node-agent/sandbox/proxmox/proxmox-sandbox.js';
 import type { Sandbox } from '../gpu-node-agent/sandbox/sandbox.js';
@@ -93,7 +93,7 @@ const p = (values: number[], q: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 };
 const ms = (value: number) => `${Math.round(value)} ms`;
-const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
+const load = loadavg()[0]!.toFixed(1);
 const report = `Run ${today()} on ${machine()}, load average ${load} at the end. Command: \`npm run bench:vm\` (${RUNS} runs each, interleaved;
 QEMU TCG, 256 MiB, 1 vCPU; the PVE test server over HTTPS on loopback; ${EXECS} exec round trips).
 
