@@ -11,7 +11,10 @@ import { ConfigError } from '../shared/errors.js';
 import { parseConfigOrThrow } from '../shared/validation.js';
 import { defaultAgentCache } from './agents/cli/installer.js';
 import { checkGatewayConfig, GatewayConfig } from './gateway/config.js';
+import { ProxmoxSettings } from './sandbox/proxmox/settings.js';
 import { SandboxSettings } from './sandbox/settings.js';
+
+const NodeExecutor = z.enum(['docker', 'local', 'proxmox']);
 
 export const NodeConfig = z.strictObject({
   control_plane_url: z.url(),
@@ -33,8 +36,17 @@ export const NodeConfig = z.strictObject({
       memory_mb: z.int().min(64).default(4096),
     })
     .default({ slots: 2, cpu_cores: 2, memory_mb: 4096 }),
-  /** docker isolates; local runs commands on this machine with no isolation, so it must be asked for. */
-  executor: z.enum(['docker', 'local']).default('docker'),
+  /**
+   * docker isolates; local runs commands on this machine with no isolation, so it must be asked for;
+   * proxmox runs each attempt in a VM on the cluster in `proxmox:`. A list offers several (the first
+   * runs tasks that name none).
+   */
+  executor: z
+    .union([NodeExecutor, z.array(NodeExecutor).min(1)])
+    .default('docker')
+    .transform((value) => (Array.isArray(value) ? [...new Set(value)] : [value])),
+  /** The Proxmox VE cluster, for `executor: proxmox`. */
+  proxmox: ProxmoxSettings.optional(),
   /** The agents this node offers, by the names tasks give in their `scaffold` field. */
   scaffolds: z.array(z.string().min(1).max(64)).min(1).default(['oracle', 'nop']),
   /** Where CLI agents (claude-code, codex, ...) are installed from npm, once per version. */
@@ -66,6 +78,14 @@ export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process
   if (raw.control_plane_url === undefined && url) raw.control_plane_url = url;
   const config = parseConfigOrThrow(NodeConfig, raw, 'node config');
   if (config.gateway) checkGatewayConfig(config.gateway, 'gateway');
+  if (config.executor.includes('proxmox') && !config.proxmox) {
+    throw new ConfigError(
+      'node config: executor proxmox needs a `proxmox:` section (api_url, token_id, node, template_vmid)',
+      {
+        details: [{ path: 'proxmox', problem: 'required by executor proxmox' }],
+      },
+    );
+  }
   return config;
 }
 

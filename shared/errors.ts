@@ -290,3 +290,29 @@ export class UnknownCurrencyError extends AutovibeError {
     this.currency = currency;
   }
 }
+
+/** Why a Proxmox VE call failed, read from PVE's own wording so callers can retry or explain. */
+export type ProxmoxFailure =
+  | 'auth'
+  | 'permission'
+  | 'lock_timeout'
+  | 'already_exists'
+  | 'agent_not_configured'
+  | 'agent_not_running'
+  | 'agent_command_disabled'
+  | 'unreachable'
+  | 'not_resent'
+  | 'task_failed'
+  | 'other';
+
+/** A Proxmox VE API call or task failed; `reason` classifies PVE's message. Retryable. */
+export class ProxmoxError extends AutovibeError {
+  override readonly code = 'proxmox_failed';
+  constructor(
+    readonly reason: ProxmoxFailure,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options);
+  }
+}

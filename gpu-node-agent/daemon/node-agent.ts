@@ -101,7 +101,7 @@ export class NodeAgent {
     const registration = await this.api.register({
       name: config.name,
       capabilities: {
-        executors: [deps.provider.kind],
+        executors: deps.provider.executors ?? [deps.provider.kind],
         gpus: config.gpus,
         scaffolds: config.scaffolds.filter((s) => this.agents.names.includes(s)),
         labels: config.labels,

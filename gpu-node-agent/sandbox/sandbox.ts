@@ -1,6 +1,7 @@
 // The sandbox a task runs in, whatever isolates it: a Docker container, a local directory with child
 // processes, later a Proxmox VM. Agents, verification and checkpoints speak only this interface.
 import type { Readable } from 'node:stream';
+import type { ExecutorKind } from '../../shared/domain/node.js';
 import type { SandboxUser } from '../../shared/domain/task.js';
 
 export type { SandboxUser };
@@ -36,6 +37,10 @@ export interface SandboxSpec {
   mounts?: ReadOnlyMount[];
   /** Who the sandbox belongs to, so a restarted node agent can find what it left behind. */
   labels: SandboxLabels;
+  /** Which of the node's executors runs it (a node may offer several); null: the node's first. */
+  executor?: ExecutorKind | null;
+  /** VM executors: the template to clone (a name from the node's config, or a VMID); else the default. */
+  vmTemplate?: string;
 }
 
 export interface ReadOnlyMount {
@@ -85,7 +90,7 @@ export interface Snapshot {
 
 export interface Sandbox {
   readonly id: string;
-  readonly kind: 'docker' | 'local';
+  readonly kind: 'docker' | 'local' | 'proxmox';
   /** A shell command (run with sh -c) in the workspace. */
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
   /** Paths are relative to the workspace, or absolute inside the sandbox. */
@@ -112,7 +117,9 @@ export interface LeftoverSandbox {
 }
 
 export interface SandboxProvider {
-  readonly kind: 'docker' | 'local';
+  readonly kind: 'docker' | 'local' | 'proxmox';
+  /** Every executor it offers, when it routes to several (docker and proxmox); else just `kind`. */
+  readonly executors?: ExecutorKind[];
   create(spec: SandboxSpec): Promise<Sandbox>;
   /** A new sandbox started from a snapshot (its ref when this node still has it, else the image). */
   restore(snapshot: Pick<Snapshot, 'ref' | 'workspace'>, spec: SandboxSpec): Promise<Sandbox>;

@@ -97,8 +97,11 @@ export const Labels = z.record(z.string().min(1).max(128), z.string().max(256));
 
 /** What a node must offer to run the task; the scheduler only dispatches to nodes that match. */
 export const Requirements = z.strictObject({
-  /** docker, local or proxmox; null runs on any executor. */
-  executor: z.enum(['docker', 'local', 'proxmox']).nullable().default(null),
+  /** docker, local or proxmox (`vm` is read as proxmox, the VM executor); null runs on any executor. */
+  executor: z
+    .preprocess((value) => (value === 'vm' ? 'proxmox' : value), z.enum(['docker', 'local', 'proxmox']))
+    .nullable()
+    .default(null),
   gpus: z.int().min(0).max(64).default(0),
   gpu_memory_mb: z.int().min(0).default(0),
   /** Node labels that must all be present with these values (e.g. region: eu). */
@@ -175,6 +178,15 @@ export const TaskSpec = z.strictObject({
   budget_awareness: z.boolean().default(false),
   max_attempts: z.int().min(1).max(20).default(3),
   requirements: Requirements.default(Requirements.parse({})),
+  /**
+   * For VM executors: the template to clone, by a name the node's `proxmox.templates` gives (or its
+   * VMID); null: the node's default template.
+   */
+  vm_template: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a template name or VMID')
+    .nullable()
+    .default(null),
 });
 export type TaskSpecInput = z.input<typeof TaskSpec>;
 export type TaskSpec = z.infer<typeof TaskSpec>;

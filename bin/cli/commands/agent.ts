@@ -11,8 +11,8 @@ export function registerAgent(program: Command): void {
       `
 The config names the control plane (control_plane_url, or env AUTOVIBE_URL or AUTOVIBE_API_URL), the
 node key (node_key, or env AUTOVIBE_NODE_KEY; create one with \`autovibe keys create --role node\`), the
-node's capacity, executor (docker, or local without isolation), the agents it offers (scaffolds) and
-labels. See examples/node.yaml.
+node's capacity, executor (docker, local without isolation, proxmox VMs, or a list of them), the agents
+it offers (scaffolds) and labels. See examples/node.yaml.
 
 SIGTERM or Ctrl-C drains: no new tasks; running ones get drain_timeout_seconds to finish, then are
 checkpointed and handed back. A second signal stops at once. After a crash, a restarted agent removes
@@ -21,25 +21,21 @@ task's max_attempts. When the control plane's queue or storage moves (autovibe d
 ports), the agent registers again by itself.`,
     )
     .action(async (flags: { config: string }) => {
-      const [
-        { loadNodeConfig },
-        { NodeAgent },
-        { chooseSandboxProvider },
-        { configureLogging, createLogger },
-      ] = await Promise.all([
-        import('../../../gpu-node-agent/config.js'),
-        import('../../../gpu-node-agent/daemon/node-agent.js'),
-        import('../../../gpu-node-agent/sandbox/choose-provider.js'),
-        import('../../../shared/logger.js'),
-      ]);
+      const [{ loadNodeConfig }, { NodeAgent }, { chooseNodeProviders }, { configureLogging, createLogger }] =
+        await Promise.all([
+          import('../../../gpu-node-agent/config.js'),
+          import('../../../gpu-node-agent/daemon/node-agent.js'),
+          import('../../../gpu-node-agent/sandbox/choose-provider.js'),
+          import('../../../shared/logger.js'),
+        ]);
       if (!process.env.AUTOVIBE_LOG_FORMAT) configureLogging({ format: 'pretty' });
       const config = await loadNodeConfig(flags.config);
       const logger = createLogger('agent');
-      const provider = await chooseSandboxProvider(config.executor, logger, config.sandbox);
+      const provider = await chooseNodeProviders(config, logger);
       const agent = new NodeAgent(config, { provider, logger });
       await agent.start();
       console.log(
-        `autovibe agent ${config.name}: ${agent.node.id}, ${config.capacity.slots} slots, ${provider.kind} sandboxes, scaffolds ${config.scaffolds.join(', ')}`,
+        `autovibe agent ${config.name}: ${agent.node.id}, ${config.capacity.slots} slots, ${(provider.executors ?? [provider.kind]).join('+')} sandboxes, scaffolds ${config.scaffolds.join(', ')}`,
       );
       let signals = 0;
       const onSignal = (signal: string) => {

@@ -53,6 +53,8 @@ export function sandboxSpec(
     gatewayAccess: needs.gatewayAccess,
     mounts: needs.mounts,
     labels: { node: node.name, task: task.id, attempt: ref.attempt },
+    executor: task.requirements.executor ?? (task.vm_template ? 'proxmox' : null),
+    ...(task.vm_template && { vmTemplate: task.vm_template }),
   };
 }
 

@@ -1,0 +1,484 @@
+// Sandboxes as Proxmox VE virtual machines: a linked clone of a template per attempt, reached only
+// through the PVE API and the QEMU guest agent inside it (no SSH, no network into the VM). Commands run
+// with `agent/exec` in their own session so a timeout kills everything they started; files cross with
+// `agent/file-write` (chunked under PVE's 61440-character cap) and `agent/file-read` (split when PVE
+// truncates it); snapshots are PVE snapshots plus the workspace as a tar.
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { ProxmoxError, SandboxRefusedError } from '../../../shared/errors.js';
+import { CappedOutput } from '../capped-output.js';
+import type {
+  ExecOptions,
+  ExecResult,
+  LeftoverSandbox,
+  Sandbox,
+  SandboxLabels,
+  SandboxProvider,
+  SandboxSpec,
+  SandboxUser,
+  Snapshot,
+} from '../sandbox.js';
+import { sandboxPath, shellQuote, WORKSPACE } from '../sandbox.js';
+import type { PveClient } from './pve-client.js';
+import type { ProxmoxSettings } from './settings.js';
+
+/** PVE's limit on file-write's `content`; base64 in 4-character groups, so chunks end on a boundary. */
+export const FILE_WRITE_CAP = 61_440;
+/** The unprivileged user commands run as inside the VM (made on first use if the template lacks it). */
+export const GUEST_USER = 'autovibe';
+const TAG = 'autovibe';
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export type ProxmoxProviderSettings = Pick<
+  ProxmoxSettings,
+  'template_vmid' | 'templates' | 'storage' | 'pool' | 'clone' | 'network' | 'agent_wait_seconds'
+> & { snapshot_ram?: boolean };
+
+export class ProxmoxSandboxProvider implements SandboxProvider {
+  readonly kind = 'proxmox' as const;
+
+  constructor(
+    private readonly client: PveClient,
+    private readonly settings: ProxmoxProviderSettings,
+  ) {}
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    if (spec.gatewayAccess) {
+      throw new SandboxRefusedError(
+        'gatewayAccess: Proxmox VMs have no route to the node (their NIC is isolated); run agents that call the model from the node',
+      );
+    }
+    const template = this.template(spec.vmTemplate);
+    const vmid = await this.client.clone(template, {
+      name: vmName(spec.labels),
+      full: this.settings.clone === 'full',
+      storage: this.settings.storage,
+      pool: this.settings.pool,
+    });
+    const sandbox = new ProxmoxSandbox(
+      this.client,
+      vmid,
+      spec.user,
+      spec.env,
+      this.settings.snapshot_ram ?? false,
+    );
+    try {
+      await this.client.configure(vmid, {
+        cores: Math.max(1, Math.ceil(spec.cpuCores)),
+        memory: spec.memoryMb,
+        tags: tagsOf(spec.labels),
+        description: JSON.stringify({ autovibe: spec.labels }),
+        ...(this.settings.network && { net0: nicOf(this.settings.network) }),
+      });
+      const group = this.settings.network?.firewall_group;
+      if (group) await this.client.isolate(vmid, group);
+      await this.growDisk(vmid, spec.diskGb);
+      await this.client.start(vmid);
+      await sandbox.waitForAgent(this.settings.agent_wait_seconds * 1000);
+      await sandbox.prepare();
+      return sandbox;
+    } catch (error) {
+      await sandbox.destroy().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * The snapshot's own VM rolled back when it is still on this cluster (a drained attempt's VM), else
+   * a fresh clone with the workspace copied in.
+   */
+  async restore(snapshot: Pick<Snapshot, 'ref' | 'workspace'>, spec: SandboxSpec): Promise<Sandbox> {
+    const ref = parseRef(snapshot.ref);
+    if (ref && ref.node === this.client.node) {
+      const alive = await this.client.status(ref.vmid).then(
+        () => true,
+        () => false,
+      );
+      if (alive) {
+        const sandbox = new ProxmoxSandbox(
+          this.client,
+          ref.vmid,
+          spec.user,
+          spec.env,
+          this.settings.snapshot_ram ?? false,
+        );
+        try {
+          await this.client.rollback(ref.vmid, ref.snapshot);
+          await this.client.configure(ref.vmid, {
+            tags: tagsOf(spec.labels),
+            description: JSON.stringify({ autovibe: spec.labels }),
+          });
+          await sandbox.waitForAgent(this.settings.agent_wait_seconds * 1000);
+          await sandbox.prepare();
+          return sandbox;
+        } catch {
+          // The VM is no use (a failed rollback): start over from the template and the workspace.
+        }
+      }
+    }
+    const sandbox = await this.create(spec);
+    await sandbox.copyIn(snapshot.workspace);
+    return sandbox;
+  }
+
+  async leftovers(node: string): Promise<LeftoverSandbox[]> {
+    const found: LeftoverSandbox[] = [];
+    for (const vm of await this.client.list()) {
+      const tags = (vm.tags ?? '').split(/[;,\s]+/);
+      if (vm.template || !tags.includes(TAG) || !tags.includes(`av-node-${tagSafe(node)}`)) continue;
+      const config = await this.client.call(`config of VM ${vm.vmid}`, (api) =>
+        api.nodes.$(this.client.node).qemu.$(vm.vmid).config.$get(),
+      );
+      const labels = labelsOf(config.description);
+      if (labels?.node === node) found.push({ id: String(vm.vmid), labels });
+    }
+    return found;
+  }
+
+  async remove(id: string): Promise<void> {
+    await destroyVm(this.client, Number(id));
+  }
+
+  async gatewayHost(): Promise<string> {
+    throw new SandboxRefusedError('gatewayAccess: Proxmox VMs have no route to the node');
+  }
+
+  private template(name: string | undefined): number {
+    if (!name) return this.settings.template_vmid;
+    const vmid = this.settings.templates[name] ?? (/^\d+$/.test(name) ? Number(name) : undefined);
+    if (vmid === undefined || (!this.settings.templates[name] && vmid !== this.settings.template_vmid)) {
+      throw new SandboxRefusedError(
+        `vm_template: ${name} is not a template of this node (proxmox.templates has ${Object.keys(this.settings.templates).join(', ') || 'none'})`,
+      );
+    }
+    return vmid;
+  }
+
+  /** Grows the clone's first disk to disk_gb; PVE cannot shrink a disk, so a bigger template stays. */
+  private async growDisk(vmid: number, diskGb: number): Promise<void> {
+    const config = (await this.client.call(`config of VM ${vmid}`, (api) =>
+      api.nodes.$(this.client.node).qemu.$(vmid).config.$get(),
+    )) as Record<string, unknown>;
+    const disk = ['scsi0', 'virtio0', 'sata0', 'ide0'].find((key) => typeof config[key] === 'string');
+    if (!disk) return;
+    const size = /size=(\d+)([KMGT])?/.exec(config[disk] as string);
+    const gb = size
+      ? Number(size[1]) / ({ K: 1024 ** 2, M: 1024, G: 1, T: 1 / 1024 }[size[2] ?? 'G'] ?? 1)
+      : 0;
+    if (diskGb > gb) await this.client.resize(vmid, disk, `${diskGb}G`);
+  }
+}
+
+export class ProxmoxSandbox implements Sandbox {
+  readonly kind = 'proxmox' as const;
+  private destroyed = false;
+
+  constructor(
+    private readonly client: PveClient,
+    readonly vmid: number,
+    private user: SandboxUser,
+    private readonly env: Record<string, string>,
+    private readonly snapshotRam: boolean,
+  ) {}
+
+  get id(): string {
+    return String(this.vmid);
+  }
+
+  /**
+   * Pings the agent until it answers or the deadline passes, then checks that it may run commands: a
+   * template whose agent blocks guest-exec is told apart from one whose agent never came up.
+   */
+  async waitForAgent(deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
+    let last: unknown;
+    for (;;) {
+      try {
+        await this.client.agentPing(this.vmid);
+        break;
+      } catch (error) {
+        last = error;
+        const reason = error instanceof ProxmoxError ? error.reason : 'other';
+        if (reason === 'agent_not_configured') {
+          throw new ProxmoxError(
+            reason,
+            `VM ${this.vmid}: the template has no guest agent configured: set "agent: 1" on it (qm set <template> --agent enabled=1)`,
+          );
+        }
+        if (reason !== 'agent_not_running' && reason !== 'other') throw error;
+      }
+      if (Date.now() > deadline) {
+        throw new ProxmoxError(
+          'agent_not_running',
+          `VM ${this.vmid}: the guest agent did not answer within ${Math.round(deadlineMs / 1000)} s: is qemu-guest-agent installed and enabled in the template? (${(last as Error).message})`,
+        );
+      }
+      await sleep(1000);
+    }
+    try {
+      await this.client.agentExec(this.vmid, ['/bin/true']);
+    } catch (error) {
+      if (error instanceof ProxmoxError && error.reason === 'agent_command_disabled') {
+        throw new ProxmoxError(
+          error.reason,
+          `VM ${this.vmid}: the guest agent answers but may not run commands (guest-exec is blocked in its configuration: remove it from block-rpcs / add it to allow-rpcs): ${error.message}`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** The workspace and the unprivileged user, whatever the template had. */
+  async prepare(): Promise<void> {
+    const made = await this.run(
+      [
+        `id ${GUEST_USER} >/dev/null 2>&1 || useradd -m -s /bin/sh ${GUEST_USER} 2>/dev/null || adduser -D -s /bin/sh ${GUEST_USER}`,
+        `mkdir -p ${WORKSPACE}`,
+        this.user === 'root' ? 'true' : `chown -R ${GUEST_USER}: ${WORKSPACE}`,
+      ].join(' && '),
+      'root',
+    );
+    if (made.exitCode !== 0)
+      throw new ProxmoxError(
+        'other',
+        `VM ${this.vmid}: preparing the workspace failed: ${made.stderr.toString()}`,
+      );
+  }
+
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    if (this.destroyed) return Promise.reject(new Error('The sandbox is destroyed'));
+    const env = {
+      PATH,
+      HOME: this.user === 'root' ? '/root' : WORKSPACE,
+      WORKSPACE,
+      ...this.env,
+      ...options.env,
+    };
+    const exports = Object.entries(env)
+      .map(([key, value]) => `export ${key}=${shellQuote(value)}`)
+      .join('; ');
+    const script = `${exports}; cd ${shellQuote(options.cwd ? sandboxPath(options.cwd) : WORKSPACE)} && ${command}`;
+    return this.run(script, this.user, options);
+  }
+
+  private async run(script: string, user: SandboxUser, options: ExecOptions = {}): Promise<ExecResult> {
+    const started = Date.now();
+    // setsid: the command leads its own process group, so a timeout kills all it started.
+    const argv =
+      user === 'root'
+        ? ['setsid', 'sh', '-c', script]
+        : ['setsid', 'su', '-s', '/bin/sh', GUEST_USER, '-c', script];
+    const stdin = options.stdin === undefined ? undefined : options.stdin.toString();
+    const pid = await this.client.agentExec(this.vmid, argv, stdin);
+    let killed = false;
+    const kill = () => {
+      if (killed) return;
+      killed = true;
+      void this.client.agentExec(this.vmid, ['kill', '-KILL', '--', `-${pid}`]).catch(() => undefined);
+    };
+    const timer =
+      options.timeoutSeconds !== undefined ? setTimeout(kill, options.timeoutSeconds * 1000) : undefined;
+    options.signal?.addEventListener('abort', kill, { once: true });
+    if (options.signal?.aborted) kill();
+    try {
+      let delay = 50;
+      for (;;) {
+        const status = await this.client.agentExecStatus(this.vmid, pid);
+        if (status.exited) {
+          const stdout = new CappedOutput(options.outputLimitBytes);
+          const stderr = new CappedOutput(options.outputLimitBytes);
+          const out = Buffer.from(status['out-data'] ?? '', 'latin1');
+          const err = Buffer.from(status['err-data'] ?? '', 'latin1');
+          stdout.push(out);
+          stderr.push(err);
+          // The agent hands output over only when the command ends.
+          if (out.length > 0) options.onOutput?.(out, 'stdout');
+          if (err.length > 0) options.onOutput?.(err, 'stderr');
+          return {
+            exitCode: killed ? null : (status.exitcode ?? null),
+            stdout: stdout.toBuffer(),
+            stderr: stderr.toBuffer(),
+            timedOut: killed && !options.signal?.aborted,
+            truncated:
+              stdout.truncated ||
+              stderr.truncated ||
+              Boolean(status['out-truncated'] || status['err-truncated']),
+            durationMs: Date.now() - started,
+          };
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, 500);
+      }
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', kill);
+    }
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const target = sandboxPath(path);
+    const first = await this.client.agentFileRead(this.vmid, target);
+    if (!first.truncated) return first.content;
+    // PVE stops at its read limit: the rest comes in parts of that size.
+    const parts = `/tmp/.autovibe-read-${nonce()}`;
+    const size = first.content.length;
+    // dd rather than split: a minimal guest's busybox may lack split.
+    await this.mustRun(
+      `mkdir -p ${parts} && f=${shellQuote(target)} && n=$(wc -c < "$f") && i=0 && while [ $((i * ${size})) -lt "$n" ]; do dd if="$f" of=${parts}/p$(printf %06d $i) bs=${size} skip=$i count=1 2>/dev/null || exit 1; i=$((i + 1)); done`,
+      'root',
+    );
+    try {
+      const names = (await this.mustRun(`ls ${parts}`, 'root')).toString().split('\n').filter(Boolean).sort();
+      const chunks: Buffer[] = [];
+      for (const name of names)
+        chunks.push((await this.client.agentFileRead(this.vmid, `${parts}/${name}`)).content);
+      return Buffer.concat(chunks);
+    } finally {
+      await this.mustRun(`rm -rf ${parts}`, 'root').catch(() => undefined);
+    }
+  }
+
+  async writeFile(path: string, content: Buffer | string): Promise<void> {
+    const target = sandboxPath(path);
+    const encoded = Buffer.from(content).toString('base64');
+    const parts = `/tmp/.autovibe-write-${nonce()}`;
+    const names: string[] = [];
+    for (let at = 0; at === 0 || at < encoded.length; at += FILE_WRITE_CAP) {
+      const name = `${parts}.${String(names.length).padStart(6, '0')}`;
+      await this.client.agentFileWrite(this.vmid, name, encoded.slice(at, at + FILE_WRITE_CAP));
+      names.push(name);
+    }
+    const dir = target.slice(0, target.lastIndexOf('/')) || '/';
+    const mkdir = `mkdir -p ${shellQuote(dir)}`;
+    await this.mustRun(
+      [
+        this.user === 'root' ? mkdir : `su -s /bin/sh ${GUEST_USER} -c ${shellQuote(mkdir)}`,
+        `cat ${names.join(' ')} > ${shellQuote(target)}`,
+        `rm -f ${names.join(' ')}`,
+        this.user === 'root' ? 'true' : `chown ${GUEST_USER}: ${shellQuote(target)}`,
+      ].join(' && '),
+      'root',
+    );
+  }
+
+  async copyIn(archive: Buffer, dir = WORKSPACE): Promise<void> {
+    const tar = `/tmp/.autovibe-in-${nonce()}.tar`;
+    await this.writeFile(tar, archive);
+    await this.mustRun(
+      `mkdir -p ${shellQuote(dir)} && tar -xf ${tar} -C ${shellQuote(dir)}; status=$?; rm -f ${tar}; exit $status`,
+      this.user,
+    );
+  }
+
+  async copyOut(dir = WORKSPACE): Promise<Readable> {
+    const tar = `/tmp/.autovibe-out-${nonce()}.tar`;
+    await this.mustRun(`tar -cf ${tar} -C ${shellQuote(dir)} .`, 'root');
+    try {
+      return Readable.from([await this.readFile(tar)]);
+    } finally {
+      await this.mustRun(`rm -f ${tar}`, 'root').catch(() => undefined);
+    }
+  }
+
+  async snapshot(name: string): Promise<Snapshot> {
+    const snapname = `av-${name.replace(/[^A-Za-z0-9_-]/g, '-')}`.slice(0, 40);
+    // Written data reaches the disk before the snapshot, whether or not PVE freezes the guest.
+    await this.mustRun('sync', 'root');
+    await this.client.snapshot(this.vmid, snapname, this.snapshotRam);
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.copyOut()) chunks.push(chunk as Buffer);
+    const workspace = Buffer.concat(chunks);
+    return {
+      ref: `pve:${this.client.node}:${this.vmid}:${snapname}`,
+      workspace,
+      sizeBytes: workspace.length,
+    };
+  }
+
+  async switchUser(user: SandboxUser): Promise<void> {
+    this.user = user;
+    if (user !== 'root') await this.mustRun(`chown -R ${GUEST_USER}: ${WORKSPACE}`, 'root');
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await destroyVm(this.client, this.vmid);
+  }
+
+  private async mustRun(script: string, user: SandboxUser): Promise<Buffer> {
+    const result = await this.run(script, user);
+    if (result.exitCode !== 0) {
+      throw new ProxmoxError(
+        'other',
+        `VM ${this.vmid}: ${script.slice(0, 80)} failed (${result.exitCode}): ${result.stderr.toString().trim()}`,
+      );
+    }
+    return result.stdout;
+  }
+}
+
+/** Stops (if running) and deletes with purge; a VM already gone is fine. */
+async function destroyVm(client: PveClient, vmid: number): Promise<void> {
+  const status = await client.status(vmid).catch((error: ProxmoxError) => {
+    if (/does not exist/.test(error.message)) return null;
+    throw error;
+  });
+  if (!status) return;
+  if (status.status === 'running') await client.stop(vmid);
+  await client.destroy(vmid);
+}
+
+/** PVE tags: lower case, `[a-z0-9_][a-z0-9_+.-]*`. */
+function tagSafe(value: string): string {
+  return value.toLowerCase().replace(/[^a-z0-9_+.-]/g, '-');
+}
+
+function tagsOf(labels: SandboxLabels): string {
+  return [
+    TAG,
+    `av-node-${tagSafe(labels.node)}`,
+    `av-task-${tagSafe(labels.task)}`,
+    `av-attempt-${labels.attempt}`,
+  ].join(';');
+}
+
+/** A DNS name, as PVE wants VM names: which node, task and attempt, readable in the PVE UI. */
+function vmName(labels: SandboxLabels): string {
+  return `av-${labels.node}-${labels.task}-${labels.attempt}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+}
+
+function labelsOf(description: unknown): SandboxLabels | null {
+  try {
+    const parsed = JSON.parse(String(description)) as { autovibe?: SandboxLabels };
+    return parsed.autovibe ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function nicOf(network: NonNullable<ProxmoxSettings['network']>): string {
+  return [
+    'virtio',
+    `bridge=${network.bridge}`,
+    ...(network.vlan ? [`tag=${network.vlan}`] : []),
+    'firewall=1',
+  ].join(',');
+}
+
+function parseRef(ref: string): { node: string; vmid: number; snapshot: string } | null {
+  const match = /^pve:([^:]+):(\d+):(.+)$/.exec(ref);
+  return match ? { node: match[1] as string, vmid: Number(match[2]), snapshot: match[3] as string } : null;
+}
+
+function nonce(): string {
+  return randomBytes(6).toString('hex');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,218 @@
+// ProxmoxSandbox through proxmox-api against the PVE test server, whose VMs are real QEMU guests running
+// the real qemu-guest-agent. VM boots are slow under TCG, so the behaviour checks share one VM; the
+// fault checks that need no guest (locks, nextid, lost answers, auth) run on the API alone.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ProxmoxProviderSettings,
+  type ProxmoxSandbox,
+  ProxmoxSandboxProvider,
+} from '../../gpu-node-agent/sandbox/proxmox/proxmox-sandbox.js';
+import type { SandboxSpec } from '../../gpu-node-agent/sandbox/sandbox.js';
+import { filesOf, tarOf, toBuffer } from '../../gpu-node-agent/sandbox/tar.js';
+import { ProxmoxError } from '../../shared/errors.js';
+import { startTestCluster, TEMPLATE_VMID, type TestCluster } from './cluster.js';
+
+const VM_TIMEOUT = 420_000;
+const settings: ProxmoxProviderSettings = {
+  template_vmid: TEMPLATE_VMID,
+  templates: {},
+  clone: 'linked',
+  network: { bridge: 'vmbr1', vlan: 42, firewall_group: 'autovibe-sandbox' },
+  agent_wait_seconds: 300,
+};
+const spec = (overrides: Partial<SandboxSpec> = {}): SandboxSpec => ({
+  image: 'unused-by-vms',
+  env: { GREETING: 'hi' },
+  memoryMb: 256,
+  cpuCores: 1,
+  maxProcesses: 64,
+  diskGb: 2,
+  user: 'unprivileged',
+  rootAllowed: false,
+  networkEgress: false,
+  labels: { node: 'pve-test', task: 'tsk_ProxTest', attempt: 1 },
+  ...overrides,
+});
+
+let cluster: TestCluster;
+beforeAll(async () => {
+  cluster = await startTestCluster({ fileReadMax: 100_000 });
+}, 300_000);
+afterAll(async () => {
+  await cluster?.close();
+});
+
+describe('the PVE API, without a guest', () => {
+  it('refuses a wrong token secret with 401, and never talks to a server its CA did not sign', async () => {
+    const bad = cluster.client({ tokenSecret: '00000000-0000-0000-0000-000000000000' });
+    await expect(bad.version()).rejects.toMatchObject({ reason: 'auth' });
+    const untrusted = cluster.client({ ca: undefined });
+    await expect(untrusted.version()).rejects.toMatchObject({ reason: 'unreachable' });
+    expect((await cluster.client().version()).release).toBe('8.2');
+  });
+
+  it('retries a clone whose template lock is held, and a VMID taken between nextid and clone', async () => {
+    const client = cluster.client({ cloneRetryMs: 60_000 });
+    const release = cluster.server.holdLock(TEMPLATE_VMID);
+    setTimeout(release, 2500);
+    cluster.server.faults.nextidRace = true;
+    const vmid = await client.clone(TEMPLATE_VMID, { name: 'retry-test', full: false });
+    const clones = cluster.server.requests.filter((r) => r.path.endsWith(`/qemu/${TEMPLATE_VMID}/clone`));
+    expect(clones.length).toBeGreaterThanOrEqual(2);
+    expect(cluster.server.vms.get(vmid)?.name).toBe('retry-test');
+    await client.destroy(vmid);
+    expect(cluster.server.vms.has(vmid)).toBe(false);
+    // The other party's VM, which took the first id.
+    const taken = cluster.server.guests().find((vm) => vm.name === 'someone-else');
+    if (taken) await client.destroy(taken.vmid);
+  }, 90_000);
+
+  it("gives up on a lock held past the deadline with PVE's words, and reports a failed clone task", async () => {
+    const client = cluster.client({ cloneRetryMs: 1500 });
+    const release = cluster.server.holdLock(TEMPLATE_VMID);
+    await expect(client.clone(TEMPLATE_VMID, { name: 'locked', full: false })).rejects.toThrow(
+      `can't lock file '/var/lock/qemu-server/lock-${TEMPLATE_VMID}.conf' - got timeout`,
+    );
+    release();
+    cluster.server.faults.cloneFailure = 'storage local full';
+    await expect(client.clone(TEMPLATE_VMID, { name: 'failing', full: false })).rejects.toMatchObject({
+      reason: 'task_failed',
+      message: expect.stringContaining('clone failed: storage local full'),
+    });
+  }, 60_000);
+
+  it('never sends a clone twice when its answer is lost (proxmox-api would re-send it)', async () => {
+    const client = cluster.client();
+    const before = cluster.server.requests.filter((r) => r.path.endsWith('/clone')).length;
+    cluster.server.faults.loseAnswer = (method, path) => method === 'POST' && path.endsWith('/clone');
+    const error = await client
+      .clone(TEMPLATE_VMID, { name: 'lost', full: false })
+      .catch((e: ProxmoxError) => e);
+    cluster.server.faults.loseAnswer = null;
+    expect(error).toBeInstanceOf(ProxmoxError);
+    expect((error as ProxmoxError).reason).toBe('not_resent');
+    expect(cluster.server.requests.filter((r) => r.path.endsWith('/clone')).length).toBe(before + 1);
+    // The VM it made is found and removed like any leftover.
+    const made = cluster.server.guests().find((vm) => vm.name === 'lost');
+    expect(made).toBeDefined();
+    await cluster.client().destroy(made!.vmid);
+  }, 60_000);
+});
+
+describe('a VM sandbox', () => {
+  let provider: ProxmoxSandboxProvider;
+  let sandbox: ProxmoxSandbox;
+  beforeAll(async () => {
+    provider = new ProxmoxSandboxProvider(cluster.client(), settings);
+    sandbox = (await provider.create(spec())) as ProxmoxSandbox;
+  }, VM_TIMEOUT);
+
+  it("is a tagged linked clone with the task's resources, found as a leftover by its labels", async () => {
+    const vm = cluster.server.vms.get(sandbox.vmid)!;
+    expect(vm.config).toMatchObject({
+      cores: 1,
+      memory: 256,
+      tags: 'autovibe;av-node-pve-test;av-task-tsk_proxtest;av-attempt-1',
+    });
+    expect(vm.name).toBe('av-pve-test-tsk-proxtest-1');
+    // The NIC on the isolated bridge and VLAN, behind the firewall group that keeps it off the cluster.
+    expect(vm.config).toMatchObject({
+      net0: 'virtio,bridge=vmbr1,tag=42,firewall=1',
+      firewall: 1,
+      firewall_rules: 'group:autovibe-sandbox',
+    });
+    expect(await provider.leftovers('pve-test')).toEqual([
+      { id: String(sandbox.vmid), labels: { node: 'pve-test', task: 'tsk_ProxTest', attempt: 1 } },
+    ]);
+    expect(await provider.leftovers('another-node')).toEqual([]);
+  });
+
+  it('runs commands as the unprivileged user in the workspace, with exit codes, env and stdin', async () => {
+    const result = await sandbox.exec('id -u; pwd; echo "$GREETING"; cat; echo oops >&2; exit 3', {
+      stdin: 'from stdin',
+    });
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout.toString()).toBe('1000\n/workspace\nhi\nfrom stdin');
+    expect(result.stderr.toString()).toBe('oops\n');
+    const big = await sandbox.exec('head -c 300000 /dev/zero | tr "\\0" x', { outputLimitBytes: 2000 });
+    expect(big.truncated).toBe(true);
+    expect(big.stdout.length).toBeLessThan(2100);
+  }, 120_000);
+
+  it('kills the whole process tree on timeout', async () => {
+    const result = await sandbox.exec('(sleep 300; echo late > /workspace/late) & sleep 300', {
+      timeoutSeconds: 3,
+    });
+    expect(result.timedOut).toBe(true);
+    expect(result.exitCode).toBeNull();
+    const left = await sandbox.exec('ps -o pid,args | grep "sleep 300" | grep -v grep | wc -l');
+    expect(left.stdout.toString().trim()).toBe('0');
+  }, 120_000);
+
+  it('moves files past the 61440-character cap and past a truncated read, byte for byte', async () => {
+    const binary = Buffer.alloc(150_000);
+    for (let i = 0; i < binary.length; i++) binary[i] = (i * 7919) % 256;
+    await sandbox.writeFile('deep/dir/blob.bin', binary);
+    const sizes = cluster.server.requests
+      .filter((r) => r.path.endsWith('/agent/file-write'))
+      .map((r) => String(r.params.content).length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(61_440);
+    expect((await sandbox.readFile('deep/dir/blob.bin')).equals(binary)).toBe(true);
+    const owner = await sandbox.exec('stat -c %u deep/dir/blob.bin');
+    expect(owner.stdout.toString().trim()).toBe('1000');
+    await sandbox.copyIn(await tarOf({ 'src/a.txt': 'alpha', 'b.txt': 'beta' }));
+    const files = await filesOf(await toBuffer(await sandbox.copyOut()));
+    expect(files.get('src/a.txt')?.toString()).toBe('alpha');
+    expect(files.get('deep/dir/blob.bin')?.equals(binary)).toBe(true);
+  }, 180_000);
+
+  it(
+    'snapshots and restores by rolling the same VM back on this cluster',
+    async () => {
+      await sandbox.writeFile('state.txt', 'before');
+      const snap = await sandbox.snapshot('cp-1');
+      expect(snap.ref).toBe(`pve:pve:${sandbox.vmid}:av-cp-1`);
+      expect((await filesOf(snap.workspace)).get('state.txt')?.toString()).toBe('before');
+      await sandbox.writeFile('state.txt', 'after');
+      const restored = await provider.restore(
+        snap,
+        spec({ labels: { node: 'pve-test', task: 'tsk_ProxTest', attempt: 2 } }),
+      );
+      expect(restored.id).toBe(sandbox.id);
+      expect((await restored.readFile('state.txt')).toString()).toBe('before');
+    },
+    VM_TIMEOUT,
+  );
+
+  it('is gone, disk and all, once destroyed, and destroying twice is fine', async () => {
+    const vm = cluster.server.vms.get(sandbox.vmid)!;
+    await sandbox.destroy();
+    await sandbox.destroy();
+    expect(cluster.server.vms.has(sandbox.vmid)).toBe(false);
+    await expect(import('node:fs/promises').then((fs) => fs.stat(vm.disk))).rejects.toThrow();
+    expect(cluster.server.guests()).toEqual([]);
+  }, 120_000);
+});
+
+describe('guest agents that are not ready', () => {
+  it(
+    'tells "exec not allowed in this guest" apart from an agent that never answers, and leaves no VM',
+    async () => {
+      const provider = new ProxmoxSandboxProvider(cluster.client(), { ...settings, agent_wait_seconds: 300 });
+      cluster.server.faults.guestAppend = ['autovibe.agent_block=guest-exec'];
+      await expect(provider.create(spec())).rejects.toMatchObject({
+        reason: 'agent_command_disabled',
+        message: expect.stringContaining('may not run commands'),
+      });
+      cluster.server.faults.guestAppend = ['autovibe.agent=off'];
+      const impatient = new ProxmoxSandboxProvider(cluster.client(), { ...settings, agent_wait_seconds: 5 });
+      await expect(impatient.create(spec())).rejects.toMatchObject({
+        reason: 'agent_not_running',
+        message: expect.stringContaining('did not answer within 5 s'),
+      });
+      cluster.server.faults.guestAppend = [];
+      expect(cluster.server.guests()).toEqual([]);
+    },
+    VM_TIMEOUT,
+  );
+});
