@@ -117,6 +117,20 @@ export const FUNCTIONS = {
       nodeQueues: 'none',
     },
   },
+  checkpointRetention: {
+    entry: 'functions/checkpoint-retention/handler.ts',
+    description:
+      'Deletes checkpoints of failed work after 7 days and orphaned checkpoint metadata after a day',
+    trigger: { kind: 'schedule', everySeconds: 3600 },
+    timeoutSeconds: 900,
+    memoryMb: 512,
+    uses: {
+      tables: { tasks: 'read' },
+      queues: {},
+      buckets: { checkpoints: 'readWrite' },
+      nodeQueues: 'none',
+    },
+  },
   exporter: {
     entry: 'functions/exporter/handler.ts',
     description: 'Writes trajectory exports (Parquet, ATIF, SFT, ShareGPT) shard by shard, resumably',

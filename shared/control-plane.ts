@@ -23,6 +23,7 @@ import { Sweeper } from './scheduler/sweeper.js';
 import { ApiKeyService } from './services/api-key-service.js';
 import { AttemptService } from './services/attempt-service.js';
 import { BudgetService } from './services/budget-service.js';
+import { CheckpointRetention } from './services/checkpoint-retention.js';
 import { CheckpointService } from './services/checkpoint-service.js';
 import { GatewayKeyService } from './services/gateway-key-service.js';
 import { NodeService } from './services/node-service.js';
@@ -63,6 +64,8 @@ export interface ControlPlane {
   /** Claims and reports of the attempts nodes hold. */
   attempts: AttemptService;
   checkpoints: CheckpointService;
+  /** Deletes failed and orphaned checkpoints (the checkpoint-retention function). */
+  checkpointRetention: CheckpointRetention;
   budgets: BudgetService;
   gatewayKeys: GatewayKeyService;
   traffic: TrafficService;
@@ -246,6 +249,11 @@ export function wireControlPlane(
       tasks,
       ownership,
       reports,
+      blobs: new S3BlobStore(aws.s3, buckets.checkpoints),
+      now,
+    }),
+    checkpointRetention: new CheckpointRetention({
+      tasks: repositories.tasks,
       blobs: new S3BlobStore(aws.s3, buckets.checkpoints),
       now,
     }),

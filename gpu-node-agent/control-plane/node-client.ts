@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { z } from 'zod';
 import { ApiClient, parseAnswer } from '../../shared/api-client.js';
 import {
   type AwsClients,
@@ -223,7 +224,10 @@ export class NodeClient {
     );
   }
 
-  recordCheckpoint(taskId: string, report: Omit<CheckpointReport, 'worker_id'>): Promise<CheckpointAnswer> {
+  recordCheckpoint(
+    taskId: string,
+    report: Omit<z.input<typeof CheckpointReport>, 'worker_id'>,
+  ): Promise<CheckpointAnswer> {
     return this.api.call(
       { schema: CheckpointAnswer, what: 'checkpoint answer' },
       'POST',

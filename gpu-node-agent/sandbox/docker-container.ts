@@ -127,7 +127,18 @@ export class DockerSandbox implements Sandbox {
       ref: `${CHECKPOINT_REPOSITORY}:${tag}`,
       workspace,
       sizeBytes: workspace.length + (image.Size ?? 0),
+      pausedMs: 0,
     };
+  }
+
+  async dropSnapshot(ref: string): Promise<void> {
+    // Only the images this node commits for checkpoints: never the task's own image.
+    if (!ref.startsWith(`${CHECKPOINT_REPOSITORY}:`)) return;
+    await engineCall(`remove checkpoint image ${ref}`, this.engine.timeouts.callSeconds, (abortSignal) =>
+      this.engine.docker.getImage(ref).remove({ abortSignal }),
+    ).catch((error) => {
+      if (statusOf(error) !== 404) throw error;
+    });
   }
 
   async switchUser(user: SandboxUser): Promise<void> {

@@ -164,7 +164,13 @@ class LocalSandbox implements Sandbox {
     const ref = join(this.base, 'snapshots', name);
     await cp(this.workspace, ref, { recursive: true });
     const workspace = await packDir(this.workspace);
-    return { ref, workspace, sizeBytes: workspace.length };
+    return { ref, workspace, sizeBytes: workspace.length, pausedMs: 0 };
+  }
+
+  async dropSnapshot(ref: string): Promise<void> {
+    // Only the copies this sandbox keeps under its own snapshots directory.
+    if (dirname(ref) !== join(this.base, 'snapshots')) return;
+    await rm(ref, { recursive: true, force: true });
   }
 
   /** Every command runs as the node agent's own user: there is no one else to switch to. */

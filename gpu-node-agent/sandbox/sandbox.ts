@@ -86,6 +86,11 @@ export interface Snapshot {
   /** The workspace as a tar archive: portable to any node, whatever the ref. */
   workspace: Buffer;
   sizeBytes: number;
+  /**
+   * How long the sandbox was frozen for it: 0 where the executor snapshots a running sandbox without
+   * pausing it (a Docker commit without pause), else the pause (a VM snapshot with its RAM state).
+   */
+  pausedMs: number;
 }
 
 export interface Sandbox {
@@ -101,6 +106,11 @@ export interface Sandbox {
   /** A tar archive of `dir` (default the workspace), entries relative to it. */
   copyOut(dir?: string): Promise<Readable>;
   snapshot(name: string): Promise<Snapshot>;
+  /**
+   * Deletes a snapshot this sandbox took (`ref`), where it lives on this node: superseded by a newer
+   * one, or no longer needed. Its workspace archive elsewhere is untouched. Safe on one already gone.
+   */
+  dropSnapshot(ref: string): Promise<void>;
   /**
    * From now on commands and file operations run as `user`, who is given the workspace (verification
    * as another user than the agent's). Root only where the spec has `rootAllowed`.

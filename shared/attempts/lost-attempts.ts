@@ -1,10 +1,11 @@
 // A lost attempt: its node stopped renewing the lease (it crashed, or was cut off), or it restarted
 // and found the attempt left over. That is the infrastructure's failure, not the task's: the attempt
 // is handed back (the task queued again at once, its records staying under their attempt number)
-// without counting against max_attempts, and the task's events say how it ended (AttemptLost). A task
-// that loses its node maxLostAttempts times is buried instead, saying so. The move and its event are
-// one write conditional on the task as read, so a sweep that runs twice, or a node's report racing
-// the sweep, records the loss once.
+// without counting against max_attempts, and the task's events say how it ended (AttemptLost). When
+// the lost attempt saved a checkpoint (periodic, checkpoint_interval_seconds), the next attempt
+// resumes from the latest one instead of from scratch. A task that loses its node maxLostAttempts
+// times is buried instead, saying so. The move and its event are one write conditional on the task as
+// read, so a sweep that runs twice, or a node's report racing the sweep, records the loss once.
 import type { Task } from '../domain/task.js';
 import { HELD_STATUSES, isHeld, TaskStatus } from '../domain/task-state.js';
 import type { EventPublisher } from '../events/event-publisher.js';
@@ -54,7 +55,7 @@ export class LostAttempts {
           last_error: why,
           lease_expires_at: null,
           status_reason: `attempt ${task.attempt} lost: ${why}`,
-          ...(givenUp ? {} : { worker_id: null, started_at: null }),
+          ...(givenUp ? {} : { worker_id: null, started_at: null, ...resumeFromLatest(task) }),
         },
         event,
       },
@@ -65,4 +66,11 @@ export class LostAttempts {
     await this.deps.publisher.notify(event);
     return givenUp ? this.deps.retry.bury(moved.after, givenUp) : moved.after;
   }
+}
+
+/** The lost attempt's latest checkpoint as where the next attempt starts; nothing if it saved none. */
+function resumeFromLatest(task: Task): Pick<Task, 'resume_from'> | Record<string, never> {
+  const last = task.last_checkpoint;
+  if (last?.attempt !== task.attempt) return {};
+  return { resume_from: { task_id: task.id, checkpoint_id: last.checkpoint_id } };
 }

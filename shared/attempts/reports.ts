@@ -138,7 +138,10 @@ export class AttemptReports {
     return after ?? this.explainRefusal(taskId, ref, TaskStatus.queued);
   }
 
-  /** Records a checkpoint the node saved of the attempt it holds (CheckpointCreated). */
+  /**
+   * Records a checkpoint the node saved of the attempt it holds (CheckpointCreated) as the task's
+   * latest: if the node is lost, the next attempt resumes from it (LostAttempts).
+   */
   checkpointed(taskId: string, ref: HeldAttempt, checkpointId: string, sizeBytes: number): Promise<Task> {
     const now = this.deps.now();
     const event = this.deps.publisher.build(
@@ -146,7 +149,8 @@ export class AttemptReports {
       { task_id: taskId, attempt: ref.attempt, checkpoint_id: checkpointId, size_bytes: sizeBytes },
       { at: now.toISOString(), dedupeKey: `${taskId}:${checkpointId}` },
     );
-    return this.report(taskId, ref, null, HELD_STATUSES, {}, event);
+    const last = { checkpoint_id: checkpointId, attempt: ref.attempt };
+    return this.report(taskId, ref, null, HELD_STATUSES, { last_checkpoint: last }, event);
   }
 
   /**

@@ -1,6 +1,8 @@
 // A checkpoint of a running attempt (seed 004 "Checkpoint/restore"): the sandbox as the executor can
 // restore it (a committed image, node-local) plus the workspace as a tar archive in S3, which any
-// node can restore on top of the task's image.
+// node can restore on top of the task's image. Each names its parent, so a task's checkpoints are its
+// evolution record (seed 000); nodes take them periodically (`checkpoint_interval_seconds`) and when
+// they drain.
 import { z } from 'zod';
 import { blobKey } from './blob-keys.js';
 import { IdPrefix, idPattern } from './ids.js';
@@ -25,6 +27,12 @@ export const CheckpointReport = z.strictObject({
   parent: CheckpointId.nullable(),
   /** Workspace files added, changed or removed since the parent (or since the task's initial files). */
   files_changed: z.array(z.string().max(1024)).max(100_000),
+  /** Why it was taken: the task's checkpoint interval came round, or the node drained. */
+  trigger: z.enum(['periodic', 'drain']).default('drain'),
+  /** How long the sandbox was frozen for it (0 where the executor snapshots without pausing). */
+  paused_ms: z.int().min(0).nullable().default(null),
+  /** How long taking it took, snapshot and upload: the time the agent ran beside it, slowed. */
+  duration_ms: z.int().min(0).nullable().default(null),
 });
 export type CheckpointReport = z.infer<typeof CheckpointReport>;
 
@@ -33,6 +41,11 @@ export const CheckpointManifest = CheckpointReport.omit({ worker_id: true }).ext
   created_at: z.iso.datetime(),
 });
 export type CheckpointManifest = z.infer<typeof CheckpointManifest>;
+
+/** Checkpoints of tasks that ended without success are deleted this long after they were taken. */
+export const FAILED_CHECKPOINT_RETENTION_MS = 7 * 24 * 3600_000;
+/** A manifest without its archive, an archive never recorded, or either without a task, this long. */
+export const ORPHANED_CHECKPOINT_RETENTION_MS = 24 * 3600_000;
 
 /** Where a task's checkpoints live in the checkpoints bucket (one folder per checkpoint). */
 export function checkpointPrefix(task: Pick<Task, 'id' | 'project_id' | 'created_at'>): string {

@@ -31,6 +31,19 @@ export function idPattern(prefix: IdPrefix): RegExp {
   return new RegExp(`^${prefix}_${BODY}$`);
 }
 
+/** When an id from newId was made (the first 10 characters of its body); null for another id. */
+export function idTime(id: string): Date | null {
+  const body = id.slice(id.indexOf('_') + 1);
+  if (body.length !== 26) return null;
+  let ms = 0;
+  for (const char of body.slice(0, 10)) {
+    const digit = ALPHABET.indexOf(char);
+    if (digit < 0) return null;
+    ms = ms * 32 + digit;
+  }
+  return new Date(ms);
+}
+
 function encodeTime(ms: number): string {
   let out = '';
   let rest = ms;

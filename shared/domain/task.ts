@@ -129,6 +129,8 @@ export const SandboxUser = z.enum(['unprivileged', 'root']);
 export type SandboxUser = z.infer<typeof SandboxUser>;
 
 const MAX_TASK_TIMEOUT_SECONDS = 7 * 24 * 3600;
+/** The shortest checkpoint_interval_seconds a task may ask for. */
+export const MIN_CHECKPOINT_INTERVAL_SECONDS = 30;
 
 export const TaskSpec = z.strictObject({
   project_id: ProjectId,
@@ -154,6 +156,18 @@ export const TaskSpec = z.strictObject({
    */
   verification_run_as: SandboxUser.nullable().default(null),
   timeout_seconds: z.int().min(10).max(MAX_TASK_TIMEOUT_SECONDS).default(3600),
+  /**
+   * The node checkpoints the running attempt this often (seed 002's automated checkpointing), so an
+   * attempt lost with its node resumes from the latest checkpoint instead of from scratch. Null: only
+   * a draining node checkpoints. At least 30 s: each checkpoint commits the sandbox and uploads the
+   * whole workspace.
+   */
+  checkpoint_interval_seconds: z
+    .int()
+    .min(MIN_CHECKPOINT_INTERVAL_SECONDS)
+    .max(MAX_TASK_TIMEOUT_SECONDS)
+    .nullable()
+    .default(null),
   tags: z.array(Slug).max(50).default([]),
   anti_hardcoding: AntiHardcoding.default(AntiHardcoding.parse({})),
   estimated_steps: EstimatedSteps.default({ min: 1, max: 50 }),
@@ -220,5 +234,13 @@ export const Task = TaskSpec.extend({
   result: TaskResult.nullable(),
   /** The checkpoint the next attempt starts from instead of a fresh sandbox (possibly another task's). */
   resume_from: z.strictObject({ task_id: TaskId, checkpoint_id: z.string() }).nullable().default(null),
+  /**
+   * The task's latest checkpoint and the attempt that took it: an attempt lost with its node resumes
+   * from it (when it is that attempt's), and the next checkpoint names it as its parent.
+   */
+  last_checkpoint: z
+    .strictObject({ checkpoint_id: z.string(), attempt: z.int().min(1) })
+    .nullable()
+    .default(null),
 });
 export type Task = z.infer<typeof Task>;

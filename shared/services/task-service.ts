@@ -105,6 +105,7 @@ export class TaskService {
       last_error: null,
       result: null,
       resume_from: options.resumeFrom ?? null,
+      last_checkpoint: null,
     };
 
     const placement = await this.placeNew(task);

@@ -180,6 +180,13 @@ describe('a VM sandbox', () => {
       );
       expect(restored.id).toBe(sandbox.id);
       expect((await restored.readFile('state.txt')).toString()).toBe('before');
+      expect(snap.pausedMs).toBeGreaterThanOrEqual(0);
+      // A snapshot no longer needed is deleted from the VM; dropping it twice is fine.
+      const vm = cluster.server.vms.get(sandbox.vmid)!;
+      expect(vm.snapshots.has('av-cp-1')).toBe(true);
+      await sandbox.dropSnapshot(snap.ref);
+      await sandbox.dropSnapshot(snap.ref);
+      expect(vm.snapshots.has('av-cp-1')).toBe(false);
     },
     VM_TIMEOUT,
   );

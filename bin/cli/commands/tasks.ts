@@ -1,6 +1,7 @@
 // `autovibe submit` and `autovibe tasks ...`.
 import type { Command } from 'commander';
 import type { ApiClient } from '../../../shared/api-client.js';
+import type { CheckpointManifest } from '../../../shared/domain/checkpoint.js';
 import type { SystemEvent } from '../../../shared/domain/events.js';
 import type { Task } from '../../../shared/domain/task.js';
 import type { TaskView } from '../../../shared/services/task-service.js';
@@ -146,6 +147,28 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
         { header: 'AT', value: (e) => e.occurred_at },
         { header: 'EVENT', value: (e) => e.type },
         { header: 'DATA', value: (e) => JSON.stringify(e.data), max: 80 },
+      ]);
+    });
+
+  tasks
+    .command('checkpoints <id>')
+    .description("Show a task's checkpoints, oldest first: its evolution record, each naming its parent")
+    .action(async (id: string) => {
+      const { items } = await (await client()).request<{ items: CheckpointManifest[] }>(
+        'GET',
+        `/api/v1/tasks/${encodeURIComponent(id)}/checkpoints`,
+      );
+      if (json()) return printJson(items);
+      printTable(items, [
+        { header: 'CHECKPOINT', value: (c) => c.checkpoint_id },
+        { header: 'PARENT', value: (c) => c.parent ?? '-' },
+        { header: 'ATTEMPT', value: (c) => String(c.attempt) },
+        { header: 'TRIGGER', value: (c) => c.trigger },
+        { header: 'NODE', value: (c) => c.node },
+        { header: 'FILES', value: (c) => String(c.files_changed.length) },
+        { header: 'BYTES', value: (c) => String(c.size_bytes) },
+        { header: 'PAUSED MS', value: (c) => (c.paused_ms === null ? '-' : String(c.paused_ms)) },
+        { header: 'AT', value: (c) => c.created_at },
       ]);
     });
 }

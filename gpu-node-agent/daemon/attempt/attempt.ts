@@ -1,5 +1,6 @@
 // One attempt of one task on this node, from claim to report, as a pipeline of steps: open a sandbox
-// (fresh, or from a checkpoint), run the agent under the task's deadline, verify, store the artifacts,
+// (fresh, or from a checkpoint), run the agent under the task's deadline (checkpointing it every
+// `checkpoint_interval_seconds` when the task asks), verify, store the artifacts,
 // score, save the trajectory, report. A stop (cancel, deadline, drain) cuts the pipeline short and is
 // reported as such. Whatever happens, the sandbox is destroyed at the end. The steps live beside this
 // file; this class holds only what the node asks of a running attempt (its heartbeat and its stop).
@@ -10,7 +11,7 @@ import { NO_SANDBOX_NEEDS } from '../../agents/agent.js';
 import { attemptSeed } from '../../trajectory/record.js';
 import { TrajectoryRecorder } from '../../trajectory/recorder.js';
 import { storeAgentLog, storeArtifacts } from './artifacts.js';
-import { takeCheckpoint } from './checkpoints.js';
+import { AttemptCheckpoints } from './checkpoints.js';
 import { gatewayAccess } from './gateway-access.js';
 import type { AttemptDeps, AttemptRef, Claim, RunningAttempt } from './ports.js';
 import { reportError, reportResult, reportStop } from './reports.js';
@@ -77,6 +78,7 @@ export class Attempt {
     const fields = { task_id: this.task.id, attempt: this.ref.attempt };
     const disarm = this.halt.armDeadline(this.task, clock);
     let session: SandboxSession | null = null;
+    let checkpoints: AttemptCheckpoints | null = null;
     try {
       const startedAt = clock.now();
       const agent = this.deps.agents.get(this.task.scaffold);
@@ -84,6 +86,8 @@ export class Attempt {
       session = await openSandbox(this.deps, this.task, this.ref, needs, (line) => this.log.push(line));
       this.leaseExpiresAt = (await this.deps.api.start(this.ref)).lease_expires_at ?? this.leaseExpiresAt;
       logger.info('attempt_started', { ...fields, sandbox: session.sandbox.id.slice(0, 12) });
+      checkpoints = new AttemptCheckpoints(this.deps, this.task, this.ref, session);
+      const stopCheckpointing = checkpoints.periodically();
       try {
         await agent.run({
           sandbox: session.sandbox,
@@ -106,13 +110,14 @@ export class Attempt {
         // The key is the agent's: once it stops, the node's gateway refuses it, before anything is
         // reported (the control plane stops honouring it when the attempt ends).
         this.deps.gateway?.keys.forget(this.gatewayKey);
+        await stopCheckpointing();
       }
-      if (this.halt.reason) return await this.reportStop(session);
+      if (this.halt.reason) return await this.reportStop(checkpoints);
 
       // The next heartbeat records `verifying` (no call of its own; short verifications skip it).
       this.verifying = true;
       const verdict = await this.verifyAndScore(session, startedAt);
-      if (this.halt.reason) return await this.reportStop(session);
+      if (this.halt.reason) return await this.reportStop(checkpoints);
       logger.info('attempt_verified', {
         ...fields,
         passed: verdict.report.passed,
@@ -121,8 +126,10 @@ export class Attempt {
         reward: verdict.reward.total,
       });
       await reportResult(this.deps, this.ref, verdict.result);
+      // Reported: no later attempt resumes from this one's snapshot, so this node need not keep it.
+      await checkpoints.discard();
     } catch (error) {
-      if (this.halt.reason) await this.reportStop(session);
+      if (this.halt.reason) await this.reportStop(checkpoints);
       else {
         // However it failed, the attempt keeps its agent log (verification stores it with the rest).
         await this.storeLog();
@@ -171,12 +178,12 @@ export class Attempt {
   }
 
   /** A stopped attempt keeps its agent log too, stored before the stop is reported. */
-  private async reportStop(session: SandboxSession | null): Promise<void> {
+  private async reportStop(checkpoints: AttemptCheckpoints | null): Promise<void> {
     const reason = this.halt.reason!;
     await this.storeLog();
     return reportStop(this.deps, this.ref, reason, async () => {
-      if (!session) return null;
-      return takeCheckpoint(this.deps, this.task, this.ref, session).catch((error) => {
+      if (!checkpoints) return null;
+      return checkpoints.take('drain').catch((error) => {
         this.deps.logger.error('checkpoint_failed', { ...this.ref, reason, error });
         return null;
       });

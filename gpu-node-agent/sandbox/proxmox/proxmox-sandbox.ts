@@ -384,7 +384,11 @@ export class ProxmoxSandbox implements Sandbox {
     const snapname = `av-${name.replace(/[^A-Za-z0-9_-]/g, '-')}`.slice(0, 40);
     // Written data reaches the disk before the snapshot, whether or not PVE freezes the guest.
     await this.mustRun('sync', 'root');
+    // The guest is held for at most the snapshot task: paused while its RAM is saved (vmstate), else
+    // only while PVE freezes its file systems through the agent. The task's time bounds either.
+    const started = performance.now();
     await this.client.snapshot(this.vmid, snapname, this.snapshotRam);
+    const pausedMs = Math.round(performance.now() - started);
     const chunks: Buffer[] = [];
     for await (const chunk of await this.copyOut()) chunks.push(chunk as Buffer);
     const workspace = Buffer.concat(chunks);
@@ -392,7 +396,18 @@ export class ProxmoxSandbox implements Sandbox {
       ref: `pve:${this.client.node}:${this.vmid}:${snapname}`,
       workspace,
       sizeBytes: workspace.length,
+      pausedMs,
     };
+  }
+
+  async dropSnapshot(ref: string): Promise<void> {
+    const [, node, vmid, snapname] = ref.split(':');
+    // Only this VM's own snapshots; a VM destroyed took its snapshots with it.
+    if (node !== this.client.node || Number(vmid) !== this.vmid || !snapname || this.destroyed) return;
+    await this.client.deleteSnapshot(this.vmid, snapname).catch((error: ProxmoxError) => {
+      if (/does not exist/.test(error.message)) return;
+      throw error;
+    });
   }
 
   async switchUser(user: SandboxUser): Promise<void> {
