@@ -32,7 +32,7 @@ export class ModelSupervisor {
   constructor(
     models: LocalModel[],
     gpus: GpuSlot[],
-    private readonly settings: SupervisorSettings,
+    settings: SupervisorSettings,
     private readonly logger: Logger,
   ) {
     this.pidfile = new ReplicaPidfile(join(settings.data_dir, 'replicas.json'));
