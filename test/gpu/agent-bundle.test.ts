@@ -24,7 +24,7 @@ describe('the node agent bundle', () => {
         'node.yaml',
         '--dir',
         join(away, 'units'),
-        '--env-file',
+        '--secrets-file',
         join(away, 'agent.env'),
         '--exec',
         '/usr/bin/node /opt/autovibe-agent.mjs',
