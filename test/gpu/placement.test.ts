@@ -42,7 +42,7 @@ describe('placement', () => {
     const tooBig = () => placeReplicas([pair({ memory_mb: 80000 })], H200, 18000);
     expect(tooBig).toThrow(ModelPlacementError);
     expect(tooBig).toThrow(
-      'models.0 (coder-7b) does not fit: it needs 1 GPU(s) with 80000 MiB each after placing coder-7b#0; GPU 0: 56582 MiB free',
+      'models.0 (coder-7b) does not fit: it needs 1 GPU(s) with 80000 MiB each after placing coder-7b#0; GPU 0: 56645 MiB free',
     );
     expect(() => placeReplicas([pair()], [], 18000)).toThrow('this node has no GPUs');
     expect(() => placeReplicas([pair({ gpus: [3], memory_mb: null })], TWO_A100, 1)).toThrow(
