@@ -11,6 +11,7 @@ import { ConfigError } from '../shared/errors.js';
 import { parseConfigOrThrow } from '../shared/validation.js';
 import { defaultAgentCache } from './agents/cli/installer.js';
 import { checkGatewayConfig, GatewayConfig } from './gateway/config.js';
+import { LocalModel, SupervisorSettings } from './models/config.js';
 import { ProxmoxSettings } from './sandbox/proxmox/settings.js';
 import { SandboxSettings } from './sandbox/settings.js';
 
@@ -51,7 +52,13 @@ export const NodeConfig = z.strictObject({
   scaffolds: z.array(z.string().min(1).max(64)).min(1).default(['oracle', 'nop']),
   /** Where CLI agents (claude-code, codex, ...) are installed from npm, once per version. */
   agent_cache: z.string().min(1).default(defaultAgentCache()),
+  /** Overrides what nvidia-smi finds: the GPUs the node advertises. Empty: discovered. */
   gpus: z.array(Gpu).default([]),
+  /** The nvidia-smi asked at start and with each heartbeat. */
+  nvidia_smi: z.string().min(1).default('nvidia-smi'),
+  /** Model pairs this node serves itself with vLLM, through its gateway. */
+  models: z.array(LocalModel).default([]),
+  model_supervisor: SupervisorSettings,
   labels: z.record(z.string().max(128), z.string().max(256)).default({}),
   /** Long-poll wait on the dispatch queue; idle nodes cost one receive per wait. */
   poll_wait_seconds: z.int().min(0).max(20).default(20),
@@ -86,6 +93,10 @@ export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process
       },
     );
   }
+  if (config.models.length > 0 && !config.gateway)
+    throw new ConfigError('node config: models: needs a gateway: section, the way local models are reached', {
+      details: [{ path: 'gateway', problem: 'required when models are configured' }],
+    });
   return config;
 }
 

@@ -316,3 +316,14 @@ export class ProxmoxError extends AutovibeError {
     super(message, options);
   }
 }
+
+/** nvidia-smi ran and failed: a driver/library mismatch, no devices, output it could not be read from. */
+export class GpuDiscoveryError extends AutovibeError {
+  override readonly code = 'gpu_discovery_failed';
+}
+
+/** A `models:` entry that cannot be placed on this node's GPUs, or a vLLM replica that would not start. */
+export class ModelPlacementError extends AutovibeError {
+  override readonly status = 400;
+  override readonly code = 'model_placement_refused';
+}

@@ -14,6 +14,10 @@ import { type AgentRegistry, nodeAgents } from '../agents/registry.js';
 import type { NodeConfig } from '../config.js';
 import { type Delivery, NodeClient } from '../control-plane/node-client.js';
 import { type RunningGateway, startGateway } from '../gateway/server.js';
+import { providersOf } from '../gateway/upstreams/factory.js';
+import { GpuMonitor, nvidiaSmi } from '../gpus/discovery.js';
+import { followReplicas, withLocalModels } from '../models/gateway-link.js';
+import { ModelSupervisor } from '../models/supervisor.js';
 import type { SandboxProvider } from '../sandbox/sandbox.js';
 import { Attempt } from './attempt/attempt.js';
 import type { AttemptRef } from './attempt/ports.js';
@@ -55,6 +59,8 @@ export class NodeAgent {
   private readonly attempts = new Map<string, { attempt: Attempt; done: Promise<void> }>();
   private readonly polling = new AbortController();
   private gateway?: RunningGateway;
+  private readonly gpus: GpuMonitor;
+  private models?: ModelSupervisor;
   private cancelHeartbeats?: Cancel;
   private pollLoop?: Promise<void>;
   private drained?: Promise<void>;
@@ -71,6 +77,11 @@ export class NodeAgent {
   ) {
     this.api = new NodeClient(config.control_plane_url, config.node_key, config.aws_region);
     this.clock = deps.clock ?? systemClock;
+    this.gpus = new GpuMonitor({
+      query: nvidiaSmi(config.nvidia_smi),
+      override: config.gpus,
+      logger: deps.logger,
+    });
     this.agents =
       deps.agents ??
       nodeAgents(
@@ -98,11 +109,12 @@ export class NodeAgent {
 
   async start(): Promise<void> {
     const { config, deps } = this;
+    const gpus = await this.gpus.refresh();
     const registration = await this.api.register({
       name: config.name,
       capabilities: {
         executors: deps.provider.executors ?? [deps.provider.kind],
-        gpus: config.gpus,
+        gpus: gpus.gpus,
         scaffolds: config.scaffolds.filter((s) => this.agents.names.includes(s)),
         labels: config.labels,
       },
@@ -118,12 +130,28 @@ export class NodeAgent {
     await this.cleanUpLeftovers();
     if (config.gateway) {
       const link = new NodeClient(config.control_plane_url, config.node_key, config.aws_region);
+      const local = withLocalModels(config.gateway, config.models);
+      if (config.models.length > 0) {
+        // Placement is refused here, before anything starts, when the models do not fit the GPUs.
+        this.models = new ModelSupervisor(
+          config.models,
+          gpus.readings.length > 0
+            ? gpus.readings.map((r) => ({ index: r.index, memory_total_mb: r.memory_total_mb }))
+            : gpus.gpus.map((g, index) => ({ index, memory_total_mb: g.memory_mb })),
+          config.model_supervisor,
+          deps.logger,
+        );
+        followReplicas(this.models, local.pools);
+        await this.models.start();
+      }
+      const configured = await providersOf(config.gateway, process.env);
       this.gateway = await startGateway(
-        config.gateway,
+        local.config,
         { keys: link, budget: link, blobs: link },
         {
           logger: deps.logger,
           gatewayId: config.name,
+          providers: [...configured, ...local.pools],
         },
       );
     }
@@ -195,6 +223,7 @@ export class NodeAgent {
     this.cancelHeartbeats?.();
     // Settles the gateway's budget leases and writes the last of the traffic log.
     await this.gateway?.close();
+    await this.models?.stop();
     this.current = 'stopped';
     // The last word: the control plane sends nothing more here and re-queues what it had sent.
     await this.api.heartbeat([], 'stopped').catch((error) => logger.warn('heartbeat_failed', { error }));
@@ -303,6 +332,8 @@ export class NodeAgent {
 
   private async heartbeat(): Promise<void> {
     if (this.current === 'stopped') return;
+    // Live GPU usage with each heartbeat; a failing nvidia-smi is reported, never thrown.
+    await this.gpus.refresh();
     try {
       const answer = await this.api.heartbeat(
         this.running.map((a) => a.heartbeat),

@@ -9,6 +9,7 @@
 import { type TrafficRecord, trafficPrefix } from '../../shared/domain/traffic.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Charge } from './budget-gate.js';
+import { TokenTurns } from './token-turns.js';
 import type { Journal } from './write-ahead/journal.js';
 
 export interface BlobWriter {
@@ -51,6 +52,8 @@ const KEPT_HEADERS = new Set([
 ]);
 
 export class TrafficLog {
+  /** Which turns' prompts extend the previous turn's tokens (local models' token capture). */
+  readonly turns = new TokenTurns();
   private readonly batches = new Map<string, PendingLines>();
   /** Sealed batches whose write failed, tried again first. */
   private failed: SealedBatch[] = [];

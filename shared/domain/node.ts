@@ -21,6 +21,7 @@ export const Gpu = z.strictObject({
   model: z.string().min(1).max(200),
   memory_mb: z.int().min(0),
 });
+export type Gpu = z.infer<typeof Gpu>;
 
 export const NodeCapabilities = z.strictObject({
   executors: z.array(ExecutorKind).min(1),

@@ -63,6 +63,8 @@ export interface TrafficRecord {
     prompt_token_ids: number[] | null;
     completion_token_ids: number[] | null;
     logprobs: number[] | null;
+    /** This prompt extends the previous turn's prompt + completion ids exactly; null on a first turn. */
+    extends_previous: boolean | null;
   } | null;
 }
 

@@ -3,6 +3,33 @@ import type { Command } from 'commander';
 
 export function registerAgent(program: Command): void {
   program
+    .command('agent-install-service')
+    .alias('install-service')
+    .description(
+      'Write a systemd unit for the node agent (Restart=on-failure, secrets in an EnvironmentFile)',
+    )
+    .requiredOption('-c, --config <file>', 'node config (YAML) the service runs with')
+    .option('--dir <dir>', 'where the unit goes', '/etc/systemd/system')
+    .option(
+      '--secrets-file <file>',
+      'secrets (AUTOVIBE_NODE_KEY, provider keys), mode 600',
+      '/etc/autovibe/agent.env',
+    )
+    .option('--user <user>', 'run as this user')
+    .option('--exec <command>', 'how to start the agent', `${process.execPath} ${process.argv[1]}`)
+    .action(
+      async (flags: { config: string; dir: string; secretsFile: string; user?: string; exec: string }) => {
+        const { installService } = await import('./service-unit.js');
+        const path = await installService(flags.dir, {
+          exec: flags.exec,
+          config: flags.config,
+          envFile: flags.secretsFile,
+          user: flags.user ?? null,
+        });
+        console.log(`wrote ${path}; then: systemctl daemon-reload && systemctl enable --now autovibe-agent`);
+      },
+    );
+  program
     .command('agent')
     .description('Run the node agent: register with the control plane, take tasks, run them in sandboxes')
     .requiredOption('-c, --config <file>', 'node config (YAML), e.g. examples/node.yaml')

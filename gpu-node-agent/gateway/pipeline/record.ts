@@ -158,7 +158,12 @@ function writeTraffic(parts: RecordParts, trace: CallTrace, tally: Tally): void 
         first_token_ms: delivered?.firstTokenMs == null ? null : round(delivered.firstTokenMs),
         gateway_overhead_ms: round(Math.max(0, totalMs - upstreamMs)),
       },
-      token_ids: delivered?.tokens ?? null,
+      token_ids: delivered?.tokens
+        ? parts.traffic.turns.mark(
+            `${identity.key_id}#${identity.task_id}#${identity.attempt}#${trace.model}`,
+            delivered.tokens,
+          )
+        : null,
     },
     hold?.reservation.charges,
   );

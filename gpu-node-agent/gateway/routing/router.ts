@@ -6,6 +6,7 @@ import { NotFoundError, OverStrategyBudgetError, UnpricedModelError } from '../.
 import type { PriceTable } from '../../../shared/pricing/price-table.js';
 import type { GatewayConfig, ModelRoute, Strategy, Target } from '../config.js';
 import type { Provider } from '../upstreams/provider.js';
+import { ReplicaPool } from '../upstreams/replica-pool.js';
 import { ModelAliases } from './aliases.js';
 import type { Cooldowns } from './cooldowns.js';
 
@@ -105,7 +106,7 @@ export class Router {
     }
     if (ready.length === 0 && cooling.length === 0) throw new UnpricedModelError(firstServed.priceAs);
     for (const target of cooling) ready.push(target);
-    return ready;
+    return ready.map((target) => onReplica(target, request.stickyKey));
   }
 
   /** A route's targets in its strategy's order, then its fallbacks' in turn, each route once. */
@@ -180,6 +181,17 @@ export class Router {
 }
 
 const priceName = (t: Target) => t.price_as ?? t.model;
+
+/** A local model's target bound to the replica its attempt sticks to (or the least loaded one). */
+function onReplica(target: PlannedTarget, stickyKey: string): PlannedTarget {
+  if (!(target.provider instanceof ReplicaPool)) return target;
+  try {
+    return { ...target, provider: target.provider.pick(stickyKey).provider };
+  } catch {
+    // No replica ready: the pool itself answers 503, a retryable failure, and the chain moves on.
+    return target;
+  }
+}
 
 /** A weighted random order: each pick takes a target with probability proportional to its weight. */
 function weightedOrder<T>(items: readonly T[], weight: (item: T) => number, random: () => number): T[] {

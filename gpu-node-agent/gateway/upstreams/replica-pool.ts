@@ -1,0 +1,101 @@
+// A locally served model (the supervisor's vLLM replicas of one name) as one `vllm` provider: the
+// router plans it like any provider, and each call goes to one ready replica, chosen by the load
+// scraped from the replicas (vllm:num_requests_running, then vllm:kv_cache_usage_perc). An attempt's
+// calls stay on the replica that took its first call while it is ready, so its prefix cache is reused
+// (the role Ray Serve has in seed 000).
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionCreateParams,
+} from 'openai/resources/chat/completions';
+import { UpstreamError } from '../../../shared/errors.js';
+import { OpenAiCompatibleProvider } from './openai-compatible.js';
+import type { Provider } from './provider.js';
+
+export interface PoolReplica {
+  id: string;
+  url: string;
+  apiKey: string;
+  running: number;
+  kvCache: number;
+}
+
+/** How many attempts' replica choices are remembered; the oldest are forgotten first. */
+const STICKY_LIMIT = 10_000;
+
+export class ReplicaPool implements Provider {
+  readonly kind = 'vllm' as const;
+  readonly maxTries = 2;
+  private replicas = new Map<string, { replica: PoolReplica; provider: OpenAiCompatibleProvider }>();
+  private readonly sticky = new Map<string, string>();
+
+  constructor(readonly name: string) {}
+
+  /** The ready replicas now, with their latest load; providers of replicas that left are closed. */
+  update(ready: PoolReplica[]): void {
+    const next = new Map<string, { replica: PoolReplica; provider: OpenAiCompatibleProvider }>();
+    for (const replica of ready) {
+      const held = this.replicas.get(replica.id);
+      const provider =
+        held && held.replica.url === replica.url && held.replica.apiKey === replica.apiKey
+          ? held.provider
+          : new OpenAiCompatibleProvider(
+              {
+                name: this.name,
+                kind: 'vllm',
+                base_url: `${replica.url}/v1`,
+                replay_file: null,
+                api_key_env: null,
+                api_key_secret: null,
+                timeout_seconds: 600,
+                max_tries: 1,
+                headers: {},
+              },
+              replica.apiKey,
+            );
+      next.set(replica.id, { replica, provider });
+    }
+    for (const [id, held] of this.replicas) if (!next.has(id)) held.provider.close();
+    this.replicas = next;
+  }
+
+  /** The replica a call with this sticky key goes to: its attempt's replica, else the least loaded. */
+  pick(stickyKey: string | null): { id: string; provider: Provider } {
+    const held = stickyKey ? this.sticky.get(stickyKey) : undefined;
+    const kept = held ? this.replicas.get(held) : undefined;
+    if (kept) return { id: held!, provider: kept.provider };
+    let best: { replica: PoolReplica; provider: OpenAiCompatibleProvider } | undefined;
+    for (const candidate of this.replicas.values()) {
+      if (
+        !best ||
+        candidate.replica.running < best.replica.running ||
+        (candidate.replica.running === best.replica.running &&
+          candidate.replica.kvCache < best.replica.kvCache)
+      )
+        best = candidate;
+    }
+    if (!best) throw new UpstreamError(`no replica of ${this.name} is ready`, 503);
+    // Counted at once, so calls that come before the next scrape spread too.
+    best.replica.running++;
+    if (stickyKey) {
+      if (this.sticky.size >= STICKY_LIMIT) this.sticky.delete(this.sticky.keys().next().value!);
+      this.sticky.set(stickyKey, best.replica.id);
+    }
+    return { id: best.replica.id, provider: best.provider };
+  }
+
+  complete(params: ChatCompletionCreateParams, signal: AbortSignal): Promise<ChatCompletion> {
+    return this.pick(null).provider.complete(params, signal);
+  }
+
+  stream(
+    params: ChatCompletionCreateParams,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ChatCompletionChunk>> {
+    return this.pick(null).provider.stream(params, signal);
+  }
+
+  close(): void {
+    for (const held of this.replicas.values()) held.provider.close();
+  }
+}

@@ -1,0 +1,131 @@
+// GPU discovery: what `nvidia-smi` says about this machine's GPUs (names, memory, live usage), asked at
+// start and with each heartbeat. `gpus:` in node.yaml overrides what the node advertises; a machine
+// without NVIDIA tools has no GPUs and says so once; an nvidia-smi that fails (a driver/library
+// mismatch after an upgrade, no devices) is reported as a clear error and the node runs on without GPUs.
+import { execFile } from 'node:child_process';
+import type { Gpu } from '../../shared/domain/node.js';
+import { GpuDiscoveryError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+
+export const NVIDIA_SMI_QUERY = [
+  '--query-gpu=index,uuid,name,memory.total,memory.used,utilization.gpu,driver_version',
+  '--format=csv,noheader,nounits',
+] as const;
+
+/** One GPU as nvidia-smi reports it; usage is null where the device does not report it (`[N/A]`). */
+export interface GpuReading {
+  index: number;
+  uuid: string;
+  name: string;
+  memory_total_mb: number;
+  memory_used_mb: number | null;
+  utilization_percent: number | null;
+  driver_version: string;
+}
+
+export interface GpuSnapshot {
+  /** Live readings; empty without NVIDIA tools or when nvidia-smi failed. */
+  readings: GpuReading[];
+  /** What the node advertises: node.yaml's `gpus:` when set, else the readings. */
+  gpus: Gpu[];
+  source: 'nvidia-smi' | 'config' | 'none';
+  /** Why there are no readings: nvidia-smi missing, or its error. */
+  problem: string | null;
+}
+
+/** Runs the query; null when nvidia-smi is not installed. Throws GpuDiscoveryError when it fails. */
+export type GpuQuery = () => Promise<GpuReading[] | null>;
+
+/** nvidia-smi's CSV answer, one line per GPU; a line that does not read as one is a GpuDiscoveryError. */
+export function parseNvidiaSmi(stdout: string): GpuReading[] {
+  return stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0)
+    .map((line, i) => {
+      const cells = line.split(',').map((cell) => cell.trim());
+      const [index, uuid, name, total, used, utilization, driver] = cells;
+      if (cells.length !== 7 || !/^\d+$/.test(index!) || !/^\d+$/.test(total!))
+        throw new GpuDiscoveryError(`nvidia-smi line ${i + 1} is not a GPU reading: "${line}"`);
+      return {
+        index: Number(index),
+        uuid: uuid!,
+        name: name!,
+        memory_total_mb: Number(total),
+        memory_used_mb: optionalNumber(used!),
+        utilization_percent: optionalNumber(utilization!),
+        driver_version: driver!,
+      };
+    });
+}
+
+const optionalNumber = (cell: string) => (/^\d+(\.\d+)?$/.test(cell) ? Number(cell) : null);
+
+/** The real query: `command` (nvidia-smi on PATH by default) with the CSV flags, 15 s at most. */
+export function nvidiaSmi(command = 'nvidia-smi', timeoutMs = 15_000): GpuQuery {
+  return () =>
+    new Promise((resolve, reject) => {
+      execFile(command, [...NVIDIA_SMI_QUERY], { timeout: timeoutMs }, (error, stdout, stderr) => {
+        if (!error) {
+          try {
+            resolve(parseNvidiaSmi(stdout));
+          } catch (parseError) {
+            reject(parseError);
+          }
+          return;
+        }
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return resolve(null);
+        // nvidia-smi writes its NVML errors to stdout; the first line names the problem.
+        const said = `${stdout}\n${stderr}`.trim().split('\n')[0]?.trim();
+        const status = error.killed ? `timed out after ${timeoutMs} ms` : `exit ${error.code}`;
+        reject(new GpuDiscoveryError(`nvidia-smi failed (${status}): ${said || error.message}`));
+      });
+    });
+}
+
+/**
+ * Keeps the latest snapshot. Each refresh asks nvidia-smi again; "no NVIDIA tools" is logged once, and
+ * an error each time it changes (not every heartbeat), so a broken driver is visible but not noisy.
+ */
+export class GpuMonitor {
+  private latest: GpuSnapshot;
+  private lastProblem: string | null = null;
+
+  constructor(private readonly options: { query: GpuQuery; override: Gpu[]; logger: Logger }) {
+    this.latest = this.snapshot([], null);
+  }
+
+  get current(): GpuSnapshot {
+    return this.latest;
+  }
+
+  async refresh(): Promise<GpuSnapshot> {
+    let readings: GpuReading[] = [];
+    let problem: string | null = null;
+    try {
+      const found = await this.options.query();
+      if (found === null) problem = 'no NVIDIA tools (nvidia-smi not found): this node has no GPUs';
+      else readings = found;
+    } catch (error) {
+      problem = error instanceof Error ? error.message : String(error);
+    }
+    if (problem !== this.lastProblem) {
+      if (problem) this.options.logger.warn('gpu_discovery', { problem });
+      else this.options.logger.info('gpu_discovery', { gpus: readings.map((r) => `${r.index}:${r.name}`) });
+      this.lastProblem = problem;
+    }
+    this.latest = this.snapshot(readings, problem);
+    return this.latest;
+  }
+
+  private snapshot(readings: GpuReading[], problem: string | null): GpuSnapshot {
+    const { override } = this.options;
+    if (override.length > 0) return { readings, gpus: override, source: 'config', problem };
+    return {
+      readings,
+      gpus: readings.map((r) => ({ model: r.name, memory_mb: r.memory_total_mb })),
+      source: readings.length > 0 ? 'nvidia-smi' : 'none',
+      problem,
+    };
+  }
+}

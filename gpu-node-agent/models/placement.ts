@@ -1,0 +1,156 @@
+// Where each vLLM replica runs and with which flags: GPUs chosen from discovered memory (or pinned by
+// config), a --gpu-memory-utilization reservation per replica (fractions on a shared GPU stay below 1),
+// and the `vllm serve` command line. A plan that does not fit is refused whole, naming the entry.
+import { ModelPlacementError } from '../../shared/errors.js';
+import type { LocalModel, ModelMember } from './config.js';
+import { thinkingName } from './config.js';
+
+/** What placement needs to know of a GPU. */
+export interface GpuSlot {
+  index: number;
+  memory_total_mb: number;
+}
+
+export interface ReplicaPlan {
+  /** `<served name>#<n>`: stable across restarts. */
+  id: string;
+  /** The gateway model this replica serves (the entry's name, or its thinking name). */
+  served: string;
+  /** The entry's name: the pair this replica belongs to. */
+  pair: string;
+  member: ModelMember;
+  thinking: boolean;
+  gpus: number[];
+  utilization: number;
+  port: number;
+  entry: LocalModel;
+}
+
+/** The most of a GPU all reservations together may take: vLLM needs some memory outside its pool. */
+export const MAX_GPU_SHARE = 0.95;
+
+export function placeReplicas(models: LocalModel[], gpus: GpuSlot[], firstPort: number): ReplicaPlan[] {
+  const share = new Map(gpus.map((g) => [g.index, 0]));
+  const plans: ReplicaPlan[] = [];
+  let port = firstPort;
+  models.forEach((entry, i) => {
+    const members: [ModelMember, boolean][] = [[entry.normal, false]];
+    if (entry.thinking) members.push([entry.thinking, true]);
+    for (const [member, thinking] of members) {
+      const served = thinking ? thinkingName(entry) : entry.name;
+      for (let r = 0; r < entry.replicas; r++) {
+        const chosen = choose(entry, i, gpus, share, plans);
+        plans.push({
+          id: `${served}#${r}`,
+          served,
+          pair: entry.name,
+          member,
+          thinking,
+          gpus: chosen.gpus,
+          utilization: chosen.utilization,
+          port: port++,
+          entry,
+        });
+      }
+    }
+  });
+  return plans;
+}
+
+function choose(
+  entry: LocalModel,
+  i: number,
+  gpus: GpuSlot[],
+  share: Map<number, number>,
+  plans: ReplicaPlan[],
+): { gpus: number[]; utilization: number } {
+  const where = `models.${i}`;
+  if (gpus.length === 0)
+    throw new ModelPlacementError(`${where} (${entry.name}): this node has no GPUs to run it on`, {
+      details: [{ path: where, problem: 'no GPUs discovered' }],
+    });
+  const byIndex = new Map(gpus.map((g) => [g.index, g]));
+  const tp = entry.tensor_parallel_size;
+  if (entry.gpus) {
+    const missing = entry.gpus.filter((g) => !byIndex.has(g));
+    if (missing.length > 0)
+      throw new ModelPlacementError(
+        `${where}.gpus: GPU ${missing.join(', ')} not on this node (it has ${gpus.map((g) => g.index).join(', ')})`,
+        { details: [{ path: `${where}.gpus`, problem: 'no such GPU' }] },
+      );
+    const pinned = entry.gpus.slice(0, tp);
+    // Without a memory need, replicas pinned to one GPU split what it has between them.
+    const fraction = entry.memory_mb
+      ? entry.memory_mb / Math.min(...pinned.map((g) => byIndex.get(g)!.memory_total_mb))
+      : 0.9 / (entry.replicas * (entry.thinking ? 2 : 1));
+    return reserve(entry, where, pinned, fraction, share, byIndex);
+  }
+  const need = entry.memory_mb!;
+  const free = (g: GpuSlot) => (MAX_GPU_SHARE - share.get(g.index)!) * g.memory_total_mb;
+  const fits = gpus.filter((g) => free(g) >= need).sort((a, b) => free(b) - free(a));
+  if (fits.length < tp) {
+    const best = gpus.map((g) => `GPU ${g.index}: ${Math.floor(free(g))} MiB free`).join(', ');
+    const placed = plans.length > 0 ? ` after placing ${plans.map((p) => p.id).join(', ')}` : '';
+    throw new ModelPlacementError(
+      `${where} (${entry.name}) does not fit: it needs ${tp} GPU(s) with ${need} MiB each${placed}; ${best}`,
+      { details: [{ path: `${where}.memory_mb`, problem: 'more GPU memory than this node has free' }] },
+    );
+  }
+  const chosen = fits.slice(0, tp).map((g) => g.index);
+  const fraction = need / Math.min(...chosen.map((g) => byIndex.get(g)!.memory_total_mb));
+  return reserve(entry, where, chosen, fraction, share, byIndex);
+}
+
+function reserve(
+  entry: LocalModel,
+  where: string,
+  chosen: number[],
+  fraction: number,
+  share: Map<number, number>,
+  byIndex: Map<number, GpuSlot>,
+): { gpus: number[]; utilization: number } {
+  const utilization = Math.floor(fraction * 1000) / 1000;
+  for (const g of chosen) {
+    const after = share.get(g)! + utilization;
+    if (after > MAX_GPU_SHARE + 1e-9)
+      throw new ModelPlacementError(
+        `${where} (${entry.name}) does not fit on GPU ${g} (${byIndex.get(g)!.memory_total_mb} MiB): reservations would sum to ${after.toFixed(3)}, more than ${MAX_GPU_SHARE}`,
+        { details: [{ path: where, problem: 'GPU memory reservations sum above the limit' }] },
+      );
+  }
+  for (const g of chosen) share.set(g, share.get(g)! + utilization);
+  return { gpus: chosen, utilization };
+}
+
+/** The `vllm serve` arguments of one replica. */
+export function serveArgs(plan: ReplicaPlan, apiKey: string): string[] {
+  const { member, entry } = plan;
+  const reasoning = member.reasoning_parser ?? (/deepseek-r1/i.test(member.model) ? 'deepseek_r1' : null);
+  const tools = member.tool_call_parser ?? (/qwen2\.5-coder/i.test(member.model) ? 'hermes' : null);
+  return [
+    'serve',
+    member.model,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(plan.port),
+    '--served-model-name',
+    plan.served,
+    '--tensor-parallel-size',
+    String(entry.tensor_parallel_size),
+    '--gpu-memory-utilization',
+    String(plan.utilization),
+    '--max-model-len',
+    String(entry.max_model_len),
+    entry.options.prefix_caching ? '--enable-prefix-caching' : '--no-enable-prefix-caching',
+    ...(reasoning ? ['--reasoning-parser', reasoning] : []),
+    ...(tools ? ['--enable-auto-tool-choice', '--tool-call-parser', tools] : []),
+    // Logprobs after temperature and penalties: those of the distribution tokens were sampled from.
+    '--logprobs-mode',
+    'processed_logprobs',
+    '--enable-force-include-usage',
+    '--api-key',
+    apiKey,
+    ...entry.options.extra_args,
+  ];
+}

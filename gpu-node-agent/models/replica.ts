@@ -1,0 +1,230 @@
+// One `vllm serve` process and its health. Ready: /health answers and a one-token completion succeeds
+// (weights loaded, the engine generates). Alive: /health keeps answering and, while requests run,
+// vllm:iteration_tokens_total keeps advancing: vLLM's /health stays 200 when the engine hangs, so a
+// replica with requests running and no engine step for `hang_seconds` is killed. A replica that exits
+// or hangs is started again after a backoff that doubles while it keeps failing. Its output goes to
+// `<data_dir>/logs/<id>.log`, kept across restarts.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../shared/logger.js';
+import type { SupervisorSettings } from './config.js';
+import type { ReplicaPidfile } from './pidfile.js';
+import type { ReplicaPlan } from './placement.js';
+import { parseVllmMetrics, type ReplicaLoad } from './vllm-metrics.js';
+
+export type ReplicaState = 'starting' | 'ready' | 'restarting' | 'stopped';
+
+const STOP_GRACE_MS = 10_000;
+const PROBE_TIMEOUT_MS = 5_000;
+/** /health failures in a row that make a ready replica restart. */
+const HEALTH_FAILURES = 3;
+
+export interface ReplicaDeps {
+  settings: SupervisorSettings;
+  logger: Logger;
+  pidfile: ReplicaPidfile;
+  /** Called on every state change and every new load reading. */
+  changed: () => void;
+}
+
+export class Replica {
+  state: ReplicaState = 'starting';
+  /** Restarts so far (crashes, hangs, startup timeouts). */
+  restarts = 0;
+  load: ReplicaLoad | null = null;
+  readonly url: string;
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+  private startedAt = 0;
+  private readyAt = 0;
+  private failuresInRow = 0;
+  private healthFailures = 0;
+  private lastIterations = -1;
+  private stalledSince: number | null = null;
+  private checking = false;
+  private stopping = false;
+
+  constructor(
+    readonly plan: ReplicaPlan,
+    readonly args: string[],
+    readonly apiKey: string,
+    private readonly deps: ReplicaDeps,
+  ) {
+    this.url = `http://127.0.0.1:${plan.port}`;
+  }
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  start(): void {
+    const { settings, logger } = this.deps;
+    const logs = join(settings.data_dir, 'logs');
+    mkdirSync(logs, { recursive: true });
+    const log = openSync(join(logs, `${this.plan.id.replace(/[^A-Za-z0-9._-]/g, '_')}.log`), 'a');
+    // Its own process group, so stopping it also stops the engine processes vLLM starts itself.
+    const child = spawn(settings.command, this.args, {
+      env: { ...process.env, CUDA_VISIBLE_DEVICES: this.plan.gpus.join(',') },
+      stdio: ['ignore', log, log],
+      detached: true,
+    });
+    closeSync(log);
+    this.child = child;
+    this.startedAt = Date.now();
+    this.setState('starting');
+    this.lastIterations = -1;
+    this.stalledSince = null;
+    this.healthFailures = 0;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        resolve();
+        if (this.child !== child) return;
+        this.child = null;
+        void this.deps.pidfile.delete(this.plan.id);
+        if (!this.stopping) this.restart(`exited (${signal ?? `code ${code}`})`, false);
+      });
+      child.once('error', (error) => {
+        logger.error('replica_spawn_failed', { replica: this.plan.id, error });
+      });
+    });
+    if (child.pid) void this.deps.pidfile.set({ id: this.plan.id, pid: child.pid, port: this.plan.port });
+    logger.info('replica_started', {
+      replica: this.plan.id,
+      pid: child.pid,
+      gpus: this.plan.gpus,
+      port: this.plan.port,
+    });
+    this.timer ??= setInterval(() => void this.check(), settings.check_every_seconds * 1000);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.kill();
+    this.setState('stopped');
+  }
+
+  private async kill(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid || child.exitCode !== null) return;
+    signalGroup(child.pid, 'SIGTERM');
+    const grace = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), STOP_GRACE_MS);
+    await this.exited;
+    clearTimeout(grace);
+  }
+
+  private restart(why: string, kill: boolean): void {
+    const { settings, logger } = this.deps;
+    if (this.stopping || this.state === 'restarting') return;
+    const backoff = Math.min(
+      settings.max_backoff_seconds,
+      settings.backoff_seconds * 2 ** this.failuresInRow,
+    );
+    this.failuresInRow++;
+    this.restarts++;
+    this.setState('restarting');
+    logger.warn('replica_restarting', { replica: this.plan.id, why, backoff_seconds: backoff });
+    void (async () => {
+      if (kill) await this.kill();
+      await new Promise((resolve) => setTimeout(resolve, backoff * 1000));
+      if (!this.stopping) this.start();
+    })();
+  }
+
+  private async check(): Promise<void> {
+    if (this.checking || this.stopping || this.state === 'restarting') return;
+    this.checking = true;
+    try {
+      if (this.state === 'starting') await this.checkStarting();
+      else if (this.state === 'ready') await this.checkAlive();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async checkStarting(): Promise<void> {
+    const { settings, logger } = this.deps;
+    if (Date.now() - this.startedAt > settings.startup_timeout_seconds * 1000)
+      return this.restart(`not ready after ${settings.startup_timeout_seconds} s`, true);
+    if (!(await this.healthy())) return;
+    if (!(await this.oneToken())) return;
+    this.readyAt = Date.now();
+    this.setState('ready');
+    logger.info('replica_ready', {
+      replica: this.plan.id,
+      seconds: Math.round((this.readyAt - this.startedAt) / 100) / 10,
+    });
+  }
+
+  private async checkAlive(): Promise<void> {
+    const { settings } = this.deps;
+    if (!(await this.healthy())) {
+      if (++this.healthFailures >= HEALTH_FAILURES)
+        this.restart(`/health failed ${HEALTH_FAILURES} times in a row`, true);
+      return;
+    }
+    this.healthFailures = 0;
+    // Ready and alive long enough: a later failure starts its backoff from the beginning again.
+    if (Date.now() - this.readyAt > settings.max_backoff_seconds * 1000) this.failuresInRow = 0;
+    const load = await this.scrape();
+    if (!load) return;
+    this.load = load;
+    const stuck = load.running > 0 && load.iterations === this.lastIterations;
+    this.lastIterations = load.iterations;
+    this.stalledSince = stuck ? (this.stalledSince ?? Date.now()) : null;
+    if (this.stalledSince !== null && Date.now() - this.stalledSince >= settings.hang_seconds * 1000)
+      this.restart(
+        `hung: ${load.running} request(s) running and no engine step for ${settings.hang_seconds} s`,
+        true,
+      );
+    else this.deps.changed();
+  }
+
+  private async healthy(): Promise<boolean> {
+    const response = await probe(`${this.url}/health`, {});
+    return response?.status === 200;
+  }
+
+  private async oneToken(): Promise<boolean> {
+    const response = await probe(`${this.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.apiKey}` },
+      body: JSON.stringify({
+        model: this.plan.served,
+        messages: [{ role: 'user', content: 'ping' }],
+        max_tokens: 1,
+      }),
+    });
+    return response?.status === 200;
+  }
+
+  private async scrape(): Promise<ReplicaLoad | null> {
+    const response = await probe(`${this.url}/metrics`, {});
+    return response?.status === 200 ? parseVllmMetrics(await response.text()) : null;
+  }
+
+  private setState(state: ReplicaState): void {
+    this.state = state;
+    this.deps.changed();
+  }
+}
+
+async function probe(url: string, init: RequestInit): Promise<Response | null> {
+  try {
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+  } catch {
+    return null;
+  }
+}
+
+/** Signals a process group; one already gone is no error. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Gone already.
+  }
+}

@@ -1,0 +1,103 @@
+// The supervisor of the node's vLLM replicas: places every `models:` entry on the discovered GPUs
+// (refusing the whole plan, clearly, when it does not fit), stops what a killed earlier run of the
+// node left running, starts one `vllm serve` per replica with its GPUs pinned, and keeps them up.
+// Listeners hear of every change, so the gateway's providers follow the ready replicas.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Logger } from '../../shared/logger.js';
+import type { LocalModel, SupervisorSettings } from './config.js';
+import { ReplicaPidfile, stillOurs } from './pidfile.js';
+import { type GpuSlot, placeReplicas, serveArgs } from './placement.js';
+import { Replica, type ReplicaState, signalGroup } from './replica.js';
+import type { ReplicaLoad } from './vllm-metrics.js';
+
+export interface ReplicaStatus {
+  id: string;
+  served: string;
+  pair: string;
+  state: ReplicaState;
+  gpus: number[];
+  url: string;
+  apiKey: string;
+  restarts: number;
+  load: ReplicaLoad | null;
+}
+
+export class ModelSupervisor {
+  private readonly replicas: Replica[];
+  private readonly pidfile: ReplicaPidfile;
+  private readonly listeners: ((replicas: ReplicaStatus[]) => void)[] = [];
+
+  /** Throws ModelPlacementError when the entries do not fit on `gpus`. */
+  constructor(
+    models: LocalModel[],
+    gpus: GpuSlot[],
+    settings: SupervisorSettings,
+    private readonly logger: Logger,
+  ) {
+    this.pidfile = new ReplicaPidfile(join(settings.data_dir, 'replicas.json'));
+    this.replicas = placeReplicas(models, gpus, settings.first_port).map((plan) => {
+      const apiKey = `vllm-${randomBytes(16).toString('hex')}`;
+      return new Replica(plan, serveArgs(plan, apiKey), apiKey, {
+        settings,
+        logger,
+        pidfile: this.pidfile,
+        changed: () => this.notify(),
+      });
+    });
+  }
+
+  onChange(listener: (replicas: ReplicaStatus[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  status(): ReplicaStatus[] {
+    return this.replicas.map((r) => ({
+      id: r.plan.id,
+      served: r.plan.served,
+      pair: r.plan.pair,
+      state: r.state,
+      gpus: r.plan.gpus,
+      url: r.url,
+      apiKey: r.apiKey,
+      restarts: r.restarts,
+      load: r.load,
+    }));
+  }
+
+  /** The replicas' processes by id, for tests and the node's diagnostics. */
+  pids(): Map<string, number | null> {
+    return new Map(this.replicas.map((r) => [r.plan.id, r.pid]));
+  }
+
+  async start(): Promise<void> {
+    await this.stopLeftovers();
+    for (const replica of this.replicas) replica.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => r.stop()));
+    // The exits' pidfile updates run on their own; the node's data may go once they are written.
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.pidfile.settled();
+    this.logger.info('replicas_stopped', { count: this.replicas.length });
+  }
+
+  /** vLLM processes an earlier run recorded and that still run: stopped, with their engine children. */
+  private async stopLeftovers(): Promise<void> {
+    for (const entry of await this.pidfile.leftovers()) {
+      if (!stillOurs(entry)) continue;
+      this.logger.warn('leftover_replica_stopped', { replica: entry.id, pid: entry.pid });
+      signalGroup(entry.pid, 'SIGTERM');
+      for (let waited = 0; waited < 10_000 && stillOurs(entry); waited += 100)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      if (stillOurs(entry)) signalGroup(entry.pid, 'SIGKILL');
+    }
+  }
+
+  private notify(): void {
+    if (this.listeners.length === 0) return;
+    const status = this.status();
+    for (const listener of this.listeners) listener(status);
+  }
+}

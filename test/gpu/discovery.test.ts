@@ -1,0 +1,122 @@
+// GPU discovery against the nvidia-smi stand-in replaying recorded machines: what a node advertises,
+// live usage, the node.yaml override, and nvidia-smi's failures as clear errors, never crashes.
+import { afterEach, describe, expect, it } from 'vitest';
+import { GpuMonitor, nvidiaSmi, parseNvidiaSmi } from '../../gpu-node-agent/gpus/discovery.js';
+import { GpuDiscoveryError } from '../../shared/errors.js';
+import { keepingLogger, type LogLine, NVIDIA_SMI_STAND_IN } from './helpers.js';
+
+const original = process.env.NVIDIA_SMI_STAND_IN;
+afterEach(() => {
+  if (original === undefined) delete process.env.NVIDIA_SMI_STAND_IN;
+  else process.env.NVIDIA_SMI_STAND_IN = original;
+});
+
+const recorded = (fixture: string) => {
+  process.env.NVIDIA_SMI_STAND_IN = fixture;
+  return nvidiaSmi(NVIDIA_SMI_STAND_IN);
+};
+
+describe('nvidia-smi discovery', () => {
+  it('reads one H200 with its memory and driver', async () => {
+    const readings = await recorded('h200.csv')();
+    expect(readings).toEqual([
+      {
+        index: 0,
+        uuid: 'GPU-5d1c2b7e-8f3a-4e61-9b0d-2a7c41e9f318',
+        name: 'NVIDIA H200',
+        memory_total_mb: 143771,
+        memory_used_mb: 0,
+        utilization_percent: 0,
+        driver_version: '580.159.03',
+      },
+    ]);
+  });
+
+  it('reads a 2 x A100 80GB box and a mixed box, [N/A] usage as unknown', async () => {
+    const a100 = await recorded('2xa100-80gb.csv')();
+    expect(a100!.map((r) => [r.index, r.name, r.memory_total_mb])).toEqual([
+      [0, 'NVIDIA A100-SXM4-80GB', 81920],
+      [1, 'NVIDIA A100-SXM4-80GB', 81920],
+    ]);
+    const mixed = await recorded('mixed.csv')();
+    expect(mixed!.map((r) => r.name)).toEqual([
+      'NVIDIA GeForce RTX 4090',
+      'NVIDIA RTX A6000',
+      'Tesla V100-SXM2-32GB',
+    ]);
+    expect(mixed![0]).toMatchObject({ memory_used_mb: 1377, utilization_percent: 12 });
+    expect(mixed![2]).toMatchObject({ memory_used_mb: null, utilization_percent: null });
+  });
+
+  it('turns "No devices were found" and a driver/library mismatch into clear errors', async () => {
+    await expect(recorded('no-devices.txt')()).rejects.toThrow(
+      new GpuDiscoveryError('nvidia-smi failed (exit 6): No devices were found'),
+    );
+    await expect(recorded('mismatch.txt')()).rejects.toThrow(
+      'nvidia-smi failed (exit 18): Failed to initialize NVML: Driver/library version mismatch',
+    );
+  });
+
+  it('says null, not an error, when nvidia-smi is not installed', async () => {
+    expect(await nvidiaSmi('/nonexistent/nvidia-smi')()).toBeNull();
+  });
+
+  it('refuses output that is not a GPU reading', () => {
+    expect(() => parseNvidiaSmi('0, only, three\n')).toThrow(/line 1 is not a GPU reading/);
+  });
+});
+
+describe('GpuMonitor', () => {
+  it('advertises what it found, or node.yaml gpus: when set, keeping live readings either way', async () => {
+    const lines: LogLine[] = [];
+    const found = new GpuMonitor({
+      query: recorded('2xa100-80gb.csv'),
+      override: [],
+      logger: keepingLogger(lines),
+    });
+    expect((await found.refresh()).gpus).toEqual([
+      { model: 'NVIDIA A100-SXM4-80GB', memory_mb: 81920 },
+      { model: 'NVIDIA A100-SXM4-80GB', memory_mb: 81920 },
+    ]);
+    const override = [{ model: 'H100', memory_mb: 80_000 }];
+    const overridden = new GpuMonitor({
+      query: recorded('h200.csv'),
+      override,
+      logger: keepingLogger(lines),
+    });
+    const snapshot = await overridden.refresh();
+    expect(snapshot).toMatchObject({ gpus: override, source: 'config' });
+    expect(snapshot.readings).toHaveLength(1);
+  });
+
+  it('says once that a machine without NVIDIA tools has no GPUs, however often it is asked', async () => {
+    const lines: LogLine[] = [];
+    const monitor = new GpuMonitor({
+      query: nvidiaSmi('/nonexistent/nvidia-smi'),
+      override: [],
+      logger: keepingLogger(lines),
+    });
+    for (let i = 0; i < 3; i++) expect(await monitor.refresh()).toMatchObject({ gpus: [], source: 'none' });
+    expect(lines.map((l) => [l.level, l.data?.problem])).toEqual([
+      ['warn', 'no NVIDIA tools (nvidia-smi not found): this node has no GPUs'],
+    ]);
+  });
+
+  it('keeps running through a driver mismatch and picks the GPUs up once the driver is fixed', async () => {
+    const lines: LogLine[] = [];
+    const monitor = new GpuMonitor({
+      query: nvidiaSmi(NVIDIA_SMI_STAND_IN),
+      override: [],
+      logger: keepingLogger(lines),
+    });
+    process.env.NVIDIA_SMI_STAND_IN = 'mismatch.txt';
+    expect(await monitor.refresh()).toMatchObject({
+      gpus: [],
+      problem: expect.stringContaining('Driver/library version mismatch'),
+    });
+    await monitor.refresh();
+    process.env.NVIDIA_SMI_STAND_IN = 'h200.csv';
+    expect((await monitor.refresh()).gpus).toEqual([{ model: 'NVIDIA H200', memory_mb: 143771 }]);
+    expect(lines.map((l) => l.level)).toEqual(['warn', 'info']);
+  });
+});

@@ -1,0 +1,72 @@
+// Placement from discovered memory and the `vllm serve` command line each replica gets.
+import { describe, expect, it } from 'vitest';
+import { LocalModel } from '../../gpu-node-agent/models/config.js';
+import { placeReplicas, serveArgs } from '../../gpu-node-agent/models/placement.js';
+import { ModelPlacementError } from '../../shared/errors.js';
+
+const H200 = [{ index: 0, memory_total_mb: 143771 }];
+const TWO_A100 = [
+  { index: 0, memory_total_mb: 81920 },
+  { index: 1, memory_total_mb: 81920 },
+];
+const pair = (extra: Record<string, unknown> = {}) =>
+  LocalModel.parse({
+    name: 'coder-7b',
+    normal: { model: 'Qwen/Qwen2.5-Coder-7B-Instruct' },
+    thinking: { model: 'deepseek-ai/DeepSeek-R1-Distill-Qwen-7B' },
+    memory_mb: 40000,
+    ...extra,
+  });
+
+describe('placement', () => {
+  it('puts a pair on one H200 with reservations that sum below 1', () => {
+    const plans = placeReplicas([pair()], H200, 18000);
+    expect(plans.map((p) => [p.id, p.gpus, p.utilization, p.port])).toEqual([
+      ['coder-7b#0', [0], 0.278, 18000],
+      ['coder-7b-thinking#0', [0], 0.278, 18001],
+    ]);
+  });
+
+  it('spreads replicas over the GPU with the most memory free, tensor parallel over two', () => {
+    const spread = placeReplicas([pair({ memory_mb: 60000 })], TWO_A100, 18000);
+    expect(spread.map((p) => p.gpus)).toEqual([[0], [1]]);
+    const tp = placeReplicas(
+      [pair({ memory_mb: 30000, tensor_parallel_size: 2, thinking: null })],
+      TWO_A100,
+      1,
+    );
+    expect(tp[0]!.gpus).toEqual([0, 1]);
+  });
+
+  it('refuses clearly when the plan does not fit, naming the entry and what is free', () => {
+    const tooBig = () => placeReplicas([pair({ memory_mb: 80000 })], H200, 18000);
+    expect(tooBig).toThrow(ModelPlacementError);
+    expect(tooBig).toThrow(
+      'models.0 (coder-7b) does not fit: it needs 1 GPU(s) with 80000 MiB each after placing coder-7b#0; GPU 0: 56645 MiB free',
+    );
+    expect(() => placeReplicas([pair()], [], 18000)).toThrow('this node has no GPUs');
+    expect(() => placeReplicas([pair({ gpus: [3], memory_mb: null })], TWO_A100, 1)).toThrow(
+      'models.0.gpus: GPU 3 not on this node (it has 0, 1)',
+    );
+  });
+
+  it('asks for gpus or memory_mb, and enough GPUs for the tensor parallel size', () => {
+    expect(() => LocalModel.parse({ name: 'x', normal: { model: 'm' } })).toThrow(/give gpus or memory_mb/);
+    expect(() =>
+      LocalModel.parse({ name: 'x', normal: { model: 'm' }, gpus: [0], tensor_parallel_size: 2 }),
+    ).toThrow(/tensor_parallel_size 2 needs at least that many GPUs/);
+  });
+
+  it('gives Qwen2.5-Coder hermes tool calls and R1 distills the deepseek_r1 reasoning parser', () => {
+    const [normal, thinking] = placeReplicas([pair({ options: { prefix_caching: false } })], H200, 18000);
+    const args = serveArgs(normal!, 'k1');
+    expect(args.slice(0, 2)).toEqual(['serve', 'Qwen/Qwen2.5-Coder-7B-Instruct']);
+    expect(args.join(' ')).toContain(
+      '--port 18000 --served-model-name coder-7b --tensor-parallel-size 1 --gpu-memory-utilization 0.278 --max-model-len 32768 --no-enable-prefix-caching --enable-auto-tool-choice --tool-call-parser hermes --logprobs-mode processed_logprobs --enable-force-include-usage --api-key k1',
+    );
+    expect(args).not.toContain('--reasoning-parser');
+    const thinkingArgs = serveArgs(thinking!, 'k2').join(' ');
+    expect(thinkingArgs).toContain('--reasoning-parser deepseek_r1');
+    expect(thinkingArgs).not.toContain('--tool-call-parser');
+  });
+});
