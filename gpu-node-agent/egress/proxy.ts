@@ -128,6 +128,10 @@ export class EgressProxy {
         (error?: Error | null) => (error ? reject(error) : resolve()),
       );
     });
+    // The library opens one TLS server per intercepted host on `httpHost` and reaches it over loopback:
+    // on loopback only, those servers are out of the sandboxes' reach, and reachable by the library
+    // whatever address the proxy itself listens on.
+    this.mitm.httpHost = '127.0.0.1';
     const server = this.mitm.httpServer as http.Server;
     // Recorded before the library turns an absolute URL into a path (and falls back to Host).
     server.prependListener('request', (req: IncomingMessage) => this.requestTargets.set(req, req.url ?? ''));

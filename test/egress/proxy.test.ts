@@ -40,6 +40,7 @@ let proxy: EgressProxy;
 let writer: MemoryWriter;
 let proxyUrl: string;
 let proxyCa: string;
+let log: EgressLog;
 
 const ALLOWLIST = ['allowed.test', '*.allowed.test', 'metadata.test', 'private.test', 'cp.test', 'big.test'];
 
@@ -50,7 +51,7 @@ beforeAll(async () => {
   const cpPort = (controlPlane.address() as AddressInfo).port;
   writer = new MemoryWriter();
   const logger = createLogger('egress-test');
-  const log = new EgressLog({ writer, nodeId: 'node-1', flushRecords: 1000, flushSeconds: 3600, logger });
+  log = new EgressLog({ writer, nodeId: 'node-1', flushRecords: 1000, flushSeconds: 3600, logger });
   proxy = new EgressProxy({
     log,
     logger,
@@ -118,7 +119,7 @@ const https = (host: string, path = '/') => `https://${host}:${internet.httpsPor
 const plain = (host: string, path = '/') => `http://${host}:${internet.httpPort}${path}`;
 
 async function logged(task = 'tsk_allow'): Promise<EgressRecord[]> {
-  await proxy['options'].log.flush();
+  await log.flush();
   return writer.records(`traffic-logs/proj/`).filter((r) => r.task_id === task);
 }
 
@@ -164,7 +165,7 @@ describe('egress proxy', () => {
     const forward = await curl(plain('denied.test'));
     expect(forward.status).toBe(403);
     expect(JSON.parse(forward.body).error.message).toBe('denied.test is not in the allowlist');
-    await proxy['options'].log.flush();
+    await log.flush();
     const events = writer.records('security-events/proj/').filter((r) => r.host === 'denied.test');
     expect(events.map((r) => r.method).sort()).toEqual(['CONNECT', 'GET']);
     expect(events.every((r) => r.decision === 'denied' && r.rule === 'allowlist')).toBe(true);
@@ -210,7 +211,7 @@ describe('egress proxy', () => {
     }
     const ip = await curl(`https://127.0.0.1:${internet.httpsPort}/`);
     expect(ip.stderr).toMatch(/403/);
-    await proxy['options'].log.flush();
+    await log.flush();
     const rules = Object.fromEntries(writer.records('security-events/proj/').map((r) => [r.host, r.rule]));
     expect(rules).toMatchObject({
       'metadata.test': 'metadata_or_link_local_address',

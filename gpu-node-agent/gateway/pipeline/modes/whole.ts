@@ -12,7 +12,11 @@ export const wholeMode: CallMode<ChatCompletion> = {
   async deliver(parts, call, { target, answer: completion }) {
     const settlement = settle(parts, call, target, completion.usage ?? null, 0);
     return {
-      finish: wholeAnswer(call, call.start.adapter.respond(completion, call.model, call.start.body), settlement),
+      finish: wholeAnswer(
+        call,
+        call.start.adapter.respond(completion, call.model, call.start.body),
+        settlement,
+      ),
       outcome: 'ok',
       error: null,
       response: completion,
