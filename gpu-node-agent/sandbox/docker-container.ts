@@ -45,6 +45,13 @@ export interface Engine {
   disks: WorkspaceDisks;
 }
 
+/**
+ * The network of sandboxes that may reach the node's gateway or egress proxy: `internal`, so the only
+ * address outside it they can reach is the host's own on its bridge, where those listen; nothing
+ * beyond; and without inter-container traffic, so the sandboxes on it cannot reach each other either.
+ */
+export const GATEWAY_NETWORK = 'autovibe-llm';
+
 export class DockerSandbox implements Sandbox {
   readonly kind = 'docker' as const;
   private execs = 0;
@@ -64,6 +71,13 @@ export class DockerSandbox implements Sandbox {
 
   get id(): string {
     return this.container.id;
+  }
+
+  async networkAddress(): Promise<string | null> {
+    const info = await engineCall('inspect a sandbox', this.engine.timeouts.callSeconds, (abortSignal) =>
+      this.container.inspect({ abortSignal }),
+    );
+    return info.NetworkSettings.Networks?.[GATEWAY_NETWORK]?.IPAddress || null;
   }
 
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {

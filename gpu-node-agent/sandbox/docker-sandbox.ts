@@ -13,7 +13,14 @@
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { SandboxImageError, SandboxRefusedError } from '../../shared/errors.js';
-import { DockerSandbox, type Engine, removeContainer, SANDBOX_USERS } from './docker-container.js';
+import { egressEnv, egressMounts } from '../egress/sandbox-trust.js';
+import {
+  DockerSandbox,
+  type Engine,
+  GATEWAY_NETWORK,
+  removeContainer,
+  SANDBOX_USERS,
+} from './docker-container.js';
 import {
   DEFAULT_ENGINE_TIMEOUTS,
   type EngineTimeouts,
@@ -58,12 +65,8 @@ const ROOT_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'];
 /** A leftover that is only a disk (its container is gone): its id in `leftovers` and `remove`. */
 const DISK_ONLY = 'disk:';
 
-/**
- * The network of sandboxes that may reach the node's gateway: `internal`, so the only address outside
- * it they can reach is the host's own on its bridge, where the gateway listens; nothing beyond; and
- * without inter-container traffic, so the sandboxes on it cannot reach each other either.
- */
-export const GATEWAY_NETWORK = 'autovibe-llm';
+export { GATEWAY_NETWORK };
+
 const NO_ICC = { 'com.docker.network.bridge.enable_icc': 'false' };
 
 export interface DockerSandboxOptions {
@@ -239,10 +242,14 @@ export class DockerSandboxProvider implements SandboxProvider {
     const engine = this.engine(disks);
     const { callSeconds } = this.timeouts;
     const memory = spec.memoryMb * 1024 * 1024;
-    // Egress: the default bridge (plus the gateway network when asked); the gateway alone: only its
-    // internal network; neither: no network at all.
-    const networkMode = spec.networkEgress ? 'bridge' : spec.gatewayAccess ? GATEWAY_NETWORK : 'none';
-    if (spec.gatewayAccess) await this.gatewayNetwork();
+    // Egress: the default bridge (plus the gateway network when asked); through the egress proxy or to
+    // the gateway alone: only the internal network, whose gateway address is where both listen;
+    // neither: no network at all.
+    const internal = spec.gatewayAccess || spec.egress !== undefined;
+    const networkMode = spec.networkEgress ? 'bridge' : internal ? GATEWAY_NETWORK : 'none';
+    if (internal) await this.gatewayNetwork();
+    const env = { HOME: '/tmp', ...spec.env, ...(spec.egress ? egressEnv(spec.egress) : {}) };
+    const readOnly = [...(spec.mounts ?? []), ...(spec.egress ? egressMounts(spec.egress) : [])];
     const diskName = `${spec.labels.node}/${spec.labels.task}.${spec.labels.attempt}.${randomBytes(4).toString('hex')}`;
     const mounts = await disks.prepare(diskName, spec.diskGb, SANDBOX_USERS[spec.user]);
     const warden = spec.rootAllowed ? SANDBOX_USERS.root : WARDEN_USER;
@@ -255,8 +262,8 @@ export class DockerSandboxProvider implements SandboxProvider {
           Cmd: wardenCommand(this.leaseSeconds),
           User: `${warden.uid}:${warden.gid}`,
           WorkingDir: WORKSPACE,
-          // The task's own variables win, HOME included.
-          Env: Object.entries({ HOME: '/tmp', ...spec.env }).map(([name, value]) => `${name}=${value}`),
+          // The task's own variables win, HOME included; the proxy's win over the task's.
+          Env: Object.entries(env).map(([name, value]) => `${name}=${value}`),
           Labels: {
             [LABEL.managed]: 'true',
             [LABEL.node]: spec.labels.node,
@@ -278,7 +285,7 @@ export class DockerSandboxProvider implements SandboxProvider {
             NetworkMode: networkMode,
             Mounts: [
               ...mounts.binds,
-              ...(spec.mounts ?? []).map((m) => ({
+              ...readOnly.map((m) => ({
                 Type: 'bind' as const,
                 Source: m.source,
                 Target: m.target,
@@ -290,7 +297,7 @@ export class DockerSandboxProvider implements SandboxProvider {
         }),
       );
       const created = container;
-      if (spec.gatewayAccess && networkMode !== GATEWAY_NETWORK)
+      if (internal && networkMode !== GATEWAY_NETWORK)
         await engineCall(`connect a sandbox to ${GATEWAY_NETWORK}`, callSeconds, () =>
           this.docker.getNetwork(GATEWAY_NETWORK).connect({ Container: created.id }),
         );

@@ -33,6 +33,11 @@ export interface SandboxSpec {
    * inside the sandbox.
    */
   gatewayAccess?: boolean;
+  /**
+   * Behind the node's egress proxy (network `allowlist` or `logged`): on the internal network whose
+   * only way out is the proxy on its gateway address, told of the proxy, trusting the node's CA.
+   */
+  egress?: SandboxEgress;
   /** Host directories shown read-only inside (an installed agent); the local runner sees them anyway. */
   mounts?: ReadOnlyMount[];
   /** Who the sandbox belongs to, so a restarted node agent can find what it left behind. */
@@ -41,6 +46,16 @@ export interface SandboxSpec {
   executor?: ExecutorKind | null;
   /** VM executors: the template to clone (a name from the node's config, or a VMID); else the default. */
   vmTemplate?: string;
+}
+
+/** How a sandbox reaches the node's egress proxy (gpu-node-agent/egress/sandbox-trust.ts). */
+export interface SandboxEgress {
+  /** The proxy as the sandbox reaches it: http://<gateway address>:<port>. */
+  proxyUrl: string;
+  /** The node's CA certificate on the host. */
+  caFile: string;
+  /** Hosts reached directly (the node's LLM gateway on the same address). */
+  noProxy?: string[];
 }
 
 export interface ReadOnlyMount {
@@ -116,6 +131,8 @@ export interface Sandbox {
    * as another user than the agent's). Root only where the spec has `rootAllowed`.
    */
   switchUser(user: SandboxUser): Promise<void>;
+  /** Its address on the internal network, where the egress proxy sees it come from (Docker only). */
+  networkAddress?(): Promise<string | null>;
   /** Kills everything in it and removes it. Safe to call twice. */
   destroy(): Promise<void>;
 }

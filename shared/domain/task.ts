@@ -1,6 +1,7 @@
 // The task: what a user submits (TaskSpec, seed 004 §3.1 plus project, scaffold, model preferences and
 // attempts) and what the system stores about it (Task). Schemas are strict: an unknown field is an
 // error that names the field, never silently dropped.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { IdPrefix, idPattern } from './ids.js';
 import { real } from './numbers.js';
@@ -58,8 +59,9 @@ export const ResourceLimits = z.strictObject({
   /** The sandbox's writable space (workspace and /tmp together); a write past it fails with ENOSPC. */
   disk_gb: z.int().min(1).max(4096).default(10),
   /**
-   * Outbound bandwidth. No executor enforces it yet (docker, local): a node refuses a task that sets
-   * it rather than run it unlimited. Left out, nothing is promised.
+   * Bandwidth of the sandbox's traffic through the node's egress proxy (network `allowlist` or
+   * `logged`), enforced there; a task with no proxied network that sets it is refused by the node
+   * rather than run unlimited. Left out, nothing is promised.
    */
   network_mbps: z.int().min(1).max(100_000).optional(),
   max_processes: z.int().min(8).max(65_536).default(256),
@@ -128,6 +130,26 @@ export type ReferenceSolution = z.infer<typeof ReferenceSolution>;
 export const SandboxUser = z.enum(['unprivileged', 'root']);
 export type SandboxUser = z.infer<typeof SandboxUser>;
 
+export const Network = z.enum(['none', 'allowlist', 'logged']);
+export type Network = z.infer<typeof Network>;
+
+const EGRESS_HOST =
+  /^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)+$/;
+/** An allowlist entry: a host name of two labels or more, optionally `*.` before it, or an IP literal. */
+export const EgressEntry = z
+  .string()
+  .max(253)
+  .transform((entry) => entry.toLowerCase())
+  .refine(
+    (entry) => EGRESS_HOST.test(entry) || isIP(entry) !== 0,
+    'must be a host name (api.github.com), a wildcard (*.pypi.org) or an IP literal',
+  );
+
+/** The agent's network: `network`, else `logged` for the older `network_egress: true`. */
+export function agentNetwork(task: Pick<TaskSpec, 'network' | 'network_egress'>): Network {
+  return task.network ?? (task.network_egress ? 'logged' : 'none');
+}
+
 const MAX_TASK_TIMEOUT_SECONDS = 7 * 24 * 3600;
 /** The shortest checkpoint_interval_seconds a task may ask for. */
 export const MIN_CHECKPOINT_INTERVAL_SECONDS = 30;
@@ -146,8 +168,18 @@ export const TaskSpec = z.strictObject({
   /** When set, expected_outputs[i] is the expected stdout (trimmed) of verification_tests[i]. */
   expected_outputs: z.array(z.string()).max(200).nullable().default(null),
   reference_solution: ReferenceSolution.nullable().default(null),
-  /** Outbound network from the sandbox; none by default (seed 004 §6.1). */
+  /** Older form of `network`: true is `logged`; ignored when `network` is set. */
   network_egress: z.boolean().default(false),
+  /**
+   * The agent's network (seed 004 §6.1): `none`, `allowlist` (only `allowed_egress`, through the
+   * node's egress proxy) or `logged` (anywhere, through the proxy, every request logged). Null: from
+   * `network_egress`.
+   */
+  network: Network.nullable().default(null),
+  /** Host names (`api.github.com`), wildcards (`*.pypi.org`) or IP literals, for `allowlist`. */
+  allowed_egress: z.array(EgressEntry).max(500).default([]),
+  /** The network during verification (tests, build, lint): none by default. */
+  verification_network: Network.default('none'),
   /** Who the agent's commands (and the reference solution) run as in the sandbox. */
   run_as: SandboxUser.default('unprivileged'),
   /**

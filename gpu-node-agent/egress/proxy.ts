@@ -1,0 +1,519 @@
+// The node's egress proxy: the only way out of a sandbox whose network is `allowlist` or `logged`.
+// HTTP forward requests and CONNECT tunnels, HTTPS intercepted with the node's CA (http-mitm-proxy
+// presents a certificate per host signed by it). Every decision is made on the CONNECT target or the
+// absolute URL, never on a Host header (one naming another host than the tunnel's is refused); names
+// are resolved here, and the address connected to is the one checked (pinned: no second lookup).
+// Sandboxes are told apart by their source address, registered when their sandbox starts.
+import { randomUUID } from 'node:crypto';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import type { IncomingMessage } from 'node:http';
+import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction, Socket } from 'node:net';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
+import { rootCertificates } from 'node:tls';
+import { Proxy as MitmProxy } from 'http-mitm-proxy';
+import type { EgressRecord, LoggedBody } from '../../shared/domain/egress.js';
+import type { Logger } from '../../shared/logger.js';
+import type { EgressLog } from './egress-log.js';
+import { EgressMetrics } from './metrics.js';
+import {
+  AddressPolicy,
+  type AddressRules,
+  type Decision,
+  decideName,
+  type EgressNetwork,
+  parseAuthority,
+  type Target,
+} from './policy.js';
+import { redactHeaders } from './redact.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** What the proxy knows of a sandbox, found by the sandbox's source address. */
+export interface EgressSession {
+  projectId: string;
+  taskId: string;
+  attempt: number;
+  network: EgressNetwork;
+  /** Exact host names, `*.` wildcards and IP literals (allowlist only). */
+  allowed: readonly string[];
+  /** Outbound and inbound bandwidth together, megabits per second; none: unlimited. */
+  mbps?: number;
+}
+
+export interface EgressProxyOptions {
+  log: EgressLog;
+  logger: Logger;
+  nodeId: string;
+  /** Where the node's CA (and the per-host certificates it signs) are kept. */
+  caDir: string;
+  /** Bytes of each request and response body kept in the log. */
+  bodyCapBytes: number;
+  /** Host names refused whatever an allowlist says (the control plane's). */
+  refusedHosts?: readonly string[];
+  addresses?: Partial<AddressRules>;
+  /** Test only: names resolved to these addresses instead of through DNS (a local "internet"). */
+  resolve?: Readonly<Record<string, string>>;
+  /** Test only: a CA trusted for upstream TLS besides the system's (the local internet's). */
+  upstreamCa?: string;
+}
+
+interface Registered extends EgressSession {
+  bucket: TokenBucket | null;
+}
+
+interface Tunnel {
+  session: Registered;
+  target: Target;
+  address: string;
+  rule: string;
+  startedAt: number;
+  requests: number;
+}
+
+const FORWARDED_OVER = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+
+export class EgressProxy {
+  readonly metrics = new EgressMetrics();
+  private readonly mitm = new MitmProxy();
+  private readonly sessions = new Map<string, Registered>();
+  private readonly tunnels = new WeakMap<IncomingMessage, Tunnel>();
+  /** The request line's target as the client sent it: the library rewrites it before our hook. */
+  private readonly requestTargets = new WeakMap<IncomingMessage, string>();
+  private readonly addressPolicy: AddressPolicy;
+  private readonly refusedHosts: Set<string>;
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  private address: { host: string; port: number } | null = null;
+
+  constructor(private readonly options: EgressProxyOptions) {
+    this.addressPolicy = new AddressPolicy({
+      refusedAddresses: options.addresses?.refusedAddresses ?? [],
+      refusedEndpoints: options.addresses?.refusedEndpoints ?? [],
+      publicAddresses: options.addresses?.publicAddresses ?? [],
+    });
+    this.refusedHosts = new Set((options.refusedHosts ?? []).map((h) => h.toLowerCase()));
+    this.httpAgent = new http.Agent({ keepAlive: true });
+    this.httpsAgent = new https.Agent({
+      keepAlive: true,
+      ...(options.upstreamCa ? { ca: [...rootCertificates, options.upstreamCa] } : {}),
+    });
+    this.mitm.onConnect((req, socket, head, callback) => void this.onConnect(req, socket, head, callback));
+    this.mitm.onRequest((ctx, callback) => void this.onRequest(ctx, callback));
+    this.mitm.onError((ctx, error) => {
+      if (ctx) this.options.logger.debug('egress_upstream_error', { error: String(error) });
+    });
+    this.mitm.onWebSocketConnection((ctx, callback) => {
+      // WebSockets are carried inside tunnels (logged as such); a bare ws:// upgrade names its target
+      // only in a Host header, which decides nothing here.
+      if (ctx.connectRequest && this.tunnels.has(ctx.connectRequest)) return callback();
+      callback(new Error('WebSockets go through a CONNECT tunnel'));
+    });
+  }
+
+  /** Listens on `host` (the sandboxes' gateway address; 127.0.0.1 in tests). */
+  async listen(host: string, port = 0): Promise<{ host: string; port: number }> {
+    await new Promise<void>((resolve, reject) => {
+      this.mitm.listen(
+        {
+          host,
+          port,
+          sslCaDir: this.options.caDir,
+          keepAlive: true,
+          httpAgent: this.httpAgent,
+          httpsAgent: this.httpsAgent,
+        },
+        (error?: Error | null) => (error ? reject(error) : resolve()),
+      );
+    });
+    // The library opens one TLS server per intercepted host on `httpHost` and reaches it over loopback:
+    // on loopback only, those servers are out of the sandboxes' reach, and reachable by the library
+    // whatever address the proxy itself listens on.
+    this.mitm.httpHost = '127.0.0.1';
+    const server = this.mitm.httpServer as http.Server;
+    // Recorded before the library turns an absolute URL into a path (and falls back to Host).
+    server.prependListener('request', (req: IncomingMessage) => this.requestTargets.set(req, req.url ?? ''));
+    this.address = { host, port: (server.address() as { port: number }).port };
+    return this.address;
+  }
+
+  /** The CA certificate (PEM) sandboxes must trust. */
+  caCertificatePath(): string {
+    return `${this.options.caDir}/certs/ca.pem`;
+  }
+
+  register(sourceAddress: string, session: EgressSession): void {
+    const bucket = session.mbps ? new TokenBucket((session.mbps * 1_000_000) / 8) : null;
+    this.sessions.set(normalizeIp(sourceAddress), { ...session, bucket });
+  }
+
+  unregister(sourceAddress: string): void {
+    this.sessions.delete(normalizeIp(sourceAddress));
+  }
+
+  /** Stops accepting, and writes what the log holds. */
+  async close(): Promise<void> {
+    this.mitm.close();
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+    await this.options.log.close();
+  }
+
+  private async onConnect(
+    req: IncomingMessage,
+    socket: Duplex,
+    _head: Buffer,
+    callback: (error?: Error | null) => void,
+  ): Promise<void> {
+    const startedAt = Date.now();
+    const session = this.sessionOf(req.socket);
+    if (!session) return refuseSocket(socket, 403, 'not a registered sandbox');
+    const target = parseAuthority(req.url ?? '', 443);
+    if (!target) return refuseSocket(socket, 400, `malformed CONNECT target ${req.url}`);
+    const decided = await this.decide(session, target);
+    if (!decided.allowed) {
+      this.logRefusal(
+        session,
+        'CONNECT',
+        `${target.host}:${target.port}`,
+        target,
+        decided,
+        req.headers,
+        startedAt,
+      );
+      return refuseSocket(socket, 403, decided.reason ?? 'refused');
+    }
+    const tunnel: Tunnel = {
+      session,
+      target,
+      address: decided.address,
+      rule: decided.rule,
+      startedAt,
+      requests: 0,
+    };
+    this.tunnels.set(req, tunnel);
+    const raw = socket as Socket;
+    raw.once('close', () => this.logTunnel(tunnel, raw));
+    callback();
+  }
+
+  private async onRequest(ctx: MitmContext, callback: (error?: Error | null) => void): Promise<void> {
+    const startedAt = Date.now();
+    const req = ctx.clientToProxyRequest;
+    const res = ctx.proxyToClientResponse;
+    const tunnel = ctx.connectRequest ? this.tunnels.get(ctx.connectRequest) : undefined;
+    let session: Registered;
+    let target: Target;
+    let address: string;
+    let rule: string;
+    let url: string;
+    if (tunnel) {
+      ({ session, target, address, rule } = tunnel);
+      tunnel.requests++;
+      const scheme = ctx.isSSL ? 'https' : 'http';
+      url = `${scheme}://${formatAuthority(target, ctx.isSSL ? 443 : 80)}${req.url}`;
+      const named = parseAuthority(req.headers.host ?? '', ctx.isSSL ? 443 : 80);
+      if (!named || named.host !== target.host) {
+        const decision = {
+          allowed: false,
+          rule: 'host_mismatch',
+          reason: `Host ${req.headers.host} is not the tunnel's ${target.host}`,
+        };
+        this.logRefusal(session, req.method ?? 'GET', url, target, decision, req.headers, startedAt);
+        return refuseResponse(res, 403, decision.reason);
+      }
+    } else {
+      const found = this.sessionOf(req.socket);
+      if (!found) return refuseResponse(res, 403, 'not a registered sandbox');
+      session = found;
+      const requested = this.requestTargets.get(req) ?? '';
+      const absolute = /^http:\/\/([^/?#]+)/i.exec(requested);
+      const parsed = absolute?.[1] ? parseAuthority(absolute[1], 80) : null;
+      if (!parsed) return refuseResponse(res, 400, 'a proxy request needs an absolute http:// URL');
+      target = parsed;
+      url = requested;
+      const decided = await this.decide(session, target);
+      if (!decided.allowed) {
+        this.logRefusal(session, req.method ?? 'GET', url, target, decided, req.headers, startedAt);
+        return refuseResponse(res, 403, decided.reason ?? 'refused');
+      }
+      ({ address, rule } = decided);
+    }
+    // The library filled these from the Host header: replaced by the decided target, pinned address.
+    const options = ctx.proxyToServerRequestOptions as NonNullable<
+      MitmContext['proxyToServerRequestOptions']
+    > &
+      http.RequestOptions;
+    options.host = target.host;
+    options.port = target.port;
+    options.lookup = pinned(address);
+    options.agent = ctx.isSSL ? this.httpsAgent : this.httpAgent;
+    for (const name of FORWARDED_OVER) delete options.headers[name];
+
+    const cap = this.options.bodyCapBytes;
+    const requestBody = new Capture(cap, session.bucket);
+    const responseBody = new Capture(cap, session.bucket);
+    ctx.addRequestFilter(requestBody);
+    let status: number | null = null;
+    let responseHeaders: Record<string, string> = {};
+    let upstreamMs: number | null = null;
+    const record = (error: string | null) => {
+      const entry: EgressRecord = {
+        ...this.recordBase(session, 'request', req.method ?? 'GET', url, target, startedAt),
+        sni: sniOf(req.socket),
+        address,
+        decision: 'allowed',
+        rule,
+        reason: null,
+        status,
+        request_headers: redactHeaders(req.headers),
+        response_headers: responseHeaders,
+        request_body: requestBody.logged(req.headers['content-type']),
+        response_body: status === null ? null : responseBody.logged(responseHeaders['content-type']),
+        request_bytes: requestBody.size,
+        response_bytes: responseBody.size,
+        timings: { total_ms: Date.now() - startedAt, upstream_ms: upstreamMs },
+        error,
+      };
+      this.append(entry);
+    };
+    ctx.onResponse((_ctx, next) => {
+      const upstream = ctx.serverToProxyResponse!;
+      status = upstream.statusCode ?? null;
+      upstreamMs = Date.now() - startedAt;
+      responseHeaders = redactHeaders(upstream.headers);
+      ctx.addResponseFilter(responseBody);
+      next();
+    });
+    ctx.onResponseEnd((_ctx, next) => {
+      record(null);
+      next();
+    });
+    ctx.onError((_ctx, error) => record(String(error ?? 'upstream error')));
+    callback();
+  }
+
+  /** The name's decision, then the resolved address's: both must allow. */
+  private async decide(
+    session: Registered,
+    target: Target,
+  ): Promise<
+    (Decision & { allowed: true; address: string }) | (Decision & { allowed: false; address: string | null })
+  > {
+    if (this.refusedHosts.has(target.host))
+      return {
+        allowed: false,
+        rule: 'node_or_control_plane',
+        reason: `${target.host} is a service of this system`,
+        address: null,
+      };
+    const byName = decideName(session.network, session.allowed, target);
+    if (!byName.allowed) return { ...byName, allowed: false, address: null };
+    let address: string;
+    try {
+      address = await this.resolve(target.host);
+    } catch (error) {
+      return {
+        allowed: false,
+        rule: 'dns',
+        reason: `${target.host} does not resolve: ${(error as Error).message}`,
+        address: null,
+      };
+    }
+    const byAddress = this.addressPolicy.decide(address, target.port);
+    if (!byAddress.allowed) return { ...byAddress, allowed: false, address };
+    return { ...byName, allowed: true, address };
+  }
+
+  private async resolve(host: string): Promise<string> {
+    if (isIP(host)) return host;
+    const mapped = this.options.resolve?.[host];
+    if (mapped) return mapped;
+    return (await dnsLookup(host, { verbatim: true })).address;
+  }
+
+  private sessionOf(socket: Socket): Registered | undefined {
+    return this.sessions.get(normalizeIp(socket.remoteAddress ?? ''));
+  }
+
+  private recordBase(
+    session: Registered,
+    type: EgressRecord['type'],
+    method: string,
+    url: string,
+    target: Target,
+    startedAt: number,
+  ): Pick<
+    EgressRecord,
+    | 'kind'
+    | 'id'
+    | 'node_id'
+    | 'at'
+    | 'project_id'
+    | 'task_id'
+    | 'attempt'
+    | 'type'
+    | 'method'
+    | 'url'
+    | 'host'
+    | 'port'
+    | 'limit_mbps'
+  > {
+    return {
+      kind: 'egress',
+      id: randomUUID(),
+      node_id: this.options.nodeId,
+      at: new Date(startedAt).toISOString(),
+      project_id: session.projectId,
+      task_id: session.taskId,
+      attempt: session.attempt,
+      type,
+      method,
+      url,
+      host: target.host,
+      port: target.port,
+      limit_mbps: session.mbps ?? null,
+    };
+  }
+
+  private logRefusal(
+    session: Registered,
+    method: string,
+    url: string,
+    target: Target,
+    decision: Decision & { address?: string | null },
+    headers: IncomingMessage['headers'],
+    startedAt: number,
+  ): void {
+    this.append({
+      ...this.recordBase(session, 'refused', method, url, target, startedAt),
+      sni: null,
+      address: decision.address ?? null,
+      decision: 'denied',
+      rule: decision.rule,
+      reason: decision.reason,
+      status: 403,
+      request_headers: redactHeaders(headers),
+      response_headers: {},
+      request_body: null,
+      response_body: null,
+      request_bytes: 0,
+      response_bytes: 0,
+      timings: { total_ms: Date.now() - startedAt, upstream_ms: null },
+      error: null,
+    });
+  }
+
+  private logTunnel(tunnel: Tunnel, socket: Socket): void {
+    const { session, target } = tunnel;
+    this.append({
+      ...this.recordBase(
+        session,
+        'tunnel',
+        'CONNECT',
+        `${formatAuthority(target, 0)}`,
+        target,
+        tunnel.startedAt,
+      ),
+      sni: null,
+      address: tunnel.address,
+      decision: 'allowed',
+      rule: tunnel.rule,
+      reason: null,
+      status: 200,
+      request_headers: {},
+      response_headers: {},
+      request_body: null,
+      response_body: null,
+      request_bytes: socket.bytesRead,
+      response_bytes: socket.bytesWritten,
+      timings: { total_ms: Date.now() - tunnel.startedAt, upstream_ms: null },
+      error: null,
+    });
+  }
+
+  private append(record: EgressRecord): void {
+    this.metrics.observe(record);
+    this.options.log.append(record);
+  }
+}
+
+/** Counts a body's bytes, keeps its first `cap`, and holds it to the sandbox's bandwidth. */
+class Capture extends Transform {
+  size = 0;
+  private readonly kept: Buffer[] = [];
+  private keptBytes = 0;
+
+  constructor(
+    private readonly cap: number,
+    private readonly bucket: TokenBucket | null,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.keptBytes < this.cap) {
+      const part = chunk.subarray(0, this.cap - this.keptBytes);
+      this.kept.push(part);
+      this.keptBytes += part.length;
+    }
+    const wait = this.bucket?.take(chunk.length) ?? 0;
+    if (wait > 0) setTimeout(() => done(null, chunk), wait);
+    else done(null, chunk);
+  }
+
+  logged(contentType: string | string[] | undefined): LoggedBody | null {
+    if (this.size === 0) return null;
+    const data = Buffer.concat(this.kept);
+    const text = data.toString('utf8');
+    const utf8 = !text.includes('\uFFFD') || Buffer.from(text, 'utf8').equals(data);
+    return {
+      content_type: (Array.isArray(contentType) ? contentType[0] : contentType) ?? null,
+      size: this.size,
+      encoding: utf8 ? 'utf8' : 'base64',
+      data: utf8 ? text : data.toString('base64'),
+      truncated: this.size > data.length,
+    };
+  }
+}
+
+/** The library's per-request context, as far as this proxy uses it. */
+type MitmContext = Parameters<Parameters<MitmProxy['onRequest']>[0]>[0];
+
+function pinned(address: string): LookupFunction {
+  const family = isIP(address) === 6 ? 6 : 4;
+  return ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+    if (options?.all) callback(null, [{ address, family }]);
+    else callback(null, address, family);
+  }) as LookupFunction;
+}
+
+function refuseSocket(socket: Duplex, status: number, reason: string): void {
+  const body = JSON.stringify({ error: { type: 'egress_refused', message: reason } });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+function refuseResponse(res: http.ServerResponse, status: number, reason: string): void {
+  const body = JSON.stringify({ error: { type: 'egress_refused', message: reason } });
+  res.writeHead(status, { 'content-type': 'application/json', connection: 'close' });
+  res.end(body);
+}
+
+function sniOf(socket: Socket): string | null {
+  return (socket as Socket & { servername?: string | false }).servername || null;
+}
+
+function formatAuthority(target: Target, defaultPort: number): string {
+  const host = isIP(target.host) === 6 ? `[${target.host}]` : target.host;
+  return target.port === defaultPort ? host : `${host}:${target.port}`;
+}
+
+function normalizeIp(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped?.[1] ?? address;
+}
