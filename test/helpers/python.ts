@@ -31,7 +31,9 @@ async function findOrMake(): Promise<string> {
     await rm(VENV, { recursive: true, force: true });
     await mkdir(VENV, { recursive: true });
     await execFileAsync('python3', ['-m', 'venv', VENV]);
-    await execFileAsync(join(VENV, 'bin', 'pip'), ['install', '-q', ...PACKAGES], { timeout: 600_000 });
+    await execFileAsync(join(VENV, 'bin', 'pip'), ['install', '-q', '--retries', '0', ...PACKAGES], {
+      timeout: 600_000,
+    });
     await execFileAsync(python, ['-c', `import ${PACKAGES.join(', ')}`]);
   } catch (error) {
     const { stderr } = error as { stderr?: string };
