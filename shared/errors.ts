@@ -327,3 +327,8 @@ export class ModelPlacementError extends AutovibeError {
   override readonly status = 400;
   override readonly code = 'model_placement_refused';
 }
+
+/** A stored trajectory an export cannot write as asked: a turn whose logprobs do not match its completion tokens. */
+export class ExportError extends AutovibeError {
+  override readonly code = 'export_failed';
+}

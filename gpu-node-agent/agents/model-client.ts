@@ -1,8 +1,9 @@
 // How a built-in agent asks for a model turn: OpenAI chat completions with tools, through the node's
 // gateway with the attempt's key, so every call is priced, budgeted and logged there. The gateway's
-// cost header gives each step its price.
+// cost header gives each step its price, and its call-id header the traffic record of the turn.
 
 import type { z } from 'zod';
+import { CALL_ID_HEADER } from '../../shared/domain/traffic.js';
 import type { StepMetrics } from '../../shared/domain/trajectory.js';
 import { ModelCallError } from '../../shared/errors.js';
 import type { ChatMessage, ToolSpec } from './chat.js';
@@ -12,6 +13,8 @@ export interface ModelTurn {
   message: ChatMessage;
   finishReason: string | null;
   metrics: z.infer<typeof StepMetrics>;
+  /** The turn's traffic record (TrafficRecord.id); null when the gateway did not name it. */
+  callId: string | null;
 }
 
 export interface ModelClient {
@@ -61,6 +64,7 @@ export class GatewayModelClient implements ModelClient {
     return {
       message: { ...choice.message, role: 'assistant' },
       finishReason: choice.finish_reason,
+      callId: response.headers.get(CALL_ID_HEADER),
       metrics: {
         model: completion.model ?? this.model,
         prompt_tokens: usage?.prompt_tokens ?? 0,

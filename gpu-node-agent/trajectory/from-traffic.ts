@@ -7,7 +7,8 @@
 //
 // Each request is read through the gateway's own translation into chat form, so every protocol
 // yields the same canonical messages and tools; a turn's first step keeps what its request added
-// (shared/domain/prompt.ts), and tool results are kept whole, as the model was sent them.
+// (shared/domain/prompt.ts), and tool results are kept whole, as the model was sent them. A local
+// model's token ids and logprobs go with the turn's first step too (shared/domain/turn-tokens.ts).
 
 import type { MessageCreateParams } from '@anthropic-ai/sdk/resources/messages';
 import type {
@@ -25,6 +26,7 @@ import {
 } from '../../shared/domain/prompt.js';
 import type { ClientProtocol, TrafficRecord } from '../../shared/domain/traffic.js';
 import type { Transition } from '../../shared/domain/trajectory.js';
+import { TOKENS_KEY, turnTokensOf } from '../../shared/domain/turn-tokens.js';
 import { anthropicToChat } from '../gateway/protocols/anthropic/request.js';
 import { geminiToChat } from '../gateway/protocols/gemini/request.js';
 import type { GeminiRequest } from '../gateway/protocols/gemini/types.js';
@@ -68,6 +70,7 @@ export function stepsFromTraffic(records: readonly TrafficRecord[]): StepReport[
     const prompt: TurnPrompt | null = request ? promptDelta(sent, request) : null;
     sent = request;
     const last = index === calls.length - 1;
+    const tokens = turnTokensOf(record);
     const metrics = {
       model: record.model,
       prompt_tokens: record.usage.prompt_tokens,
@@ -127,6 +130,7 @@ export function stepsFromTraffic(records: readonly TrafficRecord[]): StepReport[
             ...(i === 0 && turn.calls.length > 0 && turn.text ? { message: turn.text } : {}),
             ...(observation === null && action.tool_name ? { no_result: true } : {}),
             ...(i === 0 && prompt ? { [PROMPT_KEY]: prompt } : {}),
+            ...(i === 0 && tokens ? { [TOKENS_KEY]: tokens } : {}),
           },
         },
       });

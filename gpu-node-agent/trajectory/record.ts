@@ -1,8 +1,9 @@
 // What an attempt leaves for training once it ends: the TrajectoryRecord (seed 004 §3.2) and its
-// projection to ATIF v1.4 (Harbor's Agent Trajectory Interchange Format): the messages each model
+// projection to ATIF v1.7 (Harbor's Agent Trajectory Interchange Format): the messages each model
 // call was sent beyond the conversation so far (system prompt, instruction, a scaffold's injected
-// user turns) as system and user steps, one agent step per model turn, per-step metrics, the tools as
-// `tool_definitions`, and the reward in `extra`; and the attempt's seed, which both record.
+// user turns) as system and user steps, one agent step per model turn, per-step metrics (with a local
+// model's token ids and logprobs, token-exact, for RL), the tools as `tool_definitions`, and the
+// reward in `extra`; and the attempt's seed, which both record.
 
 import { createHash } from 'node:crypto';
 import { ATIF_SCHEMA_VERSION, type AtifDocument, type AtifStep } from '../../shared/domain/atif.js';
@@ -10,6 +11,7 @@ import { promptOf, type ToolDefinition } from '../../shared/domain/prompt.js';
 import type { Task } from '../../shared/domain/task.js';
 import { type TaskResult, TrajectoryRecord, type Transition } from '../../shared/domain/trajectory.js';
 import { trajectoryId } from '../../shared/domain/trajectory-files.js';
+import { tokensOf } from '../../shared/domain/turn-tokens.js';
 import { type Reward, roundReward } from '../verification/rewards.js';
 
 export interface RecordInputs {
@@ -162,6 +164,7 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
     totals.cost += metrics.cost_usd;
     const toolActions = actions.filter((a) => a.action.tool_name !== null);
     const message = assistantText(first);
+    const tokens = tokensOf(first.info.extra);
     steps.push({
       step_id: steps.length + 1,
       timestamp: first.timestamp,
@@ -189,7 +192,21 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
         completion_tokens: metrics.completion_tokens,
         cached_tokens: metrics.cached_tokens,
         cost_usd: metrics.cost_usd,
-        extra: { reasoning_tokens: metrics.reasoning_tokens, latency_ms: metrics.latency_ms },
+        llm_call_count: 1,
+        ...(tokens
+          ? {
+              prompt_token_ids: tokens.prompt_token_ids!,
+              completion_token_ids: tokens.completion_token_ids!,
+              logprobs: tokens.logprobs ?? [],
+            }
+          : {}),
+        extra: {
+          reasoning_tokens: metrics.reasoning_tokens,
+          latency_ms: metrics.latency_ms,
+          // Whether this prompt's ids start with the last turn's prompt + completion ids: where they do
+          // a trainer may join the turns into one sequence.
+          ...(tokens ? { extends_previous: tokens.extends_previous } : {}),
+        },
       },
       extra: {
         ...turnTools,
@@ -202,6 +219,7 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
   return {
     schema_version: ATIF_SCHEMA_VERSION,
     session_id: `${record.task_id}/attempt-${record.attempt}`,
+    trajectory_id: record.trajectory_id,
     agent: {
       name: record.scaffold,
       version: agentVersion,

@@ -68,6 +68,9 @@ export interface TrafficRecord {
   } | null;
 }
 
+/** The response header naming a call's traffic record (`id`): a built-in agent finds its turn's tokens so. */
+export const CALL_ID_HEADER = 'x-autovibe-call-id';
+
 /** The folder a subject's records go in on a given day; the subject is the task, else the key. */
 export function trafficPrefix(projectId: string, day: Date, subject: string): string {
   return `${blobKey('traffic-logs', projectId, day, subject)}/`;

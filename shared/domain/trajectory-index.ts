@@ -96,7 +96,7 @@ export const TrajectoryFilter = z.strictObject({
 });
 export type TrajectoryFilter = z.infer<typeof TrajectoryFilter>;
 
-export const ExportFormat = z.enum(['parquet', 'atif', 'sft', 'sharegpt']);
+export const ExportFormat = z.enum(['parquet', 'atif', 'sft', 'sharegpt', 'rollouts']);
 export type ExportFormat = z.infer<typeof ExportFormat>;
 
 export const ExportRequest = z.strictObject({

@@ -52,7 +52,15 @@ export function datasetCard(job: ExportJob, summary: ExportSummary, extension: s
     lines.push(
       '## Columns',
       '',
-      'One row per trajectory: `trajectory_id`, `task_id`, `project_id`, `attempt`, `created_at`, `model` (the upstream model when one answered, else the route), `route` (the model the task asked for), `upstream_model` (what answered), `scaffold`, `category`, `difficulty`, `resolved` (the result was Success), `verified` (every test passed), `reward` and `reward_test_pass`, `reward_compilation`, `reward_progress`, `reward_efficiency`, `reward_code_quality` (null: not measurable for the task), `quality_score`, `diversity_score`, `total_steps`, `total_tokens`, `cost_usd`, `seed`; `messages` as a list of `{role, content, tool_calls (JSON string), tool_call_id, name}`: every message the model was sent, system prompt and injected user turns included, and its answers; `tools`, the tools of its first call as JSON (OpenAI function form); `atif`, the whole ATIF v1.4 document as JSON.',
+      'One row per trajectory: `trajectory_id`, `task_id`, `project_id`, `attempt`, `created_at`, `model` (the upstream model when one answered, else the route), `route` (the model the task asked for), `upstream_model` (what answered), `scaffold`, `category`, `difficulty`, `resolved` (the result was Success), `verified` (every test passed), `reward` and `reward_test_pass`, `reward_compilation`, `reward_progress`, `reward_efficiency`, `reward_code_quality` (null: not measurable for the task), `quality_score`, `diversity_score`, `total_steps`, `total_tokens`, `cost_usd`, `seed`; `messages` as a list of `{role, content, tool_calls (JSON string), tool_call_id, name}`: every message the model was sent, system prompt and injected user turns included, and its answers; `tools`, the tools of its first call as JSON (OpenAI function form); `atif`, the whole ATIF v1.7 document as JSON.',
+      '',
+    );
+  }
+  if (request.format === 'rollouts') {
+    lines.push(
+      '## Rows',
+      '',
+      "One row per model turn that kept its tokens (a local model served by vLLM; other turns have none): `prompt_ids` and `completion_ids` as the model read and wrote them, `completion_mask` (1 for every completion token: all are the model's), `completion_logprobs` (one per completion token), `turn`, `extends_previous` (this prompt starts with the previous turn's prompt and completion ids exactly, so the turns may be joined into one sequence; null on a first turn), and the trajectory's `reward` and facts.",
       '',
     );
   }

@@ -76,6 +76,10 @@ const ATIF_STEP: Feature = {
         completion_tokens: 'int64',
         cached_tokens: 'int64',
         cost_usd: 'float64',
+        llm_call_count: 'int64',
+        prompt_token_ids: { list: 'int64' },
+        completion_token_ids: { list: 'int64' },
+        logprobs: { list: 'float64' },
         extra: 'json',
       },
     },
@@ -84,10 +88,11 @@ const ATIF_STEP: Feature = {
 };
 
 /** The features of each JSON Lines format, by its name in an export request. */
-export const JSON_FEATURES: Record<'atif' | 'sft' | 'sharegpt', Record<string, Feature>> = {
+export const JSON_FEATURES: Record<'atif' | 'sft' | 'sharegpt' | 'rollouts', Record<string, Feature>> = {
   atif: {
     schema_version: 'string',
     session_id: 'string',
+    trajectory_id: 'string',
     agent: {
       struct: {
         name: 'string',
@@ -116,6 +121,15 @@ export const JSON_FEATURES: Record<'atif' | 'sft' | 'sharegpt', Record<string, F
     system: 'string',
     tools: 'string',
     conversations: { list: { struct: { from: 'string', value: 'string' } } },
+    ...FACTS,
+  },
+  rollouts: {
+    turn: 'int64',
+    prompt_ids: { list: 'int64' },
+    completion_ids: { list: 'int64' },
+    completion_mask: { list: 'int64' },
+    completion_logprobs: { list: 'float64' },
+    extends_previous: 'bool',
     ...FACTS,
   },
 };

@@ -1,12 +1,14 @@
 // The export formats: one shard file from a list of rows. Parquet (one row per trajectory: ids, route
 // and upstream model, scaffold, task facts, reward and parts, scores, tokens, cost, the conversation
 // as a list of message structs, the tools and the ATIF document as JSON) through hyparquet-writer, a
-// pure JavaScript writer with snappy; ATIF, OpenAI-messages SFT (with `tools`) and ShareGPT as JSON
-// Lines, whose every field has one type in every shard (the dataset card declares them).
+// pure JavaScript writer with snappy; ATIF, OpenAI-messages SFT (with `tools`), ShareGPT and RL
+// rollouts (one row per model turn with its token ids and logprobs, as verifiers-style trainers take
+// them) as JSON Lines, whose every field has one type in every shard (the dataset card declares them).
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { AtifDocument } from '../domain/atif.js';
 import type { RewardSignal } from '../domain/trajectory.js';
 import type { ExportFormat, TrajectorySummary } from '../domain/trajectory-index.js';
+import { ExportError } from '../errors.js';
 import { chatMessagesOf, shareGptOf, toolsOf } from './conversation.js';
 
 export interface ExportRow {
@@ -134,14 +136,50 @@ const parquet: ShardFormat = {
   },
 };
 
-function jsonLines(extension: string, line: (row: ExportRow) => unknown): ShardFormat {
+function jsonLines(extension: string, lines: (row: ExportRow) => unknown[]): ShardFormat {
   return {
     extension,
     contentType: 'application/x-ndjson',
     write(rows) {
-      return Buffer.from(rows.map((r) => `${JSON.stringify(line(r))}\n`).join(''));
+      return Buffer.from(
+        rows
+          .flatMap(lines)
+          .map((line) => `${JSON.stringify(line)}\n`)
+          .join(''),
+      );
     },
   };
+}
+
+/**
+ * A trajectory's turns as RL rollouts: each agent step whose metrics kept token ids (ATIF v1.7) is
+ * one row; the whole completion is the model's, so its mask is all ones. The trajectory's reward goes
+ * with every turn, as verifiers gives a rollout's reward to each of its turns.
+ */
+export function rolloutsOf(row: ExportRow): Record<string, unknown>[] {
+  const turns: Record<string, unknown>[] = [];
+  for (const step of row.atif.steps) {
+    const metrics = step.metrics;
+    if (step.source !== 'agent' || !metrics?.prompt_token_ids || !metrics.completion_token_ids) continue;
+    const completion = metrics.completion_token_ids;
+    const logprobs = metrics.logprobs ?? [];
+    // A trainer lines logprobs up with completion tokens one to one; a mismatch is a broken capture.
+    if (logprobs.length !== completion.length)
+      throw new ExportError(
+        `trajectory ${row.summary.id} step ${step.step_id}: ${logprobs.length} logprobs for ${completion.length} completion tokens`,
+      );
+    const extendsPrevious = metrics.extra?.extends_previous;
+    turns.push({
+      turn: turns.length + 1,
+      prompt_ids: metrics.prompt_token_ids,
+      completion_ids: completion,
+      completion_mask: completion.map(() => 1),
+      completion_logprobs: logprobs,
+      extends_previous: typeof extendsPrevious === 'boolean' ? extendsPrevious : null,
+      ...facts(row),
+    });
+  }
+  return turns;
 }
 
 /** What the index knows about a trajectory, for formats that carry it beside the conversation. */
@@ -164,8 +202,9 @@ function facts(row: ExportRow) {
 
 export const SHARD_FORMATS: Record<ExportFormat, ShardFormat> = {
   parquet,
-  atif: jsonLines('atif.jsonl', (r) => ({ ...r.atif, extra: { ...r.atif.extra, autovibe: facts(r) } })),
+  atif: jsonLines('atif.jsonl', (r) => [{ ...r.atif, extra: { ...r.atif.extra, autovibe: facts(r) } }]),
   // Only `messages` and `tools`: the file uploads as is to OpenAI-style fine-tuning, which refuses other keys.
-  sft: jsonLines('sft.jsonl', (r) => ({ messages: chatMessagesOf(r.atif), tools: toolsOf(r.atif) })),
-  sharegpt: jsonLines('sharegpt.jsonl', (r) => ({ id: r.summary.id, ...shareGptOf(r.atif), ...facts(r) })),
+  sft: jsonLines('sft.jsonl', (r) => [{ messages: chatMessagesOf(r.atif), tools: toolsOf(r.atif) }]),
+  sharegpt: jsonLines('sharegpt.jsonl', (r) => [{ id: r.summary.id, ...shareGptOf(r.atif), ...facts(r) }]),
+  rollouts: jsonLines('rollouts.jsonl', rolloutsOf),
 };

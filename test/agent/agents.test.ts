@@ -133,7 +133,7 @@ describe('the minimal agent', () => {
 
       const atif = await trajectoryFile(done, ATIF_FILE);
       expect(atif).toMatchObject({
-        schema_version: 'ATIF-v1.4',
+        schema_version: 'ATIF-v1.7',
         agent: { name: 'minimal', model_name: 'coder' },
         final_metrics: { total_prompt_tokens: 5000, total_completion_tokens: 250, total_steps: 7 },
         extra: { reward: record.total_reward },

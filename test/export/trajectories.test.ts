@@ -21,7 +21,7 @@ import { S3BlobStore } from '../../shared/store/blob-store.js';
 import { SimulatedNode } from '../helpers/node.js';
 import { pythonWithDatasets } from '../helpers/python.js';
 import { call, startTestPlane, type TestPlane, taskSpec, tempDir } from '../helpers/stack.js';
-import { SYSTEM_PROMPT, syntheticTrajectory, TOOLS } from '../helpers/trajectories.js';
+import { SYSTEM_PROMPT, syntheticTokens, syntheticTrajectory, TOOLS } from '../helpers/trajectories.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -342,7 +342,7 @@ describe('a Parquet export', () => {
       content: 'output of printf hello > hello4.sh',
     });
     const atif = JSON.parse(solved.atif);
-    expect(atif.schema_version).toBe('ATIF-v1.4');
+    expect(atif.schema_version).toBe('ATIF-v1.7');
     expect(atif.steps).toHaveLength(5);
     expect(atif.agent.tool_definitions).toEqual(TOOLS);
   });
@@ -506,6 +506,15 @@ describe('an interrupted export', () => {
   }, 120_000);
 });
 
+/** A turn's tokens as ATIF v1.7 step metrics name them. */
+function pickIds(tokens: ReturnType<typeof syntheticTokens>) {
+  return {
+    prompt_token_ids: tokens.prompt_token_ids,
+    completion_token_ids: tokens.completion_token_ids,
+    logprobs: tokens.logprobs,
+  };
+}
+
 /** Each split's rows as Hugging Face `datasets` loads the export directory. */
 async function loadWithDatasets(dir: string): Promise<Record<string, { rows: any[] }>> {
   const script = join(import.meta.dirname, 'load-dataset.py');
@@ -525,6 +534,7 @@ describe.each([
   'atif',
   'sft',
   'sharegpt',
+  'rollouts',
 ])('a %s export loaded by Hugging Face datasets', (format) => {
   // The first run on a machine makes the tests' Python venv (pip install datasets pyarrow).
   beforeAll(() => pythonWithDatasets(), 900_000);
@@ -541,6 +551,22 @@ describe.each([
       const loaded = await loadWithDatasets(dir);
       for (const split of ['train', 'validation'] as const) {
         const rows = loaded[split]!.rows;
+        if (format === 'rollouts') {
+          // One row per model turn: each synthetic trajectory has one turn per step.
+          const steps = loaded[split]!.rows.length;
+          expect(steps).toBeGreaterThan(splits[split]!.trajectories);
+          for (const row of rows) {
+            const turn = syntheticTokens(row.turn - 1);
+            expect(row.prompt_ids).toEqual(turn.prompt_token_ids);
+            expect(row.completion_ids).toEqual(turn.completion_token_ids);
+            expect(row.completion_logprobs).toEqual(turn.logprobs);
+            expect(row.completion_logprobs).toHaveLength(row.completion_ids.length);
+            expect(row.completion_mask).toEqual([1, 1, 1]);
+            expect(row.extends_previous).toBe(turn.extends_previous);
+            expect(typeof row.reward).toBe('number');
+          }
+          continue;
+        }
         expect(rows).toHaveLength(splits[split]!.trajectories);
         for (const row of rows) {
           if (format === 'parquet') {
@@ -551,6 +577,9 @@ describe.each([
             expect(row.steps[0]).toMatchObject({ source: 'system', message: SYSTEM_PROMPT });
             expect(row.agent.tool_definitions).toEqual(TOOLS);
             expect(row.extra.autovibe.route).toBe('coder');
+            expect(row.trajectory_id).toBe(row.extra.trajectory_id);
+            const agentStep = row.steps.find((s: any) => s.source === 'agent');
+            expect(agentStep.metrics).toMatchObject({ llm_call_count: 1, ...pickIds(syntheticTokens(0)) });
           } else if (format === 'sft') {
             expect(row.messages[0]).toMatchObject({ role: 'system', content: SYSTEM_PROMPT });
             expect(row.tools).toEqual(TOOLS);

@@ -30,6 +30,25 @@ export interface SyntheticTrajectory {
   atif: AtifDocument;
 }
 
+/**
+ * Turn i's tokens as a local model would give them: each prompt is the previous turn's prompt and
+ * completion and one token of tool output, each completion three tokens with a logprob each.
+ */
+export function syntheticTokens(i: number) {
+  let prompt = [1, 2, 3, 4];
+  for (let turn = 0; turn < i; turn++) prompt = [...prompt, ...completionIds(turn), 900 + turn];
+  return {
+    prompt_token_ids: prompt,
+    completion_token_ids: completionIds(i),
+    logprobs: [-0.5, -0.25, -0.125],
+    extends_previous: i === 0 ? null : true,
+  };
+}
+
+function completionIds(turn: number): number[] {
+  return [100 + turn * 3, 101 + turn * 3, 102 + turn * 3];
+}
+
 export function syntheticTrajectory(options: {
   task: Pick<Task, 'id' | 'project_id' | 'instruction'>;
   attempt: number;
@@ -44,6 +63,10 @@ export function syntheticTrajectory(options: {
   const model = options.model ?? 'coder';
   const started = options.at ?? new Date('2026-11-01T10:00:00Z');
   const metrics = (i: number) => ({
+    ...baseMetrics(i),
+    extra: { turn: i + 1, tokens: syntheticTokens(i) },
+  });
+  const baseMetrics = (i: number) => ({
     model,
     prompt_tokens: 1000 + i * 100,
     completion_tokens: 40,
@@ -51,7 +74,6 @@ export function syntheticTrajectory(options: {
     reasoning_tokens: 0,
     cost_usd: 0.0002,
     latency_ms: 300,
-    extra: { turn: i + 1 },
   });
   const step = (i: number, action: Transition['action'], output: string): Transition => ({
     timestamp: new Date(started.getTime() + i * 1000).toISOString(),
@@ -74,6 +96,7 @@ export function syntheticTrajectory(options: {
             ...metrics(i),
             extra: {
               turn: 1,
+              tokens: syntheticTokens(0),
               // What the first call was sent, as the tool loop records it.
               prompt: {
                 messages: [

@@ -227,7 +227,7 @@ function printSummary(task: Task, summary: AttemptSummary | null): void {
     ['trajectory', `s3://${location.bucket}/${location.prefix}  (${RECORD_FILE}, ${ATIF_FILE}, steps/)`],
     [
       'export',
-      `autovibe export --project ${task.project_id}  (Parquet + dataset card; --format atif|sft|sharegpt)`,
+      `autovibe export --project ${task.project_id}  (Parquet + dataset card; --format atif|sft|sharegpt|rollouts)`,
     ],
   ];
   for (const [name, value] of rows) console.log(`  ${name.padEnd(10)} ${value}`);

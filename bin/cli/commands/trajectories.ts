@@ -88,7 +88,7 @@ export function registerTrajectories(program: Command, client: Client, json: Jso
     .requiredOption('--project <id>', 'the project whose trajectories are exported')
     .addOption(
       new Option('--format <format>', 'file format')
-        .choices(['parquet', 'atif', 'sft', 'sharegpt'])
+        .choices(['parquet', 'atif', 'sft', 'sharegpt', 'rollouts'])
         .default('parquet'),
     )
     .option('--verified-only', 'only trajectories whose every test passed')

@@ -13,6 +13,7 @@ import {
 } from '../../../shared/domain/prompt.js';
 import type { Task } from '../../../shared/domain/task.js';
 import type { Action, Observation } from '../../../shared/domain/trajectory.js';
+import { TOKENS_KEY, type TurnTokens } from '../../../shared/domain/turn-tokens.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
 import { NOTHING_SPENT, type TrajectoryRecorder } from '../../trajectory/recorder.js';
 import type { ChatMessage, ToolSpec } from '../chat.js';
@@ -52,6 +53,8 @@ export interface ToolLoopLimits {
    * terminal reward.
    */
   potential?: () => Promise<number>;
+  /** A turn's token ids and logprobs by its traffic record's id (a local model's); none: not kept. */
+  tokens?: (callId: string) => TurnTokens | null;
 }
 
 /** Actions that may change the workspace, after which the potential is measured again. */
@@ -88,6 +91,7 @@ export async function runToolLoop(
     const turn = await model.complete(history, tools, limits.signal);
     const results = await loop.step(turn, limits.signal);
     turns += 1;
+    const tokens = turn.callId && limits.tokens ? limits.tokens(turn.callId) : null;
     for (const [i, result] of results.entries()) {
       const metrics = i === 0 ? turn.metrics : { ...NOTHING_SPENT, model: turn.metrics.model };
       // The turn and what the model said with its tool calls, so the turn can be rebuilt (ATIF, replay).
@@ -124,6 +128,8 @@ export async function runToolLoop(
             turn: turns,
             ...(said ? { message: said } : {}),
             ...(i === 0 && prompt ? { [PROMPT_KEY]: prompt } : {}),
+            ...(i === 0 && turn.callId ? { traffic_id: turn.callId } : {}),
+            ...(i === 0 && tokens ? { [TOKENS_KEY]: tokens } : {}),
           },
         },
       });

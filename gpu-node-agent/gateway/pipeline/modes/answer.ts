@@ -2,7 +2,9 @@
 // headers, or a stream relayed piece by piece that ends with an error event in the client's protocol
 // when the budget or the upstream cuts it short (the status is out by then). Either way the answer's
 // last bytes wait in a `finish` the pipeline calls once the call is recorded (written ahead), so a
-// client never has an answer the traffic log could lose.
+// client never has an answer the traffic log could lose. Every answer names its traffic record
+// (`x-autovibe-call-id`), so a built-in agent can find its turn's token ids there.
+import { CALL_ID_HEADER } from '../../../../shared/domain/traffic.js';
 import type { SseEvent } from '../../protocols/sse.js';
 import { asUpstreamError } from '../../upstreams/provider.js';
 import type { ReadyCall } from '../call.js';
@@ -17,7 +19,7 @@ const SSE_HEADERS = {
 
 /** A whole answer, with what it cost in its headers, to send once the call is recorded. */
 export function wholeAnswer(call: ReadyCall, body: unknown, settlement: Settlement): () => void {
-  const headers = costHeaders(call.hold.snapshot, settlement);
+  const headers = { ...costHeaders(call.hold.snapshot, settlement), [CALL_ID_HEADER]: call.start.id };
   return () => call.start.exchange.json(200, body, headers);
 }
 
@@ -50,7 +52,11 @@ export async function relay<P>(
 ): Promise<Relayed> {
   const { exchange, started } = call.start;
   const streamStarted = performance.now();
-  exchange.startStream({ ...SSE_HEADERS, ...budgetHeaders(call.hold.snapshot) });
+  exchange.startStream({
+    ...SSE_HEADERS,
+    ...budgetHeaders(call.hold.snapshot),
+    [CALL_ID_HEADER]: call.start.id,
+  });
   exchange.write(sink.opening());
   let ending: Ending | null = null;
   let firstTokenMs: number | null = null;
