@@ -96,3 +96,40 @@ describe('local runtime', () => {
     }
   }, 60_000);
 });
+
+describe('local runtime restart with a dispatch in flight', () => {
+  it('sends a task dispatched before the restart (its message lost with the in-memory queue) to its node again', async () => {
+    const dataDir = await tempDir('autovibe-runtime-dispatched-');
+    dirs.push(dataDir);
+    let dev = await startDevServer({ dataDir, host: '127.0.0.1', port: 0, sweepEverySeconds: 1 });
+    const admin = (dev.admin as { key: string }).key;
+    const { key: nodeKey } = await dev.plane.keys.create({ name: 'node', role: 'node' }, 'test');
+    const registered = await api(dev, nodeKey, 'POST', '/api/v1/workers', registration);
+    const task = await api(dev, admin, 'POST', '/api/v1/tasks', {
+      project_id: 'default',
+      instruction: 'dispatched through a restart',
+      docker_image: 'busybox',
+    });
+    // Dispatched: its message waits on the node's queue, which the node has not read yet.
+    const dispatched = async () => (await api(dev, admin, 'GET', `/api/v1/tasks/${task.body.id}`)).body;
+    for (let i = 0; i < 50 && (await dispatched()).status !== 'dispatched'; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await dispatched()).toMatchObject({ status: 'dispatched', worker_id: registered.body.worker.id });
+    await dev.stop();
+
+    dev = await startDevServer({ dataDir, host: '127.0.0.1', port: 0, sweepEverySeconds: 1 });
+    try {
+      // The node goes on reading the queue it had (same port, same name): no re-registration.
+      const sqs = nodeSqs(registered.body.sqs_endpoint);
+      const redelivered = await nextDelivery(sqs, registered.body.queue_url);
+      sqs.destroy();
+      expect(redelivered).toMatchObject({ task_id: task.body.id, attempt: 1 });
+      const claim = await api(dev, nodeKey, 'POST', `/api/v1/workers/${registered.body.worker.id}/claims`, {
+        task_id: task.body.id,
+      });
+      expect(claim.body).toMatchObject({ attempt: 1, task: { status: 'claimed' } });
+    } finally {
+      await dev.stop();
+    }
+  }, 60_000);
+});

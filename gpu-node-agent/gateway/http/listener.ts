@@ -68,8 +68,45 @@ async function serve(
     if (status >= 500) logger.error('gateway_request_failed', { path, error });
     const message = error instanceof Error ? error.message : String(error);
     const code = error instanceof AutovibeError ? error.code : 'internal_error';
-    exchange.json(status, requestErrorBody(path, status, code, message));
+    const body = requestErrorBody(path, status, code, message);
+    if (status === 413) refuseUnreadBody(req, res, body);
+    else exchange.json(status, body);
   }
+}
+
+/**
+ * How long a refused body's connection stays open after its answer, the client's further bytes
+ * dropped: a socket closed with bytes unread is reset, and a client still sending its body then sees
+ * only the reset (EPIPE), never the answer that says why.
+ */
+const LINGER_MS = 2000;
+
+/**
+ * Answers a body refused unread (413) with `Connection: close`, so a keep-alive client sends its next
+ * call on a new connection, and ends the answer (which closes the connection) once the client has
+ * sent the rest of its body, or after LINGER_MS. The client has the whole answer at once: it is
+ * complete by its Content-Length.
+ */
+function refuseUnreadBody(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(413, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    connection: 'close',
+  });
+  res.write(text);
+  const end = () => {
+    clearTimeout(timer);
+    if (!res.writableEnded) res.end();
+  };
+  const timer = setTimeout(end, LINGER_MS);
+  if (req.readableEnded) {
+    end();
+    return;
+  }
+  req.once('end', end);
+  req.once('close', end);
+  req.resume();
 }
 
 function closeServer(server: Server): Promise<void> {

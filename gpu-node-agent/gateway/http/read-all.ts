@@ -7,7 +7,11 @@
 import type { Readable } from 'node:stream';
 import { BodyTooLargeError } from '../../../shared/errors.js';
 
-/** All of `stream`'s bytes as UTF-8 text; rejects with BodyTooLargeError past `maxBytes`. */
+/**
+ * All of `stream`'s bytes as UTF-8 text; rejects with BodyTooLargeError past `maxBytes`. The stream is
+ * left flowing, its further bytes dropped: destroying a request's stream kills its socket, and the
+ * client would never see the 413 that says why (the server closes the connection after that answer).
+ */
 export function readAll(stream: Readable, maxBytes = Number.POSITIVE_INFINITY): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -18,7 +22,7 @@ export function readAll(stream: Readable, maxBytes = Number.POSITIVE_INFINITY): 
       size += chunk.length;
       if (size > maxBytes) {
         settled = true;
-        stream.destroy();
+        chunks.length = 0;
         reject(new BodyTooLargeError(maxBytes));
         return;
       }

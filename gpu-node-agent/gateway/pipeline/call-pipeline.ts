@@ -104,6 +104,9 @@ export class CallPipeline {
       if (!exchange.signal.aborted) {
         const errorBody = adapter.errorBody(status, failure.code, failure.message, failure.param);
         const headers = budgetHeaders(call?.hold.snapshot ?? null);
+        // A spent budget stays spent: the SDKs (openai, Anthropic's) read this header before the
+        // status and send the call once, not three times.
+        if (status === 402) headers['x-should-retry'] = 'false';
         answer = () => {
           exchange.json(status, errorBody, headers);
           // A stream that had begun ends here instead.
