@@ -80,6 +80,12 @@ interface Tunnel {
 }
 
 const FORWARDED_OVER = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+/**
+ * How much of a response may wait for the client before the upstream is paused. Above the socket's
+ * 16 KiB: with the client and the proxy in different processes, each pause at 16 KiB cost a round of
+ * scheduling on both sides; 1 MiB keeps both busy and bounds the memory per download.
+ */
+const RESPONSE_BUFFER_BYTES = 1 << 20;
 /** Hop-by-hop response headers: the client's connection is not the upstream's. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding']);
 
@@ -337,9 +343,21 @@ export class EgressProxy {
           headers[name] = value;
       res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers);
       const valve = new Valve(upstream);
+      // The upstream's TLS records arrive up to 16 KiB apiece: the chunks of one read are written as
+      // one (one encryption pass, one write to the socket) by corking until the next tick.
+      let corked = false;
+      const uncork = () => {
+        corked = false;
+        res.uncork();
+      };
       upstream.on('data', (chunk: Buffer) => {
         responseBody.take(chunk);
-        if (!res.write(chunk)) valve.holdUntilDrain(res);
+        if (!corked) {
+          corked = true;
+          res.cork();
+          process.nextTick(uncork);
+        }
+        if (!res.write(chunk) && res.writableLength >= RESPONSE_BUFFER_BYTES) valve.holdUntilDrain(res);
         const wait = bucket?.take(chunk.length) ?? 0;
         if (wait > 0) valve.holdFor(wait);
       });
