@@ -4,16 +4,22 @@
 // absolute URL, never on a Host header (one naming another host than the tunnel's is refused); names
 // are resolved here, and the address connected to is the one checked (pinned: no second lookup).
 // Sandboxes are told apart by their source address, registered when their sandbox starts.
+//
+// Speed: the library would carry each intercepted tunnel over a second loopback connection to a TLS
+// server per host, and push response bodies through per-chunk async filters that force chunked
+// encoding and ignore backpressure. Here a tunnel's socket is handed straight to one in-process TLS
+// server (certificates cached per host, chosen by SNI), the response is piped with its own framing
+// and only tapped for the log, and every socket has Nagle off.
 import { randomUUID } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
+import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction, Socket } from 'node:net';
 import { isIP } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { Transform, type TransformCallback } from 'node:stream';
-import { rootCertificates } from 'node:tls';
+import type { Duplex, Readable, Writable } from 'node:stream';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Proxy as MitmProxy } from 'http-mitm-proxy';
 import type { EgressRecord, LoggedBody } from '../../shared/domain/egress.js';
 import type { Logger } from '../../shared/logger.js';
@@ -74,6 +80,14 @@ interface Tunnel {
 }
 
 const FORWARDED_OVER = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+/**
+ * How much of a response may wait for the client before the upstream is paused. Above the socket's
+ * 16 KiB: with the client and the proxy in different processes, each pause at 16 KiB cost a round of
+ * scheduling on both sides; 1 MiB keeps both busy and bounds the memory per download.
+ */
+const RESPONSE_BUFFER_BYTES = 1 << 20;
+/** Hop-by-hop response headers: the client's connection is not the upstream's. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding']);
 
 export class EgressProxy {
   readonly metrics = new EgressMetrics();
@@ -86,6 +100,11 @@ export class EgressProxy {
   private readonly refusedHosts: Set<string>;
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  /** Intercepted tunnels' TLS server: sockets are emitted into it, it listens on loopback only. */
+  private tlsServer: https.Server | null = null;
+  /** Certificates signed by the node CA, per host, ready for SNI; pending while being made. */
+  private readonly contexts = new Map<string, SecureContext>();
+  private readonly pendingContexts = new Map<string, Promise<SecureContext>>();
   private address: { host: string; port: number } | null = null;
 
   constructor(private readonly options: EgressProxyOptions) {
@@ -95,10 +114,16 @@ export class EgressProxy {
       publicAddresses: options.addresses?.publicAddresses ?? [],
     });
     this.refusedHosts = new Set((options.refusedHosts ?? []).map((h) => h.toLowerCase()));
-    this.httpAgent = new http.Agent({ keepAlive: true });
+    // noDelay: a request's head and body leave at once, not after the previous segment's ACK.
+    this.httpAgent = new http.Agent({ keepAlive: true, noDelay: true } as http.AgentOptions);
     this.httpsAgent = new https.Agent({
       keepAlive: true,
-      ...(options.upstreamCa ? { ca: [...rootCertificates, options.upstreamCa] } : {}),
+      noDelay: true,
+      // As a context made once, not `ca`: the agent names its pool by every option's value, and a
+      // `ca` of the system's roots and another made that a 200 KB string to build on each request.
+      ...(options.upstreamCa
+        ? { secureContext: createSecureContext({ ca: [...rootCertificates, options.upstreamCa] }) }
+        : {}),
     });
     this.mitm.onConnect((req, socket, head, callback) => void this.onConnect(req, socket, head, callback));
     this.mitm.onRequest((ctx, callback) => void this.onRequest(ctx, callback));
@@ -132,6 +157,16 @@ export class EgressProxy {
     // on loopback only, those servers are out of the sandboxes' reach, and reachable by the library
     // whatever address the proxy itself listens on.
     this.mitm.httpHost = '127.0.0.1';
+    this.tlsServer = await new Promise<https.Server>((resolve) =>
+      this.mitm._createHttpsServer(
+        {
+          SNICallback: (name: string, done: (e: Error | null, c?: SecureContext) => void) =>
+            this.sni(name, done),
+        },
+        (_port: number, server: https.Server) => resolve(server),
+      ),
+    );
+    this.interceptInProcess();
     const server = this.mitm.httpServer as http.Server;
     // Recorded before the library turns an absolute URL into a path (and falls back to Host).
     server.prependListener('request', (req: IncomingMessage) => this.requestTargets.set(req, req.url ?? ''));
@@ -156,6 +191,7 @@ export class EgressProxy {
   /** Stops accepting, and writes what the log holds. */
   async close(): Promise<void> {
     this.mitm.close();
+    this.tlsServer?.close();
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
     await this.options.log.close();
@@ -195,6 +231,7 @@ export class EgressProxy {
     };
     this.tunnels.set(req, tunnel);
     const raw = socket as Socket;
+    raw.setNoDelay(true);
     raw.once('close', () => this.logTunnel(tunnel, raw));
     callback();
   }
@@ -253,13 +290,26 @@ export class EgressProxy {
     for (const name of FORWARDED_OVER) delete options.headers[name];
 
     const cap = this.options.bodyCapBytes;
-    const requestBody = new Capture(cap, session.bucket);
-    const responseBody = new Capture(cap, session.bucket);
-    ctx.addRequestFilter(requestBody);
+    const requestBody = new Capture(cap);
+    const responseBody = new Capture(cap);
+    const bucket = session.bucket;
+    // Tapped, not transformed: the library pipes the body on; this listener runs before its write,
+    // which ignores backpressure, so the request is held here until the upstream drains.
+    const requestValve = new Valve(req);
+    req.on('data', (chunk: Buffer) => {
+      requestBody.take(chunk);
+      const wait = bucket?.take(chunk.length) ?? 0;
+      if (wait > 0) requestValve.holdFor(wait);
+      const upstream = ctx.proxyToServerRequest;
+      if (upstream?.writableNeedDrain) requestValve.holdUntilDrain(upstream);
+    });
     let status: number | null = null;
     let responseHeaders: Record<string, string> = {};
     let upstreamMs: number | null = null;
+    let recorded = false;
     const record = (error: string | null) => {
+      if (recorded) return;
+      recorded = true;
       const entry: EgressRecord = {
         ...this.recordBase(session, 'request', req.method ?? 'GET', url, target, startedAt),
         sni: sniOf(req.socket),
@@ -279,20 +329,116 @@ export class EgressProxy {
       };
       this.append(entry);
     };
-    ctx.onResponse((_ctx, next) => {
+    // The response is sent from here, not through the library's filters (which would force chunked
+    // encoding, and write every chunk through async callbacks without backpressure): the upstream's
+    // own framing (Content-Length kept), piped, its first `cap` bytes kept by a tap.
+    ctx.onResponse(() => {
       const upstream = ctx.serverToProxyResponse!;
       status = upstream.statusCode ?? null;
       upstreamMs = Date.now() - startedAt;
       responseHeaders = redactHeaders(upstream.headers);
-      ctx.addResponseFilter(responseBody);
-      next();
-    });
-    ctx.onResponseEnd((_ctx, next) => {
-      record(null);
-      next();
+      const headers: http.OutgoingHttpHeaders = {};
+      for (const [name, value] of Object.entries(upstream.headers))
+        if (!HOP_BY_HOP.has(name) && !name.startsWith('public-key-pins') && value !== undefined)
+          headers[name] = value;
+      res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers);
+      const valve = new Valve(upstream);
+      // The upstream's TLS records arrive up to 16 KiB apiece: the chunks of one read are written as
+      // one (one encryption pass, one write to the socket) by corking until the next tick.
+      let corked = false;
+      const uncork = () => {
+        corked = false;
+        res.uncork();
+      };
+      upstream.on('data', (chunk: Buffer) => {
+        responseBody.take(chunk);
+        if (!corked) {
+          corked = true;
+          res.cork();
+          process.nextTick(uncork);
+        }
+        if (!res.write(chunk) && res.writableLength >= RESPONSE_BUFFER_BYTES) valve.holdUntilDrain(res);
+        const wait = bucket?.take(chunk.length) ?? 0;
+        if (wait > 0) valve.holdFor(wait);
+      });
+      upstream.once('end', () => {
+        record(null);
+        res.end();
+      });
+      // A client gone before the end: the upstream exchange is not worth finishing.
+      res.once('close', () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+      upstream.resume();
     });
     ctx.onError((_ctx, error) => record(String(error ?? 'upstream error')));
     callback();
+  }
+
+  /**
+   * Replaces the library's step after a CONNECT's first bytes: a TLS tunnel to a named host is handed
+   * to the one in-process TLS server (no second loopback connection, no server per host). Plain
+   * tunnels and IP literals (no SNI to pick a certificate by) take the library's own path.
+   */
+  private interceptInProcess(): void {
+    const mitm = this.mitm;
+    const viaLoopback = mitm._onHttpServerConnectData.bind(mitm);
+    mitm._onHttpServerConnectData = (req, socket, head) => {
+      const tunnel = this.tunnels.get(req);
+      const server = this.tlsServer;
+      if (!tunnel || !server || head[0] !== 0x16 || isIP(tunnel.target.host))
+        return viaLoopback(req, socket, head);
+      socket.pause();
+      const raw = socket as Socket;
+      const handOver = () => {
+        // The library finds a request's tunnel by the client connection's ports.
+        const key = `${raw.remotePort}:${raw.localPort}`;
+        mitm.connectRequests[key] = req;
+        raw.once('close', () => delete mitm.connectRequests[key]);
+        // The TLS socket reads what the raw one holds on its next tick, then reads the handle: the
+        // ClientHello goes back into the raw socket, which stays paused.
+        raw.unshift(head);
+        server.emit('connection', raw);
+      };
+      const host = tunnel.target.host;
+      if (this.contexts.has(host)) return handOver();
+      this.contextFor(host).then(handOver, (error: unknown) => {
+        this.options.logger.warn('egress_certificate_failed', { host, error: String(error) });
+        raw.destroy();
+      });
+    };
+  }
+
+  private sni(name: string, done: (error: Error | null, context?: SecureContext) => void): void {
+    const context = this.contexts.get(name.toLowerCase());
+    // Only names a tunnel was opened to have a certificate; any other SNI fails the handshake.
+    if (context) done(null, context);
+    else done(new Error(`no tunnel to ${name}`));
+  }
+
+  /** The host's certificate signed by the node CA: the library's file if one exists, else a new one. */
+  private contextFor(host: string): Promise<SecureContext> {
+    let pending = this.pendingContexts.get(host);
+    if (pending) return pending;
+    const dir = this.options.caDir;
+    pending = Promise.all([readFile(`${dir}/keys/${host}.key`), readFile(`${dir}/certs/${host}.pem`)])
+      .then(
+        ([key, cert]) => ({ key, cert }),
+        () =>
+          new Promise<{ key: string; cert: string }>((resolve) =>
+            this.mitm.ca.generateServerCertificateKeys([host], (cert: string, key: string) =>
+              resolve({ key, cert }),
+            ),
+          ),
+      )
+      .then((pair) => {
+        const context = createSecureContext(pair);
+        this.contexts.set(host, context);
+        return context;
+      })
+      .finally(() => this.pendingContexts.delete(host));
+    this.pendingContexts.set(host, pending);
+    return pending;
   }
 
   /** The name's decision, then the resolved address's: both must allow. */
@@ -440,29 +586,21 @@ export class EgressProxy {
   }
 }
 
-/** Counts a body's bytes, keeps its first `cap`, and holds it to the sandbox's bandwidth. */
-class Capture extends Transform {
+/** Counts a body's bytes and keeps its first `cap`. */
+class Capture {
   size = 0;
   private readonly kept: Buffer[] = [];
   private keptBytes = 0;
 
-  constructor(
-    private readonly cap: number,
-    private readonly bucket: TokenBucket | null,
-  ) {
-    super();
-  }
+  constructor(private readonly cap: number) {}
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+  take(chunk: Buffer): void {
     this.size += chunk.length;
     if (this.keptBytes < this.cap) {
       const part = chunk.subarray(0, this.cap - this.keptBytes);
       this.kept.push(part);
       this.keptBytes += part.length;
     }
-    const wait = this.bucket?.take(chunk.length) ?? 0;
-    if (wait > 0) setTimeout(() => done(null, chunk), wait);
-    else done(null, chunk);
   }
 
   logged(contentType: string | string[] | undefined): LoggedBody | null {
@@ -477,6 +615,31 @@ class Capture extends Transform {
       data: utf8 ? text : data.toString('base64'),
       truncated: this.size > data.length,
     };
+  }
+}
+
+/** Holds a stream paused while any reason to hold it remains (a bandwidth wait, a full writer). */
+class Valve {
+  private held = 0;
+
+  constructor(private readonly stream: Readable) {}
+
+  holdFor(ms: number): void {
+    this.hold();
+    setTimeout(() => this.release(), ms);
+  }
+
+  holdUntilDrain(writer: Writable): void {
+    this.hold();
+    writer.once('drain', () => this.release());
+  }
+
+  private hold(): void {
+    if (this.held++ === 0) this.stream.pause();
+  }
+
+  private release(): void {
+    if (--this.held === 0) this.stream.resume();
   }
 }
 
