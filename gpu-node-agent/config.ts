@@ -10,6 +10,7 @@ import { Gpu } from '../shared/domain/node.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseConfigOrThrow } from '../shared/validation.js';
 import { defaultAgentCache } from './agents/cli/installer.js';
+import { EgressSettings } from './egress/settings.js';
 import { checkGatewayConfig, GatewayConfig } from './gateway/config.js';
 import { LocalModel, SupervisorSettings } from './models/config.js';
 import { ProxmoxSettings } from './sandbox/proxmox/settings.js';
@@ -74,6 +75,8 @@ export const NodeConfig = z.strictObject({
   sandbox: SandboxSettings.default(SandboxSettings.parse({})),
   /** The node's LLM gateway: every model call of the agents it runs goes through it. Null: none. */
   gateway: GatewayConfig.nullable().default(null),
+  /** The egress proxy sandboxes with network `allowlist` or `logged` go out through. */
+  egress: EgressSettings.default(EgressSettings.parse({})),
 });
 export type NodeConfig = z.infer<typeof NodeConfig>;
 

@@ -5,6 +5,8 @@
 // with that run; on drain it takes no new work, lets running attempts go on until the drain deadline,
 // then checkpoints and releases them. When the control plane says its queue or storage moved (a
 // restarted local stack), or its queue stops answering, it registers again to learn where they are.
+// It owns the node's services for attempts: the LLM gateway (started with the node) and the egress
+// proxy (started by the first attempt with a network); both write the last of their logs on stop.
 
 import { ApiError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -13,6 +15,7 @@ import { AgentInstaller } from '../agents/cli/installer.js';
 import { type AgentRegistry, nodeAgents } from '../agents/registry.js';
 import type { NodeConfig } from '../config.js';
 import { type Delivery, NodeClient } from '../control-plane/node-client.js';
+import { type EgressTestOptions, NodeEgress } from '../egress/node-egress.js';
 import { type RunningGateway, startGateway } from '../gateway/server.js';
 import { providersOf } from '../gateway/upstreams/factory.js';
 import { GpuMonitor, nvidiaSmi } from '../gpus/discovery.js';
@@ -36,6 +39,8 @@ export interface NodeAgentDeps {
   agents?: AgentRegistry;
   /** Default: the system clock. Tests pass one they move by hand. */
   clock?: Clock;
+  /** Test only: the egress proxy's local "internet" (resolver, upstream CA, addresses deemed public). */
+  egress?: EgressTestOptions;
 }
 
 export interface StopOptions {
@@ -59,6 +64,7 @@ export class NodeAgent {
   private readonly attempts = new Map<string, { attempt: Attempt; done: Promise<void> }>();
   private readonly polling = new AbortController();
   private gateway?: RunningGateway;
+  private readonly egress: NodeEgress;
   private readonly gpus: GpuMonitor;
   private models?: ModelSupervisor;
   private cancelHeartbeats?: Cancel;
@@ -81,6 +87,15 @@ export class NodeAgent {
       query: nvidiaSmi(config.nvidia_smi),
       override: config.gpus,
       logger: deps.logger,
+    });
+    this.egress = new NodeEgress({
+      settings: config.egress,
+      nodeId: config.name,
+      writer: this.api,
+      logger: deps.logger,
+      listenHost: () => deps.provider.gatewayHost(),
+      services: () => [config.control_plane_url, ...(this.gateway ? [this.gateway.url] : [])],
+      ...(deps.egress && { test: deps.egress }),
     });
     this.agents =
       deps.agents ??
@@ -223,6 +238,7 @@ export class NodeAgent {
     this.cancelHeartbeats?.();
     // Settles the gateway's budget leases and writes the last of the traffic log.
     await this.gateway?.close();
+    await this.egress.close();
     await this.models?.stop();
     this.current = 'stopped';
     // The last word: the control plane sends nothing more here and re-queues what it had sent.
@@ -318,6 +334,7 @@ export class NodeAgent {
         outputLimitBytes: this.config.output_limit_bytes,
         logger,
         gateway: this.gateway ?? null,
+        egress: this.egress,
         clock: this.clock,
       },
       claim,

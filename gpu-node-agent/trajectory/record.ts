@@ -30,6 +30,8 @@ export interface RecordInputs {
   verificationPassed: boolean;
   startedAt: Date;
   endedAt: Date;
+  /** The attempt's traffic through the egress proxy; null: none. */
+  egress?: TrajectoryRecord['egress'];
 }
 
 /** An attempt's seed: fixed by task and attempt, sent to the model, and recorded. */
@@ -91,6 +93,7 @@ export function trajectoryRecord(inputs: RecordInputs): TrajectoryRecord {
     // Diversity compares trajectories of one task with each other: computed when they are exported.
     diversity_score: null,
     verification_passed: inputs.verificationPassed,
+    egress: inputs.egress ?? null,
   });
 }
 

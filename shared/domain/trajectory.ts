@@ -127,5 +127,18 @@ export const TrajectoryRecord = z.strictObject({
   quality_score: real(0, 1),
   diversity_score: real(0, 1).nullable(),
   verification_passed: z.boolean(),
+  /**
+   * What the attempt's sandbox sent out through its node's egress proxy, refusals included (the log
+   * itself: GET /api/v1/tasks/{id}/traffic?kind=egress). Null: no network, or nothing sent.
+   */
+  egress: z
+    .strictObject({
+      requests: z.int().min(0),
+      denied: z.int().min(0),
+      request_bytes: z.int().min(0),
+      response_bytes: z.int().min(0),
+    })
+    .nullable()
+    .default(null),
 });
 export type TrajectoryRecord = z.infer<typeof TrajectoryRecord>;

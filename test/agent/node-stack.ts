@@ -12,6 +12,7 @@ import type { AgentRegistry } from '../../gpu-node-agent/agents/registry.js';
 import { parseNodeConfig } from '../../gpu-node-agent/config.js';
 import type { Clock } from '../../gpu-node-agent/daemon/clock.js';
 import { NodeAgent } from '../../gpu-node-agent/daemon/node-agent.js';
+import type { EgressTestOptions } from '../../gpu-node-agent/egress/node-egress.js';
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../../gpu-node-agent/sandbox/busybox-image.js';
 import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandbox.js';
 import type { SandboxProvider } from '../../gpu-node-agent/sandbox/sandbox.js';
@@ -84,6 +85,7 @@ export async function startAgent(
     agents?: AgentRegistry;
     provider?: SandboxProvider;
     clock?: Clock;
+    egress?: EgressTestOptions;
   } = {},
 ): Promise<NodeAgent> {
   const agent = new NodeAgent(nodeConfig(`agent-${++nodes}`, options.config), {
@@ -91,6 +93,7 @@ export async function startAgent(
     logger: createLogger('test-agent'),
     agents: options.agents,
     clock: options.clock,
+    egress: options.egress,
   });
   agents.push(agent);
   await agent.start();

@@ -70,13 +70,13 @@ describe('who runs in a task sandbox', () => {
 });
 
 describe('limits a node cannot enforce', () => {
-  it('refuses network_mbps, naming the field and the executors', async () => {
+  it('refuses network_mbps on a task with no network, naming the field', async () => {
     const node = await startAgent();
     const task = await submit({ scaffold: 'oracle', resource_limits: { network_mbps: 10 }, max_attempts: 2 });
     const done = await finished(task.id, 60);
     expect(done).toMatchObject({ status: 'dead', attempt: 1 });
     expect(done.last_error).toMatch(
-      /^resource_limits\.network_mbps: no executor enforces a bandwidth limit yet \(not docker, not local\)/,
+      /^resource_limits\.network_mbps: the limit is enforced at the egress proxy, and this task has no network/,
     );
     expect(await containersOf(node.node.name)).toEqual([]); // refused before any sandbox was made
   }, 60_000);

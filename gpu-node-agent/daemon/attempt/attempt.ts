@@ -15,7 +15,7 @@ import { AttemptCheckpoints } from './checkpoints.js';
 import { gatewayAccess } from './gateway-access.js';
 import type { AttemptDeps, AttemptRef, Claim, RunningAttempt } from './ports.js';
 import { reportError, reportResult, reportStop } from './reports.js';
-import { openSandbox, type SandboxSession, verificationUser } from './sandbox-session.js';
+import { enterNetwork, openSandbox, type SandboxSession, verificationUser } from './sandbox-session.js';
 import { measureProgress, scoreAttempt, type Verdict, verifyWork } from './scoring.js';
 import { AttemptStop, type StopReason } from './stop.js';
 import { saveTrajectory } from './trajectory.js';
@@ -137,6 +137,9 @@ export class Attempt {
       }
     } finally {
       disarm();
+      // Off the proxy first: a new sandbox may be given the address once this one is gone.
+      if (session?.egressAddress) await this.deps.egress?.unregister(session.egressAddress);
+      this.deps.egress?.takeCounts(this.task.id, this.ref.attempt);
       await session?.sandbox
         .destroy()
         .catch((error) => logger.error('sandbox_destroy_failed', { ...fields, error }));
@@ -152,6 +155,7 @@ export class Attempt {
     const { task } = this;
     const signal = this.halt.signal;
     await session.sandbox.switchUser(verificationUser(task));
+    await enterNetwork(this.deps, task, this.ref, session, task.verification_network);
     const verified = await verifyWork(session, task, signal);
     await storeArtifacts(this.deps.api, task, this.ref.attempt, session, this.log, verified);
     const progress = await measureProgress(session, task, verified, signal);
@@ -165,6 +169,7 @@ export class Attempt {
       verdict,
       startedAt,
       endedAt: this.deps.clock.now(),
+      egress: this.deps.egress?.takeCounts(task.id, this.ref.attempt) ?? null,
       agentVersion: this.deps.agents.get(task.scaffold).version ?? AUTOVIBE_VERSION,
     });
     return verdict;

@@ -5,6 +5,7 @@ import type { TrafficRecord } from '../../../shared/domain/traffic.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { AgentRegistry } from '../../agents/registry.js';
 import type { AttemptRef, Claim, NodeClient, RunningAttempt } from '../../control-plane/node-client.js';
+import type { NodeEgress } from '../../egress/node-egress.js';
 import type { SandboxProvider } from '../../sandbox/sandbox.js';
 import type { Clock } from '../clock.js';
 
@@ -45,5 +46,7 @@ export interface AttemptDeps {
   logger: Logger;
   /** Null when the node runs no gateway. */
   gateway: NodeGateway | null;
+  /** The node's egress proxy, for sandboxes with a network; null: such tasks are refused. */
+  egress: Pick<NodeEgress, 'sandboxEgress' | 'register' | 'unregister' | 'takeCounts'> | null;
   clock: Clock;
 }

@@ -3,6 +3,7 @@
 import type { Task } from '../../../shared/domain/task.js';
 import type { Logger } from '../../../shared/logger.js';
 import { requestedModel } from '../../agents/agent.js';
+import type { EgressCounts } from '../../egress/node-egress.js';
 import { toAtif, trajectoryRecord } from '../../trajectory/record.js';
 import type { TrajectoryRecorder } from '../../trajectory/recorder.js';
 import type { AttemptApi, AttemptRef } from './ports.js';
@@ -16,13 +17,15 @@ export interface FinishedRun {
   verdict: Verdict;
   startedAt: Date;
   endedAt: Date;
+  /** The attempt's traffic through the node's egress proxy; null: none. */
+  egress: EgressCounts | null;
   /** The agent's own version (a CLI agent's pinned package); autovibe's for built-in agents. */
   agentVersion: string;
 }
 
 export async function saveTrajectory(
   deps: { api: Pick<AttemptApi, 'indexTrajectory'>; logger: Logger },
-  { task, ref, seed, recorder, verdict, startedAt, endedAt, agentVersion }: FinishedRun,
+  { task, ref, seed, recorder, verdict, startedAt, endedAt, egress, agentVersion }: FinishedRun,
 ): Promise<void> {
   const steps = recorder.transitions;
   const record = trajectoryRecord({
@@ -38,6 +41,7 @@ export async function saveTrajectory(
     verificationPassed: verdict.report.passed === verdict.report.total,
     startedAt,
     endedAt,
+    egress,
   });
   await recorder.finish(record, toAtif(record, task.instruction, agentVersion));
   // The record is safe in S3 either way; an index entry missing can be added again by the API.
