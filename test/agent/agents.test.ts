@@ -325,7 +325,10 @@ describe.each([
       expect(rebuilt.sft).toEqual(received);
       expect(rebuilt.parquet).toEqual(received);
       // The route the task asked for, and the model the scripted upstream says answered.
-      expect(record).toMatchObject({ route: 'coder', upstream_model: 'coder-small' });
+      expect(record).toMatchObject({
+        route: name === 'claude-code' ? 'default' : 'coder',
+        upstream_model: routedTo,
+      });
       // The agent's own pinned version, not autovibe's.
       const recipe = CLI_AGENTS.find((r) => r.name === name)!;
       expect(atif.agent.version).toBe(

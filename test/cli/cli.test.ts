@@ -161,7 +161,7 @@ describe('autovibe CLI', { timeout: 90_000 }, () => {
     expect(missing.code).toBe(1);
     expect(JSON.parse(missing.stdout).error).toMatchObject({
       code: 'validation_failed',
-      message: 'Invalid node id: wrk_nobody',
+      message: 'Invalid path: id: must look like wrk_ followed by 26 characters',
       details: expect.any(Array),
     });
     expect(missing.stderr).toBe('');
