@@ -107,8 +107,15 @@ describe('the minimal agent', () => {
       expect(steps[4].info).toMatchObject({ model: 'coder', prompt_tokens: 1000, completion_tokens: 50 });
       // 1000·$1/M + 50·$2/M per turn, as the gateway priced it.
       expect(steps[4].info.cost_usd).toBeCloseTo(0.0011, 9);
-      expect(steps[3].info.extra).toEqual({ confidence: 0.5, finish_refused: true, turn: 4 });
-      expect(steps[4].info.extra).toEqual({ confidence: 0.9, turn: 5 });
+      // Each turn names the gateway's traffic record of its model call.
+      const trafficId = expect.stringMatching(/^gw_/);
+      expect(steps[3].info.extra).toEqual({
+        confidence: 0.5,
+        finish_refused: true,
+        turn: 4,
+        traffic_id: trafficId,
+      });
+      expect(steps[4].info.extra).toEqual({ confidence: 0.9, turn: 5, traffic_id: trafficId });
 
       // At the end: the record, with the reward's parts, and its ATIF projection.
       const record = await trajectoryFile(done, RECORD_FILE);
