@@ -5,25 +5,22 @@
 // checkpoint's committed image is removed first, as another machine would not have it: the work
 // must come over in the workspace archive. Nothing is left behind.
 import type { ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CheckpointManifest } from '../../shared/domain/checkpoint.js';
 import {
   containersOf,
-  dataDir,
   dev,
   docker,
   exited,
   finished,
   history,
-  nodeKey,
   spawnAgent,
   submit,
   useNodeStack,
   waitFor,
   waitForNoContainers,
   waitForWorkspaceFile,
+  writeNodeConfig,
 } from './node-stack.js';
 
 // A 6 s lease: the killed node's attempt is found lost seconds after it stops heartbeating.
@@ -38,18 +35,7 @@ afterEach(async () => {
 });
 
 async function spawnNode(name: string): Promise<ChildProcess> {
-  const file = join(dataDir, `${name}.yaml`);
-  await writeFile(
-    file,
-    JSON.stringify({
-      control_plane_url: dev.url,
-      node_key: nodeKey,
-      name,
-      poll_wait_seconds: 1,
-      capacity: { slots: 1 },
-    }),
-  );
-  const child = await spawnAgent(file);
+  const child = await spawnAgent(await writeNodeConfig(name));
   children.push(child);
   return child;
 }

@@ -4,7 +4,6 @@
 // still ends. The lease is long here, so a restarted node always finds its attempt before the lease
 // runs out (the lease running out is tested in node-agent.test.ts).
 import type { ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -13,12 +12,12 @@ import {
   dev,
   exited,
   finished,
-  nodeKey,
   spawnAgent,
   submit,
   useNodeStack,
   waitFor,
   waitForNoContainers,
+  writeNodeConfig,
 } from './node-stack.js';
 
 useNodeStack({ leaseSeconds: 60, maxLostAttempts: 2 });
@@ -31,22 +30,6 @@ afterEach(async () => {
   child = undefined;
 });
 
-async function nodeConfig(name: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const file = join(dataDir, `${name}.yaml`);
-  await writeFile(
-    file,
-    JSON.stringify({
-      control_plane_url: dev.url,
-      node_key: nodeKey,
-      name,
-      poll_wait_seconds: 1,
-      capacity: { slots: 1 },
-      ...extra,
-    }),
-  );
-  return file;
-}
-
 async function lostEvents(taskId: string): Promise<unknown[]> {
   const { items } = await dev.plane.tasks.events(taskId, 100);
   return items.filter((e) => e.type === 'AttemptLost').map((e) => e.data);
@@ -55,7 +38,7 @@ async function lostEvents(taskId: string): Promise<unknown[]> {
 describe('a node agent killed mid-task', () => {
   it('reports the attempt it finds left over as lost when it restarts, and finishes the task without spending an attempt', async () => {
     const name = 'restarted-node';
-    const config = await nodeConfig(name);
+    const config = await writeNodeConfig(name);
     child = await spawnAgent(config);
     const task = await submit({
       scaffold: 'oracle',
@@ -85,7 +68,7 @@ describe('a node agent killed mid-task', () => {
   it('buries a task that kills its node every time, saying why', async () => {
     const name = 'fatal-node';
     // The local runner runs the task's commands on this machine, where they can reach the node's pid.
-    const config = await nodeConfig(name, { executor: 'local' });
+    const config = await writeNodeConfig(name, { executor: 'local' });
     const pidFile = join(dataDir, `${name}.pid`);
     child = await spawnAgent(config, pidFile);
     const task = await submit({

@@ -4,7 +4,8 @@
 // for them, and read what they left in S3.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type DevServer, startDevServer } from '../../functions/local/dev-server.js';
@@ -98,6 +99,23 @@ export async function startAgent(
   agents.push(agent);
   await agent.start();
   return agent;
+}
+
+/** A node.yaml for an agent process of the stack's control plane: one slot, polling every second. */
+export async function writeNodeConfig(name: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const file = join(dataDir, `${name}.yaml`);
+  await writeFile(
+    file,
+    JSON.stringify({
+      control_plane_url: dev.url,
+      node_key: nodeKey,
+      name,
+      poll_wait_seconds: 1,
+      capacity: { slots: 1 },
+      ...extra,
+    }),
+  );
+  return file;
 }
 
 /**

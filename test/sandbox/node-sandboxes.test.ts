@@ -2,9 +2,7 @@
 // run unprivileged unless they ask root and the node allows it; what a node cannot enforce is refused
 // naming the field; a leftover the engine will not remove is reported and the node starts anyway; a
 // SIGKILLed node's sandbox stops within its lease.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseNodeConfig } from '../../gpu-node-agent/config.js';
 import { NodeAgent } from '../../gpu-node-agent/daemon/node-agent.js';
@@ -13,15 +11,16 @@ import { DockerSandboxProvider } from '../../gpu-node-agent/sandbox/docker-sandb
 import type { Logger } from '../../shared/logger.js';
 import {
   containersOf,
-  dataDir,
   dev,
   docker,
   finished,
   nodeKey,
+  spawnAgent,
   startAgent,
   submit,
   useNodeStack,
   waitFor,
+  writeNodeConfig,
 } from '../agent/node-stack.js';
 import { stallingEngine } from './stalling-engine.js';
 
@@ -136,31 +135,8 @@ describe('a node that is SIGKILLed', () => {
 
   it('takes its sandbox with it within the lease: the container stops, though no one removes it', async () => {
     const name = 'lease-node';
-    const configFile = join(dataDir, 'lease-node.yaml');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        control_plane_url: dev.url,
-        node_key: nodeKey,
-        name,
-        poll_wait_seconds: 1,
-        capacity: { slots: 1 },
-        sandbox: { lease_seconds: 3 },
-      }),
-    );
-    const proc = spawn('node', ['bin/autovibe.js', 'agent', '--config', configFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = await spawnAgent(await writeNodeConfig(name, { sandbox: { lease_seconds: 3 } }));
     child = proc;
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      proc.stdout!.on('data', (chunk) => {
-        out += chunk;
-        if (out.includes('slots')) resolve();
-      });
-      proc.stderr!.on('data', (chunk) => (out += chunk));
-      proc.once('exit', (code) => reject(new Error(`agent exited ${code}: ${out}`)));
-    });
     const task = await submit({
       scaffold: 'oracle',
       reference_solution: { files: {}, command: 'sleep 120' },
