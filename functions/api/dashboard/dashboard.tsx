@@ -64,7 +64,8 @@ export function dashboardApp({
     await next();
     c.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
     c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'no-referrer');
+    // Not no-referrer: with it, browsers send `Origin: null` on form posts, and the origin check needs it.
+    c.header('Referrer-Policy', 'same-origin');
     c.header('X-Frame-Options', 'DENY');
     if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
   });
@@ -139,7 +140,7 @@ export function dashboardApp({
       checkCsrf(key, form[CSRF_FIELD]);
     }
     c.set('api', apiFor(c, key));
-    c.set('page', { csrf: csrfToken(key), who, assets: (await clientAssets()).version });
+    c.set('page', { csrf: csrfToken(key), who });
     return next();
   });
 
@@ -317,8 +318,9 @@ async function page(
   current?: string,
 ): Promise<Response> {
   const context = (c as DashboardContext).get('page') as PageContext | undefined;
+  const { version } = await clientAssets();
   const html = await (
-    <Layout title={title} current={current} page={context}>
+    <Layout title={title} current={current} page={context} assets={version}>
       {body}
     </Layout>
   ).toString();

@@ -15,22 +15,26 @@ export const NAV = [
 export interface PageContext {
   csrf: string;
   who: { name: string; role: string };
-  assets: string;
 }
 
-export const Layout: FC<{ title: string; current?: string; page?: PageContext; children?: Child }> = ({
-  title,
-  current,
-  page,
-  children,
-}) => (
+export const Layout: FC<{
+  title: string;
+  /** The bundled assets' version, for their URLs. */
+  assets: string;
+  current?: string;
+  /** Who is signed in; without it (signing in, errors) the page has no navigation. */
+  page?: PageContext;
+  children?: Child;
+}> = ({ title, assets, current, page, children }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <title>{`${title} · autovibe`}</title>
-      {page && <link rel="stylesheet" href={`/dashboard/assets/app.css?v=${page.assets}`} />}
-      {page && <script defer src={`/dashboard/assets/app.js?v=${page.assets}`} />}
+      {/* No icon: without this, browsers ask for /favicon.ico, which the API does not have. */}
+      <link rel="icon" href="data:," />
+      <link rel="stylesheet" href={`/dashboard/assets/app.css?v=${assets}`} />
+      <script defer src={`/dashboard/assets/app.js?v=${assets}`} />
     </head>
     <body>
       <a class="skip" href="#main">

@@ -38,8 +38,10 @@ export function spendOverTime(trajectories: TrajectorySummaryView[], by: SpendGr
   const sorted = [...trajectories].sort((a, b) => a.created_at.localeCompare(b.created_at));
   const groups = [...new Set(sorted.map((t) => groupOf(t, by)))].sort();
   const running = new Map(groups.map((g) => [g, 0]));
-  const x: number[] = [];
-  const values = groups.map(() => [] as number[]);
+  // Each line starts at zero a minute before the first cost, so a single attempt still draws a line.
+  const first = sorted[0];
+  const x: number[] = first ? [Math.floor(Date.parse(first.created_at) / 1000) - 60] : [];
+  const values = groups.map(() => (first ? [0] : []) as number[]);
   for (const t of sorted) {
     const at = Math.floor(Date.parse(t.created_at) / 1000);
     const group = groupOf(t, by);
@@ -61,6 +63,7 @@ export interface BurnDown {
   currency: string;
   limit: number;
   spent: number;
+  reserved: number;
   remaining: number;
   /** Spend per day at the rate of this period so far. */
   rate_per_day: number;
@@ -73,44 +76,35 @@ export interface BurnDown {
 
 const DAY_S = 86_400;
 
-/** The budget's remaining amount over the period, and the straight line on to zero at today's rate. */
-export function burnDown(budget: BudgetView, trajectories: TrajectorySummaryView[], now: Date): BurnDown {
-  const start = Date.parse(budget.period_start) / 1000;
-  const nowS = Math.floor(now.getTime() / 1000);
+/**
+ * The budget's remaining amount from the period's start to now, and the straight line on to zero at
+ * the rate spent so far. Only the budget's own figures, in its own currency: attempts' costs are in
+ * USD and a budget may not be.
+ */
+export function burnDown(budget: BudgetView, now: Date): BurnDown {
+  const start = Math.floor(Date.parse(budget.period_start) / 1000);
+  const nowS = Math.max(Math.floor(now.getTime() / 1000), start + 1);
   const elapsedDays = Math.max((nowS - start) / DAY_S, 1 / 24);
-  const spent = budget.spent + budget.reserved;
-  const remaining = Math.max(budget.budget_limit - spent, 0);
+  const spent = budget.spent;
+  // Reserved is held by gateways' open leases: not spent yet, but not there to spend either.
+  const remaining = Math.max(budget.budget_limit - spent - budget.reserved, 0);
   const ratePerDay = spent / elapsedDays;
   const runsOutS = remaining <= 0 ? nowS : ratePerDay > 0 ? nowS + (remaining / ratePerDay) * DAY_S : null;
   const end = budget.period_end ? Date.parse(budget.period_end) / 1000 : null;
-
-  // Actual: the limit at the period's start, less each recorded attempt's cost, and today's figure.
-  const inPeriod = trajectories
-    .filter((t) => Date.parse(t.created_at) / 1000 >= start)
-    .sort((a, b) => a.created_at.localeCompare(b.created_at));
-  const x: number[] = [Math.floor(start)];
-  const actual: (number | null)[] = [budget.budget_limit];
-  let cumulative = 0;
-  for (const t of inPeriod) {
-    cumulative += t.cost_usd;
-    x.push(Math.floor(Date.parse(t.created_at) / 1000));
-    actual.push(round(Math.max(budget.budget_limit - cumulative, 0)));
-  }
-  x.push(nowS);
-  actual.push(round(remaining));
-  const forecast: (number | null)[] = actual.map(() => null);
-  forecast[forecast.length - 1] = round(remaining);
+  const x = [start, nowS];
+  const actual: (number | null)[] = [budget.budget_limit, round(remaining)];
+  const forecast: (number | null)[] = [null, round(remaining)];
   if (runsOutS !== null && runsOutS > nowS) {
     x.push(Math.floor(runsOutS));
     actual.push(null);
     forecast.push(0);
   }
-  const order = x.map((_, i) => i).sort((a, b) => x[a]! - x[b]!);
   return {
     project_id: budget.project_id,
     currency: budget.currency,
     limit: budget.budget_limit,
     spent,
+    reserved: budget.reserved,
     remaining,
     rate_per_day: ratePerDay,
     runs_out_at: runsOutS === null ? null : new Date(runsOutS * 1000).toISOString(),
@@ -118,10 +112,10 @@ export function burnDown(budget: BudgetView, trajectories: TrajectorySummaryView
     chart: {
       title: `Budget burn-down of ${budget.project_id}`,
       y_label: budget.currency,
-      x: order.map((i) => x[i]!),
+      x,
       series: [
-        { label: 'remaining', values: order.map((i) => actual[i]!) },
-        { label: 'forecast', values: order.map((i) => forecast[i]!), dashed: true },
+        { label: 'remaining', values: actual },
+        { label: 'forecast', values: forecast, dashed: true },
       ],
     },
   };

@@ -41,8 +41,7 @@ export async function loadSpend(api: DashboardApi, now: Date) {
         api.get(`/api/v1/projects/${id}/budget`, BudgetView),
         api.optional(`/api/v1/projects/${id}/pnl?group_by=day`, Pnl),
       ]);
-      const own = trajectories.filter((t) => t.project_id === id);
-      return { id, burn: burnDown(budget, own, now), pnl };
+      return { id, burn: burnDown(budget, now), pnl };
     }),
   );
   return { trajectories, perProject, truncated: trajectories.length >= MAX_TRAJECTORIES };
@@ -100,7 +99,8 @@ const SpendBy: FC<{ trajectories: TrajectorySummaryView[]; by: SpendGroup; label
 const BurnDownPanel: FC<{ burn: BurnDown }> = ({ burn }) => (
   <div data-burndown={burn.project_id}>
     <p>
-      {money(burn.spent, burn.currency)} of {money(burn.limit, burn.currency)} spent or reserved,{' '}
+      {money(burn.spent, burn.currency)} of {money(burn.limit, burn.currency)} spent and{' '}
+      {money(burn.reserved, burn.currency)} reserved by open leases,{' '}
       {money(burn.remaining, burn.currency)} left; {money(burn.rate_per_day, burn.currency)} a day this
       period.{' '}
       <strong data-forecast>
