@@ -5,7 +5,7 @@
 // prompt with markup shows as text. Screenshots of each page go to test-artifacts/dashboard/.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../functions/local/dev-server.js';
 import { parseNodeConfig } from '../../gpu-node-agent/config.js';
@@ -18,6 +18,11 @@ import { schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
 import { scriptedGateway } from '../agent/node-stack.js';
 import { type ScriptedUpstream, startScriptedUpstream } from '../helpers/scripted-upstream.js';
 import { tempDir } from '../helpers/stack.js';
+
+// What the callbacks given to page.evaluate() see: they run in the page, not in Node (this project's
+// types have no DOM library; declared here, these names stay in this file).
+declare const window: any;
+declare const document: any;
 
 const CHROMIUM = process.env.AUTOVIBE_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = 'test-artifacts/dashboard';
@@ -47,7 +52,13 @@ beforeAll(async () => {
     host: '127.0.0.1',
     port: 0,
     sweepEverySeconds: 1,
-    plane: { scheduler: { ...schedulerConfigFromEnv({}), leaseSeconds: 10, retry: { baseSeconds: 1, maxSeconds: 2 } } },
+    plane: {
+      scheduler: {
+        ...schedulerConfigFromEnv({}),
+        leaseSeconds: 10,
+        retry: { baseSeconds: 1, maxSeconds: 2 },
+      },
+    },
   });
   userKey = (await dev.plane.keys.create({ name: 'dashboard user', role: 'user' }, 'test')).key;
   const nodeKey = (await dev.plane.keys.create({ name: 'dashboard node', role: 'node' }, 'test')).key;
@@ -136,9 +147,13 @@ async function finished(id: string): Promise<Task> {
 async function axeViolations(page: Page): Promise<string[]> {
   await page.evaluate(await AXE_SOURCE);
   const result = await page.evaluate(() =>
-    (window as any).axe.run(document, { resultTypes: ['violations'] }).then((r: any) =>
-      r.violations.map((v: any) => `${v.id}: ${v.help} (${v.nodes.map((n: any) => n.target.join(' ')).join(', ')})`),
-    ),
+    window.axe
+      .run(document, { resultTypes: ['violations'] })
+      .then((r: any) =>
+        r.violations.map(
+          (v: any) => `${v.id}: ${v.help} (${v.nodes.map((n: any) => n.target.join(' ')).join(', ')})`,
+        ),
+      ),
   );
   return result as string[];
 }
@@ -163,14 +178,14 @@ describe('dashboard in Chromium', () => {
   it("shows a task's state change on the list and on its page as it happens, without a reload", async () => {
     const list = await newPage();
     await list.goto(`${dev.url}/dashboard/tasks`);
-    await list.evaluate(() => ((window as any).notReloaded = true));
+    await list.evaluate(() => (window.notReloaded = true));
     const task = await submit();
     const row = list.locator(`tr[data-task="${task.id}"] td[data-status]`);
     // The new task shows up in the list without a reload, then goes on to succeed there.
     await row.waitFor({ timeout: 10_000 });
     const view = await newPage();
     await view.goto(`${dev.url}/dashboard/tasks/${task.id}`);
-    await view.evaluate(() => ((window as any).notReloaded = true));
+    await view.evaluate(() => (window.notReloaded = true));
     const seenFirst = await view.locator('#task-status').getAttribute('data-status');
     expect(['queued', 'assigned', 'running', 'verifying']).toContain(seenFirst);
 
@@ -179,8 +194,8 @@ describe('dashboard in Chromium', () => {
     // The polls come every two seconds; a few seconds after the task ended, both pages show it.
     await view.locator('#task-status[data-status="succeeded"]').waitFor({ timeout: 6_000 });
     await list.locator(`tr[data-task="${task.id}"] td[data-status="succeeded"]`).waitFor({ timeout: 6_000 });
-    expect(await view.evaluate(() => (window as any).notReloaded)).toBe(true);
-    expect(await list.evaluate(() => (window as any).notReloaded)).toBe(true);
+    expect(await view.evaluate(() => window.notReloaded)).toBe(true);
+    expect(await list.evaluate(() => window.notReloaded)).toBe(true);
     // The timeline grew on screen, and the details followed once the attempt ended.
     await view.locator('li[data-event="TaskCompleted"]').waitFor({ timeout: 6_000 });
     await view.locator('tr[data-step="3"]').waitFor({ timeout: 10_000 });
@@ -288,13 +303,15 @@ describe('dashboard in Chromium', () => {
       await page.keyboard.press('Tab');
       names.push(
         await page.evaluate(() => {
-          const el = document.activeElement as HTMLInputElement;
+          const el = document.activeElement;
           // A control's name is its label's own text (a select's label also holds its options).
           return (el.labels?.[0]?.firstChild?.textContent ?? el.textContent ?? '').trim();
         }),
       );
     }
-    expect(names).toEqual(expect.arrayContaining(['Tasks', 'Spend', 'Sign out', 'Status', 'Project', 'Category']));
+    expect(names).toEqual(
+      expect.arrayContaining(['Tasks', 'Spend', 'Sign out', 'Status', 'Project', 'Category']),
+    );
     // The first task link is reached by Tab and followed with Enter.
     while (!(await page.evaluate(() => document.activeElement?.closest('tr[data-task]') !== null))) {
       await page.keyboard.press('Tab');
@@ -306,19 +323,29 @@ describe('dashboard in Chromium', () => {
 
   it('shows a task prompt with a script tag in it as text, and runs none of it', async () => {
     const prompt = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> say hi';
-    const task = await submit({ instruction: prompt, scaffold: 'minimal', requirements: { labels: { none: 'here' } } });
+    const task = await submit({
+      instruction: prompt,
+      scaffold: 'minimal',
+      requirements: { labels: { none: 'here' } },
+    });
     const before = problems.length;
     for (const path of [`/dashboard/tasks/${task.id}`, '/dashboard/tasks']) {
       const page = await newPage();
       await page.goto(`${dev.url}${path}`);
       await page.waitForTimeout(2500);
-      expect(await page.evaluate(() => (window as any).__xss)).toBeUndefined();
+      expect(await page.evaluate(() => window.__xss)).toBeUndefined();
       expect(await page.locator('main img').count()).toBe(0);
       if (path !== '/dashboard/tasks') expect(await page.locator('#instruction').textContent()).toBe(prompt);
-      else expect(await page.locator(`tr[data-task="${task.id}"]`).textContent()).toContain('<script>window.__xss');
+      else
+        expect(await page.locator(`tr[data-task="${task.id}"]`).textContent()).toContain(
+          '<script>window.__xss',
+        );
       await page.close();
     }
     expect(problems.slice(before)).toEqual([]);
-    await fetch(`${dev.url}/api/v1/tasks/${task.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${userKey}` } });
+    await fetch(`${dev.url}/api/v1/tasks/${task.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${userKey}` },
+    });
   }, 30_000);
 });

@@ -3,7 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import { burnDown, spendOverTime, spendTotals } from '../../functions/api/dashboard/spend.js';
 
-const trajectory = (created_at: string, project_id: string, scaffold: string, model: string, cost_usd: number) => ({
+const trajectory = (
+  created_at: string,
+  project_id: string,
+  scaffold: string,
+  model: string,
+  cost_usd: number,
+) => ({
   id: created_at,
   task_id: 'tsk_x',
   project_id,

@@ -100,9 +100,8 @@ const BurnDownPanel: FC<{ burn: BurnDown }> = ({ burn }) => (
   <div data-burndown={burn.project_id}>
     <p>
       {money(burn.spent, burn.currency)} of {money(burn.limit, burn.currency)} spent and{' '}
-      {money(burn.reserved, burn.currency)} reserved by open leases,{' '}
-      {money(burn.remaining, burn.currency)} left; {money(burn.rate_per_day, burn.currency)} a day this
-      period.{' '}
+      {money(burn.reserved, burn.currency)} reserved by open leases, {money(burn.remaining, burn.currency)}{' '}
+      left; {money(burn.rate_per_day, burn.currency)} a day this period.{' '}
       <strong data-forecast>
         {burn.remaining <= 0
           ? 'The budget is exhausted.'
