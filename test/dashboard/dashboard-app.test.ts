@@ -1,9 +1,13 @@
 // The dashboard through the API app (app.request, as the servers pass requests): signing in with a
 // key in an HttpOnly cookie, CSRF and origin checks, every page answering with real data, panels whose
 // endpoint this API lacks saying so, escaping of what users wrote, and the bundled assets.
+import { execFile } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csrfToken, SESSION_COOKIE } from '../../functions/api/dashboard/session.js';
-import { call, startTestPlane, type TestPlane } from '../helpers/stack.js';
+import { call, startTestPlane, type TestPlane, tempDir } from '../helpers/stack.js';
 
 let t: TestPlane;
 const ORIGIN = 'http://localhost';
@@ -130,6 +134,8 @@ describe('pages', () => {
       expect(page.text.startsWith('<!DOCTYPE html>'), path).toBe(true);
       expect(page.headers.get('content-security-policy'), path).toContain("script-src 'self'");
       expect(page.headers.get('cache-control'), path).toBe('no-store');
+      // The key is in the cookie only: no page ever carries it.
+      expect(page.text, path).not.toContain(t.keys.user);
     }
     // A filter that matches nothing shows nothing.
     expect((await get('/dashboard/tasks?category=other')).text).not.toContain(task.id);
@@ -150,6 +156,24 @@ describe('pages', () => {
       const text = (await get(page)).text;
       if (await hasRoute(method, endpoint)) expect(text, page).not.toContain('not available');
       else expect(text, page).toContain('not available: this API has no');
+    }
+  });
+
+  it('refuses a decision on a malformed spend request id, and says so when the API has no spend requests', async () => {
+    const headers = { ...cookie(t.keys.admin), origin: ORIGIN };
+    const form = { _csrf: csrfToken(t.keys.admin), decision: 'approve' };
+    const malformed = await postForm('/dashboard/requests/..%2Fkeys', form, headers);
+    expect(malformed.status).toBe(400);
+    const wrongDecision = await postForm(
+      '/dashboard/requests/spr_abc',
+      { ...form, decision: 'pay' },
+      headers,
+    );
+    expect(wrongDecision.status).toBe(400);
+    if (!(await hasRoute('POST', '/api/v1/spend-requests/spr_abc/approve'))) {
+      const missing = await postForm('/dashboard/requests/spr_abc', form, headers);
+      expect(missing.status).toBe(404);
+      expect(await missing.text()).toContain('This API has no spend requests');
     }
   });
 
@@ -192,4 +216,19 @@ describe('pages', () => {
     expect(css.headers.get('content-type')).toContain('text/css');
     expect(css.text).toContain('.uplot');
   });
+
+  it("prebuilds for the Lambda bundle (the CDK hook's command) exactly the assets it serves", async () => {
+    const dir = await tempDir('autovibe-assets-');
+    try {
+      await promisify(execFile)('node', ['--import', 'tsx', 'functions/api/dashboard/build-assets.ts', dir]);
+      expect(await readFile(join(dir, 'app.js'), 'utf8')).toBe(
+        (await get('/dashboard/assets/app.js', '')).text,
+      );
+      expect(await readFile(join(dir, 'app.css'), 'utf8')).toBe(
+        (await get('/dashboard/assets/app.css', '')).text,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

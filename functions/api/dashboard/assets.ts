@@ -67,10 +67,10 @@ export function clientAssets(dir = join(dirname(fileURLToPath(import.meta.url)),
     const { js, css } = (await readPrebuilt(dir)) ?? (await buildClientAssets());
     const version = createHash('sha256').update(js).update(css).digest('hex').slice(0, 12);
     return { js, css, version };
-  })();
-  // A failed build is not kept: the next request tries again.
-  loading.catch(() => {
+  })().catch((error) => {
+    // A failed build is not kept: the next request tries again.
     loading = undefined;
+    throw error;
   });
   return loading;
 }

@@ -55,5 +55,3 @@ function drawCharts(root) {
 
 document.addEventListener('DOMContentLoaded', () => drawCharts(document));
 document.addEventListener('htmx:afterSettle', (event) => drawCharts(event.target));
-
-window.htmx = htmx;
