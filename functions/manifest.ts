@@ -37,6 +37,8 @@ export interface FunctionSpec {
   timeoutSeconds: number;
   memoryMb: number;
   uses: ResourceUse;
+  /** Also carries the web dashboard's prebuilt browser assets (functions/api/dashboard/assets.ts). */
+  dashboardAssets?: boolean;
 }
 
 /** The scheduler's view: tasks, nodes, capacity and the events it publishes. */
@@ -56,8 +58,9 @@ const SCHEDULING: ResourceUse = {
 export const FUNCTIONS = {
   api: {
     entry: 'functions/api/handler.ts',
-    description: 'The control-plane HTTP API (tasks, projects, keys, health)',
+    description: 'The control-plane HTTP API (tasks, projects, keys, health) and the web dashboard',
     trigger: { kind: 'http' },
+    dashboardAssets: true,
     // API Gateway's HTTP API gives up after 30 s; finishing before that keeps errors ours.
     timeoutSeconds: 29,
     memoryMb: 512,

@@ -21,6 +21,7 @@ import type { SchedulerConfig } from './scheduler/config.js';
 import { Dispatcher } from './scheduler/dispatcher.js';
 import { Sweeper } from './scheduler/sweeper.js';
 import { ApiKeyService } from './services/api-key-service.js';
+import { ArtifactService } from './services/artifact-service.js';
 import { AttemptService } from './services/attempt-service.js';
 import { BudgetService } from './services/budget-service.js';
 import { CheckpointRetention } from './services/checkpoint-retention.js';
@@ -69,6 +70,7 @@ export interface ControlPlane {
   budgets: BudgetService;
   gatewayKeys: GatewayKeyService;
   traffic: TrafficService;
+  artifacts: ArtifactService;
   trajectories: TrajectoryService;
   /** Runs export jobs (the exporter function). */
   exporter: Exporter;
@@ -284,6 +286,7 @@ export function wireControlPlane(
       keys: repositories.keys,
       now,
     }),
+    artifacts: new ArtifactService({ tasks, blobs: new S3BlobStore(aws.s3, buckets.artifacts) }),
     budgets: new BudgetService({
       budgets: repositories.budgets,
       projects: repositories.projects,

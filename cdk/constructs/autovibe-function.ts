@@ -12,6 +12,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { PREBUILT_DIR } from '../../functions/api/dashboard/assets.js';
 import { PEPPER_SECRET_ENV_VAR } from '../../functions/lambda-plane.js';
 import type { FunctionSpec, ResourceUse } from '../../functions/manifest.js';
 import {
@@ -23,6 +24,18 @@ import {
 } from '../../shared/resources.js';
 
 const REPO_ROOT = join(import.meta.dirname, '../..');
+
+/**
+ * The dashboard's browser assets, built by esbuild into the bundle beside the handler, where
+ * functions/api/dashboard/assets.ts looks first: a Lambda never builds them itself.
+ */
+const dashboardAssetsHook = {
+  beforeBundling: () => [],
+  beforeInstall: () => [],
+  afterBundling: (inputDir: string, outputDir: string) => [
+    `cd "${inputDir}" && node --import tsx functions/api/dashboard/build-assets.ts "${outputDir}/${PREBUILT_DIR}"`,
+  ],
+};
 
 /** The resources a function can be bound to, by their keys in shared/resources.ts. */
 export interface BindableResources {
@@ -77,6 +90,7 @@ export class AutovibeFunction extends NodejsFunction {
         // CommonJS dependencies inside an ES module bundle still call require().
         banner:
           "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        ...(spec.dashboardAssets ? { commandHooks: dashboardAssetsHook } : {}),
       },
     });
     this.bindAll(spec.uses, props.resources);

@@ -9,8 +9,10 @@ import { AutovibeError, ForbiddenError, PayloadTooLargeError } from '../../share
 import { createLogger } from '../../shared/logger.js';
 import { parseOrThrow } from '../../shared/validation.js';
 import { AUTOVIBE_VERSION } from '../../shared/version.js';
+import { dashboardApp } from './dashboard/dashboard.js';
 import { buildOpenApi } from './openapi.js';
 import type { ApiEnv, RouteDef } from './route.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import { attemptRoutes } from './routes/attempts.js';
 import { budgetRoutes } from './routes/budgets.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
@@ -42,6 +44,7 @@ export function apiRoutes(plane: ControlPlane): RouteDef[] {
     ...budgetRoutes(plane),
     ...gatewayKeyRoutes(plane),
     ...trafficRoutes(plane),
+    ...artifactRoutes(plane),
     ...trajectoryRoutes(plane),
   ];
   for (const route of routes) checkParamsDeclared(route);
@@ -71,6 +74,9 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
       return route.handle(c);
     });
   }
+
+  // The web dashboard reads through the routes above, in this same process (dashboard/api-client.ts).
+  app.route('/dashboard', dashboardApp({ api: (request) => app.fetch(request) }));
 
   app.notFound((c) =>
     c.json(

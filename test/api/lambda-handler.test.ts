@@ -59,7 +59,7 @@ function apiGatewayEvent(
     routeKey: '$default',
     rawPath: path,
     rawQueryString: query,
-    cookies: [],
+    cookies: [] as string[],
     headers: { host: 'abc123.execute-api.us-east-1.amazonaws.com', 'user-agent': 'vitest', ...headers },
     queryStringParameters: query ? Object.fromEntries(new URLSearchParams(query)) : undefined,
     requestContext: {
@@ -133,5 +133,63 @@ describe('API Lambda handler', () => {
     const { http, lambda } = await both('GET', '/api/v1/missing');
     expect(http.status).toBe(404);
     expect(lambda).toEqual(http);
+  });
+});
+
+describe('the dashboard through the Lambda handler', () => {
+  async function page(path: string, query = '', cookie?: string) {
+    const headers: Record<string, string> = cookie ? { cookie } : {};
+    const http = await fetch(`${dev.url}${path}${query ? `?${query}` : ''}`, { headers, redirect: 'manual' });
+    const event = apiGatewayEvent('GET', path, query, {});
+    if (cookie) event.cookies = [cookie];
+    const lambda = await handler(event, lambdaContext);
+    return {
+      http: { status: http.status, type: http.headers.get('content-type'), body: await http.text() },
+      lambda: { status: lambda.statusCode, type: lambda.headers['content-type'], body: lambda.body },
+    };
+  }
+
+  it('signs in with the key in a cookie, as the HTTP server does', async () => {
+    const form = `key=${encodeURIComponent(adminKey)}`;
+    const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+    const lambda = (await handler(
+      apiGatewayEvent('POST', '/dashboard/login', '', headers, form),
+      lambdaContext,
+    )) as LambdaResult & { cookies?: string[] };
+    expect(lambda.statusCode).toBe(303);
+    // Behind API Gateway the request is HTTPS, so the cookie is Secure too.
+    expect(lambda.cookies?.[0]).toMatch(
+      /^autovibe_dashboard=.+; Max-Age=43200; Path=\/dashboard; HttpOnly; Secure; SameSite=Strict$/,
+    );
+  });
+
+  it('serves the pages, their live parts and the bundled client as the HTTP server does', async () => {
+    const { task } = await dev.plane.tasks.submit(
+      { project_id: 'default', instruction: 'dashboard parity <b>bold</b>', docker_image: 'img' },
+      { keyId: 'test', role: 'admin', name: 'test' },
+    );
+    const cookie = `autovibe_dashboard=${adminKey}`;
+    for (const [path, query] of [
+      ['/dashboard/login', ''],
+      ['/dashboard/tasks', 'project_id=default'],
+      ['/dashboard/tasks/live', 'project_id=default'],
+      [`/dashboard/tasks/${task.id}`, ''],
+      ['/dashboard/compare', ''],
+      ['/dashboard/requests', ''],
+    ] as const) {
+      const { http, lambda } = await page(path, query, cookie);
+      expect(http.status, path).toBe(200);
+      expect(lambda, path).toEqual(http);
+    }
+    const { http, lambda } = await page(`/dashboard/tasks/${task.id}`, '', cookie);
+    expect(lambda.body).toContain('dashboard parity &lt;b&gt;bold&lt;/b&gt;');
+    const [, src] = /src="(\/dashboard\/assets\/app\.js)\?v=([0-9a-f]+)"/.exec(http.body) ?? [];
+    const js = await page(src!);
+    expect(js.lambda.status).toBe(200);
+    expect(js.lambda).toEqual(js.http);
+    // Without a session both send the visitor to sign in.
+    const anonymous = await page('/dashboard/spend');
+    expect(anonymous.http.status).toBe(303);
+    expect(anonymous.lambda.status).toBe(303);
   });
 });

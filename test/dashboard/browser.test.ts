@@ -1,0 +1,354 @@
+// The dashboard in a real browser (Debian's Chromium, driven by playwright-core; no browser is ever
+// downloaded) on the embedded stack with a node agent whose minimal agent is driven by a scripted
+// model: every page loads with real data and without a console error, a task's state changes on
+// screen while it runs (no reload), pages pass axe-core and can be used from the keyboard, and a task
+// prompt with markup shows as text. Screenshots of each page go to test-artifacts/dashboard/.
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DevServer, startDevServer } from '../../functions/local/dev-server.js';
+import { parseNodeConfig } from '../../gpu-node-agent/config.js';
+import { NodeAgent } from '../../gpu-node-agent/daemon/node-agent.js';
+import { LocalSandboxProvider } from '../../gpu-node-agent/sandbox/local-sandbox.js';
+import type { Task, TaskSpecInput } from '../../shared/domain/task.js';
+import { isTerminal } from '../../shared/domain/task-state.js';
+import { createLogger } from '../../shared/logger.js';
+import { schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
+import { scriptedGateway } from '../agent/node-stack.js';
+import { type ScriptedUpstream, startScriptedUpstream } from '../helpers/scripted-upstream.js';
+import { tempDir } from '../helpers/stack.js';
+
+// What the callbacks given to page.evaluate() see: they run in the page, not in Node (this project's
+// types have no DOM library; declared here, these names stay in this file).
+declare const window: any;
+declare const document: any;
+
+const CHROMIUM = process.env.AUTOVIBE_CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = 'test-artifacts/dashboard';
+const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+let dev: DevServer;
+let dataDir: string;
+let upstream: ScriptedUpstream;
+let agent: NodeAgent;
+let browser: Browser;
+let context: BrowserContext;
+let userKey: string;
+/** Console errors and uncaught exceptions of every page, with the page they happened on. */
+const problems: string[] = [];
+
+/** The minimal agent's turns: write the script, run it, finish. Each answer takes a moment. */
+const TURNS = [
+  { name: 'write_file', arguments: { path: 'hello.sh', content: 'echo "Hello, autovibe!"\n' } },
+  { name: 'bash', arguments: { command: 'sh hello.sh' } },
+  { name: 'finish', arguments: { summary: 'hello.sh greets', confidence: 0.9 } },
+];
+
+beforeAll(async () => {
+  dataDir = await tempDir('autovibe-dashboard-');
+  dev = await startDevServer({
+    dataDir,
+    host: '127.0.0.1',
+    port: 0,
+    sweepEverySeconds: 1,
+    plane: {
+      scheduler: {
+        ...schedulerConfigFromEnv({}),
+        leaseSeconds: 10,
+        retry: { baseSeconds: 1, maxSeconds: 2 },
+      },
+    },
+  });
+  userKey = (await dev.plane.keys.create({ name: 'dashboard user', role: 'user' }, 'test')).key;
+  const nodeKey = (await dev.plane.keys.create({ name: 'dashboard node', role: 'node' }, 'test')).key;
+  // Each conversation's turn n makes call n; a pause per answer keeps a task running for seconds.
+  upstream = await startScriptedUpstream((body) => {
+    const turn = body.messages.filter((m: { role: string }) => m.role === 'assistant').length;
+    const call = TURNS[Math.min(turn, TURNS.length - 1)]!;
+    return {
+      toolCalls: [{ id: `call_${turn}`, name: call.name, arguments: JSON.stringify(call.arguments) }],
+      usage: { prompt_tokens: 1000, completion_tokens: 50 },
+      delayMs: 800,
+    };
+  });
+  agent = new NodeAgent(
+    parseNodeConfig({
+      control_plane_url: dev.url,
+      node_key: nodeKey,
+      name: 'dash-node',
+      executor: 'local',
+      scaffolds: ['minimal'],
+      capacity: { slots: 2, cpu_cores: 2, memory_mb: 2048 },
+      poll_wait_seconds: 1,
+      drain_timeout_seconds: 0,
+      gateway: scriptedGateway(upstream.url),
+    }),
+    { provider: new LocalSandboxProvider(), logger: createLogger('test-agent') },
+  );
+  await agent.start();
+  await rm(SHOTS, { recursive: true, force: true });
+  await mkdir(SHOTS, { recursive: true });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await agent?.stop();
+  await upstream?.close();
+  await dev?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function newPage(): Promise<Page> {
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`${page.url()}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`${page.url()}: ${error.message}`));
+  page.on('dialog', (dialog) => {
+    problems.push(`${page.url()}: a dialog opened: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  return page;
+}
+
+async function submit(spec: Partial<TaskSpecInput> = {}): Promise<Task> {
+  const response = await fetch(`${dev.url}/api/v1/tasks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${userKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      project_id: 'default',
+      instruction: 'Write hello.sh that prints the greeting',
+      docker_image: 'none',
+      scaffold: 'minimal',
+      model_preferences: { preferred: ['coder'] },
+      verification_tests: [
+        { name: 'greets', command: 'test "$(sh hello.sh)" = "Hello, autovibe!"', timeout_seconds: 10 },
+      ],
+      max_attempts: 1,
+      ...spec,
+    }),
+  });
+  expect(response.status).toBe(201);
+  return (await response.json()) as Task;
+}
+
+async function finished(id: string): Promise<Task> {
+  for (;;) {
+    const task = await dev.plane.tasks.get(id);
+    if (isTerminal(task.status)) return task;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** axe-core run in the page (evaluated through the debugging protocol: the page's CSP allows no inline script). */
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.evaluate(await AXE_SOURCE);
+  const result = await page.evaluate(() =>
+    window.axe
+      .run(document, { resultTypes: ['violations'] })
+      .then((r: any) =>
+        r.violations.map(
+          (v: any) => `${v.id}: ${v.help} (${v.nodes.map((n: any) => n.target.join(' ')).join(', ')})`,
+        ),
+      ),
+  );
+  return result as string[];
+}
+
+describe('dashboard in Chromium', () => {
+  it('signs in with a key typed into the form, and never puts it in a URL', async () => {
+    const page = await newPage();
+    await page.goto(`${dev.url}/dashboard`);
+    expect(new URL(page.url()).pathname).toBe('/dashboard/login');
+    await page.getByLabel('API key').fill(userKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${dev.url}/dashboard`);
+    expect(page.url()).not.toContain(userKey);
+    const [session] = await context.cookies();
+    expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/dashboard' });
+    // Scripts in the page cannot read it.
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+    await expect(page.locator('tr[data-node="dash-node"]').textContent()).resolves.toContain('local');
+    await page.close();
+  });
+
+  it("shows a task's state change on the list and on its page as it happens, without a reload", async () => {
+    const list = await newPage();
+    await list.goto(`${dev.url}/dashboard/tasks`);
+    await list.evaluate(() => (window.notReloaded = true));
+    const task = await submit();
+    const row = list.locator(`tr[data-task="${task.id}"] td[data-status]`);
+    // The new task shows up in the list without a reload, then goes on to succeed there.
+    await row.waitFor({ timeout: 10_000 });
+    const view = await newPage();
+    await view.goto(`${dev.url}/dashboard/tasks/${task.id}`);
+    await view.evaluate(() => (window.notReloaded = true));
+    const seenFirst = await view.locator('#task-status').getAttribute('data-status');
+    expect(['queued', 'assigned', 'running', 'verifying']).toContain(seenFirst);
+
+    const done = await finished(task.id);
+    expect(done.status).toBe('succeeded');
+    // The polls come every two seconds; a few seconds after the task ended, both pages show it.
+    await view.locator('#task-status[data-status="succeeded"]').waitFor({ timeout: 6_000 });
+    await list.locator(`tr[data-task="${task.id}"] td[data-status="succeeded"]`).waitFor({ timeout: 6_000 });
+    expect(await view.evaluate(() => window.notReloaded)).toBe(true);
+    expect(await list.evaluate(() => window.notReloaded)).toBe(true);
+    // The timeline grew on screen, and the details followed once the attempt ended.
+    await view.locator('li[data-event="TaskCompleted"]').waitFor({ timeout: 6_000 });
+    await view.locator('tr[data-step="3"]').waitFor({ timeout: 10_000 });
+    await list.close();
+    await view.close();
+  }, 60_000);
+
+  it('loads every page with real data, no console error, no axe violation, and saves a screenshot', async () => {
+    const task = (await dev.plane.tasks.list({ status: 'succeeded' }, 10)).items[0]!;
+    const pages: { name: string; path: string; ready: string; has: (page: Page) => Promise<void> }[] = [
+      {
+        name: 'fleet',
+        path: '/dashboard',
+        ready: 'tr[data-node="dash-node"]',
+        has: async (page) => {
+          const row = (await page.locator('tr[data-node="dash-node"]').textContent())!;
+          expect(row).toContain('minimal');
+          expect(row).toMatch(/\d+ \/ 2/);
+        },
+      },
+      {
+        name: 'tasks',
+        path: '/dashboard/tasks?status=succeeded',
+        ready: `tr[data-task="${task.id}"]`,
+        has: async (page) => {
+          expect(await page.locator('td[data-status]').allTextContents()).toContain('succeeded');
+          expect(await page.locator('td[data-status]:not([data-status="succeeded"])').count()).toBe(0);
+        },
+      },
+      {
+        name: 'task',
+        path: `/dashboard/tasks/${task.id}`,
+        ready: 'tr[data-step="3"]',
+        has: async (page) => {
+          expect(await page.locator('tr[data-step]').count()).toBe(3);
+          expect(await page.locator('tr[data-step="2"]').textContent()).toContain('Hello, autovibe!');
+          const calls = (await page.locator('#model-calls').textContent())!;
+          // Three calls of 1000 + 50 tokens at $1/M and $2/M.
+          expect(calls).toContain('3 calls, 3,150 tokens, 0.003300 USD');
+          expect(await page.locator('summary').allTextContents()).toEqual(
+            expect.arrayContaining([expect.stringContaining('workspace.patch')]),
+          );
+          expect(await page.getByRole('heading', { name: 'Checkpoints' }).count()).toBe(1);
+          expect(await page.getByRole('heading', { name: 'Egress requests' }).count()).toBe(1);
+        },
+      },
+      {
+        name: 'spend',
+        path: '/dashboard/spend',
+        ready: '#chart-machine canvas',
+        has: async (page) => {
+          expect(await page.locator('#spend-machine ~ table th[scope="row"]').allTextContents()).toEqual(
+            expect.arrayContaining([expect.stringContaining('minimal x ')]),
+          );
+          // The default project's budget, and a forecast (what the gateway spent counts once its
+          // lease settles, so the rate may still be nothing).
+          const burn = (await page.locator('[data-burndown="default"]').textContent())!;
+          const { budget_limit, currency } = await dev.plane.budgets.status('default');
+          expect(burn).toContain(`of ${budget_limit.toFixed(2)} ${currency} spent`);
+          expect(burn).toMatch(/runs out 20\d\d-|lasts the period|does not run out at this rate/);
+          expect(await page.locator('canvas').count()).toBeGreaterThanOrEqual(4);
+        },
+      },
+      {
+        name: 'compare',
+        path: '/dashboard/compare?project_id=default',
+        ready: 'main',
+        has: async (page) => {
+          const grid = await page.locator('#compare-grid').count();
+          const unavailable = await page.locator('[data-unavailable]').count();
+          expect(grid + unavailable).toBe(1);
+          if (grid) expect(await page.locator('#compare-grid tbody tr').count()).toBeGreaterThan(0);
+        },
+      },
+      {
+        name: 'requests',
+        path: '/dashboard/requests',
+        ready: 'main',
+        has: async (page) => {
+          const known = await page.locator('#pending-requests, [data-unavailable], main p.muted').count();
+          expect(known).toBeGreaterThan(0);
+        },
+      },
+    ];
+    for (const spec of pages) {
+      const page = await newPage();
+      const before = problems.length;
+      await page.goto(`${dev.url}${spec.path}`);
+      await page.locator(spec.ready).first().waitFor({ timeout: 10_000 });
+      await spec.has(page);
+      expect(await axeViolations(page), spec.name).toEqual([]);
+      await page.screenshot({ path: `${SHOTS}/${spec.name}.png`, fullPage: true });
+      expect(problems.slice(before), spec.name).toEqual([]);
+      await page.close();
+    }
+  }, 60_000);
+
+  it('can be used from the keyboard: skip link, navigation, filters, and into a task', async () => {
+    const page = await newPage();
+    await page.goto(`${dev.url}/dashboard/tasks`);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Fleet');
+    // On through the navigation and sign-out to the filters, each control named by its label.
+    const names: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      await page.keyboard.press('Tab');
+      names.push(
+        await page.evaluate(() => {
+          const el = document.activeElement;
+          // A control's name is its label's own text (a select's label also holds its options).
+          return (el.labels?.[0]?.firstChild?.textContent ?? el.textContent ?? '').trim();
+        }),
+      );
+    }
+    expect(names).toEqual(
+      expect.arrayContaining(['Tasks', 'Spend', 'Sign out', 'Status', 'Project', 'Category']),
+    );
+    // The first task link is reached by Tab and followed with Enter.
+    while (!(await page.evaluate(() => document.activeElement?.closest('tr[data-task]') !== null))) {
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/dashboard\/tasks\/tsk_/);
+    await page.close();
+  });
+
+  it('shows a task prompt with a script tag in it as text, and runs none of it', async () => {
+    const prompt = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> say hi';
+    const task = await submit({
+      instruction: prompt,
+      scaffold: 'minimal',
+      requirements: { labels: { none: 'here' } },
+    });
+    const before = problems.length;
+    for (const path of [`/dashboard/tasks/${task.id}`, '/dashboard/tasks']) {
+      const page = await newPage();
+      await page.goto(`${dev.url}${path}`);
+      await page.waitForTimeout(2500);
+      expect(await page.evaluate(() => window.__xss)).toBeUndefined();
+      expect(await page.locator('main img').count()).toBe(0);
+      if (path !== '/dashboard/tasks') expect(await page.locator('#instruction').textContent()).toBe(prompt);
+      else
+        expect(await page.locator(`tr[data-task="${task.id}"]`).textContent()).toContain(
+          '<script>window.__xss',
+        );
+      await page.close();
+    }
+    expect(problems.slice(before)).toEqual([]);
+    await fetch(`${dev.url}/api/v1/tasks/${task.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${userKey}` },
+    });
+  }, 30_000);
+});
