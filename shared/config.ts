@@ -35,6 +35,11 @@ export interface RuntimeConfig {
   keyPepper: string | null;
   /** Largest request body the API accepts; tasks must fit one DynamoDB item (400 KB). */
   maxBodyBytes: number;
+  /**
+   * Units of each currency per 1 USD, for the ledger (AUTOVIBE_CURRENCY_RATES, JSON); the gateway's
+   * defaults (shared/pricing/currency.ts) when absent.
+   */
+  currencyRates?: Record<string, number>;
 }
 
 /** Everything createControlPlane needs to know, from one environment. */
@@ -66,6 +71,21 @@ export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
       .min(1024)
       .max(MAX_BODY_BYTES)
       .default(DEFAULT_MAX_BODY_BYTES),
+    AUTOVIBE_CURRENCY_RATES: z
+      .string()
+      .optional()
+      .transform((text, ctx) => {
+        if (text === undefined) return undefined;
+        try {
+          return z.record(z.string(), z.number().positive()).parse(JSON.parse(text));
+        } catch {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'must be a JSON object of currency codes to rates per 1 USD',
+          });
+          return z.NEVER;
+        }
+      }),
   };
   // A function gets the variables of the resources it is granted (functions/manifest.ts); the rest
   // are named `unbound-…`, so a call that reaches for one fails naming it rather than touching another.
@@ -105,5 +125,6 @@ export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
     },
     keyPepper: (e.AUTOVIBE_KEY_PEPPER as string | undefined) ?? null,
     maxBodyBytes: e.AUTOVIBE_MAX_BODY_BYTES as number,
+    currencyRates: e.AUTOVIBE_CURRENCY_RATES as unknown as Record<string, number> | undefined,
   };
 }

@@ -135,6 +135,7 @@ export class NodeAgent {
       },
       capacity: config.capacity,
       agent_version: AUTOVIBE_VERSION,
+      compute_cost: config.compute_cost,
     });
     deps.logger.info('node_registered', {
       worker_id: registration.worker.id,
