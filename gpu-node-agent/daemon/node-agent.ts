@@ -163,7 +163,7 @@ export class NodeAgent {
       const configured = await providersOf(config.gateway, process.env);
       this.gateway = await startGateway(
         local.config,
-        { keys: link, budget: link, blobs: link },
+        { keys: link, budget: link, blobs: link, spend: link },
         {
           logger: deps.logger,
           gatewayId: config.name,
