@@ -57,6 +57,28 @@ export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 const MAX_BODY_BYTES = 350 * 1024;
 const MIN_PEPPER_LENGTH = 16;
 
+/** AUTOVIBE_CURRENCY_RATES: a JSON object of currency codes to units per 1 USD; undefined when unset. */
+export function currencyRatesFromEnv(env: NodeJS.ProcessEnv): Record<string, number> | undefined {
+  const text = env.AUTOVIBE_CURRENCY_RATES;
+  if (!text) return undefined;
+  const parsed = z.record(z.string().regex(/^[A-Z]{3}$/), z.number().positive()).safeParse(
+    (() => {
+      try {
+        return JSON.parse(text);
+      } catch {
+        return undefined;
+      }
+    })(),
+  );
+  if (!parsed.success) {
+    throw new ConfigError(
+      'Invalid environment: AUTOVIBE_CURRENCY_RATES must be a JSON object of ISO 4217 codes to units per 1 USD, e.g. {"CAD": 1.38, "EUR": 0.92}',
+      { details: [{ path: 'AUTOVIBE_CURRENCY_RATES', problem: 'not a JSON object of currency rates' }] },
+    );
+  }
+  return parsed.data;
+}
+
 export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
   const shape: Record<string, z.ZodType> = {
     AWS_REGION: z.string().min(1).default('us-east-1'),
@@ -71,21 +93,6 @@ export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
       .min(1024)
       .max(MAX_BODY_BYTES)
       .default(DEFAULT_MAX_BODY_BYTES),
-    AUTOVIBE_CURRENCY_RATES: z
-      .string()
-      .optional()
-      .transform((text, ctx) => {
-        if (text === undefined) return undefined;
-        try {
-          return z.record(z.string(), z.number().positive()).parse(JSON.parse(text));
-        } catch {
-          ctx.addIssue({
-            code: 'custom',
-            message: 'must be a JSON object of currency codes to rates per 1 USD',
-          });
-          return z.NEVER;
-        }
-      }),
   };
   // A function gets the variables of the resources it is granted (functions/manifest.ts); the rest
   // are named `unbound-…`, so a call that reaches for one fails naming it rather than touching another.
@@ -125,6 +132,6 @@ export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
     },
     keyPepper: (e.AUTOVIBE_KEY_PEPPER as string | undefined) ?? null,
     maxBodyBytes: e.AUTOVIBE_MAX_BODY_BYTES as number,
-    currencyRates: e.AUTOVIBE_CURRENCY_RATES as unknown as Record<string, number> | undefined,
+    currencyRates: currencyRatesFromEnv(env),
   };
 }
