@@ -191,7 +191,15 @@ export class LedgerService {
     const query = parseOrThrow(PnlQuery, input, { what: 'query', prefix: 'query' });
     const project = await this.project(projectId);
     const range = normalRange(query);
-    const entries = await this.deps.ledger.all(projectId, range);
+    // An entry booked while the project had another currency is counted at today's configured rate.
+    const entries = (await this.deps.ledger.all(projectId, range)).map((entry) =>
+      entry.project_currency === project.currency
+        ? entry
+        : {
+            ...entry,
+            project_amount: roundMoney(entry.amount * this.rateInto(entry.currency, project.currency)),
+          },
+    );
     const { rows, totals } = pnlRows(entries, query.group_by);
     return {
       project_id: project.id,
