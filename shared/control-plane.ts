@@ -230,6 +230,7 @@ export function wireControlPlane(
     projects: repositories.projects,
     nodes: repositories.nodes,
     currencies: new CurrencyConverter({ rates: config.currencyRates ?? { ...DEFAULT_CURRENCY_RATES } }),
+    logger: createLogger('ledger'),
     now,
   });
   const budgets = new BudgetService({

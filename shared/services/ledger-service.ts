@@ -22,6 +22,7 @@ import type { TrajectorySummary } from '../domain/trajectory-index.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { toBeancount } from '../ledger/beancount.js';
 import { pnlRows } from '../ledger/pnl.js';
+import type { Logger } from '../logger.js';
 import type { CurrencyConverter } from '../pricing/currency.js';
 import type { Page } from '../store/dynamo.js';
 import type { LedgerRepository } from '../store/ledger-repository.js';
@@ -34,6 +35,7 @@ interface Deps {
   projects: ProjectRepository;
   nodes: NodeRepository;
   currencies: CurrencyConverter;
+  logger: Logger;
   now: () => Date;
 }
 
