@@ -14,6 +14,8 @@ export interface BeancountProject {
 export function accountComponent(text: string): string {
   const cleaned = text
     .normalize('NFKD')
+    // Accents are dropped (é is e and a combining mark), everything else not allowed becomes a dash.
+    .replace(/\p{M}+/gu, '')
     .replace(/[^A-Za-z0-9-]+/g, '-')
     .replace(/-+/g, '-')
     .replace(/^-|-$/g, '');
