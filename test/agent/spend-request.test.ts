@@ -73,7 +73,7 @@ describe('a spend request from an agent', () => {
       decision_timeout_seconds: 300,
     });
     expect(policy.status).toBe(200);
-    await startAgent({
+    const agent = await startAgent({
       provider: new LocalSandboxProvider(),
       config: {
         executor: 'local',
@@ -132,5 +132,21 @@ describe('a spend request from an agent', () => {
     // Three turns of 1000 tokens in at $1/M and 50 out at $2/M, through the gateway's pricing.
     expect(books.find((e) => e.kind === 'llm_spend').amount).toBeCloseTo(3 * 0.0011, 9);
     expect((await api('GET', '/api/v1/projects/shop/budget')).body.spent).toBeGreaterThanOrEqual(41.4);
+
+    // The gateway takes spend requests only with a running attempt's task key.
+    const ask = (key: string | null) =>
+      fetch(`${agent.gatewayUrl}/v1/autovibe/spend-requests`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body: JSON.stringify({ item: 'x', vendor: 'y', amount: 1, currency: 'CAD', reason: 'z' }),
+      });
+    expect((await ask(null)).status).toBe(401);
+    const userKey = await dev.plane.keys.create(
+      { name: 'a person', role: 'gateway', binding: { kind: 'user', project_id: 'shop' } },
+      'test',
+    );
+    const byUser = await ask(userKey.key);
+    expect(byUser.status).toBe(403);
+    expect(((await byUser.json()) as any).error.message).toContain('task key of a running attempt');
   }, 120_000);
 });
