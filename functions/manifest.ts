@@ -75,6 +75,9 @@ export const FUNCTIONS = {
         trajectories: 'readWrite',
         exports: 'readWrite',
         events: 'readWrite',
+        ledger: 'readWrite',
+        spendRequests: 'readWrite',
+        spendPolicies: 'readWrite',
       },
       queues: { events: 'send', deadTasks: 'send', exports: 'send' },
       buckets: {
@@ -109,12 +112,19 @@ export const FUNCTIONS = {
   },
   budgetSweep: {
     entry: 'functions/budget-sweep/handler.ts',
-    description: 'Closes budget leases their gateway never settled, counting them as spent',
+    description:
+      'Closes budget leases their gateway never settled, counting them as spent, and expires spend requests nobody decided in time',
     trigger: { kind: 'schedule', everySeconds: 60 },
     timeoutSeconds: 120,
     memoryMb: 256,
     uses: {
-      tables: { budgets: 'readWrite', projects: 'read', events: 'readWrite' },
+      tables: {
+        budgets: 'readWrite',
+        projects: 'read',
+        events: 'readWrite',
+        spendRequests: 'readWrite',
+        ledger: 'readWrite',
+      },
       queues: { events: 'send' },
       buckets: {},
       nodeQueues: 'none',

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { Gpu } from '../shared/domain/node.js';
+import { ComputeCost, Gpu } from '../shared/domain/node.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseConfigOrThrow } from '../shared/validation.js';
 import { defaultAgentCache } from './agents/cli/installer.js';
@@ -61,6 +61,8 @@ export const NodeConfig = z.strictObject({
   models: z.array(LocalModel).default([]),
   model_supervisor: SupervisorSettings,
   labels: z.record(z.string().max(128), z.string().max(256)).default({}),
+  /** What this machine costs to run: the ledger books each attempt's compute from it. */
+  compute_cost: ComputeCost.default({ usd_per_hour: 0, gpu_usd_per_hour: 0 }),
   /** Long-poll wait on the dispatch queue; idle nodes cost one receive per wait. */
   poll_wait_seconds: z.int().min(0).max(20).default(20),
   /** On SIGTERM: how long running tasks may go on before they are checkpointed and released. */

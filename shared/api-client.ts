@@ -16,6 +16,8 @@ export interface RequestOptions {
   body?: unknown;
   query?: Record<string, string | number | undefined>;
   headers?: Record<string, string>;
+  /** The answer's text as it came (a text/plain export), not parsed as JSON. */
+  raw?: boolean;
 }
 
 /** What an answer must be: its contract's schema, and how to name it in an error. */
@@ -89,6 +91,7 @@ export class ApiClient {
     }
     if (response.status === 204) return { status: 204, body: undefined };
     const text = await response.text();
+    if (options.raw && response.ok) return { status: response.status, body: text };
     let body: { error?: { code?: string; message?: string; details?: ErrorDetail[] } } | undefined;
     try {
       body = text ? JSON.parse(text) : undefined;

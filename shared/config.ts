@@ -35,6 +35,11 @@ export interface RuntimeConfig {
   keyPepper: string | null;
   /** Largest request body the API accepts; tasks must fit one DynamoDB item (400 KB). */
   maxBodyBytes: number;
+  /**
+   * Units of each currency per 1 USD, for the ledger (AUTOVIBE_CURRENCY_RATES, JSON); the gateway's
+   * defaults (shared/pricing/currency.ts) when absent.
+   */
+  currencyRates?: Record<string, number>;
 }
 
 /** Everything createControlPlane needs to know, from one environment. */
@@ -51,6 +56,28 @@ export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 /** A task is stored as one DynamoDB item (400 KB at most, attribute names included). */
 const MAX_BODY_BYTES = 350 * 1024;
 const MIN_PEPPER_LENGTH = 16;
+
+/** AUTOVIBE_CURRENCY_RATES: a JSON object of currency codes to units per 1 USD; undefined when unset. */
+export function currencyRatesFromEnv(env: NodeJS.ProcessEnv): Record<string, number> | undefined {
+  const text = env.AUTOVIBE_CURRENCY_RATES;
+  if (!text) return undefined;
+  const parsed = z.record(z.string().regex(/^[A-Z]{3}$/), z.number().positive()).safeParse(
+    (() => {
+      try {
+        return JSON.parse(text);
+      } catch {
+        return undefined;
+      }
+    })(),
+  );
+  if (!parsed.success) {
+    throw new ConfigError(
+      'Invalid environment: AUTOVIBE_CURRENCY_RATES must be a JSON object of ISO 4217 codes to units per 1 USD, e.g. {"CAD": 1.38, "EUR": 0.92}',
+      { details: [{ path: 'AUTOVIBE_CURRENCY_RATES', problem: 'not a JSON object of currency rates' }] },
+    );
+  }
+  return parsed.data;
+}
 
 export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
   const shape: Record<string, z.ZodType> = {
@@ -105,5 +132,6 @@ export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
     },
     keyPepper: (e.AUTOVIBE_KEY_PEPPER as string | undefined) ?? null,
     maxBodyBytes: e.AUTOVIBE_MAX_BODY_BYTES as number,
+    currencyRates: currencyRatesFromEnv(env),
   };
 }

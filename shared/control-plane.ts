@@ -17,6 +17,7 @@ import type { ControlPlaneConfig, RuntimeConfig } from './config.js';
 import { EventPublisher } from './events/event-publisher.js';
 import { Exporter } from './export/exporter.js';
 import { createLogger } from './logger.js';
+import { CurrencyConverter, DEFAULT_CURRENCY_RATES } from './pricing/currency.js';
 import type { SchedulerConfig } from './scheduler/config.js';
 import { Dispatcher } from './scheduler/dispatcher.js';
 import { Sweeper } from './scheduler/sweeper.js';
@@ -27,9 +28,11 @@ import { BudgetService } from './services/budget-service.js';
 import { CheckpointRetention } from './services/checkpoint-retention.js';
 import { CheckpointService } from './services/checkpoint-service.js';
 import { GatewayKeyService } from './services/gateway-key-service.js';
+import { LedgerService } from './services/ledger-service.js';
 import { NodeService } from './services/node-service.js';
 import { ProjectService } from './services/project-service.js';
 import { SchedulingService } from './services/scheduling-service.js';
+import { SpendService } from './services/spend-service.js';
 import { StatsService } from './services/stats-service.js';
 import { TaskService } from './services/task-service.js';
 import { TrafficService } from './services/traffic-service.js';
@@ -38,9 +41,11 @@ import { ApiKeyRepository } from './store/api-key-repository.js';
 import { S3BlobStore } from './store/blob-store.js';
 import { BudgetRepository } from './store/budget-repository.js';
 import { EventLog } from './store/event-log.js';
+import { LedgerRepository } from './store/ledger-repository.js';
 import { NodeRepository } from './store/node-repository.js';
 import { ProjectRepository } from './store/project-repository.js';
 import { SchedulerState } from './store/scheduler-state.js';
+import { SpendRepository } from './store/spend-repository.js';
 import { TaskRepository } from './store/task-repository.js';
 import { ExportRepository, TrajectoryRepository } from './store/trajectory-repository.js';
 
@@ -68,6 +73,10 @@ export interface ControlPlane {
   /** Deletes failed and orphaned checkpoints (the checkpoint-retention function). */
   checkpointRetention: CheckpointRetention;
   budgets: BudgetService;
+  /** The books: revenue, LLM spend, compute, purchases; P/L and the Beancount export. */
+  ledger: LedgerService;
+  /** What agents ask to buy, the projects' spend policies, and people's decisions. */
+  spend: SpendService;
   gatewayKeys: GatewayKeyService;
   traffic: TrafficService;
   artifacts: ArtifactService;
@@ -94,6 +103,8 @@ export interface ControlPlaneInternals {
     budgets: BudgetRepository;
     trajectories: TrajectoryRepository;
     exports: ExportRepository;
+    ledger: LedgerRepository;
+    spend: SpendRepository;
   };
   publisher: EventPublisher;
   scheduler: { dispatcher: Dispatcher; sweeper: Sweeper; state: SchedulerState; capacity: Capacity };
@@ -127,6 +138,8 @@ export function wireControlPlane(
     budgets: new BudgetRepository(aws.dynamo, tables.budgets),
     trajectories: new TrajectoryRepository(aws.dynamo, tables.trajectories),
     exports: new ExportRepository(aws.dynamo, tables.exports),
+    ledger: new LedgerRepository(aws.dynamo, tables.ledger),
+    spend: new SpendRepository(aws.dynamo, tables.spendRequests, tables.spendPolicies),
   };
   const publisher = new EventPublisher(repositories.events, aws.sqs, queues.events, createLogger('events'));
 
@@ -214,6 +227,23 @@ export function wireControlPlane(
     ownership,
   });
   const projects = new ProjectService({ projects: repositories.projects, now });
+  const ledger = new LedgerService({
+    ledger: repositories.ledger,
+    projects: repositories.projects,
+    nodes: repositories.nodes,
+    currencies: new CurrencyConverter({ rates: config.currencyRates ?? { ...DEFAULT_CURRENCY_RATES } }),
+    logger: createLogger('ledger'),
+    now,
+  });
+  const budgets = new BudgetService({
+    budgets: repositories.budgets,
+    projects: repositories.projects,
+    ownership,
+    gatewayKeys,
+    publisher,
+    logger: createLogger('budgets'),
+    now,
+  });
   const trajectoryBlobs = new S3BlobStore(aws.s3, buckets.trajectories);
   const exportBlobs = new S3BlobStore(aws.s3, buckets.exports);
 
@@ -270,6 +300,7 @@ export function wireControlPlane(
       s3: aws.s3,
       sqs: aws.sqs,
       exportQueueUrl: queues.exports,
+      ledger,
       now,
     }),
     exporter: new Exporter({
@@ -287,13 +318,16 @@ export function wireControlPlane(
       now,
     }),
     artifacts: new ArtifactService({ tasks, blobs: new S3BlobStore(aws.s3, buckets.artifacts) }),
-    budgets: new BudgetService({
-      budgets: repositories.budgets,
+    budgets,
+    ledger,
+    spend: new SpendService({
+      spend: repositories.spend,
       projects: repositories.projects,
-      ownership,
+      ledger,
+      budgets,
       gatewayKeys,
-      publisher,
-      logger: createLogger('budgets'),
+      ownership,
+      logger: createLogger('spend'),
       now,
     }),
     scheduling: new SchedulingService({ dispatcher, sweeper }),

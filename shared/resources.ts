@@ -76,6 +76,33 @@ export const TABLES = {
     ],
   },
   exports: { name: 'exports', partitionKey: S('id'), indexes: [] },
+  /**
+   * The books: append-only entries of what each project earned and spent (shared/domain/ledger.ts),
+   * keyed by an id derived from the entry's idempotency key; `by_time` reads a project's entries in
+   * the order the money moved (`at_key` is `<occurred_at>#<id>`).
+   */
+  ledger: {
+    name: 'ledger',
+    partitionKey: S('project_id'),
+    sortKey: S('id'),
+    indexes: [{ name: 'by_time', partitionKey: S('project_id'), sortKey: S('at_key') }],
+  },
+  /** What agents asked to buy, and what became of it. */
+  spendRequests: {
+    name: 'spend-requests',
+    partitionKey: S('id'),
+    indexes: [
+      { name: 'by_status', partitionKey: S('status'), sortKey: S('created_at') },
+      { name: 'by_project', partitionKey: S('project_id'), sortKey: S('created_at') },
+    ],
+  },
+  /** Per project: its spend policy (`policy`) and what approved requests add up to each day (`day#<date>`). */
+  spendPolicies: {
+    name: 'spend-policies',
+    partitionKey: S('project_id'),
+    sortKey: S('key'),
+    indexes: [],
+  },
   events: {
     name: 'events',
     partitionKey: S('subject'),

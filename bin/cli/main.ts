@@ -10,6 +10,7 @@ import { registerDev } from './commands/dev.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerKeys } from './commands/keys.js';
+import { registerLedger } from './commands/ledger.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerPrices } from './commands/prices.js';
 import { registerProjects } from './commands/projects.js';
@@ -72,6 +73,7 @@ registerKeys(program, client, json);
 registerNodes(program, client, json);
 registerTrajectories(program, client, json);
 registerTraffic(program, client, json);
+registerLedger(program, client, json);
 
 // A reader that stops early (`autovibe tasks list | head`) closes the pipe: that is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {

@@ -18,8 +18,10 @@ import { budgetRoutes } from './routes/budgets.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { gatewayKeyRoutes } from './routes/gateway-keys.js';
 import { keyRoutes } from './routes/keys.js';
+import { ledgerRoutes } from './routes/ledger.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { projectRoutes } from './routes/projects.js';
+import { spendRoutes } from './routes/spend.js';
 import { statsRoutes } from './routes/stats.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -46,6 +48,8 @@ export function apiRoutes(plane: ControlPlane): RouteDef[] {
     ...trafficRoutes(plane),
     ...artifactRoutes(plane),
     ...trajectoryRoutes(plane),
+    ...ledgerRoutes(plane),
+    ...spendRoutes(plane),
   ];
   for (const route of routes) checkParamsDeclared(route);
   return routes;

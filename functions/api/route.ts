@@ -19,7 +19,7 @@ export type ApiEnv = { Variables: { principal: Principal } };
 export type ApiContext = Context<ApiEnv>;
 
 export interface RouteDef {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Unique and stable: code generators name their methods after it (`listTasks`, `getTask`). */
   operationId: string;
   /** Hono path syntax (`/api/v1/tasks/:id`). */

@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
+import { currencyRatesFromEnv } from '../../shared/config.js';
 import {
   type ControlPlane,
   type ControlPlaneInternals,
@@ -91,7 +92,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   );
   const { scheduler, ...planeOptions } = options.plane ?? {};
   const { plane, internals } = wireControlPlane(
-    { runtime: stack.config, scheduler: scheduler ?? schedulerConfigFromEnv(options.env ?? process.env) },
+    {
+      runtime: { ...stack.config, currencyRates: currencyRatesFromEnv(options.env ?? process.env) },
+      scheduler: scheduler ?? schedulerConfigFromEnv(options.env ?? process.env),
+    },
     planeOptions,
   );
   try {

@@ -39,6 +39,11 @@ import {
 import type { GatewayIdentity } from '../../shared/domain/api-key.js';
 import type { BudgetLease, UsageSummary } from '../../shared/domain/budget.js';
 import type { Node } from '../../shared/domain/node.js';
+import {
+  type SpendAsk,
+  type SpendRequest,
+  SpendRequest as SpendRequestSchema,
+} from '../../shared/domain/spend.js';
 import type { Task } from '../../shared/domain/task.js';
 import type { TaskResult } from '../../shared/domain/trajectory.js';
 import {
@@ -297,6 +302,29 @@ export class NodeClient {
       if (error instanceof ApiError && error.status === 403) throw new ForbiddenError(error.message);
       throw error;
     }
+  }
+
+  /**
+   * The gateway's SpendAuthority: an agent's ask to buy something, sent with the attempt's task key
+   * (the control plane resolves it: project, task, attempt, machine), and what became of it.
+   */
+  askToSpend(taskKey: string, ask: SpendAsk): Promise<SpendRequest> {
+    return this.api.call(
+      { schema: SpendRequestSchema, what: 'spend request' },
+      'POST',
+      '/api/v1/spend-requests',
+      {
+        body: { ...ask, task_key: taskKey },
+      },
+    );
+  }
+
+  spendRequest(id: string): Promise<SpendRequest> {
+    return this.api.call(
+      { schema: SpendRequestSchema, what: 'spend request' },
+      'GET',
+      `/api/v1/spend-requests/${encodeURIComponent(id)}`,
+    );
   }
 
   /**

@@ -135,6 +135,7 @@ export class NodeAgent {
       },
       capacity: config.capacity,
       agent_version: AUTOVIBE_VERSION,
+      compute_cost: config.compute_cost,
     });
     deps.logger.info('node_registered', {
       worker_id: registration.worker.id,
@@ -162,7 +163,7 @@ export class NodeAgent {
       const configured = await providersOf(config.gateway, process.env);
       this.gateway = await startGateway(
         local.config,
-        { keys: link, budget: link, blobs: link },
+        { keys: link, budget: link, blobs: link, spend: link },
         {
           logger: deps.logger,
           gatewayId: config.name,

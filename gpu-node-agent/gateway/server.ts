@@ -15,6 +15,7 @@ import { type BudgetAuthority, BudgetGate } from './budget-gate.js';
 import type { GatewayConfig } from './config.js';
 import { Listeners } from './http/listener.js';
 import { routesOf } from './http/routes.js';
+import type { SpendAuthority } from './http/spend-requests.js';
 import { type KeyAuthority, KeyResolver } from './key-resolver.js';
 import { GatewayMetrics } from './metrics.js';
 import { CallPipeline } from './pipeline/call-pipeline.js';
@@ -28,11 +29,15 @@ import { keepCallGarbageYoung } from './v8-flags.js';
 import { Journal } from './write-ahead/journal.js';
 import { Recovery, type RecoveryReport } from './write-ahead/replay.js';
 
-/** What the gateway needs from outside: who keys belong to, budget leases, and where traffic goes. */
+/**
+ * What the gateway needs from outside: who keys belong to, budget leases, where traffic goes, and
+ * (optionally) where agents' spend requests go.
+ */
 export interface GatewayLinks {
   keys: KeyAuthority;
   budget: BudgetAuthority;
   blobs: BlobWriter;
+  spend?: SpendAuthority;
 }
 
 export interface RunningGateway {
@@ -125,7 +130,7 @@ export async function startGateway(
     logger,
   });
   const listeners = new Listeners(
-    routesOf({ pipeline, keys, router, metrics, gatewayId }),
+    routesOf({ pipeline, keys, router, metrics, gatewayId, spend: links.spend }),
     logger,
     config.timeouts,
   );

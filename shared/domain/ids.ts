@@ -14,6 +14,8 @@ export const IdPrefix = {
   checkpoint: 'chk',
   budgetLease: 'bgl',
   export: 'exp',
+  bookEntry: 'led',
+  spendRequest: 'spr',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 

@@ -38,12 +38,23 @@ export const NodeCapacity = z.strictObject({
   memory_mb: z.int().min(64),
 });
 
+/**
+ * What the node costs to run, configured in its node.yaml (seed 000: every resource tracked): an
+ * attempt is booked `hours x (usd_per_hour + gpus the task asked for x gpu_usd_per_hour)`.
+ */
+export const ComputeCost = z.strictObject({
+  usd_per_hour: real(0, 1e6).default(0),
+  gpu_usd_per_hour: real(0, 1e6).default(0),
+});
+export type ComputeCost = z.infer<typeof ComputeCost>;
+
 /** What a node sends to register. Registering again under the same name updates it. */
 export const NodeRegistration = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a lower-case host-like name'),
   capabilities: NodeCapabilities,
   capacity: NodeCapacity,
   agent_version: z.string().min(1).max(64),
+  compute_cost: ComputeCost.optional(),
 });
 export type NodeRegistration = z.infer<typeof NodeRegistration>;
 
@@ -77,6 +88,8 @@ export const Node = z.strictObject({
    */
   dispatched_by_category: z.record(z.string(), z.int().min(0)),
   agent_version: z.string(),
+  /** Absent on nodes registered before the field, and on nodes that configure none: free. */
+  compute_cost: ComputeCost.optional(),
   queue_url: z.string(),
   key_id: z.string(),
   registered_at: z.iso.datetime(),

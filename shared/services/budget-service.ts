@@ -20,7 +20,7 @@ import {
   UsageSummary,
   utcDay,
 } from '../domain/budget.js';
-import { IdPrefix, newId } from '../domain/ids.js';
+import { deterministicId, IdPrefix, newId } from '../domain/ids.js';
 import type { Project } from '../domain/project.js';
 import {
   BudgetExhaustedError,
@@ -180,6 +180,31 @@ export class BudgetService {
         remaining: roundMoney(Math.max(0, allowance - m.committed)),
       })),
     };
+  }
+
+  /**
+   * Counts an approved purchase as spent this period, if the budget has room for it; false (and
+   * nothing counted) when it has not. `reference` (the spend request) makes a repeat count once: the
+   * lease it is taken as has an id derived from it, and a lease is closed only once.
+   */
+  async chargePurchase(projectId: string, amount: number, reference: string): Promise<boolean> {
+    const project = await this.project(projectId);
+    const now = this.deps.now();
+    const period = budgetPeriod(project, now);
+    const lease: OpenLease = {
+      lease_id: deterministicId(IdPrefix.budgetLease, 'purchase', reference),
+      amount: roundMoney(amount),
+      worker_id: null,
+      day: null,
+      expires_at: now.toISOString(),
+      taken_by: `purchase ${reference}`,
+    };
+    if (!(await this.deps.budgets.reservePeriod(project.id, period.start, project.budget_limit, lease)))
+      return false;
+    const counters = await this.deps.budgets.closeLease(project.id, period.start, lease, lease.amount);
+    if (counters && project.budget_limit > 0)
+      await this.reached(project, period.start, counters.spent / project.budget_limit);
+    return true;
   }
 
   async ledger(projectId: string, limit: number, cursor?: string): Promise<Page<LedgerEntry>> {

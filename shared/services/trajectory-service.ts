@@ -26,6 +26,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import type { Page } from '../store/dynamo.js';
 import type { ExportRepository, TrajectoryRepository } from '../store/trajectory-repository.js';
 import { parseOrThrow } from '../validation.js';
+import type { LedgerService } from './ledger-service.js';
 import type { ProjectService } from './project-service.js';
 import type { TaskService } from './task-service.js';
 
@@ -43,6 +44,8 @@ interface Deps {
   s3: S3Client;
   sqs: SQSClient;
   exportQueueUrl: string;
+  /** Books each indexed attempt's LLM spend and compute (once per attempt). */
+  ledger: LedgerService;
   now: () => Date;
 }
 
@@ -97,6 +100,9 @@ export class TrajectoryService {
       atifKey: `${prefix}${ATIF_FILE}`,
     });
     await this.deps.trajectories.put(summary);
+    // After the index, so a retry of a failed booking (the node indexes again) finds the summary
+    // stored and books the same entries, under the same keys, once.
+    await this.deps.ledger.bookAttempt(summary, task, input.worker_id);
     return summary;
   }
 

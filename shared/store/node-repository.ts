@@ -30,7 +30,7 @@ export class NodeRepository {
           TableName: this.table,
           Key: { id },
           UpdateExpression:
-            'SET #name = :name, #status = :active, capabilities = :caps, #capacity = :cap, agent_version = :version, ' +
+            'SET #name = :name, #status = :active, capabilities = :caps, #capacity = :cap, agent_version = :version, compute_cost = :compute, ' +
             'queue_url = :queue, key_id = :key, last_heartbeat_at = :now, ' +
             'registered_at = if_not_exists(registered_at, :now) ADD revision :one',
           ConditionExpression: 'attribute_not_exists(id) OR key_id = :key',
@@ -41,6 +41,7 @@ export class NodeRepository {
             ':caps': registration.capabilities,
             ':cap': registration.capacity,
             ':version': registration.agent_version,
+            ':compute': registration.compute_cost ?? { usd_per_hour: 0, gpu_usd_per_hour: 0 },
             ':queue': queueUrl,
             ':key': keyId,
             ':now': now.toISOString(),

@@ -72,6 +72,7 @@ describe('the minimal agent', () => {
         'write_file',
         'edit_file',
         'finish',
+        'request_purchase',
       ]);
       const lastTool = (n: number) => upstream.calls[n]!.messages.at(-1);
       expect(lastTool(2)).toMatchObject({

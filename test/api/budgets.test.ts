@@ -78,8 +78,8 @@ describe('budget leases', () => {
     const again = await settle(first.body, 0.25);
     expect(again.body.settled).toBe(false);
     expect((await status(id)).spent).toBe(0.25);
-    const ledger = (await call(t.app, 'GET', `/api/v1/projects/${id}/ledger`, { key: t.keys.user })).body
-      .items;
+    const ledger = (await call(t.app, 'GET', `/api/v1/projects/${id}/budget/leases`, { key: t.keys.user }))
+      .body.items;
     expect(ledger).toHaveLength(1);
     expect(ledger[0]).toMatchObject({
       lease_id: first.body.lease_id,

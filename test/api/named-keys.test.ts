@@ -96,7 +96,9 @@ describe('names users choose', () => {
       },
     });
     expect(settled.status, JSON.stringify(settled.body)).toBe(200);
-    const ledger = await call(t.app, 'GET', `/api/v1/projects/${t.projectId}/ledger`, { key: t.keys.admin });
+    const ledger = await call(t.app, 'GET', `/api/v1/projects/${t.projectId}/budget/leases`, {
+      key: t.keys.admin,
+    });
     expect(ledger.body.items[0].usage).toMatchObject({
       by_model: { constructor: 0.25 },
       by_task: { toString: 0.25 },

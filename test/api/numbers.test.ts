@@ -76,7 +76,9 @@ describe('money', () => {
     });
     expect(settled.status, JSON.stringify(settled.body)).toBe(200);
     expect(settled.body.status).toMatchObject({ spent: 0, reserved: 0 });
-    const ledger = await call(t.app, 'GET', '/api/v1/projects/tiny-lease/ledger', { key: t.keys.admin });
+    const ledger = await call(t.app, 'GET', '/api/v1/projects/tiny-lease/budget/leases', {
+      key: t.keys.admin,
+    });
     expect(ledger.body.items[0].usage.by_model).toEqual({ constructor: 0 });
   });
 });

@@ -70,6 +70,27 @@ describe('OpenAPI document for generators and validators', () => {
     expect(doc.info.license).toEqual({ name: 'Apache 2.0', identifier: 'Apache-2.0' });
   });
 
+  it('describes the books, P/L and spend requests (issue [7/8])', () => {
+    const ids = (path: string) =>
+      Object.entries(doc.paths[path] ?? {})
+        .map(([method, op]) => `${method} ${(op as { operationId: string }).operationId}`)
+        .sort();
+    expect(ids('/api/v1/projects/{id}/ledger')).toEqual(['get listProjectLedger', 'post bookLedgerEntry']);
+    expect(ids('/api/v1/projects/{id}/budget/leases')).toEqual(['get listBudgetLeases']);
+    expect(ids('/api/v1/projects/{id}/pnl')).toEqual(['get getProjectPnl']);
+    expect(ids('/api/v1/ledger/export')).toEqual(['get exportLedger']);
+    expect(ids('/api/v1/projects/{id}/spend-policy')).toEqual(['get getSpendPolicy', 'put putSpendPolicy']);
+    expect(ids('/api/v1/spend-requests')).toEqual(['get listSpendRequests', 'post createSpendRequest']);
+    expect(ids('/api/v1/spend-requests/{id}/approve')).toEqual(['post approveSpendRequest']);
+    const pnl = doc.paths['/api/v1/projects/{id}/pnl'].get;
+    expect(pnl.parameters.find((p: { name: string }) => p.name === 'group_by').schema.enum).toEqual([
+      'project',
+      'machine',
+      'day',
+      'week',
+    ]);
+  });
+
   it('has no anyOf with an anything-member and no required keys on maps', () => {
     const problems: string[] = [];
     const walk = (node: unknown, at: string) => {

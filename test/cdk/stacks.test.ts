@@ -58,6 +58,36 @@ describe('DynamoDB', () => {
     }
     data.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain' });
   });
+
+  it('keeps the books in a table of their own, read in time order, which the API and the budget sweep are bound to', () => {
+    data.hasResourceProperties('AWS::DynamoDB::Table', {
+      TableName: 'av-test-ledger',
+      KeySchema: [
+        { AttributeName: 'project_id', KeyType: 'HASH' },
+        { AttributeName: 'id', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: 'by_time',
+          KeySchema: [
+            { AttributeName: 'project_id', KeyType: 'HASH' },
+            { AttributeName: 'at_key', KeyType: 'RANGE' },
+          ],
+        }),
+      ],
+    });
+    for (const description of [FUNCTIONS.api.description, FUNCTIONS.budgetSweep.description]) {
+      plane.hasResourceProperties('AWS::Lambda::Function', {
+        Description: description,
+        Environment: {
+          Variables: Match.objectLike({
+            [resourceEnvVar.table('ledger')]: Match.anyValue(),
+            [resourceEnvVar.table('spendRequests')]: Match.anyValue(),
+          }),
+        },
+      });
+    }
+  });
 });
 
 describe('SQS', () => {

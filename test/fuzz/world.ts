@@ -141,6 +141,27 @@ export async function startWorld(dataDir: string): Promise<World> {
   });
   const exported = await api('user', 'POST', '/api/v1/trajectories/export', { project_id: 'fuzz' });
   const doomedKey = (await issue('doomed', 'user')).info.id;
+  const spendPolicy = {
+    allowed_categories: ['data'],
+    currency: 'CAD',
+    per_item_cap: 100,
+    per_day_cap: 500,
+    auto_approve_below: 0,
+    decision_timeout_seconds: 86_400,
+    webhook_url: null,
+  };
+  await api('admin', 'PUT', '/api/v1/projects/fuzz/spend-policy', spendPolicy);
+  const spendAsk = {
+    item: 'dataset licence',
+    vendor: 'Acme',
+    amount: 12.5,
+    currency: 'USD',
+    category: 'data',
+    reason: 'the task needs it',
+    free_alternatives: ['the public sample: too small'],
+  };
+  const toApprove = await api('user', 'POST', '/api/v1/spend-requests', { ...spendAsk, project_id: 'fuzz' });
+  const toDeny = await api('user', 'POST', '/api/v1/spend-requests', { ...spendAsk, project_id: 'fuzz' });
 
   const report = { worker_id: node.id, attempt };
   const examples: Record<string, Example> = {
@@ -263,6 +284,34 @@ export async function startWorld(dataDir: string): Promise<World> {
       },
     },
     'POST /api/v1/trajectories/exports/:id/resume': { role: 'user', params: { id: exported.id } },
+    'POST /api/v1/projects/:id/ledger': {
+      role: 'user',
+      params: { id: 'fuzz' },
+      body: {
+        kind: 'revenue',
+        amount: 42.5,
+        currency: 'USD',
+        source: 'bounty',
+        machine: 'minimal x gpt-4o-mini',
+        task_id: held.id,
+        evidence_url: 'https://example.com/payout/1',
+        note: 'first payout',
+        occurred_at: '2026-11-01T10:00:00Z',
+        idempotency_key: 'payout-1',
+      },
+    },
+    'PUT /api/v1/projects/:id/spend-policy': { role: 'admin', params: { id: 'fuzz' }, body: spendPolicy },
+    'POST /api/v1/spend-requests': {
+      role: 'node',
+      params: {},
+      body: { ...spendAsk, task_key: claim.gateway_key },
+    },
+    'POST /api/v1/spend-requests/:id/approve': {
+      role: 'user',
+      params: { id: toApprove.id },
+      body: { note: 'go ahead' },
+    },
+    'POST /api/v1/spend-requests/:id/deny': { role: 'user', params: { id: toDeny.id }, body: { note: 'no' } },
   };
   return {
     dev,

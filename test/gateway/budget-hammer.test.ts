@@ -110,7 +110,7 @@ describe('the budget hammer', () => {
       expect(event.data.current).toBeLessThanOrEqual(status.spent);
     }
     const ledger = (
-      await call(t.app, 'GET', `/api/v1/projects/${id}/ledger?limit=100`, { key: t.keys.admin })
+      await call(t.app, 'GET', `/api/v1/projects/${id}/budget/leases?limit=100`, { key: t.keys.admin })
     ).body;
     expect(ledger.items.reduce((sum: number, e: any) => sum + e.usage.requests, 0)).toBe(ok);
   }, 60_000);

@@ -172,8 +172,9 @@ describe('a gateway killed mid-burst', () => {
     // The next start replays what the dead one left.
     const second = await startGatewayProcess();
     const entry = await eventually(async () => {
-      const ledger = (await call(t.app, 'GET', `/api/v1/projects/${PROJECT}/ledger`, { key: t.keys.admin }))
-        .body;
+      const ledger = (
+        await call(t.app, 'GET', `/api/v1/projects/${PROJECT}/budget/leases`, { key: t.keys.admin })
+      ).body;
       return ledger.items.find((e: any) => e.lease_id === lease!.lease_id);
     });
     second.child.kill('SIGTERM');

@@ -690,7 +690,8 @@ describe('budgets', () => {
     expect(status.reserved).toBe(0);
     expect(status.spent).toBeCloseTo(ok * 0.0015, 9);
     expect(status.spent).toBeLessThanOrEqual(budgetLimit);
-    const ledger = (await call(t.app, 'GET', `/api/v1/projects/${id}/ledger`, { key: t.keys.admin })).body;
+    const ledger = (await call(t.app, 'GET', `/api/v1/projects/${id}/budget/leases`, { key: t.keys.admin }))
+      .body;
     const ledgerRequests = ledger.items.reduce((n: number, e: any) => n + e.usage.requests, 0);
     expect(ledgerRequests).toBe(ok);
   });
@@ -735,7 +736,8 @@ describe('budgets', () => {
     const status = (await call(t.app, 'GET', `/api/v1/projects/${id}/budget`, { key: t.keys.admin })).body;
     expect(status.spent).toBeGreaterThan(0.02);
     expect(status).toMatchObject({ reserved: 0, thresholds_reached: [0.5, 0.8, 1] });
-    const ledger = (await call(t.app, 'GET', `/api/v1/projects/${id}/ledger`, { key: t.keys.admin })).body;
+    const ledger = (await call(t.app, 'GET', `/api/v1/projects/${id}/budget/leases`, { key: t.keys.admin }))
+      .body;
     expect(ledger.items[0]).toMatchObject({ leased: 0.002, closed_by: 'settled', usage: { requests: 2 } });
   });
 

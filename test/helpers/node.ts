@@ -26,6 +26,7 @@ export class SimulatedNode {
       gpus?: { model: string; memory_mb: number }[];
       slots?: number;
       labels?: Record<string, string>;
+      compute_cost?: { usd_per_hour: number; gpu_usd_per_hour: number };
     } = {},
   ): Promise<SimulatedNode> {
     const { key } = await t.plane.keys.create({ name: `node ${name}`, role: 'node' }, 'test');
@@ -41,6 +42,7 @@ export class SimulatedNode {
         },
         capacity: { slots: overrides.slots ?? 2, cpu_cores: 4, memory_mb: 8192 },
         agent_version: 'test',
+        ...(overrides.compute_cost && { compute_cost: overrides.compute_cost }),
       },
     });
     if (response.status !== 201) throw new Error(`register failed: ${JSON.stringify(response.body)}`);

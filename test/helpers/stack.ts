@@ -34,11 +34,17 @@ export async function startTestPlane(
     maxBodyBytes?: number;
     now?: () => Date;
     scheduler?: Partial<SchedulerConfig>;
+    /** Units per 1 USD the ledger converts with (AUTOVIBE_CURRENCY_RATES in a deployment). */
+    currencyRates?: Record<string, number>;
   } = {},
 ): Promise<TestPlane> {
   const dataDir = options.dataDir ?? (await tempDir());
   const stack = await startLocalStack({ dataDir });
-  const runtime = { ...stack.config, maxBodyBytes: options.maxBodyBytes ?? stack.config.maxBodyBytes };
+  const runtime = {
+    ...stack.config,
+    maxBodyBytes: options.maxBodyBytes ?? stack.config.maxBodyBytes,
+    currencyRates: options.currencyRates,
+  };
   const { plane, internals } = wireControlPlane(
     { runtime, scheduler: { ...schedulerConfigFromEnv({}), ...options.scheduler } },
     { now: options.now },

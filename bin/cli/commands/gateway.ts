@@ -48,7 +48,7 @@ writes the last of the traffic log before exiting.`,
           'Set AUTOVIBE_URL (or AUTOVIBE_API_URL) and AUTOVIBE_NODE_KEY: the gateway resolves keys and leases budget from the control plane',
         );
       const link = new NodeClient(url, key);
-      const gateway = await startGateway(config, { keys: link, budget: link, blobs: link });
+      const gateway = await startGateway(config, { keys: link, budget: link, blobs: link, spend: link });
       console.log(
         `autovibe gateway on ${gateway.url}: ${config.models.length} models, ${config.providers.length} providers`,
       );

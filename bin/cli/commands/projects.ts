@@ -97,11 +97,14 @@ export function registerProjects(program: Command, client: Client, json: Json): 
     });
 
   projects
-    .command('ledger <id>')
-    .description('What each budget lease paid for (kept 90 days)')
+    .command('leases <id>')
+    .description('What each budget lease paid for (kept 90 days); the books are `autovibe ledger list`')
     .action(async (id: string) => {
       const rows: LedgerEntry[] = [];
-      for await (const items of (await client()).pages<LedgerEntry>(`/api/v1/projects/${id}/ledger`, {}))
+      for await (const items of (await client()).pages<LedgerEntry>(
+        `/api/v1/projects/${id}/budget/leases`,
+        {},
+      ))
         rows.push(...items);
       if (json()) return printJson(rows);
       printTable(rows, [

@@ -73,10 +73,11 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
     },
     {
       method: 'get',
-      operationId: 'listProjectLedger',
-      path: '/api/v1/projects/:id/ledger',
+      operationId: 'listBudgetLeases',
+      path: '/api/v1/projects/:id/budget/leases',
       params: ProjectParams,
-      summary: 'What each budget lease of the project paid for, oldest first (kept 90 days).',
+      summary:
+        "What each budget lease of the project paid for, oldest first (kept 90 days). The project's books (revenue, spend, purchases) are at /api/v1/projects/{id}/ledger.",
       tag: 'budgets',
       roles: PEOPLE,
       query: PageQuery,

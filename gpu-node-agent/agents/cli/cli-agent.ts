@@ -4,6 +4,7 @@
 // call (budget exhausted, rate limit, model refused, ...; failure.ts), or else counts as a crash.
 import type { TrafficRecord } from '../../../shared/domain/traffic.js';
 import { AgentFailure, AgentSetupError } from '../../../shared/errors.js';
+import { SPEND_REQUESTS_PATH } from '../../gateway/http/spend-requests.js';
 import { TASK_ROUTE_MODEL } from '../../gateway/routing/task-route.js';
 import { toBuffer } from '../../sandbox/tar.js';
 import { stepsFromTraffic, withFileChanges } from '../../trajectory/from-traffic.js';
@@ -21,6 +22,22 @@ const OUTPUT_KEPT_BYTES = 256 * 1024;
 function installMount(recipe: CliAgentRecipe): string {
   return `/opt/autovibe/agents/${recipe.name}`;
 }
+
+/**
+ * How a CLI agent asks to buy something (seed 000: agents never pay; free first), appended to its
+ * prompt: the node gateway's spend-request endpoint, reached with the attempt's own key, both in the
+ * environment the run script sets.
+ */
+export const PURCHASE_HELP = [
+  'If the task cannot be done without buying something (a licence, a dataset, API credits), you may ask;',
+  'you never pay. Look for free alternatives first. Ask with:',
+  `curl -s -X POST "$AUTOVIBE_GATEWAY_URL${SPEND_REQUESTS_PATH}" -H "Authorization: Bearer $AUTOVIBE_TASK_KEY"`,
+  `-H 'content-type: application/json' -d '{"item": "...", "vendor": "...", "amount": 12.5, "currency": "CAD",`,
+  `"category": "data", "reason": "...", "free_alternatives": ["what you tried and why it does not do"]}'`,
+  'The answer has an id and a status. While the status is pending, read it again with',
+  `curl -s "$AUTOVIBE_GATEWAY_URL${SPEND_REQUESTS_PATH}/<id>" -H "Authorization: Bearer $AUTOVIBE_TASK_KEY".`,
+  'approved: a person buys it for you later; denied, expired or failed: do without it.',
+].join('\n');
 
 export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Agent {
   const { install } = recipe;
@@ -49,7 +66,7 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Age
             ? await installer.install(install.package)
             : installMount(recipe);
       const runContext: CliRunContext = {
-        instruction: task.instruction,
+        instruction: `${task.instruction}\n\n${PURCHASE_HELP}`,
         // The gateway answers it with the task's route; a route's own name could be one the agent rewrites.
         model: TASK_ROUTE_MODEL,
         baseUrl: llm.baseUrlInSandbox,

@@ -29,6 +29,11 @@ export function runScript(recipe: CliAgentRecipe, installDir: string | null, con
   }
   for (const [name, value] of Object.entries(recipe.env(context)))
     lines.push(`export ${name}=${shellQuote(value)}`);
+  // What the prompt's spend-request help (cli-agent.ts) names: the gateway and the attempt's key.
+  lines.push(
+    `export AUTOVIBE_GATEWAY_URL=${shellQuote(context.baseUrl)}`,
+    `export AUTOVIBE_TASK_KEY=${shellQuote(context.key)}`,
+  );
   const entry = install.kind === 'npm' ? install.entry(installDir ?? '') : [install.command];
   const argv = [...entry, ...recipe.args(context)];
   lines.push(`exec ${argv.map(shellQuote).join(' ')} < /dev/null`);

@@ -2,8 +2,12 @@
 // (exact, unique str_replace) and finish, over OpenAI tool calling. It runs on the node, not in the
 // sandbox: the sandbox needs no network, and only the node talks to the gateway. Finishing states a
 // confidence (seed 000: act only above 0.7), which is recorded with the step; a task's
-// confidence_threshold refuses a finish below it.
+// confidence_threshold refuses a finish below it. With a gateway, request_purchase asks to buy something
+// (the agent never pays) and waits for the decision.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SpendRequest } from '../../../shared/domain/spend.js';
 import type { Task } from '../../../shared/domain/task.js';
+import { SPEND_REQUESTS_PATH } from '../../gateway/http/spend-requests.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
 import { cutMiddle } from '../../trajectory/observation.js';
 import { fileStateOf } from '../../verification/workspace-diff.js';
@@ -61,6 +65,31 @@ const TOOLS: ToolSpec[] = [
   },
 ];
 
+/**
+ * Asking to buy (seed 000: agents never pay; free alternatives first). Offered only when the agent
+ * reaches a gateway, which forwards the ask to the control plane; the tool waits for the decision.
+ */
+const REQUEST_PURCHASE: ToolSpec = {
+  name: 'request_purchase',
+  description:
+    'Ask to buy something the task cannot be done without (a licence, a dataset, API credits). You never ' +
+    'pay: the project policy or a person decides, and this returns the decision (no answer in time is a ' +
+    'denial). Look for free alternatives first and list the ones you considered.',
+  parameters: {
+    type: 'object',
+    properties: {
+      item: { type: 'string' },
+      vendor: { type: 'string' },
+      amount: { type: 'number', exclusiveMinimum: 0 },
+      currency: { type: 'string', description: 'ISO 4217 code, e.g. CAD or USD' },
+      category: { type: 'string', description: 'e.g. software, data, api-credits' },
+      reason: { type: 'string' },
+      free_alternatives: { type: 'array', items: { type: 'string' } },
+    },
+    required: ['item', 'vendor', 'amount', 'currency', 'reason', 'free_alternatives'],
+  },
+};
+
 const ACTION_TYPES = {
   bash: 'execute_command',
   read_file: 'read_file',
@@ -79,7 +108,12 @@ export interface MinimalOptions {
   outputLimitBytes: number;
   /** The confidence a finish must state; below it the finish is refused (null: no gate). */
   confidenceThreshold: number | null;
+  /** The gateway spend requests go through, with the attempt's key; null: no request_purchase tool. */
+  spend?: { baseUrl: string; key: string; pollMs?: number } | null;
 }
+
+/** How often a waiting request_purchase asks whether its request was decided. */
+const SPEND_POLL_MS = 1000;
 
 export class MinimalToolLoop implements ToolLoop {
   readonly name = 'minimal';
@@ -104,7 +138,7 @@ export class MinimalToolLoop implements ToolLoop {
   }
 
   availableTools(): ToolSpec[] {
-    return TOOLS;
+    return this.options.spend ? [...TOOLS, REQUEST_PURCHASE] : TOOLS;
   }
 
   history(): ChatMessage[] {
@@ -265,9 +299,19 @@ export class MinimalToolLoop implements ToolLoop {
         this.finished = true;
         return result(text(args, 'summary'), 'finished', { done: true, info: { confidence } });
       }
+      case 'request_purchase': {
+        if (!this.options.spend) throw this.noSuchTool(name);
+        const outcome = await requestPurchase(this.options.spend, args, signal);
+        return result(text(args, 'item'), outcome.text, { info: { spend_request: outcome.request } });
+      }
       default:
-        throw new ToolError(`no tool named ${name}; the tools are ${TOOLS.map((t) => t.name).join(', ')}`);
+        throw this.noSuchTool(name);
     }
+  }
+
+  private noSuchTool(name: string): ToolError {
+    const names = this.availableTools().map((t) => t.name);
+    return new ToolError(`no tool named ${name}; the tools are ${names.join(', ')}`);
   }
 
   private async read(path: string): Promise<Buffer> {
@@ -283,6 +327,53 @@ export class MinimalToolLoop implements ToolLoop {
       () => true,
       () => false,
     );
+  }
+}
+
+/**
+ * Sends the ask through the gateway, then waits for the decision: until the request is no longer
+ * pending (an expired one reads as expired, a denial), polling its state.
+ */
+async function requestPurchase(
+  spend: NonNullable<MinimalOptions['spend']>,
+  args: Record<string, unknown>,
+  signal: AbortSignal,
+): Promise<{ text: string; request: SpendRequest | null }> {
+  const headers = { authorization: `Bearer ${spend.key}`, 'content-type': 'application/json' };
+  const asked = await fetch(`${spend.baseUrl}${SPEND_REQUESTS_PATH}`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(args),
+    signal,
+  });
+  const body = await asked.json().catch(() => null);
+  if (!asked.ok) {
+    const message =
+      (body as { error?: { message?: string } } | null)?.error?.message ?? `HTTP ${asked.status}`;
+    throw new ToolError(`the request was refused: ${message}`);
+  }
+  let request = SpendRequest.parse(body);
+  while (request.status === 'pending') {
+    await sleep(spend.pollMs ?? SPEND_POLL_MS, undefined, { signal });
+    const read = await fetch(`${spend.baseUrl}${SPEND_REQUESTS_PATH}/${request.id}`, { headers, signal });
+    if (!read.ok) throw new ToolError(`could not read spend request ${request.id}: HTTP ${read.status}`);
+    request = SpendRequest.parse(await read.json());
+  }
+  return { text: outcomeText(request), request };
+}
+
+function outcomeText(request: SpendRequest): string {
+  const what = `${request.item} from ${request.vendor} for ${request.amount} ${request.currency}`;
+  const why = request.note ? ` (${request.note})` : '';
+  switch (request.status) {
+    case 'approved':
+      return `approved by ${request.decided_by}${why}: ${what}. It is a purchase order that a person carries out; you are not paying and nothing is bought yet. Spend request ${request.id}.`;
+    case 'expired':
+      return `denied: nobody decided before it expired. Do without ${what}. Spend request ${request.id}.`;
+    case 'failed':
+      return `approved but could not go through${why}: do without ${what}. Spend request ${request.id}.`;
+    default:
+      return `denied by ${request.decided_by}${why}: do without ${what}. Spend request ${request.id}.`;
   }
 }
 

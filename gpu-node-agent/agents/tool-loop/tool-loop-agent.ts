@@ -63,6 +63,10 @@ export function toolLoopAgent(name: string, create: (context: AgentContext) => T
 
 export const minimalAgent = toolLoopAgent(
   'minimal',
-  ({ outputLimitBytes, task }) =>
-    new MinimalToolLoop({ outputLimitBytes, confidenceThreshold: task.confidence_threshold }),
+  ({ outputLimitBytes, task, llm }) =>
+    new MinimalToolLoop({
+      outputLimitBytes,
+      confidenceThreshold: task.confidence_threshold,
+      spend: llm && { baseUrl: llm.baseUrl, key: llm.key },
+    }),
 );

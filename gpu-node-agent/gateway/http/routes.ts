@@ -13,6 +13,13 @@ import { responsesProtocol } from '../protocols/responses/adapter.js';
 import type { Router } from '../routing/router.js';
 import { countAnthropicTokens, countGeminiTokens } from './count-tokens.js';
 import { modelList } from './model-list.js';
+import {
+  askToSpend,
+  readSpendRequest,
+  SPEND_REQUEST_PATH,
+  SPEND_REQUESTS_PATH,
+  type SpendAuthority,
+} from './spend-requests.js';
 
 /** A route's handler, given the request body already read (undefined for a GET). */
 export type Handler = (exchange: Exchange, body: unknown) => Promise<void> | void;
@@ -24,11 +31,13 @@ export interface RouteParts {
   router: Router;
   metrics: GatewayMetrics;
   gatewayId: string;
+  /** Where agents' spend requests go; absent on a gateway without a control plane. */
+  spend?: SpendAuthority;
 }
 
 const GEMINI_PATH = /^\/v1(?:beta|alpha)?\/models\/([^/:]+):(\w+)$/;
 
-export function routesOf({ pipeline, keys, router, metrics, gatewayId }: RouteParts): RouteFor {
+export function routesOf({ pipeline, keys, router, metrics, gatewayId, spend }: RouteParts): RouteFor {
   const routes: Record<string, Handler> = {
     'POST /v1/chat/completions': (x, body) => pipeline.complete(chatProtocol, x, body),
     'POST /v1/responses': (x, body) => pipeline.complete(responsesProtocol, x, body),
@@ -38,6 +47,7 @@ export function routesOf({ pipeline, keys, router, metrics, gatewayId }: RoutePa
       x.json(200, modelList(router.models(), x.headers['anthropic-version'] !== undefined)),
     'GET /metrics': (x) => x.text(200, metrics.render(), 'text/plain; version=0.0.4'),
     'GET /health': (x) => x.json(200, { status: 'ok', gateway_id: gatewayId }),
+    [`POST ${SPEND_REQUESTS_PATH}`]: (x, body) => askToSpend(keys, spend, x, body),
   };
   const geminiMethods: Record<string, (exchange: Exchange, body: unknown, model: string) => Promise<void>> = {
     generateContent: (x, body, model) =>
@@ -49,6 +59,8 @@ export function routesOf({ pipeline, keys, router, metrics, gatewayId }: RoutePa
   return (method, path) => {
     const exact = routes[`${method} ${path}`];
     if (exact) return exact;
+    const spendRequest = method === 'GET' ? SPEND_REQUEST_PATH.exec(path) : null;
+    if (spendRequest) return (x) => readSpendRequest(keys, spend, x, spendRequest[1]!);
     const gemini = method === 'POST' ? GEMINI_PATH.exec(path) : null;
     const handler = gemini ? geminiMethods[gemini[2]!] : undefined;
     return handler ? (x, body) => handler(x, body, modelInPath(gemini![1]!)) : undefined;
