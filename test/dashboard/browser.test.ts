@@ -284,6 +284,11 @@ describe('dashboard in Chromium', () => {
         })
       ).status,
     ).toBe(201);
+    // The page is open before anything is asked; it says when requests come in.
+    const page = await newPage();
+    const before = problems.length;
+    await page.goto(`${dev.url}/dashboard/requests`);
+    await page.evaluate(() => (window.notReloaded = true));
     // Each agent asks through its node's gateway with its task key, then waits for the decision.
     const buying = await submit({
       project_id: 'shop',
@@ -304,9 +309,10 @@ describe('dashboard in Chromium', () => {
     expect(weather).toMatchObject({ task_id: buying.id, machine: 'minimal x coder', project_amount: 41.4 });
     expect(linter).toMatchObject({ task_id: skipping.id, project_amount: 20 });
 
-    const page = await newPage();
-    const before = problems.length;
-    await page.goto(`${dev.url}/dashboard/requests`);
+    await page.locator('#waiting p[data-fresh="2"]').waitFor({ timeout: 10_000 });
+    expect(await page.evaluate(() => window.notReloaded)).toBe(true);
+    expect(await page.locator('#waiting').textContent()).toContain('2 new requests are waiting');
+    await page.getByRole('link', { name: 'show them' }).click();
     const row = page.locator(`#pending-requests tr[data-request="${weather.id}"]`);
     const text = (await row.textContent())!;
     for (const expected of [

@@ -230,6 +230,14 @@ describe('pages', () => {
     expect(waiting).toContain('30.00 USD<div class="muted">41.40 CAD</div>');
     expect(waiting).toContain('open-meteo: no history');
 
+    // The page's live notice: what came in since the page was drawn, and what left.
+    expect(
+      (await get('/dashboard/requests/waiting?shown=0', t.keys.user, { 'hx-request': 'true' })).text,
+    ).toMatch(
+      /^<section id="waiting".*2 new requests are waiting: <a href="\/dashboard\/requests">show them<\/a>/,
+    );
+    expect(waiting).toContain('data-fresh="0" data-gone="0"');
+
     const headers = { ...cookie(t.keys.user), origin: ORIGIN };
     const decide = (id: string, decision: string, note = '') =>
       postForm(`/dashboard/requests/${id}`, { _csrf: csrfToken(t.keys.user), decision, note }, headers);
@@ -250,6 +258,10 @@ describe('pages', () => {
       `Request ${licence} was not pending any more`,
     );
 
+    const asked = (await call(t.app, 'GET', `/api/v1/spend-requests/${licence}`, admin)).body.created_at;
+    expect(
+      (await get(`/dashboard/requests/waiting?shown=2&newest=${encodeURIComponent(asked)}`)).text,
+    ).toContain('2 shown here were decided elsewhere or expired');
     const after = (await get(`/dashboard/requests?outcome=approved&id=${weather}`)).text;
     expect(after).toContain(`Request ${weather} approved: a purchase order is out`);
     expect(after).not.toContain('id="pending-requests"');

@@ -13,7 +13,15 @@ import { Layout, type PageContext } from './layout.js';
 import { CompareForm, CompareGrid, loadCompare } from './pages/compare.js';
 import { FleetLive, loadFleet } from './pages/fleet.js';
 import { LoginForm } from './pages/login.js';
-import { loadRequests, OUTCOME, RequestsView, SPEND_REQUEST_ID } from './pages/requests.js';
+import {
+  loadPending,
+  loadRequests,
+  OUTCOME,
+  parseShown,
+  RequestsView,
+  SPEND_REQUEST_ID,
+  WaitingNotice,
+} from './pages/requests.js';
 import { loadSpend, SpendView } from './pages/spend.js';
 import { loadTaskDetails, loadTaskLive, TaskDetails, TaskLive } from './pages/task.js';
 import { loadProjects, loadTasks, TaskFilters, TaskRows, taskFilter } from './pages/tasks.js';
@@ -258,6 +266,11 @@ export function dashboardApp({
       200,
       '/dashboard/requests',
     );
+  });
+  app.get('/requests/waiting', async (c) => {
+    const pending = await loadPending(c.get('api'));
+    if (pending === UNAVAILABLE) return fragment(c, <p class="muted">Spend requests are not available.</p>);
+    return fragment(c, <WaitingNotice shown={parseShown(c.req.query())} pending={pending} />);
   });
   app.post('/requests/:id', async (c) => {
     const id = c.req.param('id');

@@ -4,7 +4,7 @@
 import type { FC } from 'hono/jsx';
 import { type DashboardApi, type Maybe, UNAVAILABLE } from '../api-client.js';
 import { money, time } from '../format.js';
-import { Unavailable } from '../layout.js';
+import { Live, Unavailable } from '../layout.js';
 import { CSRF_FIELD } from '../session.js';
 import { SpendRequestPage, type SpendRequestView } from '../wire.js';
 
@@ -44,6 +44,57 @@ export async function loadRequests(api: DashboardApi) {
 }
 
 type Requests = Exclude<Awaited<ReturnType<typeof loadRequests>>, typeof UNAVAILABLE>;
+
+/** What the page shows as waiting: how many, and when the newest of them was asked. */
+export interface Shown {
+  count: number;
+  newest: string | null;
+}
+
+export function shownOf(pending: SpendRequestView[]): Shown {
+  return { count: pending.length, newest: pending.at(-1)?.created_at ?? null };
+}
+
+/** `?shown=&newest=` of the live notice's poll, checked: anything else reads as nothing shown. */
+export function parseShown(query: Record<string, string>): Shown {
+  const count = /^\d{1,6}$/.test(query.shown ?? '') ? Number(query.shown) : 0;
+  const newest = query.newest && !Number.isNaN(Date.parse(query.newest)) ? query.newest : null;
+  return { count, newest };
+}
+
+/**
+ * Polled every few seconds while the page is open: says when requests came in that the page does not
+ * show, or when ones it shows were decided elsewhere or expired, with a link to see them. The table
+ * itself is not swapped under a person typing a note.
+ */
+export const WaitingNotice: FC<{ shown: Shown; pending: SpendRequestView[] }> = ({ shown, pending }) => {
+  const older = shown.newest === null ? [] : pending.filter((r) => r.created_at <= shown.newest!);
+  const fresh = pending.length - older.length;
+  const gone = Math.max(0, shown.count - older.length);
+  const params = new URLSearchParams({
+    shown: String(shown.count),
+    ...(shown.newest ? { newest: shown.newest } : {}),
+  });
+  const news = [
+    fresh > 0 ? `${fresh} new request${fresh === 1 ? ' is' : 's are'} waiting` : '',
+    gone > 0 ? `${gone} shown here ${gone === 1 ? 'was' : 'were'} decided elsewhere or expired` : '',
+  ].filter(Boolean);
+  return (
+    <Live id="waiting" src={`/dashboard/requests/waiting?${params}`} seconds={5} label="New spend requests">
+      <p role="status" data-fresh={fresh} data-gone={gone}>
+        {news.length > 0 ? (
+          <>
+            {news.join('; ')}: <a href="/dashboard/requests">show them</a>.
+          </>
+        ) : null}
+      </p>
+    </Live>
+  );
+};
+
+export async function loadPending(api: DashboardApi): Promise<Maybe<SpendRequestView[]>> {
+  return listAll(api, 'pending');
+}
 
 /** What a decision came to, as the page says it after the POST. */
 export const OUTCOME: Record<string, string> = {
@@ -114,6 +165,7 @@ export const RequestsView: FC<{
         </p>
       )}
       <h2>Waiting for a decision</h2>
+      <WaitingNotice shown={shownOf(requests.pending)} pending={requests.pending} />
       {requests.pending.length === 0 ? (
         <p class="muted">Nothing is waiting.</p>
       ) : (
