@@ -2,7 +2,9 @@
 // downloaded) on the embedded stack with a node agent whose minimal agent is driven by a scripted
 // model: every page loads with real data and without a console error, a task's state changes on
 // screen while it runs (no reload), pages pass axe-core and can be used from the keyboard, and a task
-// prompt with markup shows as text. Screenshots of each page go to test-artifacts/dashboard/.
+// prompt with markup shows as text; spend requests an agent made through its node's gateway are
+// approved and denied by clicking in the page, and the books and the P/L panel show the purchase.
+// Screenshots of each page go to test-artifacts/dashboard/.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -35,6 +37,9 @@ let agent: NodeAgent;
 let browser: Browser;
 let context: BrowserContext;
 let userKey: string;
+let adminKey: string;
+/** The task the live-state test ran: the one whose steps the every-page test checks. */
+let greeted: Task;
 /** Console errors and uncaught exceptions of every page, with the page they happened on. */
 const problems: string[] = [];
 
@@ -44,6 +49,35 @@ const TURNS = [
   { name: 'bash', arguments: { command: 'sh hello.sh' } },
   { name: 'finish', arguments: { summary: 'hello.sh greets', confidence: 0.9 } },
 ];
+
+/** What an agent asks to buy when its task says `(buy: <item>)`. */
+const PURCHASES: Record<string, Record<string, unknown>> = {
+  'weather API, 1 month': {
+    vendor: 'Acme Weather',
+    amount: 30,
+    currency: 'USD',
+    category: 'api-credits',
+    reason: 'the task needs live forecasts',
+    free_alternatives: ['open-meteo: no historical data', 'scraping: against the terms'],
+  },
+  'linter licence': {
+    vendor: 'Lintco',
+    amount: 20,
+    currency: 'CAD',
+    category: 'api-credits',
+    reason: 'stricter checks',
+    free_alternatives: ['eslint: already there'],
+  },
+};
+
+/** The turns of a task that asks to buy first: the request (the tool waits for the decision), then the work. */
+function buyingTurns(item: string) {
+  return [
+    { name: 'request_purchase', arguments: { item, ...PURCHASES[item] } },
+    TURNS[0]!,
+    { name: 'finish', arguments: { summary: 'hello.sh greets', confidence: 0.9 } },
+  ];
+}
 
 beforeAll(async () => {
   dataDir = await tempDir('autovibe-dashboard-');
@@ -61,11 +95,14 @@ beforeAll(async () => {
     },
   });
   userKey = (await dev.plane.keys.create({ name: 'dashboard user', role: 'user' }, 'test')).key;
+  adminKey = (await dev.plane.keys.create({ name: 'dashboard admin', role: 'admin' }, 'test')).key;
   const nodeKey = (await dev.plane.keys.create({ name: 'dashboard node', role: 'node' }, 'test')).key;
   // Each conversation's turn n makes call n; a pause per answer keeps a task running for seconds.
   upstream = await startScriptedUpstream((body) => {
     const turn = body.messages.filter((m: { role: string }) => m.role === 'assistant').length;
-    const call = TURNS[Math.min(turn, TURNS.length - 1)]!;
+    const buying = /\(buy: ([^)]+)\)/.exec(body.messages.find((m: any) => m.role === 'user')?.content ?? '');
+    const turns = buying ? buyingTurns(buying[1]!) : TURNS;
+    const call = turns[Math.min(turn, turns.length - 1)]!;
     return {
       toolCalls: [{ id: `call_${turn}`, name: call.name, arguments: JSON.stringify(call.arguments) }],
       usage: { prompt_tokens: 1000, completion_tokens: 50 },
@@ -143,6 +180,16 @@ async function finished(id: string): Promise<Task> {
   }
 }
 
+/** The HTTP API, as a person's script would call it. */
+async function api(method: string, path: string, body?: unknown, key = adminKey) {
+  const response = await fetch(`${dev.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
 /** axe-core run in the page (evaluated through the debugging protocol: the page's CSP allows no inline script). */
 async function axeViolations(page: Page): Promise<string[]> {
   await page.evaluate(await AXE_SOURCE);
@@ -191,6 +238,7 @@ describe('dashboard in Chromium', () => {
 
     const done = await finished(task.id);
     expect(done.status).toBe('succeeded');
+    greeted = done;
     // The polls come every two seconds; a few seconds after the task ended, both pages show it.
     await view.locator('#task-status[data-status="succeeded"]').waitFor({ timeout: 6_000 });
     await list.locator(`tr[data-task="${task.id}"] td[data-status="succeeded"]`).waitFor({ timeout: 6_000 });
@@ -203,8 +251,172 @@ describe('dashboard in Chromium', () => {
     await view.close();
   }, 60_000);
 
+  it("shows an agent's spend requests, approves one and denies one by clicking, and the books and P/L show the purchase", async () => {
+    expect(
+      (
+        await api('POST', '/api/v1/projects', {
+          id: 'shop',
+          name: 'shop',
+          currency: 'CAD',
+          budget_limit: 100,
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await api('PUT', '/api/v1/projects/shop/spend-policy', {
+          allowed_categories: ['api-credits'],
+          per_item_cap: 60,
+          per_day_cap: 100,
+          decision_timeout_seconds: 300,
+        })
+      ).status,
+    ).toBe(200);
+    // Revenue the machine earned, booked by a person: the P/L has both sides.
+    expect(
+      (
+        await api('POST', '/api/v1/projects/shop/ledger', {
+          kind: 'revenue',
+          amount: 120,
+          currency: 'CAD',
+          source: 'a customer',
+          machine: 'minimal x coder',
+        })
+      ).status,
+    ).toBe(201);
+    // The page is open before anything is asked; it says when requests come in.
+    const page = await newPage();
+    const before = problems.length;
+    await page.goto(`${dev.url}/dashboard/requests`);
+    await page.evaluate(() => (window.notReloaded = true));
+    // Each agent asks through its node's gateway with its task key, then waits for the decision.
+    const buying = await submit({
+      project_id: 'shop',
+      instruction: 'Write hello.sh (buy: weather API, 1 month)',
+    });
+    const skipping = await submit({
+      project_id: 'shop',
+      instruction: 'Write hello.sh (buy: linter licence)',
+    });
+    let pending: any[] = [];
+    for (let i = 0; i < 150 && pending.length < 2; i++) {
+      pending = (await api('GET', '/api/v1/spend-requests?status=pending&project_id=shop')).body.items;
+      if (pending.length < 2) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(pending).toHaveLength(2);
+    const weather = pending.find((r) => r.item === 'weather API, 1 month');
+    const linter = pending.find((r) => r.item === 'linter licence');
+    expect(weather).toMatchObject({ task_id: buying.id, machine: 'minimal x coder', project_amount: 41.4 });
+    expect(linter).toMatchObject({ task_id: skipping.id, project_amount: 20 });
+
+    await page.locator('#waiting p[data-fresh="2"]').waitFor({ timeout: 10_000 });
+    expect(await page.evaluate(() => window.notReloaded)).toBe(true);
+    expect(await page.locator('#waiting').textContent()).toContain('2 new requests are waiting');
+    await page.getByRole('link', { name: 'show them' }).click();
+    const row = page.locator(`#pending-requests tr[data-request="${weather.id}"]`);
+    const text = (await row.textContent())!;
+    for (const expected of [
+      'weather API, 1 month',
+      'Acme Weather',
+      '30.00 USD',
+      '41.40 CAD',
+      'minimal x coder',
+      buying.id,
+      'open-meteo: no historical data',
+    ])
+      expect(text).toContain(expected);
+    expect(await page.locator('#pending-requests tbody tr').count()).toBe(2);
+    expect(await axeViolations(page), 'requests').toEqual([]);
+    await page.screenshot({ path: `${SHOTS}/requests-waiting.png`, fullPage: true });
+
+    await row.getByLabel('Note').fill('go ahead');
+    await row.getByRole('button', { name: 'Approve' }).click();
+    await page.waitForURL(/outcome=approved/);
+    expect(await page.locator('#decision-outcome').textContent()).toContain(
+      `Request ${weather.id} approved: a purchase order is out`,
+    );
+    const other = page.locator(`#pending-requests tr[data-request="${linter.id}"]`);
+    await other.getByLabel('Note').fill('use the free tier');
+    await other.getByRole('button', { name: 'Deny' }).click();
+    await page.waitForURL(/outcome=denied/);
+    expect(await page.locator('#pending-requests').count()).toBe(0);
+    const decided = (id: string) => page.locator(`#decided-requests tr[data-request="${id}"]`);
+    expect(await decided(weather.id).locator('td[data-status]').getAttribute('data-status')).toBe('approved');
+    expect(await decided(weather.id).textContent()).toContain('go ahead');
+    expect(await decided(linter.id).locator('td[data-status]').getAttribute('data-status')).toBe('denied');
+    expect(await decided(linter.id).textContent()).toContain('dashboard user');
+    expect(await axeViolations(page), 'requests decided').toEqual([]);
+    await page.screenshot({ path: `${SHOTS}/requests-decided.png`, fullPage: true });
+
+    // Each agent got its decision as the tool's answer and went on to finish.
+    for (const task of [buying, skipping]) expect((await finished(task.id)).status).toBe('succeeded');
+    const answers = upstream.calls
+      .flatMap((c) => c.messages)
+      .filter((m: any) => m.role === 'tool' && typeof m.content === 'string')
+      .map((m: any) => m.content as string);
+    expect(answers).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`approved by dashboard user \\(go ahead\\).*${weather.id}`)),
+        expect.stringMatching(new RegExp(`denied by dashboard user \\(use the free tier\\).*${linter.id}`)),
+      ]),
+    );
+
+    // The books: one purchase, the approved one's, at the day's rate; both requests and decisions as memos.
+    const books = (await api('GET', '/api/v1/projects/shop/ledger?limit=200')).body.items as any[];
+    const purchases = books.filter((e) => e.kind === 'purchase');
+    expect(purchases).toHaveLength(1);
+    expect(purchases[0]).toMatchObject({
+      spend_request_id: weather.id,
+      amount: 30,
+      currency: 'USD',
+      project_amount: 41.4,
+      machine: 'minimal x coder',
+    });
+    const memos = books
+      .filter((e) => e.kind === 'spend_request')
+      .map((e) => `${e.spend_request_id}:${e.details.step}`)
+      .sort();
+    expect(memos).toEqual(
+      [
+        `${weather.id}:requested`,
+        `${weather.id}:approved`,
+        `${linter.id}:requested`,
+        `${linter.id}:denied`,
+      ].sort(),
+    );
+    const pnl = (await api('GET', '/api/v1/projects/shop/pnl?group_by=machine')).body;
+    const machine = pnl.rows.find((r: any) => r.key === 'minimal x coder');
+    expect(machine.purchases).toBe(41.4);
+
+    // The spend page: the P/L panel by day and by machine, and the purchase among the latest entries.
+    await page.goto(`${dev.url}/dashboard/spend`);
+    await page.locator('#pnl-shop canvas').waitFor({ timeout: 10_000 });
+    const panel = page.locator('[data-pnl="shop"]');
+    const today = new Date().toISOString().slice(0, 10);
+    const cells = await panel
+      .locator(`table[data-pnl-by="day"] tr[data-key="${today}"] td`)
+      .allTextContents();
+    // Revenue, LLM spend, compute, purchases, net, ROI, cumulative net.
+    expect(cells[0]).toBe('120.00 CAD');
+    expect(cells[3]).toBe('41.40 CAD');
+    const byMachine = await panel
+      .locator('table[data-pnl-by="machine"] tr[data-key="minimal x coder"] td')
+      .allTextContents();
+    expect(byMachine[0]).toBe('120.00 CAD');
+    expect(byMachine[3]).toBe('41.40 CAD');
+    expect(byMachine[4]).toBe(`${machine.net.toFixed(2)} CAD`);
+    const entry = panel.locator(`tr[data-kind="purchase"]`);
+    expect(await entry.count()).toBe(1);
+    expect(await entry.textContent()).toContain(weather.id);
+    expect(await entry.textContent()).toContain('30.00 USD');
+    expect(await axeViolations(page), 'spend').toEqual([]);
+    await panel.screenshot({ path: `${SHOTS}/spend-books.png` });
+    expect(problems.slice(before)).toEqual([]);
+    await page.close();
+  }, 90_000);
+
   it('loads every page with real data, no console error, no axe violation, and saves a screenshot', async () => {
-    const task = (await dev.plane.tasks.list({ status: 'succeeded' }, 10)).items[0]!;
+    const task = greeted;
     const pages: { name: string; path: string; ready: string; has: (page: Page) => Promise<void> }[] = [
       {
         name: 'fleet',

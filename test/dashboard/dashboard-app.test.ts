@@ -177,6 +177,130 @@ describe('pages', () => {
     }
   });
 
+  it('lists real spend requests, approves and denies them from the form, and the spend page shows the books', async () => {
+    const admin = { key: t.keys.admin };
+    expect(
+      (
+        await call(t.app, 'POST', '/api/v1/projects', {
+          ...admin,
+          body: { id: 'books', name: 'books', currency: 'CAD', budget_limit: 100 },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await call(t.app, 'PUT', '/api/v1/projects/books/spend-policy', {
+          ...admin,
+          body: { per_item_cap: 60, per_day_cap: 100, decision_timeout_seconds: 600 },
+        })
+      ).status,
+    ).toBe(200);
+    const ask = async (body: Record<string, unknown>) => {
+      const answer = await call(t.app, 'POST', '/api/v1/spend-requests', {
+        ...admin,
+        body: { project_id: 'books', reason: 'the task needs it', ...body },
+      });
+      expect(answer.status).toBe(201);
+      expect(answer.body.status).toBe('pending');
+      return answer.body.id as string;
+    };
+    const weather = await ask({
+      item: 'weather API, 1 month',
+      vendor: 'Acme Weather',
+      amount: 30,
+      currency: 'USD',
+      free_alternatives: ['open-meteo: no history'],
+    });
+    const licence = await ask({ item: 'linter licence', vendor: 'Lintco', amount: 10, currency: 'CAD' });
+    const revenue = await call(t.app, 'POST', '/api/v1/projects/books/ledger', {
+      ...admin,
+      body: {
+        kind: 'revenue',
+        amount: 100,
+        currency: 'CAD',
+        source: 'a customer',
+        machine: 'minimal x coder',
+      },
+    });
+    expect(revenue.status).toBe(201);
+
+    const waiting = (await get('/dashboard/requests')).text;
+    for (const id of [weather, licence]) expect(waiting).toMatch(new RegExp(`<tr data-request="${id}"`));
+    // 30 USD at the default 1.38: what the caps and the budget count, beside what was asked.
+    expect(waiting).toContain('30.00 USD<div class="muted">41.40 CAD</div>');
+    expect(waiting).toContain('open-meteo: no history');
+
+    // The page's live notice: what came in since the page was drawn, and what left.
+    expect(
+      (await get('/dashboard/requests/waiting?shown=0', t.keys.user, { 'hx-request': 'true' })).text,
+    ).toMatch(
+      /^<section id="waiting".*2 new requests are waiting: <a href="\/dashboard\/requests">show them<\/a>/,
+    );
+    expect(waiting).toContain('data-fresh="0" data-gone="0"');
+
+    const headers = { ...cookie(t.keys.user), origin: ORIGIN };
+    const decide = (id: string, decision: string, note = '') =>
+      postForm(`/dashboard/requests/${id}`, { _csrf: csrfToken(t.keys.user), decision, note }, headers);
+    const approved = await decide(weather, 'approve', 'go ahead');
+    expect(approved.status).toBe(303);
+    expect(approved.headers.get('location')).toBe(`/dashboard/requests?outcome=approved&id=${weather}`);
+    const denied = await decide(licence, 'deny');
+    expect(denied.headers.get('location')).toBe(`/dashboard/requests?outcome=denied&id=${licence}`);
+    // A second decision on a decided request changes nothing and says so.
+    const again = await decide(licence, 'approve');
+    expect(again.headers.get('location')).toBe(`/dashboard/requests?outcome=conflict&id=${licence}`);
+    expect((await call(t.app, 'GET', `/api/v1/spend-requests/${licence}`, admin)).body).toMatchObject({
+      status: 'denied',
+      decided_by: 'test user',
+      note: null,
+    });
+    expect((await get(`/dashboard/requests?outcome=conflict&id=${licence}`)).text).toContain(
+      `Request ${licence} was not pending any more`,
+    );
+
+    const asked = (await call(t.app, 'GET', `/api/v1/spend-requests/${licence}`, admin)).body.created_at;
+    expect(
+      (await get(`/dashboard/requests/waiting?shown=2&newest=${encodeURIComponent(asked)}`)).text,
+    ).toContain('2 shown here were decided elsewhere or expired');
+    const after = (await get(`/dashboard/requests?outcome=approved&id=${weather}`)).text;
+    expect(after).toContain(`Request ${weather} approved: a purchase order is out`);
+    expect(after).not.toContain('id="pending-requests"');
+    expect(after).toContain('<td data-status="approved">approved');
+    expect(after).toContain('<td data-status="denied">denied');
+    expect(after).toContain('<td>go ahead</td>');
+    expect(after).toContain('for a person: waiting for a person');
+    // Nothing from the URL is shown as it came.
+    const forged = (await get('/dashboard/requests?outcome=%3Cb%3Epaid%3C/b%3E&id=spr_x')).text;
+    expect(forged).not.toContain('paid');
+    expect(forged).not.toContain('id="decision-outcome"');
+
+    // The books: the purchase at the request's rate, the revenue, and no purchase for the denied one.
+    const books = (await call(t.app, 'GET', '/api/v1/projects/books/ledger?limit=100', admin)).body.items;
+    const purchases = books.filter((e: any) => e.kind === 'purchase');
+    expect(purchases).toHaveLength(1);
+    expect(purchases[0]).toMatchObject({ spend_request_id: weather, project_amount: 41.4 });
+    const spend = (await get('/dashboard/spend')).text;
+    const panel = spend.slice(spend.indexOf('data-pnl="books"'));
+    const today = new Date().toISOString().slice(0, 10);
+    expect(panel).toMatch(
+      new RegExp(
+        `<tr data-key="${today}"><th scope="row">${today}</th><td class="num">100.00 CAD</td><td class="num">0.00 CAD</td><td class="num">0.00 CAD</td><td class="num">41.40 CAD</td><td class="num">58.60 CAD</td><td class="num">141.5 %</td>`,
+      ),
+    );
+    expect(panel).toContain('Revenue 100.00 CAD, costs 41.40 CAD');
+    // ROI by machine: the revenue is the machine's, the person's purchase nobody's.
+    expect(panel).toContain(
+      '<tr data-key="minimal x coder"><th scope="row">minimal x coder</th><td class="num">100.00 CAD</td>',
+    );
+    expect(panel).toContain(
+      '<tr data-key="unattributed"><th scope="row">unattributed</th><td class="num">0.00 CAD</td>',
+    );
+    expect(panel).toMatch(
+      new RegExp(`data-kind="purchase">.*Acme Weather<div class="muted">${weather}</div>`),
+    );
+    expect(panel).toContain('41.40 CAD');
+  });
+
   it('shows a task prompt with markup as text', async () => {
     const prompt = '<script>alert("xss")</script><img src=x onerror="alert(1)"> & "quotes"';
     const { task } = await t.plane.tasks.submit(

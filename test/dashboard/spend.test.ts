@@ -1,7 +1,7 @@
 // The spend page's arithmetic: cumulative spend by project, model and machine, and the budget
-// burn-down's forecast of when it runs out.
+// burn-down's forecast of when it runs out, and the P/L chart by day.
 import { describe, expect, it } from 'vitest';
-import { burnDown, spendOverTime, spendTotals } from '../../functions/api/dashboard/spend.js';
+import { burnDown, pnlOverTime, spendOverTime, spendTotals } from '../../functions/api/dashboard/spend.js';
 
 const trajectory = (
   created_at: string,
@@ -89,5 +89,60 @@ describe('budget burn-down', () => {
     });
     const exhausted = burnDown({ ...budget, spent: 100, reserved: 0 }, new Date('2026-12-03T00:00:00Z'));
     expect(exhausted).toMatchObject({ remaining: 0, runs_out_at: '2026-12-03T00:00:00.000Z' });
+  });
+});
+
+describe('P/L over time', () => {
+  const row = (key: string, revenue: number, costs: number, cumulative_net: number) => ({
+    key,
+    revenue,
+    llm_spend: costs / 2,
+    compute: 0,
+    purchases: costs / 2,
+    net: revenue - costs,
+    roi: costs > 0 ? (revenue - costs) / costs : null,
+    cumulative_net,
+  });
+  const report = (rows: ReturnType<typeof row>[]) => ({
+    project_id: 'alpha',
+    currency: 'CAD',
+    group_by: 'day' as const,
+    from: null,
+    to: null,
+    rows,
+    totals: { revenue: 0, llm_spend: 0, compute: 0, purchases: 0, net: 0, roi: null },
+    entries: rows.length,
+  });
+  const day = (d: string) => Date.parse(`${d}T00:00:00Z`) / 1000;
+
+  it('draws revenue against costs by day from zero the day before, filling days without entries', () => {
+    const chart = pnlOverTime(report([row('2026-11-29', 0, 10, -10), row('2026-12-01', 50, 4, 36)]));
+    expect(chart.y_label).toBe('CAD');
+    expect(chart.x).toEqual([day('2026-11-28'), day('2026-11-29'), day('2026-11-30'), day('2026-12-01')]);
+    expect(chart.series).toEqual([
+      { label: 'revenue', values: [0, 0, 0, 50] },
+      { label: 'costs', values: [0, 10, 0, 4] },
+      // The running net carries over a day without entries.
+      { label: 'cumulative net', values: [0, -10, -10, 36] },
+    ]);
+  });
+
+  it('draws one day as a line from the day before, and nothing from no rows', () => {
+    const one = pnlOverTime(report([row('2026-12-01', 5, 1, 4)]));
+    expect(one.x).toEqual([day('2026-11-30'), day('2026-12-01')]);
+    expect(one.series.map((s) => s.values)).toEqual([
+      [0, 5],
+      [0, 1],
+      [0, 4],
+    ]);
+    const none = pnlOverTime(report([]));
+    expect(none.x).toEqual([]);
+    expect(none.series.every((s) => s.values.length === 0)).toBe(true);
+  });
+
+  it('draws only the days with entries when they span more than it fills', () => {
+    const chart = pnlOverTime(report([row('2024-01-01', 1, 0, 1), row('2026-01-01', 0, 1, 0)]));
+    expect(chart.x).toEqual([day('2023-12-31'), day('2024-01-01'), day('2026-01-01')]);
+    expect(chart.series[2]!.values).toEqual([0, 1, 0]);
   });
 });

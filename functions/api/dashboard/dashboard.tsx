@@ -13,7 +13,15 @@ import { Layout, type PageContext } from './layout.js';
 import { CompareForm, CompareGrid, loadCompare } from './pages/compare.js';
 import { FleetLive, loadFleet } from './pages/fleet.js';
 import { LoginForm } from './pages/login.js';
-import { loadRequests, RequestsView, SPEND_REQUEST_ID } from './pages/requests.js';
+import {
+  loadPending,
+  loadRequests,
+  OUTCOME,
+  parseShown,
+  RequestsView,
+  SPEND_REQUEST_ID,
+  WaitingNotice,
+} from './pages/requests.js';
 import { loadSpend, SpendView } from './pages/spend.js';
 import { loadTaskDetails, loadTaskLive, TaskDetails, TaskLive } from './pages/task.js';
 import { loadProjects, loadTasks, TaskFilters, TaskRows, taskFilter } from './pages/tasks.js';
@@ -239,10 +247,17 @@ export function dashboardApp({
   });
 
   app.get('/requests', async (c) => {
-    const done = c.req.query('done');
+    const id = c.req.query('id');
+    const outcome = c.req.query('outcome');
+    // Only fixed sentences about a well-formed id: nothing from the URL is shown as it came.
     const flash =
-      done && /^(approved|denied) spr_[A-Za-z0-9]{1,64}$/.test(done)
-        ? `Request ${done.split(' ')[1]} ${done.split(' ')[0]}.`
+      id && SPEND_REQUEST_ID.test(id) && outcome && (outcome === 'conflict' || outcome in OUTCOME)
+        ? outcome === 'conflict'
+          ? { text: `Request ${id} was not pending any more (decided already, or expired).`, good: false }
+          : {
+              text: `Request ${id} ${OUTCOME[outcome]}.`,
+              good: outcome === 'approved' || outcome === 'denied',
+            }
         : undefined;
     return page(
       c,
@@ -251,6 +266,11 @@ export function dashboardApp({
       200,
       '/dashboard/requests',
     );
+  });
+  app.get('/requests/waiting', async (c) => {
+    const pending = await loadPending(c.get('api'));
+    if (pending === UNAVAILABLE) return fragment(c, <p class="muted">Spend requests are not available.</p>);
+    return fragment(c, <WaitingNotice shown={parseShown(c.req.query())} pending={pending} />);
   });
   app.post('/requests/:id', async (c) => {
     const id = c.req.param('id');
@@ -268,15 +288,20 @@ export function dashboardApp({
     }
     const note =
       typeof form.note === 'string' && form.note.trim() !== '' ? form.note.trim().slice(0, 1000) : undefined;
+    const back = (outcome: string) => c.redirect(`/dashboard/requests?outcome=${outcome}&id=${id}`, 303);
     const answer = await c
       .get('api')
-      .post(`/api/v1/spend-requests/${id}/${decision}`, note ? { note } : {}, SpendRequestView);
+      .post(`/api/v1/spend-requests/${id}/${decision}`, note ? { note } : {}, SpendRequestView)
+      .catch((error) => {
+        // Someone else decided first, or it expired while the page was open: the page shows how it ended.
+        if (error instanceof DashboardApiError && error.status === 409) return 'conflict' as const;
+        throw error;
+      });
+    if (answer === 'conflict') return back('conflict');
     if (answer === UNAVAILABLE)
       throw new DashboardApiError(404, 'route_not_found', 'This API has no spend requests');
-    return c.redirect(
-      `/dashboard/requests?done=${decision === 'approve' ? 'approved' : 'denied'}%20${id}`,
-      303,
-    );
+    // An approval whose reservation failed ends `failed`, not `approved`: say what really happened.
+    return back(answer.status);
   });
 
   app.all('*', (c) => page(c, 'Not found', <p>There is no dashboard page at this address.</p>, 404));

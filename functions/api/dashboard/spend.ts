@@ -1,7 +1,8 @@
 // The spend page's figures, computed from what the API answers: cumulative spend over time by
 // project, model or machine (agent x model) from the trajectories' costs, and each project's budget
-// burn-down with a forecast of when it runs out at the rate spent so far this period.
-import type { BudgetView, TrajectorySummaryView } from './wire.js';
+// burn-down with a forecast of when it runs out at the rate spent so far this period; and each
+// project's P/L by day as a chart of revenue against costs with the running net.
+import type { BudgetView, Pnl, TrajectorySummaryView } from './wire.js';
 
 export type SpendGroup = 'project' | 'model' | 'machine';
 
@@ -120,6 +121,50 @@ export function burnDown(budget: BudgetView, now: Date): BurnDown {
     },
   };
 }
+
+/** The most days the P/L chart fills in between its first and last day. */
+const MAX_PNL_DAYS = 400;
+
+/**
+ * A P/L grouped by day as a chart: revenue and costs (LLM spend, compute and purchases) of each day,
+ * and the cumulative net. Days without entries are there with nothing on them (the net carries on),
+ * and the lines start from zero the day before the first entry, when nothing had moved yet.
+ */
+export function pnlOverTime(pnl: Pnl): ChartSpec {
+  const byDay = new Map(pnl.rows.filter((r) => DAY_KEY.test(r.key)).map((r) => [r.key, r]));
+  const days = [...byDay.keys()].sort();
+  const spec: ChartSpec = {
+    title: 'P/L by day',
+    y_label: pnl.currency,
+    x: [],
+    series: [
+      { label: 'revenue', values: [] },
+      { label: 'costs', values: [] },
+      { label: 'cumulative net', values: [] },
+    ],
+  };
+  const [first, last] = [days[0], days.at(-1)];
+  if (!first || !last) return spec;
+  const start = Date.parse(`${first}T00:00:00Z`) / 1000 - DAY_S;
+  const end = Date.parse(`${last}T00:00:00Z`) / 1000;
+  // A range too long to fill is drawn from its days with entries only.
+  const fill = (end - start) / DAY_S <= MAX_PNL_DAYS;
+  const xs = fill
+    ? Array.from({ length: (end - start) / DAY_S + 1 }, (_, i) => start + i * DAY_S)
+    : [start, ...days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000)];
+  let net = 0;
+  for (const x of xs) {
+    const row = byDay.get(new Date(x * 1000).toISOString().slice(0, 10));
+    if (row) net = row.cumulative_net;
+    spec.x.push(x);
+    spec.series[0]!.values.push(row ? round(row.revenue) : 0);
+    spec.series[1]!.values.push(row ? round(row.llm_spend + row.compute + row.purchases) : 0);
+    spec.series[2]!.values.push(round(net));
+  }
+  return spec;
+}
+
+const DAY_KEY = /^\d{4}-\d{2}-\d{2}$/;
 
 function round(value: number): number {
   return Math.round(value * 1e6) / 1e6;

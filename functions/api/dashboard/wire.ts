@@ -1,7 +1,9 @@
 // The shapes of the API answers the dashboard shows, as loose schemas: the fields it reads must be
-// there and of the right type; fields it does not read may come and go without breaking a page. The
-// P/L, spend request and report shapes are the ones agreed for those endpoints (API-PLAN, round 2).
+// there and of the right type; fields it does not read may come and go without breaking a page. P/L,
+// the books and spend requests are read with the API's own schemas (below).
 import { z } from 'zod';
+import { BookEntry, PnlReport } from '../../../shared/domain/ledger.js';
+import { SpendRequest } from '../../../shared/domain/spend.js';
 
 const page = <T extends z.ZodType>(item: T) =>
   z.looseObject({ items: z.array(item), next_cursor: z.string().nullable().optional() });
@@ -187,23 +189,11 @@ export const BudgetView = z.looseObject({
 });
 export type BudgetView = z.infer<typeof BudgetView>;
 
-export const PnlRow = z.looseObject({
-  key: z.string(),
-  revenue: num,
-  llm_spend: num,
-  compute: num,
-  purchases: num,
-  net: num,
-  roi: num.nullable(),
-  cumulative_net: num,
-});
-export type PnlRow = z.infer<typeof PnlRow>;
-export const Pnl = z.looseObject({
-  currency: z.string(),
-  rows: z.array(PnlRow),
-  totals: z.record(z.string(), z.unknown()).optional(),
-});
-export type Pnl = z.infer<typeof Pnl>;
+// P/L, the books and spend requests: the API's own schemas, so the dashboard reads exactly what the
+// API answers (the API is the source of truth; a change there is a type error here, not a blank page).
+export const Pnl = PnlReport;
+export type Pnl = PnlReport;
+export type PnlRow = Pnl['rows'][number];
 
 export const ReportRow = z.looseObject({
   scaffold: z.string(),
@@ -224,26 +214,11 @@ export const Report = z.union([
   z.looseObject({ rows: z.array(ReportRow) }).transform((r) => r.rows),
 ]);
 
-export const SpendRequestView = z.looseObject({
-  id: z.string(),
-  project_id: z.string(),
-  task_id: z.string().nullable().optional(),
-  item: z.string(),
-  vendor: z.string(),
-  amount: num,
-  currency: z.string(),
-  category: z.string().optional(),
-  reason: z.string(),
-  free_alternatives: z.array(z.string()).default([]),
-  status: z.string(),
-  decided_by: z.string().nullable().optional(),
-  decided_at: z.string().nullable().optional(),
-  note: z.string().nullable().optional(),
-  created_at: z.string(),
-  expires_at: z.string().nullable().optional(),
-});
-export type SpendRequestView = z.infer<typeof SpendRequestView>;
-export const SpendRequestPage = z.union([
-  page(SpendRequestView),
-  z.array(SpendRequestView).transform((items) => ({ items, next_cursor: null })),
-]);
+export const SpendRequestView = SpendRequest;
+export type SpendRequestView = SpendRequest;
+export const SpendRequestPage = page(SpendRequestView);
+
+/** A ledger entry, as GET /api/v1/projects/{id}/ledger lists them. */
+export const BookEntryView = BookEntry;
+export type BookEntryView = BookEntry;
+export const BookEntryPage = page(BookEntryView);

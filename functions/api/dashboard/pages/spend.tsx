@@ -1,6 +1,7 @@
 // Spend: cumulative spend over time by project, model and machine (agent x model), from the
 // trajectories' costs; each project's budget burn-down with a forecast of when it runs out; and each
-// project's P/L over time where the API has the P/L endpoint.
+// project's books: P/L by day (revenue against costs, and the running net), ROI by machine, and the
+// latest purchases and revenue in its ledger.
 import type { FC } from 'hono/jsx';
 import { type DashboardApi, type Maybe, UNAVAILABLE } from '../api-client.js';
 import { integer, money, percent, time } from '../format.js';
@@ -8,12 +9,20 @@ import { Chart, Unavailable } from '../layout.js';
 import {
   type BurnDown,
   burnDown,
-  type ChartSpec,
+  pnlOverTime,
   type SpendGroup,
   spendOverTime,
   spendTotals,
 } from '../spend.js';
-import { BudgetView, Pnl, TrajectoryPage, type TrajectorySummaryView } from '../wire.js';
+import {
+  BookEntryPage,
+  type BookEntryView,
+  BudgetView,
+  Pnl,
+  type PnlRow,
+  TrajectoryPage,
+  type TrajectorySummaryView,
+} from '../wire.js';
 import { loadProjects } from './tasks.js';
 
 /** The newest trajectories the page sums over: enough for a dashboard, bounded for a Lambda. */
@@ -33,15 +42,61 @@ async function loadTrajectories(api: DashboardApi): Promise<TrajectorySummaryVie
   return all;
 }
 
+/** The most entries of one kind the page reads from a project's ledger (listed oldest first). */
+const MAX_ENTRIES = 1000;
+const SHOWN_ENTRIES = 10;
+
+/** A project's latest purchases and revenue (refunds and corrections too), newest first. */
+async function loadLatestEntries(api: DashboardApi, projectId: string): Promise<Maybe<BookEntryView[]>> {
+  const kinds = ['purchase', 'revenue', 'refund', 'correction'];
+  const lists = await Promise.all(
+    kinds.map(async (kind) => {
+      const all: BookEntryView[] = [];
+      let cursor: string | null | undefined;
+      do {
+        const page = await api.optional(
+          `/api/v1/projects/${projectId}/ledger?kind=${kind}&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+          BookEntryPage,
+        );
+        if (page === UNAVAILABLE) return UNAVAILABLE;
+        all.push(...page.items);
+        cursor = page.next_cursor;
+      } while (cursor && all.length < MAX_ENTRIES);
+      return all;
+    }),
+  );
+  if (lists.some((l) => l === UNAVAILABLE)) return UNAVAILABLE;
+  return (lists as BookEntryView[][])
+    .flat()
+    .sort((a, b) => b.occurred_at.localeCompare(a.occurred_at) || b.id.localeCompare(a.id))
+    .slice(0, SHOWN_ENTRIES);
+}
+
+export interface ProjectBooks {
+  byDay: Pnl;
+  byMachine: Pnl;
+  latest: BookEntryView[];
+}
+
+async function loadBooks(api: DashboardApi, projectId: string): Promise<Maybe<ProjectBooks>> {
+  const [byDay, byMachine, latest] = await Promise.all([
+    api.optional(`/api/v1/projects/${projectId}/pnl?group_by=day`, Pnl),
+    api.optional(`/api/v1/projects/${projectId}/pnl?group_by=machine`, Pnl),
+    loadLatestEntries(api, projectId),
+  ]);
+  if (byDay === UNAVAILABLE || byMachine === UNAVAILABLE || latest === UNAVAILABLE) return UNAVAILABLE;
+  return { byDay, byMachine, latest };
+}
+
 export async function loadSpend(api: DashboardApi, now: Date) {
   const [projects, trajectories] = await Promise.all([loadProjects(api), loadTrajectories(api)]);
   const perProject = await Promise.all(
-    projects.map(async (id): Promise<{ id: string; burn: BurnDown; pnl: Maybe<Pnl> }> => {
-      const [budget, pnl] = await Promise.all([
+    projects.map(async (id): Promise<{ id: string; burn: BurnDown; books: Maybe<ProjectBooks> }> => {
+      const [budget, books] = await Promise.all([
         api.get(`/api/v1/projects/${id}/budget`, BudgetView),
-        api.optional(`/api/v1/projects/${id}/pnl?group_by=day`, Pnl),
+        loadBooks(api, id),
       ]);
-      return { id, burn: burnDown(budget, now), pnl };
+      return { id, burn: burnDown(budget, now), books };
     }),
   );
   return { trajectories, perProject, truncated: trajectories.length >= MAX_TRAJECTORIES };
@@ -120,71 +175,118 @@ const BurnDownPanel: FC<{ burn: BurnDown }> = ({ burn }) => (
   </div>
 );
 
-function pnlChart(projectId: string, pnl: Pnl): ChartSpec {
-  const rows = pnl.rows.filter((r) => !Number.isNaN(Date.parse(r.key)));
-  return {
-    title: `P/L of ${projectId}`,
-    y_label: pnl.currency,
-    x: rows.map((r) => Math.floor(Date.parse(r.key) / 1000)),
-    series: [
-      { label: 'cumulative net', values: rows.map((r) => r.cumulative_net) },
-      { label: 'revenue', values: rows.map((r) => r.revenue) },
-    ],
-  };
-}
+/** The money columns of a P/L row, in the report's currency. */
+const PnlCells: FC<{ row: PnlRow; currency: string }> = ({ row, currency }) => (
+  <>
+    <td class="num">{money(row.revenue, currency)}</td>
+    <td class="num">{money(row.llm_spend, currency)}</td>
+    <td class="num">{money(row.compute, currency)}</td>
+    <td class="num">{money(row.purchases, currency)}</td>
+    <td class="num">{money(row.net, currency)}</td>
+    <td class="num">{percent(row.roi)}</td>
+  </>
+);
 
-const PnlPanel: FC<{ projectId: string; pnl: Maybe<Pnl> }> = ({ projectId, pnl }) => {
-  if (pnl === UNAVAILABLE) return <Unavailable what="P/L" endpoint="GET /api/v1/projects/{id}/pnl" />;
-  if (pnl.rows.length === 0) return <p class="muted">No revenue or spend recorded yet.</p>;
+const PnlHead: FC<{ first: string; cumulative?: boolean }> = ({ first, cumulative }) => (
+  <thead>
+    <tr>
+      <th scope="col">{first}</th>
+      {['Revenue', 'LLM spend', 'Compute', 'Purchases', 'Net', 'ROI'].map((h) => (
+        <th scope="col" class="num">
+          {h}
+        </th>
+      ))}
+      {cumulative ? (
+        <th scope="col" class="num">
+          Cumulative net
+        </th>
+      ) : null}
+    </tr>
+  </thead>
+);
+
+const BooksPanel: FC<{ projectId: string; books: Maybe<ProjectBooks> }> = ({ projectId, books }) => {
+  if (books === UNAVAILABLE) return <Unavailable what="P/L" endpoint="GET /api/v1/projects/{id}/pnl" />;
+  const { byDay, byMachine, latest } = books;
+  const currency = byDay.currency;
+  if (byDay.rows.length === 0) return <p class="muted">No revenue or spend recorded yet.</p>;
+  const totals = byDay.totals;
   return (
     <div data-pnl={projectId}>
+      <p data-pnl-totals>
+        Revenue {money(totals.revenue, currency)}, costs{' '}
+        {money(totals.llm_spend + totals.compute + totals.purchases, currency)} (LLM{' '}
+        {money(totals.llm_spend, currency)}, compute {money(totals.compute, currency)}, purchases{' '}
+        {money(totals.purchases, currency)}): net {money(totals.net, currency)}, ROI {percent(totals.roi)}.
+      </p>
       <Chart
         id={`pnl-${projectId}`}
-        spec={pnlChart(projectId, pnl)}
-        label={`P/L of ${projectId} by day, ${pnl.currency}`}
+        spec={pnlOverTime(byDay)}
+        label={`Revenue and costs of ${projectId} by day, and the cumulative net, ${currency}`}
       />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Day</th>
-            <th scope="col" class="num">
-              Revenue
-            </th>
-            <th scope="col" class="num">
-              LLM spend
-            </th>
-            <th scope="col" class="num">
-              Compute
-            </th>
-            <th scope="col" class="num">
-              Purchases
-            </th>
-            <th scope="col" class="num">
-              Net
-            </th>
-            <th scope="col" class="num">
-              ROI
-            </th>
-            <th scope="col" class="num">
-              Cumulative net
-            </th>
-          </tr>
-        </thead>
+      <table data-pnl-by="day" aria-label={`P/L of ${projectId} by day`}>
+        <PnlHead first="Day" cumulative />
         <tbody>
-          {pnl.rows.map((r) => (
-            <tr>
+          {byDay.rows.map((r) => (
+            <tr data-key={r.key}>
               <th scope="row">{r.key}</th>
-              <td class="num">{money(r.revenue, pnl.currency)}</td>
-              <td class="num">{money(r.llm_spend, pnl.currency)}</td>
-              <td class="num">{money(r.compute, pnl.currency)}</td>
-              <td class="num">{money(r.purchases, pnl.currency)}</td>
-              <td class="num">{money(r.net, pnl.currency)}</td>
-              <td class="num">{percent(r.roi)}</td>
-              <td class="num">{money(r.cumulative_net, pnl.currency)}</td>
+              <PnlCells row={r} currency={currency} />
+              <td class="num">{money(r.cumulative_net, currency)}</td>
             </tr>
           ))}
         </tbody>
       </table>
+      <h4>ROI by machine (agent x model)</h4>
+      <table data-pnl-by="machine" aria-label={`P/L of ${projectId} by machine`}>
+        <PnlHead first="Machine" />
+        <tbody>
+          {[...byMachine.rows]
+            .sort((a, b) => b.net - a.net)
+            .map((r) => (
+              <tr data-key={r.key}>
+                <th scope="row">{r.key}</th>
+                <PnlCells row={r} currency={byMachine.currency} />
+              </tr>
+            ))}
+        </tbody>
+      </table>
+      <h4>Latest purchases and revenue in the books</h4>
+      {latest.length === 0 ? (
+        <p class="muted">No purchases or revenue yet.</p>
+      ) : (
+        <table data-entries aria-label={`Latest purchases and revenue of ${projectId}`}>
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Kind</th>
+              <th scope="col">What</th>
+              <th scope="col">Machine</th>
+              <th scope="col" class="num">
+                Amount
+              </th>
+              <th scope="col" class="num">
+                In {currency}
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {latest.map((e) => (
+              <tr data-entry={e.id} data-kind={e.kind}>
+                <td>{time(e.occurred_at)}</td>
+                <td>{e.kind}</td>
+                <td>
+                  {e.counterparty ?? e.source}
+                  {e.spend_request_id ? <div class="muted">{e.spend_request_id}</div> : null}
+                  {e.note ? <div class="muted">{e.note}</div> : null}
+                </td>
+                <td>{e.machine ?? '–'}</td>
+                <td class="num">{money(e.amount, e.currency)}</td>
+                <td class="num">{money(e.project_amount, e.project_currency)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </div>
   );
 };
@@ -205,7 +307,7 @@ export const SpendView: FC<{ spend: Spend }> = ({ spend }) => (
         <h3>Budget burn-down</h3>
         <BurnDownPanel burn={p.burn} />
         <h3>P/L over time</h3>
-        <PnlPanel projectId={p.id} pnl={p.pnl} />
+        <BooksPanel projectId={p.id} books={p.books} />
       </section>
     ))}
   </>
