@@ -22,12 +22,15 @@ import { Dispatcher } from './scheduler/dispatcher.js';
 import { Sweeper } from './scheduler/sweeper.js';
 import { ApiKeyService } from './services/api-key-service.js';
 import { AttemptService } from './services/attempt-service.js';
+import { AuditLog } from './services/audit-log.js';
 import { BudgetService } from './services/budget-service.js';
 import { CheckpointRetention } from './services/checkpoint-retention.js';
 import { CheckpointService } from './services/checkpoint-service.js';
 import { GatewayKeyService } from './services/gateway-key-service.js';
+import { MetricsService } from './services/metrics-service.js';
 import { NodeService } from './services/node-service.js';
 import { ProjectService } from './services/project-service.js';
+import { RateLimiter } from './services/rate-limiter.js';
 import { SchedulingService } from './services/scheduling-service.js';
 import { StatsService } from './services/stats-service.js';
 import { TaskService } from './services/task-service.js';
@@ -39,6 +42,7 @@ import { BudgetRepository } from './store/budget-repository.js';
 import { EventLog } from './store/event-log.js';
 import { NodeRepository } from './store/node-repository.js';
 import { ProjectRepository } from './store/project-repository.js';
+import { RateLimitRepository } from './store/rate-limit-repository.js';
 import { SchedulerState } from './store/scheduler-state.js';
 import { TaskRepository } from './store/task-repository.js';
 import { ExportRepository, TrajectoryRepository } from './store/trajectory-repository.js';
@@ -75,6 +79,12 @@ export interface ControlPlane {
   /** Dispatch passes and the sweep (the scheduler and sweep functions). */
   scheduling: SchedulingService;
   stats: StatsService;
+  /** The `synth_*` metrics, computed from the tables on each read. */
+  metrics: MetricsService;
+  /** Every API request, buffered and written to S3 (flush before a Lambda invocation returns). */
+  audit: AuditLog;
+  /** Per-key token buckets in DynamoDB. */
+  rateLimits: RateLimiter;
   health(): Promise<HealthReport>;
   close(): void;
 }
@@ -92,6 +102,7 @@ export interface ControlPlaneInternals {
     budgets: BudgetRepository;
     trajectories: TrajectoryRepository;
     exports: ExportRepository;
+    rateLimits: RateLimitRepository;
   };
   publisher: EventPublisher;
   scheduler: { dispatcher: Dispatcher; sweeper: Sweeper; state: SchedulerState; capacity: Capacity };
@@ -100,6 +111,11 @@ export interface ControlPlaneInternals {
 export interface ControlPlaneOptions {
   now?: () => Date;
   random?: () => number;
+  /**
+   * The rate limits' clock: real time by default even where `now` is fixed, since a limit is about how
+   * fast requests really come (tests that fix `now` still make requests at full speed).
+   */
+  rateLimitClock?: () => Date;
 }
 
 export function createControlPlane(
@@ -125,6 +141,7 @@ export function wireControlPlane(
     budgets: new BudgetRepository(aws.dynamo, tables.budgets),
     trajectories: new TrajectoryRepository(aws.dynamo, tables.trajectories),
     exports: new ExportRepository(aws.dynamo, tables.exports),
+    rateLimits: new RateLimitRepository(aws.dynamo, tables.rateLimits),
   };
   const publisher = new EventPublisher(repositories.events, aws.sqs, queues.events, createLogger('events'));
 
@@ -214,6 +231,22 @@ export function wireControlPlane(
   const projects = new ProjectService({ projects: repositories.projects, now });
   const trajectoryBlobs = new S3BlobStore(aws.s3, buckets.trajectories);
   const exportBlobs = new S3BlobStore(aws.s3, buckets.exports);
+  const stats = new StatsService({
+    db: aws.dynamo,
+    tasksTable: tables.tasks,
+    nodes: repositories.nodes,
+    sqs: aws.sqs,
+    queues: { ...queues },
+  });
+  const budgets = new BudgetService({
+    budgets: repositories.budgets,
+    projects: repositories.projects,
+    ownership,
+    gatewayKeys,
+    publisher,
+    logger: createLogger('budgets'),
+    now,
+  });
 
   const plane: ControlPlane = {
     config,
@@ -284,22 +317,19 @@ export function wireControlPlane(
       keys: repositories.keys,
       now,
     }),
-    budgets: new BudgetService({
-      budgets: repositories.budgets,
-      projects: repositories.projects,
-      ownership,
-      gatewayKeys,
-      publisher,
-      logger: createLogger('budgets'),
+    budgets,
+    scheduling: new SchedulingService({ dispatcher, sweeper }),
+    stats,
+    metrics: new MetricsService({
+      stats,
+      budgets,
+      db: aws.dynamo,
+      trajectoriesTable: tables.trajectories,
       now,
     }),
-    scheduling: new SchedulingService({ dispatcher, sweeper }),
-    stats: new StatsService({
-      db: aws.dynamo,
-      tasksTable: tables.tasks,
-      nodes: repositories.nodes,
-      sqs: aws.sqs,
-      queues: { ...queues },
+    audit: new AuditLog({ blobs: new S3BlobStore(aws.s3, buckets.audit), now, logger: createLogger('audit') }),
+    rateLimits: new RateLimiter({ buckets: repositories.rateLimits, limits: config.rateLimits,
+      now: options.rateLimitClock ?? (() => new Date()),
     }),
     health: () => checkHealth(aws, config),
     close: () => destroyAwsClients(aws),

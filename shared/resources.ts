@@ -76,6 +76,11 @@ export const TABLES = {
     ],
   },
   exports: { name: 'exports', partitionKey: S('id'), indexes: [] },
+  /**
+   * Per-key request rate limits (shared/services/rate-limiter.ts): one item per API key, its token
+   * bucket as a theoretical arrival time; idle buckets expire.
+   */
+  rateLimits: { name: 'rate-limits', partitionKey: S('id'), indexes: [], ttlAttribute: 'expires_at' },
   events: {
     name: 'events',
     partitionKey: S('subject'),
@@ -128,6 +133,8 @@ export const BUCKETS = {
   exports: { name: 'exports' },
   /** Financial records: archives of the budget ledger (the live ledger is in DynamoDB). */
   ledger: { name: 'ledger' },
+  /** Every API request (shared/services/audit-log.ts), as JSONL under `audit/{yyyy-mm-dd}/`. */
+  audit: { name: 'audit' },
 } as const satisfies Record<string, BucketSpec>;
 
 export type TableKey = keyof typeof TABLES;

@@ -11,6 +11,7 @@ import {
   wireControlPlane,
 } from '../../shared/control-plane.js';
 import { type SchedulerConfig, schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
+import type { RateLimits } from '../../shared/services/rate-limiter.js';
 
 export interface TestPlane {
   dataDir: string;
@@ -34,14 +35,20 @@ export async function startTestPlane(
     maxBodyBytes?: number;
     now?: () => Date;
     scheduler?: Partial<SchedulerConfig>;
+    rateLimits?: Partial<RateLimits>;
+    rateLimitClock?: () => Date;
   } = {},
 ): Promise<TestPlane> {
   const dataDir = options.dataDir ?? (await tempDir());
   const stack = await startLocalStack({ dataDir });
-  const runtime = { ...stack.config, maxBodyBytes: options.maxBodyBytes ?? stack.config.maxBodyBytes };
+  const runtime = {
+    ...stack.config,
+    maxBodyBytes: options.maxBodyBytes ?? stack.config.maxBodyBytes,
+    rateLimits: { ...stack.config.rateLimits, ...options.rateLimits },
+  };
   const { plane, internals } = wireControlPlane(
     { runtime, scheduler: { ...schedulerConfigFromEnv({}), ...options.scheduler } },
-    { now: options.now },
+    { now: options.now, rateLimitClock: options.rateLimitClock },
   );
   const issue = async (role: 'admin' | 'user' | 'node') =>
     (await plane.keys.create({ name: `test ${role}`, role }, 'test')).key;
