@@ -1,4 +1,6 @@
 // The gateway's metrics (seed 004 §7.1 names), recorded as calls happen and served at its /metrics.
+import { statfsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Counter, Gauge, Histogram, renderExposition } from '../../shared/metrics/exposition.js';
 
 export { Counter, Gauge, Histogram };
@@ -40,7 +42,48 @@ export class GatewayMetrics {
     'Failed upstream tries by provider and status',
   );
 
+  readonly diskUsed = new Gauge(
+    'synth_node_disk_used_ratio',
+    "Share of each of the node's filesystems in use (alerts at 0.8 and 0.9, seed 000's thresholds)",
+  );
+  readonly replicaUp = new Gauge(
+    'synth_model_replica_up',
+    'Whether each local model replica is ready (1) or starting, restarting or stopped (0)',
+  );
+  /** Filesystems to report, by a path on each (the temp dir always: sandboxes' scratch lands there). */
+  private readonly disks = new Set<string>([tmpdir()]);
+
+  /** Reports the filesystem of each path too (the node agent adds its caches and work dirs). */
+  watchDisks(paths: readonly string[]): void {
+    for (const path of paths) this.disks.add(path);
+  }
+
+  /** The replicas' states, as the model supervisor last reported them. */
+  setReplicas(replicas: readonly { id: string; served: string; state: string }[]): void {
+    for (const replica of replicas)
+      this.replicaUp.set({ model: replica.served, replica: replica.id }, replica.state === 'ready' ? 1 : 0);
+  }
+
+  private readDisks(): void {
+    const seen = new Set<number>();
+    for (const path of this.disks) {
+      try {
+        const device = statSync(path).dev;
+        if (seen.has(device)) continue;
+        seen.add(device);
+        const fs = statfsSync(path);
+        // Used over what a non-root writer can have: what df's Use% shows.
+        const used = fs.blocks - fs.bfree;
+        const usable = used + fs.bavail;
+        this.diskUsed.set({ path }, usable > 0 ? used / usable : 0);
+      } catch {
+        // A path that is gone (an unmounted volume) has nothing to report.
+      }
+    }
+  }
+
   render(): string {
+    this.readDisks();
     const all = [
       this.requests,
       this.tokens,
@@ -50,6 +93,8 @@ export class GatewayMetrics {
       this.budgetRemaining,
       this.dailyRemaining,
       this.upstreamFailures,
+      this.diskUsed,
+      this.replicaUp,
     ];
     return renderExposition(all);
   }
