@@ -97,7 +97,8 @@ export const FUNCTIONS = {
   },
   metrics: {
     entry: 'functions/metrics/handler.ts',
-    description: 'Puts the figures of GET /api/v1/metrics into CloudWatch (embedded metric format) for the alarms',
+    description:
+      'Puts the figures of GET /api/v1/metrics into CloudWatch (embedded metric format) for the alarms',
     trigger: { kind: 'schedule', everySeconds: 60 },
     awsOnly: true,
     timeoutSeconds: 60,

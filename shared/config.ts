@@ -130,7 +130,9 @@ const RateLimitSetting = z
   })
   .optional();
 
-const RATE_LIMIT_SHAPE = Object.fromEntries(RATE_LIMITED_ROLES.map((role) => [rateLimitEnvVar(role), RateLimitSetting]));
+const RATE_LIMIT_SHAPE = Object.fromEntries(
+  RATE_LIMITED_ROLES.map((role) => [rateLimitEnvVar(role), RateLimitSetting]),
+);
 
 function rateLimitsOf(parsed: Record<string, unknown>): RateLimits {
   const limits = { ...DEFAULT_RATE_LIMITS };

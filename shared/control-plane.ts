@@ -327,8 +327,14 @@ export function wireControlPlane(
       trajectoriesTable: tables.trajectories,
       now,
     }),
-    audit: new AuditLog({ blobs: new S3BlobStore(aws.s3, buckets.audit), now, logger: createLogger('audit') }),
-    rateLimits: new RateLimiter({ buckets: repositories.rateLimits, limits: config.rateLimits,
+    audit: new AuditLog({
+      blobs: new S3BlobStore(aws.s3, buckets.audit),
+      now,
+      logger: createLogger('audit'),
+    }),
+    rateLimits: new RateLimiter({
+      buckets: repositories.rateLimits,
+      limits: config.rateLimits,
       now: options.rateLimitClock ?? (() => new Date()),
     }),
     health: () => checkHealth(aws, config),

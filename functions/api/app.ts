@@ -7,7 +7,6 @@ import { bodyLimit } from 'hono/body-limit';
 import type { ControlPlane } from '../../shared/control-plane.js';
 import type { ApiKeyRole, Principal } from '../../shared/domain/api-key.js';
 import type { AuditRecord } from '../../shared/domain/audit.js';
-import type { AuditLog } from '../../shared/services/audit-log.js';
 import {
   AutovibeError,
   ForbiddenError,
@@ -15,13 +14,14 @@ import {
   RateLimitedError,
 } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
+import type { AuditLog } from '../../shared/services/audit-log.js';
 import { parseOrThrow } from '../../shared/validation.js';
 import { AUTOVIBE_VERSION } from '../../shared/version.js';
 import { buildOpenApi } from './openapi.js';
 import type { ApiEnv, RouteDef } from './route.js';
 import { attemptRoutes } from './routes/attempts.js';
-import { budgetRoutes } from './routes/budgets.js';
 import { auditRoutes } from './routes/audit.js';
+import { budgetRoutes } from './routes/budgets.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { gatewayKeyRoutes } from './routes/gateway-keys.js';
 import { keyRoutes } from './routes/keys.js';

@@ -6,7 +6,10 @@ import { emfDocuments } from '../../shared/metrics/emf.js';
 import { lazyHandler } from '../lambda-plane.js';
 import type { ScheduledEvent } from '../lambda-types.js';
 
-export function createHandler(plane: ControlPlane, write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)) {
+export function createHandler(
+  plane: ControlPlane,
+  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+) {
   return async function publishMetrics(_event: ScheduledEvent): Promise<{ documents: number }> {
     const documents = emfDocuments(await plane.metrics.snapshot());
     for (const document of documents) write(JSON.stringify(document));

@@ -53,22 +53,30 @@ export function emfDocuments(snapshot: MetricsSnapshot): Record<string, unknown>
   const ratios = spend.map((p) => (p.budget_limit > 0 ? p.spent / p.budget_limit : 0));
   const count = (value: number) => ({ value, unit: 'Count' as const });
   return [
-    document(at, {}, {
-      [m.tasksSubmitted]: count(stats.tasks.total),
-      [m.tasksCompleted]: count(completed),
-      [m.tasksFailed]: count(failed),
-      [m.nodesActive]: count(stats.workers.by_status.active ?? 0),
-      [m.nodesLost]: count(stats.workers.by_status.lost ?? 0),
-      [m.budgetUsedRatioMax]: { value: Math.max(0, ...ratios), unit: 'None' },
-    }),
+    document(
+      at,
+      {},
+      {
+        [m.tasksSubmitted]: count(stats.tasks.total),
+        [m.tasksCompleted]: count(completed),
+        [m.tasksFailed]: count(failed),
+        [m.nodesActive]: count(stats.workers.by_status.active ?? 0),
+        [m.nodesLost]: count(stats.workers.by_status.lost ?? 0),
+        [m.budgetUsedRatioMax]: { value: Math.max(0, ...ratios), unit: 'None' },
+      },
+    ),
     ...Object.entries({ ...stats.queues, ...deadLetterQueues }).map(([queue, depth]) =>
       document(at, { Queue: queue }, { [m.queueDepth]: count(depth) }),
     ),
     ...spend.map((p, i) =>
-      document(at, { Project: p.project_id }, {
-        [m.projectSpend]: { value: p.spent, unit: 'None' },
-        [m.budgetUsedRatio]: { value: ratios[i]!, unit: 'None' },
-      }),
+      document(
+        at,
+        { Project: p.project_id },
+        {
+          [m.projectSpend]: { value: p.spent, unit: 'None' },
+          [m.budgetUsedRatio]: { value: ratios[i]!, unit: 'None' },
+        },
+      ),
     ),
   ];
 }

@@ -87,11 +87,15 @@ export class AuditLog {
         details: [{ path: 'query.to', problem: 'before from' }],
       });
     const days: string[] = [];
-    for (let t = startOfDay(from); t <= to.getTime(); t += DAY_MS) days.push(new Date(t).toISOString().slice(0, 10));
+    for (let t = startOfDay(from); t <= to.getTime(); t += DAY_MS)
+      days.push(new Date(t).toISOString().slice(0, 10));
     if (days.length > MAX_QUERY_DAYS)
-      throw new ValidationError(`An audit read spans ${MAX_QUERY_DAYS} days at most; asked for ${days.length}`, {
-        details: [{ path: 'query.from', problem: `more than ${MAX_QUERY_DAYS} days before to` }],
-      });
+      throw new ValidationError(
+        `An audit read spans ${MAX_QUERY_DAYS} days at most; asked for ${days.length}`,
+        {
+          details: [{ path: 'query.from', problem: `more than ${MAX_QUERY_DAYS} days before to` }],
+        },
+      );
     const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
     const found: AuditRecord[] = [];
     for (const day of days) {

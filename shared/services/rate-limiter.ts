@@ -31,9 +31,7 @@ const MAX_HINTS = 10_000;
 export class RateLimiter {
   private readonly hints = new Map<string, number>();
 
-  constructor(
-    private readonly deps: { buckets: RateLimitRepository; limits: RateLimits; now: () => Date },
-  ) {}
+  constructor(private readonly deps: { buckets: RateLimitRepository; limits: RateLimits; now: () => Date }) {}
 
   /** Takes one request from the caller's bucket, or throws RateLimitedError saying when to come back. */
   async take(principal: Principal): Promise<void> {

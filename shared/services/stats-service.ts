@@ -3,8 +3,8 @@
 // embedded stack and a single account run, and the place to swap in counters when that stops holding.
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { isTerminal, type TaskStatus } from '../domain/task-state.js';
 import type { Node } from '../domain/node.js';
+import { isTerminal, type TaskStatus } from '../domain/task-state.js';
 import { QUEUES, type QueueKey, type QueueSpec } from '../resources.js';
 import type { NodeRepository } from '../store/node-repository.js';
 
@@ -86,7 +86,8 @@ export class StatsService {
         bump(byProjectStatus[project], status);
         if (isTerminal(status)) {
           const seconds = (Date.parse(String(item.updated_at)) - Date.parse(String(item.created_at))) / 1000;
-          if (Number.isFinite(seconds)) finished.push({ project_id: project, status, seconds: Math.max(0, seconds) });
+          if (Number.isFinite(seconds))
+            finished.push({ project_id: project, status, seconds: Math.max(0, seconds) });
         }
       }
       startKey = out.LastEvaluatedKey;

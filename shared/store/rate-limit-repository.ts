@@ -3,7 +3,7 @@
 // theoretical arrival time (`tat`, epoch ms): the moment the bucket would be full again. Taking a token
 // is one conditional update; no read comes first, and two racing takers can never both spend the same
 // token, because each write is conditional on what it assumed.
-import { GetCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from './dynamo.js';
 
 export interface BucketRule {
@@ -33,7 +33,12 @@ export class RateLimitRepository {
    * bucket with no token left answers how long until it has one. `hint` (the last `tat` this instance
    * saw) starts with the update most likely to succeed.
    */
-  async take(id: string, rule: BucketRule, nowMs: number, hint?: number): Promise<TakeResult & { tat?: number }> {
+  async take(
+    id: string,
+    rule: BucketRule,
+    nowMs: number,
+    hint?: number,
+  ): Promise<TakeResult & { tat?: number }> {
     const tryRefilled = () =>
       this.update(id, {
         UpdateExpression: 'SET tat = :next, expires_at = :expires',
@@ -62,7 +67,9 @@ export class RateLimitRepository {
     }
     // Neither held: the bucket is empty (or another instance moved it between the two updates).
     this.calls++;
-    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { id }, ConsistentRead: true }));
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { id }, ConsistentRead: true }),
+    );
     const tat = Number(out.Item?.tat ?? 0);
     if (tat - nowMs <= rule.toleranceMs) {
       // Moved back within reach between our writes and this read: one more try, in the right order.

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../functions/local/dev-server.js';
-import { AuditRecord } from '../../shared/domain/audit.js';
-import { S3BlobStore } from '../../shared/store/blob-store.js';
 import { FUNCTIONS } from '../../functions/manifest.js';
+import { AuditRecord } from '../../shared/domain/audit.js';
 import { resourceNamesToEnv } from '../../shared/resources.js';
+import { S3BlobStore } from '../../shared/store/blob-store.js';
 
 let dev: DevServer;
 let dataDir: string;
@@ -155,7 +155,7 @@ describe('API Lambda handler', () => {
     expect((await get()).statusCode).toBe(200);
   });
 
-  it('writes each request to the audit log before the invocation returns, with API Gateway\'s source address', async () => {
+  it("writes each request to the audit log before the invocation returns, with API Gateway's source address", async () => {
     const headers = { authorization: `Bearer ${adminKey}` };
     const event = apiGatewayEvent('GET', '/api/v1/tasks', 'limit=1', headers);
     event.requestContext.requestId = 'audit-through-lambda';

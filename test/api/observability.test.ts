@@ -3,10 +3,11 @@
 // own `promtool check metrics` and against GET /api/v1/stats; and the audit log, which must hold every
 // request of a scripted sequence (status, key id, route pattern, ids) and nothing secret.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler as createMetricsHandler } from '../../functions/metrics/handler.js';
 import { AuditRecord } from '../../shared/domain/audit.js';
-import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../shared/domain/trajectory-files.js';
-import { TASK_STATUSES } from '../../shared/domain/task-state.js';
 import type { Task } from '../../shared/domain/task.js';
+import { TASK_STATUSES } from '../../shared/domain/task-state.js';
+import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../shared/domain/trajectory-files.js';
 import { S3BlobStore } from '../../shared/store/blob-store.js';
 import { SimulatedNode, TestClock } from '../helpers/node.js';
 import { parseExposition, promtoolCheckMetrics, sumOf } from '../helpers/prometheus.js';
@@ -29,7 +30,10 @@ afterAll(async () => {
 });
 
 async function submit(overrides: Record<string, unknown> = {}): Promise<string> {
-  const response = await call(t.app, 'POST', '/api/v1/tasks', { key: t.keys.user, body: taskSpec(overrides) });
+  const response = await call(t.app, 'POST', '/api/v1/tasks', {
+    key: t.keys.user,
+    body: taskSpec(overrides),
+  });
   expect(response.status, JSON.stringify(response.body)).toBe(201);
   return response.body.id;
 }
@@ -59,7 +63,9 @@ describe('GET /api/v1/metrics', () => {
     ).toBe(200);
     const failed = await node.report(dies, 'fail', await start(dies), { error: 'tests failed' });
     expect(failed.body).toMatchObject({ status: 'dead' });
-    expect((await call(t.app, 'DELETE', `/api/v1/tasks/${cancelled}`, { key: t.keys.user })).status).toBe(200);
+    expect((await call(t.app, 'DELETE', `/api/v1/tasks/${cancelled}`, { key: t.keys.user })).status).toBe(
+      200,
+    );
 
     // The succeeded attempt's trajectory, stored where its node would put it and indexed.
     const task = (await t.plane.tasks.get(succeeds)) as Task;
@@ -79,7 +85,9 @@ describe('GET /api/v1/metrics', () => {
     expect(indexed.status, JSON.stringify(indexed.body)).toBe(200);
     recorded = record;
 
-    const metrics = await t.app.request('/api/v1/metrics', { headers: { authorization: `Bearer ${t.keys.user}` } });
+    const metrics = await t.app.request('/api/v1/metrics', {
+      headers: { authorization: `Bearer ${t.keys.user}` },
+    });
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toContain('text/plain; version=0.0.4');
     text = await metrics.text();
@@ -125,7 +133,10 @@ describe('GET /api/v1/metrics', () => {
     expect(sumOf(samples, 'synth_trajectory_length_steps_count', { project })).toBe(1);
     expect(sumOf(samples, 'synth_trajectory_length_steps_sum', { project })).toBe(recorded.total_steps);
     expect(sumOf(samples, 'synth_trajectory_tokens_total', { project })).toBe(recorded.total_tokens);
-    expect(sumOf(samples, 'synth_trajectory_reward_total', { project })).toBeCloseTo(recorded.total_reward, 9);
+    expect(sumOf(samples, 'synth_trajectory_reward_total', { project })).toBeCloseTo(
+      recorded.total_reward,
+      9,
+    );
     // The dead task waits on the dead-tasks queue for a person; the dead-letter queues are listed too.
     expect(sumOf(samples, 'synth_queue_depth', { queue: 'deadTasks' })).toBe(1);
     expect(samples.some((s) => s.name === 'synth_queue_depth' && s.labels.queue === 'events-dlq')).toBe(true);
@@ -135,9 +146,29 @@ describe('GET /api/v1/metrics', () => {
     expect(sumOf(samples, 'synth_project_spend', { project })).toBe(0);
   });
 
+  it('go to CloudWatch as embedded-metric-format lines with the same figures', async () => {
+    const lines: string[] = [];
+    const publish = createMetricsHandler(t.plane, (line) => lines.push(line));
+    await publish({} as never);
+    const documents = lines.map((line) => JSON.parse(line));
+    const fleet = documents.find((d) => d.NodesLost !== undefined);
+    expect(fleet).toMatchObject({ TasksSubmitted: stats.tasks.total, NodesLost: 0, NodesActive: 1 });
+    expect(fleet.TasksCompleted).toBe(stats.tasks.by_status.succeeded);
+    expect(fleet._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'Autovibe', Dimensions: [[]] });
+    expect(fleet._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name)).toContain(
+      'BudgetUsedRatioMax',
+    );
+    const project = documents.find((d) => d.Project === t.projectId);
+    expect(project).toMatchObject({ ProjectSpend: 0, BudgetUsedRatio: 0 });
+    expect(project._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Project']]);
+    expect(documents.find((d) => d.Queue === 'deadTasks')).toMatchObject({ QueueDepth: 1 });
+  });
+
   it('needs a key of a person', async () => {
     expect((await t.app.request('/api/v1/metrics')).status).toBe(401);
-    const asNode = await t.app.request('/api/v1/metrics', { headers: { authorization: `Bearer ${t.keys.node}` } });
+    const asNode = await t.app.request('/api/v1/metrics', {
+      headers: { authorization: `Bearer ${t.keys.node}` },
+    });
     expect(asNode.status).toBe(403);
   });
 });
@@ -171,17 +202,31 @@ describe('the audit log', () => {
   }, 60_000);
 
   const find = (where: Partial<AuditRecord>) =>
-    records.filter((r) => Object.entries(where).every(([k, v]) => JSON.stringify(r[k as keyof AuditRecord]) === JSON.stringify(v)));
+    records.filter((r) =>
+      Object.entries(where).every(
+        ([k, v]) => JSON.stringify(r[k as keyof AuditRecord]) === JSON.stringify(v),
+      ),
+    );
 
   it('holds every request of the sequence with its key, role, route pattern, status and ids', () => {
-    expect(find({ method: 'POST', route: '/api/v1/tasks', status: 201, key_id: keyIds.user, role: 'user' })).toHaveLength(1);
+    expect(
+      find({ method: 'POST', route: '/api/v1/tasks', status: 201, key_id: keyIds.user, role: 'user' }),
+    ).toHaveLength(1);
     expect(find({ method: 'POST', route: '/api/v1/tasks', status: 201 })[0]!.ids).toContain(taskId);
-    expect(find({ method: 'GET', route: '/api/v1/tasks/:id', status: 200, key_id: keyIds.user, ids: [taskId] })).toHaveLength(1);
-    expect(find({ method: 'GET', route: '/api/v1/tasks/:id', status: 401, key_id: null, role: null })).toHaveLength(1);
+    expect(
+      find({ method: 'GET', route: '/api/v1/tasks/:id', status: 200, key_id: keyIds.user, ids: [taskId] }),
+    ).toHaveLength(1);
+    expect(
+      find({ method: 'GET', route: '/api/v1/tasks/:id', status: 401, key_id: null, role: null }),
+    ).toHaveLength(1);
     expect(find({ method: 'GET', route: '/api/v1/audit', status: 403, key_id: keyIds.user })).toHaveLength(1);
     expect(find({ method: 'GET', route: null, status: 404, key_id: null })).toHaveLength(1);
-    expect(find({ method: 'GET', route: '/api/v1/tasks', status: 400, key_id: keyIds.admin })).toHaveLength(1);
-    expect(find({ method: 'POST', route: '/api/v1/tasks', status: 400, key_id: keyIds.user })).toHaveLength(1);
+    expect(find({ method: 'GET', route: '/api/v1/tasks', status: 400, key_id: keyIds.admin })).toHaveLength(
+      1,
+    );
+    expect(find({ method: 'POST', route: '/api/v1/tasks', status: 400, key_id: keyIds.user })).toHaveLength(
+      1,
+    );
     expect(find({ method: 'GET', route: '/api/v1/health', status: 200, key_id: null })).toHaveLength(1);
     // Oldest first; every record says when.
     const times = records.map((r) => Date.parse(r.at));
@@ -204,18 +249,26 @@ describe('the audit log', () => {
     for (const key of keys) {
       expect(key).toMatch(/^audit\/\d{4}-\d\d-\d\d\/[^/]+\.jsonl$/);
       const lines = (await blobs.get(key))!.toString('utf8').trimEnd().split('\n');
-      for (const line of lines) expect(key.slice(6, 16)).toBe(AuditRecord.parse(JSON.parse(line)).at.slice(0, 10));
+      for (const line of lines)
+        expect(key.slice(6, 16)).toBe(AuditRecord.parse(JSON.parse(line)).at.slice(0, 10));
     }
-    const mine = await call(t.app, 'GET', `/api/v1/audit?key_id=${keyIds.user}&limit=1000`, { key: t.keys.admin });
+    const mine = await call(t.app, 'GET', `/api/v1/audit?key_id=${keyIds.user}&limit=1000`, {
+      key: t.keys.admin,
+    });
     expect(mine.body.items.length).toBeGreaterThan(0);
     expect(mine.body.items.every((r: AuditRecord) => r.key_id === keyIds.user)).toBe(true);
 
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: any = await call(t.app, 'GET', `/api/v1/audit?limit=3${cursor ? `&cursor=${cursor}` : ''}`, {
-        key: t.keys.admin,
-      });
+      const page: any = await call(
+        t.app,
+        'GET',
+        `/api/v1/audit?limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+        {
+          key: t.keys.admin,
+        },
+      );
       expect(page.status).toBe(200);
       seen.push(...page.body.items.map((r: AuditRecord) => r.request_id));
       cursor = page.body.next_cursor;

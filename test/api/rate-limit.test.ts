@@ -75,11 +75,15 @@ describe('rate limits', () => {
   });
 
   it('reads limits per role from the environment, refusing a malformed one by name', () => {
-    expect(rateLimitsFromEnv({ AUTOVIBE_RATE_LIMIT_USER: '5:10', AUTOVIBE_RATE_LIMIT_NODE: 'off' })).toMatchObject({
+    expect(
+      rateLimitsFromEnv({ AUTOVIBE_RATE_LIMIT_USER: '5:10', AUTOVIBE_RATE_LIMIT_NODE: 'off' }),
+    ).toMatchObject({
       user: { perSecond: 5, burst: 10 },
       node: null,
     });
     expect(() => rateLimitsFromEnv({ AUTOVIBE_RATE_LIMIT_ADMIN: 'fast' })).toThrow(ConfigError);
-    expect(() => rateLimitsFromEnv({ AUTOVIBE_RATE_LIMIT_ADMIN: 'fast' })).toThrow(/AUTOVIBE_RATE_LIMIT_ADMIN/);
+    expect(() => rateLimitsFromEnv({ AUTOVIBE_RATE_LIMIT_ADMIN: 'fast' })).toThrow(
+      /AUTOVIBE_RATE_LIMIT_ADMIN/,
+    );
   });
 });

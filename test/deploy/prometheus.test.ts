@@ -3,12 +3,12 @@
 // CloudWatch alarms of the CDK stack at the same thresholds. And the node gateway's real /metrics
 // passes `promtool check metrics` (the API's is checked in test/api/observability.test.ts).
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { deployConfigFrom } from '../../cdk/config.js';
 import { DEAD_LETTER_ALARM_THRESHOLD, MATCHED_ALARMS } from '../../cdk/control-plane-stack.js';
@@ -29,9 +29,9 @@ interface Rule {
   expr: string;
   annotations: { cloudwatch_alarm: string };
 }
-const rules: Rule[] = (parseYaml(readFileSync(join(DIR, 'alerts.yml'), 'utf8')).groups as { rules: Rule[] }[]).flatMap(
-  (g) => g.rules,
-);
+const rules: Rule[] = (
+  parseYaml(readFileSync(join(DIR, 'alerts.yml'), 'utf8')).groups as { rules: Rule[] }[]
+).flatMap((g) => g.rules);
 
 describe('deploy/prometheus', () => {
   it('passes promtool check rules, and its config passes check config', () => {
@@ -81,7 +81,8 @@ describe('deploy/prometheus', () => {
     for (const rule of rules) {
       const names = [...rule.expr.matchAll(/\b(synth_[a-z_]+)/g)].map((m) => m[1]!);
       expect(names.length, rule.alert).toBeGreaterThan(0);
-      for (const name of names) expect([...controlPlane, ...gateway], `${rule.alert}: ${name}`).toContain(name);
+      for (const name of names)
+        expect([...controlPlane, ...gateway], `${rule.alert}: ${name}`).toContain(name);
       // Rules on node metrics have no CloudWatch twin (nodes are on-prem); the others do.
       const onNodes = names.every((name) => gateway.includes(name));
       expect(rule.annotations.cloudwatch_alarm === 'none', rule.alert).toBe(onNodes);
@@ -90,7 +91,7 @@ describe('deploy/prometheus', () => {
 });
 
 describe('CloudWatch alarms', () => {
-  let alarms: Record<string, { Properties: Record<string, any> }>;
+  let alarms: Record<string, any>;
 
   beforeAll(() => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
@@ -112,7 +113,9 @@ describe('CloudWatch alarms', () => {
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       });
     }
-    expect(twinned.map((r) => r.annotations.cloudwatch_alarm).sort()).toEqual(Object.keys(MATCHED_ALARMS).sort());
+    expect(twinned.map((r) => r.annotations.cloudwatch_alarm).sort()).toEqual(
+      Object.keys(MATCHED_ALARMS).sort(),
+    );
   });
 
   it('alarm on every dead-letter queue at the dead-letter rule threshold', () => {
@@ -149,7 +152,9 @@ describe("the node gateway's /metrics", () => {
         providers: [{ name: 'primary', base_url: upstream.url }],
         models: [{ name: 'coder', targets: [{ provider: 'primary', model: 'coder-small' }] }],
         default_providers: ['primary'],
-        pricing: { overrides: { 'coder-small': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } } },
+        pricing: {
+          overrides: { 'coder-small': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } },
+        },
       }),
       { keys: link, budget: link, blobs: link },
       { gatewayId: 'gw-metrics' },
@@ -168,7 +173,9 @@ describe("the node gateway's /metrics", () => {
       gateway.metrics.setReplicas([{ id: 'r1', served: 'local-model', state: 'ready' }]);
       const text = await (await fetch(`${gateway.url}/metrics`)).text();
       expect(text).toContain('synth_llm_requests_total{');
-      expect(text).toMatch(/^synth_node_disk_used_ratio\{path="[^"]+"\} 0\.\d+|^synth_node_disk_used_ratio\{path="[^"]+"\} [01]$/m);
+      expect(text).toMatch(
+        /^synth_node_disk_used_ratio\{path="[^"]+"\} 0\.\d+|^synth_node_disk_used_ratio\{path="[^"]+"\} [01]$/m,
+      );
       expect(text).toContain('synth_model_replica_up{model="local-model",replica="r1"} 1');
       expect(promtoolCheckMetrics(text)).toEqual({ status: 0, output: '' });
     } finally {

@@ -22,7 +22,8 @@ export function auditRoutes(plane: ControlPlane): RouteDef[] {
       method: 'get',
       operationId: 'listAudit',
       path: '/api/v1/audit',
-      summary: 'API requests from `from` to `to` (default: the last 24 hours), oldest first; one key with key_id.',
+      summary:
+        'API requests from `from` to `to` (default: the last 24 hours), oldest first; one key with key_id.',
       tag: 'system',
       roles: ADMIN,
       query: AuditQuery,
@@ -34,7 +35,13 @@ export function auditRoutes(plane: ControlPlane): RouteDef[] {
         const to = query.to ? new Date(query.to) : new Date();
         const from = query.from ? new Date(query.from) : new Date(to.getTime() - DAY_MS);
         return c.json(
-          await plane.audit.query({ from, to, key_id: query.key_id, limit: query.limit, cursor: query.cursor }),
+          await plane.audit.query({
+            from,
+            to,
+            key_id: query.key_id,
+            limit: query.limit,
+            cursor: query.cursor,
+          }),
         );
       },
     },
