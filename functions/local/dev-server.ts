@@ -98,12 +98,13 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     { runtime: stack.config, scheduler: scheduler ?? schedulerConfigFromEnv(options.env ?? process.env) },
     planeOptions,
   );
+  let stopAuditFlushing: (() => Promise<void>) | undefined;
   try {
     const admin = await bootstrapAdminKey(plane, stack.dataDir, options.adminKey);
     // Created once; a default project changed since (its budget, say) is kept as it is.
     if (!(await plane.projects.find(DEFAULT_PROJECT.id))) await plane.projects.create(DEFAULT_PROJECT);
 
-    const stopAuditFlushing = plane.audit.startFlushing(AUDIT_FLUSH_EVERY_MS);
+    stopAuditFlushing = plane.audit.startFlushing(AUDIT_FLUSH_EVERY_MS);
     const app = createApp(plane, { sourceAddress: (c) => getConnInfo(c).remote.address });
     const server = serve({
       fetch: app.fetch,
@@ -136,7 +137,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       async stop() {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         // Every request answered is in the audit log before the storage under it stops.
-        await stopAuditFlushing();
+        await stopAuditFlushing?.();
         options.logger?.info('api_stopped', {});
         await runtime?.stop();
         plane.close();
@@ -146,6 +147,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       },
     };
   } catch (error) {
+    await stopAuditFlushing?.().catch(() => {
+      // Logged by the audit log; the start failed anyway.
+    });
     plane.close();
     await stack.stop();
     await lock.release();
