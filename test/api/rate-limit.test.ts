@@ -2,8 +2,11 @@
 // gets 429 with Retry-After, and gets through again once that time has passed; other keys are not
 // touched; the limit holds across API instances (two control planes on one table) and under
 // concurrency (exactly `burst` of a simultaneous flood get through).
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../functions/api/app.js';
+import { ApiClient } from '../../shared/api-client.js';
 import { rateLimitsFromEnv } from '../../shared/config.js';
 import { wireControlPlane } from '../../shared/control-plane.js';
 import { ConfigError } from '../../shared/errors.js';
@@ -71,6 +74,44 @@ describe('rate limits', () => {
       expect(statuses.filter((s) => s === 429)).toHaveLength(9);
     } finally {
       other.plane.close();
+    }
+  });
+
+  it('is waited out by the API client, which sends the refused request again after Retry-After', async () => {
+    // An instance on real time (the client really waits), with a user limit of one request at a time.
+    const real = wireControlPlane(
+      {
+        runtime: {
+          ...t.plane.config,
+          rateLimits: { ...t.plane.config.rateLimits, user: { perSecond: 2, burst: 1 } },
+        },
+        scheduler: schedulerConfigFromEnv({}),
+      },
+      {},
+    );
+    const server = serve({ fetch: createApp(real.plane).fetch, hostname: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    try {
+      const { key } = await real.plane.keys.create({ name: 'patient', role: 'user' }, 'test');
+      const client = new ApiClient({
+        apiUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        apiKey: key,
+      });
+      const answers = [];
+      for (let i = 0; i < 3; i++)
+        answers.push(await client.request<{ id: string }>('GET', `/api/v1/projects/${t.projectId}`));
+      expect(answers.map((a) => a.id)).toEqual([t.projectId, t.projectId, t.projectId]);
+      // The server refused some of them first: the client only got through by waiting.
+      await real.plane.audit.flush();
+      const refusals = await real.plane.audit.query({
+        from: new Date(Date.now() - 60_000),
+        to: new Date(),
+        limit: 100,
+      });
+      expect(refusals.items.filter((r) => r.status === 429).length).toBeGreaterThan(0);
+    } finally {
+      server.close();
+      real.plane.close();
     }
   });
 
