@@ -22,6 +22,12 @@ export const DeployContext = z.strictObject({
       message: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
     })
     .default(30),
+  /**
+   * API Gateway's throttle for the whole API (requests per second, and burst), in front of the per-key
+   * limits the API keeps itself: it sheds a flood before it costs a Lambda invocation.
+   */
+  apiThrottleRate: z.coerce.number().int().min(1).max(10_000).default(200),
+  apiThrottleBurst: z.coerce.number().int().min(1).max(5_000).default(400),
   /** The retention policy file (default cdk/retention.yaml). */
   retentionFile: z.string().default(RETENTION_FILE),
 });
@@ -30,6 +36,7 @@ export interface DeployConfig {
   prefix: string;
   alarmEmail: string | null;
   logRetentionDays: number;
+  apiThrottle: { rate: number; burst: number };
   retention: RetentionPolicy;
 }
 
@@ -40,6 +47,7 @@ export function deployConfigFrom(context: Record<string, unknown>): DeployConfig
     prefix: parsed.prefix,
     alarmEmail: parsed.alarmEmail ?? null,
     logRetentionDays: parsed.logRetentionDays,
+    apiThrottle: { rate: parsed.apiThrottleRate, burst: parsed.apiThrottleBurst },
     retention: loadRetentionPolicy(parsed.retentionFile),
   };
 }

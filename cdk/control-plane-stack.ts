@@ -2,7 +2,7 @@
 // sources that report partial batch failures, EventBridge schedules), the IAM principal node agents
 // use, alarms and a dashboard. Data lives in the DataStack; this stack can be replaced at will.
 import { Arn, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { type CfnStage, HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -10,20 +10,29 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { FUNCTIONS, type FunctionSpec } from '../functions/manifest.js';
+import { CLOUDWATCH_METRICS } from '../shared/metrics/emf.js';
 import { BUCKETS, type BucketKey, NODE_QUEUE } from '../shared/resources.js';
 import type { DeployConfig } from './config.js';
 import { AutovibeFunction } from './constructs/autovibe-function.js';
 import type { DataStack } from './data-stack.js';
 
-/** Where budget alarms come from: a metric made of the budget service's `cost_threshold_reached` log lines. */
-export const BUDGET_METRIC = { namespace: 'Autovibe', name: 'CostThresholdReached' } as const;
-/** Alarm when a project passes this share of its budget. */
-const BUDGET_ALARM_THRESHOLD = 0.8;
+/**
+ * The alarms that have a twin rule in deploy/prometheus/alerts.yml (its `cloudwatch_alarm`
+ * annotation names the id here), with the same threshold: test/deploy/prometheus.test.ts holds them
+ * together. The figures come from the `metrics` function's embedded-metric-format lines.
+ */
+export const MATCHED_ALARMS = {
+  NodesLostAlarm: { metric: CLOUDWATCH_METRICS.nodesLost, threshold: 1, minutes: 1 },
+  BudgetAt80PercentAlarm: { metric: CLOUDWATCH_METRICS.budgetUsedRatioMax, threshold: 0.8, minutes: 5 },
+  BudgetExhaustedAlarm: { metric: CLOUDWATCH_METRICS.budgetUsedRatioMax, threshold: 1, minutes: 5 },
+} as const;
+/** Messages in a dead-letter queue (or the dead-tasks queue) that make its alarm (rule DeadLetterQueueNotEmpty). */
+export const DEAD_LETTER_ALARM_THRESHOLD = 1;
 
 /** The buckets node agents write to directly (the rest of what they need goes through the API). */
 const NODE_WRITES: BucketKey[] = ['trajectories', 'artifacts', 'checkpoints', 'trafficLogs'];
@@ -48,6 +57,7 @@ export class ControlPlaneStack extends Stack {
         resources: {
           tables: data.tables,
           queues: data.queues,
+          deadLetterQueues: data.deadLetterQueues.map(({ queue }) => queue),
           buckets: data.buckets,
           nodeQueueArns,
           keyPepper: data.keyPepper,
@@ -79,6 +89,12 @@ export class ControlPlaneStack extends Stack {
       description: 'autovibe control-plane API',
       defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.functions.api),
     });
+    // Throttling for the whole API, before any Lambda runs; per-key limits are the API's own (DynamoDB).
+    const stage = this.api.defaultStage!.node.defaultChild as CfnStage;
+    stage.defaultRouteSettings = {
+      throttlingRateLimit: config.apiThrottle.rate,
+      throttlingBurstLimit: config.apiThrottle.burst,
+    };
 
     this.nodePolicy = this.nodeAgentPolicy(data, nodeQueueArns);
     const nodeUser = new iam.User(this, 'NodeAgentUser', {
@@ -169,7 +185,7 @@ export class ControlPlaneStack extends Stack {
           .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' })
           .createAlarm(this, `${id}DepthAlarm`, {
             alarmDescription: `Messages in the ${what}: something failed for good and waits for a person`,
-            threshold: 1,
+            threshold: DEAD_LETTER_ALARM_THRESHOLD,
             evaluationPeriods: 1,
             comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -189,34 +205,22 @@ export class ControlPlaneStack extends Stack {
           }),
       );
     }
-    // Thresholds are settled where spend is: the API (lease settlements) and the budget sweep.
-    for (const name of ['api', 'budgetSweep'] as const) {
-      new logs.MetricFilter(this, `${name}CostThresholdMetric`, {
-        logGroup: this.functions[name].logGroup,
-        filterPattern: logs.FilterPattern.all(
-          logs.FilterPattern.stringValue('$.event', '=', 'cost_threshold_reached'),
-          logs.FilterPattern.numberValue('$.data.threshold', '>=', BUDGET_ALARM_THRESHOLD),
-        ),
-        metricNamespace: BUDGET_METRIC.namespace,
-        metricName: BUDGET_METRIC.name,
-        metricValue: '1',
-      });
+    for (const [id, { metric, threshold, minutes }] of Object.entries(MATCHED_ALARMS)) {
+      alarms.push(
+        new cloudwatch.Metric({
+          namespace: CLOUDWATCH_METRICS.namespace,
+          metricName: metric,
+          period: Duration.minutes(minutes),
+          statistic: 'Maximum',
+        }).createAlarm(this, id, {
+          alarmDescription: `Twin of the Prometheus rule in deploy/prometheus/alerts.yml whose cloudwatch_alarm is ${id}`,
+          threshold,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
     }
-    const budget = new cloudwatch.Metric({
-      namespace: BUDGET_METRIC.namespace,
-      metricName: BUDGET_METRIC.name,
-      period: Duration.minutes(5),
-      statistic: 'Sum',
-    });
-    alarms.push(
-      budget.createAlarm(this, 'BudgetThresholdAlarm', {
-        alarmDescription: `A project passed ${BUDGET_ALARM_THRESHOLD * 100}% of its budget (see its CostThresholdReached events)`,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
     for (const alarm of alarms) alarm.addAlarmAction(action);
     return [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms, width: 24 })];
   }
@@ -259,15 +263,16 @@ export class ControlPlaneStack extends Stack {
             left: Object.values(data.queues).map((q) => q.metricApproximateNumberOfMessagesVisible()),
           }),
           new cloudwatch.GraphWidget({
-            title: `Budget thresholds passed (≥ ${BUDGET_ALARM_THRESHOLD * 100}%)`,
+            title: 'Largest share of a budget spent, and nodes lost',
             width: 12,
-            left: [
-              new cloudwatch.Metric({
-                namespace: BUDGET_METRIC.namespace,
-                metricName: BUDGET_METRIC.name,
-                statistic: 'Sum',
-              }),
-            ],
+            left: [CLOUDWATCH_METRICS.budgetUsedRatioMax, CLOUDWATCH_METRICS.nodesLost].map(
+              (metricName) =>
+                new cloudwatch.Metric({
+                  namespace: CLOUDWATCH_METRICS.namespace,
+                  metricName,
+                  statistic: 'Maximum',
+                }),
+            ),
           }),
         ],
       ],

@@ -23,8 +23,13 @@ export interface ResourceUse {
   /** `depth`: only its attributes (how many messages wait). */
   queues: Partial<Record<QueueKey, 'depth' | 'send' | 'sendConsume'>>;
   buckets: Partial<Record<BucketKey, 'read' | 'readWrite'>>;
-  /** Nodes' dispatch queues (one per node): `manage` creates them at registration, `send` dispatches. */
-  nodeQueues: 'none' | 'send' | 'manage';
+  /**
+   * Nodes' dispatch queues (one per node): `manage` creates them at registration, `send` dispatches,
+   * `depth` only reads how many messages wait.
+   */
+  nodeQueues: 'none' | 'depth' | 'send' | 'manage';
+  /** The dead-letter queues (`<queue>-dlq`): `depth` reads how many messages wait there. */
+  deadLetterQueues?: 'depth';
   /** Reads the API keys' pepper (only what checks or issues keys). */
   keyPepper?: boolean;
 }
@@ -34,6 +39,8 @@ export interface FunctionSpec {
   entry: string;
   description: string;
   trigger: Trigger;
+  /** Runs in AWS only: the embedded stack has no equivalent to feed (locally Prometheus scrapes the API). */
+  awsOnly?: boolean;
   timeoutSeconds: number;
   memoryMb: number;
   uses: ResourceUse;
@@ -78,6 +85,7 @@ export const FUNCTIONS = {
         ledger: 'readWrite',
         spendRequests: 'readWrite',
         spendPolicies: 'readWrite',
+        rateLimits: 'readWrite',
       },
       queues: { events: 'send', deadTasks: 'send', exports: 'send' },
       buckets: {
@@ -86,9 +94,27 @@ export const FUNCTIONS = {
         artifacts: 'read',
         checkpoints: 'readWrite',
         exports: 'read',
+        audit: 'readWrite',
       },
       nodeQueues: 'manage',
+      deadLetterQueues: 'depth',
       keyPepper: true,
+    },
+  },
+  metrics: {
+    entry: 'functions/metrics/handler.ts',
+    description:
+      'Puts the figures of GET /api/v1/metrics into CloudWatch (embedded metric format) for the alarms',
+    trigger: { kind: 'schedule', everySeconds: 60 },
+    awsOnly: true,
+    timeoutSeconds: 60,
+    memoryMb: 512,
+    uses: {
+      tables: { tasks: 'read', workers: 'read', trajectories: 'read', budgets: 'read', projects: 'read' },
+      queues: { events: 'depth', deadTasks: 'depth', exports: 'depth' },
+      buckets: {},
+      nodeQueues: 'depth',
+      deadLetterQueues: 'depth',
     },
   },
   scheduler: {

@@ -27,6 +27,11 @@ export interface Expected<S extends z.ZodType> {
   what: string;
 }
 
+/** Tries of a request the API refused for the key's rate (429), waiting its Retry-After between. */
+const RATE_LIMITED_TRIES = 3;
+/** A longer Retry-After is answered at once: the caller decides rather than hang. */
+const MAX_RETRY_AFTER_SECONDS = 30;
+
 export class ApiClient {
   constructor(private readonly settings: ApiEndpoint) {}
 
@@ -76,18 +81,31 @@ export class ApiClient {
     if (options.body !== undefined) headers['content-type'] = 'application/json';
 
     let response: Response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      });
-    } catch (error) {
-      throw new ApiError(
-        0,
-        'unreachable',
-        `Cannot reach the autovibe API at ${this.settings.apiUrl} (${(error as Error).cause ?? (error as Error).message}). Is \`autovibe dev\` running, or is --api-url right?`,
-      );
+    for (let tries = 1; ; tries++) {
+      try {
+        response = await fetch(url, {
+          method,
+          headers,
+          body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        });
+      } catch (error) {
+        throw new ApiError(
+          0,
+          'unreachable',
+          `Cannot reach the autovibe API at ${this.settings.apiUrl} (${(error as Error).cause ?? (error as Error).message}). Is \`autovibe dev\` running, or is --api-url right?`,
+        );
+      }
+      // Over the key's rate limit: refused before anything was done, so waiting as told and sending
+      // the same request again is safe for writes too.
+      const wait = Number(response.headers.get('retry-after'));
+      if (
+        response.status !== 429 ||
+        tries >= RATE_LIMITED_TRIES ||
+        !(wait >= 0 && wait <= MAX_RETRY_AFTER_SECONDS)
+      )
+        break;
+      await response.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
     }
     if (response.status === 204) return { status: 204, body: undefined };
     const text = await response.text();

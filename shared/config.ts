@@ -15,6 +15,7 @@ import {
   type TableKey,
 } from './resources.js';
 import { type SchedulerConfig, schedulerConfigFromEnv } from './scheduler/config.js';
+import { DEFAULT_RATE_LIMITS, type RateLimit, type RateLimits } from './services/rate-limiter.js';
 import { describeIssues } from './validation.js';
 
 export const AwsSettings = z.object({
@@ -40,6 +41,8 @@ export interface RuntimeConfig {
    * defaults (shared/pricing/currency.ts) when absent.
    */
   currencyRates?: Record<string, number>;
+  /** Requests per key, per role (AUTOVIBE_RATE_LIMIT_<ROLE>). */
+  rateLimits: RateLimits;
 }
 
 /** Everything createControlPlane needs to know, from one environment. */
@@ -87,6 +90,7 @@ export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
     AWS_ENDPOINT_URL_SQS: z.url().optional(),
     AUTOVIBE_KEY_PEPPER: z.string().min(MIN_PEPPER_LENGTH).optional(),
     [PREFIX_ENV_VAR]: z.string().regex(/^[a-z0-9-]{1,32}$/),
+    ...RATE_LIMIT_SHAPE,
     AUTOVIBE_MAX_BODY_BYTES: z.coerce
       .number()
       .int()
@@ -133,5 +137,48 @@ export function runtimeConfigFromEnv(env: NodeJS.ProcessEnv): RuntimeConfig {
     keyPepper: (e.AUTOVIBE_KEY_PEPPER as string | undefined) ?? null,
     maxBodyBytes: e.AUTOVIBE_MAX_BODY_BYTES as number,
     currencyRates: currencyRatesFromEnv(env),
+    rateLimits: rateLimitsOf(e),
   };
+}
+
+const RATE_LIMITED_ROLES = Object.keys(DEFAULT_RATE_LIMITS) as (keyof RateLimits)[];
+const rateLimitEnvVar = (role: keyof RateLimits) => `AUTOVIBE_RATE_LIMIT_${role.toUpperCase()}`;
+
+/** `20:200` (20 requests per second, bursts of 200) or `off`. */
+const RateLimitSetting = z
+  .string()
+  .regex(/^(off|\d+(\.\d+)?:\d+)$/, 'must be <requests per second>:<burst>, like 20:200, or off')
+  .transform((value): RateLimit | null => {
+    if (value === 'off') return null;
+    const [perSecond, burst] = value.split(':').map(Number) as [number, number];
+    return { perSecond, burst };
+  })
+  .refine((limit) => limit === null || (limit.perSecond > 0 && limit.burst >= 1), {
+    message: 'needs a rate above 0 and a burst of at least 1',
+  })
+  .optional();
+
+const RATE_LIMIT_SHAPE = Object.fromEntries(
+  RATE_LIMITED_ROLES.map((role) => [rateLimitEnvVar(role), RateLimitSetting]),
+);
+
+function rateLimitsOf(parsed: Record<string, unknown>): RateLimits {
+  const limits = { ...DEFAULT_RATE_LIMITS };
+  for (const role of RATE_LIMITED_ROLES) {
+    const value = parsed[rateLimitEnvVar(role)] as RateLimit | null | undefined;
+    if (value !== undefined) limits[role] = value;
+  }
+  return limits;
+}
+
+/** The rate limits alone, for the embedded stack (which builds the rest of its RuntimeConfig itself). */
+export function rateLimitsFromEnv(env: NodeJS.ProcessEnv): RateLimits {
+  const parsed = z.object(RATE_LIMIT_SHAPE).safeParse(env);
+  if (!parsed.success) {
+    const details = describeIssues(parsed.error.issues);
+    throw new ConfigError(`Invalid environment: ${details.map((d) => `${d.path} ${d.problem}`).join('; ')}`, {
+      details,
+    });
+  }
+  return rateLimitsOf(parsed.data);
 }

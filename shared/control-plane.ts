@@ -24,13 +24,16 @@ import { Sweeper } from './scheduler/sweeper.js';
 import { ApiKeyService } from './services/api-key-service.js';
 import { ArtifactService } from './services/artifact-service.js';
 import { AttemptService } from './services/attempt-service.js';
+import { AuditLog } from './services/audit-log.js';
 import { BudgetService } from './services/budget-service.js';
 import { CheckpointRetention } from './services/checkpoint-retention.js';
 import { CheckpointService } from './services/checkpoint-service.js';
 import { GatewayKeyService } from './services/gateway-key-service.js';
 import { LedgerService } from './services/ledger-service.js';
+import { MetricsService } from './services/metrics-service.js';
 import { NodeService } from './services/node-service.js';
 import { ProjectService } from './services/project-service.js';
+import { RateLimiter } from './services/rate-limiter.js';
 import { SchedulingService } from './services/scheduling-service.js';
 import { SpendService } from './services/spend-service.js';
 import { StatsService } from './services/stats-service.js';
@@ -44,6 +47,7 @@ import { EventLog } from './store/event-log.js';
 import { LedgerRepository } from './store/ledger-repository.js';
 import { NodeRepository } from './store/node-repository.js';
 import { ProjectRepository } from './store/project-repository.js';
+import { RateLimitRepository } from './store/rate-limit-repository.js';
 import { SchedulerState } from './store/scheduler-state.js';
 import { SpendRepository } from './store/spend-repository.js';
 import { TaskRepository } from './store/task-repository.js';
@@ -86,6 +90,12 @@ export interface ControlPlane {
   /** Dispatch passes and the sweep (the scheduler and sweep functions). */
   scheduling: SchedulingService;
   stats: StatsService;
+  /** The `synth_*` metrics, computed from the tables on each read. */
+  metrics: MetricsService;
+  /** Every API request, buffered and written to S3 (flush before a Lambda invocation returns). */
+  audit: AuditLog;
+  /** Per-key token buckets in DynamoDB. */
+  rateLimits: RateLimiter;
   health(): Promise<HealthReport>;
   close(): void;
 }
@@ -105,6 +115,7 @@ export interface ControlPlaneInternals {
     exports: ExportRepository;
     ledger: LedgerRepository;
     spend: SpendRepository;
+    rateLimits: RateLimitRepository;
   };
   publisher: EventPublisher;
   scheduler: { dispatcher: Dispatcher; sweeper: Sweeper; state: SchedulerState; capacity: Capacity };
@@ -113,6 +124,11 @@ export interface ControlPlaneInternals {
 export interface ControlPlaneOptions {
   now?: () => Date;
   random?: () => number;
+  /**
+   * The rate limits' clock: real time by default even where `now` is fixed, since a limit is about how
+   * fast requests really come (tests that fix `now` still make requests at full speed).
+   */
+  rateLimitClock?: () => Date;
 }
 
 export function createControlPlane(
@@ -140,6 +156,7 @@ export function wireControlPlane(
     exports: new ExportRepository(aws.dynamo, tables.exports),
     ledger: new LedgerRepository(aws.dynamo, tables.ledger),
     spend: new SpendRepository(aws.dynamo, tables.spendRequests, tables.spendPolicies),
+    rateLimits: new RateLimitRepository(aws.dynamo, tables.rateLimits),
   };
   const publisher = new EventPublisher(repositories.events, aws.sqs, queues.events, createLogger('events'));
 
@@ -246,6 +263,13 @@ export function wireControlPlane(
   });
   const trajectoryBlobs = new S3BlobStore(aws.s3, buckets.trajectories);
   const exportBlobs = new S3BlobStore(aws.s3, buckets.exports);
+  const stats = new StatsService({
+    db: aws.dynamo,
+    tasksTable: tables.tasks,
+    nodes: repositories.nodes,
+    sqs: aws.sqs,
+    queues: { ...queues },
+  });
 
   const plane: ControlPlane = {
     config,
@@ -331,12 +355,23 @@ export function wireControlPlane(
       now,
     }),
     scheduling: new SchedulingService({ dispatcher, sweeper }),
-    stats: new StatsService({
+    stats,
+    metrics: new MetricsService({
+      stats,
+      budgets,
       db: aws.dynamo,
-      tasksTable: tables.tasks,
-      nodes: repositories.nodes,
-      sqs: aws.sqs,
-      queues: { ...queues },
+      trajectoriesTable: tables.trajectories,
+      now,
+    }),
+    audit: new AuditLog({
+      blobs: new S3BlobStore(aws.s3, buckets.audit),
+      now,
+      logger: createLogger('audit'),
+    }),
+    rateLimits: new RateLimiter({
+      buckets: repositories.rateLimits,
+      limits: config.rateLimits,
+      now: options.rateLimitClock ?? (() => new Date()),
     }),
     health: () => checkHealth(aws, config),
     close: () => destroyAwsClients(aws),

@@ -63,6 +63,19 @@ export class PayloadTooLargeError extends AutovibeError {
 }
 
 /** The request body never arrived whole: the client stopped sending, or ran out of time to. */
+/** The caller's key used up its request rate (shared/services/rate-limiter.ts). */
+export class RateLimitedError extends AutovibeError {
+  override readonly status = 429;
+  override readonly code = 'rate_limited';
+  /** Whole seconds until a request would be accepted: the API's Retry-After header. */
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, options: { retryAfterSeconds: number; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
 export class IncompleteRequestError extends AutovibeError {
   override readonly status = 408;
   override readonly code = 'request_incomplete';

@@ -103,6 +103,11 @@ export const TABLES = {
     sortKey: S('key'),
     indexes: [],
   },
+  /**
+   * Per-key request rate limits (shared/services/rate-limiter.ts): one item per API key, its token
+   * bucket as a theoretical arrival time; idle buckets expire.
+   */
+  rateLimits: { name: 'rate-limits', partitionKey: S('id'), indexes: [], ttlAttribute: 'expires_at' },
   events: {
     name: 'events',
     partitionKey: S('subject'),
@@ -155,6 +160,8 @@ export const BUCKETS = {
   exports: { name: 'exports' },
   /** Financial records: archives of the budget ledger (the live ledger is in DynamoDB). */
   ledger: { name: 'ledger' },
+  /** Every API request (shared/services/audit-log.ts), as JSONL under `audit/{yyyy-mm-dd}/`. */
+  audit: { name: 'audit' },
 } as const satisfies Record<string, BucketSpec>;
 
 export type TableKey = keyof typeof TABLES;

@@ -41,6 +41,7 @@ const dashboardAssetsHook = {
 export interface BindableResources {
   tables: Record<TableKey, dynamodb.ITable>;
   queues: Record<QueueKey, sqs.IQueue>;
+  deadLetterQueues: sqs.IQueue[];
   buckets: Record<BucketKey, s3.IBucket>;
   /** ARN pattern of the nodes' dispatch queues (`<prefix>-dispatch-*`). */
   nodeQueueArns: string;
@@ -119,8 +120,11 @@ export class AutovibeFunction extends NodejsFunction {
       else bucket.grantReadWrite(this);
       this.addEnvironment(resourceEnvVar.bucket(key), bucket.bucketName);
     }
+    if (uses.deadLetterQueues === 'depth')
+      for (const dlq of resources.deadLetterQueues) dlq.grant(this, 'sqs:GetQueueAttributes');
     if (uses.nodeQueues !== 'none') {
-      const actions = ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
+      const actions = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
+      if (uses.nodeQueues !== 'depth') actions.push('sqs:SendMessage');
       if (uses.nodeQueues === 'manage') actions.push('sqs:CreateQueue', 'sqs:TagQueue');
       this.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [resources.nodeQueueArns] }));
     }

@@ -1,12 +1,20 @@
 // The control-plane HTTP API as a plain Hono app: it knows nothing of Lambda or Node. handler.ts wraps
 // it for API Gateway; the local stack serves it with @hono/node-server; tests call app.request().
 
-import { Hono, type MiddlewareHandler } from 'hono';
+import { randomUUID } from 'node:crypto';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ControlPlane } from '../../shared/control-plane.js';
 import type { ApiKeyRole, Principal } from '../../shared/domain/api-key.js';
-import { AutovibeError, ForbiddenError, PayloadTooLargeError } from '../../shared/errors.js';
+import type { AuditRecord } from '../../shared/domain/audit.js';
+import {
+  AutovibeError,
+  ForbiddenError,
+  PayloadTooLargeError,
+  RateLimitedError,
+} from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
+import type { AuditLog } from '../../shared/services/audit-log.js';
 import { parseOrThrow } from '../../shared/validation.js';
 import { AUTOVIBE_VERSION } from '../../shared/version.js';
 import { dashboardApp } from './dashboard/dashboard.js';
@@ -14,6 +22,7 @@ import { buildOpenApi } from './openapi.js';
 import type { ApiEnv, RouteDef } from './route.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { attemptRoutes } from './routes/attempts.js';
+import { auditRoutes } from './routes/audit.js';
 import { budgetRoutes } from './routes/budgets.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { gatewayKeyRoutes } from './routes/gateway-keys.js';
@@ -50,15 +59,27 @@ export function apiRoutes(plane: ControlPlane): RouteDef[] {
     ...trajectoryRoutes(plane),
     ...ledgerRoutes(plane),
     ...spendRoutes(plane),
+    ...auditRoutes(plane),
   ];
   for (const route of routes) checkParamsDeclared(route);
   return routes;
 }
 
-export function createApp(plane: ControlPlane): Hono<ApiEnv> {
+export interface AppOptions {
+  /**
+   * The client's address for the audit log, as the server adapter knows it (the socket's peer on the
+   * local server, API Gateway's sourceIp in Lambda). Never taken from a header a client can set.
+   */
+  sourceAddress?: (c: Context<ApiEnv>) => string | undefined;
+  /** The request's id where the platform gives one (Lambda's); otherwise a new UUID. */
+  requestId?: (c: Context<ApiEnv>) => string | undefined;
+}
+
+export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<ApiEnv> {
   const log = createLogger('api');
   const app = new Hono<ApiEnv>();
 
+  app.use('*', auditRequests(plane.audit, options));
   app.use('*', logRequests(log));
   app.use(
     '*',
@@ -72,9 +93,18 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
   for (const route of apiRoutes(plane)) {
     const { roles, params } = route;
     app.on(route.method.toUpperCase(), route.path, async (c) => {
-      if (params) parseOrThrow(params, c.req.param(), { what: 'path' });
-      if (roles !== 'public')
-        c.set('principal', await authenticate(plane, c.req.header('authorization'), roles));
+      c.set('matched', { route: route.path, ids: [] });
+      if (params) {
+        const checked = parseOrThrow(params, c.req.param(), { what: 'path' }) as Record<string, unknown>;
+        c.set('matched', { route: route.path, ids: Object.values(checked).map(String) });
+      }
+      if (roles !== 'public') {
+        const principal = await plane.keys.authenticate(c.req.header('authorization'));
+        // Set before the role check, so a refused key is audited by its id too.
+        c.set('principal', principal);
+        checkRole(principal, roles);
+        await plane.rateLimits.take(principal);
+      }
       return route.handle(c);
     });
   }
@@ -99,6 +129,7 @@ export function createApp(plane: ControlPlane): Hono<ApiEnv> {
       // A body refused before it was read is not read at all: the server drops the connection soon
       // after, so a client must not send its next request on it (without this, keep-alive clients did).
       if (error.status === 413) c.header('connection', 'close');
+      if (error instanceof RateLimitedError) c.header('retry-after', String(error.retryAfterSeconds));
       return c.json(
         { error: { code: error.code, message: error.message, details: error.details } },
         error.status as 400,
@@ -125,18 +156,54 @@ function checkParamsDeclared(route: RouteDef): void {
   }
 }
 
-async function authenticate(
-  plane: ControlPlane,
-  authorization: string | undefined,
-  roles: readonly ApiKeyRole[],
-): Promise<Principal> {
-  const principal = await plane.keys.authenticate(authorization);
+function checkRole(principal: Principal, roles: readonly ApiKeyRole[]): void {
   if (!roles.includes(principal.role)) {
     throw new ForbiddenError(
       `This endpoint needs a key with role ${roles.join(' or ')}; yours is ${principal.role}`,
     );
   }
-  return principal;
+}
+
+/**
+ * Records every request in the audit log once it is answered: who, which route, the ids it touched,
+ * the status, from where. Ids a write answered with (a new task's id) count as touched too.
+ */
+function auditRequests(audit: AuditLog, options: AppOptions): MiddlewareHandler<ApiEnv> {
+  return async function auditRequest(c, next) {
+    const started = Date.now();
+    await next();
+    const principal = c.get('principal');
+    const matched = c.get('matched');
+    const ids = new Set(matched?.ids ?? []);
+    if (c.req.method !== 'GET' && c.res.status < 300) for (const id of await answeredIds(c.res)) ids.add(id);
+    const record: AuditRecord = {
+      at: new Date(started).toISOString(),
+      request_id: options.requestId?.(c) ?? randomUUID(),
+      key_id: principal?.keyId ?? null,
+      role: principal?.role ?? null,
+      method: c.req.method,
+      route: matched?.route ?? null,
+      status: c.res.status,
+      ids: [...ids],
+      source: options.sourceAddress?.(c) ?? null,
+      duration_ms: Math.max(0, Date.now() - started),
+    };
+    audit.record(record);
+  };
+}
+
+/** Top-level ids in a JSON answer (`id`, `task_id`, `project_id`, ...), read from a copy of it. */
+async function answeredIds(response: Response): Promise<string[]> {
+  if (!response.headers.get('content-type')?.startsWith('application/json')) return [];
+  try {
+    const body = (await response.clone().json()) as Record<string, unknown>;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return [];
+    return ['id', 'task_id', 'project_id', 'worker_id', 'trajectory_id', 'export_id']
+      .map((name) => body[name])
+      .filter((value): value is string => typeof value === 'string' && value.length <= 200);
+  } catch {
+    return [];
+  }
 }
 
 function logRequests(log: ReturnType<typeof createLogger>): MiddlewareHandler<ApiEnv> {

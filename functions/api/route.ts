@@ -15,7 +15,13 @@ import {
 } from '../../shared/errors.js';
 import { parseOrThrow, unusableJsonDetails } from '../../shared/validation.js';
 
-export type ApiEnv = { Variables: { principal: Principal } };
+export type ApiEnv = {
+  Variables: {
+    principal: Principal;
+    /** The route pattern that matched and the ids its path named (for the audit log). */
+    matched: { route: string; ids: string[] };
+  };
+};
 export type ApiContext = Context<ApiEnv>;
 
 export interface RouteDef {

@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { currencyRatesFromEnv } from '../../shared/config.js';
 import {
   type ControlPlane,
@@ -73,6 +74,9 @@ export const DEFAULT_PROJECT = {
   daily_machine_allowance: 5,
 };
 
+/** How often the local server writes its buffered audit records (and once more when it stops). */
+const AUDIT_FLUSH_EVERY_MS = 1000;
+
 export function adminKeyFile(dataDir: string): string {
   return join(dataDir, 'admin.key');
 }
@@ -98,13 +102,16 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     },
     planeOptions,
   );
+  let stopAuditFlushing: (() => Promise<void>) | undefined;
   try {
     const admin = await bootstrapAdminKey(plane, stack.dataDir, options.adminKey);
     // Created once; a default project changed since (its budget, say) is kept as it is.
     if (!(await plane.projects.find(DEFAULT_PROJECT.id))) await plane.projects.create(DEFAULT_PROJECT);
 
+    stopAuditFlushing = plane.audit.startFlushing(AUDIT_FLUSH_EVERY_MS);
+    const app = createApp(plane, { sourceAddress: (c) => getConnInfo(c).remote.address });
     const server = serve({
-      fetch: createApp(plane).fetch,
+      fetch: app.fetch,
       hostname: options.host,
       port: await stack.ports.choose('api', options.port),
       serverOptions: httpServerOptions(timeouts),
@@ -133,6 +140,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       moved: stack.ports.moves,
       async stop() {
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        // Every request answered is in the audit log before the storage under it stops.
+        await stopAuditFlushing?.();
         options.logger?.info('api_stopped', {});
         await runtime?.stop();
         plane.close();
@@ -142,6 +151,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       },
     };
   } catch (error) {
+    await stopAuditFlushing?.().catch(() => {
+      // Logged by the audit log; the start failed anyway.
+    });
     plane.close();
     await stack.stop();
     await lock.release();

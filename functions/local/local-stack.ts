@@ -4,7 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { RuntimeConfig } from '../../shared/config.js';
-import { DEFAULT_MAX_BODY_BYTES } from '../../shared/config.js';
+import { DEFAULT_MAX_BODY_BYTES, rateLimitsFromEnv } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import { LOCAL_CREDENTIALS, type RunningEmulator, startDynamoDb, startS3, startSqs } from './emulators.js';
 import { RememberedPorts, warnMoved } from './ports.js';
@@ -71,7 +71,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       dataDir,
       emulators,
       ports,
-      config: { aws, resources, keyPepper, maxBodyBytes: DEFAULT_MAX_BODY_BYTES },
+      config: {
+        aws,
+        resources,
+        keyPepper,
+        maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+        rateLimits: rateLimitsFromEnv(process.env),
+      },
       stop,
     };
   } catch (error) {

@@ -39,7 +39,7 @@ export async function startLocalRuntime(
   await recoverFromRestart(plane, options.logger);
 
   for (const [name, spec] of Object.entries(FUNCTIONS) as [string, FunctionSpec][]) {
-    if (spec.trigger.kind === 'http') continue;
+    if (spec.trigger.kind === 'http' || spec.awsOnly) continue;
     const module = await import(/* @vite-ignore */ resolve(spec.entry));
     const handler = module.createHandler(plane) as Handler;
     if (spec.trigger.kind === 'sqs') {

@@ -170,6 +170,12 @@ export class NodeAgent {
           providers: [...configured, ...local.pools],
         },
       );
+      const { metrics } = this.gateway;
+      metrics.watchDisks([config.agent_cache]);
+      if (this.models) {
+        this.models.onChange((replicas) => metrics.setReplicas(replicas));
+        metrics.setReplicas(this.models.status());
+      }
     }
     this.current = 'running';
     this.cancelHeartbeats = this.clock.every(

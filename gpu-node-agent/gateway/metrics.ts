@@ -1,95 +1,9 @@
-// Prometheus text exposition for the gateway (seed 004 §7.1 names): counters, gauges and histograms
-// with labels, kept in maps so recording a call costs a few map lookups.
-type Labels = Record<string, string>;
+// The gateway's metrics (seed 004 §7.1 names), recorded as calls happen and served at its /metrics.
+import { statfsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Counter, Gauge, Histogram, renderExposition } from '../../shared/metrics/exposition.js';
 
-/** Label values that need escaping in the exposition format; most never do, so most are not copied. */
-const NEEDS_ESCAPE = /[\\"\n]/;
-
-/**
- * The series key: `k="v",k2="v2"` in the order given. Recording runs on every call, so this builds one
- * string and nothing else (no entry arrays, no escaping passes over values that need none).
- */
-function labelKey(labels: Labels): string {
-  let key = '';
-  for (const name in labels) {
-    const value = labels[name]!;
-    const escaped = NEEDS_ESCAPE.test(value)
-      ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-      : value;
-    key += `${key ? ',' : ''}${name}="${escaped}"`;
-  }
-  return key;
-}
-
-abstract class Metric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: 'counter' | 'gauge' | 'histogram',
-  ) {}
-  abstract lines(): string[];
-  header(): string[] {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
-  }
-}
-
-export class Counter extends Metric {
-  private readonly values = new Map<string, number>();
-  constructor(name: string, help: string, type: 'counter' | 'gauge' = 'counter') {
-    super(name, help, type);
-  }
-  inc(labels: Labels, by = 1): void {
-    const key = labelKey(labels);
-    this.values.set(key, (this.values.get(key) ?? 0) + by);
-  }
-  set(labels: Labels, value: number): void {
-    this.values.set(labelKey(labels), value);
-  }
-  lines(): string[] {
-    return [...this.values].map(([key, value]) => `${this.name}${key ? `{${key}}` : ''} ${value}`);
-  }
-}
-
-/** A value that is set rather than added to; the same series store as a counter. */
-export class Gauge extends Counter {
-  constructor(name: string, help: string) {
-    super(name, help, 'gauge');
-  }
-}
-
-export class Histogram extends Metric {
-  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
-  constructor(
-    name: string,
-    help: string,
-    readonly buckets: readonly number[],
-  ) {
-    super(name, help, 'histogram');
-  }
-  observe(labels: Labels, value: number): void {
-    const key = labelKey(labels);
-    let s = this.series.get(key);
-    if (!s) {
-      s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(key, s);
-    }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
-    s.sum += value;
-    s.count++;
-  }
-  lines(): string[] {
-    const out: string[] = [];
-    for (const [key, s] of this.series) {
-      const sep = key ? `${key},` : '';
-      for (const [i, le] of this.buckets.entries())
-        out.push(`${this.name}_bucket{${sep}le="${le}"} ${s.counts[i]}`);
-      out.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`);
-      out.push(`${this.name}_sum${key ? `{${key}}` : ''} ${s.sum}`);
-      out.push(`${this.name}_count${key ? `{${key}}` : ''} ${s.count}`);
-    }
-    return out;
-  }
-}
+export { Counter, Gauge, Histogram };
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];
@@ -128,7 +42,48 @@ export class GatewayMetrics {
     'Failed upstream tries by provider and status',
   );
 
+  readonly diskUsed = new Gauge(
+    'synth_node_disk_used_ratio',
+    "Share of each of the node's filesystems in use (alerts at 0.8 and 0.9, seed 000's thresholds)",
+  );
+  readonly replicaUp = new Gauge(
+    'synth_model_replica_up',
+    'Whether each local model replica is ready (1) or starting, restarting or stopped (0)',
+  );
+  /** Filesystems to report, by a path on each (the temp dir always: sandboxes' scratch lands there). */
+  private readonly disks = new Set<string>([tmpdir()]);
+
+  /** Reports the filesystem of each path too (the node agent adds its caches and work dirs). */
+  watchDisks(paths: readonly string[]): void {
+    for (const path of paths) this.disks.add(path);
+  }
+
+  /** The replicas' states, as the model supervisor last reported them. */
+  setReplicas(replicas: readonly { id: string; served: string; state: string }[]): void {
+    for (const replica of replicas)
+      this.replicaUp.set({ model: replica.served, replica: replica.id }, replica.state === 'ready' ? 1 : 0);
+  }
+
+  private readDisks(): void {
+    const seen = new Set<number>();
+    for (const path of this.disks) {
+      try {
+        const device = statSync(path).dev;
+        if (seen.has(device)) continue;
+        seen.add(device);
+        const fs = statfsSync(path);
+        // Used over what a non-root writer can have: what df's Use% shows.
+        const used = fs.blocks - fs.bfree;
+        const usable = used + fs.bavail;
+        this.diskUsed.set({ path }, usable > 0 ? used / usable : 0);
+      } catch {
+        // A path that is gone (an unmounted volume) has nothing to report.
+      }
+    }
+  }
+
   render(): string {
+    this.readDisks();
     const all = [
       this.requests,
       this.tokens,
@@ -138,7 +93,9 @@ export class GatewayMetrics {
       this.budgetRemaining,
       this.dailyRemaining,
       this.upstreamFailures,
+      this.diskUsed,
+      this.replicaUp,
     ];
-    return `${all.flatMap((m) => [...m.header(), ...m.lines()]).join('\n')}\n`;
+    return renderExposition(all);
   }
 }

@@ -50,6 +50,16 @@ interface Deps {
   now: () => Date;
 }
 
+/** A project's spend in its current budget period, in its currency. */
+export interface ProjectSpend {
+  project_id: string;
+  currency: string;
+  budget_limit: number;
+  spent: number;
+  /** Leased to gateways and not yet settled. */
+  reserved: number;
+}
+
 export class BudgetService {
   constructor(private readonly deps: Deps) {}
 
@@ -151,6 +161,29 @@ export class BudgetService {
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
     return { expired };
+  }
+
+  /** Every project's spend in its current period (the metrics endpoint's spend by project). */
+  async spendByProject(): Promise<ProjectSpend[]> {
+    const now = this.deps.now();
+    const spend: ProjectSpend[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.projects.list(100, cursor);
+      for (const project of page.items) {
+        const period = budgetPeriod(project, now);
+        const counters = await this.deps.budgets.period(project.id, period.start);
+        spend.push({
+          project_id: project.id,
+          currency: project.currency,
+          budget_limit: project.budget_limit,
+          spent: counters.spent,
+          reserved: counters.leased,
+        });
+      }
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    return spend;
   }
 
   async status(projectId: string): Promise<BudgetStatus> {

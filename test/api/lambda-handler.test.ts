@@ -6,11 +6,15 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../functions/local/dev-server.js';
 import { FUNCTIONS } from '../../functions/manifest.js';
+import { AuditRecord } from '../../shared/domain/audit.js';
 import { resourceNamesToEnv } from '../../shared/resources.js';
+import { S3BlobStore } from '../../shared/store/blob-store.js';
 
 let dev: DevServer;
 let dataDir: string;
 let adminKey: string;
+/** A user key the Lambda limits to bursts of 3 (AUTOVIBE_RATE_LIMIT_USER, set as CDK would set it). */
+let limitedKey: string;
 let handler: (event: unknown, context: unknown) => Promise<LambdaResult>;
 
 interface LambdaResult {
@@ -38,7 +42,9 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: config.aws.credentials!.accessKeyId,
     AWS_SECRET_ACCESS_KEY: config.aws.credentials!.secretAccessKey,
     AUTOVIBE_KEY_PEPPER: config.keyPepper,
+    AUTOVIBE_RATE_LIMIT_USER: '2:3',
   });
+  limitedKey = (await dev.plane.keys.create({ name: 'limited', role: 'user' }, 'test')).key;
   handler = (await import(/* @vite-ignore */ resolve(FUNCTIONS.api.entry))).handler;
 });
 afterAll(async () => {
@@ -133,6 +139,44 @@ describe('API Lambda handler', () => {
     const { http, lambda } = await both('GET', '/api/v1/missing');
     expect(http.status).toBe(404);
     expect(lambda).toEqual(http);
+  });
+
+  it('enforces the same per-key limit: 429 with Retry-After, then through again after it', async () => {
+    const headers = { authorization: `Bearer ${limitedKey}` };
+    const get = () => handler(apiGatewayEvent('GET', '/api/v1/projects/default', '', headers), lambdaContext);
+    for (let i = 0; i < 3; i++) expect((await get()).statusCode).toBe(200);
+    const refused = await get();
+    expect(refused.statusCode).toBe(429);
+    const wait = Number(refused.headers['retry-after']);
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(refused.body).error.code).toBe('rate_limited');
+    // Honouring Retry-After is enough to get through (the bucket is in DynamoDB, real time).
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    expect((await get()).statusCode).toBe(200);
+  });
+
+  it("writes each request to the audit log before the invocation returns, with API Gateway's source address", async () => {
+    const headers = { authorization: `Bearer ${adminKey}` };
+    const event = apiGatewayEvent('GET', '/api/v1/tasks', 'limit=1', headers);
+    event.requestContext.requestId = 'audit-through-lambda';
+    expect((await handler(event, lambdaContext)).statusCode).toBe(200);
+    // No flush asked for: the handler wrote the record before it returned.
+    const blobs = new S3BlobStore(dev.internals.aws.s3, dev.stack.config.resources.buckets.audit);
+    const records: AuditRecord[] = [];
+    for (const key of await blobs.list('audit/'))
+      for (const line of (await blobs.get(key))!.toString('utf8').trimEnd().split('\n'))
+        records.push(AuditRecord.parse(JSON.parse(line)));
+    const mine = records.find((r) => r.request_id === 'audit-through-lambda');
+    const adminId = (await dev.plane.keys.authenticate(`Bearer ${adminKey}`)).keyId;
+    expect(mine).toMatchObject({
+      key_id: adminId,
+      role: 'admin',
+      method: 'GET',
+      route: '/api/v1/tasks',
+      status: 200,
+      source: '203.0.113.7',
+    });
+    expect(records.filter((r) => r.status === 429 && r.role === 'user').length).toBeGreaterThanOrEqual(1);
   });
 });
 

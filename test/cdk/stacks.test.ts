@@ -270,7 +270,32 @@ describe('functions', () => {
   it('routes the HTTP API to the API function and schedules the sweeps', () => {
     plane.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     plane.hasResourceProperties('AWS::ApiGatewayV2::Integration', { PayloadFormatVersion: '2.0' });
-    plane.resourcePropertiesCountIs('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' }, 2);
+    plane.resourcePropertiesCountIs('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' }, 3);
+  });
+
+  it('throttles the whole API at API Gateway, in front of the per-key limits', () => {
+    plane.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      DefaultRouteSettings: { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 },
+    });
+  });
+
+  it('keeps the audit log under its own retention rule, written by the API only', () => {
+    data.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({
+            Id: 'audit-log',
+            Prefix: 'audit/',
+            ExpirationInDays: 400,
+            Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 90 }],
+          }),
+        ]),
+      },
+    });
+    expect(FUNCTIONS.api.uses.buckets.audit).toBe('readWrite');
+    for (const [name, spec] of Object.entries(FUNCTIONS))
+      if (name !== 'api') expect(spec.uses.buckets).not.toHaveProperty('audit');
   });
 
   it('alarms on function errors and budget thresholds, to a topic with the given email', () => {
@@ -280,11 +305,12 @@ describe('functions', () => {
         Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp(`^${name}Function`) } }],
       });
     }
-    plane.hasResourceProperties('AWS::Logs::MetricFilter', {
-      FilterPattern: Match.stringLikeRegexp('cost_threshold_reached'),
-      MetricTransformations: [Match.objectLike({ MetricName: 'CostThresholdReached' })],
-    });
-    plane.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'CostThresholdReached' });
+    for (const threshold of [0.8, 1])
+      plane.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'Autovibe',
+        MetricName: 'BudgetUsedRatioMax',
+        Threshold: threshold,
+      });
     plane.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     plane.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });

@@ -11,6 +11,7 @@ import {
   wireControlPlane,
 } from '../../shared/control-plane.js';
 import { type SchedulerConfig, schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
+import type { RateLimits } from '../../shared/services/rate-limiter.js';
 
 export interface TestPlane {
   dataDir: string;
@@ -36,6 +37,8 @@ export async function startTestPlane(
     scheduler?: Partial<SchedulerConfig>;
     /** Units per 1 USD the ledger converts with (AUTOVIBE_CURRENCY_RATES in a deployment). */
     currencyRates?: Record<string, number>;
+    rateLimits?: Partial<RateLimits>;
+    rateLimitClock?: () => Date;
   } = {},
 ): Promise<TestPlane> {
   const dataDir = options.dataDir ?? (await tempDir());
@@ -44,10 +47,11 @@ export async function startTestPlane(
     ...stack.config,
     maxBodyBytes: options.maxBodyBytes ?? stack.config.maxBodyBytes,
     currencyRates: options.currencyRates,
+    rateLimits: { ...stack.config.rateLimits, ...options.rateLimits },
   };
   const { plane, internals } = wireControlPlane(
     { runtime, scheduler: { ...schedulerConfigFromEnv({}), ...options.scheduler } },
-    { now: options.now },
+    { now: options.now, rateLimitClock: options.rateLimitClock },
   );
   const issue = async (role: 'admin' | 'user' | 'node') =>
     (await plane.keys.create({ name: `test ${role}`, role }, 'test')).key;

@@ -1,10 +1,9 @@
-// Health and the API description. Both are public: load balancers and client generators need them.
-// The control plane's Prometheus metrics (`GET /api/v1/metrics`, issue [8/8]) belong here beside
-// health, as one more RouteDef (operationId `getMetrics`, a text/plain response): the OpenAPI
-// document then lists it with no other change.
+// Health and the API description, both public (load balancers and client generators need them), and
+// the control plane's Prometheus metrics, which name projects and their spend, so a scraper needs a key
+// (Prometheus sends it: `authorization: { credentials_file: ... }` in its scrape config).
 import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
-import type { RouteDef } from '../route.js';
+import { PEOPLE, type RouteDef } from '../route.js';
 
 const Check = z.object({ ok: z.boolean(), latency_ms: z.number(), error: z.string().optional() });
 const Health = z.object({
@@ -28,6 +27,21 @@ export function systemRoutes(plane: ControlPlane, openApi: () => unknown): Route
       async handle(c) {
         const report = await plane.health();
         return c.json(report, report.status === 'ok' ? 200 : 503);
+      },
+    },
+    {
+      method: 'get',
+      operationId: 'getMetrics',
+      path: '/api/v1/metrics',
+      summary:
+        'The synth_* metrics (tasks, trajectories, queues, nodes, spend) in the Prometheus text format, computed from the tables on each read.',
+      tag: 'system',
+      roles: PEOPLE,
+      responses: { 200: { description: 'Prometheus text exposition (text/plain; version=0.0.4)' } },
+      async handle(c) {
+        return c.text(await plane.metrics.prometheus(), 200, {
+          'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        });
       },
     },
     {
