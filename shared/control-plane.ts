@@ -14,6 +14,7 @@ import { AttemptReports } from './attempts/reports.js';
 import { RetryPolicy } from './attempts/retry-policy.js';
 import { type AwsClients, createAwsClients, destroyAwsClients } from './aws.js';
 import type { ControlPlaneConfig, RuntimeConfig } from './config.js';
+import { BudgetWebhook } from './events/budget-webhook.js';
 import { EventPublisher } from './events/event-publisher.js';
 import { Exporter } from './export/exporter.js';
 import { createLogger } from './logger.js';
@@ -290,6 +291,7 @@ export function wireControlPlane(
       ownership,
       gatewayKeys,
       publisher,
+      webhook: new BudgetWebhook(createLogger('budget-webhook')),
       logger: createLogger('budgets'),
       now,
     }),

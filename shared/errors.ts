@@ -86,8 +86,17 @@ export class DataDirInUseError extends AutovibeError {
 
 /** Spending that the project's budget or the machine's daily allowance cannot cover. */
 export class BudgetExhaustedError extends AutovibeError {
-  override readonly status = 402;
-  override readonly code = 'budget_exhausted';
+  override readonly status: number = 402;
+  override readonly code: string = 'budget_exhausted';
+}
+
+/**
+ * The project's budget cannot cover the spending and the project pauses (`on_budget_exhausted:
+ * pause`) instead of failing: a gateway holds the call and asks again until a person grants more or
+ * the pause runs out.
+ */
+export class BudgetPausedError extends BudgetExhaustedError {
+  override readonly code = 'budget_paused';
 }
 
 // The node agent's errors while it runs an attempt. None becomes an HTTP answer: the node reports the

@@ -13,6 +13,7 @@ export const IdPrefix = {
   node: 'wrk',
   checkpoint: 'chk',
   budgetLease: 'bgl',
+  budgetGrant: 'bgr',
   export: 'exp',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
