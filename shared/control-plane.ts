@@ -157,6 +157,11 @@ export function wireControlPlane(
     lost,
     leaseSeconds,
     now,
+    // Late-bound: the budget service is made below, before any heartbeat can come.
+    announce: (projectId, event) =>
+      budgets.announce(projectId, null, event).catch((error) => {
+        createLogger('budgets').error('budget_announce_failed', { event_id: event.event_id, error });
+      }),
   });
   const claims = new Claims({ tasks: repositories.tasks, ownership, capacity, leaseSeconds, now });
 
@@ -213,6 +218,16 @@ export function wireControlPlane(
     ownership,
   });
   const projects = new ProjectService({ projects: repositories.projects, now });
+  const budgets = new BudgetService({
+    budgets: repositories.budgets,
+    projects: repositories.projects,
+    ownership,
+    gatewayKeys,
+    publisher,
+    webhook: new BudgetWebhook(createLogger('budget-webhook')),
+    logger: createLogger('budgets'),
+    now,
+  });
   const trajectoryBlobs = new S3BlobStore(aws.s3, buckets.trajectories);
   const exportBlobs = new S3BlobStore(aws.s3, buckets.exports);
 
@@ -285,16 +300,7 @@ export function wireControlPlane(
       keys: repositories.keys,
       now,
     }),
-    budgets: new BudgetService({
-      budgets: repositories.budgets,
-      projects: repositories.projects,
-      ownership,
-      gatewayKeys,
-      publisher,
-      webhook: new BudgetWebhook(createLogger('budget-webhook')),
-      logger: createLogger('budgets'),
-      now,
-    }),
+    budgets,
     scheduling: new SchedulingService({ dispatcher, sweeper }),
     stats: new StatsService({
       db: aws.dynamo,

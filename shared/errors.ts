@@ -99,6 +99,16 @@ export class BudgetPausedError extends BudgetExhaustedError {
   override readonly code = 'budget_paused';
 }
 
+/**
+ * A call held while its project is paused for budget reached the longest a gateway holds one call
+ * (under the SDKs' and fetch's own timeouts): the pause goes on, and the client is told to send the
+ * call again (503, retryable), which waits on in the same pause.
+ */
+export class BudgetPauseHeldError extends AutovibeError {
+  override readonly status = 503;
+  override readonly code = 'budget_paused';
+}
+
 // The node agent's errors while it runs an attempt. None becomes an HTTP answer: the node reports the
 // message, and the class decides whether the attempt is worth retrying (retryable unless said below).
 

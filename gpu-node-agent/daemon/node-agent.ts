@@ -167,6 +167,8 @@ export class NodeAgent {
           logger: deps.logger,
           gatewayId: config.name,
           providers: [...configured, ...local.pools],
+          // The gateway names a paused attempt as this node does (task#attempt).
+          onBudgetPause: (change) => this.attempts.get(change.key)?.attempt.budgetPaused(change),
         },
       );
     }
