@@ -319,15 +319,23 @@ export class BudgetGate {
     return { key, state, since: new Date(pause.since), until: new Date(pause.until) };
   }
 
-  /** Settles every lease held, waiting for nothing: calls still running are charged what they reserved. */
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    // Calls held in a pause are answered (503, come again) instead of holding the close up.
+  /**
+   * Answers the calls held in a pause (503, come again) and holds no more: a gateway that is closing
+   * must not wait for them up to a pause's end.
+   */
+  stopPausing(): void {
     this.closing = true;
     for (const account of this.accounts.values()) {
       if (account.poll) clearTimeout(account.poll);
+      account.poll = null;
       wake(account);
     }
+  }
+
+  /** Settles every lease held, waiting for nothing: calls still running are charged what they reserved. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.stopPausing();
     const settling: Promise<void>[] = [];
     for (const account of this.accounts.values()) {
       for (const held of account.held) {

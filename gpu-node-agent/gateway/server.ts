@@ -165,6 +165,7 @@ export async function startGateway(
       return listening;
     },
     async close() {
+      budget.stopPausing();
       await listeners.close();
       await Promise.all([budget.close(), traffic.close(), recovery.stop()]);
       await journal.close();

@@ -74,7 +74,8 @@ export class BudgetRepository {
         TableName: this.table,
         Key: { project_id: projectId, key: periodKey(periodStart) },
         UpdateExpression: 'ADD #committed :amount, #leased :amount SET #lease = :lease',
-        ConditionExpression: '(attribute_not_exists(#committed) OR #committed <= :max) AND :max >= :zero',
+        // Grants take `committed` below zero, so :max may be negative once there is a grant.
+        ConditionExpression: '(attribute_not_exists(#committed) AND :max >= :zero) OR #committed <= :max',
         ExpressionAttributeNames: {
           '#committed': 'committed',
           '#leased': 'leased',

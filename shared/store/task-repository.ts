@@ -121,8 +121,7 @@ export class TaskRepository {
   async getWithFingerprint(id: string): Promise<{ task: Task; fingerprint?: string } | null> {
     const item = await getById(this.db, this.table, id);
     if (!item) return null;
-    const { fingerprint, history: _, ...task } = item as unknown as TaskItem;
-    return { task, fingerprint };
+    return { task: stripInternal(item), fingerprint: (item as unknown as TaskItem).fingerprint };
   }
 
   /**

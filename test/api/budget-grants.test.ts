@@ -121,6 +121,10 @@ describe('budget grants', () => {
     ]);
     expect(await status(id)).toMatchObject({ granted: 2, remaining: 2 });
     expect((await status(id)).grants).toHaveLength(1);
+    // A budget of 0 with a grant: leases take the grant (and no more).
+    expect((await lease(id, 2.5)).status).toBe(402);
+    expect((await lease(id, 2)).status).toBe(201);
+    expect((await lease(id, 0.01)).status).toBe(402);
   });
 
   it('refuses bad grants with the field named, and changes nothing', async () => {
@@ -151,7 +155,11 @@ describe('budget grants', () => {
 
 describe('when the budget is exhausted', () => {
   it('a pausing project refuses leases with budget_paused, naming how to grant more', async () => {
-    const id = await project('pauses', { budget_limit: 0, on_budget_exhausted: 'pause', max_pause_seconds: 90 });
+    const id = await project('pauses', {
+      budget_limit: 0,
+      on_budget_exhausted: 'pause',
+      max_pause_seconds: 90,
+    });
     const refused = await lease(id, 0.1);
     expect(refused.status).toBe(402);
     expect(refused.body.error.code).toBe('budget_paused');
