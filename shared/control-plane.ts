@@ -14,6 +14,7 @@ import { AttemptReports } from './attempts/reports.js';
 import { RetryPolicy } from './attempts/retry-policy.js';
 import { type AwsClients, createAwsClients, destroyAwsClients } from './aws.js';
 import type { ControlPlaneConfig, RuntimeConfig } from './config.js';
+import { BudgetWebhook } from './events/budget-webhook.js';
 import { EventPublisher } from './events/event-publisher.js';
 import { Exporter } from './export/exporter.js';
 import { createLogger } from './logger.js';
@@ -188,6 +189,11 @@ export function wireControlPlane(
     lost,
     leaseSeconds,
     now,
+    // Late-bound: the budget service is made below, before any heartbeat can come.
+    announce: (projectId, event) =>
+      budgets.announce(projectId, null, event).catch((error) => {
+        createLogger('budgets').error('budget_announce_failed', { event_id: event.event_id, error });
+      }),
   });
   const claims = new Claims({ tasks: repositories.tasks, ownership, capacity, leaseSeconds, now });
 
@@ -258,6 +264,7 @@ export function wireControlPlane(
     ownership,
     gatewayKeys,
     publisher,
+    webhook: new BudgetWebhook(createLogger('budget-webhook')),
     logger: createLogger('budgets'),
     now,
   });

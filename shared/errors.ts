@@ -99,8 +99,27 @@ export class DataDirInUseError extends AutovibeError {
 
 /** Spending that the project's budget or the machine's daily allowance cannot cover. */
 export class BudgetExhaustedError extends AutovibeError {
-  override readonly status = 402;
-  override readonly code = 'budget_exhausted';
+  override readonly status: number = 402;
+  override readonly code: string = 'budget_exhausted';
+}
+
+/**
+ * The project's budget cannot cover the spending and the project pauses (`on_budget_exhausted:
+ * pause`) instead of failing: a gateway holds the call and asks again until a person grants more or
+ * the pause runs out.
+ */
+export class BudgetPausedError extends BudgetExhaustedError {
+  override readonly code = 'budget_paused';
+}
+
+/**
+ * A call held while its project is paused for budget reached the longest a gateway holds one call
+ * (under the SDKs' and fetch's own timeouts): the pause goes on, and the client is told to send the
+ * call again (503, retryable), which waits on in the same pause.
+ */
+export class BudgetPauseHeldError extends AutovibeError {
+  override readonly status = 503;
+  override readonly code = 'budget_paused';
 }
 
 // The node agent's errors while it runs an attempt. None becomes an HTTP answer: the node reports the

@@ -12,6 +12,7 @@ type CallFailureKind = Exclude<AgentFailureKind, 'agent_crash'>;
 /** The failure class of each code the gateway answers a call with; any other code is `upstream`. */
 const KIND_OF_CODE: Readonly<Record<string, CallFailureKind>> = {
   budget_exhausted: 'budget_exhausted',
+  budget_paused: 'budget_exhausted',
   over_strategy_budget: 'budget_exhausted',
   model_unpriced: 'model_refused',
   not_found: 'model_refused',

@@ -2,6 +2,7 @@
 // gateway with the attempt's key, so every call is priced, budgeted and logged there. The gateway's
 // cost header gives each step its price, and its call-id header the traffic record of the turn.
 
+import { setTimeout } from 'node:timers/promises';
 import type { z } from 'zod';
 import { CALL_ID_HEADER } from '../../shared/domain/traffic.js';
 import type { StepMetrics } from '../../shared/domain/trajectory.js';
@@ -43,18 +44,7 @@ export class GatewayModelClient implements ModelClient {
 
   async complete(messages: ChatMessage[], tools: ToolSpec[], signal: AbortSignal): Promise<ModelTurn> {
     const started = performance.now();
-    const response = await fetch(`${this.llm.baseUrl}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.llm.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        model: this.model,
-        messages,
-        tools: tools.map((t) => ({ type: 'function', function: t })),
-        max_tokens: this.options.maxTokens ?? DEFAULT_MAX_TOKENS,
-        ...(this.options.seed === undefined ? {} : { seed: this.options.seed }),
-      }),
-      signal,
-    });
+    const response = await this.send(messages, tools, signal);
     const text = await response.text();
     if (!response.ok) throw modelCallRefused(response.status, text);
     const completion = JSON.parse(text) as Completion;
@@ -75,5 +65,30 @@ export class GatewayModelClient implements ModelClient {
         latency_ms: performance.now() - started,
       },
     };
+  }
+
+  /**
+   * Sends the call; one the gateway held in a budget pause and answered "send it again" (503 with
+   * x-should-retry: true) is sent again after retry-after, and waits on in the same pause.
+   */
+  private async send(messages: ChatMessage[], tools: ToolSpec[], signal: AbortSignal): Promise<Response> {
+    for (;;) {
+      const response = await fetch(`${this.llm.baseUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.llm.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: this.model,
+          messages,
+          tools: tools.map((t) => ({ type: 'function', function: t })),
+          max_tokens: this.options.maxTokens ?? DEFAULT_MAX_TOKENS,
+          ...(this.options.seed === undefined ? {} : { seed: this.options.seed }),
+        }),
+        signal,
+      });
+      if (response.status !== 503 || response.headers.get('x-should-retry') !== 'true') return response;
+      await response.body?.cancel();
+      const seconds = Number(response.headers.get('retry-after') ?? 1);
+      await setTimeout(Math.min(30, Number.isFinite(seconds) ? seconds : 1) * 1000, undefined, { signal });
+    }
   }
 }

@@ -49,6 +49,7 @@ import type { TaskResult } from '../../shared/domain/trajectory.js';
 import {
   ApiError,
   BudgetExhaustedError,
+  BudgetPausedError,
   ForbiddenError,
   MalformedAnswerError,
   UnauthorizedError,
@@ -342,7 +343,10 @@ export class NodeClient {
         { body: { ...request, ...(userKey && { user_key: userKey }) } },
       );
     } catch (error) {
-      if (error instanceof ApiError && error.status === 402) throw new BudgetExhaustedError(error.message);
+      if (error instanceof ApiError && error.status === 402) {
+        if (error.code === 'budget_paused') throw new BudgetPausedError(error.message);
+        throw new BudgetExhaustedError(error.message);
+      }
       if (error instanceof ApiError && error.status === 403) {
         // A user key revoked since: the next resolution of a live one gives the proof again.
         if (userKey && this.userKeys.get(request.project_id) === userKey)

@@ -168,6 +168,13 @@ export class NodeAgent {
           logger: deps.logger,
           gatewayId: config.name,
           providers: [...configured, ...local.pools],
+          // The gateway names a paused attempt as this node does (task#attempt).
+          // The control plane hears of it at once (the task shows it; a resume is recorded before
+          // the attempt that resumed can end).
+          onBudgetPause: (change) => {
+            this.attempts.get(change.key)?.attempt.budgetPaused(change);
+            if (change.state !== 'expired') void this.heartbeat();
+          },
         },
       );
       const { metrics } = this.gateway;

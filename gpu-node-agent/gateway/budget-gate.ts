@@ -14,8 +14,22 @@
 // A call billed beyond its bound can overdraw its lease: the excess is charged all the same, the lease
 // is settled at once, and no new lease is asked for until the control plane has counted it, so the next
 // call is refused when the budget cannot pay for the overshoot.
+//
+// A project that pauses instead of failing refuses with BudgetPausedError. A call that may pause (a task
+// key of such a project: PauseTerms) then waits: its attempt is paused from its first such call until
+// one gets budget again (resumed) or its `max_pause_seconds` pass (expired: that call and every later
+// one of the attempt are refused, 402 budget_exhausted). While any call of an account waits, the
+// control plane is asked again every `pausePollMs`, one lease request per account however many
+// calls wait: polling, because a control plane behind API Gateway cannot reach a node behind NAT, and
+// a grant then reaches a waiting call within one poll. A call is held at most `pauseHoldMs` (clients
+// time out), then answered with BudgetPauseHeldError (503, retry) while the pause goes on.
 import { type BudgetLease, roundMoney, type UsageSummary } from '../../shared/domain/budget.js';
-import { BudgetExhaustedError, UpstreamError } from '../../shared/errors.js';
+import {
+  BudgetExhaustedError,
+  BudgetPausedError,
+  BudgetPauseHeldError,
+  UpstreamError,
+} from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** What the gateway needs from the control plane for budgets. */
@@ -96,6 +110,31 @@ interface Account {
   dailyRemaining: number | null;
   /** After a refusal, the control plane is not asked again until money came back or this time passed. */
   refused: { error: BudgetExhaustedError; until: number } | null;
+  /** While calls wait in a pause: the timer that asks the control plane again. */
+  poll: NodeJS.Timeout | null;
+}
+
+/** How a call may wait when its project pauses for budget instead of failing. */
+export interface PauseTerms {
+  /** The attempt the call belongs to (`task#attempt`): the pause is the attempt's, across its calls. */
+  readonly key: string;
+  readonly maxSeconds: number;
+  /** Called each time the call starts or goes on waiting (a stream keeps its client's connection alive). */
+  readonly onWait?: () => void;
+}
+
+/** An attempt's pause, as the node agent is told about it. */
+export interface PauseChange {
+  key: string;
+  state: 'paused' | 'resumed' | 'expired';
+  since: Date;
+  until: Date;
+}
+
+interface Pause {
+  since: number;
+  until: number;
+  expired: boolean;
 }
 
 export interface BudgetSnapshot {
@@ -113,11 +152,14 @@ export class Reservation {
   charges: readonly Charge[] = [];
   /** Units of the project's currency per USD. */
   rate = 1;
+  /** While paused: when this call stops being held and is told to come again. */
+  holdUntil: number | null = null;
 
   constructor(
     readonly account: Account,
     readonly callId: string,
     readonly signal: AbortSignal | null,
+    readonly pause: PauseTerms | null = null,
   ) {}
 
   get amount(): number {
@@ -133,6 +175,12 @@ export interface BudgetGateOptions {
   logger: Logger;
   journal?: BudgetJournal;
   now?: () => number;
+  /** While paused, how often the control plane is asked again (default 2 s). */
+  pausePollMs?: number;
+  /** The longest one call is held while paused (default 240 s). */
+  pauseHoldMs?: number;
+  /** Told when an attempt's pause begins, ends with budget, or runs out. */
+  onPause?: (change: PauseChange) => void;
 }
 
 const EMPTY_USAGE = (): UsageSummary => ({
@@ -155,6 +203,8 @@ const REFUSAL_MEMORY_MS = 2_000;
  * a call needs in it: near the end of a budget that lease is this small, and the next asks for the need.
  */
 const FIRST_LEASE_MIN = 0.000001;
+/** An expired pause is remembered this long past its end, so the attempt's later calls fail at once. */
+const EXPIRED_PAUSE_MEMORY_MS = 3_600_000;
 
 export class BudgetGate {
   private readonly accounts = new Map<string, Account>();
@@ -164,6 +214,9 @@ export class BudgetGate {
   private readonly settlements = new Set<Promise<void>>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  /** Attempts paused for budget, by PauseTerms.key. */
+  private readonly pauses = new Map<string, Pause>();
+  private closing = false;
 
   constructor(private readonly options: BudgetGateOptions) {
     this.now = options.now ?? Date.now;
@@ -185,9 +238,10 @@ export class BudgetGate {
     usd: number,
     callId: string,
     signal: AbortSignal | null = null,
+    pause: PauseTerms | null = null,
   ): Promise<Reservation> {
     const account = this.account(scope);
-    const reservation = new Reservation(account, callId, signal);
+    const reservation = new Reservation(account, callId, signal, pause);
     await this.grow(reservation, usd, true);
     return reservation;
   }
@@ -257,9 +311,31 @@ export class BudgetGate {
     };
   }
 
+  /** The attempt's pause, if it is paused (or its pause ran out). */
+  pauseOf(key: string): PauseChange | null {
+    const pause = this.pauses.get(key);
+    if (!pause) return null;
+    const state = pause.expired ? 'expired' : 'paused';
+    return { key, state, since: new Date(pause.since), until: new Date(pause.until) };
+  }
+
+  /**
+   * Answers the calls held in a pause (503, come again) and holds no more: a gateway that is closing
+   * must not wait for them up to a pause's end.
+   */
+  stopPausing(): void {
+    this.closing = true;
+    for (const account of this.accounts.values()) {
+      if (account.poll) clearTimeout(account.poll);
+      account.poll = null;
+      wake(account);
+    }
+  }
+
   /** Settles every lease held, waiting for nothing: calls still running are charged what they reserved. */
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.stopPausing();
     const settling: Promise<void>[] = [];
     for (const account of this.accounts.values()) {
       for (const held of account.held) {
@@ -284,6 +360,9 @@ export class BudgetGate {
       }
       for (const held of account.held) this.settleIfDone(account, held);
     }
+    for (const [key, pause] of this.pauses) {
+      if (pause.expired && now > pause.until + EXPIRED_PAUSE_MEMORY_MS) this.pauses.delete(key);
+    }
   }
 
   /**
@@ -295,6 +374,8 @@ export class BudgetGate {
     const account = reservation.account;
     const first = reservation.parts.length;
     let taken = 0;
+    // An attempt whose pause ran out gets nothing more, even if budget came back meanwhile.
+    this.checkNotExpired(reservation);
     for (;;) {
       const current = account.current;
       if (current && !this.ageing(current)) {
@@ -305,6 +386,7 @@ export class BudgetGate {
           this.take(reservation, current, wanted, rate);
           // A lease sized to one call near the end of a budget goes back as soon as that call ends.
           if (current.short) this.retire(account, current);
+          this.resume(reservation);
           return;
         }
         if (available > 0) {
@@ -341,7 +423,9 @@ export class BudgetGate {
         // Holding part of a reservation while waiting for the rest could leave every waiter short.
         this.giveBack(reservation, first);
         taken = 0;
-        await this.awaitMoneyBack(reservation, error);
+        if (error instanceof BudgetPausedError && reservation.pause)
+          await this.waitPaused(reservation, error);
+        else await this.awaitMoneyBack(reservation, error);
       }
     }
   }
@@ -375,6 +459,82 @@ export class BudgetGate {
     if (account.current) this.retire(account, account.current);
     if (account.settling === 0 && ![...account.held].some((held) => held.open > 0)) throw error;
     await waitForMoney(reservation);
+  }
+
+  /**
+   * After a pausing refusal: the call waits (its attempt paused from now, if it was not) until money
+   * may have come back or the next poll, or throws once the attempt's pause has run out (402) or the
+   * call was held as long as it may be (503, come again).
+   */
+  private async waitPaused(reservation: Reservation, error: BudgetPausedError): Promise<void> {
+    const account = reservation.account;
+    const terms = reservation.pause!;
+    const now = this.now();
+    let pause = this.pauses.get(terms.key);
+    if (!pause) {
+      pause = { since: now, until: now + terms.maxSeconds * 1000, expired: false };
+      this.pauses.set(terms.key, pause);
+      this.options.logger.warn('budget_paused', { attempt: terms.key, max_pause_seconds: terms.maxSeconds });
+      this.tell(terms.key, 'paused', pause);
+    }
+    this.checkNotExpired(reservation, error);
+    if (this.closing) throw new BudgetPauseHeldError('The gateway is shutting down; send the call again');
+    reservation.holdUntil ??= now + (this.options.pauseHoldMs ?? 240_000);
+    if (now >= reservation.holdUntil) {
+      throw new BudgetPauseHeldError(
+        `The project's budget is exhausted and the attempt is paused for a grant until ${new Date(pause.until).toISOString()}; send the call again`,
+      );
+    }
+    // Unused money in the current lease goes back, so the control plane can count it.
+    if (account.current) this.retire(account, account.current);
+    account.poll ??= setTimeout(() => {
+      account.poll = null;
+      account.refused = null;
+      wake(account);
+    }, this.options.pausePollMs ?? 2_000);
+    account.poll.unref();
+    terms.onWait?.();
+    await waitForMoney(reservation, Math.min(pause.until, reservation.holdUntil) - now);
+  }
+
+  /** Throws when the reservation's attempt has used up its pause (and says so the first time). */
+  private checkNotExpired(reservation: Reservation, error?: BudgetExhaustedError): void {
+    const terms = reservation.pause;
+    const pause = terms && this.pauses.get(terms.key);
+    if (!terms || !pause) return;
+    if (!pause.expired && this.now() < pause.until) return;
+    if (!pause.expired) {
+      pause.expired = true;
+      this.options.logger.warn('budget_pause_expired', {
+        attempt: terms.key,
+        max_pause_seconds: terms.maxSeconds,
+      });
+      this.tell(terms.key, 'expired', pause);
+    }
+    throw new BudgetExhaustedError(
+      `The project's budget stayed exhausted through the attempt's pause of ${terms.maxSeconds} s: no grant came${error ? ` (${error.message})` : ''}`,
+    );
+  }
+
+  /** A call of a paused attempt got budget: the attempt goes on. */
+  private resume(reservation: Reservation): void {
+    const terms = reservation.pause;
+    const pause = terms && this.pauses.get(terms.key);
+    if (!terms || !pause || pause.expired) return;
+    this.pauses.delete(terms.key);
+    this.options.logger.info('budget_resumed', {
+      attempt: terms.key,
+      paused_seconds: (this.now() - pause.since) / 1000,
+    });
+    this.tell(terms.key, 'resumed', pause);
+  }
+
+  private tell(key: string, state: PauseChange['state'], pause: Pause): void {
+    try {
+      this.options.onPause?.({ key, state, since: new Date(pause.since), until: new Date(pause.until) });
+    } catch (error) {
+      this.options.logger.error('budget_pause_listener_failed', { attempt: key, error });
+    }
   }
 
   /** Retires the current lease and takes a new one that holds at least `needed` (unknown before the first). */
@@ -476,6 +636,7 @@ export class BudgetGate {
         overdrawn: 0,
         waiting: null,
         refused: null,
+        poll: null,
         projectRemaining: null,
         dailyRemaining: null,
       };
@@ -485,20 +646,29 @@ export class BudgetGate {
   }
 }
 
-/** Waits until money may have come back to the reservation's account, or its client went away. */
-async function waitForMoney(reservation: Reservation): Promise<void> {
+/**
+ * Waits until money may have come back to the reservation's account (or `ms` passed, when given), or
+ * its client went away.
+ */
+async function waitForMoney(reservation: Reservation, ms?: number): Promise<void> {
   const { account, signal } = reservation;
   if (signal?.aborted) throw gone();
   account.waiting ??= deferred();
   const back = account.waiting.promise;
-  if (!signal) return back;
+  if (!signal && ms === undefined) return back;
   await new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(gone());
-    signal.addEventListener('abort', onAbort, { once: true });
-    void back.then(() => {
-      signal.removeEventListener('abort', onAbort);
+    const timer = ms === undefined ? null : setTimeout(done, Math.max(0, ms));
+    function done() {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       resolve();
-    });
+    }
+    function onAbort() {
+      if (timer) clearTimeout(timer);
+      reject(gone());
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    void back.then(done);
   });
 }
 

@@ -156,8 +156,23 @@ export const GatewayConfig = z.strictObject({
       lease_amount: z.number().positive().default(0.5),
       /** Output tokens reserved for a call that does not say max_tokens (more is reserved as it streams). */
       default_max_tokens: z.int().min(1).default(4096),
+      /** While a project is paused for budget, the control plane is asked again this often (seconds). */
+      pause_poll_seconds: z.number().positive().max(60).default(2),
+      /**
+       * The longest one call is held without an answer while its project is paused: then it is answered
+       * 503 budget_paused (retryable) and the client sends it again. Under the 300 s Node's fetch waits
+       * for response headers (the openai and Anthropic SDKs use it) and their own 600 s timeouts. A
+       * streamed call is not held silent: its stream opens at once and keeps the connection alive with
+       * SSE comments, so it waits the whole pause.
+       */
+      pause_hold_seconds: z.number().positive().max(3600).default(240),
     })
-    .default({ lease_amount: 0.5, default_max_tokens: 4096 }),
+    .default({
+      lease_amount: 0.5,
+      default_max_tokens: 4096,
+      pause_poll_seconds: 2,
+      pause_hold_seconds: 240,
+    }),
   /** After this many failures in a row a provider rests for `cooldown_seconds`. */
   cooldown: z
     .strictObject({ failures: z.int().min(1).default(3), seconds: z.number().min(0).default(30) })

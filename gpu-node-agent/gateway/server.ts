@@ -11,7 +11,7 @@ import { CurrencyConverter, DEFAULT_CURRENCY_RATES } from '../../shared/pricing/
 import { readPriceFile } from '../../shared/pricing/loading.js';
 import type { ModelPriceInput } from '../../shared/pricing/model-price.js';
 import { PriceTable } from '../../shared/pricing/price-table.js';
-import { type BudgetAuthority, BudgetGate } from './budget-gate.js';
+import { type BudgetAuthority, BudgetGate, type PauseChange } from './budget-gate.js';
 import type { GatewayConfig } from './config.js';
 import { Listeners } from './http/listener.js';
 import { routesOf } from './http/routes.js';
@@ -68,6 +68,8 @@ export interface GatewayOptions {
   providers?: Provider[];
   logger?: Logger;
   gatewayId?: string;
+  /** Told when an attempt's calls begin to wait for a grant, get budget again, or wait in vain. */
+  onBudgetPause?: (change: PauseChange) => void;
 }
 
 export async function startGateway(
@@ -98,6 +100,9 @@ export async function startGateway(
     leaseAmount: config.budget.lease_amount,
     logger,
     journal,
+    pausePollMs: config.budget.pause_poll_seconds * 1000,
+    pauseHoldMs: config.budget.pause_hold_seconds * 1000,
+    onPause: options.onBudgetPause,
   });
   const traffic = new TrafficLog({
     writer: links.blobs,
@@ -165,6 +170,7 @@ export async function startGateway(
       return listening;
     },
     async close() {
+      budget.stopPausing();
       await listeners.close();
       await Promise.all([budget.close(), traffic.close(), recovery.stop()]);
       await journal.close();

@@ -23,6 +23,16 @@ interface Deps {
   lost: LostAttempts;
   leaseSeconds: number;
   now: () => Date;
+  /** Sends a budget event to the project's webhook (BudgetService.announce); never throws. */
+  announce?: (projectId: string, event: SystemEvent) => Promise<void>;
+}
+
+/** A heartbeat's news of the attempt's budget pause, with the task's project (for its events). */
+export interface BudgetPauseReport {
+  state: 'paused' | 'resumed';
+  since: string;
+  until: string;
+  project_id: string;
 }
 
 export class AttemptReports {
@@ -49,7 +59,12 @@ export class AttemptReports {
    * Extends the lease of an attempt the node still holds; with `verifying`, also records that the
    * agent has stopped and the verification tests run (a report that rides on the heartbeat's write).
    */
-  heartbeat(taskId: string, ref: HeldAttempt, verifying = false): Promise<Task> {
+  heartbeat(
+    taskId: string,
+    ref: HeldAttempt,
+    verifying = false,
+    pause: BudgetPauseReport | null = null,
+  ): Promise<Task> {
     const lease = { lease_expires_at: this.lease() };
     if (verifying) {
       return this.report(
@@ -60,7 +75,51 @@ export class AttemptReports {
         lease,
       );
     }
+    if (pause) return this.budgetPause(taskId, ref, pause, lease);
     return this.report(taskId, ref, null, HELD_STATUSES, lease);
+  }
+
+  /**
+   * Records that the attempt's model calls wait for a budget grant (BudgetPaused), or got budget again
+   * (BudgetResumed): shown on the task while it lasts. Events are named by the pause's start, so a
+   * repeated report records them once.
+   */
+  private async budgetPause(
+    taskId: string,
+    ref: HeldAttempt,
+    pause: BudgetPauseReport,
+    lease: { lease_expires_at: string },
+  ): Promise<Task> {
+    const at = this.deps.now().toISOString();
+    const dedupeKey = `${taskId}:${ref.attempt}:${pause.since}:${pause.state}`;
+    const event =
+      pause.state === 'paused'
+        ? this.deps.publisher.build(
+            'BudgetPaused',
+            {
+              task_id: taskId,
+              project_id: pause.project_id,
+              attempt: ref.attempt,
+              since: pause.since,
+              until: pause.until,
+            },
+            { at, dedupeKey },
+          )
+        : this.deps.publisher.build(
+            'BudgetResumed',
+            {
+              task_id: taskId,
+              project_id: pause.project_id,
+              attempt: ref.attempt,
+              paused_seconds: Math.max(0, (Date.parse(at) - Date.parse(pause.since)) / 1000),
+            },
+            { at, dedupeKey },
+          );
+    const budget_pause =
+      pause.state === 'paused' ? { attempt: ref.attempt, since: pause.since, until: pause.until } : null;
+    const task = await this.report(taskId, ref, null, HELD_STATUSES, { ...lease, budget_pause }, event);
+    await this.deps.announce?.(pause.project_id, event);
+    return task;
   }
 
   async complete(taskId: string, ref: HeldAttempt, result: TaskResult): Promise<Task> {

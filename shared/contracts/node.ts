@@ -45,6 +45,17 @@ export const RunningAttempt = z.strictObject({
   lease_expires_at: z.iso.datetime().optional(),
   /** The agent has stopped and the node runs the verification tests: the task becomes `verifying`. */
   verifying: z.boolean().optional(),
+  /**
+   * Sent when it changed since the last renewal: the attempt's model calls began to wait for a budget
+   * grant (`paused`, until `until` at most), or got budget again (`resumed`).
+   */
+  budget_pause: z
+    .strictObject({
+      state: z.enum(['paused', 'resumed']),
+      since: z.iso.datetime(),
+      until: z.iso.datetime(),
+    })
+    .optional(),
 });
 export type RunningAttempt = z.infer<typeof RunningAttempt>;
 

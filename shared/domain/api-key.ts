@@ -88,5 +88,11 @@ export const GatewayIdentity = z.strictObject({
    */
   route: z.string().nullable().default(null),
   budget_awareness: z.boolean(),
+  /**
+   * How long the key's calls wait for a grant when the project's budget is exhausted and it pauses
+   * (`on_budget_exhausted: pause`): the project's max_pause_seconds for a task key, 0 (refused at
+   * once) for other keys and for projects that fail.
+   */
+  max_pause_seconds: z.int().min(0).default(0),
 });
 export type GatewayIdentity = z.infer<typeof GatewayIdentity>;

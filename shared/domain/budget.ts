@@ -63,15 +63,49 @@ export type LedgerEntry = z.infer<typeof LedgerEntry>;
 
 export const COST_THRESHOLDS = [0.5, 0.8, 1] as const;
 
+/**
+ * POST /api/v1/projects/{id}/grants: more budget for the current period, given by a person (a paused
+ * attempt goes on with it). The same `idempotency_key` grants once: a repeat answers the first grant.
+ */
+export const GrantRequest = z.strictObject({
+  amount: Amount.min(1e-9, 'must be more than 0'),
+  note: z.string().trim().max(1000).optional(),
+  idempotency_key: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits, dots, colons, dashes or underscores')
+    .optional(),
+});
+export type GrantRequest = z.input<typeof GrantRequest>;
+
+export const BudgetGrant = z.strictObject({
+  grant_id: z.string(),
+  project_id: z.string(),
+  period_start: z.iso.datetime(),
+  amount: z.number(),
+  currency: z.string(),
+  note: z.string().nullable(),
+  idempotency_key: z.string(),
+  /** The API key that granted it. */
+  granted_by: z.string(),
+  granted_at: z.iso.datetime(),
+});
+export type BudgetGrant = z.infer<typeof BudgetGrant>;
+
 export const BudgetStatus = z.strictObject({
   project_id: z.string(),
   currency: z.string(),
   budget_limit: z.number(),
   period_start: z.iso.datetime(),
   period_end: z.iso.datetime().nullable(),
+  /** Granted on top of budget_limit this period (see `grants`). */
+  granted: z.number(),
+  grants: z.array(BudgetGrant),
+  /** What happens when nothing is left: fail the attempts' calls, or pause them for a grant. */
+  on_budget_exhausted: z.enum(['fail', 'pause']),
   spent: z.number(),
   /** Leased to gateways and not yet settled. */
   reserved: z.number(),
+  /** budget_limit + granted - spent - reserved. */
   remaining: z.number(),
   thresholds_reached: z.array(z.number()),
   daily_machine_allowance: z.number(),

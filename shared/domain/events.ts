@@ -57,6 +57,32 @@ const DATA = {
     current: z.number(),
     threshold: z.number(),
   }),
+  /**
+   * The attempt's model calls wait for budget (the project pauses instead of failing): it goes on when
+   * a person grants more, or fails with budget_exhausted at `until`.
+   */
+  BudgetPaused: z.strictObject({
+    task_id: z.string(),
+    project_id: z.string(),
+    attempt: z.int(),
+    since: z.iso.datetime(),
+    until: z.iso.datetime(),
+  }),
+  /** The paused attempt's calls got budget again and it goes on. */
+  BudgetResumed: z.strictObject({
+    task_id: z.string(),
+    project_id: z.string(),
+    attempt: z.int(),
+    paused_seconds: z.number().min(0),
+  }),
+  /** A person granted the project more budget for the current period. */
+  BudgetGranted: z.strictObject({
+    project_id: z.string(),
+    grant_id: z.string(),
+    amount: z.number(),
+    currency: z.string(),
+    granted_by: z.string(),
+  }),
 } as const;
 
 export type EventType = keyof typeof DATA;

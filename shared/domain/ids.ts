@@ -13,6 +13,7 @@ export const IdPrefix = {
   node: 'wrk',
   checkpoint: 'chk',
   budgetLease: 'bgl',
+  budgetGrant: 'bgr',
   export: 'exp',
   bookEntry: 'led',
   spendRequest: 'spr',

@@ -1,10 +1,38 @@
 // A project groups tasks under one budget (seed 000 Economic System): a hard spending limit in the
 // project's currency, a daily allowance per machine, and a replenishment period (bi-weekly by default).
+// When the budget runs out, the project's attempts fail (`fail`) or wait for a person to grant more
+// (`pause`, up to `max_pause_seconds`); budget notifications go to its events and, when it names one, a
+// webhook.
 import { z } from 'zod';
 import { Money } from './numbers.js';
 import { ProjectId } from './task.js';
 
 export const Currency = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CAD or USD');
+
+/**
+ * What an attempt does when the project's budget cannot pay for its next model call: `fail` (the call
+ * is refused, the agent stops), or `pause` (the call waits, sandbox and lease kept, until a person
+ * grants more or `max_pause_seconds` pass).
+ */
+export const BudgetExhaustedAction = z.enum(['fail', 'pause']);
+export type BudgetExhaustedAction = z.infer<typeof BudgetExhaustedAction>;
+
+/** An hour by default; at most a week, which no attempt's timeout outlasts. */
+export const DEFAULT_MAX_PAUSE_SECONDS = 3600;
+const MaxPauseSeconds = z
+  .int()
+  .min(1)
+  .max(7 * 24 * 3600);
+
+/** Where budget events (thresholds, pauses, grants) are POSTed as JSON: http(s) only. */
+const WebhookUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2000);
+
+/** What projects stored before a field existed read as. */
+export const PROJECT_FIELD_DEFAULTS = {
+  on_budget_exhausted: 'fail',
+  max_pause_seconds: DEFAULT_MAX_PAUSE_SECONDS,
+  budget_webhook_url: null,
+} as const;
 
 const ProjectFields = {
   name: z.string().trim().min(1).max(200),
@@ -14,6 +42,9 @@ const ProjectFields = {
   daily_machine_allowance: Money.default(0),
   replenish_every_days: z.int().min(1).max(366).nullable().default(14),
   max_concurrent_tasks: z.int().min(1).max(100_000).nullable().default(null),
+  on_budget_exhausted: BudgetExhaustedAction.default('fail'),
+  max_pause_seconds: MaxPauseSeconds.default(DEFAULT_MAX_PAUSE_SECONDS),
+  budget_webhook_url: WebhookUrl.nullable().default(null),
 };
 
 export const ProjectSpec = z.strictObject({ id: ProjectId.optional(), ...ProjectFields });
@@ -29,6 +60,9 @@ export const ProjectPatch = z
     daily_machine_allowance: Money,
     replenish_every_days: z.int().min(1).max(366).nullable(),
     max_concurrent_tasks: z.int().min(1).max(100_000).nullable(),
+    on_budget_exhausted: BudgetExhaustedAction,
+    max_pause_seconds: MaxPauseSeconds,
+    budget_webhook_url: WebhookUrl.nullable(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'must change at least one field');

@@ -267,6 +267,14 @@ export const Task = TaskSpec.extend({
   /** The checkpoint the next attempt starts from instead of a fresh sandbox (possibly another task's). */
   resume_from: z.strictObject({ task_id: TaskId, checkpoint_id: z.string() }).nullable().default(null),
   /**
+   * While the running attempt's model calls wait for a budget grant (its project pauses instead of
+   * failing): since when, and when the pause runs out and the attempt fails with budget_exhausted.
+   */
+  budget_pause: z
+    .strictObject({ attempt: z.int().min(1), since: z.iso.datetime(), until: z.iso.datetime() })
+    .nullable()
+    .default(null),
+  /**
    * The task's latest checkpoint and the attempt that took it: an attempt lost with its node resumes
    * from it (when it is that attempt's), and the next checkpoint names it as its parent.
    */

@@ -5,30 +5,42 @@
 // before it expires is closed by the sweep and counted as spent in full: unknown spending is assumed
 // to have happened, so the budget still holds if a gateway dies. A node key leases only what it may
 // charge (shared/attempts/ownership.ts) and settles only the leases it took.
+//
+// A person may grant a project more for the current period; the grant lowers what the limit is
+// checked against in the same atomic way. A project that pauses instead of failing
+// (`on_budget_exhausted: pause`) refuses a lease with BudgetPausedError: the gateway then holds the
+// call and asks again until a grant makes room or the pause runs out (gpu-node-agent/gateway).
+// Budget events (thresholds, grants, pauses) also go to the project's webhook, kept on the period item
+// until it takes them: the sweep delivers again what it refused.
 
 import type { z } from 'zod';
 import type { NodeOwnership } from '../attempts/ownership.js';
 import { LeaseRequest, LeaseSettlement } from '../contracts/gateway.js';
 import type { Principal } from '../domain/api-key.js';
 import {
+  type BudgetGrant,
   BudgetLease,
   type BudgetStatus,
   budgetPeriod,
   COST_THRESHOLDS,
+  GrantRequest,
   type LedgerEntry,
   roundMoney,
   UsageSummary,
   utcDay,
 } from '../domain/budget.js';
+import type { SystemEvent } from '../domain/events.js';
 import { deterministicId, IdPrefix, newId } from '../domain/ids.js';
 import type { Project } from '../domain/project.js';
 import {
   BudgetExhaustedError,
+  BudgetPausedError,
   ConflictError,
   ForbiddenError,
   NotFoundError,
   ValidationError,
 } from '../errors.js';
+import type { BudgetWebhook } from '../events/budget-webhook.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { Logger } from '../logger.js';
 import type { BudgetRepository, OpenLease } from '../store/budget-repository.js';
@@ -46,6 +58,7 @@ interface Deps {
   ownership: NodeOwnership;
   gatewayKeys: GatewayKeyService;
   publisher: EventPublisher;
+  webhook: BudgetWebhook;
   logger: Logger;
   now: () => Date;
 }
@@ -144,7 +157,8 @@ export class BudgetService {
         const current = budgetPeriod(project, now);
         const previous = previousPeriodStart(project, current.start);
         for (const start of previous ? [previous, current.start] : [current.start]) {
-          const { leases } = await this.deps.budgets.period(project.id, start);
+          const { leases, notices } = await this.deps.budgets.period(project.id, start);
+          for (const event of notices) await this.deliver(project, start, event);
           for (const lease of leases.filter((l) => Date.parse(l.expires_at) <= now.getTime())) {
             if (await this.close(project, start, lease, lease.amount, 'expired', UsageSummary.parse({}))) {
               expired++;
@@ -201,6 +215,9 @@ export class BudgetService {
       budget_limit: project.budget_limit,
       period_start: period.start,
       period_end: period.end,
+      granted: counters.granted,
+      grants: counters.grants,
+      on_budget_exhausted: project.on_budget_exhausted,
       spent: counters.spent,
       reserved: counters.leased,
       remaining: roundMoney(Math.max(0, project.budget_limit - counters.committed)),
@@ -235,9 +252,83 @@ export class BudgetService {
     if (!(await this.deps.budgets.reservePeriod(project.id, period.start, project.budget_limit, lease)))
       return false;
     const counters = await this.deps.budgets.closeLease(project.id, period.start, lease, lease.amount);
-    if (counters && project.budget_limit > 0)
-      await this.reached(project, period.start, counters.spent / project.budget_limit);
+    const budget = counters ? project.budget_limit + counters.granted : 0;
+    if (counters && budget > 0) await this.reached(project, period.start, counters.spent / budget, budget);
     return true;
+  }
+
+  /**
+   * Grants the project `amount` more for the current period (calls paused for budget go on with it).
+   * The same idempotency key grants once: a repeat answers the first grant with `created: false`, and
+   * a different grant under a used key is a conflict. Without a key every call grants.
+   */
+  async grant(
+    projectId: string,
+    input: unknown,
+    caller: Principal,
+  ): Promise<{ grant: BudgetGrant; created: boolean; status: BudgetStatus }> {
+    const request = parseOrThrow(GrantRequest, input, { what: 'grant' });
+    const project = await this.project(projectId);
+    const now = this.deps.now();
+    const period = budgetPeriod(project, now);
+    const grantId = newId(IdPrefix.budgetGrant, now);
+    const grant: BudgetGrant = {
+      grant_id: grantId,
+      project_id: project.id,
+      period_start: period.start,
+      amount: roundMoney(request.amount),
+      currency: project.currency,
+      note: request.note ?? null,
+      idempotency_key: request.idempotency_key ?? grantId,
+      granted_by: caller.keyId,
+      granted_at: now.toISOString(),
+    };
+    const earlier = await this.deps.budgets.grant(project.id, period.start, grant);
+    if (earlier) {
+      if (earlier.amount !== grant.amount || earlier.note !== grant.note) {
+        throw new ConflictError(
+          `Idempotency key ${grant.idempotency_key} already granted ${earlier.amount} ${earlier.currency} (${earlier.grant_id}); a different grant needs another key`,
+          { details: [{ path: 'idempotency_key', problem: 'already used for a different grant' }] },
+        );
+      }
+      return { grant: earlier, created: false, status: await this.status(project.id) };
+    }
+    this.deps.logger.info('budget_granted', {
+      project_id: project.id,
+      grant_id: grant.grant_id,
+      amount: grant.amount,
+      granted_by: caller.keyId,
+    });
+    const event = await this.deps.publisher.publish(
+      'BudgetGranted',
+      {
+        project_id: project.id,
+        grant_id: grant.grant_id,
+        amount: grant.amount,
+        currency: grant.currency,
+        granted_by: grant.granted_by,
+      },
+      { at: grant.granted_at, dedupeKey: grant.grant_id },
+    );
+    await this.announce(project, period.start, event);
+    return { grant, created: true, status: await this.status(project.id) };
+  }
+
+  /**
+   * Sends a budget event (already in the event log) to the project's webhook, if it has one: kept on
+   * the period until the webhook takes it, so the sweep tries again after a failed delivery.
+   */
+  async announce(projectOrId: Project | string, periodStart: string | null, event: SystemEvent) {
+    const project = typeof projectOrId === 'string' ? await this.project(projectOrId) : projectOrId;
+    if (!project.budget_webhook_url) return;
+    const start = periodStart ?? budgetPeriod(project, this.deps.now()).start;
+    await this.deps.budgets.notice(project.id, start, event);
+    await this.deliver(project, start, event);
+  }
+
+  private async deliver(project: Project, periodStart: string, event: SystemEvent): Promise<void> {
+    if (await this.deps.webhook.deliver(project, event))
+      await this.deps.budgets.delivered(project.id, periodStart, event.event_id);
   }
 
   async ledger(projectId: string, limit: number, cursor?: string): Promise<Page<LedgerEntry>> {
@@ -318,10 +409,16 @@ export class BudgetService {
   /** What is left, with what is spent and what is leased to gateways (which may still come back). */
   private async projectRefusal(project: Project, periodStart: string, asked: number) {
     const counters = await this.deps.budgets.period(project.id, periodStart);
-    return new BudgetExhaustedError(
-      `Project ${project.id} has ${money(project.budget_limit - counters.committed, project)} of its budget of ${money(project.budget_limit, project)} left this period (${money(counters.spent, project)} spent, ${money(counters.leased, project)} leased to gateways and not yet settled); asked for ${money(asked, project)}`,
-      { details: [{ path: 'amount', problem: 'exceeds the project budget left' }] },
-    );
+    const granted = counters.granted > 0 ? ` and ${money(counters.granted, project)} granted` : '';
+    const left = `Project ${project.id} has ${money(project.budget_limit - counters.committed, project)} of its budget of ${money(project.budget_limit, project)}${granted} left this period (${money(counters.spent, project)} spent, ${money(counters.leased, project)} leased to gateways and not yet settled); asked for ${money(asked, project)}`;
+    const details = [{ path: 'amount', problem: 'exceeds the project budget left' }];
+    if (project.on_budget_exhausted === 'pause') {
+      return new BudgetPausedError(
+        `${left}. The project pauses: its calls wait up to ${project.max_pause_seconds} s for a grant (autovibe projects grant ${project.id} <amount>)`,
+        { details },
+      );
+    }
+    return new BudgetExhaustedError(left, { details });
   }
 
   private async close(
@@ -344,26 +441,27 @@ export class BudgetService {
         roundMoney(spent),
       );
     }
-    if (project.budget_limit > 0)
-      await this.reached(project, periodStart, counters.spent / project.budget_limit);
+    const budget = project.budget_limit + counters.granted;
+    if (budget > 0) await this.reached(project, periodStart, counters.spent / budget, budget);
     return true;
   }
 
   /**
    * Sends CostThresholdReached once per threshold and period, for each threshold `ratio` is at: the share
-   * of the budget spent, never what is merely leased.
+   * of the budget (the limit and what was granted) spent, never what is merely leased.
    */
-  private async reached(project: Project, periodStart: string, ratio: number): Promise<void> {
+  private async reached(project: Project, periodStart: string, ratio: number, budget: number) {
     for (const threshold of COST_THRESHOLDS.filter((t) => ratio >= t)) {
       if (!(await this.deps.budgets.reachThreshold(project.id, periodStart, threshold))) continue;
-      const current = roundMoney(ratio * project.budget_limit);
+      const current = roundMoney(ratio * budget);
       // Alarms are built on this line (a CloudWatch metric filter), so its event name is stable.
       this.deps.logger.warn('cost_threshold_reached', { project_id: project.id, threshold, current });
-      await this.deps.publisher.publish(
+      const event = await this.deps.publisher.publish(
         'CostThresholdReached',
         { project_id: project.id, current, threshold },
-        { at: this.deps.now().toISOString() },
+        { at: this.deps.now().toISOString(), dedupeKey: `${project.id}:${periodStart}:${threshold}` },
       );
+      await this.announce(project, periodStart, event);
     }
   }
 

@@ -67,6 +67,7 @@ export class GatewayKeyService {
       allowed_models: binding.allowed_models,
       route: null,
       budget_awareness: binding.budget_awareness,
+      max_pause_seconds: 0,
     };
   }
 
@@ -105,6 +106,7 @@ export class GatewayKeyService {
       );
     }
     const { preferred, allow_fallback } = task.model_preferences;
+    const project = await this.deps.projects.get(task.project_id);
     return {
       kind: 'task',
       key_id: task.id,
@@ -118,6 +120,7 @@ export class GatewayKeyService {
       allowed_models: allow_fallback ? [] : preferred,
       route: preferred[0] ?? null,
       budget_awareness: task.budget_awareness,
+      max_pause_seconds: project?.on_budget_exhausted === 'pause' ? project.max_pause_seconds : 0,
     };
   }
 }

@@ -129,7 +129,11 @@ export class NodeService {
       const { task_id, attempt } = entry;
       const held: HeldAttempt = { worker_id: nodeId, attempt };
       try {
-        const task = await this.deps.reports.heartbeat(task_id, held, entry.verifying === true);
+        const pause = entry.budget_pause && {
+          ...entry.budget_pause,
+          project_id: (await this.deps.tasks.get(task_id))?.project_id ?? '',
+        };
+        const task = await this.deps.reports.heartbeat(task_id, held, entry.verifying === true, pause);
         renewed.push({ task_id, attempt, lease_expires_at: task.lease_expires_at!, status: task.status });
       } catch (error) {
         if (!(error instanceof StaleAttemptError || error instanceof NotFoundError)) throw error;
@@ -166,7 +170,8 @@ export class NodeService {
    * cancelled or handed on, which the write that then fails tells the node.
    */
   private needsWrite(entry: RunningAttempt, node: Node): boolean {
-    if (entry.verifying || !entry.lease_expires_at || !node.assigned.includes(entry.task_id)) return true;
+    if (entry.verifying || entry.budget_pause || !entry.lease_expires_at) return true;
+    if (!node.assigned.includes(entry.task_id)) return true;
     const leftSeconds = (Date.parse(entry.lease_expires_at) - this.deps.now().getTime()) / 1000;
     return leftSeconds < (this.deps.leaseSeconds * 2) / 3;
   }

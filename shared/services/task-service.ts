@@ -106,6 +106,7 @@ export class TaskService {
       result: null,
       resume_from: options.resumeFrom ?? null,
       last_checkpoint: null,
+      budget_pause: null,
     };
 
     const placement = await this.placeNew(task);

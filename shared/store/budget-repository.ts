@@ -1,10 +1,14 @@
 // Budget counters and the ledger in DynamoDB. Every change is one atomic update of one item: a lease is
 // granted only by a conditional ADD that keeps `committed` (spent + leased) within the limit, and it is
 // closed (settled or expired) by a write conditional on the lease still being open, so a retried
-// settlement can never count twice.
+// settlement can never count twice. A grant (more budget for the period, from a person) is stored on
+// the period item too, in the write that lowers `committed` by its amount, conditional on its
+// idempotency key being new there: a repeated grant changes nothing, and every limit check (one
+// conditional ADD, which cannot do arithmetic on two attributes) sees the grant at once.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type LedgerEntry, roundMoney } from '../domain/budget.js';
+import { type BudgetGrant, type LedgerEntry, roundMoney } from '../domain/budget.js';
+import type { SystemEvent } from '../domain/events.js';
 import { type Item, isConditionFailure, type Page, readPage } from './dynamo.js';
 
 /** An open lease, stored on its period item as the attribute `lease_<id>`. */
@@ -19,12 +23,17 @@ export interface OpenLease {
 }
 
 export interface PeriodCounters {
-  /** Spent plus leased: what the limit is checked against. */
+  /** Spent plus leased, less what was granted: what the project's budget_limit is checked against. */
   committed: number;
   spent: number;
   leased: number;
+  granted: number;
   thresholds: number[];
   leases: OpenLease[];
+  /** Oldest first. */
+  grants: BudgetGrant[];
+  /** Budget events the project's webhook has not taken yet. */
+  notices: SystemEvent[];
 }
 
 export interface MachineDay {
@@ -34,6 +43,8 @@ export interface MachineDay {
 }
 
 const LEASE_ATTRIBUTE = 'lease_';
+const GRANT_ATTRIBUTE = 'grant_';
+const NOTICE_ATTRIBUTE = 'notice_';
 /** Financial records are kept 90 days (seed 000 retention). */
 const LEDGER_TTL_SECONDS = 90 * 24 * 3600;
 
@@ -63,7 +74,8 @@ export class BudgetRepository {
         TableName: this.table,
         Key: { project_id: projectId, key: periodKey(periodStart) },
         UpdateExpression: 'ADD #committed :amount, #leased :amount SET #lease = :lease',
-        ConditionExpression: '(attribute_not_exists(#committed) OR #committed <= :max) AND :max >= :zero',
+        // Grants take `committed` below zero, so :max may be negative once there is a grant.
+        ConditionExpression: '(attribute_not_exists(#committed) AND :max >= :zero) OR #committed <= :max',
         ExpressionAttributeNames: {
           '#committed': 'committed',
           '#leased': 'leased',
@@ -117,6 +129,27 @@ export class BudgetRepository {
     }
   }
 
+  /**
+   * Adds `grant` to the period: its amount is taken off `committed` and added to `granted`, once per
+   * idempotency key. Null when it was granted; the grant stored under the key when it already was.
+   */
+  async grant(projectId: string, periodStart: string, grant: BudgetGrant): Promise<BudgetGrant | null> {
+    const name = GRANT_ATTRIBUTE + grant.idempotency_key;
+    const granted = await this.conditionally(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { project_id: projectId, key: periodKey(periodStart) },
+        UpdateExpression: 'ADD #committed :less, #granted :amount SET #grant = :grant',
+        ConditionExpression: 'attribute_not_exists(#grant)',
+        ExpressionAttributeNames: { '#committed': 'committed', '#granted': 'granted', '#grant': name },
+        ExpressionAttributeValues: { ':less': -grant.amount, ':amount': grant.amount, ':grant': grant },
+      }),
+    );
+    if (granted) return null;
+    const period = await this.period(projectId, periodStart);
+    return period.grants.find((g) => g.idempotency_key === grant.idempotency_key)!;
+  }
+
   /** The lease as stored, or null once it is closed. */
   async openLease(projectId: string, periodStart: string, leaseId: string): Promise<OpenLease | null> {
     const period = await this.period(projectId, periodStart);
@@ -144,6 +177,30 @@ export class BudgetRepository {
         ConditionExpression: 'attribute_not_exists(#thresholds) OR NOT contains(#thresholds, :value)',
         ExpressionAttributeNames: { '#thresholds': 'thresholds' },
         ExpressionAttributeValues: { ':set': new Set([threshold]), ':value': threshold },
+      }),
+    );
+  }
+
+  /** Keeps `event` on the period until the project's webhook has taken it (see `delivered`). */
+  async notice(projectId: string, periodStart: string, event: SystemEvent): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { project_id: projectId, key: periodKey(periodStart) },
+        UpdateExpression: 'SET #notice = if_not_exists(#notice, :event)',
+        ExpressionAttributeNames: { '#notice': NOTICE_ATTRIBUTE + event.event_id },
+        ExpressionAttributeValues: { ':event': event },
+      }),
+    );
+  }
+
+  async delivered(projectId: string, periodStart: string, eventId: string): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { project_id: projectId, key: periodKey(periodStart) },
+        UpdateExpression: 'REMOVE #notice',
+        ExpressionAttributeNames: { '#notice': NOTICE_ATTRIBUTE + eventId },
       }),
     );
   }
@@ -281,12 +338,22 @@ function countersOf(item: Item): PeriodCounters {
   const leases = Object.entries(item)
     .filter(([name]) => name.startsWith(LEASE_ATTRIBUTE))
     .map(([, lease]) => lease as OpenLease);
+  const grants = Object.entries(item)
+    .filter(([name]) => name.startsWith(GRANT_ATTRIBUTE))
+    .map(([, grant]) => grant as BudgetGrant)
+    .sort((a, b) => a.granted_at.localeCompare(b.granted_at) || a.grant_id.localeCompare(b.grant_id));
+  const notices = Object.entries(item)
+    .filter(([name]) => name.startsWith(NOTICE_ATTRIBUTE))
+    .map(([, event]) => event as SystemEvent);
   const thresholds = item.thresholds instanceof Set ? [...(item.thresholds as Set<number>)] : [];
   return {
     committed: roundMoney(Number(item.committed ?? 0)),
     spent: roundMoney(Number(item.spent ?? 0)),
     leased: roundMoney(Number(item.leased ?? 0)),
+    granted: roundMoney(Number(item.granted ?? 0)),
     thresholds: thresholds.map(Number).sort((a, b) => a - b),
     leases,
+    grants,
+    notices,
   };
 }

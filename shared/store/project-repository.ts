@@ -3,7 +3,7 @@
 // on it being zero, so a project can never vanish from under a task submitted at the same moment.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Project } from '../domain/project.js';
+import { PROJECT_FIELD_DEFAULTS, type Project } from '../domain/project.js';
 import { ConflictError } from '../errors.js';
 import {
   getById,
@@ -113,5 +113,5 @@ export class ProjectRepository {
 }
 
 function projectOf({ task_count: _, ...project }: Item): Project {
-  return project as Project;
+  return { ...PROJECT_FIELD_DEFAULTS, ...project } as Project;
 }

@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { SystemEvent } from '../domain/events.js';
 import type { Task } from '../domain/task.js';
-import { canTransition, TASK_STATUSES, type TaskStatus } from '../domain/task-state.js';
+import { canTransition, isHeld, TASK_STATUSES, type TaskStatus } from '../domain/task-state.js';
 import { ConflictError } from '../errors.js';
 import {
   fieldAssignments,
@@ -121,8 +121,7 @@ export class TaskRepository {
   async getWithFingerprint(id: string): Promise<{ task: Task; fingerprint?: string } | null> {
     const item = await getById(this.db, this.table, id);
     if (!item) return null;
-    const { fingerprint, history: _, ...task } = item as unknown as TaskItem;
-    return { task, fingerprint };
+    return { task: stripInternal(item), fingerprint: (item as unknown as TaskItem).fingerprint };
   }
 
   /**
@@ -299,6 +298,9 @@ export class TaskRepository {
 
 function stripInternal(item: Item): Task {
   const { fingerprint: _f, history: _h, ...task } = item as unknown as TaskItem;
-  // Tasks stored before lost attempts were counted have none.
-  return { ...task, lost_attempts: task.lost_attempts ?? 0 };
+  // Tasks stored before lost attempts were counted have none. A budget pause is its attempt's, and
+  // only while that attempt runs: no write has to clear it when the attempt ends.
+  const pause = task.budget_pause;
+  const paused = pause && pause.attempt === task.attempt && isHeld(task.status) ? pause : null;
+  return { ...task, lost_attempts: task.lost_attempts ?? 0, budget_pause: paused };
 }

@@ -1,7 +1,9 @@
 // `autovibe projects ...`: budgets and limits that tasks run under.
+
+import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { ApiClient } from '../../../shared/api-client.js';
-import type { BudgetStatus, LedgerEntry } from '../../../shared/domain/budget.js';
+import type { BudgetGrant, BudgetStatus, LedgerEntry } from '../../../shared/domain/budget.js';
 import type { Project } from '../../../shared/domain/project.js';
 import { printFields, printJson, printTable } from '../output.js';
 
@@ -17,6 +19,9 @@ interface ProjectFlags {
   dailyAllowance?: string;
   replenishDays?: string;
   maxConcurrent?: string;
+  onBudgetExhausted?: string;
+  maxPauseSeconds?: string;
+  budgetWebhook?: string;
 }
 
 export function registerProjects(program: Command, client: Client, json: Json): void {
@@ -28,7 +33,13 @@ export function registerProjects(program: Command, client: Client, json: Json): 
       .option('--budget <amount>', 'hard spending limit')
       .option('--daily-allowance <amount>', 'daily spending allowance per machine')
       .option('--replenish-days <days>', 'budget replenishment period in days (default 14, bi-weekly)')
-      .option('--max-concurrent <n>', 'most tasks of this project running at once');
+      .option('--max-concurrent <n>', 'most tasks of this project running at once')
+      .option(
+        '--on-budget-exhausted <action>',
+        'fail: refuse calls the budget cannot pay; pause: hold them until a grant (default fail)',
+      )
+      .option('--max-pause-seconds <n>', 'longest a paused attempt waits for a grant (default 3600)')
+      .option('--budget-webhook <url>', 'POST budget events (thresholds, pauses, grants) here');
 
   withFields(
     projects
@@ -71,9 +82,11 @@ export function registerProjects(program: Command, client: Client, json: Json): 
         ['project', status.project_id],
         ['period', `${status.period_start} → ${status.period_end ?? 'never replenished'}`],
         ['limit', money(status.budget_limit)],
+        ['granted', `${money(status.granted)} (${status.grants.length} grants)`],
+        ['when exhausted', status.on_budget_exhausted],
         [
           'spent',
-          `${money(status.spent)} (${status.budget_limit > 0 ? ((100 * status.spent) / status.budget_limit).toFixed(1) : '-'} %)`,
+          `${money(status.spent)} (${status.budget_limit + status.granted > 0 ? ((100 * status.spent) / (status.budget_limit + status.granted)).toFixed(1) : '-'} %)`,
         ],
         ['reserved', money(status.reserved)],
         ['remaining', money(status.remaining)],
@@ -94,6 +107,34 @@ export function registerProjects(program: Command, client: Client, json: Json): 
           { header: 'LEFT TODAY', value: (m) => money(m.remaining) },
         ]);
       }
+    });
+
+  projects
+    .command('grant <id> <amount>')
+    .description(
+      'Grant the project more budget for this period (in its currency): attempts paused for budget go on',
+    )
+    .option('--note <text>', 'why, kept with the grant')
+    .option(
+      '--idempotency-key <key>',
+      'grant once under this key, however often the command is repeated (default: a new key)',
+    )
+    .action(async (id: string, amount: string, flags: { note?: string; idempotencyKey?: string }) => {
+      const body = {
+        amount: Number.isNaN(Number(amount)) ? amount : Number(amount),
+        ...(flags.note !== undefined && { note: flags.note }),
+        idempotency_key: flags.idempotencyKey ?? `cli-${randomUUID()}`,
+      };
+      const answer = await (await client()).request<{ grant: BudgetGrant; status: BudgetStatus }>(
+        'POST',
+        `/api/v1/projects/${encodeURIComponent(id)}/grants`,
+        { body },
+      );
+      if (json()) return printJson(answer);
+      const { grant, status } = answer;
+      console.log(
+        `${grant.grant_id}  granted ${grant.amount} ${grant.currency} to ${grant.project_id}; ${status.remaining} ${status.currency} remaining this period`,
+      );
     });
 
   projects
@@ -170,6 +211,9 @@ function bodyOf(flags: ProjectFlags): Record<string, unknown> {
     daily_machine_allowance: number(flags.dailyAllowance),
     replenish_every_days: number(flags.replenishDays),
     max_concurrent_tasks: number(flags.maxConcurrent),
+    on_budget_exhausted: flags.onBudgetExhausted,
+    max_pause_seconds: number(flags.maxPauseSeconds),
+    budget_webhook_url: flags.budgetWebhook,
   };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
 }

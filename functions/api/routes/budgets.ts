@@ -1,5 +1,6 @@
 // Budgets: gateways lease chunks of a project's budget and settle what they spent; people read a
-// project's budget and its ledger (a node learns what is left from its lease answers).
+// project's budget and its ledger (a node learns what is left from its lease answers); an admin grants
+// a project more for the current period (what releases attempts paused for budget).
 
 import { z } from 'zod';
 import {
@@ -9,8 +10,15 @@ import {
   SettleAnswer,
 } from '../../../shared/contracts/gateway.js';
 import type { ControlPlane } from '../../../shared/control-plane.js';
-import { BudgetStatus, LeaseId, LedgerEntry } from '../../../shared/domain/budget.js';
 import {
+  BudgetGrant,
+  BudgetStatus,
+  GrantRequest,
+  LeaseId,
+  LedgerEntry,
+} from '../../../shared/domain/budget.js';
+import {
+  ADMIN,
   NODE_OR_ADMIN,
   PageQuery,
   PEOPLE,
@@ -20,6 +28,8 @@ import {
   readJson,
   readQuery,
 } from '../route.js';
+
+const GrantAnswer = z.strictObject({ grant: BudgetGrant, status: BudgetStatus });
 
 export function budgetRoutes(plane: ControlPlane): RouteDef[] {
   return [
@@ -69,6 +79,29 @@ export function budgetRoutes(plane: ControlPlane): RouteDef[] {
       responses: { 200: { description: 'Budget status', schema: BudgetStatus } },
       async handle(c) {
         return c.json(await plane.budgets.status(c.req.param('id')!));
+      },
+    },
+    {
+      method: 'post',
+      operationId: 'grantProjectBudget',
+      path: '/api/v1/projects/:id/grants',
+      params: ProjectParams,
+      summary:
+        'Grant the project more budget for the current period, on top of budget_limit: attempts paused for budget (on_budget_exhausted: pause) go on within seconds. The same idempotency_key grants once; a repeat answers the first grant (200), a different grant under it is a conflict (409).',
+      tag: 'budgets',
+      roles: ADMIN,
+      body: GrantRequest,
+      responses: {
+        201: { description: 'Granted; the budget now', schema: GrantAnswer },
+        200: { description: 'Granted before under this idempotency key', schema: GrantAnswer },
+      },
+      async handle(c) {
+        const { grant, created, status } = await plane.budgets.grant(
+          c.req.param('id')!,
+          await readJson(c),
+          c.get('principal'),
+        );
+        return c.json({ grant, status }, created ? 201 : 200);
       },
     },
     {

@@ -35,6 +35,11 @@ export class Attempt {
   private readonly trajectory: TrajectoryRecorder;
   /** Sent with every model call of the attempt and recorded with its trajectory. */
   private readonly seed: number;
+  /** The attempt's budget pause as last changed, and as the control plane last acknowledged it. */
+  private pause: { state: 'paused' | 'resumed'; since: string; until: string } | null = null;
+  private pauseSent: string | null = null;
+  private pauseRecorded: string | null = null;
+  private stopDetail = '';
 
   constructor(
     private readonly deps: AttemptDeps,
@@ -54,17 +59,38 @@ export class Attempt {
 
   /** What the next heartbeat reports about this attempt. */
   get heartbeat(): RunningAttempt {
+    const pause = this.pause && JSON.stringify(this.pause);
+    this.pauseSent = pause;
     return {
       ...this.ref,
       lease_expires_at: this.leaseExpiresAt,
       ...(this.verifying && !this.verifyingRecorded ? { verifying: true } : {}),
+      ...(pause !== this.pauseRecorded && this.pause ? { budget_pause: this.pause } : {}),
     };
   }
 
-  /** A heartbeat renewed the lease (and recorded the status it reports). */
+  /** A heartbeat renewed the lease (and recorded the status and budget pause it reported). */
   renewed(leaseExpiresAt: string, status: string): void {
     this.leaseExpiresAt = leaseExpiresAt;
     if (status === 'verifying') this.verifyingRecorded = true;
+    this.pauseRecorded = this.pauseSent;
+  }
+
+  /**
+   * The node's gateway holds the attempt's model calls for a budget grant, or they got budget again
+   * (the next heartbeat tells the control plane), or the pause ran out: the attempt stops and fails
+   * with budget_exhausted, its sandbox destroyed like any other end.
+   */
+  budgetPaused(change: { state: 'paused' | 'resumed' | 'expired'; since: Date; until: Date }): void {
+    const since = change.since.toISOString();
+    const until = change.until.toISOString();
+    if (change.state === 'expired') {
+      const seconds = Math.round((change.until.getTime() - change.since.getTime()) / 1000);
+      this.stopDetail = `the project's budget stayed exhausted through a pause of ${seconds} s (since ${since}) and no grant came`;
+      this.stop('budget_exhausted');
+      return;
+    }
+    this.pause = { state: change.state, since, until };
   }
 
   /** Stops the attempt: the agent and its commands are killed; run() then reports as `reason` says. */
@@ -186,12 +212,18 @@ export class Attempt {
   private async reportStop(checkpoints: AttemptCheckpoints | null): Promise<void> {
     const reason = this.halt.reason!;
     await this.storeLog();
-    return reportStop(this.deps, this.ref, reason, async () => {
-      if (!checkpoints) return null;
-      return checkpoints.take('drain').catch((error) => {
-        this.deps.logger.error('checkpoint_failed', { ...this.ref, reason, error });
-        return null;
-      });
-    });
+    return reportStop(
+      this.deps,
+      this.ref,
+      reason,
+      async () => {
+        if (!checkpoints) return null;
+        return checkpoints.take('drain').catch((error) => {
+          this.deps.logger.error('checkpoint_failed', { ...this.ref, reason, error });
+          return null;
+        });
+      },
+      this.stopDetail,
+    );
   }
 }

@@ -1,6 +1,7 @@
 // What the attempt tells the control plane at its end: its verdict (complete, or fail with the result
 // when no test passed), why it stopped early (timed out; released with a checkpoint when the node
-// drains; nothing when cancelled, which the control plane knows already), or the error that ended it,
+// drains; failed with budget_exhausted when a budget pause ran out; nothing when cancelled, which the
+// control plane knows already), or the error that ended it,
 // retryable unless another try cannot help.
 
 import type { TaskResult } from '../../../shared/domain/trajectory.js';
@@ -28,11 +29,14 @@ export async function reportStop(
   ref: AttemptRef,
   reason: StopReason,
   checkpoint: () => Promise<string | null>,
+  detail = '',
 ): Promise<void> {
   const fields = { task_id: ref.task_id, attempt: ref.attempt, reason };
   logger.info('attempt_stopped', fields);
   try {
     if (reason === 'timeout') await api.timeOut(ref);
+    else if (reason === 'budget_exhausted')
+      await api.fail(ref, `budget_exhausted: ${detail}`, { retryable: true });
     else if (reason === 'draining') await api.release(ref, 'the node is shutting down', await checkpoint());
     // Cancelled (or handed to another node): the control plane knows already.
   } catch (error) {

@@ -1,11 +1,11 @@
 // Why and when an attempt stops before its end: a cancel (carried back by a heartbeat), the node
-// draining, or the task's deadline. The first reason given is the one reported; the signal aborts the
+// draining, the task's deadline, or a budget pause that ran out with no grant. The first reason given is the one reported; the signal aborts the
 // agent and every command it runs.
 import type { Task } from '../../../shared/domain/task.js';
 import type { Cancel, Clock } from '../clock.js';
 
 /** Why an attempt stops before its end. */
-export type StopReason = 'cancelled' | 'timeout' | 'draining';
+export type StopReason = 'cancelled' | 'timeout' | 'draining' | 'budget_exhausted';
 
 export class AttemptStop {
   private readonly abort = new AbortController();

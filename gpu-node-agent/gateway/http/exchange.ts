@@ -41,7 +41,14 @@ export class NodeExchange implements Exchange {
   }
 
   startStream(headers: Record<string, string>): void {
+    if (this.res.headersSent) return;
     this.res.writeHead(200, headers);
+    // Each keep-alive comment goes out as it is written.
+    this.res.flushHeaders();
+  }
+
+  get streamStarted(): boolean {
+    return this.res.headersSent;
   }
 
   write(events: SseEvent[]): void {

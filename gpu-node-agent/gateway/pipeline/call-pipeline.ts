@@ -107,8 +107,17 @@ export class CallPipeline {
         // A spent budget stays spent: the SDKs (openai, Anthropic's) read this header before the
         // status and send the call once, not three times.
         if (status === 402) headers['x-should-retry'] = 'false';
+        // A call held in a budget pause is sent again, and waits on in the same pause.
+        if (status === 503 && failure.code === 'budget_paused') {
+          headers['x-should-retry'] = 'true';
+          headers['retry-after'] = '1';
+        }
         answer = () => {
-          exchange.json(status, errorBody, headers);
+          // A stream opened while the call waited for budget ends with an error event instead.
+          if (exchange.streamStarted) {
+            const writer = adapter.stream(start.bodyModel, 0, body);
+            exchange.write(writer.failWith(status, failure.code, failure.message));
+          } else exchange.json(status, errorBody, headers);
           // A stream that had begun ends here instead.
           exchange.close();
         };

@@ -1,10 +1,23 @@
 // Step 3, reserve: the plan's worst case is held from the budget before anything goes upstream (written
 // ahead as the call's hold, so a crash counts it), and a key that asks for budget awareness has the model
-// told what is left (seed 000).
+// told what is left (seed 000). A task key of a project that pauses for budget may wait for a grant; a
+// streamed call that waits opens its stream at once and sends SSE comments, which every SSE client
+// ignores, so neither its SDK's timeout nor an idle proxy ends it.
 import type { ChatCompletionCreateParams } from 'openai/resources/chat/completions';
 import type { GatewayIdentity } from '../../../shared/domain/api-key.js';
-import type { BudgetGate, BudgetSnapshot, Reservation } from '../budget-gate.js';
+import type { BudgetGate, BudgetSnapshot, PauseTerms, Reservation } from '../budget-gate.js';
+import type { Exchange } from './exchange.js';
 import type { CallPlan } from './plan.js';
+
+/** How often a paused stream tells its client it is still there. */
+const KEEPALIVE_MS = 15_000;
+const KEEPALIVE = new TextEncoder().encode(': budget exhausted; paused until more is granted\n\n');
+const PAUSED_STREAM_HEADERS = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  'x-autovibe-budget-paused': 'true',
+};
 
 /** The call's hold on budget, and the budget as it stood once the hold was taken. */
 export interface Hold {
@@ -15,13 +28,47 @@ export interface Hold {
 /** Holds the plan's worst case for the call, waiting for money to come back unless the client goes away. */
 export async function reserve(
   budget: BudgetGate,
-  call: { readonly id: string; readonly exchange: { readonly signal: AbortSignal } },
+  call: { readonly id: string; readonly stream: boolean; readonly exchange: Exchange },
   identity: GatewayIdentity,
   plan: CallPlan,
 ): Promise<Hold> {
   const scope = { project_id: identity.project_id, worker_id: identity.worker_id };
-  const reservation = await budget.reserve(scope, plan.worstCaseUsd, call.id, call.exchange.signal);
-  return { reservation, snapshot: budget.snapshot(scope) };
+  const keepalive = call.stream ? new PausedStream(call.exchange) : null;
+  const pause: PauseTerms | null =
+    identity.max_pause_seconds > 0 && identity.task_id
+      ? {
+          key: `${identity.task_id}#${identity.attempt}`,
+          maxSeconds: identity.max_pause_seconds,
+          onWait: keepalive ? () => keepalive.begin() : undefined,
+        }
+      : null;
+  try {
+    const reservation = await budget.reserve(scope, plan.worstCaseUsd, call.id, call.exchange.signal, pause);
+    return { reservation, snapshot: budget.snapshot(scope) };
+  } finally {
+    keepalive?.end();
+  }
+}
+
+/** A streamed call's stream, opened early while it waits in a pause and kept alive with comments. */
+class PausedStream {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly exchange: Exchange) {}
+
+  begin(): void {
+    if (this.timer) return;
+    if (!this.exchange.streamStarted) {
+      this.exchange.startStream(PAUSED_STREAM_HEADERS);
+      this.exchange.writeRaw(KEEPALIVE);
+    }
+    this.timer = setInterval(() => this.exchange.writeRaw(KEEPALIVE), KEEPALIVE_MS);
+  }
+
+  end(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
 }
 
 /** The request that goes upstream: the client's, with the budget note where the key asks for one. */
