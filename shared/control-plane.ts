@@ -17,23 +17,27 @@ import type { ControlPlaneConfig, RuntimeConfig } from './config.js';
 import { EventPublisher } from './events/event-publisher.js';
 import { Exporter } from './export/exporter.js';
 import { createLogger } from './logger.js';
+import { CurrencyConverter } from './pricing/currency.js';
 import type { SchedulerConfig } from './scheduler/config.js';
 import { Dispatcher } from './scheduler/dispatcher.js';
 import { Sweeper } from './scheduler/sweeper.js';
 import { ApiKeyService } from './services/api-key-service.js';
 import { AttemptService } from './services/attempt-service.js';
+import { BanditService } from './services/bandit-service.js';
 import { BudgetService } from './services/budget-service.js';
 import { CheckpointRetention } from './services/checkpoint-retention.js';
 import { CheckpointService } from './services/checkpoint-service.js';
 import { GatewayKeyService } from './services/gateway-key-service.js';
 import { NodeService } from './services/node-service.js';
 import { ProjectService } from './services/project-service.js';
+import { ReportService } from './services/report-service.js';
 import { SchedulingService } from './services/scheduling-service.js';
 import { StatsService } from './services/stats-service.js';
 import { TaskService } from './services/task-service.js';
 import { TrafficService } from './services/traffic-service.js';
 import { TrajectoryService } from './services/trajectory-service.js';
 import { ApiKeyRepository } from './store/api-key-repository.js';
+import { BanditRepository } from './store/bandit-repository.js';
 import { S3BlobStore } from './store/blob-store.js';
 import { BudgetRepository } from './store/budget-repository.js';
 import { EventLog } from './store/event-log.js';
@@ -75,6 +79,10 @@ export interface ControlPlane {
   /** Dispatch passes and the sweep (the scheduler and sweep functions). */
   scheduling: SchedulingService;
   stats: StatsService;
+  /** Agent x model assignment of tasks and what the bandit learned. */
+  bandit: BanditService;
+  /** The comparison report (success rates, costs, pass@k, significance). */
+  reports: ReportService;
   health(): Promise<HealthReport>;
   close(): void;
 }
@@ -92,6 +100,7 @@ export interface ControlPlaneInternals {
     budgets: BudgetRepository;
     trajectories: TrajectoryRepository;
     exports: ExportRepository;
+    bandit: BanditRepository;
   };
   publisher: EventPublisher;
   scheduler: { dispatcher: Dispatcher; sweeper: Sweeper; state: SchedulerState; capacity: Capacity };
@@ -125,6 +134,7 @@ export function wireControlPlane(
     budgets: new BudgetRepository(aws.dynamo, tables.budgets),
     trajectories: new TrajectoryRepository(aws.dynamo, tables.trajectories),
     exports: new ExportRepository(aws.dynamo, tables.exports),
+    bandit: new BanditRepository(aws.dynamo, tables.bandit),
   };
   const publisher = new EventPublisher(repositories.events, aws.sqs, queues.events, createLogger('events'));
 
@@ -188,12 +198,19 @@ export function wireControlPlane(
   });
 
   // The services.
+  const projects = new ProjectService({ projects: repositories.projects, now });
+  const bandit = new BanditService({
+    bandit: repositories.bandit,
+    projects,
+    random: options.random ?? Math.random,
+  });
   const tasks = new TaskService({
     tasks: repositories.tasks,
     projects: repositories.projects,
     publisher,
     capacity,
     dispatcher,
+    assigner: bandit,
     schedulerConfig,
     logger: createLogger('tasks'),
     now,
@@ -211,7 +228,6 @@ export function wireControlPlane(
     projects: repositories.projects,
     ownership,
   });
-  const projects = new ProjectService({ projects: repositories.projects, now });
   const trajectoryBlobs = new S3BlobStore(aws.s3, buckets.trajectories);
   const exportBlobs = new S3BlobStore(aws.s3, buckets.exports);
 
@@ -263,6 +279,7 @@ export function wireControlPlane(
       ownership,
       trajectories: repositories.trajectories,
       exports: repositories.exports,
+      bandit,
       trajectoryBlobs,
       exportBlobs,
       s3: aws.s3,
@@ -300,6 +317,12 @@ export function wireControlPlane(
       nodes: repositories.nodes,
       sqs: aws.sqs,
       queues: { ...queues },
+    }),
+    bandit,
+    reports: new ReportService({
+      projects,
+      trajectories: repositories.trajectories,
+      currencies: new CurrencyConverter(),
     }),
     health: () => checkHealth(aws, config),
     close: () => destroyAwsClients(aws),

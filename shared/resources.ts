@@ -76,6 +76,11 @@ export const TABLES = {
     ],
   },
   exports: { name: 'exports', partitionKey: S('id'), indexes: [] },
+  /**
+   * The bandit assignment's counts, one partition per project: `arm#[category, scaffold, model, day]`
+   * items with attempts, successes, cost and the trajectory ids counted (so counting is idempotent).
+   */
+  bandit: { name: 'bandit', partitionKey: S('project_id'), sortKey: S('key'), indexes: [] },
   events: {
     name: 'events',
     partitionKey: S('subject'),

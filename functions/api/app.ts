@@ -18,6 +18,7 @@ import { gatewayKeyRoutes } from './routes/gateway-keys.js';
 import { keyRoutes } from './routes/keys.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { projectRoutes } from './routes/projects.js';
+import { reportRoutes } from './routes/reports.js';
 import { statsRoutes } from './routes/stats.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -34,6 +35,7 @@ export function apiRoutes(plane: ControlPlane): RouteDef[] {
     ...systemRoutes(plane, () => (openApiDocument ??= buildOpenApi(routes, { version: AUTOVIBE_VERSION }))),
     ...taskRoutes(plane),
     ...projectRoutes(plane),
+    ...reportRoutes(plane),
     ...keyRoutes(plane),
     ...nodeRoutes(plane),
     ...attemptRoutes(plane),

@@ -14,6 +14,7 @@ export const IdPrefix = {
   checkpoint: 'chk',
   budgetLease: 'bgl',
   export: 'exp',
+  group: 'grp',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 

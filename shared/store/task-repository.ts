@@ -121,8 +121,8 @@ export class TaskRepository {
   async getWithFingerprint(id: string): Promise<{ task: Task; fingerprint?: string } | null> {
     const item = await getById(this.db, this.table, id);
     if (!item) return null;
-    const { fingerprint, history: _, ...task } = item as unknown as TaskItem;
-    return { task, fingerprint };
+    const { fingerprint } = item as unknown as TaskItem;
+    return { task: stripInternal(item), fingerprint };
   }
 
   /**
@@ -299,6 +299,13 @@ export class TaskRepository {
 
 function stripInternal(item: Item): Task {
   const { fingerprint: _f, history: _h, ...task } = item as unknown as TaskItem;
-  // Tasks stored before lost attempts were counted have none.
-  return { ...task, lost_attempts: task.lost_attempts ?? 0 };
+  // Tasks stored before lost attempts, samples and assignment existed have none of their fields.
+  return {
+    ...task,
+    lost_attempts: task.lost_attempts ?? 0,
+    samples: task.samples ?? 1,
+    group_id: task.group_id ?? null,
+    sample: task.sample ?? 0,
+    assigned_by: task.assigned_by ?? 'task',
+  };
 }
