@@ -50,7 +50,10 @@ export function buildReport({ projectId, currency, ratePerUsd, query, attempts }
     const values = query.by.map((dimension) => String(attempt[dimension]));
     const key = JSON.stringify([period, ...values]);
     let group = groups.get(key);
-    if (!group) groups.set(key, (group = { period, values, attempts: [] }));
+    if (!group) {
+      group = { period, values, attempts: [] };
+      groups.set(key, group);
+    }
     group.attempts.push(attempt);
   }
   const ordered = [...groups.values()].sort(
@@ -134,7 +137,10 @@ function passAtKOf(attempts: readonly ReportAttempt[]): {
   for (const attempt of attempts) {
     if (!attempt.group_id) continue;
     let group = samples.get(attempt.group_id);
-    if (!group) samples.set(attempt.group_id, (group = new Map()));
+    if (!group) {
+      group = new Map();
+      samples.set(attempt.group_id, group);
+    }
     group.set(attempt.task_id, (group.get(attempt.task_id) ?? false) || attempt.resolved);
   }
   const counted = [...samples.values()].map((group) => ({

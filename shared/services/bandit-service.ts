@@ -64,7 +64,10 @@ export class BanditService {
     const byCategory = new Map<string, Map<string, ArmCounts & Arm & { last: string | null }>>();
     const cell = (category: string, arm: Arm) => {
       let arms = byCategory.get(category);
-      if (!arms) byCategory.set(category, (arms = new Map()));
+      if (!arms) {
+        arms = new Map();
+        byCategory.set(category, arms);
+      }
       let counts = arms.get(armKey(arm));
       if (!counts) {
         counts = { scaffold: arm.scaffold, model: arm.model, ...NO_COUNTS, last: null };
