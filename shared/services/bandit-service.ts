@@ -45,7 +45,12 @@ export class BanditService {
   }
 
   /** Counts an ended attempt; a trajectory counted before changes nothing. */
-  observe(summary: TrajectorySummary): Promise<boolean> {
+  observe(
+    summary: Pick<
+      TrajectorySummary,
+      'id' | 'project_id' | 'category' | 'scaffold' | 'model' | 'resolved' | 'cost_usd' | 'created_at'
+    >,
+  ): Promise<boolean> {
     return this.deps.bandit.observe(summary.project_id, {
       trajectory_id: summary.id,
       category: summary.category,
