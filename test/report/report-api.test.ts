@@ -86,7 +86,9 @@ describe('samples: k', () => {
   it('runs k independent attempts of one task, grouped, retried one by one, done when all ended', async () => {
     await t.plane.projects.create({ id: 'samples', name: 'samples' });
     const node = await SimulatedNode.register(t, 'sampler', { slots: 4 });
-    onTestFinished(() => t.internals.repositories.nodes.setStatus(node.id, 'stopped'));
+    onTestFinished(async () => {
+      await t.internals.repositories.nodes.setStatus(node.id, 'stopped');
+    });
     const submitted = await call(t.app, 'POST', '/api/v1/tasks', {
       key: t.keys.user,
       body: taskSpec({ project_id: 'samples', samples: 3, max_attempts: 2 }),
@@ -172,7 +174,9 @@ describe('the bandit', () => {
       arms: [{ scaffold: 'minimal', model: 'coder' }],
     });
     const node = await SimulatedNode.register(t, 'bandit-node', { slots: 2 });
-    onTestFinished(() => t.internals.repositories.nodes.setStatus(node.id, 'stopped'));
+    onTestFinished(async () => {
+      await t.internals.repositories.nodes.setStatus(node.id, 'stopped');
+    });
     const assigned = await call(t.app, 'POST', '/api/v1/tasks', {
       key: t.keys.user,
       body: taskSpec({ project_id: 'bandit' }),

@@ -1,6 +1,7 @@
 // `autovibe projects ...`: budgets and limits that tasks run under.
 import type { Command } from 'commander';
 import type { ApiClient } from '../../../shared/api-client.js';
+import type { BanditState } from '../../../shared/domain/bandit.js';
 import type { BudgetStatus, LedgerEntry } from '../../../shared/domain/budget.js';
 import type { Project } from '../../../shared/domain/project.js';
 import { printFields, printJson, printTable } from '../output.js';
@@ -17,6 +18,8 @@ interface ProjectFlags {
   dailyAllowance?: string;
   replenishDays?: string;
   maxConcurrent?: string;
+  assignment?: string;
+  arm?: string[];
 }
 
 export function registerProjects(program: Command, client: Client, json: Json): void {
@@ -28,7 +31,16 @@ export function registerProjects(program: Command, client: Client, json: Json): 
       .option('--budget <amount>', 'hard spending limit')
       .option('--daily-allowance <amount>', 'daily spending allowance per machine')
       .option('--replenish-days <days>', 'budget replenishment period in days (default 14, bi-weekly)')
-      .option('--max-concurrent <n>', 'most tasks of this project running at once');
+      .option('--max-concurrent <n>', 'most tasks of this project running at once')
+      .option(
+        '--assignment <how>',
+        'how tasks that name no scaffold or model get one of --arm: random or bandit (Thompson sampling)',
+      )
+      .option(
+        '--arm <scaffold:model>',
+        'an agent x model the project may assign (repeat for each; replaces the list)',
+        (value: string, previous: string[] = []) => [...previous, value],
+      );
 
   withFields(
     projects
@@ -146,12 +158,44 @@ export function registerProjects(program: Command, client: Client, json: Json): 
   });
 
   projects
+    .command('bandit <id>')
+    .description("What the project's bandit assignment learned, per category and agent x model arm")
+    .option('--reset', 'forget it all: the next choices start from the priors (admin)')
+    .action(async (id: string, flags: { reset?: boolean }) => {
+      const state = await (await client()).request<BanditState>(
+        flags.reset ? 'DELETE' : 'GET',
+        `/api/v1/projects/${encodeURIComponent(id)}/bandit`,
+      );
+      if (json()) return printJson(state);
+      console.log(
+        `${state.project_id}  assignment ${state.assignment}, ${state.arms.length} arms, ${state.observations} attempts counted`,
+      );
+      printTable(state.states, [
+        { header: 'CATEGORY', value: (s) => s.category },
+        { header: 'SCAFFOLD', value: (s) => s.scaffold },
+        { header: 'MODEL', value: (s) => s.model },
+        { header: 'ARM', value: (s) => (s.configured ? 'yes' : 'no') },
+        { header: 'ATTEMPTS', value: (s) => String(s.attempts) },
+        { header: 'SUCCESSES', value: (s) => String(s.successes) },
+        { header: 'COST USD', value: (s) => s.cost_usd.toFixed(4) },
+        { header: 'E[SUCCESS]', value: (s) => s.expected_success_rate.toFixed(3) },
+        { header: 'E[SUCCESS/USD]', value: (s) => s.expected_success_per_usd.toFixed(2) },
+      ]);
+    });
+
+  projects
     .command('delete <id>')
     .description('Delete a project that has no tasks')
     .action(async (id: string) => {
       await (await client()).request('DELETE', `/api/v1/projects/${encodeURIComponent(id)}`);
       console.log(`${id}  deleted`);
     });
+}
+
+/** `scaffold:model`; the model may hold colons of its own (qwen2.5-coder:7b), the scaffold cannot. */
+function armOf(text: string): { scaffold: string; model: string } | string {
+  const colon = text.indexOf(':');
+  return colon < 0 ? text : { scaffold: text.slice(0, colon), model: text.slice(colon + 1) };
 }
 
 /** Flags as the API's JSON; numbers are sent as numbers so the server's validation names bad ones. */
@@ -167,6 +211,8 @@ function bodyOf(flags: ProjectFlags): Record<string, unknown> {
     daily_machine_allowance: number(flags.dailyAllowance),
     replenish_every_days: number(flags.replenishDays),
     max_concurrent_tasks: number(flags.maxConcurrent),
+    assignment: flags.assignment,
+    arms: flags.arm?.map(armOf),
   };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
 }
