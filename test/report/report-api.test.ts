@@ -1,6 +1,11 @@
 // The comparison report, samples: k and the bandit assignment end to end on the embedded stack: tasks
 // submitted through the real API, dispatched by the real scheduler to a node speaking the real
 // protocol, trajectories indexed through the API, and the report and bandit read back through it.
+import { execFile } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { Task } from '../../shared/domain/task.js';
 import { ATIF_FILE, RECORD_FILE, trajectoryPrefix } from '../../shared/domain/trajectory-files.js';
@@ -11,6 +16,7 @@ import { SimulatedNode, TestClock } from '../helpers/node.js';
 import { call, startTestPlane, type TestPlane, taskSpec } from '../helpers/stack.js';
 import { syntheticTrajectory } from '../helpers/trajectories.js';
 
+const BIN = join(import.meta.dirname, '../../bin/autovibe.js');
 const clock = new TestClock();
 let t: TestPlane;
 beforeAll(async () => {
@@ -20,6 +26,23 @@ beforeAll(async () => {
   });
 });
 afterAll(() => t.stop());
+
+/** The real `autovibe` command against the app served on a local port. */
+async function cli(...args: string[]): Promise<string> {
+  const server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [BIN, '--api-url', `http://127.0.0.1:${port}`, '--api-key', t.keys.user, ...args],
+      { env: { ...process.env, AUTOVIBE_CONFIG: '/nonexistent' } },
+    );
+    return stdout;
+  } finally {
+    server.close();
+  }
+}
 
 /** Writes the attempt's record and ATIF where the node would, and indexes it as the holding node. */
 async function recordAttempt(node: SimulatedNode, task: Task, attempt: number, solved: boolean) {
@@ -159,6 +182,13 @@ describe('samples: k', () => {
       key: t.keys.user,
     });
     expect(weekly.body.rows.map((r: { period: string }) => r.period)).toEqual(['2026-11-16']);
+    // The CLI renders the same report as Markdown and CSV.
+    const markdown = await cli('report', '--project', 'samples', '--by', 'scaffold,model');
+    expect(markdown).toContain('# Comparison of samples by scaffold, model');
+    expect(markdown).toContain('| minimal | coder | 3 | 2 (66.7 %) |');
+    expect(markdown).toContain('pass@1=0.667 pass@2=1.000');
+    const csv = (await cli('report', '--project', 'samples', '--format', 'csv')).trim().split('\n');
+    expect(csv[1]).toMatch(/^,minimal,coder,3,2,0\.666/);
     const bad = await call(t.app, 'GET', '/api/v1/projects/samples/report?by=colour', { key: t.keys.user });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('query.by');
