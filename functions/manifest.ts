@@ -72,6 +72,8 @@ export const FUNCTIONS = {
         trajectories: 'readWrite',
         exports: 'readWrite',
         events: 'readWrite',
+        // The bandit's counts: written when a trajectory is indexed, read when a task is assigned.
+        bandit: 'readWrite',
       },
       queues: { events: 'send', deadTasks: 'send', exports: 'send' },
       buckets: {
