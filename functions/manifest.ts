@@ -86,6 +86,8 @@ export const FUNCTIONS = {
         spendRequests: 'readWrite',
         spendPolicies: 'readWrite',
         rateLimits: 'readWrite',
+        // The bandit's counts: written when a trajectory is indexed, read when a task is assigned.
+        bandit: 'readWrite',
       },
       queues: { events: 'send', deadTasks: 'send', exports: 'send' },
       buckets: {

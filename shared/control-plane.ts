@@ -26,6 +26,7 @@ import { ApiKeyService } from './services/api-key-service.js';
 import { ArtifactService } from './services/artifact-service.js';
 import { AttemptService } from './services/attempt-service.js';
 import { AuditLog } from './services/audit-log.js';
+import { BanditService } from './services/bandit-service.js';
 import { BudgetService } from './services/budget-service.js';
 import { CheckpointRetention } from './services/checkpoint-retention.js';
 import { CheckpointService } from './services/checkpoint-service.js';
@@ -35,6 +36,7 @@ import { MetricsService } from './services/metrics-service.js';
 import { NodeService } from './services/node-service.js';
 import { ProjectService } from './services/project-service.js';
 import { RateLimiter } from './services/rate-limiter.js';
+import { ReportService } from './services/report-service.js';
 import { SchedulingService } from './services/scheduling-service.js';
 import { SpendService } from './services/spend-service.js';
 import { StatsService } from './services/stats-service.js';
@@ -42,6 +44,7 @@ import { TaskService } from './services/task-service.js';
 import { TrafficService } from './services/traffic-service.js';
 import { TrajectoryService } from './services/trajectory-service.js';
 import { ApiKeyRepository } from './store/api-key-repository.js';
+import { BanditRepository } from './store/bandit-repository.js';
 import { S3BlobStore } from './store/blob-store.js';
 import { BudgetRepository } from './store/budget-repository.js';
 import { EventLog } from './store/event-log.js';
@@ -97,6 +100,10 @@ export interface ControlPlane {
   audit: AuditLog;
   /** Per-key token buckets in DynamoDB. */
   rateLimits: RateLimiter;
+  /** Agent x model assignment of tasks and what the bandit learned. */
+  bandit: BanditService;
+  /** The comparison report (success rates, costs, pass@k, significance). */
+  reports: ReportService;
   health(): Promise<HealthReport>;
   close(): void;
 }
@@ -117,6 +124,7 @@ export interface ControlPlaneInternals {
     ledger: LedgerRepository;
     spend: SpendRepository;
     rateLimits: RateLimitRepository;
+    bandit: BanditRepository;
   };
   publisher: EventPublisher;
   scheduler: { dispatcher: Dispatcher; sweeper: Sweeper; state: SchedulerState; capacity: Capacity };
@@ -158,6 +166,7 @@ export function wireControlPlane(
     ledger: new LedgerRepository(aws.dynamo, tables.ledger),
     spend: new SpendRepository(aws.dynamo, tables.spendRequests, tables.spendPolicies),
     rateLimits: new RateLimitRepository(aws.dynamo, tables.rateLimits),
+    bandit: new BanditRepository(aws.dynamo, tables.bandit),
   };
   const publisher = new EventPublisher(repositories.events, aws.sqs, queues.events, createLogger('events'));
 
@@ -226,12 +235,19 @@ export function wireControlPlane(
   });
 
   // The services.
+  const projects = new ProjectService({ projects: repositories.projects, now });
+  const bandit = new BanditService({
+    bandit: repositories.bandit,
+    projects,
+    random: options.random ?? Math.random,
+  });
   const tasks = new TaskService({
     tasks: repositories.tasks,
     projects: repositories.projects,
     publisher,
     capacity,
     dispatcher,
+    assigner: bandit,
     schedulerConfig,
     logger: createLogger('tasks'),
     now,
@@ -249,7 +265,6 @@ export function wireControlPlane(
     projects: repositories.projects,
     ownership,
   });
-  const projects = new ProjectService({ projects: repositories.projects, now });
   const ledger = new LedgerService({
     ledger: repositories.ledger,
     projects: repositories.projects,
@@ -326,6 +341,7 @@ export function wireControlPlane(
       ownership,
       trajectories: repositories.trajectories,
       exports: repositories.exports,
+      bandit,
       trajectoryBlobs,
       exportBlobs,
       s3: aws.s3,
@@ -379,6 +395,12 @@ export function wireControlPlane(
       buckets: repositories.rateLimits,
       limits: config.rateLimits,
       now: options.rateLimitClock ?? (() => new Date()),
+    }),
+    bandit,
+    reports: new ReportService({
+      projects,
+      trajectories: repositories.trajectories,
+      currencies: new CurrencyConverter(),
     }),
     health: () => checkHealth(aws, config),
     close: () => destroyAwsClients(aws),

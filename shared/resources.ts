@@ -108,6 +108,12 @@ export const TABLES = {
    * bucket as a theoretical arrival time; idle buckets expire.
    */
   rateLimits: { name: 'rate-limits', partitionKey: S('id'), indexes: [], ttlAttribute: 'expires_at' },
+
+  /**
+   * The bandit assignment's counts, one partition per project: `arm#[category, scaffold, model, day]`
+   * items with attempts, successes, cost and the trajectory ids counted (so counting is idempotent).
+   */
+  bandit: { name: 'bandit', partitionKey: S('project_id'), sortKey: S('key'), indexes: [] },
   events: {
     name: 'events',
     partitionKey: S('subject'),

@@ -14,6 +14,7 @@ import { registerLedger } from './commands/ledger.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerPrices } from './commands/prices.js';
 import { registerProjects } from './commands/projects.js';
+import { registerReport } from './commands/report.js';
 import { registerTasks } from './commands/tasks.js';
 import { registerTraffic } from './commands/traffic.js';
 import { registerTrajectories } from './commands/trajectories.js';
@@ -74,6 +75,7 @@ registerNodes(program, client, json);
 registerTrajectories(program, client, json);
 registerTraffic(program, client, json);
 registerLedger(program, client, json);
+registerReport(program, client, json);
 
 // A reader that stops early (`autovibe tasks list | head`) closes the pipe: that is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {

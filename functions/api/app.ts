@@ -30,6 +30,7 @@ import { keyRoutes } from './routes/keys.js';
 import { ledgerRoutes } from './routes/ledger.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { projectRoutes } from './routes/projects.js';
+import { reportRoutes } from './routes/reports.js';
 import { spendRoutes } from './routes/spend.js';
 import { statsRoutes } from './routes/stats.js';
 import { systemRoutes } from './routes/system.js';
@@ -47,6 +48,7 @@ export function apiRoutes(plane: ControlPlane): RouteDef[] {
     ...systemRoutes(plane, () => (openApiDocument ??= buildOpenApi(routes, { version: AUTOVIBE_VERSION }))),
     ...taskRoutes(plane),
     ...projectRoutes(plane),
+    ...reportRoutes(plane),
     ...keyRoutes(plane),
     ...nodeRoutes(plane),
     ...attemptRoutes(plane),

@@ -17,6 +17,7 @@ export const IdPrefix = {
   export: 'exp',
   bookEntry: 'led',
   spendRequest: 'spr',
+  group: 'grp',
 } as const;
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 

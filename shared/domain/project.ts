@@ -5,7 +5,27 @@
 // webhook.
 import { z } from 'zod';
 import { Money } from './numbers.js';
-import { ProjectId } from './task.js';
+import { ProjectId, Slug } from './task.js';
+
+/** An agent x model pair a project may assign its tasks to (a "machine" in seed 000's words). */
+export const Arm = z.strictObject({ scaffold: Slug, model: z.string().min(1).max(200) });
+export type Arm = z.infer<typeof Arm>;
+
+/**
+ * How a task that names no scaffold and no model is given one of the project's `arms`: `random`
+ * (uniformly) or `bandit` (Thompson sampling on success per unit cost, per category). Without arms,
+ * tasks keep their own scaffold and models either way.
+ */
+export const Assignment = z.enum(['random', 'bandit']);
+export type Assignment = z.infer<typeof Assignment>;
+
+const Arms = z
+  .array(Arm)
+  .max(50)
+  .refine(
+    (arms) => new Set(arms.map((a) => `${a.scaffold}\u0000${a.model}`)).size === arms.length,
+    'must not list the same scaffold and model twice',
+  );
 
 export const Currency = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CAD or USD');
 
@@ -45,6 +65,8 @@ const ProjectFields = {
   on_budget_exhausted: BudgetExhaustedAction.default('fail'),
   max_pause_seconds: MaxPauseSeconds.default(DEFAULT_MAX_PAUSE_SECONDS),
   budget_webhook_url: WebhookUrl.nullable().default(null),
+  assignment: Assignment.default('random'),
+  arms: Arms.default([]),
 };
 
 export const ProjectSpec = z.strictObject({ id: ProjectId.optional(), ...ProjectFields });
@@ -63,6 +85,8 @@ export const ProjectPatch = z
     on_budget_exhausted: BudgetExhaustedAction,
     max_pause_seconds: MaxPauseSeconds,
     budget_webhook_url: WebhookUrl.nullable(),
+    assignment: Assignment,
+    arms: Arms,
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'must change at least one field');

@@ -151,6 +151,16 @@ export function agentNetwork(task: Pick<TaskSpec, 'network' | 'network_egress'>)
 }
 
 const MAX_TASK_TIMEOUT_SECONDS = 7 * 24 * 3600;
+/** The most samples one submission may ask for. */
+export const MAX_SAMPLES = 64;
+
+export const GroupId = z
+  .string()
+  .regex(idPattern(IdPrefix.group), 'must look like grp_ followed by 26 characters');
+
+/** How the task's scaffold and model were chosen: by the task itself, or by the project's arms. */
+export const AssignedBy = z.enum(['task', 'random', 'bandit']);
+export type AssignedBy = z.infer<typeof AssignedBy>;
 /** The shortest checkpoint_interval_seconds a task may ask for. */
 export const MIN_CHECKPOINT_INTERVAL_SECONDS = 30;
 
@@ -223,6 +233,11 @@ export const TaskSpec = z.strictObject({
   /** Tell the agent's model the budget left (daily allowance, project) in its system prompt (seed 000). */
   budget_awareness: z.boolean().default(false),
   max_attempts: z.int().min(1).max(20).default(3),
+  /**
+   * Independent samples of the task (GRPO-style groups, pass@k): k tasks are stored, each with its
+   * own attempts (max_attempts each), sandbox and trajectory, and one group_id that exports carry.
+   */
+  samples: z.int().min(1).max(MAX_SAMPLES).default(1),
   requirements: Requirements.default(Requirements.parse({})),
   /**
    * For VM executors: the template to clone, by a name the node's `proxmox.templates` gives (or its
@@ -251,6 +266,12 @@ export const Task = TaskSpec.extend({
    * Capped by AUTOVIBE_MAX_LOST_ATTEMPTS, so a task that brings its node down every time still ends.
    */
   lost_attempts: z.int().min(0).default(0),
+  /** The sample group (spec.samples > 1) the task is one sample of; null for a task on its own. */
+  group_id: GroupId.nullable().default(null),
+  /** The task's place in its group, from 0. */
+  sample: z.int().min(0).default(0),
+  /** Who chose its scaffold and model: the task, or the project's `random` or `bandit` assignment. */
+  assigned_by: AssignedBy.default('task'),
   /** Bumped by every write; writes are conditional on the revision they read (optimistic locking). */
   revision: z.int().min(1),
   submitted_by: z.string(),

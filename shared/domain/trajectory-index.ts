@@ -18,6 +18,8 @@ export const TrajectorySummary = z.object({
   id: TrajectoryId,
   task_id: TaskId,
   project_id: ProjectId,
+  /** The task's sample group (GRPO-style groups, pass@k); null for a task submitted on its own. */
+  group_id: z.string().nullable().default(null),
   attempt: z.int().min(1),
   created_at: z.iso.datetime(),
   model: z.string(),
@@ -47,13 +49,14 @@ export type TrajectorySummary = z.infer<typeof TrajectorySummary>;
 /** The index entry of a record: its facts, the task's category and difficulty, where it is stored. */
 export function summaryOf(
   record: TrajectoryRecord,
-  task: Pick<Task, 'category' | 'difficulty'>,
+  task: Pick<Task, 'category' | 'difficulty'> & Partial<Pick<Task, 'group_id'>>,
   stored: { contentHash: string; recordKey: string; atifKey: string },
 ): TrajectorySummary {
   return {
     id: record.trajectory_id,
     task_id: record.task_id,
     project_id: record.project_id,
+    group_id: task.group_id ?? null,
     attempt: record.attempt,
     created_at: record.timestamp,
     model: record.llm_model,

@@ -47,6 +47,7 @@ const REWARD_PARTS: Feature = {
 const FACTS: Record<string, Feature> = {
   trajectory_id: 'string',
   task_id: 'string',
+  group_id: 'string',
   model: 'string',
   route: 'string',
   upstream_model: 'string',

@@ -38,6 +38,8 @@ const REWARD_SIGNALS: RewardSignal[] = ['test_pass', 'compilation', 'progress', 
 const SCALAR_COLUMNS: ScalarColumn[] = [
   { name: 'trajectory_id', type: 'STRING', nullable: false, value: (r) => r.summary.id },
   { name: 'task_id', type: 'STRING', nullable: false, value: (r) => r.summary.task_id },
+  // GRPO-style groups: the samples of one task share it (null for a task submitted on its own).
+  { name: 'group_id', type: 'STRING', nullable: true, value: (r) => r.summary.group_id ?? null },
   { name: 'project_id', type: 'STRING', nullable: false, value: (r) => r.summary.project_id },
   { name: 'attempt', type: 'INT32', nullable: false, value: (r) => r.summary.attempt },
   { name: 'created_at', type: 'STRING', nullable: false, value: (r) => r.summary.created_at },
@@ -188,6 +190,7 @@ function facts(row: ExportRow) {
   return {
     trajectory_id: summary.id,
     task_id: summary.task_id,
+    group_id: summary.group_id ?? null,
     model: summary.model,
     route: routeOf(row),
     upstream_model: upstreamModelOf(row),

@@ -6,7 +6,7 @@ import { contentHash } from '../canonical-json.js';
 import type { Principal } from '../domain/api-key.js';
 import type { SystemEvent } from '../domain/events.js';
 import { deterministicId, IdPrefix, newId } from '../domain/ids.js';
-import { type Task, TaskId, TaskSpec } from '../domain/task.js';
+import { GroupId, type Task, TaskId, TaskSpec } from '../domain/task.js';
 import { isTerminal, TaskStatus } from '../domain/task-state.js';
 import { ConflictError, NotFoundError, UnprocessableError, ValidationError } from '../errors.js';
 import type { EventPublisher } from '../events/event-publisher.js';
@@ -19,6 +19,7 @@ import type { Page } from '../store/dynamo.js';
 import type { ProjectRepository } from '../store/project-repository.js';
 import type { TaskFilter, TaskRepository } from '../store/task-repository.js';
 import { parseOrThrow } from '../validation.js';
+import type { BanditService } from './bandit-service.js';
 
 export const IdempotencyKey = z
   .string()
@@ -36,6 +37,8 @@ interface Deps {
   publisher: EventPublisher;
   capacity: Capacity;
   dispatcher: Dispatcher;
+  /** Gives tasks that name no scaffold or model one of their project's arms. */
+  assigner: Pick<BanditService, 'assign'>;
   schedulerConfig: SchedulerConfig;
   logger: Logger;
   now: () => Date;
@@ -46,6 +49,23 @@ interface Deps {
  * waits for (`placement`).
  */
 export type TaskView = Task & { priority: Priority | null; placement: Waiting | null };
+
+/** A sample group: done when every sample ended (each by its own attempts and retries). */
+export interface TaskGroup {
+  id: string;
+  project_id: string;
+  samples: number;
+  done: boolean;
+  succeeded: number;
+  tasks: {
+    id: string;
+    sample: number;
+    status: Task['status'];
+    attempt: number;
+    scaffold: string;
+    model: string | null;
+  }[];
+}
 
 const MAX_CANCEL_ATTEMPTS = 5;
 
@@ -77,16 +97,18 @@ export class TaskService {
     }
     // Counting first means a project deleted at this very moment either refuses us or keeps its task.
     // A retry counts again: a count above the real number only keeps an empty project from deletion.
-    if (!(await this.deps.projects.countTask(spec.project_id))) {
+    if (!(await this.deps.projects.countTask(spec.project_id, spec.samples))) {
       throw new UnprocessableError(`No project with id ${spec.project_id}; create it first`, {
         details: [{ path: 'project_id', problem: 'no project with this id' }],
       });
     }
 
     const now = this.deps.now();
+    // The fingerprint is of what was asked, so a retry matches whatever arm the first try was given.
     const fingerprint = contentHash(spec);
-    const task: Task = {
+    const first: Task = {
       ...spec,
+      ...(await this.assignment(spec, input)),
       id: idempotencyKey
         ? deterministicId(IdPrefix.task, caller.keyId, idempotencyKey)
         : newId(IdPrefix.task, now),
@@ -96,6 +118,8 @@ export class TaskService {
       updated_at: now.toISOString(),
       attempt: 0,
       lost_attempts: 0,
+      group_id: null,
+      sample: 0,
       revision: 1,
       submitted_by: caller.keyId,
       worker_id: null,
@@ -108,7 +132,44 @@ export class TaskService {
       last_checkpoint: null,
       budget_pause: null,
     };
+    const [head, ...rest] = samplesOf(first);
+    const submitted = await this.submitOne(head!, fingerprint);
+    // A repeat stores the samples its first try did not get to (each is idempotent on its own id),
+    // with the arm the first try chose: a group runs on one machine.
+    const { scaffold, model_preferences, assigned_by } = submitted.task;
+    for (const sample of rest) {
+      await this.submitOne({ ...sample, scaffold, model_preferences, assigned_by }, fingerprint);
+    }
+    return submitted;
+  }
 
+  /**
+   * The scaffold and model the project's arms give a task that names neither (`random` or `bandit`
+   * assignment); nothing when the task names one or the project lists no arms.
+   */
+  private async assignment(
+    spec: TaskSpec,
+    input: unknown,
+  ): Promise<Pick<Task, 'scaffold' | 'model_preferences' | 'assigned_by'>> {
+    const own = {
+      scaffold: spec.scaffold,
+      model_preferences: spec.model_preferences,
+      assigned_by: 'task' as const,
+    };
+    const asked = input as { scaffold?: unknown; model_preferences?: { preferred?: unknown[] } };
+    if (asked.scaffold !== undefined || (asked.model_preferences?.preferred?.length ?? 0) > 0) return own;
+    const project = await this.deps.projects.get(spec.project_id);
+    const assigned = project ? await this.deps.assigner.assign(project, spec.category) : null;
+    if (!assigned) return own;
+    return {
+      scaffold: assigned.arm.scaffold,
+      model_preferences: { ...spec.model_preferences, preferred: [assigned.arm.model] },
+      assigned_by: assigned.by,
+    };
+  }
+
+  /** Stores one task (one sample) and dispatches it, or finds the one an earlier try stored. */
+  private async submitOne(task: Task, fingerprint: string): Promise<SubmitResult> {
     const placement = await this.placeNew(task);
     const reserved = placement === 'failed' ? null : placement;
     if (await this.storeNew(task, reserved, fingerprint)) {
@@ -129,6 +190,40 @@ export class TaskService {
     const current =
       existing.task.status === TaskStatus.queued ? await this.dispatchNow(existing.task) : existing.task;
     return { task: current, created: false };
+  }
+
+  /**
+   * The samples of a group, each a task of its own: `samples` tasks with one group id, the first
+   * under the submission's id and the others under ids derived from it (so a retry finds them).
+   */
+  async group(id: string): Promise<TaskGroup> {
+    const parsed = GroupId.safeParse(id);
+    if (!parsed.success) {
+      throw new ValidationError(`Invalid group id: ${id}`, {
+        details: [{ path: 'id', problem: 'must look like grp_ followed by 26 characters' }],
+      });
+    }
+    const head = await this.deps.tasks.get(firstSampleId(id));
+    if (!head || head.group_id !== id) throw new NotFoundError(`No task group with id ${id}`);
+    const ids = Array.from({ length: head.samples }, (_, i) => (i === 0 ? head.id : sampleId(head.id, i)));
+    const tasks = await Promise.all(ids.map((taskId) => this.deps.tasks.get(taskId)));
+    const found = tasks.filter((t): t is Task => t !== null);
+    return {
+      id,
+      project_id: head.project_id,
+      samples: head.samples,
+      // A sample a crashed submission never stored is not running: the group is not done without it.
+      done: found.length === head.samples && found.every((t) => isTerminal(t.status)),
+      succeeded: found.filter((t) => t.status === TaskStatus.succeeded).length,
+      tasks: found.map((t) => ({
+        id: t.id,
+        sample: t.sample,
+        status: t.status,
+        attempt: t.attempt,
+        scaffold: t.scaffold,
+        model: t.model_preferences.preferred[0] ?? null,
+      })),
+    };
   }
 
   /**
@@ -267,6 +362,26 @@ export class TaskService {
       { at: task.created_at, dedupeKey: task.id },
     );
   }
+}
+
+/** The tasks of a submission: just `first`, or `first.samples` tasks that share a group id. */
+function samplesOf(first: Task): Task[] {
+  if (first.samples === 1) return [first];
+  const group_id = `${IdPrefix.group}_${first.id.slice(IdPrefix.task.length + 1)}`;
+  return Array.from({ length: first.samples }, (_, sample) => ({
+    ...first,
+    id: sample === 0 ? first.id : sampleId(first.id, sample),
+    group_id,
+    sample,
+  }));
+}
+
+function sampleId(firstId: string, sample: number): string {
+  return deterministicId(IdPrefix.task, firstId, 'sample', String(sample));
+}
+
+function firstSampleId(groupId: string): string {
+  return `${IdPrefix.task}_${groupId.slice(IdPrefix.group.length + 1)}`;
 }
 
 function historyPosition(cursor: string, taskId: string): number {

@@ -26,6 +26,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import type { Page } from '../store/dynamo.js';
 import type { ExportRepository, TrajectoryRepository } from '../store/trajectory-repository.js';
 import { parseOrThrow } from '../validation.js';
+import type { BanditService } from './bandit-service.js';
 import type { LedgerService } from './ledger-service.js';
 import type { ProjectService } from './project-service.js';
 import type { TaskService } from './task-service.js';
@@ -39,6 +40,8 @@ interface Deps {
   ownership: NodeOwnership;
   trajectories: TrajectoryRepository;
   exports: ExportRepository;
+  /** Learns each indexed attempt's outcome (idempotently: indexing twice counts once). */
+  bandit: Pick<BanditService, 'observe'>;
   trajectoryBlobs: BlobStore;
   exportBlobs: BlobStore & { bucket: string };
   s3: S3Client;
@@ -103,6 +106,8 @@ export class TrajectoryService {
     // After the index, so a retry of a failed booking (the node indexes again) finds the summary
     // stored and books the same entries, under the same keys, once.
     await this.deps.ledger.bookAttempt(summary, task, input.worker_id);
+    // After the put: a failure here fails the request, and the node's retry counts it once.
+    await this.deps.bandit.observe(summary);
     return summary;
   }
 

@@ -31,8 +31,8 @@ export class ProjectRepository {
     return item ? projectOf(item) : null;
   }
 
-  /** Counts a task about to be stored under the project; false when there is no such project. */
-  async countTask(id: string): Promise<boolean> {
+  /** Counts tasks about to be stored under the project; false when there is no such project. */
+  async countTask(id: string, tasks = 1): Promise<boolean> {
     try {
       await this.db.send(
         new UpdateCommand({
@@ -40,7 +40,7 @@ export class ProjectRepository {
           Key: { id },
           UpdateExpression: 'ADD task_count :one',
           ConditionExpression: 'attribute_exists(id)',
-          ExpressionAttributeValues: { ':one': 1 },
+          ExpressionAttributeValues: { ':one': tasks },
         }),
       );
       return true;
@@ -113,5 +113,5 @@ export class ProjectRepository {
 }
 
 function projectOf({ task_count: _, ...project }: Item): Project {
-  return { ...PROJECT_FIELD_DEFAULTS, ...project } as Project;
+  return { ...PROJECT_FIELD_DEFAULTS, assignment: 'random', arms: [], ...project } as unknown as Project;
 }

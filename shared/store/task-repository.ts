@@ -121,7 +121,8 @@ export class TaskRepository {
   async getWithFingerprint(id: string): Promise<{ task: Task; fingerprint?: string } | null> {
     const item = await getById(this.db, this.table, id);
     if (!item) return null;
-    return { task: stripInternal(item), fingerprint: (item as unknown as TaskItem).fingerprint };
+    const { fingerprint } = item as unknown as TaskItem;
+    return { task: stripInternal(item), fingerprint };
   }
 
   /**
@@ -298,9 +299,18 @@ export class TaskRepository {
 
 function stripInternal(item: Item): Task {
   const { fingerprint: _f, history: _h, ...task } = item as unknown as TaskItem;
-  // Tasks stored before lost attempts were counted have none. A budget pause is its attempt's, and
-  // only while that attempt runs: no write has to clear it when the attempt ends.
+  // Tasks stored before lost attempts, samples and assignment existed have none of their fields. A
+  // budget pause is its attempt's, and only while that attempt runs: no write has to clear it when
+  // the attempt ends.
   const pause = task.budget_pause;
   const paused = pause && pause.attempt === task.attempt && isHeld(task.status) ? pause : null;
-  return { ...task, lost_attempts: task.lost_attempts ?? 0, budget_pause: paused };
+  return {
+    ...task,
+    lost_attempts: task.lost_attempts ?? 0,
+    budget_pause: paused,
+    samples: task.samples ?? 1,
+    group_id: task.group_id ?? null,
+    sample: task.sample ?? 0,
+    assigned_by: task.assigned_by ?? 'task',
+  };
 }

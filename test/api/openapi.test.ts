@@ -55,6 +55,36 @@ describe('OpenAPI document', () => {
   });
 });
 
+describe('OpenAPI document for the comparison report and the bandit', () => {
+  it('documents the report query, the bandit state and reset, and sample groups', () => {
+    const report = doc.paths['/api/v1/projects/{id}/report'].get;
+    expect(report.operationId).toBe('getProjectReport');
+    expect(report.parameters.map((p: { name: string }) => p.name).sort()).toEqual(
+      ['by', 'from', 'id', 'period', 'seed', 'to'].sort(),
+    );
+    expect(report.parameters.find((p: { name: string }) => p.name === 'period').schema.enum).toEqual([
+      'all',
+      'week',
+    ]);
+    const row = report.responses['200'].content['application/json'].schema.properties.rows.items;
+    for (const field of [
+      'success_rate',
+      'success_ci',
+      'cost_per_success',
+      'cost_per_success_ci',
+      'pass_at_k',
+    ])
+      expect(row.properties[field], field).toBeDefined();
+    expect(Object.keys(doc.paths['/api/v1/projects/{id}/bandit']).sort()).toEqual(['delete', 'get']);
+    expect(doc.paths['/api/v1/projects/{id}/bandit'].delete['x-roles']).toEqual(['admin']);
+    expect(doc.paths['/api/v1/task-groups/{id}'].get.parameters[0].schema.pattern).toBe(
+      '^grp_[0-9a-hjkmnp-tv-z]{26}$',
+    );
+    const task = doc.paths['/api/v1/tasks'].post.requestBody.content['application/json'].schema;
+    expect(task.properties.samples).toMatchObject({ type: 'integer', minimum: 1, maximum: 64, default: 1 });
+  });
+});
+
 describe('OpenAPI document for generators and validators', () => {
   const operations = () =>
     Object.entries(doc.paths).flatMap(([path, methods]) =>

@@ -186,6 +186,7 @@ export async function startWorld(dataDir: string): Promise<World> {
       body: { description: 'patched', budget_limit: 1000, max_concurrent_tasks: null },
     },
     'DELETE /api/v1/projects/:id': { role: 'admin', params: { id: 'fuzz-doomed' } },
+    'DELETE /api/v1/projects/:id/bandit': { role: 'admin', params: { id: 'fuzz' } },
     'POST /api/v1/keys': {
       role: 'admin',
       params: {},

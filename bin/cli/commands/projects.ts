@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { ApiClient } from '../../../shared/api-client.js';
+import type { BanditState } from '../../../shared/domain/bandit.js';
 import type { BudgetGrant, BudgetStatus, LedgerEntry } from '../../../shared/domain/budget.js';
 import type { Project } from '../../../shared/domain/project.js';
 import { printFields, printJson, printTable } from '../output.js';
@@ -22,6 +23,8 @@ interface ProjectFlags {
   onBudgetExhausted?: string;
   maxPauseSeconds?: string;
   budgetWebhook?: string;
+  assignment?: string;
+  arm?: string[];
 }
 
 export function registerProjects(program: Command, client: Client, json: Json): void {
@@ -39,7 +42,16 @@ export function registerProjects(program: Command, client: Client, json: Json): 
         'fail: refuse calls the budget cannot pay; pause: hold them until a grant (default fail)',
       )
       .option('--max-pause-seconds <n>', 'longest a paused attempt waits for a grant (default 3600)')
-      .option('--budget-webhook <url>', 'POST budget events (thresholds, pauses, grants) here');
+      .option('--budget-webhook <url>', 'POST budget events (thresholds, pauses, grants) here')
+      .option(
+        '--assignment <how>',
+        'how tasks that name no scaffold or model get one of --arm: random or bandit (Thompson sampling)',
+      )
+      .option(
+        '--arm <scaffold:model>',
+        'an agent x model the project may assign (repeat for each; replaces the list)',
+        (value: string, previous: string[] = []) => [...previous, value],
+      );
 
   withFields(
     projects
@@ -190,12 +202,44 @@ export function registerProjects(program: Command, client: Client, json: Json): 
   });
 
   projects
+    .command('bandit <id>')
+    .description("What the project's bandit assignment learned, per category and agent x model arm")
+    .option('--reset', 'forget it all: the next choices start from the priors (admin)')
+    .action(async (id: string, flags: { reset?: boolean }) => {
+      const state = await (await client()).request<BanditState>(
+        flags.reset ? 'DELETE' : 'GET',
+        `/api/v1/projects/${encodeURIComponent(id)}/bandit`,
+      );
+      if (json()) return printJson(state);
+      console.log(
+        `${state.project_id}  assignment ${state.assignment}, ${state.arms.length} arms, ${state.observations} attempts counted`,
+      );
+      printTable(state.states, [
+        { header: 'CATEGORY', value: (s) => s.category },
+        { header: 'SCAFFOLD', value: (s) => s.scaffold },
+        { header: 'MODEL', value: (s) => s.model },
+        { header: 'ARM', value: (s) => (s.configured ? 'yes' : 'no') },
+        { header: 'ATTEMPTS', value: (s) => String(s.attempts) },
+        { header: 'SUCCESSES', value: (s) => String(s.successes) },
+        { header: 'COST USD', value: (s) => s.cost_usd.toFixed(4) },
+        { header: 'E[SUCCESS]', value: (s) => s.expected_success_rate.toFixed(3) },
+        { header: 'E[SUCCESS/USD]', value: (s) => s.expected_success_per_usd.toFixed(2) },
+      ]);
+    });
+
+  projects
     .command('delete <id>')
     .description('Delete a project that has no tasks')
     .action(async (id: string) => {
       await (await client()).request('DELETE', `/api/v1/projects/${encodeURIComponent(id)}`);
       console.log(`${id}  deleted`);
     });
+}
+
+/** `scaffold:model`; the model may hold colons of its own (qwen2.5-coder:7b), the scaffold cannot. */
+function armOf(text: string): { scaffold: string; model: string } | string {
+  const colon = text.indexOf(':');
+  return colon < 0 ? text : { scaffold: text.slice(0, colon), model: text.slice(colon + 1) };
 }
 
 /** Flags as the API's JSON; numbers are sent as numbers so the server's validation names bad ones. */
@@ -214,6 +258,8 @@ function bodyOf(flags: ProjectFlags): Record<string, unknown> {
     on_budget_exhausted: flags.onBudgetExhausted,
     max_pause_seconds: number(flags.maxPauseSeconds),
     budget_webhook_url: flags.budgetWebhook,
+    assignment: flags.assignment,
+    arms: flags.arm?.map(armOf),
   };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
 }

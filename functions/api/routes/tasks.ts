@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { ControlPlane } from '../../../shared/control-plane.js';
 import { SystemEvent } from '../../../shared/domain/events.js';
-import { ProjectId, Slug, Task, TaskSpec } from '../../../shared/domain/task.js';
+import { GroupId, ProjectId, Slug, Task, TaskSpec } from '../../../shared/domain/task.js';
 import { TASK_STATUSES } from '../../../shared/domain/task-state.js';
 import { WaitingCode } from '../../../shared/scheduler/waiting.js';
 import { PageQuery, PEOPLE, pageOf, type RouteDef, readJson, readQuery, TaskParams } from '../route.js';
@@ -23,6 +23,27 @@ export const TaskWithPriority = Task.extend({
     .nullable(),
   /** While queued: why the task is not placed yet, as a code and a sentence. */
   placement: z.object({ code: z.enum(Object.values(WaitingCode)), message: z.string() }).nullable(),
+});
+
+const GroupParams = z.strictObject({ id: GroupId });
+
+const TaskGroup = z.object({
+  id: GroupId,
+  project_id: ProjectId,
+  samples: z.int(),
+  /** Every sample ended (succeeded, failed for good, timed out or cancelled). */
+  done: z.boolean(),
+  succeeded: z.int(),
+  tasks: z.array(
+    z.object({
+      id: z.string(),
+      sample: z.int(),
+      status: z.enum(TASK_STATUSES),
+      attempt: z.int(),
+      scaffold: z.string(),
+      model: z.string().nullable(),
+    }),
+  ),
 });
 
 const CancelQuery = z.strictObject({ reason: z.string().trim().min(1).max(1000).optional() });
@@ -96,6 +117,20 @@ export function taskRoutes(plane: ControlPlane): RouteDef[] {
         return c.json(
           await plane.tasks.cancel(c.req.param('id')!, reason ?? `cancelled by ${principal.name}`),
         );
+      },
+    },
+    {
+      method: 'get',
+      operationId: 'getTaskGroup',
+      path: '/api/v1/task-groups/:id',
+      params: GroupParams,
+      summary:
+        'The samples of a task submitted with samples: k (one group, k tasks, each with its own attempts): their status, and whether all ended.',
+      tag: 'tasks',
+      roles: PEOPLE,
+      responses: { 200: { description: 'The group', schema: TaskGroup } },
+      async handle(c) {
+        return c.json(await plane.tasks.group(c.req.param('id')!));
       },
     },
     {
