@@ -130,12 +130,7 @@ export class EgressProxy {
     this.mitm.onError((ctx, error) => {
       if (ctx) this.options.logger.debug('egress_upstream_error', { error: String(error) });
     });
-    this.mitm.onWebSocketConnection((ctx, callback) => {
-      // WebSockets are carried inside tunnels (logged as such); a bare ws:// upgrade names its target
-      // only in a Host header, which decides nothing here.
-      if (ctx.connectRequest && this.tunnels.has(ctx.connectRequest)) return callback();
-      callback(new Error('WebSockets go through a CONNECT tunnel'));
-    });
+    this.mitm.onWebSocketConnection((ctx, callback) => this.onWebSocket(ctx, callback));
   }
 
   /** Listens on `host` (the sandboxes' gateway address; 127.0.0.1 in tests). */
@@ -251,15 +246,10 @@ export class EgressProxy {
       tunnel.requests++;
       const scheme = ctx.isSSL ? 'https' : 'http';
       url = `${scheme}://${formatAuthority(target, ctx.isSSL ? 443 : 80)}${req.url}`;
-      const named = parseAuthority(req.headers.host ?? '', ctx.isSSL ? 443 : 80);
-      if (!named || named.host !== target.host) {
-        const decision = {
-          allowed: false,
-          rule: 'host_mismatch',
-          reason: `Host ${req.headers.host} is not the tunnel's ${target.host}`,
-        };
-        this.logRefusal(session, req.method ?? 'GET', url, target, decision, req.headers, startedAt);
-        return refuseResponse(res, 403, decision.reason);
+      const mismatch = namesOtherHost(target, req, ctx.isSSL);
+      if (mismatch) {
+        this.logRefusal(session, req.method ?? 'GET', url, target, mismatch, req.headers, startedAt);
+        return refuseResponse(res, 403, mismatch.reason ?? 'refused');
       }
     } else {
       const found = this.sessionOf(req.socket);
@@ -271,6 +261,13 @@ export class EgressProxy {
       if (!parsed) return refuseResponse(res, 400, 'a proxy request needs an absolute http:// URL');
       target = parsed;
       url = requested;
+      // The URL decides where the request goes; a Host header naming another host would have the
+      // allowed server answer for that one (domain fronting): refused, as inside a tunnel.
+      const mismatch = namesOtherHost(target, req, false);
+      if (mismatch) {
+        this.logRefusal(session, req.method ?? 'GET', url, target, mismatch, req.headers, startedAt);
+        return refuseResponse(res, 403, mismatch.reason ?? 'refused');
+      }
       const decided = await this.decide(session, target);
       if (!decided.allowed) {
         this.logRefusal(session, req.method ?? 'GET', url, target, decided, req.headers, startedAt);
@@ -373,6 +370,90 @@ export class EgressProxy {
     });
     ctx.onError((_ctx, error) => record(String(error ?? 'upstream error')));
     callback();
+  }
+
+  /**
+   * A WebSocket upgrade inside a tunnel (the library has answered the client's handshake already): it
+   * must name the tunnel's host, like any request there, and is then opened to the tunnel's target at
+   * its pinned address, never where the upgrade's Host header or absolute URL points. Its messages
+   * count against the sandbox's bandwidth; it is logged when it closes, with the bytes each way.
+   */
+  private onWebSocket(ctx: MitmWebSocketContext, callback: (error?: Error | null) => void): void {
+    const startedAt = Date.now();
+    const client = ctx.clientToProxyWebSocket as WebSocketWithRequest | undefined;
+    const upgrade = client?.upgradeReq;
+    const tunnel = ctx.connectRequest ? this.tunnels.get(ctx.connectRequest) : undefined;
+    if (!client || !upgrade || !tunnel) return refuseWebSocket(ctx, 'WebSockets go through a CONNECT tunnel');
+    const { session, target, address, rule } = tunnel;
+    tunnel.requests++;
+    const scheme = ctx.isSSL ? 'wss' : 'ws';
+    const path = originForm(upgrade.url ?? '');
+    const url = `${scheme}://${formatAuthority(target, ctx.isSSL ? 443 : 80)}${path ?? upgrade.url}`;
+    const refused: Decision | null =
+      path === null
+        ? {
+            allowed: false,
+            rule: 'host_mismatch',
+            reason: `a request inside the tunnel to ${target.host} names its own target ${upgrade.url}`,
+          }
+        : namesOtherHost(target, upgrade, ctx.isSSL);
+    if (refused) {
+      this.logRefusal(session, 'GET', url, target, refused, upgrade.headers, startedAt);
+      return refuseWebSocket(ctx, refused.reason ?? 'refused');
+    }
+    const options = (ctx.proxyToServerWebSocketOptions ?? {}) as NonNullable<
+      MitmWebSocketContext['proxyToServerWebSocketOptions']
+    > & { lookup?: LookupFunction };
+    options.url = url;
+    options.lookup = pinned(address);
+    options.agent = ctx.isSSL ? this.httpsAgent : this.httpAgent;
+    ctx.proxyToServerWebSocketOptions = options;
+
+    let sent = 0;
+    let received = 0;
+    let error: string | null = null;
+    const bucket = session.bucket;
+    ctx.onWebSocketFrame((_ctx, _type, fromServer, data, flags, next) => {
+      const size = frameSize(data);
+      if (fromServer) received += size;
+      else sent += size;
+      const wait = bucket?.take(size) ?? 0;
+      if (wait > 0) setTimeout(() => next(null, data, flags), wait);
+      else next(null, data, flags);
+    });
+    let recorded = false;
+    const record = () => {
+      if (recorded) return;
+      recorded = true;
+      this.append({
+        ...this.recordBase(session, 'request', 'GET', url, target, startedAt),
+        sni: sniOf(upgrade.socket),
+        address,
+        decision: 'allowed',
+        rule,
+        reason: null,
+        status: 101,
+        request_headers: redactHeaders(upgrade.headers),
+        response_headers: {},
+        request_body: null,
+        response_body: null,
+        request_bytes: sent,
+        response_bytes: received,
+        timings: { total_ms: Date.now() - startedAt, upstream_ms: null },
+        error,
+      });
+    };
+    ctx.onWebSocketError((_ctx, e) => {
+      error ??= String(e ?? 'websocket error');
+    });
+    client.once('close', record);
+    try {
+      callback();
+    } catch (e) {
+      // The library opens the upstream inside this callback; whatever it throws closes this socket only.
+      error = String(e);
+      refuseWebSocket(ctx, 'upstream WebSocket failed');
+    }
   }
 
   /**
@@ -645,6 +726,57 @@ class Valve {
 
 /** The library's per-request context, as far as this proxy uses it. */
 type MitmContext = Parameters<Parameters<MitmProxy['onRequest']>[0]>[0];
+type MitmWebSocketContext = Parameters<Parameters<MitmProxy['onWebSocketConnection']>[0]>[0];
+/** The library keeps the upgrade request on the client's WebSocket. */
+type WebSocketWithRequest = NonNullable<MitmWebSocketContext['clientToProxyWebSocket']> & {
+  upgradeReq?: IncomingMessage;
+};
+
+/**
+ * Inside a tunnel, or beside an absolute URL, the Host header must name the target (and over TLS the
+ * server name the client asked for must too): the target decided, the rest must not say otherwise.
+ */
+function namesOtherHost(target: Target, req: IncomingMessage, isSSL: boolean): Decision | null {
+  const named = parseAuthority(req.headers.host ?? '', isSSL ? 443 : 80);
+  if (!named || named.host !== target.host)
+    return {
+      allowed: false,
+      rule: 'host_mismatch',
+      reason: `Host ${req.headers.host ?? '(none)'} is not the target ${target.host}`,
+    };
+  const sni = isSSL ? sniOf(req.socket) : null;
+  if (sni && sni.toLowerCase().replace(/\.$/, '') !== target.host)
+    return {
+      allowed: false,
+      rule: 'sni_mismatch',
+      reason: `TLS server name ${sni} is not the target ${target.host}`,
+    };
+  return null;
+}
+
+/** The path of an origin-form request target (`/a?b`); null for any other form. */
+function originForm(requestTarget: string): string | null {
+  return requestTarget.startsWith('/') ? requestTarget : null;
+}
+
+function frameSize(data: unknown): number {
+  if (Buffer.isBuffer(data) || data instanceof ArrayBuffer) return data.byteLength;
+  if (Array.isArray(data)) return data.reduce((n: number, part: Buffer) => n + part.length, 0);
+  return typeof data === 'string' ? Buffer.byteLength(data) : 0;
+}
+
+/** Closes a client's WebSocket with 1008 (policy violation) and the reason (at most 123 bytes). */
+function refuseWebSocket(ctx: MitmWebSocketContext, reason: string): void {
+  const client = ctx.clientToProxyWebSocket;
+  if (!client) return;
+  // The library's handlers forward to the upstream socket, which never was: marked closed first, and
+  // messages the client sends meanwhile are dropped, not forwarded.
+  ctx.closedByServer = true;
+  for (const event of ['message', 'ping', 'pong'] as const) client.removeAllListeners(event);
+  client.close(1008, Buffer.from(reason).subarray(0, 123).toString());
+  // The library paused the socket until the upstream opens: resumed so the close handshake completes.
+  (client as unknown as { _socket?: Socket })._socket?.resume();
+}
 
 function pinned(address: string): LookupFunction {
   const family = isIP(address) === 6 ? 6 : 4;
