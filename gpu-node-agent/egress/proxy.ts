@@ -383,7 +383,10 @@ export class EgressProxy {
     const client = ctx.clientToProxyWebSocket as WebSocketWithRequest | undefined;
     const upgrade = client?.upgradeReq;
     const tunnel = ctx.connectRequest ? this.tunnels.get(ctx.connectRequest) : undefined;
-    if (!client || !upgrade || !tunnel) return refuseWebSocket(ctx, 'WebSockets go through a CONNECT tunnel');
+    if (!client || !upgrade || !tunnel) {
+      refuseWebSocket(ctx, 'WebSockets go through a CONNECT tunnel');
+      return;
+    }
     const { session, target, address, rule } = tunnel;
     tunnel.requests++;
     const scheme = ctx.isSSL ? 'wss' : 'ws';
@@ -399,7 +402,8 @@ export class EgressProxy {
         : namesOtherHost(target, upgrade, ctx.isSSL);
     if (refused) {
       this.logRefusal(session, 'GET', url, target, refused, upgrade.headers, startedAt);
-      return refuseWebSocket(ctx, refused.reason ?? 'refused');
+      refuseWebSocket(ctx, refused.reason ?? 'refused');
+      return;
     }
     const options = (ctx.proxyToServerWebSocketOptions ?? {}) as NonNullable<
       MitmWebSocketContext['proxyToServerWebSocketOptions']
