@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressLog } from '../../gpu-node-agent/egress/egress-log.js';
+import { machineAddresses } from '../../gpu-node-agent/egress/node-egress.js';
+import { AddressPolicy } from '../../gpu-node-agent/egress/policy.js';
 import { EgressProxy } from '../../gpu-node-agent/egress/proxy.js';
 import type { EgressRecord } from '../../shared/domain/egress.js';
 import { createLogger } from '../../shared/logger.js';
@@ -276,5 +278,46 @@ describe('egress proxy under attack', () => {
     expect(text).toMatch(/^HTTP\/1.1 403/);
     expect(text).toContain('Host denied.test is not the target allowed.test');
     expect(internet.seen.some((s) => s.url === '/fronted')).toBe(false);
+  });
+
+  it('refuses a private address however it is written: numeric names, IPv4 inside IPv6', async () => {
+    const hits = privateHits;
+    const port = privatePort();
+    for (const host of [
+      '0x7f000005',
+      '2130706437',
+      '0177.0.0.5',
+      '[::ffff:127.0.0.5]',
+      '[::ffff:7f00:5]',
+      '[::ffff:0:7f00:5]',
+      '[::127.0.0.5]',
+      '[64:ff9b::7f00:5]',
+      '[2002:7f00:5::1]',
+    ]) {
+      const socket = await toProxy('127.0.0.3');
+      const answer = collect(socket);
+      socket.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`);
+      expect(await answer, host).toMatch(/^HTTP\/1.1 403[\s\S]*loopback address/);
+    }
+    expect(privateHits).toBe(hits);
+  });
+
+  it("refuses this machine's own addresses in any IPv6 form, public ones included", () => {
+    const policy = new AddressPolicy({
+      refusedAddresses: machineAddresses(),
+      refusedEndpoints: [],
+      publicAddresses: [],
+    });
+    const ipv4 = machineAddresses().filter((a) => net.isIPv4(a));
+    expect(ipv4.length).toBeGreaterThan(0);
+    for (const address of ipv4) {
+      const [a, b, c, d] = address.split('.').map(Number) as [number, number, number, number];
+      const hex = `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+      for (const form of [address, `::ffff:${address}`, `::ffff:${hex}`, `64:ff9b::${hex}`])
+        expect(policy.decide(form, 80).allowed, form).toBe(false);
+    }
+    // A public address elsewhere stays allowed.
+    expect(policy.decide('2606:4700:4700::1111', 443).allowed).toBe(true);
+    expect(policy.decide('64:ff9b::808:808', 443).allowed).toBe(true);
   });
 });
