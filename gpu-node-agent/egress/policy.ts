@@ -142,7 +142,7 @@ function normalize(address: string): string {
   const words = ipv6Words(lower);
   const ipv4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
   const zeros = (from: number, to: number) => words.slice(from, to).every((w) => w === 0);
-  const [w0, w1, w2, w3, w4, w5, w6, w7] = words as [
+  const [w0, w1, w2, , w4, w5, w6, w7] = words.map((w) => w ?? 0) as number[] as [
     number,
     number,
     number,

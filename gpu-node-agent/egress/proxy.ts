@@ -34,7 +34,7 @@ import {
   parseAuthority,
   type Target,
 } from './policy.js';
-import { redactHeaders } from './redact.js';
+import { redactHeaders, redactUrl } from './redact.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** What the proxy knows of a sandbox, found by the sandbox's source address. */
@@ -602,7 +602,7 @@ export class EgressProxy {
       attempt: session.attempt,
       type,
       method,
-      url,
+      url: redactUrl(url),
       host: target.host,
       port: target.port,
       limit_mbps: session.mbps ?? null,

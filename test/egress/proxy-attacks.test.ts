@@ -320,4 +320,26 @@ describe('egress proxy under attack', () => {
     expect(policy.decide('2606:4700:4700::1111', 443).allowed).toBe(true);
     expect(policy.decide('64:ff9b::808:808', 443).allowed).toBe(true);
   });
+
+  it('keeps credentials out of the log wherever they ride: query parameters, unusual header names', async () => {
+    const socket = await toProxy('127.0.0.1');
+    const answer = collect(socket);
+    const authority = `allowed.test:${internet.httpPort}`;
+    const path = '/signed?access_token=S1-tok&X-Amz-Signature=S2-sig&key=S3-key&page=2';
+    socket.write(
+      `GET http://${authority}${path} HTTP/1.1\r\nHost: ${authority}\r\nX-Auth: S4-auth\r\nX-Amz-Credential: S5-cred\r\nConnection: close\r\n\r\n`,
+    );
+    expect(await answer).toMatch(/^HTTP\/1.1 200/);
+    // The upstream got them as sent.
+    expect(internet.seen.find((s) => s.url.startsWith('/signed'))?.url).toBe(path);
+    const record = (await records()).find((r) => r.url.includes('/signed'))!;
+    expect(record.url).toBe(
+      `http://${authority}/signed?access_token=[redacted]&X-Amz-Signature=[redacted]&key=[redacted]&page=2`,
+    );
+    expect(record.request_headers).toMatchObject({
+      'x-auth': '[redacted]',
+      'x-amz-credential': '[redacted]',
+    });
+    expect(JSON.stringify(record)).not.toMatch(/S\d-/);
+  });
 });
