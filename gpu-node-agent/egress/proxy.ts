@@ -471,26 +471,38 @@ export class EgressProxy {
     mitm._onHttpServerConnectData = (req, socket, head) => {
       const tunnel = this.tunnels.get(req);
       const server = this.tlsServer;
-      if (!tunnel || !server || head[0] !== 0x16 || isIP(tunnel.target.host))
-        return viaLoopback(req, socket, head);
-      socket.pause();
       const raw = socket as Socket;
-      const handOver = () => {
+      const handOver = (to: http.Server) => {
         // The library finds a request's tunnel by the client connection's ports.
         const key = `${raw.remotePort}:${raw.localPort}`;
         mitm.connectRequests[key] = req;
         raw.once('close', () => delete mitm.connectRequests[key]);
-        // The TLS socket reads what the raw one holds on its next tick, then reads the handle: the
-        // ClientHello goes back into the raw socket, which stays paused.
+        // The server's socket reads what the raw one holds on its next tick, then reads the handle:
+        // the first bytes go back into the raw socket, which stays paused.
         raw.unshift(head);
-        server.emit('connection', raw);
+        to.emit('connection', raw);
       };
+      // Plain HTTP in a tunnel goes to the proxy's own HTTP server, in process: the library would
+      // connect to it over loopback, where it does not listen when on the sandbox network's address.
+      const tls = head[0] === 0x16 || head[0] === 0x80 || head[0] === 0x00;
+      if (tunnel && !tls) {
+        socket.pause();
+        handOver(mitm.httpServer as http.Server);
+        // The HTTP server reads the socket through 'data' (its handle was consumed by the CONNECT).
+        raw.resume();
+        return;
+      }
+      if (!tunnel || !server || !tls || isIP(tunnel.target.host)) return viaLoopback(req, socket, head);
+      socket.pause();
       const host = tunnel.target.host;
-      if (this.contexts.has(host)) return handOver();
-      this.contextFor(host).then(handOver, (error: unknown) => {
-        this.options.logger.warn('egress_certificate_failed', { host, error: String(error) });
-        raw.destroy();
-      });
+      if (this.contexts.has(host)) return handOver(server);
+      this.contextFor(host).then(
+        () => handOver(server),
+        (error: unknown) => {
+          this.options.logger.warn('egress_certificate_failed', { host, error: String(error) });
+          raw.destroy();
+        },
+      );
     };
   }
 

@@ -342,4 +342,40 @@ describe('egress proxy under attack', () => {
     });
     expect(JSON.stringify(record)).not.toMatch(/S\d-/);
   });
+
+  it('carries plain HTTP through a CONNECT tunnel when listening on a non-loopback address, as on a node', async () => {
+    const address = machineAddresses().find((a) => net.isIPv4(a) && !a.startsWith('127.'));
+    expect(address, 'a non-loopback IPv4 address on this machine').toBeDefined();
+    const logger = createLogger('egress-attacks');
+    const onNode = new EgressProxy({
+      log: new EgressLog({ writer, nodeId: 'node-2', flushRecords: 1000, flushSeconds: 3600, logger }),
+      logger,
+      nodeId: 'node-2',
+      caDir: mkdtempSync(join(tmpdir(), 'autovibe-egress-ca-')),
+      bodyCapBytes: 64,
+      addresses: { publicAddresses: ['127.0.0.1'] },
+      resolve: { 'allowed.test': '127.0.0.1' },
+    });
+    const { port } = await onNode.listen(address!);
+    try {
+      const socket = net.connect({ host: address!, port });
+      await new Promise((r) => socket.once('connect', r));
+      // The proxy knows sandboxes by the source address it sees.
+      onNode.register(socket.localAddress!, {
+        projectId: 'proj',
+        taskId: 'tsk_node',
+        attempt: 1,
+        network: 'logged',
+        allowed: [],
+      });
+      const answer = collect(socket);
+      const authority = `allowed.test:${internet.httpPort}`;
+      socket.write(
+        `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\nGET /through HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`,
+      );
+      expect(await answer).toContain(`hello from ${authority}`);
+    } finally {
+      await onNode.close();
+    }
+  });
 });
