@@ -33,7 +33,11 @@ const RATE_LIMITED_TRIES = 3;
 const MAX_RETRY_AFTER_SECONDS = 30;
 
 export class ApiClient {
-  constructor(private readonly settings: ApiEndpoint) {}
+  private readonly settings: ApiEndpoint;
+
+  constructor(settings: ApiEndpoint) {
+    this.settings = { ...settings, apiUrl: controlPlaneBaseUrl(settings.apiUrl) };
+  }
 
   get url(): string {
     return this.settings.apiUrl;
@@ -152,4 +156,13 @@ export function parseAnswer<S extends z.ZodType>(
     `${expected.what}: ${first ? `${first.path || '(the whole answer)'}: ${first.problem}` : 'invalid'}`,
     details,
   );
+}
+
+/**
+ * The control plane's base URL, whichever form a user copied: `autovibe dev` prints the API as
+ * `http://host:port/api/v1`, and request paths carry `/api/v1` themselves, so a trailing `/api/v1`
+ * (and trailing slashes) are dropped instead of doubling the prefix into a 404.
+ */
+export function controlPlaneBaseUrl(url: string): string {
+  return url.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
 }

@@ -7,6 +7,7 @@
 import { lookup } from 'node:dns/promises';
 import { mkdir } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { EgressRecord } from '../../shared/domain/egress.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BlobWriter } from '../gateway/traffic-log.js';
@@ -133,8 +134,14 @@ export class NodeEgress {
       refusedHosts: refused.hosts,
       addresses: {
         ...test?.addresses,
-        // This machine on the sandbox network (the proxy itself, the LLM gateway's second listener).
-        refusedAddresses: [host, ...(test?.addresses?.refusedAddresses ?? [])],
+        // This machine on the sandbox network (the proxy itself, the LLM gateway's second listener),
+        // and on every other network it is on: its public address reaches its services as well.
+        refusedAddresses: [
+          host,
+          // (less the test's local "internet", which runs on this machine)
+          ...machineAddresses().filter((a) => !test?.addresses?.publicAddresses?.includes(a)),
+          ...(test?.addresses?.refusedAddresses ?? []),
+        ],
         refusedEndpoints: [...refused.endpoints, ...(test?.addresses?.refusedEndpoints ?? [])],
       },
       ...(test?.resolve && { resolve: test.resolve }),
@@ -184,4 +191,9 @@ async function refusedServices(urls: string[]): Promise<{ hosts: string[]; endpo
     for (const address of addresses) endpoints.push(`${address}:${port}`);
   }
   return { hosts, endpoints };
+}
+
+/** Every address of this machine's interfaces. */
+export function machineAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).map((a) => a.address));
 }

@@ -130,9 +130,48 @@ export class AddressPolicy {
   }
 }
 
-/** IPv4-mapped IPv6 (::ffff:10.0.0.1) is the IPv4 address it maps: checked as such. */
+/**
+ * An IPv6 address that carries an IPv4 one is checked as that IPv4 address, in whichever form it is
+ * written (`::ffff:10.0.0.1`, `::ffff:a00:1`): IPv4-mapped and SIIT-translated (the kernel connects
+ * those to the IPv4 address itself), IPv4-compatible, NAT64 (64:ff9b::/96, which a NAT64 gateway
+ * forwards to the IPv4 address, private ones included) and 6to4 (2002::/16). Else the address itself.
+ */
 function normalize(address: string): string {
   const lower = address.toLowerCase();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  return mapped?.[1] ?? lower;
+  if (isIP(lower) !== 6) return lower;
+  const words = ipv6Words(lower);
+  const ipv4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  const zeros = (from: number, to: number) => words.slice(from, to).every((w) => w === 0);
+  const [w0, w1, w2, , w4, w5, w6, w7] = words.map((w) => w ?? 0) as number[] as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (SIIT), ::a.b.c.d (compatible; not :: nor ::1).
+  if (zeros(0, 5) && w5 === 0xffff) return ipv4(w6, w7);
+  if (zeros(0, 4) && w4 === 0xffff && w5 === 0) return ipv4(w6, w7);
+  if (zeros(0, 6) && w6 !== 0) return ipv4(w6, w7);
+  if (w0 === 0x64 && w1 === 0xff9b && zeros(2, 6)) return ipv4(w6, w7);
+  if (w0 === 0x2002) return ipv4(w1, w2);
+  return lower;
+}
+
+/** The eight 16-bit words of an IPv6 address (a trailing dotted IPv4 part as its two words). */
+function ipv6Words(address: string): number[] {
+  let text = address;
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const parse = (part: string) => (part ? part.split(':').map((w) => Number.parseInt(w, 16)) : []);
+  const first = parse(head);
+  const last = tail === undefined ? [] : parse(tail);
+  return [...first, ...new Array<number>(8 - first.length - last.length).fill(0), ...last];
 }

@@ -34,7 +34,7 @@ import {
   parseAuthority,
   type Target,
 } from './policy.js';
-import { redactHeaders } from './redact.js';
+import { redactHeaders, redactUrl } from './redact.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** What the proxy knows of a sandbox, found by the sandbox's source address. */
@@ -130,12 +130,7 @@ export class EgressProxy {
     this.mitm.onError((ctx, error) => {
       if (ctx) this.options.logger.debug('egress_upstream_error', { error: String(error) });
     });
-    this.mitm.onWebSocketConnection((ctx, callback) => {
-      // WebSockets are carried inside tunnels (logged as such); a bare ws:// upgrade names its target
-      // only in a Host header, which decides nothing here.
-      if (ctx.connectRequest && this.tunnels.has(ctx.connectRequest)) return callback();
-      callback(new Error('WebSockets go through a CONNECT tunnel'));
-    });
+    this.mitm.onWebSocketConnection((ctx, callback) => this.onWebSocket(ctx, callback));
   }
 
   /** Listens on `host` (the sandboxes' gateway address; 127.0.0.1 in tests). */
@@ -251,15 +246,10 @@ export class EgressProxy {
       tunnel.requests++;
       const scheme = ctx.isSSL ? 'https' : 'http';
       url = `${scheme}://${formatAuthority(target, ctx.isSSL ? 443 : 80)}${req.url}`;
-      const named = parseAuthority(req.headers.host ?? '', ctx.isSSL ? 443 : 80);
-      if (!named || named.host !== target.host) {
-        const decision = {
-          allowed: false,
-          rule: 'host_mismatch',
-          reason: `Host ${req.headers.host} is not the tunnel's ${target.host}`,
-        };
-        this.logRefusal(session, req.method ?? 'GET', url, target, decision, req.headers, startedAt);
-        return refuseResponse(res, 403, decision.reason);
+      const mismatch = namesOtherHost(target, req, ctx.isSSL);
+      if (mismatch) {
+        this.logRefusal(session, req.method ?? 'GET', url, target, mismatch, req.headers, startedAt);
+        return refuseResponse(res, 403, mismatch.reason ?? 'refused');
       }
     } else {
       const found = this.sessionOf(req.socket);
@@ -271,6 +261,13 @@ export class EgressProxy {
       if (!parsed) return refuseResponse(res, 400, 'a proxy request needs an absolute http:// URL');
       target = parsed;
       url = requested;
+      // The URL decides where the request goes; a Host header naming another host would have the
+      // allowed server answer for that one (domain fronting): refused, as inside a tunnel.
+      const mismatch = namesOtherHost(target, req, false);
+      if (mismatch) {
+        this.logRefusal(session, req.method ?? 'GET', url, target, mismatch, req.headers, startedAt);
+        return refuseResponse(res, 403, mismatch.reason ?? 'refused');
+      }
       const decided = await this.decide(session, target);
       if (!decided.allowed) {
         this.logRefusal(session, req.method ?? 'GET', url, target, decided, req.headers, startedAt);
@@ -376,6 +373,94 @@ export class EgressProxy {
   }
 
   /**
+   * A WebSocket upgrade inside a tunnel (the library has answered the client's handshake already): it
+   * must name the tunnel's host, like any request there, and is then opened to the tunnel's target at
+   * its pinned address, never where the upgrade's Host header or absolute URL points. Its messages
+   * count against the sandbox's bandwidth; it is logged when it closes, with the bytes each way.
+   */
+  private onWebSocket(ctx: MitmWebSocketContext, callback: (error?: Error | null) => void): void {
+    const startedAt = Date.now();
+    const client = ctx.clientToProxyWebSocket as WebSocketWithRequest | undefined;
+    const upgrade = client?.upgradeReq;
+    const tunnel = ctx.connectRequest ? this.tunnels.get(ctx.connectRequest) : undefined;
+    if (!client || !upgrade || !tunnel) {
+      refuseWebSocket(ctx, 'WebSockets go through a CONNECT tunnel');
+      return;
+    }
+    const { session, target, address, rule } = tunnel;
+    tunnel.requests++;
+    const scheme = ctx.isSSL ? 'wss' : 'ws';
+    const path = originForm(upgrade.url ?? '');
+    const url = `${scheme}://${formatAuthority(target, ctx.isSSL ? 443 : 80)}${path ?? upgrade.url}`;
+    const refused: Decision | null =
+      path === null
+        ? {
+            allowed: false,
+            rule: 'host_mismatch',
+            reason: `a request inside the tunnel to ${target.host} names its own target ${upgrade.url}`,
+          }
+        : namesOtherHost(target, upgrade, ctx.isSSL);
+    if (refused) {
+      this.logRefusal(session, 'GET', url, target, refused, upgrade.headers, startedAt);
+      refuseWebSocket(ctx, refused.reason ?? 'refused');
+      return;
+    }
+    const options = (ctx.proxyToServerWebSocketOptions ?? {}) as NonNullable<
+      MitmWebSocketContext['proxyToServerWebSocketOptions']
+    > & { lookup?: LookupFunction };
+    options.url = url;
+    options.lookup = pinned(address);
+    options.agent = ctx.isSSL ? this.httpsAgent : this.httpAgent;
+    ctx.proxyToServerWebSocketOptions = options;
+
+    let sent = 0;
+    let received = 0;
+    let error: string | null = null;
+    const bucket = session.bucket;
+    ctx.onWebSocketFrame((_ctx, _type, fromServer, data, flags, next) => {
+      const size = frameSize(data);
+      if (fromServer) received += size;
+      else sent += size;
+      const wait = bucket?.take(size) ?? 0;
+      if (wait > 0) setTimeout(() => next(null, data, flags), wait);
+      else next(null, data, flags);
+    });
+    let recorded = false;
+    const record = () => {
+      if (recorded) return;
+      recorded = true;
+      this.append({
+        ...this.recordBase(session, 'request', 'GET', url, target, startedAt),
+        sni: sniOf(upgrade.socket),
+        address,
+        decision: 'allowed',
+        rule,
+        reason: null,
+        status: 101,
+        request_headers: redactHeaders(upgrade.headers),
+        response_headers: {},
+        request_body: null,
+        response_body: null,
+        request_bytes: sent,
+        response_bytes: received,
+        timings: { total_ms: Date.now() - startedAt, upstream_ms: null },
+        error,
+      });
+    };
+    ctx.onWebSocketError((_ctx, e) => {
+      error ??= String(e ?? 'websocket error');
+    });
+    client.once('close', record);
+    try {
+      callback();
+    } catch (e) {
+      // The library opens the upstream inside this callback; whatever it throws closes this socket only.
+      error = String(e);
+      refuseWebSocket(ctx, 'upstream WebSocket failed');
+    }
+  }
+
+  /**
    * Replaces the library's step after a CONNECT's first bytes: a TLS tunnel to a named host is handed
    * to the one in-process TLS server (no second loopback connection, no server per host). Plain
    * tunnels and IP literals (no SNI to pick a certificate by) take the library's own path.
@@ -386,26 +471,38 @@ export class EgressProxy {
     mitm._onHttpServerConnectData = (req, socket, head) => {
       const tunnel = this.tunnels.get(req);
       const server = this.tlsServer;
-      if (!tunnel || !server || head[0] !== 0x16 || isIP(tunnel.target.host))
-        return viaLoopback(req, socket, head);
-      socket.pause();
       const raw = socket as Socket;
-      const handOver = () => {
+      const handOver = (to: http.Server) => {
         // The library finds a request's tunnel by the client connection's ports.
         const key = `${raw.remotePort}:${raw.localPort}`;
         mitm.connectRequests[key] = req;
         raw.once('close', () => delete mitm.connectRequests[key]);
-        // The TLS socket reads what the raw one holds on its next tick, then reads the handle: the
-        // ClientHello goes back into the raw socket, which stays paused.
+        // The server's socket reads what the raw one holds on its next tick, then reads the handle:
+        // the first bytes go back into the raw socket, which stays paused.
         raw.unshift(head);
-        server.emit('connection', raw);
+        to.emit('connection', raw);
       };
+      // Plain HTTP in a tunnel goes to the proxy's own HTTP server, in process: the library would
+      // connect to it over loopback, where it does not listen when on the sandbox network's address.
+      const tls = head[0] === 0x16 || head[0] === 0x80 || head[0] === 0x00;
+      if (tunnel && !tls) {
+        socket.pause();
+        handOver(mitm.httpServer as http.Server);
+        // The HTTP server reads the socket through 'data' (its handle was consumed by the CONNECT).
+        raw.resume();
+        return;
+      }
+      if (!tunnel || !server || !tls || isIP(tunnel.target.host)) return viaLoopback(req, socket, head);
+      socket.pause();
       const host = tunnel.target.host;
-      if (this.contexts.has(host)) return handOver();
-      this.contextFor(host).then(handOver, (error: unknown) => {
-        this.options.logger.warn('egress_certificate_failed', { host, error: String(error) });
-        raw.destroy();
-      });
+      if (this.contexts.has(host)) return handOver(server);
+      this.contextFor(host).then(
+        () => handOver(server),
+        (error: unknown) => {
+          this.options.logger.warn('egress_certificate_failed', { host, error: String(error) });
+          raw.destroy();
+        },
+      );
     };
   }
 
@@ -517,7 +614,7 @@ export class EgressProxy {
       attempt: session.attempt,
       type,
       method,
-      url,
+      url: redactUrl(url),
       host: target.host,
       port: target.port,
       limit_mbps: session.mbps ?? null,
@@ -645,6 +742,57 @@ class Valve {
 
 /** The library's per-request context, as far as this proxy uses it. */
 type MitmContext = Parameters<Parameters<MitmProxy['onRequest']>[0]>[0];
+type MitmWebSocketContext = Parameters<Parameters<MitmProxy['onWebSocketConnection']>[0]>[0];
+/** The library keeps the upgrade request on the client's WebSocket. */
+type WebSocketWithRequest = NonNullable<MitmWebSocketContext['clientToProxyWebSocket']> & {
+  upgradeReq?: IncomingMessage;
+};
+
+/**
+ * Inside a tunnel, or beside an absolute URL, the Host header must name the target (and over TLS the
+ * server name the client asked for must too): the target decided, the rest must not say otherwise.
+ */
+function namesOtherHost(target: Target, req: IncomingMessage, isSSL: boolean): Decision | null {
+  const named = parseAuthority(req.headers.host ?? '', isSSL ? 443 : 80);
+  if (!named || named.host !== target.host)
+    return {
+      allowed: false,
+      rule: 'host_mismatch',
+      reason: `Host ${req.headers.host ?? '(none)'} is not the target ${target.host}`,
+    };
+  const sni = isSSL ? sniOf(req.socket) : null;
+  if (sni && sni.toLowerCase().replace(/\.$/, '') !== target.host)
+    return {
+      allowed: false,
+      rule: 'sni_mismatch',
+      reason: `TLS server name ${sni} is not the target ${target.host}`,
+    };
+  return null;
+}
+
+/** The path of an origin-form request target (`/a?b`); null for any other form. */
+function originForm(requestTarget: string): string | null {
+  return requestTarget.startsWith('/') ? requestTarget : null;
+}
+
+function frameSize(data: unknown): number {
+  if (Buffer.isBuffer(data) || data instanceof ArrayBuffer) return data.byteLength;
+  if (Array.isArray(data)) return data.reduce((n: number, part: Buffer) => n + part.length, 0);
+  return typeof data === 'string' ? Buffer.byteLength(data) : 0;
+}
+
+/** Closes a client's WebSocket with 1008 (policy violation) and the reason (at most 123 bytes). */
+function refuseWebSocket(ctx: MitmWebSocketContext, reason: string): void {
+  const client = ctx.clientToProxyWebSocket;
+  if (!client) return;
+  // The library's handlers forward to the upstream socket, which never was: marked closed first, and
+  // messages the client sends meanwhile are dropped, not forwarded.
+  ctx.closedByServer = true;
+  for (const event of ['message', 'ping', 'pong'] as const) client.removeAllListeners(event);
+  client.close(1008, Buffer.from(reason).subarray(0, 123).toString());
+  // The library paused the socket until the upstream opens: resumed so the close handshake completes.
+  (client as unknown as { _socket?: Socket })._socket?.resume();
+}
 
 function pinned(address: string): LookupFunction {
   const family = isIP(address) === 6 ? 6 : 4;

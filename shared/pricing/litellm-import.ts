@@ -48,6 +48,13 @@ export function importLiteLlmPrices(
     }
     table[name] = parseConfig(ModelPrice, entry, `${source}: entry "${name}"`, name);
   }
+  // An empty object, a truncated download or another file of model entries would replace the table
+  // with nothing, and the gateway would then refuse every call as unpriced.
+  if (Object.keys(table).length === 0)
+    throw new ConfigError(
+      `${source} prices no model per token for chat, completion or responses calls: is it LiteLLM's model_prices_and_context_window.json?`,
+      { details: [{ path: '', problem: 'no chat model priced per token' }] },
+    );
   const added: string[] = [];
   const changed: string[] = [];
   for (const [name, price] of Object.entries(table)) {

@@ -173,6 +173,23 @@ describe('autovibe CLI', { timeout: 90_000 }, () => {
     });
   });
 
+  it('takes the API URL as dev prints it (with /api/v1), and refuses a --limit that is no count', async () => {
+    const printed = await run('node', [BIN, '--api-url', `${apiUrl}/api/v1/`, '--json', 'tasks', 'list'], {
+      env,
+    });
+    expect(JSON.parse(printed.stdout).items.length).toBeGreaterThan(0);
+    for (const limit of ['abc', '-1', '0', '1.5']) {
+      const bad = await cli('--json', 'tasks', 'list', '--limit', limit);
+      expect(bad.code, limit).not.toBe(0);
+      expect(JSON.parse(bad.stdout).error, limit).toMatchObject({
+        code: 'usage_error',
+        message: expect.stringContaining('--limit'),
+      });
+    }
+    const one = await cli('--json', 'tasks', 'list', '--limit', '1');
+    expect(JSON.parse(one.stdout).items).toHaveLength(1);
+  });
+
   it('refuses a second dev on the same data directory, saying which process holds it', async () => {
     const second = await run('node', [BIN, 'dev', '--port', '0', '--no-agent', '--no-example'], {
       env,

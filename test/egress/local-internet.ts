@@ -8,6 +8,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { acceptUpgrade, encodeFrame } from './websocket-wire.js';
 
 export const INTERNET_HOSTS = ['allowed.test', 'api.allowed.test', 'denied.test', 'big.test'];
 
@@ -128,6 +130,25 @@ export async function startLocalInternet(host = '127.0.0.1'): Promise<LocalInter
   const seen: Seen[] = [];
   const plain = http.createServer(handler(seen));
   const secure = https.createServer({ key, cert }, handler(seen));
+  // WebSockets: each text message answered with `echo <host>: <message>`.
+  const upgraded = new Set<Duplex>();
+  for (const server of [plain, secure])
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
+      upgraded.add(socket);
+      socket.once('close', () => upgraded.delete(socket));
+      seen.push({
+        host: req.headers.host,
+        method: 'UPGRADE',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: '',
+      });
+      acceptUpgrade(req, socket, (frame) => {
+        if (frame.opcode === 1)
+          socket.write(encodeFrame(1, Buffer.from(`echo ${req.headers.host}: ${frame.payload}`), false));
+        if (frame.opcode === 8) socket.end(encodeFrame(8, frame.payload, false));
+      });
+    });
   await Promise.all([
     new Promise<void>((r) => plain.listen(0, host, r)),
     new Promise<void>((r) => secure.listen(0, host, r)),
@@ -140,6 +161,7 @@ export async function startLocalInternet(host = '127.0.0.1'): Promise<LocalInter
     close: async () => {
       plain.closeAllConnections();
       secure.closeAllConnections();
+      for (const socket of upgraded) socket.destroy();
       await Promise.all([new Promise((r) => plain.close(r)), new Promise((r) => secure.close(r))]);
     },
   };

@@ -182,7 +182,7 @@ describe('egress proxy', () => {
     // An allowed tunnel carrying a Host header for another host: refused inside the tunnel.
     const inside = await curl(https('allowed.test'), ['-H', 'Host: denied.test']);
     expect(inside.status).toBe(403);
-    expect(JSON.parse(inside.body).error.message).toMatch(/not the tunnel's allowed.test/);
+    expect(JSON.parse(inside.body).error.message).toMatch(/not the target allowed.test/);
     // A client that talks to the proxy as if it were the server (no absolute URL) is not forwarded.
     const origin = await run('curl', [
       '-sS',

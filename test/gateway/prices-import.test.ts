@@ -136,6 +136,17 @@ describe('autovibe prices import', () => {
     expect(JSON.parse(await readFile(table, 'utf8'))).toEqual({
       kept: { input_cost_per_token: 1, output_cost_per_token: 1 },
     });
+    // A file that prices no chat model (an empty object, a truncated download) replaces nothing.
+    for (const empty of [{}, { sample_spec: LITELLM.sample_spec, 'dall-e-3': LITELLM['dall-e-3'] }]) {
+      await writeFile(source, JSON.stringify(empty));
+      const refused = (await autovibe('prices', 'import', source, '--out', table)) as {
+        code: number;
+        stderr: string;
+      };
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/prices no model per token/);
+      expect(Object.keys(JSON.parse(await readFile(table, 'utf8')))).toEqual(['kept']);
+    }
     const missing = (await autovibe('prices', 'import', source)) as { code: number; stderr: string };
     expect(missing.stderr).toMatch(/--out <file>, or --config with pricing.table_file/);
   }, 60_000);

@@ -5,6 +5,7 @@ import type { CheckpointManifest } from '../../../shared/domain/checkpoint.js';
 import type { SystemEvent } from '../../../shared/domain/events.js';
 import type { Task } from '../../../shared/domain/task.js';
 import type { TaskView } from '../../../shared/services/task-service.js';
+import { positiveInteger } from '../flags.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 type Client = () => Promise<ApiClient>;
@@ -36,7 +37,7 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
     .option('--project <id>', 'only this project')
     .option('--category <category>', 'only this category')
     .option('--tag <tag>', 'only tasks with this tag')
-    .option('--limit <n>', 'page size', '50')
+    .option('--limit <n>', 'page size', positiveInteger, 50)
     .option('--cursor <cursor>', 'continue from a previous page (with --project or --status)')
     .option('--all', 'follow every page')
     .action(async (flags) => {
@@ -57,7 +58,7 @@ export function registerTasks(program: Command, client: Client, json: Json): voi
         for await (const items of api.pages<Task>('/api/v1/tasks', { ...query, limit: 200 }))
           rows.push(...items);
         rows = newestFirst(rows);
-        if (!flags.all) rows = rows.slice(0, Number(flags.limit));
+        if (!flags.all) rows = rows.slice(0, flags.limit);
       } else {
         const page = await api.request<{ items: Task[]; next_cursor: string | null }>(
           'GET',

@@ -7,6 +7,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ApiClient } from '../../../shared/api-client.js';
 import type { TrajectoryRecord } from '../../../shared/domain/trajectory.js';
 import type { ExportJob, TrajectorySummary } from '../../../shared/domain/trajectory-index.js';
+import { positiveInteger } from '../flags.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 type Client = () => Promise<ApiClient>;
@@ -32,7 +33,7 @@ export function registerTrajectories(program: Command, client: Client, json: Jso
     .option('--category <slug>', 'only tasks of this category')
     .option('--verified', 'only trajectories whose every test passed')
     .option('--min-reward <x>', 'only rewards at or above x (0-1)', number)
-    .option('--limit <n>', 'at most n', number, 50)
+    .option('--limit <n>', 'at most n', positiveInteger, 50)
     .action(async (o) => {
       const query = {
         project_id: o.project,
@@ -95,10 +96,10 @@ export function registerTrajectories(program: Command, client: Client, json: Jso
     .option('--min-reward <x>', 'only rewards at or above x (0-1)', number)
     .option('--model <name>', 'only this model')
     .option('--scaffold <name>', 'only this scaffold (agent)')
-    .option('--max-per-task <n>', 'at most n trajectories per task, best first', number)
+    .option('--max-per-task <n>', 'at most n trajectories per task, best first', positiveInteger)
     .option('--no-dedupe', 'keep trajectories that repeat another one exactly')
     .option('--validation <fraction>', 'share of tasks in the validation split', number, 0.1)
-    .option('--shard-rows <n>', 'trajectories per file', number)
+    .option('--shard-rows <n>', 'trajectories per file', positiveInteger)
     .option('--out <dir>', 'where the files go (default ./exports/<export id>)')
     .option('--resume <export-id>', 'go on with an export that failed or stopped, instead of starting one')
     .addHelpText(

@@ -1,0 +1,381 @@
+// The egress proxy attacked from a sandbox's side with raw sockets, saying what a well-behaved client
+// would not: WebSockets whose Host or URL name another target than their tunnel, upgrades outside any
+// tunnel, a TLS server name other than the tunnel's, a Host beside an absolute URL naming another host,
+// addresses hidden in IPv6 forms, and credentials outside the usual headers. Each must be refused or
+// redacted, the proxy must stay up, and nothing may reach the place the lie pointed at.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EgressLog } from '../../gpu-node-agent/egress/egress-log.js';
+import { machineAddresses } from '../../gpu-node-agent/egress/node-egress.js';
+import { AddressPolicy } from '../../gpu-node-agent/egress/policy.js';
+import { EgressProxy } from '../../gpu-node-agent/egress/proxy.js';
+import type { EgressRecord } from '../../shared/domain/egress.js';
+import { createLogger } from '../../shared/logger.js';
+import { type LocalInternet, startLocalInternet } from './local-internet.js';
+import { encodeFrame, type Frame, readFrames, upgradeRequest } from './websocket-wire.js';
+
+class MemoryWriter {
+  readonly blobs = new Map<string, string>();
+  async put(key: string, body: Uint8Array): Promise<void> {
+    this.blobs.set(key, Buffer.from(body).toString('utf8'));
+  }
+  records(prefix: string): EgressRecord[] {
+    return [...this.blobs]
+      .filter(([key]) => key.startsWith(prefix))
+      .flatMap(([, body]) =>
+        body
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as EgressRecord),
+      );
+  }
+}
+
+let internet: LocalInternet;
+/** A service on a private address (127.0.0.5 is not among the test's public ones): must never be hit. */
+let privateService: http.Server;
+let privateHits = 0;
+let proxy: EgressProxy;
+let proxyPort: number;
+let proxyCa: string;
+let writer: MemoryWriter;
+let log: EgressLog;
+
+beforeAll(async () => {
+  internet = await startLocalInternet();
+  privateService = http.createServer((_req, res) => res.end('private'));
+  privateService.on('connection', () => privateHits++);
+  await new Promise<void>((r) => privateService.listen(0, '127.0.0.5', r));
+  writer = new MemoryWriter();
+  const logger = createLogger('egress-attacks');
+  log = new EgressLog({ writer, nodeId: 'node-1', flushRecords: 1000, flushSeconds: 3600, logger });
+  proxy = new EgressProxy({
+    log,
+    logger,
+    nodeId: 'node-1',
+    caDir: mkdtempSync(join(tmpdir(), 'autovibe-egress-ca-')),
+    bodyCapBytes: 64,
+    addresses: { publicAddresses: ['127.0.0.1'] },
+    resolve: { 'allowed.test': '127.0.0.1', 'api.allowed.test': '127.0.0.1', 'denied.test': '127.0.0.1' },
+    upstreamCa: internet.caPem,
+  });
+  proxyPort = (await proxy.listen('127.0.0.1')).port;
+  proxyCa = readFileSync(proxy.caCertificatePath(), 'utf8');
+  const base = { projectId: 'proj', attempt: 1 };
+  proxy.register('127.0.0.1', {
+    ...base,
+    taskId: 'tsk_allow',
+    network: 'allowlist',
+    allowed: ['allowed.test', 'api.allowed.test'],
+  });
+  proxy.register('127.0.0.3', { ...base, taskId: 'tsk_logged', network: 'logged', allowed: [] });
+}, 60_000);
+
+afterAll(async () => {
+  await proxy?.close();
+  await internet?.close();
+  privateService?.close();
+});
+
+const privatePort = () => (privateService.address() as AddressInfo).port;
+
+/** Bytes a socket received until it closed (or `until` matched them). */
+function collect(socket: Socket, until?: RegExp): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (until?.test(text)) resolve(text);
+    });
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(text));
+  });
+}
+
+/** A raw connection to the proxy from a sandbox's address. */
+function toProxy(from: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port: proxyPort, localAddress: from }, () =>
+      resolve(socket),
+    );
+    socket.once('error', reject);
+  });
+}
+
+/** A CONNECT tunnel, answered 200; null with the proxy's answer when refused. */
+async function tunnel(from: string, authority: string): Promise<Socket> {
+  const socket = await toProxy(from);
+  socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+  const head = await new Promise<string>((resolve) =>
+    socket.once('data', (c: Buffer) => resolve(c.toString())),
+  );
+  if (!head.startsWith('HTTP/1.1 200')) throw new Error(`tunnel refused: ${head}`);
+  return socket;
+}
+
+/** TLS inside a tunnel, verified against the node's CA, asking for `servername`. */
+function secure(socket: Socket, servername: string): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const secured = tls.connect({ socket, servername, ca: proxyCa }, () => resolve(secured));
+    secured.once('error', reject);
+  });
+}
+
+/** Sends an upgrade, then `message` once it is accepted; the frames answered until the socket closes. */
+function webSocket(socket: Socket, host: string, target: string, message: string): Promise<Frame[]> {
+  return new Promise((resolve) => {
+    const frames: Frame[] = [];
+    let head = Buffer.alloc(0);
+    const onHead = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onHead);
+      if (!head.subarray(0, end).toString().startsWith('HTTP/1.1 101')) return socket.end();
+      readFrames(
+        socket,
+        (frame) => {
+          frames.push(frame);
+          if (frame.opcode === 1) socket.write(encodeFrame(8, Buffer.from([0x03, 0xe8]), true));
+          if (frame.opcode === 8) socket.end();
+        },
+        head.subarray(end + 4),
+      );
+      socket.write(encodeFrame(1, Buffer.from(message), true));
+    };
+    socket.on('data', onHead);
+    socket.on('close', () => resolve(frames));
+    socket.on('error', () => resolve(frames));
+    socket.write(upgradeRequest(host, target));
+  });
+}
+
+const closeReason = (frames: Frame[]) => {
+  const close = frames.find((f) => f.opcode === 8);
+  return close ? { code: close.payload.readUInt16BE(0), reason: close.payload.subarray(2).toString() } : null;
+};
+
+async function records(task = 'tsk_allow'): Promise<EgressRecord[]> {
+  await log.flush();
+  return writer.records('traffic-logs/proj/').filter((r) => r.task_id === task);
+}
+
+/** The proxy still answers: a plain request to an allowed host. */
+async function stillUp(): Promise<string> {
+  const socket = await toProxy('127.0.0.1');
+  const answer = collect(socket);
+  const authority = `allowed.test:${internet.httpPort}`;
+  socket.write(`GET http://${authority}/alive HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`);
+  return answer;
+}
+
+describe('egress proxy under attack', () => {
+  it('carries a WebSocket through an allowed TLS tunnel, logged with its bytes and a redacted upgrade', async () => {
+    const authority = `allowed.test:${internet.httpsPort}`;
+    const socket = await secure(await tunnel('127.0.0.1', authority), 'allowed.test');
+    const frames = await webSocket(socket as unknown as Socket, authority, '/chat', 'hi');
+    expect(frames.find((f) => f.opcode === 1)?.payload.toString()).toBe(`echo ${authority}: hi`);
+    // Logged when the proxy's side of the WebSocket closes, which may follow the client's by a moment.
+    let upgrade: EgressRecord | undefined;
+    for (let i = 0; i < 100 && !upgrade; i++) {
+      upgrade = (await records()).find((r) => r.url === `wss://${authority}/chat`);
+      if (!upgrade) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(upgrade).toMatchObject({
+      type: 'request',
+      decision: 'allowed',
+      status: 101,
+      address: '127.0.0.1',
+      sni: 'allowed.test',
+      request_bytes: 2,
+    });
+    expect(upgrade?.response_bytes).toBe(`echo ${authority}: hi`.length);
+    expect(upgrade?.request_headers.authorization).toBe('Bearer [redacted]');
+  });
+
+  it('refuses a WebSocket whose Host names another target than its tunnel, and never connects there', async () => {
+    const hits = privateHits;
+    const forged = `127.0.0.5:${privatePort()}`;
+    // Over TLS and in a plain tunnel (where the old path opened ws:// to the Host header's address).
+    const overTls = await secure(
+      await tunnel('127.0.0.1', `allowed.test:${internet.httpsPort}`),
+      'allowed.test',
+    );
+    const tlsFrames = await webSocket(overTls as unknown as Socket, forged, '/', 'x');
+    const plainFrames = await webSocket(
+      await tunnel('127.0.0.1', `allowed.test:${internet.httpPort}`),
+      forged,
+      '/',
+      'x',
+    );
+    for (const frames of [tlsFrames, plainFrames]) {
+      expect(closeReason(frames)).toEqual({
+        code: 1008,
+        reason: `Host ${forged} is not the target allowed.test`,
+      });
+      expect(frames.some((f) => f.opcode === 1)).toBe(false);
+    }
+    expect(privateHits).toBe(hits);
+    await log.flush();
+    const events = writer.records('security-events/proj/').filter((r) => r.rule === 'host_mismatch');
+    expect(events.filter((r) => r.url.startsWith('ws')).length).toBe(2);
+  });
+
+  it('refuses a WebSocket naming an absolute ws:// URL inside a tunnel, and stays up', async () => {
+    const hits = privateHits;
+    const socket = await secure(
+      await tunnel('127.0.0.1', `allowed.test:${internet.httpsPort}`),
+      'allowed.test',
+    );
+    const frames = await webSocket(
+      socket as unknown as Socket,
+      `allowed.test:${internet.httpsPort}`,
+      `ws://127.0.0.5:${privatePort()}/`,
+      'x',
+    );
+    expect(closeReason(frames)?.code).toBe(1008);
+    expect(privateHits).toBe(hits);
+    expect(await stillUp()).toMatch(/hello from allowed.test/);
+  });
+
+  it('refuses a WebSocket upgrade outside any tunnel, from a sandbox or a stranger, and stays up', async () => {
+    for (const from of ['127.0.0.1', '127.0.0.9']) {
+      const frames = await webSocket(await toProxy(from), `allowed.test:${internet.httpPort}`, '/', 'x');
+      expect(closeReason(frames)).toEqual({ code: 1008, reason: 'WebSockets go through a CONNECT tunnel' });
+    }
+    expect(await stillUp()).toMatch(/hello from allowed.test/);
+  });
+
+  it('refuses a request whose TLS server name is another host than its tunnel', async () => {
+    // A certificate for api.allowed.test exists once a tunnel was opened to it.
+    const api = `api.allowed.test:${internet.httpsPort}`;
+    const first = await secure(await tunnel('127.0.0.1', api), 'api.allowed.test');
+    first.end(`GET / HTTP/1.1\r\nHost: ${api}\r\nConnection: close\r\n\r\n`);
+    await collect(first as unknown as Socket);
+    const authority = `allowed.test:${internet.httpsPort}`;
+    const socket = await secure(await tunnel('127.0.0.1', authority), 'api.allowed.test');
+    const answer = collect(socket as unknown as Socket);
+    socket.write(`GET /sni HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`);
+    const text = await answer;
+    expect(text).toMatch(/^HTTP\/1.1 403/);
+    expect(text).toContain('TLS server name api.allowed.test is not the target allowed.test');
+    expect(internet.seen.some((s) => s.url === '/sni')).toBe(false);
+  });
+
+  it('refuses a Host header beside an absolute URL that names another host (domain fronting)', async () => {
+    const socket = await toProxy('127.0.0.1');
+    const answer = collect(socket);
+    socket.write(
+      `GET http://allowed.test:${internet.httpPort}/fronted HTTP/1.1\r\nHost: denied.test\r\nConnection: close\r\n\r\n`,
+    );
+    const text = await answer;
+    expect(text).toMatch(/^HTTP\/1.1 403/);
+    expect(text).toContain('Host denied.test is not the target allowed.test');
+    expect(internet.seen.some((s) => s.url === '/fronted')).toBe(false);
+  });
+
+  it('refuses a private address however it is written: numeric names, IPv4 inside IPv6', async () => {
+    const hits = privateHits;
+    const port = privatePort();
+    for (const host of [
+      '0x7f000005',
+      '2130706437',
+      '0177.0.0.5',
+      '[::ffff:127.0.0.5]',
+      '[::ffff:7f00:5]',
+      '[::ffff:0:7f00:5]',
+      '[::127.0.0.5]',
+      '[64:ff9b::7f00:5]',
+      '[2002:7f00:5::1]',
+    ]) {
+      const socket = await toProxy('127.0.0.3');
+      const answer = collect(socket);
+      socket.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`);
+      expect(await answer, host).toMatch(/^HTTP\/1.1 403[\s\S]*loopback address/);
+    }
+    expect(privateHits).toBe(hits);
+  });
+
+  it("refuses this machine's own addresses in any IPv6 form, public ones included", () => {
+    const policy = new AddressPolicy({
+      refusedAddresses: machineAddresses(),
+      refusedEndpoints: [],
+      publicAddresses: [],
+    });
+    const ipv4 = machineAddresses().filter((a) => net.isIPv4(a));
+    expect(ipv4.length).toBeGreaterThan(0);
+    for (const address of ipv4) {
+      const [a, b, c, d] = address.split('.').map(Number) as [number, number, number, number];
+      const hex = `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+      for (const form of [address, `::ffff:${address}`, `::ffff:${hex}`, `64:ff9b::${hex}`])
+        expect(policy.decide(form, 80).allowed, form).toBe(false);
+    }
+    // A public address elsewhere stays allowed.
+    expect(policy.decide('2606:4700:4700::1111', 443).allowed).toBe(true);
+    expect(policy.decide('64:ff9b::808:808', 443).allowed).toBe(true);
+  });
+
+  it('keeps credentials out of the log wherever they ride: query parameters, unusual header names', async () => {
+    const socket = await toProxy('127.0.0.1');
+    const answer = collect(socket);
+    const authority = `allowed.test:${internet.httpPort}`;
+    const path = '/signed?access_token=S1-tok&X-Amz-Signature=S2-sig&key=S3-key&page=2';
+    socket.write(
+      `GET http://${authority}${path} HTTP/1.1\r\nHost: ${authority}\r\nX-Auth: S4-auth\r\nX-Amz-Credential: S5-cred\r\nConnection: close\r\n\r\n`,
+    );
+    expect(await answer).toMatch(/^HTTP\/1.1 200/);
+    // The upstream got them as sent.
+    expect(internet.seen.find((s) => s.url.startsWith('/signed'))?.url).toBe(path);
+    const record = (await records()).find((r) => r.url.includes('/signed'))!;
+    expect(record.url).toBe(
+      `http://${authority}/signed?access_token=[redacted]&X-Amz-Signature=[redacted]&key=[redacted]&page=2`,
+    );
+    expect(record.request_headers).toMatchObject({
+      'x-auth': '[redacted]',
+      'x-amz-credential': '[redacted]',
+    });
+    expect(JSON.stringify(record)).not.toMatch(/S\d-/);
+  });
+
+  it('carries plain HTTP through a CONNECT tunnel when listening on a non-loopback address, as on a node', async () => {
+    const address = machineAddresses().find((a) => net.isIPv4(a) && !a.startsWith('127.'));
+    expect(address, 'a non-loopback IPv4 address on this machine').toBeDefined();
+    const logger = createLogger('egress-attacks');
+    const onNode = new EgressProxy({
+      log: new EgressLog({ writer, nodeId: 'node-2', flushRecords: 1000, flushSeconds: 3600, logger }),
+      logger,
+      nodeId: 'node-2',
+      caDir: mkdtempSync(join(tmpdir(), 'autovibe-egress-ca-')),
+      bodyCapBytes: 64,
+      addresses: { publicAddresses: ['127.0.0.1'] },
+      resolve: { 'allowed.test': '127.0.0.1' },
+    });
+    const { port } = await onNode.listen(address!);
+    try {
+      const socket = net.connect({ host: address!, port });
+      await new Promise((r) => socket.once('connect', r));
+      // The proxy knows sandboxes by the source address it sees.
+      onNode.register(socket.localAddress!, {
+        projectId: 'proj',
+        taskId: 'tsk_node',
+        attempt: 1,
+        network: 'logged',
+        allowed: [],
+      });
+      const answer = collect(socket);
+      const authority = `allowed.test:${internet.httpPort}`;
+      socket.write(
+        `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\nGET /through HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`,
+      );
+      expect(await answer).toContain(`hello from ${authority}`);
+    } finally {
+      await onNode.close();
+    }
+  });
+});
