@@ -1,6 +1,12 @@
 // Prometheus text exposition for the gateway (seed 004 §7.1 names): counters, gauges and histograms
-// with labels, kept in maps so recording a call costs a few map lookups.
+// with labels, kept in maps so recording a call costs a few map lookups. The gateway's /metrics is the
+// node's: the node agent adds its own sources (worker, GPU and replica metrics, the egress proxy's).
 type Labels = Record<string, string>;
+
+/** More metrics served on the same /metrics: their exposition lines, headers included. */
+export interface MetricsSource {
+  lines(): string[];
+}
 
 /** Label values that need escaping in the exposition format; most never do, so most are not copied. */
 const NEEDS_ESCAPE = /[\\"\n]/;
@@ -128,6 +134,13 @@ export class GatewayMetrics {
     'Failed upstream tries by provider and status',
   );
 
+  private readonly sources: MetricsSource[] = [];
+
+  /** Serves `source`'s metrics after the gateway's own. */
+  include(source: MetricsSource): void {
+    this.sources.push(source);
+  }
+
   render(): string {
     const all = [
       this.requests,
@@ -139,6 +152,7 @@ export class GatewayMetrics {
       this.dailyRemaining,
       this.upstreamFailures,
     ];
-    return `${all.flatMap((m) => [...m.header(), ...m.lines()]).join('\n')}\n`;
+    const own = all.flatMap((m) => [...m.header(), ...m.lines()]);
+    return `${[...own, ...this.sources.flatMap((s) => s.lines())].join('\n')}\n`;
   }
 }
