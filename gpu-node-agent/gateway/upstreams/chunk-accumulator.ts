@@ -64,9 +64,13 @@ export class ChunkAccumulator {
     }
     if (choice.finish_reason) this.finish = choice.finish_reason;
     const ids = (choice as ChatCompletionChunk.Choice & VllmFields).token_ids;
-    if (ids) this.completionTokenIds = [...(this.completionTokenIds ?? []), ...ids];
+    // Appended in place: vLLM streams a chunk per token, and copying per chunk is quadratic.
+    if (ids) (this.completionTokenIds ??= []).push(...ids);
     const probs = choice.logprobs?.content;
-    if (probs) this.logprobs = [...(this.logprobs ?? []), ...probs.map((p) => p.logprob)];
+    if (probs) {
+      const logprobs = (this.logprobs ??= []);
+      for (const p of probs) logprobs.push(p.logprob);
+    }
   }
 
   /** Output tokens so far: the upstream's count when it sent one, else an estimate from the bytes. */
