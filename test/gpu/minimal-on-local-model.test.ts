@@ -139,6 +139,9 @@ describe('the minimal agent on a local model', () => {
       expect(record.model_requested).toBe('coder');
       expect(record.token_ids.completion_token_ids.length).toBe(record.usage.completion_tokens);
       expect(record.token_ids.logprobs).toHaveLength(record.token_ids.completion_token_ids.length);
+      // Kept once: the logged response does not repeat them (the agent did not ask for logprobs).
+      expect(record.response.choices[0].logprobs).toBeNull();
+      expect(JSON.stringify(record.response)).not.toContain('token_ids');
     }
 
     const job = await api<{ id: string }>('POST', '/api/v1/trajectories/export', {
