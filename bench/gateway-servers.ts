@@ -1,6 +1,9 @@
 // The processes `bench/gateway.ts` measures and feeds, one role per process so that neither the client
 // nor the emulated AWS services share an event loop with the server under test:
 //   upstream  a minimal OpenAI chat-completions server that answers at once (JSON, or an SSE stream)
+//   vllm      the same with vLLM's token capture: long completions that carry prompt and completion
+//             token ids and per-token logprobs when asked (`return_token_ids`, `logprobs`), as vLLM
+//             answers them; text only when not asked (bench/token-capture.ts)
 //   floor     a bare node:http pass-through proxy in front of the upstream: the least any proxy adds
 //   gateway   startGateway with budgets and the traffic log (written ahead to disk) on, linked to the
 //             control plane over HTTP
@@ -28,7 +31,7 @@ const KEEP_ALIVE_MS = 75_000;
 type Info = Record<string, unknown>;
 type Role = (options: any) => Promise<{ info: Info; stop(): Promise<Info> }>;
 
-const roles: Record<string, Role> = { upstream, floor, gateway, plane };
+const roles: Record<string, Role> = { upstream, vllm, floor, gateway, plane };
 
 async function listen(server: Server): Promise<string> {
   server.keepAliveTimeout = KEEP_ALIVE_MS;
@@ -121,6 +124,105 @@ async function upstream(options: { chunks: number }) {
   };
 }
 
+/**
+ * Answers of `completionTokens` tokens (one word each) to prompts of `promptTokens`, made once: with the
+ * token ids and logprobs when the request asks for them, as vLLM sends them (`prompt_token_ids` on the
+ * response or the first chunk, `token_ids` and `logprobs.content` per choice or per chunk), else text
+ * only. A stream is one chunk per token, as vLLM streams.
+ */
+async function vllm(options: { promptTokens: number; completionTokens: number }) {
+  const { promptTokens, completionTokens } = options;
+  const promptIds = Array.from({ length: promptTokens }, (_, i) => 1000 + ((i * 7919) % 50_000));
+  const words = Array.from({ length: completionTokens }, (_, i) => ` w${i % 997}`);
+  const ids = Array.from({ length: completionTokens }, (_, i) => 2000 + ((i * 104_729) % 60_000));
+  const logprobs = Array.from({ length: completionTokens }, (_, i) => -((i * 37) % 1000) / 997);
+  const usage = {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+  };
+  const entry = (i: number) => ({
+    token: words[i],
+    logprob: logprobs[i],
+    bytes: [...Buffer.from(words[i]!)],
+    top_logprobs: [],
+  });
+  const whole = (capture: boolean) =>
+    JSON.stringify({
+      id: 'chatcmpl-vllm',
+      object: 'chat.completion',
+      created: 1_764_547_200,
+      model: 'bench',
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: words.join(''), reasoning: null, tool_calls: [] },
+          logprobs: capture ? { content: words.map((_, i) => entry(i)) } : null,
+          finish_reason: 'length',
+          stop_reason: null,
+          ...(capture && { token_ids: ids }),
+        },
+      ],
+      usage,
+      ...(capture && { prompt_token_ids: promptIds }),
+    });
+  const stream = (capture: boolean) => {
+    const event = (choices: unknown[], extra: Info = {}) =>
+      `data: ${JSON.stringify({ id: 'chatcmpl-vllm', object: 'chat.completion.chunk', created: 1_764_547_200, model: 'bench', choices, ...extra })}\n\n`;
+    return [
+      ...words.map((word, i) =>
+        event(
+          [
+            {
+              index: 0,
+              delta: i === 0 ? { role: 'assistant', content: word } : { content: word },
+              logprobs: capture ? { content: [entry(i)] } : null,
+              finish_reason: i === completionTokens - 1 ? 'length' : null,
+              ...(capture && { token_ids: [ids[i]] }),
+            },
+          ],
+          capture && i === 0 ? { prompt_token_ids: promptIds } : {},
+        ),
+      ),
+      event([], { usage }),
+      'data: [DONE]\n\n',
+    ].join('');
+  };
+  const answers = {
+    json: { plain: Buffer.from(whole(false)), capture: Buffer.from(whole(true)) },
+    stream: { plain: Buffer.from(stream(false)), capture: Buffer.from(stream(true)) },
+  };
+  const server = createServer(async (req, res) => {
+    const body = JSON.parse(await readBody(req)) as { stream?: boolean; return_token_ids?: boolean };
+    const mode = body.return_token_ids ? 'capture' : 'plain';
+    if (!body.stream) {
+      const text = answers.json[mode];
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': text.length });
+      res.end(text);
+      return;
+    }
+    // vLLM's chunks arrive in bursts over the connection; written whole here, so the figures are the
+    // gateway's parsing and recording of them, not a generation pace.
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.end(answers.stream[mode]);
+  });
+  const url = await listen(server);
+  return {
+    info: {
+      url,
+      bytes: Object.fromEntries(
+        Object.entries(answers).flatMap(([kind, modes]) =>
+          Object.entries(modes).map(([mode, body]) => [`${kind}-${mode}`, body.length]),
+        ),
+      ),
+    },
+    stop: async () => {
+      await close(server);
+      return {};
+    },
+  };
+}
+
 async function floor(options: { upstreamUrl: string }) {
   const target = new URL(options.upstreamUrl);
   // Free sockets kept up to the bench's concurrency: the default (256) would close and reopen
@@ -169,10 +271,12 @@ async function gateway(options: {
   model: string;
   leaseAmount: number;
   flushRecords: number;
+  /** More models on the same upstream, each through a provider of its own kind (`vllm`: token capture). */
+  kinds?: Record<string, 'openai' | 'vllm'>;
 }) {
   const link = new NodeClient(options.apiUrl, options.nodeKey);
   // Every trip to the control plane or S3, counted: the hot path should make almost none.
-  const calls = { resolve: 0, lease: 0, settle: 0, put: 0, records: 0 };
+  const calls = { resolve: 0, lease: 0, settle: 0, put: 0, records: 0, bytes: 0 };
   const counted =
     <A extends unknown[], R>(name: keyof typeof calls, fn: (...args: A) => R) =>
     (...args: A): R => {
@@ -188,20 +292,41 @@ async function gateway(options: {
     blobs: {
       put: counted('put', (key: string, body: Uint8Array, type: string) => {
         for (let i = body.indexOf(0x0a); i >= 0; i = body.indexOf(0x0a, i + 1)) calls.records++;
+        calls.bytes += body.length;
         return link.put(key, body, type);
       }),
     },
   };
   // The write-ahead log on this machine's disk, as a node's gateway keeps it.
   const dataDir = await mkdtemp(join(tmpdir(), 'autovibe-bench-gateway-'));
+  const kinds = options.kinds ?? {};
   const config = parseGatewayConfig({
     host: '127.0.0.1',
     port: 0,
     data_dir: dataDir,
-    providers: [{ name: 'upstream', base_url: `${options.upstreamUrl}/v1`, max_tries: 1 }],
-    models: [{ name: options.model, targets: [{ provider: 'upstream', model: options.model }] }],
+    providers: [
+      { name: 'upstream', base_url: `${options.upstreamUrl}/v1`, max_tries: 1 },
+      ...Object.entries(kinds).map(([model, kind]) => ({
+        name: `upstream-${model}`,
+        kind,
+        base_url: `${options.upstreamUrl}/v1`,
+        max_tries: 1,
+      })),
+    ],
+    models: [
+      { name: options.model, targets: [{ provider: 'upstream', model: options.model }] },
+      ...Object.keys(kinds).map((model) => ({
+        name: model,
+        targets: [{ provider: `upstream-${model}`, model }],
+      })),
+    ],
     pricing: {
-      overrides: { [options.model]: { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } },
+      overrides: Object.fromEntries(
+        [options.model, ...Object.keys(kinds)].map((model) => [
+          model,
+          { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 },
+        ]),
+      ),
     },
     budget: { lease_amount: options.leaseAmount },
     traffic_log: { flush_records: options.flushRecords, flush_seconds: 5 },

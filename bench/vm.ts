@@ -1,7 +1,9 @@
 // `npm run bench:vm`: a Proxmox VM sandbox's create → first exec result (linked clone, configure,
 // start, agent wait, workspace prepared, `true` run) on the PVE test server, against the floor of the
 // same work done by hand in the same run (qemu-img overlay, QEMU started, guest-agent ping, guest-exec
-// of `true`); and the exec round trip in a running VM. Both sides boot the same guest under TCG.
+// of `true`); the exec round trip in a running VM; and what a checkpoint costs (a PVE snapshot plus the
+// workspace tar, as periodic checkpoints take them): its wall time and the time the VM was paused.
+// Both sides boot the same guest under TCG.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { machine, recordResults, today } from './results.js';
 
 const RUNS = Number(process.env.BENCH_VM_RUNS ?? 3);
 const EXECS = Number(process.env.BENCH_VM_EXECS ?? 30);
+const CHECKPOINTS = Number(process.env.BENCH_VM_CHECKPOINTS ?? 3);
 
 const cluster = await startTestCluster();
 const image = await ensureGuestImage();
@@ -72,6 +75,7 @@ async function sandboxRun(): Promise<{ ms: number; sandbox: Sandbox }> {
 const floors: number[] = [];
 const creates: number[] = [];
 const roundTrips: number[] = [];
+const checkpoints: { ms: number; pausedMs: number; sizeBytes: number }[] = [];
 for (let i = 0; i < RUNS; i++) {
   floors.push(await floor());
   const { ms, sandbox } = await sandboxRun();
@@ -81,6 +85,18 @@ for (let i = 0; i < RUNS; i++) {
       const t = performance.now();
       await sandbox.exec('true');
       roundTrips.push(performance.now() - t);
+    }
+    // A workspace with something in it (1 MiB), checkpointed as the periodic checkpoints do.
+    await sandbox.exec('dd if=/dev/urandom of=work.bin bs=1024 count=1024 2>/dev/null');
+    for (let j = 0; j < CHECKPOINTS; j++) {
+      const t = performance.now();
+      const snapshot = await sandbox.snapshot(`bench-${j}`);
+      checkpoints.push({
+        ms: performance.now() - t,
+        pausedMs: snapshot.pausedMs,
+        sizeBytes: snapshot.sizeBytes,
+      });
+      await sandbox.dropSnapshot(snapshot.ref);
     }
   }
   await sandbox.destroy();
@@ -103,9 +119,21 @@ QEMU TCG, 256 MiB, 1 vCPU; the PVE test server over HTTPS on loopback; ${EXECS} 
 | ProxmoxSandbox create → first exec result (clone task, config, resize, start task, agent wait, workspace and user prepared, exec + status polling) | ${ms(p(creates, 0.5))} | ${ms(Math.max(...creates))} |
 | ratio sandbox / floor | **${(p(creates, 0.5) / p(floors, 0.5)).toFixed(2)}** | |
 | exec round trip in a running VM (\`true\`: agent/exec + exec-status polls through the API) | ${ms(p(roundTrips, 0.5))} | ${ms(p(roundTrips, 0.95))} (p95) |
+| checkpoint, wall time (PVE snapshot task + workspace tar of ${(checkpoints[0]?.sizeBytes ?? 0) >> 10} KiB through the guest agent; ${checkpoints.length} taken) | ${ms(
+  p(
+    checkpoints.map((c) => c.ms),
+    0.5,
+  ),
+)} | ${ms(Math.max(...checkpoints.map((c) => c.ms)))} |
+| checkpoint, time the VM was paused (\`pausedMs\`: what the agent loses) | ${ms(
+  p(
+    checkpoints.map((c) => c.pausedMs),
+    0.5,
+  ),
+)} | ${ms(Math.max(...checkpoints.map((c) => c.pausedMs)))} |
 
 Boot time dominates both sides (TCG emulation: no KVM here); the sandbox adds its API round trips,
-the agent ping loop's 1 s period and the workspace preparation. Periodic checkpoint cost is not
-measured yet (checkpoints on a period are a separate piece of work).`;
+the agent ping loop's 1 s period and the workspace preparation. A checkpoint's wall time is what a
+periodic checkpoint costs the node; the agent is held up only for the paused part.`;
 await recordResults('VM sandbox (Proxmox)', report);
 console.log(report);

@@ -38,7 +38,7 @@ import {
 } from '../../shared/contracts/node.js';
 import type { GatewayIdentity } from '../../shared/domain/api-key.js';
 import type { BudgetLease, UsageSummary } from '../../shared/domain/budget.js';
-import type { Node } from '../../shared/domain/node.js';
+import type { Node, NodeUsage } from '../../shared/domain/node.js';
 import {
   type SpendAsk,
   type SpendRequest,
@@ -157,12 +157,13 @@ export class NodeClient {
   heartbeat(
     running: RunningAttempt[],
     status: 'active' | 'draining' | 'stopped' = 'active',
+    usage?: NodeUsage,
   ): Promise<HeartbeatAnswer> {
     return this.api.call(
       { schema: HeartbeatAnswer, what: 'heartbeat answer' },
       'POST',
       `/api/v1/workers/${this.worker.id}/heartbeat`,
-      { body: { running, status } },
+      { body: { running, status, ...(usage && { usage }) } },
     );
   }
 

@@ -7,6 +7,8 @@
 // restarted local stack), or its queue stops answering, it registers again to learn where they are.
 // It owns the node's services for attempts: the LLM gateway (started with the node) and the egress
 // proxy (started by the first attempt with a network); both write the last of their logs on stop.
+// Each heartbeat carries the node's live usage (CPU, memory, sandboxes, GPUs, model replicas), and
+// the gateway's /metrics serves it too, with the egress proxy's counters: the node's one /metrics.
 
 import { ApiError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -21,7 +23,10 @@ import { providersOf } from '../gateway/upstreams/factory.js';
 import { GpuMonitor, nvidiaSmi } from '../gpus/discovery.js';
 import { followReplicas, withLocalModels } from '../models/gateway-link.js';
 import { ModelSupervisor } from '../models/supervisor.js';
+import { CountingProvider } from '../sandbox/counting-provider.js';
 import type { SandboxProvider } from '../sandbox/sandbox.js';
+import { NodeMetrics } from '../usage/node-metrics.js';
+import { NodeUsageMonitor } from '../usage/node-usage.js';
 import { Attempt } from './attempt/attempt.js';
 import type { AttemptRef } from './attempt/ports.js';
 import { type Cancel, type Clock, sleepOn, systemClock } from './clock.js';
@@ -66,6 +71,9 @@ export class NodeAgent {
   private gateway?: RunningGateway;
   private readonly egress: NodeEgress;
   private readonly gpus: GpuMonitor;
+  private readonly usage: NodeUsageMonitor;
+  /** The deps' provider, counting the sandboxes alive. */
+  private readonly provider: CountingProvider;
   private models?: ModelSupervisor;
   private cancelHeartbeats?: Cancel;
   private pollLoop?: Promise<void>;
@@ -83,17 +91,24 @@ export class NodeAgent {
   ) {
     this.api = new NodeClient(config.control_plane_url, config.node_key, config.aws_region);
     this.clock = deps.clock ?? systemClock;
+    this.provider = new CountingProvider(deps.provider);
     this.gpus = new GpuMonitor({
       query: nvidiaSmi(config.nvidia_smi),
       override: config.gpus,
       logger: deps.logger,
+    });
+    this.usage = new NodeUsageMonitor({
+      gpus: this.gpus,
+      sandboxes: () => this.provider.active,
+      replicas: () => this.models?.status() ?? [],
+      now: () => this.clock.now(),
     });
     this.egress = new NodeEgress({
       settings: config.egress,
       nodeId: config.name,
       writer: this.api,
       logger: deps.logger,
-      listenHost: () => deps.provider.gatewayHost(),
+      listenHost: () => this.provider.gatewayHost(),
       services: () => [config.control_plane_url, ...(this.gateway ? [this.gateway.url] : [])],
       ...(deps.egress && { test: deps.egress }),
     });
@@ -128,7 +143,7 @@ export class NodeAgent {
     const registration = await this.api.register({
       name: config.name,
       capabilities: {
-        executors: deps.provider.executors ?? [deps.provider.kind],
+        executors: this.provider.executors ?? [this.provider.kind],
         gpus: gpus.gpus,
         scaffolds: config.scaffolds.filter((s) => this.agents.names.includes(s)),
         labels: config.labels,
@@ -140,7 +155,7 @@ export class NodeAgent {
     deps.logger.info('node_registered', {
       worker_id: registration.worker.id,
       name: config.name,
-      executor: deps.provider.kind,
+      executor: this.provider.kind,
       slots: config.capacity.slots,
     });
     await this.cleanUpLeftovers();
@@ -179,10 +194,8 @@ export class NodeAgent {
       );
       const { metrics } = this.gateway;
       metrics.watchDisks([config.agent_cache]);
-      if (this.models) {
-        this.models.onChange((replicas) => metrics.setReplicas(replicas));
-        metrics.setReplicas(this.models.status());
-      }
+      metrics.include(new NodeMetrics(() => this.usage.current()));
+      metrics.include(this.egress.metrics);
     }
     this.current = 'running';
     this.cancelHeartbeats = this.clock.every(
@@ -256,7 +269,9 @@ export class NodeAgent {
     await this.models?.stop();
     this.current = 'stopped';
     // The last word: the control plane sends nothing more here and re-queues what it had sent.
-    await this.api.heartbeat([], 'stopped').catch((error) => logger.warn('heartbeat_failed', { error }));
+    await this.api
+      .heartbeat([], 'stopped', this.usage.current())
+      .catch((error) => logger.warn('heartbeat_failed', { error }));
     this.api.close();
     logger.info('node_stopped', { abandoned: abandoned.length });
     return { abandoned };
@@ -270,13 +285,13 @@ export class NodeAgent {
    */
   private async cleanUpLeftovers(): Promise<void> {
     const { logger } = this.deps;
-    const leftovers = await this.deps.provider.leftovers(this.config.name).catch((error) => {
+    const leftovers = await this.provider.leftovers(this.config.name).catch((error) => {
       logger.error('leftover_sandboxes_unknown', { error });
       return [];
     });
     for (const leftover of leftovers) {
       const ref = { task_id: leftover.labels.task, attempt: leftover.labels.attempt };
-      const removed = await this.deps.provider.remove(leftover.id).then(
+      const removed = await this.provider.remove(leftover.id).then(
         () => true,
         (error) => {
           logger.error('leftover_sandbox_not_removed', { sandbox: leftover.id.slice(0, 12), ...ref, error });
@@ -341,7 +356,7 @@ export class NodeAgent {
     const attempt = new Attempt(
       {
         api: this.api,
-        provider: this.deps.provider,
+        provider: this.provider,
         agents: this.agents,
         node: this.config.name,
         allowRoot: this.config.sandbox.allow_root,
@@ -363,12 +378,13 @@ export class NodeAgent {
 
   private async heartbeat(): Promise<void> {
     if (this.current === 'stopped') return;
-    // Live GPU usage with each heartbeat; a failing nvidia-smi is reported, never thrown.
-    await this.gpus.refresh();
+    // Live usage with each heartbeat; a failing nvidia-smi is reported in it, never thrown.
+    const usage = await this.usage.refresh();
     try {
       const answer = await this.api.heartbeat(
         this.running.map((a) => a.heartbeat),
         this.current === 'draining' ? 'draining' : 'active',
+        usage,
       );
       for (const lease of answer.renewed) {
         this.attempts

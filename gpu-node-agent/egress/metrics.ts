@@ -1,9 +1,9 @@
 // The proxy's counters, in the Prometheus text format the node's metrics endpoint serves (seed 004 §7.1
 // naming): requests by decision, bytes by direction, refusals by the rule that refused.
 import type { EgressRecord } from '../../shared/domain/egress.js';
-import { Counter } from '../gateway/metrics.js';
+import { Counter, type MetricsSource } from '../gateway/metrics.js';
 
-export class EgressMetrics {
+export class EgressMetrics implements MetricsSource {
   readonly requests = new Counter(
     'synth_egress_requests_total',
     'Sandbox egress requests and tunnels by decision',

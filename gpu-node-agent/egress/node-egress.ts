@@ -13,6 +13,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { BlobWriter } from '../gateway/traffic-log.js';
 import type { SandboxEgress } from '../sandbox/sandbox.js';
 import { EgressLog, type EgressLogOptions } from './egress-log.js';
+import { EgressMetrics } from './metrics.js';
 import { EgressProxy, type EgressProxyOptions, type EgressSession } from './proxy.js';
 import type { EgressSettings } from './settings.js';
 
@@ -60,6 +61,8 @@ interface Started {
 }
 
 export class NodeEgress {
+  /** The proxy's counters, there before it starts (zero) and kept across a restart of it. */
+  readonly metrics = new EgressMetrics();
   private started?: Promise<Started>;
   private readonly counts = new Map<string, EgressCounts>();
 
@@ -126,6 +129,7 @@ export class NodeEgress {
     );
     log.start();
     const proxy = new EgressProxy({
+      metrics: this.metrics,
       log,
       logger,
       nodeId,

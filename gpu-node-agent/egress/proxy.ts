@@ -64,6 +64,8 @@ export interface EgressProxyOptions {
   resolve?: Readonly<Record<string, string>>;
   /** Test only: a CA trusted for upstream TLS besides the system's (the local internet's). */
   upstreamCa?: string;
+  /** Where its counters go: the node's, served on its /metrics since before the proxy started. */
+  metrics?: EgressMetrics;
 }
 
 interface Registered extends EgressSession {
@@ -90,7 +92,7 @@ const RESPONSE_BUFFER_BYTES = 1 << 20;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding']);
 
 export class EgressProxy {
-  readonly metrics = new EgressMetrics();
+  readonly metrics: EgressMetrics;
   private readonly mitm = new MitmProxy();
   private readonly sessions = new Map<string, Registered>();
   private readonly tunnels = new WeakMap<IncomingMessage, Tunnel>();
@@ -108,6 +110,7 @@ export class EgressProxy {
   private address: { host: string; port: number } | null = null;
 
   constructor(private readonly options: EgressProxyOptions) {
+    this.metrics = options.metrics ?? new EgressMetrics();
     this.addressPolicy = new AddressPolicy({
       refusedAddresses: options.addresses?.refusedAddresses ?? [],
       refusedEndpoints: options.addresses?.refusedEndpoints ?? [],

@@ -5,6 +5,11 @@ import { Counter, Gauge, Histogram, renderExposition } from '../../shared/metric
 
 export { Counter, Gauge, Histogram };
 
+/** More metrics served on the same /metrics: their exposition lines, headers included. */
+export interface MetricsSource {
+  lines(): string[];
+}
+
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];
 
@@ -46,22 +51,18 @@ export class GatewayMetrics {
     'synth_node_disk_used_ratio',
     "Share of each of the node's filesystems in use (alerts at 0.8 and 0.9, seed 000's thresholds)",
   );
-  readonly replicaUp = new Gauge(
-    'synth_model_replica_up',
-    'Whether each local model replica is ready (1) or starting, restarting or stopped (0)',
-  );
   /** Filesystems to report, by a path on each (the temp dir always: sandboxes' scratch lands there). */
   private readonly disks = new Set<string>([tmpdir()]);
+  private readonly sources: MetricsSource[] = [];
+
+  /** Serves `source`'s metrics after the gateway's own (the node's worker, GPU, replica and egress metrics). */
+  include(source: MetricsSource): void {
+    this.sources.push(source);
+  }
 
   /** Reports the filesystem of each path too (the node agent adds its caches and work dirs). */
   watchDisks(paths: readonly string[]): void {
     for (const path of paths) this.disks.add(path);
-  }
-
-  /** The replicas' states, as the model supervisor last reported them. */
-  setReplicas(replicas: readonly { id: string; served: string; state: string }[]): void {
-    for (const replica of replicas)
-      this.replicaUp.set({ model: replica.served, replica: replica.id }, replica.state === 'ready' ? 1 : 0);
   }
 
   private readDisks(): void {
@@ -94,8 +95,7 @@ export class GatewayMetrics {
       this.dailyRemaining,
       this.upstreamFailures,
       this.diskUsed,
-      this.replicaUp,
     ];
-    return renderExposition(all);
+    return `${renderExposition(all)}${this.sources.flatMap((s) => s.lines().map((l) => `${l}\n`)).join('')}`;
   }
 }

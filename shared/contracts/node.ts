@@ -3,7 +3,7 @@
 // queue. The API validates and documents with these schemas; the node client parses every answer
 // and every message with them. Field names are the wire's (`worker_id`, `worker`): the seed's.
 import { z } from 'zod';
-import { Node, NodeRegistration } from '../domain/node.js';
+import { Node, NodeRegistration, NodeUsage } from '../domain/node.js';
 import { TaskId } from '../domain/task.js';
 
 /** POST /api/v1/workers: what a node sends to register (again under the same name: an update). */
@@ -65,6 +65,8 @@ export const HeartbeatRequest = z.strictObject({
   running: z.array(RunningAttempt).max(1024),
   /** The agent's own state: draining takes no new work; stopped is its last word before it exits. */
   status: z.enum(['active', 'draining', 'stopped']).default('active'),
+  /** The node's live usage (CPU, memory, sandboxes, GPUs, model replicas), stored on its record. */
+  usage: NodeUsage.optional(),
 });
 export type HeartbeatRequest = z.input<typeof HeartbeatRequest>;
 

@@ -58,21 +58,55 @@ export const NodeRegistration = z.strictObject({
 });
 export type NodeRegistration = z.infer<typeof NodeRegistration>;
 
-export const RunningTask = z.strictObject({
-  task_id: TaskId,
-  attempt: z.int().min(1),
-  /** The lease as last granted to the node; while most of it is left, it is not renewed (no write). */
-  lease_expires_at: z.iso.datetime().optional(),
-  /** The agent has stopped and the node runs the verification tests: the task becomes `verifying`. */
-  verifying: z.boolean().optional(),
+/** One GPU as the node last read it from nvidia-smi; usage null where the device does not report it. */
+export const GpuUsage = z.strictObject({
+  index: z.int().min(0),
+  uuid: z.string().max(100),
+  name: z.string().max(200),
+  memory_total_mb: z.int().min(0),
+  memory_used_mb: z.number().min(0).nullable(),
+  utilization_percent: z.number().min(0).max(100).nullable(),
 });
+export type GpuUsage = z.infer<typeof GpuUsage>;
 
-export const NodeHeartbeat = z.strictObject({
-  /** Attempts the node is working on right now; their leases are extended when they need it. */
-  running: z.array(RunningTask).max(1024),
-  /** The agent's own state: draining takes no new work; stopped is its last word before it exits. */
-  status: z.enum(['active', 'draining', 'stopped']).default('active'),
+export const ReplicaState = z.enum(['starting', 'ready', 'restarting', 'stopped']);
+
+/** One vLLM replica the node supervises, with the load it last scraped from it. */
+export const ReplicaUsage = z.strictObject({
+  /** `<served model>#<n>`, stable across restarts. */
+  id: z.string().min(1).max(260),
+  /** The model name clients ask the gateway for (the pair's name, or `<name>-thinking`). */
+  served: z.string().min(1).max(260),
+  pair: z.string().min(1).max(200),
+  state: ReplicaState,
+  gpus: z.array(z.int().min(0)).max(64),
+  restarts: z.int().min(0),
+  /** vllm:num_requests_running / waiting and vllm:kv_cache_usage_perc (0..1); null until scraped. */
+  requests_running: z.number().min(0).nullable(),
+  requests_waiting: z.number().min(0).nullable(),
+  kv_cache_usage: z.number().min(0).nullable(),
 });
+export type ReplicaUsage = z.infer<typeof ReplicaUsage>;
+
+/**
+ * What a node is using right now, sent with each heartbeat and kept on the node record (the last one
+ * wins): the machine's CPU and memory, its live sandboxes, its GPUs and its model replicas.
+ */
+export const NodeUsage = z.strictObject({
+  observed_at: z.iso.datetime(),
+  /** Sandboxes (containers, VMs, local runs) this node has created and not yet destroyed. */
+  active_containers: z.int().min(0),
+  /** The machine's CPU busy share since the previous reading, 0..100 over all cores. */
+  cpu_usage_percent: z.number().min(0).max(100),
+  /** The machine's memory in use (total less available), and its total. */
+  memory_usage_bytes: z.number().min(0),
+  memory_total_bytes: z.number().min(0),
+  gpus: z.array(GpuUsage).max(64),
+  /** Why there are no GPU readings (no NVIDIA tools, nvidia-smi failing); null when there are. */
+  gpu_problem: z.string().max(1000).nullable(),
+  replicas: z.array(ReplicaUsage).max(256),
+});
+export type NodeUsage = z.infer<typeof NodeUsage>;
 
 export const Node = z.strictObject({
   id: z.string(),
@@ -94,6 +128,8 @@ export const Node = z.strictObject({
   key_id: z.string(),
   registered_at: z.iso.datetime(),
   last_heartbeat_at: z.iso.datetime(),
+  /** As of the last heartbeat that carried it; absent until one has (and for older node agents). */
+  usage: NodeUsage.optional(),
   revision: z.int().min(1),
 });
 export type Node = z.infer<typeof Node>;

@@ -106,9 +106,9 @@ export class NodeService {
 
   /** Records that the node is alive and extends the leases of the attempts it still holds. */
   async heartbeat(nodeId: string, input: unknown, caller: Principal): Promise<HeartbeatAnswer> {
-    const { running, status } = parseOrThrow(HeartbeatRequest, input, { what: 'heartbeat' });
+    const { running, status, usage } = parseOrThrow(HeartbeatRequest, input, { what: 'heartbeat' });
     await this.deps.ownership.check(nodeId, caller);
-    let { node, revived } = await this.deps.nodes.heartbeat(nodeId, this.deps.now());
+    let { node, revived } = await this.deps.nodes.heartbeat(nodeId, this.deps.now(), usage);
     if (status !== 'active' && node.status !== status) {
       // The agent is draining or leaving on its own: no new dispatches to it from now on.
       node = await this.deps.nodes.setStatus(nodeId, status);

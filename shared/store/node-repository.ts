@@ -2,7 +2,7 @@
 // it; adding to it is conditional on a free slot, so capacity is reserved atomically per node.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Node, NodeRegistration, NodeStatus } from '../domain/node.js';
+import type { Node, NodeRegistration, NodeStatus, NodeUsage } from '../domain/node.js';
 import { ConflictError } from '../errors.js';
 import { getById, type Item, isConditionFailure, type Page, readPage } from './dynamo.js';
 import { type Reserved, wasHeld } from './scheduler-state.js';
@@ -88,15 +88,21 @@ export class NodeRepository {
     return nodes;
   }
 
-  /** Records a heartbeat; `revived` when the node had been marked lost and is active again. */
-  async heartbeat(id: string, now: Date): Promise<{ node: Node; revived: boolean }> {
+  /**
+   * Records a heartbeat, and the node's live usage when it carries one (replacing the last: the same
+   * write, so it costs nothing extra); `revived` when the node had been marked lost and is active again.
+   */
+  async heartbeat(id: string, now: Date, usage?: NodeUsage): Promise<{ node: Node; revived: boolean }> {
     const out = await this.db.send(
       new UpdateCommand({
         TableName: this.table,
         Key: { id },
-        UpdateExpression: 'SET last_heartbeat_at = :now',
+        UpdateExpression: usage
+          ? 'SET last_heartbeat_at = :now, #usage = :usage'
+          : 'SET last_heartbeat_at = :now',
         ConditionExpression: 'attribute_exists(id)',
-        ExpressionAttributeValues: { ':now': now.toISOString() },
+        ...(usage && { ExpressionAttributeNames: { '#usage': 'usage' } }),
+        ExpressionAttributeValues: { ':now': now.toISOString(), ...(usage && { ':usage': usage }) },
         ReturnValues: 'ALL_NEW',
       }),
     );

@@ -2,6 +2,7 @@
 // should (`promtool test rules` on alerts.test.yml), watching metrics that exist, and twinned with the
 // CloudWatch alarms of the CDK stack at the same thresholds. And the node gateway's real /metrics
 // passes `promtool check metrics` (the API's is checked in test/api/observability.test.ts).
+
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { NodeClient } from '../../gpu-node-agent/control-plane/node-client.js';
 import { parseGatewayConfig } from '../../gpu-node-agent/gateway/config.js';
 import { GatewayMetrics } from '../../gpu-node-agent/gateway/metrics.js';
 import { startGateway } from '../../gpu-node-agent/gateway/server.js';
+import { NodeMetrics } from '../../gpu-node-agent/usage/node-metrics.js';
 import { exposition } from '../../shared/services/metrics-service.js';
 import { promtool, promtoolCheckMetrics } from '../helpers/prometheus.js';
 import { startScriptedUpstream } from '../helpers/scripted-upstream.js';
@@ -170,13 +172,39 @@ describe("the node gateway's /metrics", () => {
         body: JSON.stringify({ model: 'coder', messages: [{ role: 'user', content: 'hi' }] }),
       });
       expect(answer.status).toBe(200);
-      gateway.metrics.setReplicas([{ id: 'r1', served: 'local-model', state: 'ready' }]);
+      // The node agent adds its own metrics (worker, GPU, replicas) to the gateway's /metrics.
+      gateway.metrics.include(
+        new NodeMetrics(() => ({
+          observed_at: new Date().toISOString(),
+          active_containers: 1,
+          cpu_usage_percent: 12.5,
+          memory_usage_bytes: 1e9,
+          memory_total_bytes: 8e9,
+          gpus: [],
+          gpu_problem: 'no NVIDIA tools',
+          replicas: [
+            {
+              id: 'r1',
+              served: 'local-model',
+              pair: 'local-model',
+              state: 'ready',
+              gpus: [0],
+              restarts: 0,
+              requests_running: 0,
+              requests_waiting: 0,
+              kv_cache_usage: 0.1,
+            },
+          ],
+        })),
+      );
       const text = await (await fetch(`${gateway.url}/metrics`)).text();
       expect(text).toContain('synth_llm_requests_total{');
       expect(text).toMatch(
         /^synth_node_disk_used_ratio\{path="[^"]+"\} 0\.\d+|^synth_node_disk_used_ratio\{path="[^"]+"\} [01]$/m,
       );
-      expect(text).toContain('synth_model_replica_up{model="local-model",replica="r1"} 1');
+      expect(text).toMatch(
+        /^synth_model_replica_up\{(?=[^}]*model="local-model")(?=[^}]*replica="r1")[^}]*\} 1$/m,
+      );
       expect(promtoolCheckMetrics(text)).toEqual({ status: 0, output: '' });
     } finally {
       await gateway.close();

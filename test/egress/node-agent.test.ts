@@ -3,7 +3,7 @@
 // allowed and a denied host of a local "internet" over HTTPS. The records come back through
 // `GET /api/v1/tasks/{id}/traffic?kind=egress` (and not as LLM records), the refusal is a security
 // event, the control plane is refused although its address is deemed public here, and the attempt's
-// counts are in its trajectory record.
+// counts are in its trajectory record and in the node's /metrics.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBusyboxImage, sharedLibrariesOf } from '../../gpu-node-agent/sandbox/busybox-image.js';
 import type { EgressRecord } from '../../shared/domain/egress.js';
@@ -51,7 +51,11 @@ describe('egress through the node agent', () => {
   it('lets an allowlisted sandbox reach its host only, logs both, and files the refusal as a security event', async () => {
     const controlPlane = new URL(dev.url);
     const agent = await startAgent({
-      config: { egress: { ca_dir: await tempDir(), flush_seconds: 3600 } },
+      config: {
+        egress: { ca_dir: await tempDir(), flush_seconds: 3600 },
+        // For the node's /metrics, which is its gateway's.
+        gateway: { port: 0, data_dir: await tempDir() },
+      },
       egress: {
         resolve: { 'allowed.test': '127.0.0.1', 'denied.test': '127.0.0.1', 'plane.test': '127.0.0.1' },
         upstreamCa: internet.caPem,
@@ -87,6 +91,16 @@ describe('egress through the node agent', () => {
     const done = await finished(task.id, 60);
     expect(done).toMatchObject({ status: 'succeeded', result: { type: 'Success' } });
     await waitForNoContainers(agent.node.name);
+    // The proxy's counters on the node's /metrics: one allowed request, two refusals by their rules.
+    const metrics = await (await fetch(`${agent.gatewayUrl}/metrics`)).text();
+    const project = `project="${task.project_id}"`;
+    expect(metrics).toContain(`synth_egress_requests_total{decision="allowed",${project}} 1\n`);
+    expect(metrics).toContain(`synth_egress_requests_total{decision="denied",${project}} 2\n`);
+    expect(metrics).toContain(`synth_egress_denied_total{rule="allowlist",${project}} 1\n`);
+    expect(metrics).toContain(`synth_egress_denied_total{rule="node_or_control_plane",${project}} 1\n`);
+    expect(metrics).toMatch(
+      new RegExp(`^synth_egress_bytes_total\\{direction="in",${project}\\} [1-9]`, 'm'),
+    );
     // The log is written on stop (its timer is an hour here).
     await agent.stop();
 

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { ApiClient } from '../../../shared/api-client.js';
 import type { SystemEvent } from '../../../shared/domain/events.js';
-import type { Node } from '../../../shared/domain/node.js';
+import type { Node, NodeUsage } from '../../../shared/domain/node.js';
 import type { Stats } from '../../../shared/services/stats-service.js';
 import { printFields, printJson, printTable } from '../output.js';
 
@@ -35,7 +35,9 @@ export function registerNodes(program: Command, client: Client, json: Json): voi
     .action(async (id: string) => {
       const node = await (await client()).request<Node>('GET', `/api/v1/workers/${encodeURIComponent(id)}`);
       if (json()) return printJson(node);
-      printFields(Object.entries(node));
+      const { usage, ...rest } = node;
+      const reported: [string, unknown][] = usage ? usageFields(usage) : [['usage', 'not reported yet']];
+      printFields([...Object.entries(rest), ...reported]);
     });
 
   nodes
@@ -91,4 +93,28 @@ export function registerNodes(program: Command, client: Client, json: Json): voi
         ['queues', line(stats.queues)],
       ]);
     });
+}
+
+const GIB = 1024 ** 3;
+
+/** The node's last reported usage, a line per GPU and per model replica. */
+function usageFields(usage: NodeUsage): [string, unknown][] {
+  const gib = (bytes: number) => (bytes / GIB).toFixed(1);
+  const orNa = (value: number | null, unit: string) => (value === null ? 'n/a' : `${value}${unit}`);
+  return [
+    ['usage at', usage.observed_at],
+    ['sandboxes', usage.active_containers],
+    ['cpu', `${usage.cpu_usage_percent}%`],
+    ['memory', `${gib(usage.memory_usage_bytes)} / ${gib(usage.memory_total_bytes)} GiB`],
+    ...usage.gpus.map((g): [string, unknown] => [
+      `gpu ${g.index}`,
+      `${g.name}  ${orNa(g.memory_used_mb, '')} / ${g.memory_total_mb} MiB  ${orNa(g.utilization_percent, '%')} busy`,
+    ]),
+    ...(usage.gpu_problem ? [['gpus', usage.gpu_problem] as [string, unknown]] : []),
+    ...usage.replicas.map((r): [string, unknown] => [
+      `replica ${r.id}`,
+      `${r.state}  gpus ${r.gpus.join(',')}  restarts ${r.restarts}  running ${r.requests_running ?? '-'}` +
+        `  waiting ${r.requests_waiting ?? '-'}  kv cache ${r.kv_cache_usage === null ? '-' : `${Math.round(r.kv_cache_usage * 100)}%`}`,
+    ]),
+  ];
 }

@@ -64,9 +64,16 @@ export class ChunkAccumulator {
     }
     if (choice.finish_reason) this.finish = choice.finish_reason;
     const ids = (choice as ChatCompletionChunk.Choice & VllmFields).token_ids;
-    if (ids) this.completionTokenIds = [...(this.completionTokenIds ?? []), ...ids];
+    // Appended in place: vLLM streams a chunk per token, and copying per chunk is quadratic.
+    if (ids) {
+      this.completionTokenIds ??= [];
+      this.completionTokenIds.push(...ids);
+    }
     const probs = choice.logprobs?.content;
-    if (probs) this.logprobs = [...(this.logprobs ?? []), ...probs.map((p) => p.logprob)];
+    if (probs) {
+      this.logprobs ??= [];
+      for (const p of probs) this.logprobs.push(p.logprob);
+    }
   }
 
   /** Output tokens so far: the upstream's count when it sent one, else an estimate from the bytes. */
@@ -117,4 +124,21 @@ export function tokensOf(completion: ChatCompletion): TokenCapture | null {
   const ids = choice?.token_ids ?? null;
   if (!extra.prompt_token_ids && !ids && !logprobs) return null;
   return { prompt_token_ids: extra.prompt_token_ids ?? null, completion_token_ids: ids, logprobs };
+}
+
+/**
+ * The completion as the traffic log keeps it when the gateway, not the client, asked for the tokens:
+ * without vLLM's per-token fields (`logprobs.content` objects with each token's text and bytes,
+ * `token_ids`, `prompt_token_ids`), which the record keeps once as `token_ids`. On a 2k-token answer
+ * those objects are most of the record.
+ */
+export function withoutTokenFields(completion: ChatCompletion): ChatCompletion {
+  const { prompt_token_ids: _, ...rest } = completion as ChatCompletion & VllmFields;
+  return {
+    ...rest,
+    choices: completion.choices.map((choice) => {
+      const { token_ids: __, ...kept } = choice as ChatCompletion.Choice & VllmFields;
+      return { ...kept, logprobs: null };
+    }),
+  };
 }
