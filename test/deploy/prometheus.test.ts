@@ -19,6 +19,7 @@ import { parseGatewayConfig } from '../../gpu-node-agent/gateway/config.js';
 import { GatewayMetrics } from '../../gpu-node-agent/gateway/metrics.js';
 import { startGateway } from '../../gpu-node-agent/gateway/server.js';
 import { NodeMetrics } from '../../gpu-node-agent/usage/node-metrics.js';
+import type { NodeUsage } from '../../shared/domain/node.js';
 import { exposition } from '../../shared/services/metrics-service.js';
 import { promtool, promtoolCheckMetrics } from '../helpers/prometheus.js';
 import { startScriptedUpstream } from '../helpers/scripted-upstream.js';
@@ -79,7 +80,10 @@ describe('deploy/prometheus', () => {
       spend: [],
       at: new Date(),
     }).map((m) => m.name);
-    const gateway = [...new GatewayMetrics().render().matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!);
+    // The node gateway's /metrics: its own metrics and the node agent's (worker, GPU, replicas).
+    const nodeMetrics = new GatewayMetrics();
+    nodeMetrics.include(new NodeMetrics(() => sampleUsage()));
+    const gateway = [...nodeMetrics.render().matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!);
     for (const rule of rules) {
       const names = [...rule.expr.matchAll(/\b(synth_[a-z_]+)/g)].map((m) => m[1]!);
       expect(names.length, rule.alert).toBeGreaterThan(0);
@@ -173,30 +177,7 @@ describe("the node gateway's /metrics", () => {
       });
       expect(answer.status).toBe(200);
       // The node agent adds its own metrics (worker, GPU, replicas) to the gateway's /metrics.
-      gateway.metrics.include(
-        new NodeMetrics(() => ({
-          observed_at: new Date().toISOString(),
-          active_containers: 1,
-          cpu_usage_percent: 12.5,
-          memory_usage_bytes: 1e9,
-          memory_total_bytes: 8e9,
-          gpus: [],
-          gpu_problem: 'no NVIDIA tools',
-          replicas: [
-            {
-              id: 'r1',
-              served: 'local-model',
-              pair: 'local-model',
-              state: 'ready',
-              gpus: [0],
-              restarts: 0,
-              requests_running: 0,
-              requests_waiting: 0,
-              kv_cache_usage: 0.1,
-            },
-          ],
-        })),
-      );
+      gateway.metrics.include(new NodeMetrics(() => sampleUsage()));
       const text = await (await fetch(`${gateway.url}/metrics`)).text();
       expect(text).toContain('synth_llm_requests_total{');
       expect(text).toMatch(
@@ -214,3 +195,29 @@ describe("the node gateway's /metrics", () => {
     }
   }, 60_000);
 });
+
+/** A node's usage as the node agent reports it: one ready replica, no GPUs. */
+function sampleUsage(): NodeUsage {
+  return {
+    observed_at: new Date().toISOString(),
+    active_containers: 1,
+    cpu_usage_percent: 12.5,
+    memory_usage_bytes: 1e9,
+    memory_total_bytes: 8e9,
+    gpus: [],
+    gpu_problem: 'no NVIDIA tools',
+    replicas: [
+      {
+        id: 'r1',
+        served: 'local-model',
+        pair: 'local-model',
+        state: 'ready',
+        gpus: [0],
+        restarts: 0,
+        requests_running: 0,
+        requests_waiting: 0,
+        kv_cache_usage: 0.1,
+      },
+    ],
+  };
+}
