@@ -109,7 +109,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     if (!(await plane.projects.find(DEFAULT_PROJECT.id))) await plane.projects.create(DEFAULT_PROJECT);
 
     stopAuditFlushing = plane.audit.startFlushing(AUDIT_FLUSH_EVERY_MS);
-    const app = createApp(plane, { sourceAddress: (c) => getConnInfo(c).remote.address });
+    // The dashboard calls the API's routes in-process (app.request), with no socket behind them: those
+    // requests have no source address rather than failing.
+    const app = createApp(plane, {
+      sourceAddress: (c) =>
+        (c.env as { incoming?: unknown } | undefined)?.incoming ? getConnInfo(c).remote.address : undefined,
+    });
     const server = serve({
       fetch: app.fetch,
       hostname: options.host,
