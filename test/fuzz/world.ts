@@ -187,6 +187,11 @@ export async function startWorld(dataDir: string): Promise<World> {
     },
     'DELETE /api/v1/projects/:id': { role: 'admin', params: { id: 'fuzz-doomed' } },
     'DELETE /api/v1/projects/:id/bandit': { role: 'admin', params: { id: 'fuzz' } },
+    'POST /api/v1/projects/:id/grants': {
+      role: 'admin',
+      params: { id: 'fuzz' },
+      body: { amount: 1, note: 'fuzz', idempotency_key: 'fuzz-grant' },
+    },
     'POST /api/v1/keys': {
       role: 'admin',
       params: {},
