@@ -6,8 +6,8 @@
 // process (bench/gateway-servers.ts); this one is the client: node:http with a keep-alive agent, the
 // same for both paths. Floor and gateway take turns in rounds, so drift in the machine hits both alike.
 // Each round also reads its server's own CPU time before and after (over IPC), for CPU per call.
-import { type ChildProcess, fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { cpuOf, start, stop } from './gateway-processes.js';
 import { machine, recordResults, today } from './results.js';
 
 const MODEL = 'bench-model';
@@ -23,7 +23,6 @@ const FLUSH_RECORDS = Number(process.env.BENCH_FLUSH_RECORDS ?? 200);
 const GATEWAY_NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const GOAL = { p50: 0.3, p99: 1.5 };
 const CALL_TIMEOUT_MS = 60_000;
-const SERVERS = new URL('./gateway-servers.ts', import.meta.url).pathname;
 
 interface Scenario {
   concurrency: number;
@@ -39,46 +38,6 @@ const SCENARIOS: Scenario[] = [
 ].map((s) => ({ ...s, requests: Math.round(s.requests * SCALE) }));
 
 // ---- the processes ----
-
-interface Running {
-  child: ChildProcess;
-  info: Record<string, any>;
-}
-
-function start(role: string, options: object = {}): Promise<Running> {
-  const child = fork(SERVERS, [role, JSON.stringify(options)], {
-    execArgv: [...process.execArgv, ...(role === 'gateway' ? GATEWAY_NODE_FLAGS : [])],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${role} exited with ${code} before it was ready`)));
-    child.once('message', (message: { type: string; info: Record<string, any> }) => {
-      child.removeAllListeners('exit');
-      resolve({ child, info: message.info });
-    });
-  });
-}
-
-/** The process's own CPU time so far (user + system), in microseconds. */
-function cpuOf({ child }: Running): Promise<number> {
-  return new Promise((resolve) => {
-    const onMessage = (message: { type: string; info: NodeJS.CpuUsage }) => {
-      if (message.type !== 'cpu') return;
-      child.off('message', onMessage);
-      resolve(message.info.user + message.info.system);
-    };
-    child.on('message', onMessage);
-    child.send({ type: 'cpu' });
-  });
-}
-
-function stop({ child }: Running): Promise<Record<string, any>> {
-  return new Promise((resolve) => {
-    child.once('message', (message: { info: Record<string, any> }) => resolve(message.info));
-    child.send({ type: 'stop' });
-  });
-}
 
 // ---- the client ----
 
@@ -181,14 +140,18 @@ function percentile(sorted: Float64Array, p: number): number {
 const plane = await start('plane');
 const upstream = await start('upstream', { chunks: STREAM_CHUNKS });
 const floor = await start('floor', { upstreamUrl: upstream.info.url });
-const gateway = await start('gateway', {
-  apiUrl: plane.info.url,
-  nodeKey: plane.info.nodeKey,
-  upstreamUrl: upstream.info.url,
-  model: MODEL,
-  leaseAmount: LEASE_AMOUNT,
-  flushRecords: FLUSH_RECORDS,
-});
+const gateway = await start(
+  'gateway',
+  {
+    apiUrl: plane.info.url,
+    nodeKey: plane.info.nodeKey,
+    upstreamUrl: upstream.info.url,
+    model: MODEL,
+    leaseAmount: LEASE_AMOUNT,
+    flushRecords: FLUSH_RECORDS,
+  },
+  GATEWAY_NODE_FLAGS,
+);
 console.log(
   `plane ${plane.info.url}, upstream ${upstream.info.url}, floor ${floor.info.url}, gateway ${gateway.info.url}`,
 );

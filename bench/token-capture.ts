@@ -7,8 +7,8 @@
 // the upstream called directly both ways. Completions of 2048 tokens from 512-token prompts, JSON and
 // streamed (one chunk per token, as vLLM streams). Paths take turns in rounds, so drift in the machine
 // hits all alike; each gateway's own CPU time is read around its rounds.
-import { type ChildProcess, fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { cpuOf, type Running, start, stop } from './gateway-processes.js';
 import { machine, recordResults, today } from './results.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -17,46 +17,7 @@ const COMPLETION_TOKENS = 2048;
 const ROUNDS = 10;
 const PER_ROUND = Math.max(1, Math.round(20 * SCALE));
 const WARMUP = Math.max(1, Math.round(40 * SCALE));
-const SERVERS = new URL('./gateway-servers.ts', import.meta.url).pathname;
 const CALL_TIMEOUT_MS = 60_000;
-
-interface Running {
-  child: ChildProcess;
-  info: Record<string, any>;
-}
-
-function start(role: string, options: object = {}): Promise<Running> {
-  const child = fork(SERVERS, [role, JSON.stringify(options)], {
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${role} exited with ${code} before it was ready`)));
-    child.once('message', (message: { type: string; info: Record<string, any> }) => {
-      child.removeAllListeners('exit');
-      resolve({ child, info: message.info });
-    });
-  });
-}
-
-function cpuOf({ child }: Running): Promise<number> {
-  return new Promise((resolve) => {
-    const onMessage = (message: { type: string; info: NodeJS.CpuUsage }) => {
-      if (message.type !== 'cpu') return;
-      child.off('message', onMessage);
-      resolve(message.info.user + message.info.system);
-    };
-    child.on('message', onMessage);
-    child.send({ type: 'cpu' });
-  });
-}
-
-function stop({ child }: Running): Promise<Record<string, any>> {
-  return new Promise((resolve) => {
-    child.once('message', (message: { info: Record<string, any> }) => resolve(message.info));
-    child.send({ type: 'stop' });
-  });
-}
 
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
 
