@@ -14,25 +14,9 @@ import { EgressProxy } from '../../gpu-node-agent/egress/proxy.js';
 import type { EgressRecord } from '../../shared/domain/egress.js';
 import { createLogger } from '../../shared/logger.js';
 import { type LocalInternet, startLocalInternet } from './local-internet.js';
+import { MemoryWriter } from './memory-writer.js';
 
 const run = promisify(execFile);
-
-class MemoryWriter {
-  readonly blobs = new Map<string, string>();
-  async put(key: string, body: Uint8Array): Promise<void> {
-    this.blobs.set(key, Buffer.from(body).toString('utf8'));
-  }
-  records(prefix: string): EgressRecord[] {
-    return [...this.blobs]
-      .filter(([key]) => key.startsWith(prefix))
-      .flatMap(([, body]) =>
-        body
-          .trim()
-          .split('\n')
-          .map((line) => JSON.parse(line) as EgressRecord),
-      );
-  }
-}
 
 let internet: LocalInternet;
 let controlPlane: http.Server;
