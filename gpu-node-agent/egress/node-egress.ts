@@ -135,6 +135,8 @@ export class NodeEgress {
       nodeId,
       caDir: settings.ca_dir,
       bodyCapBytes: settings.body_cap_bytes,
+      idleTimeoutSeconds: settings.idle_timeout_seconds,
+      maxConnectionsPerSandbox: settings.max_connections_per_sandbox,
       refusedHosts: refused.hosts,
       addresses: {
         ...test?.addresses,

@@ -57,6 +57,10 @@ export interface EgressProxyOptions {
   caDir: string;
   /** Bytes of each request and response body kept in the log. */
   bodyCapBytes: number;
+  /** A sandbox's connection idle this long (nothing either way) is closed; default 300. */
+  idleTimeoutSeconds?: number;
+  /** Connections one sandbox may hold open at once; more are refused with 429. Default 256. */
+  maxConnectionsPerSandbox?: number;
   /** Host names refused whatever an allowlist says (the control plane's). */
   refusedHosts?: readonly string[];
   addresses?: Partial<AddressRules>;
@@ -108,6 +112,10 @@ export class EgressProxy {
   private readonly contexts = new Map<string, SecureContext>();
   private readonly pendingContexts = new Map<string, Promise<SecureContext>>();
   private address: { host: string; port: number } | null = null;
+  /** Open connections per sandbox source address. */
+  private readonly openConnections = new Map<string, number>();
+  /** Connections refused over a sandbox's cap: answered 429 and ended before anything was read. */
+  private readonly overCap = new WeakSet<Socket>();
 
   constructor(private readonly options: EgressProxyOptions) {
     this.metrics = options.metrics ?? new EgressMetrics();
@@ -130,9 +138,22 @@ export class EgressProxy {
     });
     this.mitm.onConnect((req, socket, head, callback) => void this.onConnect(req, socket, head, callback));
     this.mitm.onRequest((ctx, callback) => void this.onRequest(ctx, callback));
-    this.mitm.onError((ctx, error) => {
-      if (ctx) this.options.logger.debug('egress_upstream_error', { error: String(error) });
+    this.mitm.onError((ctx, error, kind) => {
+      if (ctx) this.options.logger.debug('egress_upstream_error', { kind, error: String(error) });
     });
+    // The library prints each error to the console before its handlers run, a client hanging up
+    // mid-request included: on a busy node that is a stream of unstructured lines. The handler above
+    // logs them; the rest of what the library does on an error (a 504 to the client) is kept.
+    const onError = this.mitm._onError.bind(this.mitm);
+    this.mitm._onError = (kind, ctx, error) => {
+      const { error: printError } = console;
+      console.error = () => {};
+      try {
+        onError(kind, ctx, error);
+      } finally {
+        console.error = printError;
+      }
+    };
     this.mitm.onWebSocketConnection((ctx, callback) => this.onWebSocket(ctx, callback));
   }
 
@@ -166,6 +187,7 @@ export class EgressProxy {
     );
     this.interceptInProcess();
     const server = this.mitm.httpServer as http.Server;
+    server.prependListener('connection', (socket: Socket) => this.admit(socket));
     // Recorded before the library turns an absolute URL into a path (and falls back to Host).
     server.prependListener('request', (req: IncomingMessage) => this.requestTargets.set(req, req.url ?? ''));
     this.address = { host, port: (server.address() as { port: number }).port };
@@ -195,6 +217,32 @@ export class EgressProxy {
     await this.options.log.close();
   }
 
+  /**
+   * Every connection from a sandbox, before anything is read from it: counted against the sandbox's
+   * cap (a sandbox holding thousands of idle tunnels would exhaust the node's sockets for all the
+   * others), and closed once idle (a tunnel nobody uses holds its upstream connection too).
+   */
+  private admit(socket: Socket): void {
+    const source = normalizeIp(socket.remoteAddress ?? '');
+    const open = this.openConnections.get(source) ?? 0;
+    const cap = this.options.maxConnectionsPerSandbox ?? 256;
+    if (open >= cap) {
+      const session = this.sessions.get(source);
+      this.metrics.denied.inc({ rule: 'connection_cap', project: session?.projectId ?? 'unregistered' });
+      this.options.logger.warn('egress_connection_cap', { source, cap, task_id: session?.taskId });
+      this.overCap.add(socket);
+      refuseSocket(socket, 429, `this sandbox already holds ${cap} open connections`);
+      return;
+    }
+    this.openConnections.set(source, open + 1);
+    socket.once('close', () => {
+      const left = (this.openConnections.get(source) ?? 1) - 1;
+      if (left > 0) this.openConnections.set(source, left);
+      else this.openConnections.delete(source);
+    });
+    socket.setTimeout((this.options.idleTimeoutSeconds ?? 300) * 1000, () => socket.destroy());
+  }
+
   private async onConnect(
     req: IncomingMessage,
     socket: Duplex,
@@ -202,6 +250,7 @@ export class EgressProxy {
     callback: (error?: Error | null) => void,
   ): Promise<void> {
     const startedAt = Date.now();
+    if (this.overCap.has(req.socket)) return; // answered already
     const session = this.sessionOf(req.socket);
     if (!session) return refuseSocket(socket, 403, 'not a registered sandbox');
     const target = parseAuthority(req.url ?? '', 443);
@@ -230,6 +279,11 @@ export class EgressProxy {
     this.tunnels.set(req, tunnel);
     const raw = socket as Socket;
     raw.setNoDelay(true);
+    // The client may hang up before its first byte through the tunnel: the socket is half-open (the
+    // server allows that) and nobody reads it, so it is closed here rather than held until idle.
+    const hungUp = () => raw.destroy();
+    raw.once('end', hungUp);
+    raw.once('data', () => raw.off('end', hungUp));
     raw.once('close', () => this.logTunnel(tunnel, raw));
     callback();
   }
@@ -238,6 +292,7 @@ export class EgressProxy {
     const startedAt = Date.now();
     const req = ctx.clientToProxyRequest;
     const res = ctx.proxyToClientResponse;
+    if (this.overCap.has(req.socket)) return void req.socket.destroy(); // answered 429 already
     const tunnel = ctx.connectRequest ? this.tunnels.get(ctx.connectRequest) : undefined;
     let session: Registered;
     let target: Target;
@@ -805,10 +860,12 @@ function pinned(address: string): LookupFunction {
   }) as LookupFunction;
 }
 
+const STATUS_TEXT: Record<number, string> = { 403: 'Forbidden', 429: 'Too Many Requests' };
+
 function refuseSocket(socket: Duplex, status: number, reason: string): void {
   const body = JSON.stringify({ error: { type: 'egress_refused', message: reason } });
   socket.end(
-    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
 

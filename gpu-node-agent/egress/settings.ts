@@ -18,6 +18,10 @@ export const EgressSettings = z.strictObject({
     .min(0)
     .max(16 * 1024 * 1024)
     .default(64 * 1024),
+  /** A connection from a sandbox with nothing sent either way for this long is closed. */
+  idle_timeout_seconds: z.int().min(1).max(86_400).default(300),
+  /** Connections one sandbox may hold open at once; more are refused with 429. */
+  max_connections_per_sandbox: z.int().min(1).max(65_536).default(256),
   /** A folder's batch is written once it holds this many records ... */
   flush_records: z.int().min(1).max(100_000).default(500),
   /** ... or this long after the last write, whichever comes first. */
