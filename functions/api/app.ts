@@ -7,17 +7,13 @@ import { bodyLimit } from 'hono/body-limit';
 import type { ControlPlane } from '../../shared/control-plane.js';
 import type { ApiKeyRole, Principal } from '../../shared/domain/api-key.js';
 import type { AuditRecord } from '../../shared/domain/audit.js';
-import {
-  AutovibeError,
-  ForbiddenError,
-  PayloadTooLargeError,
-  RateLimitedError,
-} from '../../shared/errors.js';
+import { AutovibeError, ForbiddenError, PayloadTooLargeError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import type { AuditLog } from '../../shared/services/audit-log.js';
 import { parseOrThrow } from '../../shared/validation.js';
 import { AUTOVIBE_VERSION } from '../../shared/version.js';
 import { dashboardApp } from './dashboard/dashboard.js';
+import { setErrorHeaders } from './error-headers.js';
 import { buildOpenApi } from './openapi.js';
 import type { ApiEnv, RouteDef } from './route.js';
 import { artifactRoutes } from './routes/artifacts.js';
@@ -80,8 +76,12 @@ export interface AppOptions {
 export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<ApiEnv> {
   const log = createLogger('api');
   const app = new Hono<ApiEnv>();
+  // The environment of the dashboard's own reads of the routes below (dashboard/api-client.ts). Only
+  // this app holds it, so no request from outside can pass for one: a server adapter passes its own.
+  const inProcess: object = Object.freeze({});
+  const isInProcess = (c: Context<ApiEnv>) => c.env === inProcess;
 
-  app.use('*', auditRequests(plane.audit, options));
+  app.use('*', auditRequests(plane.audit, options, isInProcess));
   app.use('*', logRequests(log));
   app.use(
     '*',
@@ -105,14 +105,28 @@ export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<A
         // Set before the role check, so a refused key is audited by its id too.
         c.set('principal', principal);
         checkRole(principal, roles);
-        await plane.rateLimits.take(principal);
+        // A dashboard read is part of a page view, which took its token when it was admitted.
+        if (!isInProcess(c)) await plane.rateLimits.take(principal);
       }
       return route.handle(c);
     });
   }
 
   // The web dashboard reads through the routes above, in this same process (dashboard/api-client.ts).
-  app.route('/dashboard', dashboardApp({ api: (request) => app.fetch(request) }));
+  // A page view is one request of its key: admitted (key, rate limit) and audited once, as a page.
+  app.route(
+    '/dashboard',
+    dashboardApp({
+      api: (request) => app.fetch(request, inProcess),
+      async admit(c, key) {
+        // Read afresh: a key revoked through any instance ends its dashboard session at once.
+        const principal = await plane.keys.authenticate(`Bearer ${key}`, { fresh: true });
+        c.set('principal', principal);
+        await plane.rateLimits.take(principal);
+        return principal;
+      },
+    }),
+  );
 
   app.notFound((c) =>
     c.json(
@@ -128,10 +142,7 @@ export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<A
   );
   app.onError((error, c) => {
     if (error instanceof AutovibeError && error.status < 500) {
-      // A body refused before it was read is not read at all: the server drops the connection soon
-      // after, so a client must not send its next request on it (without this, keep-alive clients did).
-      if (error.status === 413) c.header('connection', 'close');
-      if (error instanceof RateLimitedError) c.header('retry-after', String(error.retryAfterSeconds));
+      setErrorHeaders(c, error);
       return c.json(
         { error: { code: error.code, message: error.message, details: error.details } },
         error.status as 400,
@@ -168,10 +179,16 @@ function checkRole(principal: Principal, roles: readonly ApiKeyRole[]): void {
 
 /**
  * Records every request in the audit log once it is answered: who, which route, the ids it touched,
- * the status, from where. Ids a write answered with (a new task's id) count as touched too.
+ * the status, from where. Ids a write answered with (a new task's id) count as touched too. The
+ * dashboard's in-process reads are not requests of their own: the page view that made them is.
  */
-function auditRequests(audit: AuditLog, options: AppOptions): MiddlewareHandler<ApiEnv> {
+function auditRequests(
+  audit: AuditLog,
+  options: AppOptions,
+  isInProcess: (c: Context<ApiEnv>) => boolean,
+): MiddlewareHandler<ApiEnv> {
   return async function auditRequest(c, next) {
+    if (isInProcess(c)) return next();
     const started = Date.now();
     await next();
     const principal = c.get('principal');

@@ -94,15 +94,20 @@ export class ApiKeyService {
     return existing ? infoOf(existing) : this.store(key, name, role, createdBy);
   }
 
-  async authenticate(authorization: string | undefined): Promise<Principal> {
+  /** `fresh`: read the key's record even if it was verified lately (see `verify`). */
+  async authenticate(
+    authorization: string | undefined,
+    options: { fresh?: boolean } = {},
+  ): Promise<Principal> {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!match) throw new UnauthorizedError('Send an API key as "Authorization: Bearer <key>"');
-    return (await this.verify(match[1]!)).principal;
+    return (await this.verify(match[1]!, options)).principal;
   }
 
   /**
    * The key's record if it is known and not revoked; cached for KEY_CACHE_SECONDS, unless `fresh`
-   * asks for the stored record (a gateway key being resolved: the gateway caches it already).
+   * asks for the stored record (a gateway key being resolved: the gateway caches it already; a
+   * dashboard session, which a revocation through any instance must end at once).
    */
   async verify(
     key: string,

@@ -71,6 +71,16 @@ describe('signing in', () => {
     const node = await postForm('/dashboard/login', { key: t.keys.node });
     expect(node.status).toBe(403);
     expect(node.headers.get('set-cookie')).toBeNull();
+    // A gateway key (an LLM key for a person or a machine) is not a way in either, nor is its cookie.
+    const { key: gatewayKey } = await t.plane.keys.create(
+      { name: 'llm key', role: 'gateway', binding: { kind: 'user', project_id: t.projectId } },
+      'test',
+    );
+    const gateway = await postForm('/dashboard/login', { key: gatewayKey });
+    expect(gateway.status).toBe(403);
+    expect(gateway.headers.get('set-cookie')).toBeNull();
+    expect(await gateway.text()).toContain('A gateway key cannot sign in');
+    expect((await get('/dashboard/tasks', gatewayKey)).status).toBe(403);
     const foreign = await postForm(
       '/dashboard/login',
       { key: t.keys.user },
