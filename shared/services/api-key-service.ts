@@ -80,10 +80,19 @@ export class ApiKeyService {
 
   /** Registers a key chosen by the operator (the bootstrap admin key). Safe to call twice. */
   async register(key: string, name: string, role: ApiKeyRole, createdBy: string): Promise<ApiKeyInfo> {
-    if (key.length < MIN_KEY_LENGTH || /\s/.test(key)) {
-      throw new ValidationError(`An API key must be at least ${MIN_KEY_LENGTH} characters without spaces`, {
-        details: [{ path: 'key', problem: `shorter than ${MIN_KEY_LENGTH} characters or contains spaces` }],
-      });
+    // Sent in an Authorization header (and the dashboard's cookie): other characters cannot travel.
+    if (key.length < MIN_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
+      throw new ValidationError(
+        `An API key must be at least ${MIN_KEY_LENGTH} characters of printable ASCII, without spaces`,
+        {
+          details: [
+            {
+              path: 'key',
+              problem: `shorter than ${MIN_KEY_LENGTH} characters, or not all printable ASCII without spaces`,
+            },
+          ],
+        },
+      );
     }
     const existing = await this.deps.keys.get(this.idOf(key));
     if (existing?.revoked_at) {

@@ -17,9 +17,9 @@ import { CompareForm, CompareGrid, loadCompare } from './pages/compare.js';
 import { FleetLive, loadFleet } from './pages/fleet.js';
 import { LoginForm } from './pages/login.js';
 import {
+  decisionFlash,
   loadPending,
   loadRequests,
-  OUTCOME,
   parseShown,
   RequestsView,
   SPEND_REQUEST_ID,
@@ -263,18 +263,7 @@ export function dashboardApp({
   });
 
   app.get('/requests', async (c) => {
-    const id = c.req.query('id');
-    const outcome = c.req.query('outcome');
-    // Only fixed sentences about a well-formed id: nothing from the URL is shown as it came.
-    const flash =
-      id && SPEND_REQUEST_ID.test(id) && outcome && (outcome === 'conflict' || outcome in OUTCOME)
-        ? outcome === 'conflict'
-          ? { text: `Request ${id} was not pending any more (decided already, or expired).`, good: false }
-          : {
-              text: `Request ${id} ${OUTCOME[outcome]}.`,
-              good: outcome === 'approved' || outcome === 'denied',
-            }
-        : undefined;
+    const flash = decisionFlash(c.req.query('id'), c.req.query('outcome'));
     return page(
       c,
       'Spend requests',
