@@ -7,7 +7,12 @@ import { bodyLimit } from 'hono/body-limit';
 import type { ControlPlane } from '../../shared/control-plane.js';
 import type { ApiKeyRole, Principal } from '../../shared/domain/api-key.js';
 import type { AuditRecord } from '../../shared/domain/audit.js';
-import { AutovibeError, ForbiddenError, PayloadTooLargeError } from '../../shared/errors.js';
+import {
+  AutovibeError,
+  ForbiddenError,
+  PayloadTooLargeError,
+  UnauthorizedError,
+} from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import type { AuditLog } from '../../shared/services/audit-log.js';
 import { parseOrThrow } from '../../shared/validation.js';
@@ -81,6 +86,30 @@ export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<A
   const inProcess: object = Object.freeze({});
   const isInProcess = (c: Context<ApiEnv>) => c.env === inProcess;
 
+  /**
+   * The caller's key, checked. A request from outside without a valid one (missing, unknown, revoked)
+   * takes a token from its source address's bucket, and a source that ran dry has no key looked up
+   * until it refills: 429 with Retry-After, however many instances it spreads its guesses over. A
+   * request whose source the server adapter does not know (none does without one) is not limited so.
+   */
+  async function authenticate(
+    c: Context<ApiEnv>,
+    authorization: string | undefined,
+    verify: { fresh?: boolean } = {},
+  ): Promise<Principal> {
+    const source = isInProcess(c) ? undefined : options.sourceAddress?.(c);
+    const limits = plane.rateLimits;
+    try {
+      return await plane.keys.authenticate(authorization, {
+        ...verify,
+        beforeLookup: source === undefined ? undefined : () => limits.checkSource(source),
+      });
+    } catch (error) {
+      if (error instanceof UnauthorizedError && source !== undefined) await limits.chargeFailure(source);
+      throw error;
+    }
+  }
+
   app.use('*', auditRequests(plane.audit, options, isInProcess));
   app.use('*', logRequests(log));
   app.use(
@@ -101,7 +130,7 @@ export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<A
         c.set('matched', { route: route.path, ids: Object.values(checked).map(String) });
       }
       if (roles !== 'public') {
-        const principal = await plane.keys.authenticate(c.req.header('authorization'));
+        const principal = await authenticate(c, c.req.header('authorization'));
         // Set before the role check, so a refused key is audited by its id too.
         c.set('principal', principal);
         checkRole(principal, roles);
@@ -120,7 +149,7 @@ export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<A
       api: (request) => app.fetch(request, inProcess),
       async admit(c, key) {
         // Read afresh: a key revoked through any instance ends its dashboard session at once.
-        const principal = await plane.keys.authenticate(`Bearer ${key}`, { fresh: true });
+        const principal = await authenticate(c, `Bearer ${key}`, { fresh: true });
         c.set('principal', principal);
         await plane.rateLimits.take(principal);
         return principal;

@@ -47,6 +47,16 @@ interface Deps {
   now: () => Date;
 }
 
+export interface VerifyOptions {
+  /** Read the key's record even if it was verified lately. */
+  fresh?: boolean;
+  /**
+   * Runs before a key not verified lately is looked up, and may refuse the request by throwing: a
+   * key verified lately is a real one, never a guess (the per-source limit, app.ts).
+   */
+  beforeLookup?: () => Promise<void>;
+}
+
 export class ApiKeyService {
   private readonly verified = new Map<
     string,
@@ -103,11 +113,8 @@ export class ApiKeyService {
     return existing ? infoOf(existing) : this.store(key, name, role, createdBy);
   }
 
-  /** `fresh`: read the key's record even if it was verified lately (see `verify`). */
-  async authenticate(
-    authorization: string | undefined,
-    options: { fresh?: boolean } = {},
-  ): Promise<Principal> {
+  /** The options are `verify`'s. */
+  async authenticate(authorization: string | undefined, options: VerifyOptions = {}): Promise<Principal> {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!match) throw new UnauthorizedError('Send an API key as "Authorization: Bearer <key>"');
     return (await this.verify(match[1]!, options)).principal;
@@ -120,11 +127,13 @@ export class ApiKeyService {
    */
   async verify(
     key: string,
-    options: { fresh?: boolean } = {},
+    options: VerifyOptions = {},
   ): Promise<{ principal: Principal; binding: GatewayKeyBinding | null }> {
     const id = this.idOf(key);
     const cached = this.verified.get(id);
-    if (cached && cached.until > Date.now() && !options.fresh) return cached;
+    const known = cached !== undefined && cached.until > Date.now();
+    if (known && !options.fresh) return cached;
+    if (!known) await options.beforeLookup?.();
     const record = await this.deps.keys.get(id);
     const expected = Buffer.from(record?.hash ?? '0'.repeat(64), 'hex');
     const actual = Buffer.from(this.hashOf(key), 'hex');
