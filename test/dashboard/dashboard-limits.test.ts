@@ -83,6 +83,37 @@ describe('a dashboard page view', () => {
     expect(t.plane.audit.drain()).toMatchObject([{ key_id: null, route: '/dashboard/*', status: 303 }]);
   });
 
+  it('puts no secret in an audit record: no key or task key from a path, query, cookie or header', async () => {
+    // An admin's (not limited here), so every request is answered in full.
+    const { key } = await t.plane.keys.create({ name: 'careless', role: 'admin' }, 'test');
+    const taskKey = t.plane.keys.taskKey(taskId, 1);
+    ms += 10_000;
+    t.plane.audit.drain();
+    const secrets = [key, taskKey, t.keys.admin];
+    const requests: [string, Record<string, string>][] = [
+      [`/api/v1/tasks/${taskKey}`, { authorization: `Bearer ${t.keys.admin}` }],
+      [`/api/v1/tasks/${taskId}?key=${key}`, { authorization: `Bearer ${t.keys.admin}` }],
+      [`/api/v1/tasks/${taskId}`, { authorization: `Bearer ${taskKey}` }],
+      [`/nowhere/${key}`, {}],
+      [`/dashboard/tasks/${taskKey}`, { cookie: `${SESSION_COOKIE}=${key}` }],
+      [`/dashboard/tasks?category=${key}`, { cookie: `${SESSION_COOKIE}=${key}` }],
+      [`/dashboard/${key}`, { cookie: `${SESSION_COOKIE}=${key}; other=${taskKey}` }],
+      [`/dashboard/assets/app.js?v=${key}`, { cookie: `${SESSION_COOKIE}=${key}` }],
+    ];
+    for (const [path, headers] of requests) await t.app.request(`${ORIGIN}${path}`, { headers });
+    const login = await t.app.request(`${ORIGIN}/dashboard/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ key }).toString(),
+    });
+    expect(login.status).toBe(303);
+    const records = JSON.stringify(t.plane.audit.drain());
+    expect(JSON.parse(records)).toHaveLength(requests.length + 1);
+    for (const secret of secrets) expect(records).not.toContain(secret);
+    expect(records).not.toContain('avk_');
+    expect(records).not.toContain('avt_');
+  });
+
   it('ends the session on the next page once the key is revoked through another API instance', async () => {
     const { key, id } = await userKey('revoked elsewhere');
     // A second instance, as another Lambda container: its own plane (and key cache), the same tables.
