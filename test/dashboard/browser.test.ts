@@ -1,9 +1,10 @@
 // The dashboard in a real browser (Debian's Chromium, driven by playwright-core; no browser is ever
 // downloaded) on the embedded stack with a node agent whose minimal agent is driven by a scripted
-// model: every page loads with real data and without a console error, a task's state changes on
-// screen while it runs (no reload), pages pass axe-core and can be used from the keyboard, and a task
-// prompt with markup shows as text; spend requests an agent made through its node's gateway are
-// approved and denied by clicking in the page, and the books and the P/L panel show the purchase.
+// model: every page loads with real data, without a console error and without a request beyond the
+// API (no CDN), a task's state changes on screen while it runs (no reload), pages pass axe-core and
+// can be used from the keyboard, and a task prompt or a hostile agent's markup shows as text; spend
+// requests an agent made through its node's gateway are approved and denied by clicking in the page,
+// and the books and the P/L panel show the purchase.
 // Screenshots of each page go to test-artifacts/dashboard/.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -170,6 +171,12 @@ async function newPage(): Promise<Page> {
     if (message.type() === 'error') problems.push(`${page.url()}: ${message.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`${page.url()}: ${error.message}`));
+  // Nothing but the API itself: no CDN, font or analytics request from any page.
+  page.on('request', (request) => {
+    const url = request.url();
+    if (!url.startsWith(`${dev.url}/`) && !url.startsWith('data:'))
+      problems.push(`${page.url()}: requested ${url} beyond the API`);
+  });
   page.on('dialog', (dialog) => {
     problems.push(`${page.url()}: a dialog opened: ${dialog.message()}`);
     void dialog.dismiss();
