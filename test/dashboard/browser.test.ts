@@ -267,7 +267,7 @@ describe('dashboard in Chromium', () => {
     await view.goto(`${dev.url}/dashboard/tasks/${task.id}`);
     await view.evaluate(() => (window.notReloaded = true));
     const seenFirst = await view.locator('#task-status').getAttribute('data-status');
-    expect(['queued', 'assigned', 'running', 'verifying']).toContain(seenFirst);
+    expect(['queued', 'dispatched', 'claimed', 'running', 'verifying']).toContain(seenFirst);
 
     const done = await finished(task.id);
     expect(done.status).toBe('succeeded');
