@@ -7,6 +7,7 @@
 // budget lease paid for (the gateway's settlement); attempts' LLM spend is booked here from the
 // attempt's own record, and leases stay what the budget counts.
 import { z } from 'zod';
+import { rangeInOrder } from '../validation.js';
 import { IdPrefix, idPattern } from './ids.js';
 import { Currency } from './project.js';
 import { ProjectId, TaskId } from './task.js';
@@ -130,20 +131,24 @@ export function columnOf(kind: BookEntryKind, appliesTo?: PnlColumn): PnlColumn 
   }
 }
 
-export const BookQuery = z.strictObject({
-  from: z.iso.datetime().optional(),
-  to: z.iso.datetime().optional(),
-  kind: BookEntryKind.optional(),
-});
+export const BookQuery = z
+  .strictObject({
+    from: z.iso.datetime().optional(),
+    to: z.iso.datetime().optional(),
+    kind: BookEntryKind.optional(),
+  })
+  .superRefine(rangeInOrder);
 
 export const PnlGroup = z.enum(['project', 'machine', 'day', 'week']);
 export type PnlGroup = z.infer<typeof PnlGroup>;
 
-export const PnlQuery = z.strictObject({
-  group_by: PnlGroup.default('day'),
-  from: z.iso.datetime().optional(),
-  to: z.iso.datetime().optional(),
-});
+export const PnlQuery = z
+  .strictObject({
+    group_by: PnlGroup.default('day'),
+    from: z.iso.datetime().optional(),
+    to: z.iso.datetime().optional(),
+  })
+  .superRefine(rangeInOrder);
 
 export const PnlRow = z.object({
   key: z.string(),

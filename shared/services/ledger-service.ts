@@ -19,7 +19,7 @@ import { roundMoney } from '../domain/numbers.js';
 import type { Project } from '../domain/project.js';
 import type { Task } from '../domain/task.js';
 import type { TrajectorySummary } from '../domain/trajectory-index.js';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
 import { toBeancount } from '../ledger/beancount.js';
 import { pnlRows } from '../ledger/pnl.js';
 import type { Logger } from '../logger.js';
@@ -193,15 +193,7 @@ export class LedgerService {
     const query = parseOrThrow(PnlQuery, input, { what: 'query', prefix: 'query' });
     const project = await this.project(projectId);
     const range = normalRange(query);
-    // An entry booked while the project had another currency is counted at today's configured rate.
-    const entries = (await this.deps.ledger.all(projectId, range)).map((entry) =>
-      entry.project_currency === project.currency
-        ? entry
-        : {
-            ...entry,
-            project_amount: roundMoney(entry.amount * this.rateInto(entry.currency, project.currency)),
-          },
-    );
+    const entries = this.inCurrencyOf(project, await this.deps.ledger.all(projectId, range));
     const { rows, totals } = pnlRows(entries, query.group_by);
     return {
       project_id: project.id,
@@ -213,6 +205,22 @@ export class LedgerService {
       totals,
       entries: entries.filter((e) => e.column !== null).length,
     };
+  }
+
+  /**
+   * What each attempt cost, by `task_id#attempt`, in the project's currency: the sum of the entries
+   * booked against it that move a cost column (its LLM spend, its compute, purchases it asked for, and
+   * corrections of them). Reports read costs from here, so they and the P/L never disagree.
+   */
+  async attemptCosts(project: Project): Promise<Map<string, number>> {
+    const costs = new Map<string, number>();
+    for (const entry of this.inCurrencyOf(project, await this.deps.ledger.all(project.id))) {
+      if (entry.column === null || entry.column === 'revenue') continue;
+      if (entry.task_id === null || entry.attempt === null) continue;
+      const key = attemptKey(entry.task_id, entry.attempt);
+      costs.set(key, roundMoney((costs.get(key) ?? 0) + entry.project_amount));
+    }
+    return costs;
   }
 
   /** The books of one project, or of every project, as Beancount text. */
@@ -238,6 +246,18 @@ export class LedgerService {
     return this.deps.currencies.convert(this.deps.currencies.toUsd(1, currency), projectCurrency);
   }
 
+  /** An entry booked while the project had another currency is counted at today's configured rate. */
+  private inCurrencyOf(project: Project, entries: BookEntry[]): BookEntry[] {
+    return entries.map((entry) =>
+      entry.project_currency === project.currency
+        ? entry
+        : {
+            ...entry,
+            project_amount: roundMoney(entry.amount * this.rateInto(entry.currency, project.currency)),
+          },
+    );
+  }
+
   private async project(id: string): Promise<Project> {
     const project = await this.deps.projects.get(id);
     if (!project) throw new NotFoundError(`No project with id ${id}`);
@@ -245,17 +265,18 @@ export class LedgerService {
   }
 }
 
-/** Range bounds as stored (toISOString), so `...Z` and `....000Z` compare as the same instant. */
+/**
+ * Range bounds as stored (toISOString), so `...Z` and `....000Z` compare as the same instant (the
+ * query's schema has refused a reversed range).
+ */
 function normalRange(query: { from?: string; to?: string; kind?: BookEntry['kind'] }) {
   const from = query.from ? new Date(query.from).toISOString() : undefined;
   const to = query.to ? new Date(query.to).toISOString() : undefined;
-  if (from && to && from > to) {
-    throw new ValidationError('Invalid query: from is after to', {
-      details: [{ path: 'query.from', problem: 'must not be after to' }],
-    });
-  }
   return { from, to, kind: query.kind };
 }
+
+/** How attempt costs are keyed: the attempt's task and number. */
+export const attemptKey = (taskId: string, attempt: number): string => `${taskId}#${attempt}`;
 
 /** The provider of a model as routes name them (`openrouter/...`, `anthropic/...`); else the model. */
 function providerOf(model: string): string {

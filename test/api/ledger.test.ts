@@ -322,3 +322,42 @@ describe('the books', () => {
     expect(failed).not.toBe(0);
   });
 });
+
+describe('reports read their costs from the ledger', () => {
+  it("the comparison report's costs are the ledger's (LLM spend and compute of each attempt)", async () => {
+    const id = await project('report-costs');
+    await indexedAttempt(node, id, 1);
+    await indexedAttempt(node, id, 0);
+    const booked = await entries(id);
+    const ledgerCost =
+      Math.round(
+        booked
+          .filter((e) => e.column !== null && e.column !== 'revenue')
+          .reduce((s, e) => s + e.project_amount, 0) * 1e9,
+      ) / 1e9;
+    expect(booked.some((e) => e.kind === 'compute' && e.amount > 0)).toBe(true);
+    const report = await call(t.app, 'GET', `/api/v1/projects/${id}/report?by=scaffold`, {
+      key: t.keys.user,
+    });
+    expect(report.status, JSON.stringify(report.body)).toBe(200);
+    expect(report.body.rows).toHaveLength(1);
+    expect(report.body.rows[0].cost).toBeCloseTo(ledgerCost, 9);
+    // The P/L of the same project says the same.
+    const books = await pnl(id, 'group_by=project');
+    expect(books.totals.llm_spend + books.totals.compute).toBeCloseTo(ledgerCost, 9);
+  });
+
+  it('refuses a reversed range with a 400 naming the fields, on every report', async () => {
+    const id = await project('reversed-range');
+    for (const path of [
+      `/api/v1/projects/${id}/report?from=2026-11-03&to=2026-11-01`,
+      `/api/v1/projects/${id}/pnl?from=2026-11-03T00:00:00Z&to=2026-11-01T00:00:00Z`,
+      `/api/v1/projects/${id}/ledger?from=2026-11-03T00:00:00Z&to=2026-11-01T00:00:00Z`,
+    ]) {
+      const answer = await call(t.app, 'GET', path, { key: t.keys.user });
+      expect(answer.status, path).toBe(400);
+      expect(answer.body.error.details.map((d: { path: string }) => d.path)).toContain('query.from');
+      expect(answer.body.error.message).toMatch(/from.*to/);
+    }
+  });
+});
