@@ -3,6 +3,8 @@
 // with the day's rate into the project's currency stored beside it. Every write is idempotent: its id
 // comes from an idempotency key, so a retry (an SQS redelivery, a client resending) books nothing twice.
 // P/L and the Beancount export are read from the same entries.
+
+import { contentHash } from '../canonical-json.js';
 import type { Principal } from '../domain/api-key.js';
 import { deterministicId, IdPrefix } from '../domain/ids.js';
 import {
@@ -19,7 +21,7 @@ import { roundMoney } from '../domain/numbers.js';
 import type { Project } from '../domain/project.js';
 import type { Task } from '../domain/task.js';
 import type { TrajectorySummary } from '../domain/trajectory-index.js';
-import { NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { toBeancount } from '../ledger/beancount.js';
 import { pnlRows } from '../ledger/pnl.js';
 import type { Logger } from '../logger.js';
@@ -61,7 +63,12 @@ export interface EntryDraft {
   recorded_by: string;
   idempotency_key: string;
   details?: Record<string, unknown>;
+  /** The hash of the request a person sent: the same key with another body is a conflict. */
+  fingerprint?: string;
 }
+
+/** How far ahead of now an entry may say the money moved: a time zone, not the future. */
+const MAX_AHEAD_MS = 86_400_000;
 
 /** Rates are kept to ten decimals: 1.38 / 0.92 is 1.5, not 1.4999999999999998. */
 const roundRate = (rate: number) => Math.round(rate * 1e10) / 1e10;
@@ -77,12 +84,20 @@ export class LedgerService {
   ): Promise<{ entry: BookEntry; created: boolean }> {
     const request = parseOrThrow(ManualEntryRequest, input, { what: 'ledger entry' });
     const project = await this.project(projectId);
+    if (request.occurred_at && Date.parse(request.occurred_at) > this.deps.now().getTime() + MAX_AHEAD_MS) {
+      throw new ValidationError('Invalid ledger entry: occurred_at is in the future', {
+        details: [
+          { path: 'occurred_at', problem: 'must not be more than a day after now: book money once it moved' },
+        ],
+      });
+    }
     // Without a key, the entry's own content is its identity: the same revenue sent twice is booked once.
     const key =
       request.idempotency_key ??
       `manual:${JSON.stringify([request.kind, request.amount, request.currency, request.source, request.machine, request.task_id, request.evidence_url, request.note, request.applies_to, request.occurred_at])}`;
     const signed = request.kind === 'refund' ? -request.amount : request.amount;
-    return this.append({
+    const { idempotency_key: _, ...body } = request;
+    const booked = await this.append({
       project,
       kind: request.kind,
       appliesTo: request.applies_to,
@@ -97,11 +112,22 @@ export class LedgerService {
       occurred_at: request.occurred_at,
       recorded_by: caller.name,
       idempotency_key: key,
+      fingerprint: contentHash(body),
     });
+    if (booked.conflict) {
+      throw new ConflictError(
+        `Idempotency key ${key} already booked entry ${booked.entry.id} with a different body: send that body again, or use a new key`,
+        { details: [{ path: 'idempotency_key', problem: 'was used before with a different entry' }] },
+      );
+    }
+    return { entry: booked.entry, created: booked.created };
   }
 
-  /** Books an entry once per idempotency key; a repeat returns the entry booked first. */
-  async append(draft: EntryDraft): Promise<{ entry: BookEntry; created: boolean }> {
+  /**
+   * Books an entry once per idempotency key; a repeat returns the entry booked first. With a
+   * fingerprint (a person's request), a repeat whose fingerprint differs is flagged as a conflict.
+   */
+  async append(draft: EntryDraft): Promise<{ entry: BookEntry; created: boolean; conflict: boolean }> {
     const { project } = draft;
     const now = this.deps.now();
     const occurredAt = draft.occurred_at ? new Date(draft.occurred_at).toISOString() : now.toISOString();
@@ -133,7 +159,10 @@ export class LedgerService {
       idempotency_key: draft.idempotency_key,
       details: draft.details ?? {},
     };
-    return this.deps.ledger.append(entry);
+    const stored = await this.deps.ledger.append(entry, draft.fingerprint ?? null);
+    const conflict =
+      !stored.created && draft.fingerprint !== undefined && stored.fingerprint !== draft.fingerprint;
+    return { entry: stored.entry, created: stored.created, conflict };
   }
 
   /**

@@ -108,15 +108,26 @@ describe('the books', () => {
       project_currency: 'CAD',
       project_amount: 150,
     });
-    const again = await book(id, {
+    const first = {
       kind: 'revenue',
       amount: 100,
       currency: 'EUR',
       source: 'bounty programme',
+      machine: 'minimal x gpt-4o-mini',
+      evidence_url: 'https://example.com/payout/1',
       idempotency_key: 'payout-1',
-    });
+    };
+    // The same body again (keys in another order): the first entry, nothing booked twice.
+    const again = await book(id, Object.fromEntries(Object.entries(first).reverse()));
     expect(again.status).toBe(200);
-    expect(again.body.id).toBe(revenue.body.id);
+    expect(again.body).toEqual(revenue.body);
+    // The same key with a different body is a mistake to say, not a silent answer with the old entry.
+    for (const changed of [{ amount: 1000 }, { machine: undefined }, { currency: 'USD' }]) {
+      const conflict = await book(id, { ...first, ...changed });
+      expect(conflict.status, JSON.stringify(changed)).toBe(409);
+      expect(conflict.body.error.details[0].path).toBe('idempotency_key');
+    }
+    expect((await entries(id)).filter((e) => e.idempotency_key === 'payout-1')).toHaveLength(1);
 
     const refund = await book(id, { kind: 'refund', amount: 10, currency: 'CAD', source: 'customer refund' });
     expect(refund.body).toMatchObject({ amount: -10, column: 'revenue', project_amount: -10 });
@@ -136,18 +147,42 @@ describe('the books', () => {
       await book(id, { kind: 'purchase', amount: 1, currency: 'CAD', source: 'x' }),
       await book(id, { kind: 'revenue', amount: 1, currency: 'CAD' }),
     ];
-    expect(refused.map((r) => r.status)).toEqual([400, 422, 400, 400]);
+    // Rates with no sane meaning, and times the money cannot have moved at.
+    const at = (occurred_at: string) =>
+      book(id, { kind: 'revenue', amount: 1, currency: 'CAD', source: 'x', occurred_at });
+    const rated = (rate: number) =>
+      book(id, { kind: 'revenue', amount: 1000, currency: 'JPY', source: 'x', rate });
+    refused.push(
+      await rated(0),
+      await rated(-1),
+      await rated(1e-300),
+      await rated(1e-7),
+      await rated(1e7),
+      await at('1969-12-31T23:59:59Z'),
+      await at('0001-01-01T00:00:00Z'),
+      await at('9999-12-31T23:59:59Z'),
+      await at('2026-11-04T10:00:00Z'), // two days after now
+      await at('2026-02-30T00:00:00Z'),
+      await at('yesterday'),
+    );
+    expect(refused.map((r) => r.status)).toEqual([
+      400, 422, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400,
+    ]);
     expect(refused.map((r) => r.body.error.details[0].path)).toEqual([
       'amount',
       'currency',
       'kind',
       'source',
+      ...Array(5).fill('rate'),
+      ...Array(6).fill('occurred_at'),
     ]);
     expect(await entries(id)).toEqual(before);
 
     // A currency without a configured rate is booked at the rate the bank gave, which is stored.
     const yen = await book(id, { kind: 'revenue', amount: 1000, currency: 'JPY', source: 'x', rate: 0.0091 });
     expect(yen.body).toMatchObject({ rate: 0.0091, project_amount: 9.1 });
+    // A day ahead is still a time zone away, not the future.
+    expect((await at('2026-11-03T09:00:00Z')).status).toBe(201);
   });
 
   it("books each attempt's LLM spend and compute once, however often it is indexed", async () => {
@@ -179,8 +214,8 @@ describe('the books', () => {
     const days = [
       '2026-10-26T09:00:00Z',
       '2026-10-30T12:00:00Z',
-      '2026-11-02T08:00:00Z',
-      '2026-11-03T20:00:00Z',
+      '2026-11-01T08:00:00Z',
+      '2026-11-02T09:00:00Z',
     ];
     const kinds = [
       { kind: 'revenue', amount: 40, currency: 'USD', machine: 'minimal x a' },
@@ -220,8 +255,8 @@ describe('the books', () => {
     expect((await pnl(id, 'group_by=day')).rows.map((r: any) => r.key)).toEqual([
       '2026-10-26',
       '2026-10-30',
+      '2026-11-01',
       '2026-11-02',
-      '2026-11-03',
     ]);
     expect((await pnl(id, 'group_by=week')).rows.map((r: any) => r.key)).toEqual(['2026-W44', '2026-W45']);
     expect((await pnl(id, 'group_by=machine')).rows.map((r: any) => r.key)).toEqual([
@@ -230,7 +265,7 @@ describe('the books', () => {
       'unattributed',
     ]);
     // A range takes only the entries in it; ROI is net over costs.
-    const lastDay = await pnl(id, 'group_by=project&from=2026-11-03T00:00:00Z&to=2026-11-03T23:59:59Z');
+    const lastDay = await pnl(id, 'group_by=project&from=2026-11-02T00:00:00Z&to=2026-11-02T23:59:59Z');
     expect(lastDay.entries).toBe(kinds.length);
     const costs = lastDay.totals.llm_spend + lastDay.totals.compute + lastDay.totals.purchases;
     expect(lastDay.totals.roi).toBeCloseTo(lastDay.totals.net / costs, 9);
