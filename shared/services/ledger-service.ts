@@ -95,6 +95,16 @@ export class LedgerService {
     const key =
       request.idempotency_key ??
       `manual:${JSON.stringify([request.kind, request.amount, request.currency, request.source, request.machine, request.task_id, request.evidence_url, request.note, request.applies_to, request.occurred_at])}`;
+    if (request.currency === project.currency && request.rate !== undefined && request.rate !== 1) {
+      throw new ValidationError(`Invalid ledger entry: rate: ${project.currency} into itself is 1`, {
+        details: [
+          {
+            path: 'rate',
+            problem: `must be 1 (or left out) for an entry in the project's own currency, ${project.currency}`,
+          },
+        ],
+      });
+    }
     const signed = request.kind === 'refund' ? -request.amount : request.amount;
     const { idempotency_key: _, ...body } = request;
     const booked = await this.append({

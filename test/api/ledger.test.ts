@@ -181,6 +181,12 @@ describe('the books', () => {
     // A currency without a configured rate is booked at the rate the bank gave, which is stored.
     const yen = await book(id, { kind: 'revenue', amount: 1000, currency: 'JPY', source: 'x', rate: 0.0091 });
     expect(yen.body).toMatchObject({ rate: 0.0091, project_amount: 9.1 });
+    // A rate between the project's currency and itself is 1: any other would scale the totals.
+    const selfRated = await book(id, { kind: 'revenue', amount: 10, currency: 'CAD', source: 'x', rate: 5 });
+    expect(selfRated.status).toBe(400);
+    expect(selfRated.body.error.details[0].path).toBe('rate');
+    const one = await book(id, { kind: 'revenue', amount: 10, currency: 'CAD', source: 'x', rate: 1 });
+    expect(one.body).toMatchObject({ rate: 1, project_amount: 10 });
     // A day ahead is still a time zone away, not the future.
     expect((await at('2026-11-03T09:00:00Z')).status).toBe(201);
   });
