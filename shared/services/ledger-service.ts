@@ -285,14 +285,20 @@ export class LedgerService {
     return this.deps.currencies.convert(this.deps.currencies.toUsd(1, currency), projectCurrency);
   }
 
-  /** An entry booked while the project had another currency is counted at today's configured rate. */
+  /**
+   * An entry booked while the project had another currency is converted from what it was booked as
+   * (its project amount, in that currency, which a project's currency always has a configured rate
+   * for) at today's configured rate: its own currency may have had only the rate given with it.
+   */
   private inCurrencyOf(project: Project, entries: BookEntry[]): BookEntry[] {
     return entries.map((entry) =>
       entry.project_currency === project.currency
         ? entry
         : {
             ...entry,
-            project_amount: roundMoney(entry.amount * this.rateInto(entry.currency, project.currency)),
+            project_amount: roundMoney(
+              entry.project_amount * this.rateInto(entry.project_currency, project.currency),
+            ),
           },
     );
   }

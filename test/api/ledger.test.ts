@@ -402,3 +402,25 @@ describe('reports read their costs from the ledger', () => {
     }
   });
 });
+
+describe('a project that changes its currency', () => {
+  it('keeps its P/L and report readable: entries are converted from the currency they were booked into', async () => {
+    const id = await project('moves-currency');
+    const yen = await book(id, { kind: 'revenue', amount: 1000, currency: 'JPY', source: 'x', rate: 0.0091 });
+    expect(yen.body).toMatchObject({ project_amount: 9.1, project_currency: 'CAD' });
+    const patched = await call(t.app, 'PATCH', `/api/v1/projects/${id}`, {
+      key: t.keys.admin,
+      body: { currency: 'USD' },
+    });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    const answer = await call(t.app, 'GET', `/api/v1/projects/${id}/pnl?group_by=project`, {
+      key: t.keys.user,
+    });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    expect(answer.body.currency).toBe('USD');
+    // 9.1 CAD at 1.38 CAD per USD.
+    expect(answer.body.totals.revenue).toBeCloseTo(9.1 / 1.38, 9);
+    const report = await call(t.app, 'GET', `/api/v1/projects/${id}/report`, { key: t.keys.user });
+    expect(report.status, JSON.stringify(report.body)).toBe(200);
+  });
+});
