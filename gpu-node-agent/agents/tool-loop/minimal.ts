@@ -9,7 +9,7 @@ import { SpendRequest } from '../../../shared/domain/spend.js';
 import type { Task } from '../../../shared/domain/task.js';
 import { SPEND_REQUESTS_PATH } from '../../gateway/http/spend-requests.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
-import { cutMiddle } from '../../trajectory/observation.js';
+import { cutMiddle, headOf } from '../../trajectory/observation.js';
 import { fileStateOf } from '../../verification/workspace-diff.js';
 import type { ChatMessage, ToolSpec } from '../chat.js';
 import type { ModelTurn } from '../model-client.js';
@@ -384,7 +384,7 @@ function parseArgs(raw: string): Record<string, unknown> {
   } catch {
     // Reported below.
   }
-  throw new ToolError(`the arguments are not a JSON object: ${raw.slice(0, 200)}`);
+  throw new ToolError(`the arguments are not a JSON object: ${headOf(raw, 200)}`);
 }
 
 function text(args: Record<string, unknown>, field: string): string {
