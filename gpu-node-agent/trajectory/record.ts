@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { ATIF_SCHEMA_VERSION, type AtifDocument, type AtifStep } from '../../shared/domain/atif.js';
 import { promptOf, type ToolDefinition } from '../../shared/domain/prompt.js';
 import type { Task } from '../../shared/domain/task.js';
+import { atifArgumentsOf } from '../../shared/domain/tool-args.js';
 import { type TaskResult, TrajectoryRecord, type Transition } from '../../shared/domain/trajectory.js';
 import { trajectoryId } from '../../shared/domain/trajectory-files.js';
 import { tokensOf } from '../../shared/domain/turn-tokens.js';
@@ -180,7 +181,7 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
             tool_calls: toolActions.map((a) => ({
               tool_call_id: a.action.tool_call_id ?? `step-${a.step_number}`,
               function_name: a.action.tool_name!,
-              arguments: a.action.tool_args ?? {},
+              ...atifArgumentsOf(a.action),
             })),
           }
         : {}),

@@ -15,7 +15,10 @@ export type AtifSchemaVersion = typeof ATIF_SCHEMA_VERSION | 'ATIF-v1.4';
 export interface AtifToolCall {
   tool_call_id: string;
   function_name: string;
+  /** An object (Harbor's `dict[str, Any]`); older documents may hold unparsable text as a string. */
   arguments: unknown;
+  /** `raw_arguments`: the text the model wrote, where JSON of `arguments` is not it (shared/domain/tool-args.ts). */
+  extra?: { raw_arguments?: string } & Record<string, unknown>;
 }
 
 export interface AtifStep {

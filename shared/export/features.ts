@@ -67,7 +67,16 @@ const ATIF_STEP: Feature = {
     model_name: 'string',
     message: 'string',
     reasoning_content: 'string',
-    tool_calls: { list: { struct: { tool_call_id: 'string', function_name: 'string', arguments: 'json' } } },
+    tool_calls: {
+      list: {
+        struct: {
+          tool_call_id: 'string',
+          function_name: 'string',
+          arguments: 'json',
+          extra: 'json',
+        },
+      },
+    },
     observation: {
       struct: { results: { list: { struct: { source_call_id: 'string', content: 'string' } } } },
     },

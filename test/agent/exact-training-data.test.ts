@@ -18,7 +18,8 @@ import type { AtifDocument } from '../../shared/domain/atif.js';
 import type { Task } from '../../shared/domain/task.js';
 import type { TrajectoryRecord } from '../../shared/domain/trajectory.js';
 import type { TrajectorySummary } from '../../shared/domain/trajectory-index.js';
-import { SHARD_FORMATS } from '../../shared/export/formats.js';
+import { chatMessagesOf } from '../../shared/export/conversation.js';
+import { flatRowOf, SHARD_FORMATS } from '../../shared/export/formats.js';
 import { type ScriptedUpstream, startScriptedUpstream } from '../helpers/scripted-upstream.js';
 
 /** A UTF-16 surrogate half with no partner: text no UTF-8 file can hold. */
@@ -30,7 +31,7 @@ const EMOJI_FILE = `${'a'.repeat(HALF - 1)}😀${'b'.repeat(20_000)}😀${'c'.re
 
 /** The arguments as the model writes them: its own spacing and key order, and once broken JSON. */
 const RAW_ARGUMENTS = [
-  ['read_file', '{"path": "emoji.txt"}'],
+  ['read_file', '{"path":"emoji.txt"}'],
   ['bash', '{ "timeout_seconds" : 5,\n  "command": "echo hi" }'],
   ['bash', '{"command": "echo hi"'],
   ['finish', '{"summary":"done","confidence":0.9}'],
@@ -122,6 +123,62 @@ describe('the minimal agent’s training data', () => {
       expect(/\\ud[89a-f][0-9a-f]{2}/i.test(text), format).toBe(false);
       expect(text.includes(JSON.stringify(sent.content).slice(1, -1)), format).toBe(true);
     }
+  });
+
+  it('keeps each tool call’s arguments as the model wrote them, beside what they parse to', () => {
+    // What the model was sent back as its own turns is exactly what it wrote.
+    const echoed = upstream.calls
+      .at(-1)!
+      .messages.filter((m: any) => m.role === 'assistant')
+      .map((m: any) => m.tool_calls[0].function.arguments);
+    expect(echoed).toEqual(RAW_ARGUMENTS.slice(0, 3).map(([, args]) => args));
+
+    const actions = record.transitions.map((t) => t.action);
+    expect(actions[0]).toMatchObject({ tool_args: { path: 'emoji.txt' }, tool_args_raw: null });
+    expect(actions[1]).toMatchObject({
+      tool_args: { timeout_seconds: 5, command: 'echo hi' },
+      tool_args_raw: RAW_ARGUMENTS[1][1],
+    });
+    expect(actions[2]).toMatchObject({ tool_args: null, tool_args_raw: RAW_ARGUMENTS[2][1] });
+    expect(actions[3]).toMatchObject({ tool_args_raw: null });
+
+    // ATIF (Harbor's ToolCall: `arguments` an object, anything else in `extra`).
+    const calls = atif.steps.flatMap((s) => s.tool_calls ?? []);
+    expect(calls.map((c) => c.arguments)).toEqual([
+      { path: 'emoji.txt' },
+      { timeout_seconds: 5, command: 'echo hi' },
+      {},
+      { summary: 'done', confidence: 0.9 },
+    ]);
+    expect(calls.map((c) => c.extra?.raw_arguments ?? null)).toEqual([
+      null,
+      RAW_ARGUMENTS[1][1],
+      RAW_ARGUMENTS[2][1],
+      null,
+    ]);
+
+    // The conversation exports: SFT, Parquet and the chat form the ATIF rebuilds hold the text itself.
+    const row = exportRow(atif);
+    const written = RAW_ARGUMENTS.map(([, args]) => args);
+    const argsOf = (messages: any[]) =>
+      messages.flatMap((m) => (m.tool_calls ?? []).map((c: any) => c.function.arguments));
+    expect(argsOf(chatMessagesOf(atif))).toEqual(written);
+    const sft = JSON.parse(Buffer.from(SHARD_FORMATS.sft.write([row])).toString('utf8'));
+    expect(argsOf(sft.messages)).toEqual(written);
+    const parquetMessages = (flatRowOf(row).messages as any[]).map((m) => ({
+      tool_calls: m.tool_calls ? JSON.parse(m.tool_calls) : undefined,
+    }));
+    expect(argsOf(parquetMessages)).toEqual(written);
+    // ShareGPT's function_call holds the arguments as an object (text the model wrote, where not JSON).
+    const sharegpt = JSON.parse(Buffer.from(SHARD_FORMATS.sharegpt.write([row])).toString('utf8'));
+    const functionCalls = sharegpt.conversations.filter((c: any) => c.from === 'function_call');
+    expect(functionCalls.map((c: any) => JSON.parse(c.value).arguments)).toEqual([
+      { path: 'emoji.txt' },
+      { timeout_seconds: 5, command: 'echo hi' },
+      RAW_ARGUMENTS[2][1],
+      { summary: 'done', confidence: 0.9 },
+    ]);
+    expect(functionCalls[1].value).toContain(RAW_ARGUMENTS[1][1]);
   });
 });
 
