@@ -7,6 +7,13 @@
 // ToolCall: `dict[str, Any]`) and the text goes in the call's `extra.raw_arguments` (ATIF v1.7).
 import type { AtifToolCall } from './atif.js';
 
+/**
+ * Arguments nested deeper than this go into ATIF as text only: JSON readers stop at a depth (the
+ * ujson that Hugging Face `datasets` reads JSON Lines with, at 1024 levels), and one such call would
+ * make a whole export unloadable. No real tool's arguments come near it.
+ */
+export const MAX_ARGUMENTS_DEPTH = 64;
+
 export interface ToolArgs {
   tool_args: unknown;
   tool_args_raw: string | null;
@@ -24,14 +31,15 @@ export function toolArgsOf(text: string): ToolArgs {
 
 /**
  * A step's arguments as ATIF's tool call holds them: an object, and the text the model wrote in
- * `extra.raw_arguments` where the object does not give it back. A step written before the text was
- * kept holds unparsable text as a string in `tool_args`.
+ * `extra.raw_arguments` where the object does not give it back (and alone, with `{}`, for arguments
+ * nested past MAX_ARGUMENTS_DEPTH). A step written before the text was kept holds unparsable text as
+ * a string in `tool_args`.
  */
 export function atifArgumentsOf(
   action: Partial<ToolArgs>,
 ): Pick<AtifToolCall, 'arguments'> & { extra?: { raw_arguments: string } } {
   const args = action.tool_args ?? null;
-  const object = isPlainObject(args);
+  const object = isPlainObject(args) && !deeperThan(args, MAX_ARGUMENTS_DEPTH);
   const raw =
     action.tool_args_raw ??
     (object || args === null ? null : typeof args === 'string' ? args : JSON.stringify(args));
@@ -46,6 +54,13 @@ export function argumentsTextOf(call: AtifToolCall): string {
   const raw = call.extra?.raw_arguments;
   if (typeof raw === 'string') return raw;
   return typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments ?? {});
+}
+
+/** Whether `value` nests objects or arrays more than `levels` deep (looks no deeper than that). */
+function deeperThan(value: unknown, levels: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (levels === 0) return true;
+  return Object.values(value).some((v) => deeperThan(v, levels - 1));
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
