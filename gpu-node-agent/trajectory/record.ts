@@ -185,6 +185,7 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
             })),
           }
         : {}),
+      llm_call_count: 1,
       observation: {
         results: actions.map((a) => ({
           source_call_id: a.action.tool_call_id,
@@ -196,7 +197,6 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
         completion_tokens: metrics.completion_tokens,
         cached_tokens: metrics.cached_tokens,
         cost_usd: metrics.cost_usd,
-        llm_call_count: 1,
         ...(tokens
           ? {
               prompt_token_ids: tokens.prompt_token_ids!,

@@ -30,13 +30,13 @@ export interface AtifStep {
   reasoning_content?: string;
   tool_calls?: AtifToolCall[];
   observation?: { results: { source_call_id?: string | null; content?: string }[] };
+  /** The model calls the step wraps (one per agent step); v1.7 has it on the step, not in its metrics. */
+  llm_call_count?: number;
   metrics?: {
     prompt_tokens: number;
     completion_tokens: number;
     cached_tokens: number;
     cost_usd: number;
-    /** The model calls the step wraps (one per agent step). */
-    llm_call_count?: number;
     /** The tokens the model was given, the whole conversation so far as the chat template rendered it. */
     prompt_token_ids?: number[];
     completion_token_ids?: number[];

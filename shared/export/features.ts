@@ -77,6 +77,7 @@ const ATIF_STEP: Feature = {
         },
       },
     },
+    llm_call_count: 'int64',
     observation: {
       struct: { results: { list: { struct: { source_call_id: 'string', content: 'string' } } } },
     },
@@ -86,7 +87,6 @@ const ATIF_STEP: Feature = {
         completion_tokens: 'int64',
         cached_tokens: 'int64',
         cost_usd: 'float64',
-        llm_call_count: 'int64',
         prompt_token_ids: { list: 'int64' },
         completion_token_ids: { list: 'int64' },
         logprobs: { list: 'float64' },

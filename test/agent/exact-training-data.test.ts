@@ -180,7 +180,54 @@ describe('the minimal agent’s training data', () => {
     ]);
     expect(functionCalls[1].value).toContain(RAW_ARGUMENTS[1][1]);
   });
+
+  it('writes ATIF that Harbor’s models accept: only their fields, one model call per agent step', () => {
+    const agentSteps = atif.steps.filter((s) => s.source === 'agent');
+    expect(agentSteps).toHaveLength(4);
+    for (const step of atif.steps) {
+      expect(Object.keys(step).filter((k) => !HARBOR_FIELDS.step.includes(k))).toEqual([]);
+      expect(Object.keys(step.metrics ?? {}).filter((k) => !HARBOR_FIELDS.metrics.includes(k))).toEqual([]);
+      for (const call of step.tool_calls ?? []) {
+        expect(Object.keys(call).filter((k) => !HARBOR_FIELDS.tool_call.includes(k))).toEqual([]);
+        expect(typeof call.arguments === 'object' && !Array.isArray(call.arguments)).toBe(true);
+      }
+    }
+    expect(agentSteps.map((s) => s.llm_call_count)).toEqual([1, 1, 1, 1]);
+  });
 });
+
+/**
+ * The fields Harbor's ATIF v1.7 models accept (pydantic, `extra="forbid"`: any other key fails
+ * validation); free-form data goes in each level's `extra`.
+ */
+const HARBOR_FIELDS = {
+  step: [
+    'step_id',
+    'timestamp',
+    'source',
+    'model_name',
+    'reasoning_effort',
+    'message',
+    'reasoning_content',
+    'tool_calls',
+    'observation',
+    'metrics',
+    'is_copied_context',
+    'llm_call_count',
+    'extra',
+  ],
+  metrics: [
+    'prompt_tokens',
+    'completion_tokens',
+    'cached_tokens',
+    'cost_usd',
+    'prompt_token_ids',
+    'completion_token_ids',
+    'logprobs',
+    'extra',
+  ],
+  tool_call: ['tool_call_id', 'function_name', 'arguments', 'extra'],
+};
 
 function exportRow(atif: AtifDocument) {
   const summary = {
