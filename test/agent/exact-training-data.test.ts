@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayModelClient } from '../../gpu-node-agent/agents/model-client.js';
 import { MinimalToolLoop } from '../../gpu-node-agent/agents/tool-loop/minimal.js';
 import { runToolLoop } from '../../gpu-node-agent/agents/tool-loop/tool-loop.js';
+import { CappedOutput } from '../../gpu-node-agent/sandbox/capped-output.js';
 import { LocalSandboxProvider } from '../../gpu-node-agent/sandbox/local-sandbox.js';
 import type { Sandbox } from '../../gpu-node-agent/sandbox/sandbox.js';
 import { cutMiddle, headOf, OBSERVATION_LIMIT } from '../../gpu-node-agent/trajectory/observation.js';
@@ -51,6 +52,22 @@ describe('cutting an observation', () => {
     // The start of a text quoted in an error the model is shown.
     expect(headOf(EMOJI_FILE, HALF)).toBe('a'.repeat(HALF - 1));
     expect(headOf(EMOJI_FILE, HALF + 1)).toBe(`${'a'.repeat(HALF - 1)}😀`);
+  });
+});
+
+describe('capping command output', () => {
+  it('cuts between UTF-8 characters, so the text shown has no replacement characters the command never printed', () => {
+    for (const limit of [10, 11, 12, 13]) {
+      const capped = new CappedOutput(limit);
+      for (const piece of ['😀😀', '😀😀😀', '😀']) capped.push(Buffer.from(piece));
+      const text = capped.toBuffer().toString('utf8');
+      expect(text, `limit ${limit}`).not.toContain('\uFFFD');
+      expect(text, `limit ${limit}`).toMatch(/^(😀)*\n\[\.\.\. \d+ bytes omitted \.\.\.\]\n(😀)*$/);
+      const omitted = Number(/(\d+) bytes omitted/.exec(text)![1]);
+      const kept = Buffer.byteLength(text.replace(/\n\[.*\]\n/, ''));
+      expect(kept + omitted, `limit ${limit}`).toBe(24);
+      expect(kept, `limit ${limit}`).toBeLessThanOrEqual(limit);
+    }
   });
 });
 
