@@ -19,11 +19,18 @@ export interface ToolArgs {
   tool_args_raw: string | null;
 }
 
+/**
+ * An escaped half surrogate pair (`"\ud83d"`): JSON.stringify gives it back, but parsed it is a string
+ * no UTF-8 export can hold (exports write U+FFFD), so only the text keeps what the model wrote.
+ */
+const ESCAPED_SURROGATE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
+
 /** Arguments text as the step keeps it. */
 export function toolArgsOf(text: string): ToolArgs {
   try {
     const parsed: unknown = JSON.parse(text);
-    return { tool_args: parsed, tool_args_raw: JSON.stringify(parsed) === text ? null : text };
+    const givenBack = JSON.stringify(parsed) === text && !ESCAPED_SURROGATE.test(text);
+    return { tool_args: parsed, tool_args_raw: givenBack ? null : text };
   } catch {
     return { tool_args: null, tool_args_raw: text };
   }

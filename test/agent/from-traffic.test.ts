@@ -216,7 +216,13 @@ describe('a CLI agent’s steps rebuilt from its traffic', () => {
   });
 
   it('keeps the arguments text the model wrote, spacing, key order and broken JSON included, in ATIF and every conversation export', () => {
-    const written = ['{ "cmd" : "ls",\n "workdir": "." }', '{"cmd": "cat README.md"', '{"cmd":"pwd"}'];
+    // The last: half an emoji, escaped; parsed it is a string no UTF-8 export can hold.
+    const written = [
+      '{ "cmd" : "ls",\n "workdir": "." }',
+      '{"cmd": "cat README.md"',
+      '{"cmd":"pwd"}',
+      '{"cmd":"\\ud83d"}',
+    ];
     const steps = stepsFromTraffic([
       record({
         protocol: 'chat',
@@ -267,6 +273,7 @@ describe('a CLI agent’s steps rebuilt from its traffic', () => {
       [{ cmd: 'ls', workdir: '.' }, written[0]],
       [{}, written[1]],
       [{ cmd: 'pwd' }, null],
+      [{ cmd: '\ud83d' }, written[3]],
     ]);
     expect(transitions[1]!.action.content).toBe(written[1]);
     const row = { summary: { id: 'x', reward_parts: {} } as never, atif, diversity: null };
