@@ -35,6 +35,7 @@ const spec = (overrides: Partial<SandboxSpec> = {}): SandboxSpec => ({
 });
 
 let cluster: TestCluster;
+const agentExecs = () => cluster.server.requests.filter((r) => r.path.endsWith('/agent/exec')).length;
 beforeAll(async () => {
   cluster = await startTestCluster({ fileReadMax: 100_000 });
 }, 300_000);
@@ -134,18 +135,116 @@ describe('a VM sandbox', () => {
     expect(result.exitCode).toBe(3);
     expect(result.stdout.toString()).toBe('1000\n/workspace\nhi\nfrom stdin');
     expect(result.stderr.toString()).toBe('oops\n');
+  }, 120_000);
+
+  const spoolDirs = async () =>
+    (await sandbox.exec('ls -a /tmp | grep -v "$AUTOVIBE_EXEC_ID" | grep -c autovibe-exec')).stdout
+      .toString()
+      .trim();
+
+  it('streams output while the command runs, with few agent calls while it is quiet', async () => {
+    const seen: { at: number; stream: string; text: string }[] = [];
+    const execsBefore = agentExecs();
+    const started = Date.now();
+    const result = await sandbox.exec('echo a; echo e >&2; sleep 6; echo b', {
+      onOutput: (chunk, stream) => seen.push({ at: Date.now(), stream, text: chunk.toString() }),
+    });
+    const ended = Date.now();
+    expect(result).toMatchObject({ exitCode: 0, timedOut: false, truncated: false });
+    expect(result.stdout.toString()).toBe('a\nb\n');
+    expect(result.stderr.toString()).toBe('e\n');
+    const a = seen.find((s) => s.stream === 'stdout' && s.text.startsWith('a'));
+    const e = seen.find((s) => s.stream === 'stderr' && s.text === 'e\n');
+    // `a` and `e` arrive while the command sleeps, seconds before it ends.
+    expect(a).toBeDefined();
+    expect(e).toBeDefined();
+    expect(ended - a!.at).toBeGreaterThan(3000);
+    expect(ended - e!.at).toBeGreaterThan(3000);
+    expect(seen.map((s) => s.text).join('')).toBe('a\ne\nb\n');
+    // Polls back off while nothing comes: a 6 s sleep costs a handful of execs, not one per 100 ms.
+    expect(agentExecs() - execsBefore).toBeLessThan(15);
+    expect(ended - started).toBeLessThan(20_000);
+    // The spool directory goes with the exec (the one listing them has its own, named by its marker).
+    expect(await spoolDirs()).toBe('0');
+  }, 120_000);
+
+  it('passes binary and UTF-8 bytes through stdin, stdout and stderr exactly', async () => {
+    const bytes = Buffer.concat([
+      Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+      Buffer.from('héllo wörld ✓ 日本語 🚀\n'),
+      Buffer.from([0xff, 0xfe, 0x00, 0xc3, 0x28]),
+    ]);
+    const stdin = Buffer.concat(Array.from({ length: 400 }, () => bytes)); // past one file-write part
+    const chunks: Buffer[] = [];
+    const result = await sandbox.exec('cat; cat /workspace/echo.bin >&2', {
+      stdin,
+      onOutput: (chunk, stream) => {
+        if (stream === 'stdout') chunks.push(chunk);
+      },
+    });
+    expect(result.exitCode).toBe(1); // echo.bin does not exist yet
+    expect(result.stdout.equals(stdin)).toBe(true);
+    expect(Buffer.concat(chunks).equals(stdin)).toBe(true);
+    await sandbox.writeFile('echo.bin', bytes);
+    const back = await sandbox.exec('cat /workspace/echo.bin >&2; printf "\\377\\000\\n"');
+    expect(back.stderr.equals(bytes)).toBe(true);
+    expect(back.stdout.equals(Buffer.from([0xff, 0x00, 0x0a]))).toBe(true);
+  }, 120_000);
+
+  it('keeps head and tail of output past the limit, with the flag, without reading it all', async () => {
     const big = await sandbox.exec('head -c 300000 /dev/zero | tr "\\0" x', { outputLimitBytes: 2000 });
     expect(big.truncated).toBe(true);
     expect(big.stdout.length).toBeLessThan(2100);
+    expect(big.stdout.toString()).toMatch(/^x{1000}\n\[\.\.\. 298000 bytes omitted \.\.\.\]\nx{1000}$/);
+    // Far more than one poll reads: the middle is skipped, the ends are exact.
+    const huge = await sandbox.exec(
+      'i=0; while [ $i -lt 3 ]; do echo "start $i"; i=$((i+1)); done; head -c 6000000 /dev/zero | tr "\\0" y; echo; echo the-end',
+      { outputLimitBytes: 4096 },
+    );
+    expect(huge.exitCode).toBe(0);
+    expect(huge.truncated).toBe(true);
+    const text = huge.stdout.toString();
+    expect(text.startsWith('start 0\nstart 1\nstart 2\nyyy')).toBe(true);
+    expect(text.endsWith('yyy\nthe-end\n')).toBe(true);
+    expect(text).toMatch(/\[\.\.\. \d+ bytes omitted \.\.\.\]/);
+    expect(huge.stdout.length).toBeLessThan(4200);
+  }, 180_000);
+
+  it('kills the whole process tree on timeout, children that left the session included', async () => {
+    const result = await sandbox.exec(
+      [
+        '(sleep 301; echo late > /workspace/late) &',
+        'setsid sh -c "sleep 302" &',
+        // A daemon: its own session, output closed, parent gone (reparented to init).
+        '(setsid sh -c "exec sleep 303" </dev/null >/dev/null 2>&1 &) ;',
+        // One that also clears its environment, still holding the output.
+        '(env -i /bin/setsid /bin/sh -c "/bin/sleep 305" &) ;',
+        'echo started; sleep 300',
+      ].join('\n'),
+      { timeoutSeconds: 4 },
+    );
+    expect(result).toMatchObject({ timedOut: true, exitCode: null });
+    expect(result.stdout.toString()).toBe('started\n');
+    expect(result.durationMs).toBeLessThan(30_000);
+    const left = await sandbox.exec('ps -o args | grep -c "[s]leep 30[0-5]"');
+    expect(left.stdout.toString().trim()).toBe('0');
+    expect(await spoolDirs()).toBe('0');
   }, 120_000);
 
-  it('kills the whole process tree on timeout', async () => {
-    const result = await sandbox.exec('(sleep 300; echo late > /workspace/late) & sleep 300', {
-      timeoutSeconds: 3,
+  it('stops a command on abort: no exit code, not a timeout', async () => {
+    const controller = new AbortController();
+    const chunks: string[] = [];
+    const pending = sandbox.exec('echo ready; sleep 304', {
+      signal: controller.signal,
+      onOutput: (chunk, stream) => {
+        if (stream === 'stdout') chunks.push(chunk.toString());
+        controller.abort();
+      },
     });
-    expect(result.timedOut).toBe(true);
-    expect(result.exitCode).toBeNull();
-    const left = await sandbox.exec('ps -o pid,args | grep "sleep 300" | grep -v grep | wc -l');
+    const result = await pending;
+    expect(chunks.join('')).toBe('ready\n');
+    expect(result).toMatchObject({ exitCode: null, timedOut: false });
+    const left = await sandbox.exec('ps -o args | grep -c "[s]leep 304"');
     expect(left.stdout.toString().trim()).toBe('0');
   }, 120_000);
 

@@ -9,6 +9,9 @@ import { request as httpsRequest } from 'node:https';
 import proxmoxApi, { type Proxmox, ProxmoxEngine } from 'proxmox-api';
 import { ProxmoxError, type ProxmoxFailure } from '../../../shared/errors.js';
 
+/** PVE's limit on file-write's `content`; base64 in 4-character groups, so chunks end on a boundary. */
+export const FILE_WRITE_CAP = 61_440;
+
 export interface PveClientOptions {
   apiUrl: string;
   tokenId: string;
