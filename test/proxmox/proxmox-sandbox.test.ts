@@ -1,6 +1,7 @@
 // ProxmoxSandbox through proxmox-api against the PVE test server, whose VMs are real QEMU guests running
 // the real qemu-guest-agent. VM boots are slow under TCG, so the behaviour checks share one VM; the
 // fault checks that need no guest (locks, nextid, lost answers, auth) run on the API alone.
+import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ProxmoxProviderSettings,
@@ -10,7 +11,7 @@ import {
 import type { SandboxSpec } from '../../gpu-node-agent/sandbox/sandbox.js';
 import { filesOf, tarOf, toBuffer } from '../../gpu-node-agent/sandbox/tar.js';
 import { ProxmoxError } from '../../shared/errors.js';
-import { startTestCluster, TEMPLATE_VMID, type TestCluster } from './cluster.js';
+import { startTestCluster, TEMPLATE_VMID, type TestCluster, TOKEN } from './cluster.js';
 
 const VM_TIMEOUT = 420_000;
 const settings: ProxmoxProviderSettings = {
@@ -50,6 +51,36 @@ describe('the PVE API, without a guest', () => {
     const untrusted = cluster.client({ ca: undefined });
     await expect(untrusted.version()).rejects.toMatchObject({ reason: 'unreachable' });
     expect((await cluster.client().version()).release).toBe('8.2');
+  });
+
+  it('keeps the token secret out of errors and out of anything that prints the client', async () => {
+    const wrong = '11111111-2222-3333-4444-555555555555';
+    const errors = [
+      await cluster
+        .client({ tokenSecret: wrong })
+        .version()
+        .catch((e: Error) => e),
+      await cluster
+        .client({ ca: undefined })
+        .version()
+        .catch((e: Error) => e),
+      await cluster
+        .client({ apiUrl: 'https://127.0.0.1:1' })
+        .clone(TEMPLATE_VMID, { name: 'x', full: false })
+        .catch((e: Error) => e),
+    ];
+    const client = cluster.client();
+    const provider = new ProxmoxSandboxProvider(client, settings);
+    const printed = [
+      ...errors.map((e) => inspect(e, { depth: 8, showHidden: true })),
+      inspect(client, { depth: 8 }),
+      inspect(provider, { depth: 8 }),
+    ].join('\n');
+    expect(printed).toContain('autovibe@pve!sandbox'); // the id may show; the secret may not
+    expect(printed).not.toContain(TOKEN.secret);
+    expect(printed).not.toContain(wrong);
+    // And the client still authenticates with it.
+    expect((await client.version()).release).toBe('8.2');
   });
 
   it('retries a clone whose template lock is held, and a VMID taken between nextid and clone', async () => {

@@ -50,6 +50,23 @@ class NotResent extends Error {}
  * after a network error the first request may have been carried out.
  */
 class GuardedEngine extends ProxmoxEngine {
+  /**
+   * The token header, in a private field: the library keeps it in a public one, where a log line or an
+   * error that serialises the engine would print it (and it drops it after a 401 "invalid PVE ticket",
+   * then tries a password login with no user).
+   */
+  readonly #authorization: string;
+
+  constructor(options: ConstructorParameters<typeof ProxmoxEngine>[0]) {
+    super(options);
+    this.#authorization = this.ticket as string;
+    this.ticket = undefined;
+  }
+
+  override async getTicket(): Promise<{ ticket: string; CSRFPreventionToken: string }> {
+    return { ticket: this.#authorization, CSRFPreventionToken: '' };
+  }
+
   override async doRequest(
     method: string,
     path: string,
@@ -118,14 +135,18 @@ export class PveClient {
   private clones = 0;
   private readonly cloneWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: PveClientOptions) {
+  private readonly options: Omit<PveClientOptions, 'tokenSecret'>;
+
+  constructor({ tokenSecret, ...options }: PveClientOptions) {
+    // The secret lives only in the engine's private field, never on this object.
+    this.options = options;
     const url = new URL(options.apiUrl);
     const engine = new GuardedEngine({
       host: url.hostname,
       port: url.port ? Number(url.port) : 8006,
       schema: url.protocol === 'http:' ? 'http' : 'https',
       tokenID: options.tokenId,
-      tokenSecret: options.tokenSecret,
+      tokenSecret,
       queryTimeout: options.callTimeoutMs ?? 60_000,
       fetch: transport(options.ca, options.callTimeoutMs ?? 60_000) as never,
     });
