@@ -131,6 +131,80 @@ describe('the PVE API, without a guest', () => {
   }, 60_000);
 });
 
+describe('clones whose answer is lost, leftovers a killed node left, locks held elsewhere', () => {
+  const labels = { node: 'pve-killed', task: 'tsk_Killed', attempt: 3 };
+  const description = (nonce: string) => JSON.stringify({ autovibe: labels, clone: nonce });
+
+  it('adopts the VM a lost clone made (recognised by its description) instead of cloning again', async () => {
+    const client = cluster.client();
+    const clones = () => cluster.server.requests.filter((r) => r.path.endsWith('/clone')).length;
+    const before = clones();
+    cluster.server.faults.loseAnswer = (method, path) => method === 'POST' && path.endsWith('/clone');
+    const vmid = await client
+      .clone(TEMPLATE_VMID, { name: 'adopted', full: false, description: description('a1') })
+      .finally(() => {
+        cluster.server.faults.loseAnswer = null;
+      });
+    expect(clones()).toBe(before + 1);
+    expect(cluster.server.vms.get(vmid)).toMatchObject({ name: 'adopted' });
+    expect(cluster.server.vms.get(vmid)?.config.lock).toBeUndefined();
+    // The API away while the clone task runs (task status unanswered, twice): the same.
+    let lost = 0;
+    cluster.server.faults.loseAnswer = (method, path) =>
+      method === 'GET' && path.includes('/tasks/') && ++lost <= 2;
+    const second = await client.clone(TEMPLATE_VMID, {
+      name: 'adopted-2',
+      full: false,
+      description: description('a2'),
+    });
+    cluster.server.faults.loseAnswer = null;
+    expect(clones()).toBe(before + 2);
+    expect(cluster.server.vms.get(second)?.name).toBe('adopted-2');
+    await client.destroy(vmid);
+    await client.destroy(second);
+  }, 60_000);
+
+  it('finds a clone the node never got to tag (killed between clone and configure) by its labels', async () => {
+    const client = cluster.client();
+    const provider = new ProxmoxSandboxProvider(client, settings);
+    // What create() sends before anything else, and then the process is gone.
+    const vmid = await client.clone(TEMPLATE_VMID, {
+      name: 'av-pve-killed-tsk-killed-3',
+      full: false,
+      description: description('k1'),
+    });
+    // Someone else's VM with a look-alike name and no labels is not ours.
+    const other = await client.clone(TEMPLATE_VMID, { name: 'av-something-else', full: false });
+    expect(cluster.server.vms.get(vmid)?.config.tags).toBeUndefined();
+    expect(await provider.leftovers('pve-killed')).toEqual([{ id: String(vmid), labels }]);
+    expect(await provider.leftovers('another-node')).toEqual([]);
+    await provider.remove(String(vmid));
+    expect(cluster.server.vms.has(vmid)).toBe(false);
+    expect(await provider.leftovers('pve-killed')).toEqual([]);
+    await client.destroy(other);
+  }, 60_000);
+
+  it('sends a change again while another operation holds the VM lock, and gives up past the deadline', async () => {
+    const client = cluster.client({ cloneRetryMs: 30_000 });
+    const vmid = await client.clone(TEMPLATE_VMID, { name: 'locked-vm', full: false });
+    let release = cluster.server.holdLock(vmid);
+    setTimeout(() => release(), 2500);
+    await client.configure(vmid, { cores: 2 });
+    expect(cluster.server.vms.get(vmid)?.config.cores).toBe(2);
+    // A task that fails on the lock (destroy) is started again once the lock is free.
+    release = cluster.server.holdLock(vmid);
+    setTimeout(() => release(), 2500);
+    await client.destroy(vmid);
+    expect(cluster.server.vms.has(vmid)).toBe(false);
+    const impatient = cluster.client({ cloneRetryMs: 1000 });
+    const kept = await client.clone(TEMPLATE_VMID, { name: 'locked-vm-2', full: false });
+    release = cluster.server.holdLock(kept);
+    await expect(impatient.configure(kept, { cores: 2 })).rejects.toMatchObject({ reason: 'lock_timeout' });
+    release();
+    await client.destroy(kept);
+  }, 60_000);
+});
+
 describe('a VM sandbox', () => {
   let provider: ProxmoxSandboxProvider;
   let sandbox: ProxmoxSandbox;

@@ -45,11 +45,16 @@ export class ProxmoxSandboxProvider implements SandboxProvider {
       );
     }
     const template = this.template(spec.vmTemplate);
+    // The labels ride on the clone request itself, so a VM whose clone outlived this process (killed
+    // before it tagged the VM) or whose answer was lost is still known as this attempt's; the nonce
+    // makes the description this clone's alone.
+    const description = JSON.stringify({ autovibe: spec.labels, clone: nonce() });
     const vmid = await this.client.clone(template, {
       name: vmName(spec.labels),
       full: this.settings.clone === 'full',
       storage: this.settings.storage,
       pool: this.settings.pool,
+      description,
     });
     const sandbox = new ProxmoxSandbox(
       this.client,
@@ -63,7 +68,6 @@ export class ProxmoxSandboxProvider implements SandboxProvider {
         cores: Math.max(1, Math.ceil(spec.cpuCores)),
         memory: spec.memoryMb,
         tags: tagsOf(spec.labels),
-        description: JSON.stringify({ autovibe: spec.labels }),
         ...(this.settings.network && { net0: nicOf(this.settings.network) }),
       });
       const group = this.settings.network?.firewall_group;
@@ -117,11 +121,17 @@ export class ProxmoxSandboxProvider implements SandboxProvider {
     return sandbox;
   }
 
+  /**
+   * This node's VMs: tagged for it, or not tagged yet (the node died between clone and configure) but
+   * named like its clones; either way the labels in the description decide.
+   */
   async leftovers(node: string): Promise<LeftoverSandbox[]> {
     const found: LeftoverSandbox[] = [];
     for (const vm of await this.client.list()) {
       const tags = (vm.tags ?? '').split(/[;,\s]+/);
-      if (vm.template || !tags.includes(TAG) || !tags.includes(`av-node-${tagSafe(node)}`)) continue;
+      const tagged = tags.includes(TAG) && tags.includes(`av-node-${tagSafe(node)}`);
+      const untagged = !tags.includes(TAG) && (vm.name ?? '').startsWith('av-');
+      if (vm.template || !(tagged || untagged)) continue;
       const config = await this.client.call(`config of VM ${vm.vmid}`, (api) =>
         api.nodes.$(this.client.node).qemu.$(vm.vmid).config.$get(),
       );
