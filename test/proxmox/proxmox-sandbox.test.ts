@@ -391,6 +391,20 @@ describe('a VM sandbox', () => {
       await sandbox.dropSnapshot(snap.ref);
       await sandbox.dropSnapshot(snap.ref);
       expect(vm.snapshots.has('av-cp-1')).toBe(false);
+      // Periodic checkpoints of one task: names alike for their first 40 characters, each its own
+      // snapshot (the next is taken before the one it supersedes is dropped).
+      const task = 'tsk_01JXYZABCDEFGHJKMNPQRSTVWX';
+      const first = await sandbox.snapshot(`${task}-chk_01JXZ0000000000000000000AA`);
+      const second = await sandbox.snapshot(`${task}-chk_01JXZ0000000000000000000AB`);
+      expect(first.ref).not.toBe(second.ref);
+      const names = [first, second].map((s) => s.ref.split(':')[3] as string);
+      for (const name of names) {
+        expect(name).toMatch(/^av-tsk_01JXYZABCDEFGHJKMNPQ-[0-9a-f]{12}$/);
+        expect(vm.snapshots.has(name)).toBe(true);
+      }
+      await sandbox.dropSnapshot(first.ref);
+      await sandbox.dropSnapshot(second.ref);
+      expect(vm.snapshots.size).toBe(0);
     },
     VM_TIMEOUT,
   );

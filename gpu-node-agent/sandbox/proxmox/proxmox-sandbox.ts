@@ -3,7 +3,7 @@
 // with `agent/exec` under a wrapper that streams their output and kills all they started (guest-exec.ts);
 // files cross with `agent/file-write` (chunked under PVE's 61440-character cap) and `agent/file-read`
 // (split when PVE truncates it); snapshots are PVE snapshots plus the workspace as a tar.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ProxmoxError, SandboxRefusedError } from '../../../shared/errors.js';
 import type {
@@ -343,7 +343,7 @@ export class ProxmoxSandbox implements Sandbox {
   }
 
   async snapshot(name: string): Promise<Snapshot> {
-    const snapname = `av-${name.replace(/[^A-Za-z0-9_-]/g, '-')}`.slice(0, 40);
+    const snapname = snapshotName(name);
     // Written data reaches the disk before the snapshot, whether or not PVE freezes the guest.
     await this.mustRun('sync', 'root');
     // The guest is held for at most the snapshot task: paused while its RAM is saved (vmstate), else
@@ -404,6 +404,19 @@ async function destroyVm(client: PveClient, vmid: number): Promise<void> {
   if (!status) return;
   if (status.status === 'running') await client.stop(vmid);
   await client.destroy(vmid);
+}
+
+/**
+ * A PVE snapshot name (a letter, then up to 39 of `[A-Za-z0-9_-]`) for `name`, one to one: a name that
+ * does not fit as it is keeps a readable start and ends in a hash of the whole. Cutting it instead made
+ * every checkpoint of a task the same name (`av-<task id>-chk_01`: the checkpoint id's first characters
+ * are its time's, which change every few years), so a task's second checkpoint was refused as taken.
+ */
+export function snapshotName(name: string): string {
+  const plain = `av-${name}`;
+  if (/^[A-Za-z][A-Za-z0-9_-]{1,39}$/.test(plain)) return plain;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 12);
+  return `av-${name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 24)}-${hash}`;
 }
 
 /** PVE tags: lower case, `[a-z0-9_][a-z0-9_+.-]*`. */
