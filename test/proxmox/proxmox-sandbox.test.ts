@@ -5,7 +5,7 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ProxmoxProviderSettings,
-  type ProxmoxSandbox,
+  ProxmoxSandbox,
   ProxmoxSandboxProvider,
 } from '../../gpu-node-agent/sandbox/proxmox/proxmox-sandbox.js';
 import type { SandboxSpec } from '../../gpu-node-agent/sandbox/sandbox.js';
@@ -51,6 +51,15 @@ describe('the PVE API, without a guest', () => {
     const untrusted = cluster.client({ ca: undefined });
     await expect(untrusted.version()).rejects.toMatchObject({ reason: 'unreachable' });
     expect((await cluster.client().version()).release).toBe('8.2');
+  });
+
+  it('refuses an env name that would be shell code before anything reaches the guest', async () => {
+    const before = cluster.server.requests.length;
+    const sandbox = new ProxmoxSandbox(cluster.client(), 999, 'unprivileged', {}, false);
+    await expect(sandbox.exec('true', { env: { 'X=1; touch /tmp/pwned; Y': 'v' } })).rejects.toThrow(
+      /env: "X=1; touch \/tmp\/pwned; Y" is not an environment variable name/,
+    );
+    expect(cluster.server.requests.length).toBe(before);
   });
 
   it('keeps the token secret out of errors and out of anything that prints the client', async () => {

@@ -260,6 +260,12 @@ export class ProxmoxSandbox implements Sandbox {
       ...this.env,
       ...options.env,
     };
+    // Names go into the script unquoted (Docker passes them apart from any shell): only plain names.
+    const bad = Object.keys(env).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
+    if (bad !== undefined)
+      return Promise.reject(
+        new SandboxRefusedError(`env: ${JSON.stringify(bad)} is not an environment variable name`),
+      );
     const exports = Object.entries(env)
       .map(([key, value]) => `export ${key}=${shellQuote(value)}`)
       .join('; ');
