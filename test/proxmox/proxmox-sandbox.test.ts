@@ -249,6 +249,10 @@ describe('a VM sandbox', () => {
     expect(result.exitCode).toBe(3);
     expect(result.stdout.toString()).toBe('1000\n/workspace\nhi\nfrom stdin');
     expect(result.stderr.toString()).toBe('oops\n');
+    // A short command comes back in the wrapper's own answer: no poll execs (the spool's removal aside).
+    const before = agentExecs();
+    expect((await sandbox.exec('echo quick')).stdout.toString()).toBe('quick\n');
+    expect(agentExecs() - before).toBeLessThanOrEqual(2);
   }, 120_000);
 
   const spoolDirs = async () =>

@@ -20,6 +20,8 @@ export const EXEC_MARKER = 'AUTOVIBE_EXEC_ID';
 /** Bytes of each stream one poll brings back at most (the agent's own capture cap is 16 MiB). */
 export const POLL_CHUNK = 1024 * 1024;
 const POLL_MIN_MS = 100;
+/** Output a finished wrapper hands back itself (the agent keeps it in memory until it is read). */
+const WRAPPER_OUTPUT_MAX = 64 * 1024;
 const POLL_MAX_MS = 2000;
 /** How long a killed command has to let go of its output before its pumps are killed too. */
 const KILL_GRACE_MS = 5000;
@@ -133,9 +135,22 @@ export async function streamingExec(
   let wait = POLL_MIN_MS;
   let failingSince: number | null = null;
   let forced = false;
-  let status: string;
+  let status = 'running';
+  // A short command is over before the first poll: the wrapper's own answer then carries its output
+  // (when small), and one exec plus a few status reads make the whole round trip.
+  let wrapped = await exitedSoon(agent, vmid, wrapperPid);
+  const early = wrapped && parseFramed(wrapped);
+  if (wrapped && early?.state !== 'running') {
+    for (const name of ['stdout', 'stderr'] as const) {
+      const bytes = early?.[name] ?? Buffer.alloc(0);
+      streams[name].capped.push(bytes);
+      if (bytes.length > 0) options.onOutput?.(bytes, name);
+    }
+    status = early?.state ?? 'gone';
+    void execAndWait(agent, vmid, ['sh', '-c', `rm -rf ${shellQuote(dir)}`]).catch(() => undefined);
+  }
   try {
-    for (;;) {
+    while (status === 'running') {
       let poll: PollResult;
       try {
         poll = await pollOnce(agent, vmid, dir, wrapperPid, streams.stdout.offset, streams.stderr.offset);
@@ -188,7 +203,7 @@ export async function streamingExec(
   }
   await killing;
   // The wrapper's own status; the agent forgets a process only once its end has been read.
-  const wrapped = await waitExited(agent, vmid, wrapperPid, 30_000);
+  wrapped ??= await waitExited(agent, vmid, wrapperPid, 30_000);
   const killed = killedAt !== null;
   if (status === 'gone' && !killed) {
     // The wrapper ended without noting the command's status: it could not start it.
@@ -248,10 +263,8 @@ async function pollOnce(
     'exit 0',
   ].join('\n');
   const result = await execAndWait(agent, vmid, ['sh', '-c', script]);
-  const out = Buffer.from(result['out-data'] ?? '', 'latin1');
-  const newline = out.indexOf(10);
-  const header = /^(\S+) (\d+) (\d+) (\d+) (\d+)$/.exec(out.subarray(0, newline).toString());
-  if (newline < 0 || !header || result['out-truncated']) {
+  const framed = parseFramed(result);
+  if (!framed) {
     throw new ProxmoxError(
       'other',
       `VM ${vmid}: reading the output of an exec failed: ${Buffer.from(result['err-data'] ?? '', 'latin1')
@@ -259,21 +272,43 @@ async function pollOnce(
         .trim()}`,
     );
   }
+  return framed;
+}
+
+/**
+ * Output framed as the poll and the wrapper write it: `<state> <out size> <err size> <out n> <err n>`
+ * on a line, then that many bytes of stdout and of stderr; null when it is not that.
+ */
+function parseFramed(result: GuestExecStatus): PollResult | null {
+  const out = Buffer.from(result['out-data'] ?? '', 'latin1');
+  const newline = out.indexOf(10);
+  const header = /^(\S+) (\d+) (\d+) (\d+) (\d+)$/.exec(out.subarray(0, Math.max(newline, 0)).toString());
+  if (newline < 0 || !header || result['out-truncated']) return null;
   const [state, outSize, errSize, outCount, errCount] = [
     header[1] as string,
     ...header.slice(2).map(Number),
   ] as [string, number, number, number, number];
   const body = out.subarray(newline + 1);
-  if (body.length !== outCount + errCount)
-    throw new ProxmoxError('other', `VM ${vmid}: an exec's output came back cut (${body.length} bytes)`);
+  if (body.length !== outCount + errCount) return null;
   return {
-    // The status file holds the command's exit status: anything else means the wrapper died first.
+    // The status file holds the command's exit status; `running` from the wrapper means "poll for it";
+    // anything else means the wrapper died first.
     state: state === 'running' || /^\d+$/.test(state) ? state : 'gone',
     outSize,
     errSize,
     stdout: body.subarray(0, outCount),
     stderr: body.subarray(outCount),
   };
+}
+
+/** The wrapper's end if it comes within the first few hundred milliseconds, else null. */
+async function exitedSoon(agent: GuestAgent, vmid: number, pid: number): Promise<GuestExecStatus | null> {
+  for (const delay of [25, 50, 100, 200]) {
+    await sleep(delay);
+    const status = (await agent.agentExecStatus(vmid, pid).catch(() => null)) as GuestExecStatus | null;
+    if (status?.exited) return status;
+  }
+  return null;
 }
 
 /**
@@ -298,6 +333,10 @@ function wrapper(dir: string, id: string, user: SandboxUser, script: string, std
     'st=$?',
     'wait $p1 $p2',
     `echo $st > ${d}/status.new && mv ${d}/status.new ${d}/status`,
+    // All of a small output in the wrapper's own answer (read when the command was short), framed as
+    // a poll frames it; otherwise `running`: the node reads it with polls.
+    `so=$(stat -c %s ${d}/out); se=$(stat -c %s ${d}/err)`,
+    `if [ $((so + se)) -le ${WRAPPER_OUTPUT_MAX} ]; then echo "$st $so $se $so $se"; cat ${d}/out ${d}/err; else echo "running $so $se 0 0"; fi`,
     'exit $st',
   ].join('\n');
 }
