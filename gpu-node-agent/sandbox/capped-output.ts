@@ -54,6 +54,26 @@ export class CappedOutput {
     }
   }
 
+  /** Bytes of the stream's end that are kept. */
+  get tailLimit(): number {
+    return this.limit - Math.floor(this.limit / 2);
+  }
+
+  /** Whether the head is full: from here on only the last bytes of the stream are kept. */
+  get headFull(): boolean {
+    return this.headBytes >= Math.floor(this.limit / 2);
+  }
+
+  /**
+   * `bytes` of the stream that were never read (a reader that fell behind skips what would be dropped
+   * anyway); only once the head is full, so the tail held so far goes with them.
+   */
+  skip(bytes: number): void {
+    this.dropped += this.tailBytes + bytes;
+    this.tail = [];
+    this.tailBytes = 0;
+  }
+
   get truncated(): boolean {
     return this.dropped > 0;
   }
