@@ -177,7 +177,12 @@ export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<A
         error.status as 400,
       );
     }
-    log.error('request_failed', { method: c.req.method, path: c.req.path, error, cause: error.cause });
+    log.error('request_failed', {
+      method: c.req.method,
+      route: c.get('matched')?.route ?? null,
+      error,
+      cause: error.cause,
+    });
     const status = error instanceof AutovibeError ? error.status : 500;
     return c.json(
       { error: { code: 'internal_error', message: 'The server failed to handle this request', details: [] } },
@@ -258,9 +263,13 @@ function logRequests(log: ReturnType<typeof createLogger>): MiddlewareHandler<Ap
   return async function logRequest(c, next) {
     const started = performance.now();
     await next();
+    // The route's pattern and the ids its schemas accepted, never the raw path: a key someone pasted
+    // into a URL would otherwise land in the application log (and CloudWatch), as the audit log avoids.
+    const matched = c.get('matched');
     log.info('request', {
       method: c.req.method,
-      path: c.req.path,
+      route: matched?.route ?? null,
+      ids: matched?.ids ?? [],
       status: c.res.status,
       duration_ms: Math.round(performance.now() - started),
       key_id: c.get('principal')?.keyId,

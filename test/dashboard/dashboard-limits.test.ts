@@ -7,6 +7,7 @@ import { createApp } from '../../functions/api/app.js';
 import { SESSION_COOKIE } from '../../functions/api/dashboard/session.js';
 import { wireControlPlane } from '../../shared/control-plane.js';
 import type { AuditRecord } from '../../shared/domain/audit.js';
+import { configureLogging } from '../../shared/logger.js';
 import { schedulerConfigFromEnv } from '../../shared/scheduler/config.js';
 import { startTestPlane, type TestPlane } from '../helpers/stack.js';
 
@@ -83,7 +84,7 @@ describe('a dashboard page view', () => {
     expect(t.plane.audit.drain()).toMatchObject([{ key_id: null, route: '/dashboard/*', status: 303 }]);
   });
 
-  it('puts no secret in an audit record: no key or task key from a path, query, cookie or header', async () => {
+  it('puts no secret in an audit record or a log line: no key or task key from a path, query, cookie or header', async () => {
     // An admin's (not limited here), so every request is answered in full.
     const { key } = await t.plane.keys.create({ name: 'careless', role: 'admin' }, 'test');
     const taskKey = t.plane.keys.taskKey(taskId, 1);
@@ -100,12 +101,24 @@ describe('a dashboard page view', () => {
       [`/dashboard/${key}`, { cookie: `${SESSION_COOKIE}=${key}; other=${taskKey}` }],
       [`/dashboard/assets/app.js?v=${key}`, { cookie: `${SESSION_COOKIE}=${key}` }],
     ];
-    for (const [path, headers] of requests) await t.app.request(`${ORIGIN}${path}`, { headers });
-    const login = await t.app.request(`${ORIGIN}/dashboard/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ key }).toString(),
-    });
+    // The application log too (stderr, CloudWatch in AWS): its request lines name routes, not paths.
+    const logLines: string[] = [];
+    configureLogging({ level: 'debug', format: 'json', write: (line) => logLines.push(line) });
+    let login: Response;
+    try {
+      for (const [path, headers] of requests) await t.app.request(`${ORIGIN}${path}`, { headers });
+      login = await t.app.request(`${ORIGIN}/dashboard/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ key }).toString(),
+      });
+    } finally {
+      configureLogging({ level: 'silent' });
+    }
+    expect(logLines.filter((line) => line.includes('"event":"request"')).length).toBeGreaterThanOrEqual(
+      requests.length - 4,
+    );
+    for (const secret of secrets) expect(logLines.join('\n')).not.toContain(secret);
     expect(login.status).toBe(303);
     const records = JSON.stringify(t.plane.audit.drain());
     expect(JSON.parse(records)).toHaveLength(requests.length + 1);
