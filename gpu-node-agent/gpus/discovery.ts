@@ -2,7 +2,7 @@
 // start and with each heartbeat. `gpus:` in node.yaml overrides what the node advertises; a machine
 // without NVIDIA tools has no GPUs and says so once; an nvidia-smi that fails (a driver/library
 // mismatch after an upgrade, no devices) is reported as a clear error and the node runs on without GPUs.
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import type { Gpu } from '../../shared/domain/node.js';
 import { GpuDiscoveryError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -61,11 +61,27 @@ export function parseNvidiaSmi(stdout: string): GpuReading[] {
 
 const optionalNumber = (cell: string) => (/^\d+(\.\d+)?$/.test(cell) ? Number(cell) : null);
 
-/** The real query: `command` (nvidia-smi on PATH by default) with the CSV flags, 15 s at most. */
+/**
+ * The real query: `command` (nvidia-smi on PATH by default) with the CSV flags, `timeoutMs` at most.
+ * An nvidia-smi stuck in the driver (a GPU that fell off the bus) does not end on SIGTERM and may not
+ * end at all, so the answer never waits on its exit: the query fails at the deadline whatever the
+ * process does, and while that process is still there no second one is started to hang beside it.
+ */
 export function nvidiaSmi(command = 'nvidia-smi', timeoutMs = 15_000): GpuQuery {
+  let stuck: ChildProcess | null = null;
   return () =>
     new Promise((resolve, reject) => {
-      execFile(command, [...NVIDIA_SMI_QUERY], { timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (stuck)
+        return reject(
+          new GpuDiscoveryError(
+            `nvidia-smi failed: pid ${stuck.pid} is still running from an earlier query that did not answer in ${timeoutMs} ms (a GPU driver that hangs?)`,
+          ),
+        );
+      let settled = false;
+      const child = execFile(command, [...NVIDIA_SMI_QUERY], (error, stdout, stderr) => {
+        clearTimeout(deadline);
+        if (settled) return;
+        settled = true;
         if (!error) {
           try {
             resolve(parseNvidiaSmi(stdout));
@@ -77,9 +93,19 @@ export function nvidiaSmi(command = 'nvidia-smi', timeoutMs = 15_000): GpuQuery 
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return resolve(null);
         // nvidia-smi writes its NVML errors to stdout; the first line names the problem.
         const said = `${stdout}\n${stderr}`.trim().split('\n')[0]?.trim();
-        const status = error.killed ? `timed out after ${timeoutMs} ms` : `exit ${error.code}`;
-        reject(new GpuDiscoveryError(`nvidia-smi failed (${status}): ${said || error.message}`));
+        reject(new GpuDiscoveryError(`nvidia-smi failed (exit ${error.code}): ${said || error.message}`));
       });
+      const deadline = setTimeout(() => {
+        settled = true;
+        stuck = child;
+        child.once('exit', () => {
+          if (stuck === child) stuck = null;
+        });
+        child.kill('SIGKILL');
+        reject(
+          new GpuDiscoveryError(`nvidia-smi failed (timed out after ${timeoutMs} ms): it did not answer`),
+        );
+      }, timeoutMs);
     });
 }
 
