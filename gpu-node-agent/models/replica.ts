@@ -65,8 +65,14 @@ export class Replica {
     mkdirSync(logs, { recursive: true });
     const log = openSync(join(logs, `${this.plan.id.replace(/[^A-Za-z0-9._-]/g, '_')}.log`), 'a');
     // Its own process group, so stopping it also stops the engine processes vLLM starts itself.
+    // The GPU indices are nvidia-smi's, which numbers GPUs by PCI bus id; CUDA numbers them fastest
+    // first unless told otherwise, so on a mixed box index 0 would be another GPU than the one placed.
     const child = spawn(settings.command, this.args, {
-      env: { ...process.env, CUDA_VISIBLE_DEVICES: this.plan.gpus.join(',') },
+      env: {
+        ...process.env,
+        CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+        CUDA_VISIBLE_DEVICES: this.plan.gpus.join(','),
+      },
       stdio: ['ignore', log, log],
       detached: true,
     });

@@ -91,6 +91,9 @@ describe('model supervisor', () => {
     await until(() => states(supervisor).every((s) => s === 'ready'));
     const seen = startsSeen().map((f) => JSON.parse(readFileSync(join(control, f), 'utf8')));
     expect(seen.map((s) => s.cuda_visible_devices).sort()).toEqual(['0,1', '0,1']);
+    // The indices are nvidia-smi's, so CUDA must number the GPUs as nvidia-smi does (by PCI bus id):
+    // its default puts the fastest first, another GPU on a mixed box.
+    expect(seen.map((s) => s.cuda_device_order)).toEqual(['PCI_BUS_ID', 'PCI_BUS_ID']);
     const thinking = seen.find((s) => s.argv.includes('coder-thinking'))!;
     expect(thinking.argv.join(' ')).toContain('--tensor-parallel-size 2');
     expect(thinking.argv.join(' ')).toContain('--reasoning-parser deepseek_r1');
