@@ -72,6 +72,8 @@ export class Replica {
         ...process.env,
         CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
         CUDA_VISIBLE_DEVICES: this.plan.gpus.join(','),
+        // The replica's key, here rather than as --api-key (see serveArgs).
+        VLLM_API_KEY: this.apiKey,
       },
       stdio: ['ignore', log, log],
       detached: true,

@@ -38,7 +38,7 @@ export class ModelSupervisor {
     this.pidfile = new ReplicaPidfile(join(settings.data_dir, 'replicas.json'));
     this.replicas = placeReplicas(models, gpus, settings.first_port).map((plan) => {
       const apiKey = `vllm-${randomBytes(16).toString('hex')}`;
-      return new Replica(plan, serveArgs(plan, apiKey), apiKey, {
+      return new Replica(plan, serveArgs(plan), apiKey, {
         settings,
         logger,
         pidfile: this.pidfile,

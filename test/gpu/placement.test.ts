@@ -59,13 +59,15 @@ describe('placement', () => {
 
   it('gives Qwen2.5-Coder hermes tool calls and R1 distills the deepseek_r1 reasoning parser', () => {
     const [normal, thinking] = placeReplicas([pair({ options: { prefix_caching: false } })], H200, 18000);
-    const args = serveArgs(normal!, 'k1');
+    const args = serveArgs(normal!);
     expect(args.slice(0, 2)).toEqual(['serve', 'Qwen/Qwen2.5-Coder-7B-Instruct']);
     expect(args.join(' ')).toContain(
-      '--port 18000 --served-model-name coder-7b --tensor-parallel-size 1 --gpu-memory-utilization 0.278 --max-model-len 32768 --no-enable-prefix-caching --enable-auto-tool-choice --tool-call-parser hermes --logprobs-mode processed_logprobs --enable-force-include-usage --api-key k1',
+      '--port 18000 --served-model-name coder-7b --tensor-parallel-size 1 --gpu-memory-utilization 0.278 --max-model-len 32768 --no-enable-prefix-caching --enable-auto-tool-choice --tool-call-parser hermes --logprobs-mode processed_logprobs --enable-force-include-usage',
     );
     expect(args).not.toContain('--reasoning-parser');
-    const thinkingArgs = serveArgs(thinking!, 'k2').join(' ');
+    // The key goes in VLLM_API_KEY: a command line is readable by every local user.
+    expect(args).not.toContain('--api-key');
+    const thinkingArgs = serveArgs(thinking!).join(' ');
     expect(thinkingArgs).toContain('--reasoning-parser deepseek_r1');
     expect(thinkingArgs).not.toContain('--tool-call-parser');
   });

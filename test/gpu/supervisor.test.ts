@@ -105,6 +105,26 @@ describe('model supervisor', () => {
     expect((await fetch(`${replica.url}/v1/models`)).status).toBe(401);
   });
 
+  it('keeps the generated API key out of process listings and out of the replica log', async () => {
+    const supervisor = supervise([model()]);
+    await supervisor.start();
+    await until(() => states(supervisor)[0] === 'ready');
+    const replica = supervisor.status()[0]!;
+    const pid = supervisor.pids().get(replica.id)!;
+    // Any local user reads a process's command line (ps, /proc/<pid>/cmdline); its environment only
+    // its owner and root do.
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(replica.apiKey);
+    // vLLM logs its non-default arguments at start, an --api-key among them.
+    const log = readFileSync(join(dir, 'logs', 'coder_0.log'), 'utf8');
+    expect(log).toContain('non-default args');
+    expect(log).not.toContain(replica.apiKey);
+    const answer = await fetch(`${replica.url}/v1/models`, {
+      headers: { authorization: `Bearer ${replica.apiKey}` },
+    });
+    expect(answer.status).toBe(200);
+    expect((await fetch(`${replica.url}/v1/models`)).status).toBe(401);
+  });
+
   it('waits out a slow start without killing it', async () => {
     writeFileSync(join(control, 'startup_ms'), '2500');
     const supervisor = supervise([model()], { check_every_seconds: 0.1 });
