@@ -57,6 +57,34 @@ describe('placement', () => {
     ).toThrow(/tensor_parallel_size 2 needs at least that many GPUs/);
   });
 
+  it('refuses extra_args that would change a flag the supervisor sets, naming the flag', () => {
+    const withExtra = (extra_args: string[]) =>
+      LocalModel.safeParse({
+        name: 'x',
+        normal: { model: 'm' },
+        memory_mb: 1000,
+        options: { extra_args },
+      });
+    // A second --port wins in vLLM's parser: the supervisor would probe the wrong port for ever. A
+    // second --api-key locks the gateway out; --host 0.0.0.0 opens vLLM's unauthenticated routes.
+    for (const [args, flag] of [
+      [['--port', '9000'], '--port'],
+      [['--api-key=mine'], '--api-key'],
+      [['--host', '0.0.0.0'], '--host'],
+      [['-tp', '4'], '-tp'],
+      [['--gpu-memory-utilization', '0.9'], '--gpu-memory-utilization'],
+      [['--served-model-name', 'other'], '--served-model-name'],
+    ] as const) {
+      const parsed = withExtra([...args]);
+      expect(parsed.success).toBe(false);
+      expect(parsed.error!.issues[0]).toMatchObject({
+        path: ['options', 'extra_args', 0],
+        message: expect.stringContaining(`${flag} is set by the supervisor`),
+      });
+    }
+    expect(withExtra(['--max-num-seqs', '64', '--enforce-eager']).success).toBe(true);
+  });
+
   it('gives Qwen2.5-Coder hermes tool calls and R1 distills the deepseek_r1 reasoning parser', () => {
     const [normal, thinking] = placeReplicas([pair({ options: { prefix_caching: false } })], H200, 18000);
     const args = serveArgs(normal!);
