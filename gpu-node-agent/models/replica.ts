@@ -87,6 +87,9 @@ export class Replica {
     this.healthFailures = 0;
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        // What is left of its process group goes too: vLLM's engine process survives an API server
+        // that was SIGKILLed (the OOM killer) and keeps the GPU memory the next start would need.
+        if (child.pid) signalGroup(child.pid, 'SIGKILL');
         resolve();
         if (this.child !== child) return;
         this.child = null;

@@ -68,10 +68,11 @@ async function until(what: () => boolean, ms = 15_000): Promise<void> {
   }
 }
 const states = (s: ModelSupervisor) => s.status().map((r: ReplicaStatus) => r.state);
+/** Running, not a zombie: an orphan killed here is reaped by init, which this machine's may not do. */
 const alive = (pid: number) => {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -151,6 +152,21 @@ describe('model supervisor', () => {
     await until(() => states(supervisor)[0] === 'ready');
   });
 
+  it('ends the engine a SIGKILLed API server left holding the GPUs before starting the replica again', async () => {
+    const lines: LogLine[] = [];
+    const supervisor = supervise([model()], {}, lines);
+    await supervisor.start();
+    await until(() => states(supervisor)[0] === 'ready');
+    const [first] = startsSeen().map((f) => JSON.parse(readFileSync(join(control, f), 'utf8')));
+    const server = supervisor.pids().get('coder#0')!;
+    expect(alive(first.engine_pid)).toBe(true);
+    // The OOM killer picks the API server: vLLM's engine process survives it (vllm#55510).
+    process.kill(server, 'SIGKILL');
+    await until(() => lines.some((l) => l.event === 'replica_restarting'));
+    await until(() => !alive(first.engine_pid), 3000);
+    await until(() => states(supervisor)[0] === 'ready');
+  });
+
   it('detects a hung engine whose /health stays 200 and starts it again', async () => {
     const lines: LogLine[] = [];
     const supervisor = supervise([model()], {}, lines);
@@ -205,7 +221,8 @@ describe('model supervisor', () => {
     const restarted = new ModelSupervisor(config.models, GPUS, config.settings, keepingLogger(lines));
     running.push(restarted);
     await restarted.start();
-    await until(() => !alive(pid), 5000);
+    const { engine_pid } = JSON.parse(readFileSync(join(control, startsSeen()[0]!), 'utf8'));
+    await until(() => !alive(pid) && !alive(engine_pid), 5000);
     expect(lines.find((l) => l.event === 'leftover_replica_stopped')?.data).toEqual({
       replica: 'coder#0',
       pid,
