@@ -6,6 +6,7 @@ import type { GatewayIdentity } from '../../../shared/domain/api-key.js';
 import type { PriceTable } from '../../../shared/pricing/price-table.js';
 import type { GatewayConfig } from '../config.js';
 import type { ProtocolAdapter } from '../protocols/protocol.js';
+import { conversationKey } from '../routing/conversation-key.js';
 import type { PlannedTarget, Router } from '../routing/router.js';
 import { outputTokensFor, type PromptBound, promptBound, promptTokensFor } from './worst-case.js';
 
@@ -48,6 +49,7 @@ export function planCall(
     model: chat.model,
     reasoning: adapter.wantsReasoning(body, chat),
     stickyKey: identity.task_id ?? identity.key_id,
+    replicaKey: conversationKey(identity, chat),
     category: identity.category,
     promptTokens: prompt.tokens,
     maxTokens: chat.max_completion_tokens ?? chat.max_tokens ?? fallbackTokens,
