@@ -201,7 +201,8 @@ describe('model supervisor', () => {
     expect(states(supervisor)).toEqual(['stopped', 'stopped']);
   });
 
-  it('leaves no orphans after the node is SIGKILLed: the restarted node stops them', async () => {
+  /** A node (its supervisor in a process of its own) that started `coder#0` and was SIGKILLed. */
+  async function killedNode() {
     const config = { models: [model()], gpus: GPUS, settings: settings() };
     const node = spawn(
       process.execPath,
@@ -216,16 +217,42 @@ describe('model supervisor', () => {
     await until(() => startsSeen().length === 1);
     node.kill('SIGKILL');
     await new Promise((resolve) => node.once('exit', resolve));
+    const { engine_pid } = JSON.parse(readFileSync(join(control, startsSeen()[0]!), 'utf8'));
+    // Up as vLLM's engine: it has taken its process title.
+    await until(() => readFileSync(`/proc/${engine_pid}/cmdline`, 'utf8').startsWith('VLLM::'));
+    return { config, pid, engine: engine_pid as number };
+  }
+
+  it('leaves no orphans after the node is SIGKILLed: the restarted node stops them', async () => {
+    const { config, pid, engine } = await killedNode();
     expect(alive(pid)).toBe(true);
     const lines: LogLine[] = [];
     const restarted = new ModelSupervisor(config.models, GPUS, config.settings, keepingLogger(lines));
     running.push(restarted);
     await restarted.start();
-    const { engine_pid } = JSON.parse(readFileSync(join(control, startsSeen()[0]!), 'utf8'));
-    await until(() => !alive(pid) && !alive(engine_pid), 5000);
+    await until(() => !alive(pid) && !alive(engine), 5000);
     expect(lines.find((l) => l.event === 'leftover_replica_stopped')?.data).toEqual({
       replica: 'coder#0',
       pid,
+    });
+    await until(() => states(restarted)[0] === 'ready');
+  });
+
+  it('also stops the engine of a replica whose API server died while the node was down', async () => {
+    const { config, pid, engine } = await killedNode();
+    process.kill(pid, 'SIGKILL');
+    await until(() => !alive(pid));
+    // The engine lives on with the GPU memory, in the dead API server's process group.
+    expect(alive(engine)).toBe(true);
+    const lines: LogLine[] = [];
+    const restarted = new ModelSupervisor(config.models, GPUS, config.settings, keepingLogger(lines));
+    running.push(restarted);
+    await restarted.start();
+    expect(alive(engine)).toBe(false);
+    expect(lines.find((l) => l.event === 'leftover_replica_stopped')?.data).toEqual({
+      replica: 'coder#0',
+      pid,
+      engine_processes: [engine],
     });
     await until(() => states(restarted)[0] === 'ready');
   });
