@@ -64,6 +64,26 @@ describe('nvidia-smi discovery', () => {
     );
   });
 
+  it('names the GPU that fell off the bus and keeps the ones nvidia-smi still reads', async () => {
+    const failed = await recorded('fell-off-bus.txt')().then(
+      () => null,
+      (error: GpuDiscoveryError & { readings?: unknown }) => error,
+    );
+    expect(failed).toBeInstanceOf(GpuDiscoveryError);
+    expect(failed!.message).toBe(
+      'nvidia-smi failed (exit 15): Unable to determine the device handle for GPU1: 0000:41:00.0: GPU is lost.  Reboot the system to recover this GPU',
+    );
+    const monitor = new GpuMonitor({
+      query: recorded('fell-off-bus.txt'),
+      override: [],
+      logger: keepingLogger([]),
+    });
+    const snapshot = await monitor.refresh();
+    expect(snapshot.readings.map((r) => r.index)).toEqual([0]);
+    expect(snapshot.gpus).toEqual([{ model: 'NVIDIA A100-SXM4-80GB', memory_mb: 81920 }]);
+    expect(snapshot.problem).toContain('GPU is lost');
+  });
+
   it('gives up on an nvidia-smi that hangs and ignores SIGTERM, and starts no second one meanwhile', async () => {
     process.env.NVIDIA_SMI_STAND_IN = 'hung';
     const query = nvidiaSmi(NVIDIA_SMI_STAND_IN, 500);
