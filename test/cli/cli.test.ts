@@ -4,76 +4,35 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, type DevCli, startDev } from '../helpers/dev-cli.js';
 import { tempDir } from '../helpers/stack.js';
 
 const run = promisify(execFile);
-const BIN = join(import.meta.dirname, '../../bin/autovibe.js');
 
+let devCli: DevCli;
 let dataDir: string;
 let dev: ChildProcess;
-let devOutput = '';
 let apiUrl: string;
 let env: NodeJS.ProcessEnv;
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', [BIN, '--api-url', apiUrl, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-function waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`timed out waiting for ${pattern}; got:\n${devOutput}`)),
-      timeoutMs,
-    );
-    const check = () => {
-      const match = devOutput.match(pattern);
-      if (match) {
-        clearTimeout(timer);
-        dev.stdout!.off('data', check);
-        resolve(match);
-      }
-    };
-    dev.stdout!.on('data', check);
-    check();
-  });
-}
+const cli = (...args: string[]) => devCli.cli(...args);
 
 beforeAll(async () => {
-  dataDir = await tempDir('autovibe-cli-');
-  env = { ...process.env, AUTOVIBE_DATA_DIR: dataDir, AUTOVIBE_CONFIG: join(dataDir, 'no-config.json') };
-  delete env.AUTOVIBE_API_KEY;
   // Without the embedded node agent, so submitted tasks wait where these tests can look at them.
-  dev = spawn('node', [BIN, 'dev', '--port', '0', '--no-agent'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  dev.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    devOutput += chunk;
-  });
-  dev.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    devOutput += chunk;
-  });
-  await waitFor(/Running\. Press Ctrl-C to stop\./);
-  apiUrl = devOutput.match(/api\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/v1/)![1]!;
+  devCli = await startDev({ tempPrefix: 'autovibe-cli-', args: ['--no-agent'] });
+  ({ dataDir, env, apiUrl, proc: dev } = devCli);
 });
 
-afterAll(async () => {
-  if (dev.exitCode === null) dev.kill('SIGKILL');
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => devCli.stop());
 
 // Each test runs the CLI as new processes (tsx compiles at every start): slow on a loaded machine.
 describe('autovibe CLI', { timeout: 90_000 }, () => {
   it('dev prints where everything listens, the admin key once, and submits the example', () => {
-    expect(devOutput).toMatch(/dynamodb\s+http:\/\/127\.0\.0\.1:\d+ {2}\(dynalite/);
-    expect(devOutput).toMatch(/s3\s+http:\/\/127\.0\.0\.1:\d+ {2}\(s3rver/);
-    expect(devOutput).toMatch(/sqs\s+http:\/\/127\.0\.0\.1:\d+ {2}\(fauxqs/);
-    expect(devOutput).toMatch(/admin key\s+avk_\S+ {2}\(shown once/);
-    expect(devOutput).toMatch(/Submitted examples\/hello-world\.yaml as tsk_\w+: queued/);
-    expect(devOutput).toMatch(/node\s+none \(--no-agent\)/);
+    expect(devCli.output()).toMatch(/dynamodb\s+http:\/\/127\.0\.0\.1:\d+ {2}\(dynalite/);
+    expect(devCli.output()).toMatch(/s3\s+http:\/\/127\.0\.0\.1:\d+ {2}\(s3rver/);
+    expect(devCli.output()).toMatch(/sqs\s+http:\/\/127\.0\.0\.1:\d+ {2}\(fauxqs/);
+    expect(devCli.output()).toMatch(/admin key\s+avk_\S+ {2}\(shown once/);
+    expect(devCli.output()).toMatch(/Submitted examples\/hello-world\.yaml as tsk_\w+: queued/);
+    expect(devCli.output()).toMatch(/node\s+none \(--no-agent\)/);
   });
 
   it('lists the example task using the admin key dev saved', async () => {
@@ -227,8 +186,10 @@ describe('autovibe CLI', { timeout: 90_000 }, () => {
       dev.once('exit', (exitCode) => resolve(exitCode)),
     );
     expect(code).toBe(0);
-    expect(devOutput).toContain('SIGTERM: stopping');
-    expect(devOutput).toContain(`Stopped api, scheduler, sqs, s3, dynamodb. Data is kept in ${dataDir}`);
+    expect(devCli.output()).toContain('SIGTERM: stopping');
+    expect(devCli.output()).toContain(
+      `Stopped api, scheduler, sqs, s3, dynamodb. Data is kept in ${dataDir}`,
+    );
   });
 });
 

@@ -1,62 +1,27 @@
 // The books from the command line, as a user runs them: `autovibe dev` in one process (with EUR among
 // its configured rates), then revenue, a spend policy, a request approved by `spend approve`, `pnl`, and
 // `ledger export` checked with the real bean-check.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/stack.js';
+import { type DevCli, startDev } from '../helpers/dev-cli.js';
 
 const run = promisify(execFile);
-const BIN = join(import.meta.dirname, '../../bin/autovibe.js');
-
+let devCli: DevCli;
 let dataDir: string;
-let dev: ChildProcess;
-let devOutput = '';
-let apiUrl: string;
-let env: NodeJS.ProcessEnv;
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', [BIN, '--api-url', apiUrl, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => devCli.cli(...args);
 
 beforeAll(async () => {
-  dataDir = await tempDir('autovibe-ledger-cli-');
-  env = {
-    ...process.env,
-    AUTOVIBE_DATA_DIR: dataDir,
-    AUTOVIBE_CONFIG: join(dataDir, 'no-config.json'),
-    AUTOVIBE_CURRENCY_RATES: '{"CAD": 1.38, "EUR": 0.92}',
-  };
-  delete env.AUTOVIBE_API_KEY;
-  dev = spawn('node', [BIN, 'dev', '--port', '0', '--no-agent'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const started = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev did not start:\n${devOutput}`)), 60_000);
-    const onData = (chunk: string) => {
-      devOutput += chunk;
-      if (/Running\. Press Ctrl-C to stop\./.test(devOutput)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    dev.stdout!.setEncoding('utf8').on('data', onData);
-    dev.stderr!.setEncoding('utf8').on('data', onData);
+  devCli = await startDev({
+    tempPrefix: 'autovibe-ledger-cli-',
+    env: { AUTOVIBE_CURRENCY_RATES: '{"CAD": 1.38, "EUR": 0.92}' },
+    args: ['--no-agent'],
   });
-  await started;
-  apiUrl = devOutput.match(/api\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/v1/)![1]!;
+  dataDir = devCli.dataDir;
 }, 90_000);
 
-afterAll(async () => {
-  if (dev.exitCode === null) dev.kill('SIGKILL');
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => devCli.stop());
 
 describe('autovibe ledger, revenue, pnl and spend', { timeout: 120_000 }, () => {
   it('books revenue, decides a spend request, shows P/L and exports Beancount that bean-check accepts', async () => {
@@ -97,16 +62,12 @@ describe('autovibe ledger, revenue, pnl and spend', { timeout: 120_000 }, () => 
     expect(policy.code, policy.stderr).toBe(0);
     const asked = await cli('--json', 'spend', 'list', '--status', 'pending', '--project', 'shop');
     expect(JSON.parse(asked.stdout)).toEqual([]);
-    const { stdout: created } = await run(
-      'node',
-      [BIN, '--api-url', apiUrl, '--json', 'ledger', 'list', '--project', 'shop'],
-      { env },
-    );
-    expect(JSON.parse(created)).toHaveLength(1);
+    const created = await cli('--json', 'ledger', 'list', '--project', 'shop');
+    expect(JSON.parse(created.stdout)).toHaveLength(1);
 
     // A person files a request through the API the CLI wraps (agents do it through their gateway).
-    const key = devOutput.match(/admin key\s+(avk_\S+)/)![1]!;
-    const request = await fetch(`${apiUrl}/api/v1/spend-requests`, {
+    const key = devCli.output().match(/admin key\s+(avk_\S+)/)![1]!;
+    const request = await fetch(`${devCli.apiUrl}/api/v1/spend-requests`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify({
