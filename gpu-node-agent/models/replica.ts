@@ -1,7 +1,8 @@
 // One `vllm serve` process and its health. Ready: /health answers and a one-token completion succeeds
 // (weights loaded, the engine generates). Alive: /health keeps answering and, while requests run,
 // vllm:iteration_tokens_total keeps advancing: vLLM's /health stays 200 when the engine hangs, so a
-// replica with requests running and no engine step for `hang_seconds` is killed. A replica that exits
+// replica with requests running and no engine step for `hang_seconds` is killed, and an idle one is
+// asked for one token every `hang_seconds` and killed when that gets no answer in as long. A replica that exits
 // or hangs is started again after a backoff that doubles while it keeps failing. Its output goes to
 // `<data_dir>/logs/<id>.log`, kept across restarts.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -183,24 +184,31 @@ export class Replica {
     const load = await this.scrape();
     if (!load) return;
     this.load = load;
-    const stuck = load.running > 0 && load.iterations === this.lastIterations;
+    const still = load.iterations === this.lastIterations;
     this.lastIterations = load.iterations;
-    this.stalledSince = stuck ? (this.stalledSince ?? Date.now()) : null;
-    if (this.stalledSince !== null && Date.now() - this.stalledSince >= settings.hang_seconds * 1000)
-      this.restart(
+    this.stalledSince = still ? (this.stalledSince ?? Date.now()) : null;
+    const hangMs = settings.hang_seconds * 1000;
+    if (this.stalledSince === null || Date.now() - this.stalledSince < hangMs) return this.deps.changed();
+    if (load.running > 0)
+      return this.restart(
         `hung: ${load.running} request(s) running and no engine step for ${settings.hang_seconds} s`,
         true,
       );
-    else this.deps.changed();
+    // Idle, so no step was due: a hang while idle shows only when asked to generate, and until then
+    // the replica's load reads 0 and the gateway would send it every new call. One token tells.
+    if (!(await this.oneToken(hangMs)))
+      return this.restart(`hung: no answer to a one-token completion in ${settings.hang_seconds} s`, true);
+    this.stalledSince = null;
+    this.deps.changed();
   }
 
   private async healthy(): Promise<boolean> {
-    const response = await probe(`${this.url}/health`, {});
+    const response = await probe(`${this.url}/health`, PROBE_TIMEOUT_MS, {});
     return response?.status === 200;
   }
 
-  private async oneToken(): Promise<boolean> {
-    const response = await probe(`${this.url}/v1/chat/completions`, {
+  private async oneToken(timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
+    const response = await probe(`${this.url}/v1/chat/completions`, timeoutMs, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${this.apiKey}` },
       body: JSON.stringify({
@@ -213,7 +221,7 @@ export class Replica {
   }
 
   private async scrape(): Promise<ReplicaLoad | null> {
-    const response = await probe(`${this.url}/metrics`, {});
+    const response = await probe(`${this.url}/metrics`, PROBE_TIMEOUT_MS, {});
     return response?.status === 200 ? parseVllmMetrics(await response.text()) : null;
   }
 
@@ -223,9 +231,9 @@ export class Replica {
   }
 }
 
-async function probe(url: string, init: RequestInit): Promise<Response | null> {
+async function probe(url: string, timeoutMs: number, init: RequestInit): Promise<Response | null> {
   try {
-    return await fetch(url, { ...init, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch {
     return null;
   }

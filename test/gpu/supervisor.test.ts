@@ -190,6 +190,22 @@ describe('model supervisor', () => {
     expect(startsSeen()).toHaveLength(2);
   });
 
+  it('detects an engine that hung while idle, before the gateway sends it calls that never end', async () => {
+    const lines: LogLine[] = [];
+    const supervisor = supervise([model()], {}, lines);
+    await supervisor.start();
+    await until(() => states(supervisor)[0] === 'ready');
+    // Nothing running, so no engine step is due and the metrics alone cannot tell; meanwhile its
+    // load reads 0 and the gateway would send it every new call.
+    writeFileSync(join(control, 'hang'), '');
+    await until(() => lines.some((l) => l.event === 'replica_restarting'));
+    expect(lines.find((l) => l.event === 'replica_restarting')!.data?.why).toMatch(
+      /hung: no answer to a one-token completion in 0.6 s/,
+    );
+    rmSync(join(control, 'hang'));
+    await until(() => states(supervisor)[0] === 'ready');
+  });
+
   it('stops its children when the node drains', async () => {
     const supervisor = supervise([model({ replicas: 2 })]);
     await supervisor.start();
