@@ -176,5 +176,9 @@ describe('local models in the gateway', () => {
       secondOn.push(moved[0]![0]);
     }
     expect(new Set(secondOn).size).toBe(2);
+    // And each second turn is marked as extending its own conversation's first, not the other's.
+    await gateway.traffic.flush();
+    const seconds = written.filter((r) => r.model_requested === 'coder').slice(-2);
+    expect(seconds.map((r) => r.token_ids!.extends_previous)).toEqual([true, true]);
   });
 });

@@ -22,6 +22,8 @@ export interface CallPlan {
   readonly targets: readonly PlannedTarget[];
   /** The worst case over the whole chain, in USD: a fallback to a dearer model must already be paid for. */
   readonly worstCaseUsd: number;
+  /** The conversation the call belongs to (conversation-key.ts). */
+  readonly conversation: string;
 }
 
 export interface PlanParts {
@@ -44,12 +46,13 @@ export function planCall(
   chat: ChatCompletionCreateParams,
 ): CallPlan {
   const prompt = promptBound(exchange.headers, body, chat, identity.budget_awareness);
+  const conversation = conversationKey(identity, chat);
   const fallbackTokens = parts.config.budget.default_max_tokens;
   const targets = parts.router.plan({
     model: chat.model,
     reasoning: adapter.wantsReasoning(body, chat),
     stickyKey: identity.task_id ?? identity.key_id,
-    replicaKey: conversationKey(identity, chat),
+    replicaKey: conversation,
     category: identity.category,
     promptTokens: prompt.tokens,
     maxTokens: chat.max_completion_tokens ?? chat.max_tokens ?? fallbackTokens,
@@ -64,5 +67,5 @@ export function planCall(
     );
   }
   const promptTokens = promptTokensFor(prompt, targets[0]!.priceAs);
-  return { chat, promptTokens, prompt, fallbackTokens, targets, worstCaseUsd };
+  return { chat, promptTokens, prompt, fallbackTokens, targets, worstCaseUsd, conversation };
 }
