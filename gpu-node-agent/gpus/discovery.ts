@@ -122,10 +122,13 @@ export function nvidiaSmi(command = 'nvidia-smi', timeoutMs = 15_000): GpuQuery 
       });
       const deadline = setTimeout(() => {
         settled = true;
-        stuck = child;
-        child.once('exit', () => {
-          if (stuck === child) stuck = null;
-        });
+        // One that exited while something it started holds its output open is not left running.
+        if (child.exitCode === null && child.signalCode === null) {
+          stuck = child;
+          child.once('exit', () => {
+            if (stuck === child) stuck = null;
+          });
+        }
         child.kill('SIGKILL');
         reject(
           new GpuDiscoveryError(`nvidia-smi failed (timed out after ${timeoutMs} ms): it did not answer`),

@@ -1,6 +1,9 @@
 // GPU discovery against the nvidia-smi stand-in replaying recorded machines: what a node advertises,
 // live usage, the node.yaml override, and nvidia-smi's failures as clear errors, never crashes.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GpuMonitor, nvidiaSmi, parseNvidiaSmi } from '../../gpu-node-agent/gpus/discovery.js';
 import { GpuDiscoveryError } from '../../shared/errors.js';
@@ -100,6 +103,18 @@ describe('nvidia-smi discovery', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(standInsRunning()).toEqual([]);
     await expect(query()).rejects.toThrow('timed out after 500 ms');
+  }, 10_000);
+
+  it('asks again after a timeout whose nvidia-smi exited but left its output open', async () => {
+    // A wrapper that ends at once while something it started keeps stdout: the answer never comes,
+    // yet no nvidia-smi is left running, so the next heartbeat must not be refused for one.
+    const dir = mkdtempSync(join(tmpdir(), 'autovibe-smi-'));
+    const wrapper = join(dir, 'nvidia-smi');
+    writeFileSync(wrapper, '#!/bin/sh\nsleep 3 &\nexit 0\n', { mode: 0o755 });
+    const query = nvidiaSmi(wrapper, 300);
+    await expect(query()).rejects.toThrow('timed out after 300 ms');
+    await expect(query()).rejects.toThrow('timed out after 300 ms');
+    rmSync(dir, { recursive: true, force: true });
   }, 10_000);
 
   it('says null, not an error, when nvidia-smi is not installed', async () => {
