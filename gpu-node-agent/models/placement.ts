@@ -109,7 +109,8 @@ function reserve(
   share: Map<number, number>,
   byIndex: Map<number, GpuSlot>,
 ): { gpus: number[]; utilization: number } {
-  const utilization = Math.floor(fraction * 1000) / 1000;
+  // Rounded up: the reservation holds at least the memory asked for (the sum is checked below).
+  const utilization = Math.ceil(fraction * 1000 - 1e-9) / 1000;
   for (const g of chosen) {
     const after = share.get(g)! + utilization;
     if (after > MAX_GPU_SHARE + 1e-9)

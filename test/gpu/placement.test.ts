@@ -22,9 +22,16 @@ describe('placement', () => {
   it('puts a pair on one H200 with reservations that sum below 1', () => {
     const plans = placeReplicas([pair()], H200, 18000);
     expect(plans.map((p) => [p.id, p.gpus, p.utilization, p.port])).toEqual([
-      ['coder-7b#0', [0], 0.278, 18000],
-      ['coder-7b-thinking#0', [0], 0.278, 18001],
+      ['coder-7b#0', [0], 0.279, 18000],
+      ['coder-7b-thinking#0', [0], 0.279, 18001],
     ]);
+  });
+
+  it('reserves at least the memory a replica needs, never a rounded-down share of it', () => {
+    const [plan] = placeReplicas([pair({ thinking: null })], H200, 18000);
+    // 40000 MiB of 143771 is 0.27822: 0.278 would give vLLM 32 MiB less than asked for.
+    expect(plan!.utilization * 143771).toBeGreaterThanOrEqual(40000);
+    expect(plan!.utilization).toBe(0.279);
   });
 
   it('spreads replicas over the GPU with the most memory free, tensor parallel over two', () => {
@@ -42,7 +49,7 @@ describe('placement', () => {
     const tooBig = () => placeReplicas([pair({ memory_mb: 80000 })], H200, 18000);
     expect(tooBig).toThrow(ModelPlacementError);
     expect(tooBig).toThrow(
-      'models.0 (coder-7b) does not fit: it needs 1 GPU(s) with 80000 MiB each after placing coder-7b#0; GPU 0: 56645 MiB free',
+      'models.0 (coder-7b) does not fit: it needs 1 GPU(s) with 80000 MiB each after placing coder-7b#0; GPU 0: 56502 MiB free',
     );
     expect(() => placeReplicas([pair()], [], 18000)).toThrow('this node has no GPUs');
     expect(() => placeReplicas([pair({ gpus: [3], memory_mb: null })], TWO_A100, 1)).toThrow(
@@ -90,7 +97,7 @@ describe('placement', () => {
     const args = serveArgs(normal!);
     expect(args.slice(0, 2)).toEqual(['serve', 'Qwen/Qwen2.5-Coder-7B-Instruct']);
     expect(args.join(' ')).toContain(
-      '--port 18000 --served-model-name coder-7b --tensor-parallel-size 1 --gpu-memory-utilization 0.278 --max-model-len 32768 --no-enable-prefix-caching --enable-auto-tool-choice --tool-call-parser hermes --logprobs-mode processed_logprobs --enable-force-include-usage',
+      '--port 18000 --served-model-name coder-7b --tensor-parallel-size 1 --gpu-memory-utilization 0.279 --max-model-len 32768 --no-enable-prefix-caching --enable-auto-tool-choice --tool-call-parser hermes --logprobs-mode processed_logprobs --enable-force-include-usage',
     );
     expect(args).not.toContain('--reasoning-parser');
     // The key goes in VLLM_API_KEY: a command line is readable by every local user.
