@@ -36,7 +36,7 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'control'));
   process.env.VLLM_STAND_IN_CONTROL = join(dir, 'control');
   // Answers take a moment, so calls sent together are running together.
-  process.env.VLLM_STAND_IN_TOKEN_MS = '20';
+  process.env.VLLM_STAND_IN_TOKEN_MS = '50';
   const models = [
     LocalModel.parse({
       name: 'coder',
@@ -147,11 +147,21 @@ describe('local models in the gateway', () => {
     const openai = await client();
     const before = await answeredByReplica();
     const opening = ['fix the parser', 'add a test for the lexer'];
-    const firsts = await Promise.all(
-      opening.map((content) =>
-        openai.chat.completions.create({ model: 'coder', messages: [{ role: 'user', content }] }),
-      ),
-    );
+    // The first conversation is running (its first chunk is here) when the second one starts.
+    const running = await openai.chat.completions.create({
+      model: 'coder',
+      messages: [{ role: 'user', content: opening[0]! }],
+      stream: true,
+    });
+    const chunks = running[Symbol.asyncIterator]();
+    let firstText = (await chunks.next()).value?.choices[0]?.delta.content ?? '';
+    const second = await openai.chat.completions.create({
+      model: 'coder',
+      messages: [{ role: 'user', content: opening[1]! }],
+    });
+    for (let next = await chunks.next(); !next.done; next = await chunks.next())
+      firstText += next.value.choices[0]?.delta.content ?? '';
+    const replies = [firstText, second.choices[0]!.message.content];
     const afterFirst = await answeredByReplica();
     const grew = (from: Record<string, number>, to: Record<string, number>) =>
       Object.keys(to)
@@ -167,7 +177,7 @@ describe('local models in the gateway', () => {
         model: 'coder',
         messages: [
           { role: 'user', content },
-          { role: 'assistant', content: firsts[i]!.choices[0]!.message.content },
+          { role: 'assistant', content: replies[i]! },
           { role: 'user', content: 'go on' },
         ],
       });
