@@ -400,7 +400,7 @@ export function wireControlPlane(
     reports: new ReportService({
       projects,
       trajectories: repositories.trajectories,
-      currencies: new CurrencyConverter(),
+      ledger,
     }),
     health: () => checkHealth(aws, config),
     close: () => destroyAwsClients(aws),

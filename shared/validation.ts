@@ -29,6 +29,19 @@ export function parseOrThrow<S extends z.ZodType>(
   throw new ValidationError(`Invalid ${what}: ${summary}`, { details });
 }
 
+/**
+ * For queries over a time range: `from` after `to` is a mistake to name (`from` and `to`), not a
+ * range that simply holds nothing.
+ */
+export function rangeInOrder(range: { from?: string; to?: string }, ctx: z.RefinementCtx): void {
+  if (range.from && range.to && Date.parse(range.from) > Date.parse(range.to))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['from'],
+      message: `must not be after to (from ${range.from} is after to ${range.to})`,
+    });
+}
+
 /** Like parseOrThrow, for configuration read at start: a ConfigError listing every bad setting. */
 export function parseConfigOrThrow<S extends z.ZodType>(
   schema: S,

@@ -24,6 +24,7 @@ import {
   type ToolDefinition,
   type TurnPrompt,
 } from '../../shared/domain/prompt.js';
+import { toolArgsOf } from '../../shared/domain/tool-args.js';
 import type { ClientProtocol, TrafficRecord } from '../../shared/domain/traffic.js';
 import type { Transition } from '../../shared/domain/trajectory.js';
 import { TOKENS_KEY, turnTokensOf } from '../../shared/domain/turn-tokens.js';
@@ -36,7 +37,10 @@ import { NOTHING_SPENT, type StepReport } from './recorder.js';
 interface ToolCall {
   id: string;
   name: string;
+  /** What the arguments parse to (an Anthropic or Gemini call's object as it came). */
   args: unknown;
+  /** The arguments text as the model wrote it, where JSON of `args` is not it. */
+  raw: string | null;
 }
 
 interface Turn {
@@ -88,6 +92,7 @@ export function stepsFromTraffic(records: readonly TrafficRecord[]): StepReport[
               content: contentOf(call),
               tool_name: call.name,
               tool_args: call.args,
+              tool_args_raw: call.raw,
               tool_call_id: call.id,
               reasoning: null as string | null,
             },
@@ -100,6 +105,7 @@ export function stepsFromTraffic(records: readonly TrafficRecord[]): StepReport[
                 content: turn.text,
                 tool_name: null,
                 tool_args: null,
+                tool_args_raw: null,
                 tool_call_id: null,
                 reasoning: null as string | null,
               },
@@ -221,21 +227,21 @@ function turnOf(response: Json): Turn {
       if (block.type === 'text') turn.text += block.text;
       else if (block.type === 'thinking') turn.reasoning = (turn.reasoning ?? '') + block.thinking;
       else if (block.type === 'tool_use')
-        turn.calls.push({ id: block.id, name: block.name, args: block.input });
+        turn.calls.push({ id: block.id, name: block.name, args: block.input ?? {}, raw: null });
     }
   } else if (Array.isArray(response?.output)) {
     for (const item of response.output) {
       if (item.type === 'message') turn.text += textOf(item.content);
       else if (item.type === 'reasoning') turn.reasoning = textOf(item.summary ?? item.content) || null;
       else if (item.type === 'function_call' || item.type === 'custom_tool_call')
-        turn.calls.push({ id: item.call_id, name: item.name, args: parseArgs(item.arguments ?? item.input) });
+        turn.calls.push({ id: item.call_id, name: item.name, ...argsOf(item.arguments ?? item.input) });
     }
   } else {
     const message = response?.choices?.[0]?.message ?? {};
     turn.text = textOf(message.content);
     turn.reasoning = message.reasoning_content ?? message.reasoning ?? null;
     for (const call of message.tool_calls ?? []) {
-      turn.calls.push({ id: call.id, name: call.function?.name, args: parseArgs(call.function?.arguments) });
+      turn.calls.push({ id: call.id, name: call.function?.name, ...argsOf(call.function?.arguments) });
     }
   }
   return turn;
@@ -263,16 +269,14 @@ function contentOf(call: ToolCall): string {
   if (typeof command === 'string') return command;
   const path = args.file_path ?? args.path;
   if (typeof path === 'string') return path;
-  return typeof call.args === 'string' ? call.args : JSON.stringify(call.args ?? {});
+  return call.raw ?? JSON.stringify(call.args ?? {});
 }
 
-function parseArgs(raw: unknown): unknown {
-  if (typeof raw !== 'string') return raw ?? {};
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
+/** Arguments as they came: text (kept as written, and parsed where it parses), or an object. */
+function argsOf(raw: unknown): Pick<ToolCall, 'args' | 'raw'> {
+  if (typeof raw !== 'string') return { args: raw ?? {}, raw: null };
+  const { tool_args, tool_args_raw } = toolArgsOf(raw);
+  return { args: tool_args, raw: tool_args_raw };
 }
 
 /** Text of a string, or of content blocks / parts ({text} or {type: 'text', text}). */

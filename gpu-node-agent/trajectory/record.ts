@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { ATIF_SCHEMA_VERSION, type AtifDocument, type AtifStep } from '../../shared/domain/atif.js';
 import { promptOf, type ToolDefinition } from '../../shared/domain/prompt.js';
 import type { Task } from '../../shared/domain/task.js';
+import { atifArgumentsOf } from '../../shared/domain/tool-args.js';
 import { type TaskResult, TrajectoryRecord, type Transition } from '../../shared/domain/trajectory.js';
 import { trajectoryId } from '../../shared/domain/trajectory-files.js';
 import { tokensOf } from '../../shared/domain/turn-tokens.js';
@@ -180,10 +181,11 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
             tool_calls: toolActions.map((a) => ({
               tool_call_id: a.action.tool_call_id ?? `step-${a.step_number}`,
               function_name: a.action.tool_name!,
-              arguments: a.action.tool_args ?? {},
+              ...atifArgumentsOf(a.action),
             })),
           }
         : {}),
+      llm_call_count: 1,
       observation: {
         results: actions.map((a) => ({
           source_call_id: a.action.tool_call_id,
@@ -195,7 +197,6 @@ export function toAtif(record: TrajectoryRecord, instruction: string, agentVersi
         completion_tokens: metrics.completion_tokens,
         cached_tokens: metrics.cached_tokens,
         cost_usd: metrics.cost_usd,
-        llm_call_count: 1,
         ...(tokens
           ? {
               prompt_token_ids: tokens.prompt_token_ids!,

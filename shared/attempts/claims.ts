@@ -36,6 +36,7 @@ export class Claims {
     const claim = {
       worker_id: nodeId,
       started_at: now.toISOString(),
+      paused_seconds: 0,
       lease_expires_at: leaseUntil(now, this.deps.leaseSeconds),
     };
     const direct = await this.deps.tasks.moveIf(

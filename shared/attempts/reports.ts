@@ -115,11 +115,59 @@ export class AttemptReports {
             },
             { at, dedupeKey },
           );
-    const budget_pause =
-      pause.state === 'paused' ? { attempt: ref.attempt, since: pause.since, until: pause.until } : null;
-    const task = await this.report(taskId, ref, null, HELD_STATUSES, { ...lease, budget_pause }, event);
+    const task =
+      pause.state === 'paused'
+        ? await this.report(
+            taskId,
+            ref,
+            null,
+            HELD_STATUSES,
+            { ...lease, budget_pause: { attempt: ref.attempt, since: pause.since, until: pause.until } },
+            event,
+          )
+        : await this.resume(taskId, ref, lease, event);
     await this.deps.announce?.(pause.project_id, event);
     return task;
+  }
+
+  /**
+   * Ends the pause on the task and adds its length to the attempt's paused_seconds (its deadline moves
+   * on by them). Only the write that ends the recorded pause adds: a repeated report adds nothing.
+   */
+  private async resume(
+    taskId: string,
+    ref: HeldAttempt,
+    lease: { lease_expires_at: string },
+    event: SystemEvent,
+  ): Promise<Task> {
+    for (;;) {
+      const task = await this.task(taskId);
+      const recorded = task.budget_pause;
+      const ends = recorded !== null && recorded.attempt === ref.attempt && task.attempt === ref.attempt;
+      if (!ends)
+        return this.report(taskId, ref, null, HELD_STATUSES, { ...lease, budget_pause: null }, event);
+      const now = this.deps.now();
+      const paused = Math.max(0, (now.getTime() - Date.parse(recorded.since)) / 1000);
+      const moved = await this.deps.tasks.moveIf(
+        taskId,
+        null,
+        { from: HELD_STATUSES, worker_id: ref.worker_id, attempt: ref.attempt, revision: task.revision },
+        {
+          changes: {
+            ...lease,
+            budget_pause: null,
+            paused_seconds: Math.round(((task.paused_seconds ?? 0) + paused) * 1000) / 1000,
+          },
+          event,
+        },
+        now,
+      );
+      if (moved) return moved.after;
+      // Another write came between (a heartbeat, a checkpoint): read again; a lost attempt is refused.
+      const current = await this.task(taskId);
+      if (current.worker_id !== ref.worker_id || current.attempt !== ref.attempt || !isHeld(current.status))
+        return this.explainRefusal(taskId, ref, null, current);
+    }
   }
 
   async complete(taskId: string, ref: HeldAttempt, result: TaskResult): Promise<Task> {

@@ -15,7 +15,10 @@ export type AtifSchemaVersion = typeof ATIF_SCHEMA_VERSION | 'ATIF-v1.4';
 export interface AtifToolCall {
   tool_call_id: string;
   function_name: string;
+  /** An object (Harbor's `dict[str, Any]`); older documents may hold unparsable text as a string. */
   arguments: unknown;
+  /** `raw_arguments`: the text the model wrote, where JSON of `arguments` is not it (shared/domain/tool-args.ts). */
+  extra?: { raw_arguments?: string } & Record<string, unknown>;
 }
 
 export interface AtifStep {
@@ -27,13 +30,13 @@ export interface AtifStep {
   reasoning_content?: string;
   tool_calls?: AtifToolCall[];
   observation?: { results: { source_call_id?: string | null; content?: string }[] };
+  /** The model calls the step wraps (one per agent step); v1.7 has it on the step, not in its metrics. */
+  llm_call_count?: number;
   metrics?: {
     prompt_tokens: number;
     completion_tokens: number;
     cached_tokens: number;
     cost_usd: number;
-    /** The model calls the step wraps (one per agent step). */
-    llm_call_count?: number;
     /** The tokens the model was given, the whole conversation so far as the chat template rendered it. */
     prompt_token_ids?: number[];
     completion_token_ids?: number[];

@@ -7,7 +7,9 @@
 // budget lease paid for (the gateway's settlement); attempts' LLM spend is booked here from the
 // attempt's own record, and leases stay what the budget counts.
 import { z } from 'zod';
+import { rangeInOrder } from '../validation.js';
 import { IdPrefix, idPattern } from './ids.js';
+import { ExchangeRate } from './numbers.js';
 import { Currency } from './project.js';
 import { ProjectId, TaskId } from './task.js';
 
@@ -58,13 +60,16 @@ export const ManualEntryRequest = z
     note: z.string().max(2000).optional(),
     /** The column a refund or correction moves: revenue (default), llm_spend, compute or purchases. */
     applies_to: PnlColumn.optional(),
-    /** When the money moved (default now). */
-    occurred_at: z.iso.datetime().optional(),
+    /** When the money moved (default now): not before 1970, and not more than a day ahead (checked on booking). */
+    occurred_at: z.iso
+      .datetime()
+      .refine((at) => Date.parse(at) >= 0, 'must not be before 1970-01-01T00:00:00Z')
+      .optional(),
     /**
      * Project-currency units per unit of `currency`, for a currency without a configured rate (or to
      * book the rate the bank really gave); otherwise the configured rate is taken and stored.
      */
-    rate: z.number().positive().max(1e9).optional(),
+    rate: ExchangeRate.optional(),
     /** The same key books the same entry once, however often it is sent. */
     idempotency_key: z.string().min(1).max(200).optional(),
   })
@@ -130,20 +135,24 @@ export function columnOf(kind: BookEntryKind, appliesTo?: PnlColumn): PnlColumn 
   }
 }
 
-export const BookQuery = z.strictObject({
-  from: z.iso.datetime().optional(),
-  to: z.iso.datetime().optional(),
-  kind: BookEntryKind.optional(),
-});
+export const BookQuery = z
+  .strictObject({
+    from: z.iso.datetime().optional(),
+    to: z.iso.datetime().optional(),
+    kind: BookEntryKind.optional(),
+  })
+  .superRefine(rangeInOrder);
 
 export const PnlGroup = z.enum(['project', 'machine', 'day', 'week']);
 export type PnlGroup = z.infer<typeof PnlGroup>;
 
-export const PnlQuery = z.strictObject({
-  group_by: PnlGroup.default('day'),
-  from: z.iso.datetime().optional(),
-  to: z.iso.datetime().optional(),
-});
+export const PnlQuery = z
+  .strictObject({
+    group_by: PnlGroup.default('day'),
+    from: z.iso.datetime().optional(),
+    to: z.iso.datetime().optional(),
+  })
+  .superRefine(rangeInOrder);
 
 export const PnlRow = z.object({
   key: z.string(),

@@ -31,3 +31,15 @@ export function real(min = -REAL_LIMIT, max = REAL_LIMIT): z.ZodNumber {
 
 /** An amount of money: 0 to MONEY_LIMIT, rounded to nine decimals (so 1e-131 is 0). */
 export const Money = z.number().min(0).max(MONEY_LIMIT).overwrite(roundMoney);
+
+/**
+ * Exchange rates (units of one currency per unit of another) are kept within six orders of magnitude
+ * either way: every real currency pair fits, and a rate of 0, 1e-300 or 1e12 is a typo that would turn
+ * an amount into nothing (or into everything) in the project's totals.
+ */
+export const MIN_RATE = 1e-6;
+export const MAX_RATE = 1e6;
+export const ExchangeRate = z
+  .number()
+  .min(MIN_RATE, `must be at least ${MIN_RATE} (a rate below it is a typo, not a currency)`)
+  .max(MAX_RATE, `must be at most ${MAX_RATE} (a rate above it is a typo, not a currency)`);

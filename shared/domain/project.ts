@@ -44,8 +44,8 @@ const MaxPauseSeconds = z
   .min(1)
   .max(7 * 24 * 3600);
 
-/** Where budget events (thresholds, pauses, grants) are POSTed as JSON: http(s) only. */
-const WebhookUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2000);
+/** Where budget events and purchase orders are POSTed as JSON: http(s) only. */
+export const WebhookUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2000);
 
 /** What projects stored before a field existed read as. */
 export const PROJECT_FIELD_DEFAULTS = {

@@ -93,7 +93,8 @@ export function canonicalRequest(request: ModelRequest): string {
   return canonicalJson({ messages: request.messages.map(canonicalMessage), tools: request.tools });
 }
 
-function canonicalArguments(text: string): string {
+/** Arguments text as canonical JSON where it parses, else the text itself. */
+export function canonicalArguments(text: string): string {
   try {
     return canonicalJson(JSON.parse(text));
   } catch {

@@ -3,6 +3,7 @@
 // solve their task, with intervals, what a solved task costs, reward, pass@k, tokens and wall time,
 // and which differences are significant.
 import { z } from 'zod';
+import { rangeInOrder } from '../validation.js';
 import { Currency } from './project.js';
 import { ProjectId } from './task.js';
 
@@ -11,27 +12,29 @@ export type ReportDimension = (typeof REPORT_DIMENSIONS)[number];
 
 const DateOrTime = z.union([z.iso.date(), z.iso.datetime()]);
 
-export const ReportQuery = z.strictObject({
-  /** Comma-separated dimensions to group by, in order. */
-  by: z
-    .string()
-    .default('scaffold,model')
-    .transform((text) => text.split(',').map((part) => part.trim()))
-    .pipe(
-      z
-        .array(z.enum(REPORT_DIMENSIONS))
-        .min(1)
-        .refine((parts) => new Set(parts).size === parts.length, 'must not repeat a dimension'),
-    ),
-  /** Attempts recorded at or after (a date is its midnight UTC). */
-  from: DateOrTime.optional(),
-  /** Attempts recorded before (a date is its midnight UTC, so `to` is exclusive). */
-  to: DateOrTime.optional(),
-  /** `week`: one row per group and ISO week (Monday, UTC), for learning curves. */
-  period: z.enum(['all', 'week']).default('all'),
-  /** Seed of the bootstrap's generator: the same data and seed give the same intervals. */
-  seed: z.coerce.number().int().min(0).max(4_294_967_295).default(1),
-});
+export const ReportQuery = z
+  .strictObject({
+    /** Comma-separated dimensions to group by, in order. */
+    by: z
+      .string()
+      .default('scaffold,model')
+      .transform((text) => text.split(',').map((part) => part.trim()))
+      .pipe(
+        z
+          .array(z.enum(REPORT_DIMENSIONS))
+          .min(1)
+          .refine((parts) => new Set(parts).size === parts.length, 'must not repeat a dimension'),
+      ),
+    /** Attempts recorded at or after (a date is its midnight UTC). */
+    from: DateOrTime.optional(),
+    /** Attempts recorded before (a date is its midnight UTC, so `to` is exclusive). */
+    to: DateOrTime.optional(),
+    /** `week`: one row per group and ISO week (Monday, UTC), for learning curves. */
+    period: z.enum(['all', 'week']).default('all'),
+    /** Seed of the bootstrap's generator: the same data and seed give the same intervals. */
+    seed: z.coerce.number().int().min(0).max(4_294_967_295).default(1),
+  })
+  .superRefine(rangeInOrder);
 export type ReportQuery = z.output<typeof ReportQuery>;
 
 const Interval = z.tuple([z.number(), z.number()]).nullable();
@@ -50,7 +53,7 @@ export const ReportRow = z.object({
   success_rate: z.number(),
   /** Wilson score 95 % interval of the success rate. */
   success_ci: Interval,
-  /** Every attempt's cost, in the project's currency. */
+  /** Every attempt's cost, in the project's currency, as the ledger booked it. */
   cost: z.number(),
   /** cost / successes; null when nothing succeeded. */
   cost_per_success: z.number().nullable(),
@@ -86,8 +89,6 @@ export type ReportComparison = z.infer<typeof ReportComparison>;
 export const Report = z.object({
   project_id: ProjectId,
   currency: Currency,
-  /** Units of the project's currency per USD, as costs were converted. */
-  rate_per_usd: z.number(),
   by: z.array(z.enum(REPORT_DIMENSIONS)),
   period: z.enum(['all', 'week']),
   from: z.string().nullable(),

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { IdPrefix, idPattern } from './ids.js';
 import { Money } from './numbers.js';
-import { Currency } from './project.js';
+import { Currency, WebhookUrl } from './project.js';
 import { ProjectId, Slug, TaskId } from './task.js';
 
 export const SpendRequestId = z
@@ -105,7 +105,7 @@ export const SpendPolicyInput = z.strictObject({
     .max(30 * 86_400)
     .default(3600),
   /** Where approved requests are posted as purchase orders; null: a person carries them out. */
-  webhook_url: z.url().max(2000).nullable().default(null),
+  webhook_url: WebhookUrl.nullable().default(null),
 });
 
 export const SpendPolicy = z.object({

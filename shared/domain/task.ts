@@ -296,6 +296,12 @@ export const Task = TaskSpec.extend({
     .nullable()
     .default(null),
   /**
+   * Seconds the current attempt spent in budget pauses that have ended: its timeout_seconds does not
+   * tick while it waits for a person's grant, so its deadline moves on by them (and by the pause going
+   * on). Back to 0 with each new attempt.
+   */
+  paused_seconds: z.number().min(0).default(0),
+  /**
    * The task's latest checkpoint and the attempt that took it: an attempt lost with its node resumes
    * from it (when it is that attempt's), and the next checkpoint names it as its parent.
    */

@@ -33,7 +33,14 @@ export const Action = z.strictObject({
   action_type: ActionType,
   content: z.string(),
   tool_name: z.string().nullable(),
+  /** What the arguments parse to; null where the model wrote text that is not JSON. */
   tool_args: z.unknown().nullable(),
+  /**
+   * The arguments exactly as the model wrote them, where JSON.stringify(tool_args) is not that text
+   * (other spacing or key order, or no JSON at all); null where it is. Absent in records written
+   * before it was kept (shared/domain/tool-args.ts).
+   */
+  tool_args_raw: z.string().nullable().optional(),
   tool_call_id: z.string().nullable(),
   reasoning: z.string().nullable(),
 });

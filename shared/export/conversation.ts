@@ -1,9 +1,15 @@
 // An ATIF document as the conversations training code expects: OpenAI chat messages (with tool calls
 // and tool results, the system prompt and every injected user turn), the tools, ShareGPT turns, each
 // model call's request rebuilt, and the action sequence that identifies a trajectory's behaviour.
-import { canonicalJson, contentHash } from '../canonical-json.js';
+import { contentHash } from '../canonical-json.js';
 import type { AtifDocument } from '../domain/atif.js';
-import type { ChatMessage, ModelRequest, ToolDefinition } from '../domain/prompt.js';
+import {
+  type ChatMessage,
+  canonicalArguments,
+  type ModelRequest,
+  type ToolDefinition,
+} from '../domain/prompt.js';
+import { argumentsTextOf } from '../domain/tool-args.js';
 
 /**
  * System and user steps become system and user messages; an agent step becomes an assistant message (its tool calls, its
@@ -26,11 +32,7 @@ export function chatMessagesOf(atif: AtifDocument): ChatMessage[] {
             tool_calls: calls.map((call) => ({
               id: call.tool_call_id,
               type: 'function' as const,
-              function: {
-                name: call.function_name,
-                arguments:
-                  typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments ?? {}),
-              },
+              function: { name: call.function_name, arguments: argumentsTextOf(call) },
             })),
           }
         : {}),
@@ -96,7 +98,7 @@ export function shareGptOf(atif: AtifDocument): {
     for (const call of m.tool_calls ?? []) {
       turns.push({
         from: 'function_call',
-        value: JSON.stringify({ name: call.function.name, arguments: argumentsOf(call.function.arguments) }),
+        value: functionCallValue(call.function.name, call.function.arguments),
       });
     }
     return turns;
@@ -104,13 +106,17 @@ export function shareGptOf(atif: AtifDocument): {
   return { system, tools: JSON.stringify(toolsOf(atif)), conversations };
 }
 
-/** Arguments as the object the model wrote; text that is not JSON stays text. */
-function argumentsOf(text: string): unknown {
+/**
+ * `{"name": ..., "arguments": ...}` holding the arguments text as the model wrote it where it is JSON
+ * (the value parses to the object, and its spacing and key order stay), else as a JSON string.
+ */
+function functionCallValue(name: string, text: string): string {
   try {
-    return JSON.parse(text);
+    JSON.parse(text);
   } catch {
-    return text;
+    return JSON.stringify({ name, arguments: text });
   }
+  return `{"name":${JSON.stringify(name)},"arguments":${text}}`;
 }
 
 /** What the agent did, step by step, without timings or wording of its observations. */
@@ -120,11 +126,7 @@ export function actionsOf(atif: AtifDocument): string[] {
     .flatMap((step) => {
       const calls = step.tool_calls ?? [];
       if (calls.length === 0) return [`say:${step.message}`];
-      return calls.map((call) => {
-        const args =
-          typeof call.arguments === 'string' ? call.arguments : canonicalJson(call.arguments ?? null);
-        return `${call.function_name}:${args}`;
-      });
+      return calls.map((call) => `${call.function_name}:${canonicalArguments(argumentsTextOf(call))}`);
     });
 }
 

@@ -67,7 +67,17 @@ const ATIF_STEP: Feature = {
     model_name: 'string',
     message: 'string',
     reasoning_content: 'string',
-    tool_calls: { list: { struct: { tool_call_id: 'string', function_name: 'string', arguments: 'json' } } },
+    tool_calls: {
+      list: {
+        struct: {
+          tool_call_id: 'string',
+          function_name: 'string',
+          arguments: 'json',
+          extra: 'json',
+        },
+      },
+    },
+    llm_call_count: 'int64',
     observation: {
       struct: { results: { list: { struct: { source_call_id: 'string', content: 'string' } } } },
     },
@@ -77,7 +87,6 @@ const ATIF_STEP: Feature = {
         completion_tokens: 'int64',
         cached_tokens: 'int64',
         cost_usd: 'float64',
-        llm_call_count: 'int64',
         prompt_token_ids: { list: 'int64' },
         completion_token_ids: { list: 'int64' },
         logprobs: { list: 'float64' },

@@ -124,7 +124,7 @@ const parquet: ShardFormat = {
   extension: 'parquet',
   contentType: 'application/vnd.apache.parquet',
   write(rows) {
-    const flat = rows.map(flatRowOf);
+    const flat = rows.map(wellFormed).map(flatRowOf);
     const columnData = COLUMN_NAMES.map((name) => ({ name, data: flat.map((r) => r[name]) }));
     const buffer = parquetWriteBuffer({
       // biome-ignore lint/suspicious/noExplicitAny: hyparquet-writer types column data loosely per codec
@@ -138,6 +138,24 @@ const parquet: ShardFormat = {
   },
 };
 
+/** Half a UTF-16 surrogate pair, with no partner. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * The row with every string of its ATIF document well-formed: half a surrogate pair (which a model's
+ * JSON can carry as `"\ud83d"`) becomes U+FFFD. No UTF-8 file can hold it: the Parquet writer's
+ * encoder already replaced it, while JSON Lines wrote the escape, which Python reads back and pyarrow
+ * and `datasets` then refuse to encode. Replaced here, every format holds the same text.
+ */
+function wellFormed(row: ExportRow): ExportRow {
+  const atif = JSON.parse(
+    JSON.stringify(row.atif, (_, value) =>
+      typeof value === 'string' ? value.replace(LONE_SURROGATE, '\uFFFD') : value,
+    ),
+  );
+  return { ...row, atif };
+}
+
 function jsonLines(extension: string, lines: (row: ExportRow) => unknown[]): ShardFormat {
   return {
     extension,
@@ -145,6 +163,7 @@ function jsonLines(extension: string, lines: (row: ExportRow) => unknown[]): Sha
     write(rows) {
       return Buffer.from(
         rows
+          .map(wellFormed)
           .flatMap(lines)
           .map((line) => `${JSON.stringify(line)}\n`)
           .join(''),

@@ -2,6 +2,7 @@
 // Rates come from config and are not fetched live: a budget check must not depend on a rate service
 // being up, and a rate that moves between lease and settlement would make the two disagree.
 import { z } from 'zod';
+import { ExchangeRate } from '../domain/numbers.js';
 import { ConfigError, UnknownCurrencyError } from '../errors.js';
 import { describeIssues } from '../validation.js';
 
@@ -13,7 +14,7 @@ export const DEFAULT_CURRENCY_RATES: Readonly<Record<string, number>> = Object.f
 
 const Rates = z.record(
   z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CAD or USD'),
-  z.number().positive(),
+  ExchangeRate,
 );
 
 export class CurrencyConverter {

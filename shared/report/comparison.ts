@@ -15,8 +15,8 @@ import {
 export const BOOTSTRAP_RESAMPLES = 2000;
 const ALPHA = 0.05;
 
-/** What the report needs of an indexed attempt. */
-export type ReportAttempt = Pick<
+/** What the report needs of an indexed attempt, with what it cost (the ledger's, project currency). */
+export type ReportAttempt = { cost: number } & Pick<
   TrajectorySummary,
   | 'task_id'
   | 'created_at'
@@ -27,7 +27,6 @@ export type ReportAttempt = Pick<
   | 'resolved'
   | 'reward'
   | 'total_tokens'
-  | 'cost_usd'
   | 'execution_time_seconds'
   | 'group_id'
 >;
@@ -35,12 +34,11 @@ export type ReportAttempt = Pick<
 export interface ReportInput {
   projectId: string;
   currency: string;
-  ratePerUsd: number;
   query: ReportQuery;
   attempts: readonly ReportAttempt[];
 }
 
-export function buildReport({ projectId, currency, ratePerUsd, query, attempts }: ReportInput): Report {
+export function buildReport({ projectId, currency, query, attempts }: ReportInput): Report {
   const from = query.from ? new Date(query.from).toISOString() : null;
   const to = query.to ? new Date(query.to).toISOString() : null;
   const chosen = attempts.filter((a) => (!from || a.created_at >= from) && (!to || a.created_at < to));
@@ -62,12 +60,11 @@ export function buildReport({ projectId, currency, ratePerUsd, query, attempts }
       a.values.join('\u0000').localeCompare(b.values.join('\u0000')),
   );
   const rows = ordered.map((group) =>
-    rowOf(group.period, query.by, group.values, group.attempts, ratePerUsd, query.seed),
+    rowOf(group.period, query.by, group.values, group.attempts, query.seed),
   );
   return {
     project_id: projectId,
     currency,
-    rate_per_usd: ratePerUsd,
     by: query.by,
     period: query.period,
     from,
@@ -81,7 +78,7 @@ export function buildReport({ projectId, currency, ratePerUsd, query, attempts }
       `cost_per_success_ci: percentile bootstrap 95 % interval, ${BOOTSTRAP_RESAMPLES} resamples of the attempts, seeded (seed ${query.seed}); an upper bound of null means resamples without a success (unbounded).`,
       'pass_at_k: unbiased estimator of Chen et al. 2021, 1 - C(n-c,k)/C(n,k), averaged over sample groups (samples: n) with at least k samples; a sample counts as correct when any of its attempts succeeded.',
       `Significance: success rates by a two-sided two-proportion z-test (pooled), Holm-Bonferroni adjusted over every pair of rows in the same period, significant at adjusted p < ${ALPHA}; cost per success by non-overlapping bootstrap intervals (conservative, no further adjustment). With many rows, expect some differences that are not real: read the adjusted p-values.`,
-      `Costs are in ${currency}, converted from USD at ${ratePerUsd} per USD.`,
+      `Costs are the ledger's, in ${currency}: what was booked against each attempt (LLM spend, compute, purchases and their corrections), at the rate stored with each entry.`,
     ],
   };
 }
@@ -91,18 +88,17 @@ function rowOf(
   by: readonly ReportDimension[],
   values: readonly string[],
   attempts: readonly ReportAttempt[],
-  ratePerUsd: number,
   seed: number,
 ): ReportRow {
   const n = attempts.length;
   const successes = attempts.filter((a) => a.resolved).length;
-  const cost = sum(attempts.map((a) => a.cost_usd * ratePerUsd));
+  const cost = sum(attempts.map((a) => a.cost));
   const tokens = sum(attempts.map((a) => a.total_tokens));
   const wall = sum(attempts.map((a) => a.execution_time_seconds));
   const label = labelOf(period, values);
   const interval = bootstrapInterval(
     attempts,
-    (sample) => sum(sample.map((a) => a.cost_usd * ratePerUsd)) / sample.filter((a) => a.resolved).length,
+    (sample) => sum(sample.map((a) => a.cost)) / sample.filter((a) => a.resolved).length,
     { resamples: BOOTSTRAP_RESAMPLES, random: seededRandom(seed ^ hash(label)) },
   );
   const { passAt, groups } = passAtKOf(attempts);

@@ -5,6 +5,7 @@
 // of attempts, buried. Then a dispatch pass. Safe to run twice or at once.
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Capacity } from '../attempts/capacity.js';
+import { attemptDeadline } from '../attempts/deadline.js';
 import type { LostAttempts } from '../attempts/lost-attempts.js';
 import type { RetryPolicy } from '../attempts/retry-policy.js';
 import type { SystemEvent } from '../domain/events.js';
@@ -159,8 +160,7 @@ export class Sweeper {
 
   private async checkHeld(task: Task, report: SweepReport): Promise<void> {
     const now = this.deps.now();
-    const deadline = task.started_at ? Date.parse(task.started_at) + task.timeout_seconds * 1000 : Infinity;
-    if (now.getTime() > deadline) {
+    if (now.getTime() > attemptDeadline(task, now)) {
       const event = this.deps.publisher.build(
         'TaskCompleted',
         { task_id: task.id, attempt: task.attempt, result: { type: 'Timeout' } },
@@ -175,7 +175,7 @@ export class Sweeper {
           changes: {
             result: { type: 'Timeout' },
             lease_expires_at: null,
-            status_reason: `attempt ${task.attempt} ran past timeout_seconds (${task.timeout_seconds})`,
+            status_reason: `attempt ${task.attempt} ran past timeout_seconds (${task.timeout_seconds}, not counting ${Math.round(task.paused_seconds ?? 0)} s paused for budget)`,
           },
           event,
         },

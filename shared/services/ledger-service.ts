@@ -3,6 +3,8 @@
 // with the day's rate into the project's currency stored beside it. Every write is idempotent: its id
 // comes from an idempotency key, so a retry (an SQS redelivery, a client resending) books nothing twice.
 // P/L and the Beancount export are read from the same entries.
+
+import { contentHash } from '../canonical-json.js';
 import type { Principal } from '../domain/api-key.js';
 import { deterministicId, IdPrefix } from '../domain/ids.js';
 import {
@@ -19,7 +21,7 @@ import { roundMoney } from '../domain/numbers.js';
 import type { Project } from '../domain/project.js';
 import type { Task } from '../domain/task.js';
 import type { TrajectorySummary } from '../domain/trajectory-index.js';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { toBeancount } from '../ledger/beancount.js';
 import { pnlRows } from '../ledger/pnl.js';
 import type { Logger } from '../logger.js';
@@ -61,7 +63,12 @@ export interface EntryDraft {
   recorded_by: string;
   idempotency_key: string;
   details?: Record<string, unknown>;
+  /** The hash of the request a person sent: the same key with another body is a conflict. */
+  fingerprint?: string;
 }
+
+/** How far ahead of now an entry may say the money moved: a time zone, not the future. */
+const MAX_AHEAD_MS = 86_400_000;
 
 /** Rates are kept to ten decimals: 1.38 / 0.92 is 1.5, not 1.4999999999999998. */
 const roundRate = (rate: number) => Math.round(rate * 1e10) / 1e10;
@@ -77,12 +84,30 @@ export class LedgerService {
   ): Promise<{ entry: BookEntry; created: boolean }> {
     const request = parseOrThrow(ManualEntryRequest, input, { what: 'ledger entry' });
     const project = await this.project(projectId);
+    if (request.occurred_at && Date.parse(request.occurred_at) > this.deps.now().getTime() + MAX_AHEAD_MS) {
+      throw new ValidationError('Invalid ledger entry: occurred_at is in the future', {
+        details: [
+          { path: 'occurred_at', problem: 'must not be more than a day after now: book money once it moved' },
+        ],
+      });
+    }
     // Without a key, the entry's own content is its identity: the same revenue sent twice is booked once.
     const key =
       request.idempotency_key ??
       `manual:${JSON.stringify([request.kind, request.amount, request.currency, request.source, request.machine, request.task_id, request.evidence_url, request.note, request.applies_to, request.occurred_at])}`;
+    if (request.currency === project.currency && request.rate !== undefined && request.rate !== 1) {
+      throw new ValidationError(`Invalid ledger entry: rate: ${project.currency} into itself is 1`, {
+        details: [
+          {
+            path: 'rate',
+            problem: `must be 1 (or left out) for an entry in the project's own currency, ${project.currency}`,
+          },
+        ],
+      });
+    }
     const signed = request.kind === 'refund' ? -request.amount : request.amount;
-    return this.append({
+    const { idempotency_key: _, ...body } = request;
+    const booked = await this.append({
       project,
       kind: request.kind,
       appliesTo: request.applies_to,
@@ -97,11 +122,22 @@ export class LedgerService {
       occurred_at: request.occurred_at,
       recorded_by: caller.name,
       idempotency_key: key,
+      fingerprint: contentHash(body),
     });
+    if (booked.conflict) {
+      throw new ConflictError(
+        `Idempotency key ${key} already booked entry ${booked.entry.id} with a different body: send that body again, or use a new key`,
+        { details: [{ path: 'idempotency_key', problem: 'was used before with a different entry' }] },
+      );
+    }
+    return { entry: booked.entry, created: booked.created };
   }
 
-  /** Books an entry once per idempotency key; a repeat returns the entry booked first. */
-  async append(draft: EntryDraft): Promise<{ entry: BookEntry; created: boolean }> {
+  /**
+   * Books an entry once per idempotency key; a repeat returns the entry booked first. With a
+   * fingerprint (a person's request), a repeat whose fingerprint differs is flagged as a conflict.
+   */
+  async append(draft: EntryDraft): Promise<{ entry: BookEntry; created: boolean; conflict: boolean }> {
     const { project } = draft;
     const now = this.deps.now();
     const occurredAt = draft.occurred_at ? new Date(draft.occurred_at).toISOString() : now.toISOString();
@@ -133,7 +169,10 @@ export class LedgerService {
       idempotency_key: draft.idempotency_key,
       details: draft.details ?? {},
     };
-    return this.deps.ledger.append(entry);
+    const stored = await this.deps.ledger.append(entry, draft.fingerprint ?? null);
+    const conflict =
+      !stored.created && draft.fingerprint !== undefined && stored.fingerprint !== draft.fingerprint;
+    return { entry: stored.entry, created: stored.created, conflict };
   }
 
   /**
@@ -193,15 +232,7 @@ export class LedgerService {
     const query = parseOrThrow(PnlQuery, input, { what: 'query', prefix: 'query' });
     const project = await this.project(projectId);
     const range = normalRange(query);
-    // An entry booked while the project had another currency is counted at today's configured rate.
-    const entries = (await this.deps.ledger.all(projectId, range)).map((entry) =>
-      entry.project_currency === project.currency
-        ? entry
-        : {
-            ...entry,
-            project_amount: roundMoney(entry.amount * this.rateInto(entry.currency, project.currency)),
-          },
-    );
+    const entries = this.inCurrencyOf(project, await this.deps.ledger.all(projectId, range));
     const { rows, totals } = pnlRows(entries, query.group_by);
     return {
       project_id: project.id,
@@ -213,6 +244,22 @@ export class LedgerService {
       totals,
       entries: entries.filter((e) => e.column !== null).length,
     };
+  }
+
+  /**
+   * What each attempt cost, by `task_id#attempt`, in the project's currency: the sum of the entries
+   * booked against it that move a cost column (its LLM spend, its compute, purchases it asked for, and
+   * corrections of them). Reports read costs from here, so they and the P/L never disagree.
+   */
+  async attemptCosts(project: Project): Promise<Map<string, number>> {
+    const costs = new Map<string, number>();
+    for (const entry of this.inCurrencyOf(project, await this.deps.ledger.all(project.id))) {
+      if (entry.column === null || entry.column === 'revenue') continue;
+      if (entry.task_id === null || entry.attempt === null) continue;
+      const key = attemptKey(entry.task_id, entry.attempt);
+      costs.set(key, roundMoney((costs.get(key) ?? 0) + entry.project_amount));
+    }
+    return costs;
   }
 
   /** The books of one project, or of every project, as Beancount text. */
@@ -238,6 +285,24 @@ export class LedgerService {
     return this.deps.currencies.convert(this.deps.currencies.toUsd(1, currency), projectCurrency);
   }
 
+  /**
+   * An entry booked while the project had another currency is converted from what it was booked as
+   * (its project amount, in that currency, which a project's currency always has a configured rate
+   * for) at today's configured rate: its own currency may have had only the rate given with it.
+   */
+  private inCurrencyOf(project: Project, entries: BookEntry[]): BookEntry[] {
+    return entries.map((entry) =>
+      entry.project_currency === project.currency
+        ? entry
+        : {
+            ...entry,
+            project_amount: roundMoney(
+              entry.project_amount * this.rateInto(entry.project_currency, project.currency),
+            ),
+          },
+    );
+  }
+
   private async project(id: string): Promise<Project> {
     const project = await this.deps.projects.get(id);
     if (!project) throw new NotFoundError(`No project with id ${id}`);
@@ -245,17 +310,18 @@ export class LedgerService {
   }
 }
 
-/** Range bounds as stored (toISOString), so `...Z` and `....000Z` compare as the same instant. */
+/**
+ * Range bounds as stored (toISOString), so `...Z` and `....000Z` compare as the same instant (the
+ * query's schema has refused a reversed range).
+ */
 function normalRange(query: { from?: string; to?: string; kind?: BookEntry['kind'] }) {
   const from = query.from ? new Date(query.from).toISOString() : undefined;
   const to = query.to ? new Date(query.to).toISOString() : undefined;
-  if (from && to && from > to) {
-    throw new ValidationError('Invalid query: from is after to', {
-      details: [{ path: 'query.from', problem: 'must not be after to' }],
-    });
-  }
   return { from, to, kind: query.kind };
 }
+
+/** How attempt costs are keyed: the attempt's task and number. */
+export const attemptKey = (taskId: string, attempt: number): string => `${taskId}#${attempt}`;
 
 /** The provider of a model as routes name them (`openrouter/...`, `anthropic/...`); else the model. */
 function providerOf(model: string): string {

@@ -385,10 +385,20 @@ export class SpendService {
         headers: { 'content-type': 'application/json', 'idempotency-key': request.id },
         body: JSON.stringify(order),
         signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+        // The order goes where the policy says, nowhere else: a redirect is a failed delivery.
+        redirect: 'manual',
       });
+      await response.body?.cancel();
+      const redirected = response.status >= 300 && response.status < 400;
       outcome = response.ok
         ? { delivery: 'webhook', status: 'sent', detail: `HTTP ${response.status}` }
-        : { delivery: 'webhook', status: 'failed', detail: `HTTP ${response.status}` };
+        : {
+            delivery: 'webhook',
+            status: 'failed',
+            detail: redirected
+              ? `HTTP ${response.status}: a redirect (to ${response.headers.get('location') ?? 'nowhere'}), not followed`
+              : `HTTP ${response.status}`,
+          };
     } catch (error) {
       outcome = { delivery: 'webhook', status: 'failed', detail: (error as Error).message };
     }
@@ -413,6 +423,22 @@ export class SpendService {
         throw new ValidationError('task_key must be the task key of a running attempt', {
           details: [{ path: 'task_key', problem: `is a ${identity.kind} key` }],
         });
+      }
+      // The key says who asks; a body that names someone else is refused, never booked to either.
+      const crossed = [
+        { path: 'project_id', named: body.project_id, actual: identity.project_id },
+        { path: 'task_id', named: body.task_id, actual: identity.task_id },
+      ].filter((field) => field.named !== undefined && field.named !== field.actual);
+      if (crossed.length > 0) {
+        throw new ValidationError(
+          `The task key is of ${crossed[0]!.path} ${crossed[0]!.actual}, not ${crossed[0]!.named}: leave ${crossed[0]!.path} out, or name the key's own`,
+          {
+            details: crossed.map((field) => ({
+              path: field.path,
+              problem: `is not the task key's (${field.actual})`,
+            })),
+          },
+        );
       }
       return {
         project_id: identity.project_id,

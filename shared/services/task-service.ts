@@ -131,6 +131,7 @@ export class TaskService {
       resume_from: options.resumeFrom ?? null,
       last_checkpoint: null,
       budget_pause: null,
+      paused_seconds: 0,
     };
     const [head, ...rest] = samplesOf(first);
     const submitted = await this.submitOne(head!, fingerprint);

@@ -21,29 +21,49 @@ export class LedgerRepository {
     private readonly table: string,
   ) {}
 
-  /** Writes the entry unless one with its id exists; returns what is stored and whether it was new. */
-  async append(entry: BookEntry): Promise<{ entry: BookEntry; created: boolean }> {
+  /**
+   * Writes the entry unless one with its id exists; returns what is stored, whether it was new, and
+   * the fingerprint of the request that booked it (kept beside the entry, not part of it).
+   */
+  async append(
+    entry: BookEntry,
+    fingerprint: string | null = null,
+  ): Promise<{ entry: BookEntry; created: boolean; fingerprint: string | null }> {
     try {
       await this.db.send(
         new PutCommand({
           TableName: this.table,
-          Item: { ...entry, at_key: `${entry.occurred_at}#${entry.id}` },
+          Item: {
+            ...entry,
+            at_key: `${entry.occurred_at}#${entry.id}`,
+            ...(fingerprint ? { fingerprint } : {}),
+          },
           ConditionExpression: 'attribute_not_exists(id)',
         }),
       );
-      return { entry, created: true };
+      return { entry, created: true, fingerprint };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      const stored = await this.get(entry.project_id, entry.id);
-      return { entry: stored ?? entry, created: false };
+      const stored = await this.item(entry.project_id, entry.id);
+      if (!stored) return { entry, created: false, fingerprint: null };
+      return {
+        entry: entryOf(stored),
+        created: false,
+        fingerprint: typeof stored.fingerprint === 'string' ? stored.fingerprint : null,
+      };
     }
   }
 
   async get(projectId: string, id: string): Promise<BookEntry | null> {
+    const item = await this.item(projectId, id);
+    return item ? entryOf(item) : null;
+  }
+
+  private async item(projectId: string, id: string): Promise<Item | null> {
     const out = await this.db.send(
       new GetCommand({ TableName: this.table, Key: { project_id: projectId, id }, ConsistentRead: true }),
     );
-    return out.Item ? entryOf(out.Item) : null;
+    return out.Item ?? null;
   }
 
   /** A page of the project's entries in `range`, in the order the money moved. */
@@ -94,6 +114,6 @@ export class LedgerRepository {
   }
 }
 
-function entryOf({ at_key: _, ...entry }: Item): BookEntry {
+function entryOf({ at_key: _, fingerprint: __, ...entry }: Item): BookEntry {
   return entry as BookEntry;
 }

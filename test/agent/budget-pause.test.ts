@@ -107,6 +107,41 @@ describe('a project that pauses when its budget runs out', () => {
     }
   }, 90_000);
 
+  it("does not let the attempt's timeout tick while it waits for a grant: a grant after the timeout still finishes it", async () => {
+    const upstream = await startScriptedUpstream(
+      oneCallPerTurn(WRITE_AND_FINISH, { prompt_tokens: 5000, completion_tokens: 50 }),
+    );
+    try {
+      const id = await project('pause-past-timeout', {
+        budget_limit: 0.018,
+        on_budget_exhausted: 'pause',
+        max_pause_seconds: 600,
+      });
+      await startAgent({ config: { scaffolds: ['minimal'], gateway: gateway(upstream.url) } });
+      const task = await submit({
+        project_id: id,
+        scaffold: 'minimal',
+        model_preferences: { preferred: ['coder'] },
+        confidence_threshold: 0.5,
+        timeout_seconds: 10,
+      });
+      await waitFor(task.id, paused);
+      // Longer paused than the whole timeout (the node's deadline and the sweep both had their chance).
+      await new Promise((resolve) => setTimeout(resolve, 13_000));
+      const waiting = await dev.plane.tasks.get(task.id);
+      expect(waiting.status).toBe('running');
+      expect(waiting.budget_pause).not.toBeNull();
+      expect((await grant(id, { amount: 0.05 })).status).toBe(201);
+      const done = await finished(task.id, 60);
+      expect(done.status).toBe('succeeded');
+      expect(done.result).toMatchObject({ type: 'Success' });
+      expect(done.paused_seconds).toBeGreaterThanOrEqual(13);
+      expect(upstream.calls).toHaveLength(2);
+    } finally {
+      await upstream.close();
+    }
+  }, 90_000);
+
   it('keeps an openai SDK stream (default timeouts) open while paused, and streams the answer after a grant', async () => {
     const upstream = await startScriptedUpstream(() => ({
       text: 'echo "Hello, autovibe!"',

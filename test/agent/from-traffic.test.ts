@@ -4,6 +4,8 @@ import { stepsFromTraffic, withFileChanges } from '../../gpu-node-agent/trajecto
 import { toAtif, trajectoryRecord } from '../../gpu-node-agent/trajectory/record.js';
 import type { TrafficRecord } from '../../shared/domain/traffic.js';
 import { Transition } from '../../shared/domain/trajectory.js';
+import { chatMessagesOf } from '../../shared/export/conversation.js';
+import { SHARD_FORMATS } from '../../shared/export/formats.js';
 import { loggedRequests, rebuiltRequests } from '../helpers/request-rebuild.js';
 
 const TOOLS = [{ name: 'Bash', input_schema: {} }];
@@ -205,6 +207,79 @@ describe('a CLI agent’s steps rebuilt from its traffic', () => {
     ]);
     // The second action of a turn carries no spending: the turn's is booked on its first.
     expect(steps[1]!.info).toMatchObject({ prompt_tokens: 0, cost_usd: 0, extra: { no_result: true } });
+    // Arguments as the model wrote them: parsed where they parse, the text kept where JSON would not give it back.
+    expect(steps.map((s) => [s.action.tool_args, s.action.tool_args_raw])).toEqual([
+      [{ cmd: 'ls' }, null],
+      [null, '*** Begin Patch'],
+      [null, null],
+    ]);
+  });
+
+  it('keeps the arguments text the model wrote, spacing, key order and broken JSON included, in ATIF and every conversation export', () => {
+    // The last: half an emoji, escaped; parsed it is a string no UTF-8 export can hold.
+    const written = [
+      '{ "cmd" : "ls",\n "workdir": "." }',
+      '{"cmd": "cat README.md"',
+      '{"cmd":"pwd"}',
+      '{"cmd":"\\ud83d"}',
+    ];
+    const steps = stepsFromTraffic([
+      record({
+        protocol: 'chat',
+        request: { model: 'coder', tools: [{ type: 'function', function: { name: 'exec' } }], messages: [] },
+        response: {
+          choices: [
+            {
+              message: {
+                content: null,
+                tool_calls: written.map((args, i) => ({
+                  id: `c${i}`,
+                  function: { name: 'exec', arguments: args },
+                })),
+              },
+            },
+          ],
+        },
+      }),
+    ]);
+    const transitions = steps.map((step, i) =>
+      Transition.parse({ ...step, step_number: i + 1, timestamp: step.timestamp ?? TIMES[0] }),
+    );
+    const now = new Date(TIMES[0]!);
+    const atif = toAtif(
+      trajectoryRecord({
+        task: { id: 'tsk_1', project_id: 'default' },
+        attempt: 1,
+        scaffold: 'cli',
+        route: 'coder',
+        upstreamModel: 'coder-small',
+        seed: 1,
+        transitions,
+        result: { type: 'Success', reward: 1 },
+        reward: {
+          total: 1,
+          parts: { test_pass: 1, compilation: null, progress: null, efficiency: null, code_quality: null },
+        },
+        verificationPassed: true,
+        startedAt: now,
+        endedAt: now,
+      }),
+      'go',
+      '1.2.3',
+    );
+    const calls = atif.steps.flatMap((s) => s.tool_calls ?? []);
+    // Harbor's ToolCall: `arguments` always an object; the text in `extra` where it differs.
+    expect(calls.map((c) => [c.arguments, c.extra?.raw_arguments ?? null])).toEqual([
+      [{ cmd: 'ls', workdir: '.' }, written[0]],
+      [{}, written[1]],
+      [{ cmd: 'pwd' }, null],
+      [{ cmd: '\ud83d' }, written[3]],
+    ]);
+    expect(transitions[1]!.action.content).toBe(written[1]);
+    const row = { summary: { id: 'x', reward_parts: {} } as never, atif, diversity: null };
+    const sft = JSON.parse(Buffer.from(SHARD_FORMATS.sft.write([row])).toString('utf8'));
+    expect(sft.messages[0].tool_calls.map((c: any) => c.function.arguments)).toEqual(written);
+    expect(chatMessagesOf(atif)[0]!.tool_calls!.map((c) => c.function.arguments)).toEqual(written);
   });
 });
 

@@ -108,15 +108,26 @@ describe('the books', () => {
       project_currency: 'CAD',
       project_amount: 150,
     });
-    const again = await book(id, {
+    const first = {
       kind: 'revenue',
       amount: 100,
       currency: 'EUR',
       source: 'bounty programme',
+      machine: 'minimal x gpt-4o-mini',
+      evidence_url: 'https://example.com/payout/1',
       idempotency_key: 'payout-1',
-    });
+    };
+    // The same body again (keys in another order): the first entry, nothing booked twice.
+    const again = await book(id, Object.fromEntries(Object.entries(first).reverse()));
     expect(again.status).toBe(200);
-    expect(again.body.id).toBe(revenue.body.id);
+    expect(again.body).toEqual(revenue.body);
+    // The same key with a different body is a mistake to say, not a silent answer with the old entry.
+    for (const changed of [{ amount: 1000 }, { machine: undefined }, { currency: 'USD' }]) {
+      const conflict = await book(id, { ...first, ...changed });
+      expect(conflict.status, JSON.stringify(changed)).toBe(409);
+      expect(conflict.body.error.details[0].path).toBe('idempotency_key');
+    }
+    expect((await entries(id)).filter((e) => e.idempotency_key === 'payout-1')).toHaveLength(1);
 
     const refund = await book(id, { kind: 'refund', amount: 10, currency: 'CAD', source: 'customer refund' });
     expect(refund.body).toMatchObject({ amount: -10, column: 'revenue', project_amount: -10 });
@@ -136,18 +147,48 @@ describe('the books', () => {
       await book(id, { kind: 'purchase', amount: 1, currency: 'CAD', source: 'x' }),
       await book(id, { kind: 'revenue', amount: 1, currency: 'CAD' }),
     ];
-    expect(refused.map((r) => r.status)).toEqual([400, 422, 400, 400]);
+    // Rates with no sane meaning, and times the money cannot have moved at.
+    const at = (occurred_at: string) =>
+      book(id, { kind: 'revenue', amount: 1, currency: 'CAD', source: 'x', occurred_at });
+    const rated = (rate: number) =>
+      book(id, { kind: 'revenue', amount: 1000, currency: 'JPY', source: 'x', rate });
+    refused.push(
+      await rated(0),
+      await rated(-1),
+      await rated(1e-300),
+      await rated(1e-7),
+      await rated(1e7),
+      await at('1969-12-31T23:59:59Z'),
+      await at('0001-01-01T00:00:00Z'),
+      await at('9999-12-31T23:59:59Z'),
+      await at('2026-11-04T10:00:00Z'), // two days after now
+      await at('2026-02-30T00:00:00Z'),
+      await at('yesterday'),
+    );
+    expect(refused.map((r) => r.status)).toEqual([
+      400, 422, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400,
+    ]);
     expect(refused.map((r) => r.body.error.details[0].path)).toEqual([
       'amount',
       'currency',
       'kind',
       'source',
+      ...Array(5).fill('rate'),
+      ...Array(6).fill('occurred_at'),
     ]);
     expect(await entries(id)).toEqual(before);
 
     // A currency without a configured rate is booked at the rate the bank gave, which is stored.
     const yen = await book(id, { kind: 'revenue', amount: 1000, currency: 'JPY', source: 'x', rate: 0.0091 });
     expect(yen.body).toMatchObject({ rate: 0.0091, project_amount: 9.1 });
+    // A rate between the project's currency and itself is 1: any other would scale the totals.
+    const selfRated = await book(id, { kind: 'revenue', amount: 10, currency: 'CAD', source: 'x', rate: 5 });
+    expect(selfRated.status).toBe(400);
+    expect(selfRated.body.error.details[0].path).toBe('rate');
+    const one = await book(id, { kind: 'revenue', amount: 10, currency: 'CAD', source: 'x', rate: 1 });
+    expect(one.body).toMatchObject({ rate: 1, project_amount: 10 });
+    // A day ahead is still a time zone away, not the future.
+    expect((await at('2026-11-03T09:00:00Z')).status).toBe(201);
   });
 
   it("books each attempt's LLM spend and compute once, however often it is indexed", async () => {
@@ -179,8 +220,8 @@ describe('the books', () => {
     const days = [
       '2026-10-26T09:00:00Z',
       '2026-10-30T12:00:00Z',
-      '2026-11-02T08:00:00Z',
-      '2026-11-03T20:00:00Z',
+      '2026-11-01T08:00:00Z',
+      '2026-11-02T09:00:00Z',
     ];
     const kinds = [
       { kind: 'revenue', amount: 40, currency: 'USD', machine: 'minimal x a' },
@@ -220,8 +261,8 @@ describe('the books', () => {
     expect((await pnl(id, 'group_by=day')).rows.map((r: any) => r.key)).toEqual([
       '2026-10-26',
       '2026-10-30',
+      '2026-11-01',
       '2026-11-02',
-      '2026-11-03',
     ]);
     expect((await pnl(id, 'group_by=week')).rows.map((r: any) => r.key)).toEqual(['2026-W44', '2026-W45']);
     expect((await pnl(id, 'group_by=machine')).rows.map((r: any) => r.key)).toEqual([
@@ -230,7 +271,7 @@ describe('the books', () => {
       'unattributed',
     ]);
     // A range takes only the entries in it; ROI is net over costs.
-    const lastDay = await pnl(id, 'group_by=project&from=2026-11-03T00:00:00Z&to=2026-11-03T23:59:59Z');
+    const lastDay = await pnl(id, 'group_by=project&from=2026-11-02T00:00:00Z&to=2026-11-02T23:59:59Z');
     expect(lastDay.entries).toBe(kinds.length);
     const costs = lastDay.totals.llm_spend + lastDay.totals.compute + lastDay.totals.purchases;
     expect(lastDay.totals.roi).toBeCloseTo(lastDay.totals.net / costs, 9);
@@ -320,5 +361,66 @@ describe('the books', () => {
       (error) => error.code as number,
     );
     expect(failed).not.toBe(0);
+  });
+});
+
+describe('reports read their costs from the ledger', () => {
+  it("the comparison report's costs are the ledger's (LLM spend and compute of each attempt)", async () => {
+    const id = await project('report-costs');
+    await indexedAttempt(node, id, 1);
+    await indexedAttempt(node, id, 0);
+    const booked = await entries(id);
+    const ledgerCost =
+      Math.round(
+        booked
+          .filter((e) => e.column !== null && e.column !== 'revenue')
+          .reduce((s, e) => s + e.project_amount, 0) * 1e9,
+      ) / 1e9;
+    expect(booked.some((e) => e.kind === 'compute' && e.amount > 0)).toBe(true);
+    const report = await call(t.app, 'GET', `/api/v1/projects/${id}/report?by=scaffold`, {
+      key: t.keys.user,
+    });
+    expect(report.status, JSON.stringify(report.body)).toBe(200);
+    expect(report.body.rows).toHaveLength(1);
+    expect(report.body.rows[0].cost).toBeCloseTo(ledgerCost, 9);
+    // The P/L of the same project says the same.
+    const books = await pnl(id, 'group_by=project');
+    expect(books.totals.llm_spend + books.totals.compute).toBeCloseTo(ledgerCost, 9);
+  });
+
+  it('refuses a reversed range with a 400 naming the fields, on every report', async () => {
+    const id = await project('reversed-range');
+    for (const path of [
+      `/api/v1/projects/${id}/report?from=2026-11-03&to=2026-11-01`,
+      `/api/v1/projects/${id}/pnl?from=2026-11-03T00:00:00Z&to=2026-11-01T00:00:00Z`,
+      `/api/v1/projects/${id}/ledger?from=2026-11-03T00:00:00Z&to=2026-11-01T00:00:00Z`,
+    ]) {
+      const answer = await call(t.app, 'GET', path, { key: t.keys.user });
+      expect(answer.status, path).toBe(400);
+      expect(answer.body.error.details.map((d: { path: string }) => d.path)).toContain('query.from');
+      expect(answer.body.error.message).toMatch(/from.*to/);
+    }
+  });
+});
+
+describe('a project that changes its currency', () => {
+  it('keeps its P/L and report readable: entries are converted from the currency they were booked into', async () => {
+    const id = await project('moves-currency');
+    const yen = await book(id, { kind: 'revenue', amount: 1000, currency: 'JPY', source: 'x', rate: 0.0091 });
+    expect(yen.body).toMatchObject({ project_amount: 9.1, project_currency: 'CAD' });
+    const patched = await call(t.app, 'PATCH', `/api/v1/projects/${id}`, {
+      key: t.keys.admin,
+      body: { currency: 'USD' },
+    });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    const answer = await call(t.app, 'GET', `/api/v1/projects/${id}/pnl?group_by=project`, {
+      key: t.keys.user,
+    });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    expect(answer.body.currency).toBe('USD');
+    // 9.1 CAD at 1.38 CAD per USD.
+    expect(answer.body.totals.revenue).toBeCloseTo(9.1 / 1.38, 9);
+    const report = await call(t.app, 'GET', `/api/v1/projects/${id}/report`, { key: t.keys.user });
+    expect(report.status, JSON.stringify(report.body)).toBe(200);
   });
 });

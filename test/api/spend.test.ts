@@ -6,7 +6,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startTestPlane, type TestPlane } from '../helpers/stack.js';
+import { SimulatedNode } from '../helpers/node.js';
+import { call, startTestPlane, type TestPlane, taskSpec } from '../helpers/stack.js';
 
 let t: TestPlane;
 let now = new Date('2026-11-02T10:00:00Z');
@@ -252,6 +253,86 @@ describe('approvals', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('takes only http(s) webhooks, and a redirect is a failed delivery, recorded, never followed', async () => {
+    const id = await project('webhook-edges', POLICY);
+    for (const webhook_url of ['file:///etc/passwd', 'ftp://example.com/orders', 'gopher://example.com/']) {
+      const put = await call(t.app, 'PUT', `/api/v1/projects/${id}/spend-policy`, {
+        key: t.keys.admin,
+        body: { ...POLICY, webhook_url },
+      });
+      expect(put.status, webhook_url).toBe(400);
+      expect(put.body.error.details[0].path).toBe('webhook_url');
+    }
+    const hits: string[] = [];
+    const server: Server = createServer((req, res) => {
+      hits.push(req.url!);
+      req.resume();
+      if (req.url === '/orders') res.writeHead(307, { location: '/elsewhere' }).end();
+      else res.writeHead(200).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`;
+      const put = await call(t.app, 'PUT', `/api/v1/projects/${id}/spend-policy`, {
+        key: t.keys.admin,
+        body: { ...POLICY, webhook_url: url },
+      });
+      expect(put.status).toBe(200);
+      const asked = await ask(id, { amount: 25 });
+      const approved = await decide(asked.body.id, 'approve');
+      expect(approved.body.status).toBe('approved');
+      expect(approved.body.purchase_order).toMatchObject({ delivery: 'webhook', status: 'failed' });
+      expect(approved.body.purchase_order.detail).toContain('307');
+      expect(hits).toEqual(['/orders']);
+      const stored = await call(t.app, 'GET', `/api/v1/spend-requests/${asked.body.id}`, {
+        key: t.keys.user,
+      });
+      expect(stored.body.purchase_order).toEqual(approved.body.purchase_order);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('refuses a task key of one project naming another: nothing is booked against either', async () => {
+    const mine = await project('key-owner', { ...POLICY, auto_approve_below: 100 });
+    const theirs = await project('key-victim', { ...POLICY, auto_approve_below: 100 });
+    const node = await SimulatedNode.register(t, 'spender', {});
+    const submitted = await call(t.app, 'POST', '/api/v1/tasks', {
+      key: t.keys.user,
+      body: taskSpec({ project_id: mine }),
+    });
+    expect(submitted.status).toBe(201);
+    const [delivery] = await node.receive();
+    const claim = await node.claim(delivery!.task_id);
+    expect(claim.status).toBe(200);
+    const body = {
+      item: 'x',
+      vendor: 'y',
+      amount: 1,
+      currency: 'CAD',
+      category: 'data',
+      reason: 'z',
+      task_key: claim.body.gateway_key,
+    };
+    for (const naming of [{ project_id: theirs }, { task_id: 'tsk_00000000000000000000000000' }]) {
+      const crossed = await call(t.app, 'POST', '/api/v1/spend-requests', {
+        key: node.key,
+        body: { ...body, ...naming },
+      });
+      expect(crossed.status, JSON.stringify(crossed.body)).toBe(400);
+      expect(crossed.body.error.details[0].path).toBe(Object.keys(naming)[0]);
+    }
+    expect(await books(theirs)).toHaveLength(0);
+    expect(await books(mine)).toHaveLength(0);
+    // Naming its own project (or nothing) is fine.
+    const own = await call(t.app, 'POST', '/api/v1/spend-requests', {
+      key: node.key,
+      body: { ...body, project_id: mine, task_id: delivery!.task_id },
+    });
+    expect(own.status, JSON.stringify(own.body)).toBe(201);
+    expect(own.body).toMatchObject({ project_id: mine, task_id: delivery!.task_id, status: 'approved' });
   });
 
   it('refuses bad input naming the field, and a node key without a task key', async () => {

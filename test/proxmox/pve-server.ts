@@ -332,6 +332,9 @@ export class PveTestServer {
             throw new Error(failure);
           }
           await (full ? fullCopy(vm.disk, clone.disk) : overlay(vm.disk, clone.disk));
+          // PVE writes the description with the rest of the new config when the clone task ends.
+          const description = one('description');
+          if (description !== undefined) clone.config.description = description;
           delete clone.config.lock;
         } catch (error) {
           this.vms.delete(newid);
@@ -348,15 +351,19 @@ export class PveTestServer {
     }
     if (sub === '/config' && method === 'PUT') {
       this.check(token, where, 'VM.Config.Options');
-      if (vm.config.lock) throw new PveError(500, `VM is locked (${vm.config.lock})`);
-      for (const key of ['cores', 'memory', 'tags', 'description', 'net0', 'name', 'agent']) {
-        const value = one(key);
-        if (value === undefined) continue;
-        if (key === 'cores' || key === 'memory')
-          this.check(token, where, key === 'cores' ? 'VM.Config.CPU' : 'VM.Config.Memory');
-        if (key === 'net0') this.check(token, where, 'VM.Config.Network');
-        vm.config[key] = key === 'cores' || key === 'memory' ? Number(value) : value;
-      }
+      // As PVE's update_vm: the config lock first (a timeout when another operation holds it), then
+      // a refusal when the VM is in a locked state (a clone, a backup).
+      await this.withLock(vmid, async () => {
+        if (vm.config.lock) throw new PveError(500, `VM is locked (${vm.config.lock})`);
+        for (const key of ['cores', 'memory', 'tags', 'description', 'net0', 'name', 'agent']) {
+          const value = one(key);
+          if (value === undefined) continue;
+          if (key === 'cores' || key === 'memory')
+            this.check(token, where, key === 'cores' ? 'VM.Config.CPU' : 'VM.Config.Memory');
+          if (key === 'net0') this.check(token, where, 'VM.Config.Network');
+          vm.config[key] = key === 'cores' || key === 'memory' ? Number(value) : value;
+        }
+      });
       return null;
     }
     if (sub === '/firewall/rules' && method === 'POST') {

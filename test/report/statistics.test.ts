@@ -104,7 +104,7 @@ function attempt(overrides: Partial<ReportAttempt>): ReportAttempt {
     resolved: false,
     reward: 0,
     total_tokens: 100,
-    cost_usd: 0.5,
+    cost: 0.69,
     execution_time_seconds: 10,
     group_id: null,
     ...overrides,
@@ -114,7 +114,7 @@ function attempt(overrides: Partial<ReportAttempt>): ReportAttempt {
 const QUERY: ReportQuery = { by: ['scaffold', 'model'], period: 'all', seed: 1 };
 
 describe('the report', () => {
-  // Model a: 8 of 10 attempts succeed, each costs 0.50 USD; model b: 2 of 10, each 0.50 USD.
+  // Model a: 8 of 10 attempts succeed, each booked at 0.69 CAD (0.50 USD); model b: 2 of 10, the same.
   const attempts = [
     ...Array.from({ length: 10 }, (_, i) => attempt({ model: 'a', resolved: i < 8, reward: i < 8 ? 1 : 0 })),
     ...Array.from({ length: 10 }, (_, i) =>
@@ -123,9 +123,9 @@ describe('the report', () => {
   ];
 
   it('computes every figure of a row as worked out by hand', () => {
-    const report = buildReport({ projectId: 'p', currency: 'CAD', ratePerUsd: 1.38, query: QUERY, attempts });
+    const report = buildReport({ projectId: 'p', currency: 'CAD', query: QUERY, attempts });
     const [a, b] = report.rows;
-    // a: 10 attempts x 0.50 USD x 1.38 = 6.90 CAD, 8 successes: 0.8625 CAD per success
+    // a: 10 attempts x 0.69 CAD = 6.90 CAD, 8 successes: 0.8625 CAD per success
     expect(a).toMatchObject({
       scaffold: 'minimal',
       model: 'a',
@@ -153,7 +153,7 @@ describe('the report', () => {
   });
 
   it('says which differences are significant and by which test', () => {
-    const report = buildReport({ projectId: 'p', currency: 'CAD', ratePerUsd: 1.38, query: QUERY, attempts });
+    const report = buildReport({ projectId: 'p', currency: 'CAD', query: QUERY, attempts });
     const success = report.comparisons.find((c) => c.metric === 'success_rate')!;
     // pooled 10/20 = 0.5; se = sqrt(0.25 * 0.2) = 0.2236068; z = 0.6 / 0.2236068 = 2.6832816,
     // p = 2 * (1 - Phi(2.6833)) = 0.0072903; one pair, so Holm leaves it as is.
@@ -163,9 +163,7 @@ describe('the report', () => {
     expect(success.p_adjusted).toBe(success.p_value);
     expect(report.notes.join(' ')).toContain('Holm-Bonferroni');
     // Same seed, same report; the Markdown names the significant difference, the CSV has a line a row.
-    expect(
-      buildReport({ projectId: 'p', currency: 'CAD', ratePerUsd: 1.38, query: QUERY, attempts }),
-    ).toEqual(report);
+    expect(buildReport({ projectId: 'p', currency: 'CAD', query: QUERY, attempts })).toEqual(report);
     expect(reportMarkdown(report)).toContain('success_rate: minimal x a vs minimal x b');
     const csv = reportCsv(report).trim().split('\n');
     expect(csv).toHaveLength(3);
@@ -193,7 +191,6 @@ describe('the report', () => {
     const all = buildReport({
       projectId: 'p',
       currency: 'USD',
-      ratePerUsd: 1,
       query: QUERY,
       attempts: grouped,
     });
@@ -202,7 +199,6 @@ describe('the report', () => {
     const weekly = buildReport({
       projectId: 'p',
       currency: 'USD',
-      ratePerUsd: 1,
       query: { ...QUERY, period: 'week' },
       attempts: grouped,
     });
@@ -215,7 +211,6 @@ describe('the report', () => {
     const windowed = buildReport({
       projectId: 'p',
       currency: 'USD',
-      ratePerUsd: 1,
       query: { ...QUERY, to: '2026-11-09' },
       attempts: grouped,
     });

@@ -541,6 +541,43 @@ describe('failures', () => {
     expect((await t.internals.repositories.nodes.get(node.id))!.assigned).not.toContain(id);
     await retire(node);
   });
+
+  it('does not count the time an attempt waits for a budget grant against its timeout_seconds', async () => {
+    const project = await newProject();
+    const node = await register('paused', { slots: 1 });
+    const id = await submit(project, { timeout_seconds: 100 });
+    await dispatch();
+    const held = await node.takeOne();
+    clock.advance(60);
+    const since = clock.now().toISOString();
+    const until = new Date(clock.now().getTime() + 3_600_000).toISOString();
+    const paused = { ...held, budget_pause: { state: 'paused' as const, since, until } };
+    expect((await node.heartbeat([paused])).body.stop).toEqual([]);
+    // Twenty minutes paused: far past the 100 s, and the sweep leaves it alone.
+    for (let i = 0; i < 40; i++) {
+      clock.advance(30);
+      expect((await node.heartbeat([held])).body.stop).toEqual([]);
+      await sweep();
+    }
+    expect(await status(id)).toBe('running');
+    // A person grants; the pause ends (reported twice: counted once) after 1200 s.
+    const resumed = { ...held, budget_pause: { state: 'resumed' as const, since, until } };
+    expect((await node.heartbeat([resumed])).body.stop).toEqual([]);
+    expect((await node.heartbeat([resumed])).body.stop).toEqual([]);
+    expect(await t.plane.tasks.get(id)).toMatchObject({ budget_pause: null, paused_seconds: 1200 });
+    // 60 s used before the pause: 40 s are left after it.
+    clock.advance(30);
+    await sweep();
+    expect(await status(id)).toBe('running');
+    clock.advance(15);
+    await node.heartbeat([held]);
+    await sweep();
+    expect(await t.plane.tasks.get(id)).toMatchObject({
+      status: 'timed_out',
+      status_reason: 'attempt 1 ran past timeout_seconds (100, not counting 1200 s paused for budget)',
+    });
+    await retire(node);
+  });
 });
 
 describe('heartbeats', () => {

@@ -85,8 +85,9 @@ export function cliAgent(recipe: CliAgentRecipe, installer: AgentInstaller): Age
       let out: Awaited<ReturnType<typeof sandbox.exec>>;
       try {
         log(`${recipe.name}: running ${what}`);
+        // No timeout of its own: the attempt's deadline aborts `signal`, and that deadline stops while
+        // the agent's model calls wait for a budget grant (a fixed exec timeout would kill it mid-pause).
         out = await sandbox.exec(runScript(recipe, installDir, runContext), {
-          timeoutSeconds: task.timeout_seconds,
           outputLimitBytes: OUTPUT_KEPT_BYTES,
           signal,
         });

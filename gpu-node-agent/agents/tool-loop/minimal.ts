@@ -7,9 +7,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpendRequest } from '../../../shared/domain/spend.js';
 import type { Task } from '../../../shared/domain/task.js';
+import { toolArgsOf } from '../../../shared/domain/tool-args.js';
 import { SPEND_REQUESTS_PATH } from '../../gateway/http/spend-requests.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
-import { cutMiddle } from '../../trajectory/observation.js';
+import { cutMiddle, headOf } from '../../trajectory/observation.js';
 import { fileStateOf } from '../../verification/workspace-diff.js';
 import type { ChatMessage, ToolSpec } from '../chat.js';
 import type { ModelTurn } from '../model-client.js';
@@ -164,6 +165,7 @@ export class MinimalToolLoop implements ToolLoop {
             content: message.content ?? '',
             tool_name: null,
             tool_args: null,
+            tool_args_raw: null,
             tool_call_id: null,
             reasoning: message.reasoning_content ?? null,
           },
@@ -195,22 +197,22 @@ export class MinimalToolLoop implements ToolLoop {
 
   private async act(name: string, rawArgs: string, signal: AbortSignal): Promise<StepResult> {
     const actionType = ACTION_TYPES[name as keyof typeof ACTION_TYPES] ?? 'tool_call';
-    let args: Record<string, unknown> = {};
-    const base = (content: string, toolArgs: unknown) => ({
+    // The step keeps the arguments as the model wrote them, whether or not they are usable.
+    const written = toolArgsOf(rawArgs);
+    const base = (content: string) => ({
       action_type: actionType,
       content,
       tool_name: name,
-      tool_args: toolArgs,
+      ...written,
       tool_call_id: null,
       reasoning: null,
     });
     try {
-      args = parseArgs(rawArgs);
-      return await this.run(name, args, signal, (content) => base(content, args));
+      return await this.run(name, parseArgs(rawArgs), signal, base);
     } catch (error) {
       if (!(error instanceof ToolError)) throw error;
       return {
-        action: base(rawArgs, args),
+        action: base(rawArgs),
         observation: { content: `Error: ${error.message}`, exit_code: null, truncated: false },
         reward: 0,
         done: false,
@@ -384,7 +386,7 @@ function parseArgs(raw: string): Record<string, unknown> {
   } catch {
     // Reported below.
   }
-  throw new ToolError(`the arguments are not a JSON object: ${raw.slice(0, 200)}`);
+  throw new ToolError(`the arguments are not a JSON object: ${headOf(raw, 200)}`);
 }
 
 function text(args: Record<string, unknown>, field: string): string {

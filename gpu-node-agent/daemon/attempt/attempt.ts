@@ -77,9 +77,10 @@ export class Attempt {
   }
 
   /**
-   * The node's gateway holds the attempt's model calls for a budget grant, or they got budget again
-   * (the next heartbeat tells the control plane), or the pause ran out: the attempt stops and fails
-   * with budget_exhausted, its sandbox destroyed like any other end.
+   * The node's gateway holds the attempt's model calls for a budget grant (its timeout stops ticking),
+   * or they got budget again (the timeout goes on where it stopped; the next heartbeat tells the
+   * control plane), or the pause ran out: the attempt stops and fails with budget_exhausted, its
+   * sandbox destroyed like any other end.
    */
   budgetPaused(change: { state: 'paused' | 'resumed' | 'expired'; since: Date; until: Date }): void {
     const since = change.since.toISOString();
@@ -90,6 +91,8 @@ export class Attempt {
       this.stop('budget_exhausted');
       return;
     }
+    if (change.state === 'paused') this.halt.pauseDeadline();
+    else this.halt.resumeDeadline();
     this.pause = { state: change.state, since, until };
   }
 

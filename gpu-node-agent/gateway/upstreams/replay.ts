@@ -10,6 +10,7 @@ import type {
   ChatCompletionMessageToolCall,
 } from 'openai/resources/chat/completions';
 import type { AtifDocument, AtifStep } from '../../../shared/domain/atif.js';
+import { argumentsTextOf } from '../../../shared/domain/tool-args.js';
 import { UpstreamError } from '../../../shared/errors.js';
 import type { Provider } from './provider.js';
 
@@ -87,7 +88,7 @@ function toolCallsOf(step: AtifStep): ChatCompletionMessageToolCall[] {
     type: 'function',
     function: {
       name: call.function_name,
-      arguments: typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments),
+      arguments: argumentsTextOf(call),
     },
   }));
 }

@@ -1,12 +1,11 @@
 // Sandboxes as Proxmox VE virtual machines: a linked clone of a template per attempt, reached only
 // through the PVE API and the QEMU guest agent inside it (no SSH, no network into the VM). Commands run
-// with `agent/exec` in their own session so a timeout kills everything they started; files cross with
-// `agent/file-write` (chunked under PVE's 61440-character cap) and `agent/file-read` (split when PVE
-// truncates it); snapshots are PVE snapshots plus the workspace as a tar.
-import { randomBytes } from 'node:crypto';
+// with `agent/exec` under a wrapper that streams their output and kills all they started (guest-exec.ts);
+// files cross with `agent/file-write` (chunked under PVE's 61440-character cap) and `agent/file-read`
+// (split when PVE truncates it); snapshots are PVE snapshots plus the workspace as a tar.
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ProxmoxError, SandboxRefusedError } from '../../../shared/errors.js';
-import { CappedOutput } from '../capped-output.js';
 import type {
   ExecOptions,
   ExecResult,
@@ -19,13 +18,10 @@ import type {
   Snapshot,
 } from '../sandbox.js';
 import { sandboxPath, shellQuote, WORKSPACE } from '../sandbox.js';
+import { execAndWait, GUEST_USER, shellAs, streamingExec, writeParts } from './guest-exec.js';
 import type { PveClient } from './pve-client.js';
 import type { ProxmoxSettings } from './settings.js';
 
-/** PVE's limit on file-write's `content`; base64 in 4-character groups, so chunks end on a boundary. */
-export const FILE_WRITE_CAP = 61_440;
-/** The unprivileged user commands run as inside the VM (made on first use if the template lacks it). */
-export const GUEST_USER = 'autovibe';
 const TAG = 'autovibe';
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -49,11 +45,16 @@ export class ProxmoxSandboxProvider implements SandboxProvider {
       );
     }
     const template = this.template(spec.vmTemplate);
+    // The labels ride on the clone request itself, so a VM whose clone outlived this process (killed
+    // before it tagged the VM) or whose answer was lost is still known as this attempt's; the nonce
+    // makes the description this clone's alone.
+    const description = JSON.stringify({ autovibe: spec.labels, clone: nonce() });
     const vmid = await this.client.clone(template, {
       name: vmName(spec.labels),
       full: this.settings.clone === 'full',
       storage: this.settings.storage,
       pool: this.settings.pool,
+      description,
     });
     const sandbox = new ProxmoxSandbox(
       this.client,
@@ -67,7 +68,6 @@ export class ProxmoxSandboxProvider implements SandboxProvider {
         cores: Math.max(1, Math.ceil(spec.cpuCores)),
         memory: spec.memoryMb,
         tags: tagsOf(spec.labels),
-        description: JSON.stringify({ autovibe: spec.labels }),
         ...(this.settings.network && { net0: nicOf(this.settings.network) }),
       });
       const group = this.settings.network?.firewall_group;
@@ -121,11 +121,17 @@ export class ProxmoxSandboxProvider implements SandboxProvider {
     return sandbox;
   }
 
+  /**
+   * This node's VMs: tagged for it, or not tagged yet (the node died between clone and configure) but
+   * named like its clones; either way the labels in the description decide.
+   */
   async leftovers(node: string): Promise<LeftoverSandbox[]> {
     const found: LeftoverSandbox[] = [];
     for (const vm of await this.client.list()) {
       const tags = (vm.tags ?? '').split(/[;,\s]+/);
-      if (vm.template || !tags.includes(TAG) || !tags.includes(`av-node-${tagSafe(node)}`)) continue;
+      const tagged = tags.includes(TAG) && tags.includes(`av-node-${tagSafe(node)}`);
+      const untagged = !tags.includes(TAG) && (vm.name ?? '').startsWith('av-');
+      if (vm.template || !(tagged || untagged)) continue;
       const config = await this.client.call(`config of VM ${vm.vmid}`, (api) =>
         api.nodes.$(this.client.node).qemu.$(vm.vmid).config.$get(),
       );
@@ -254,65 +260,34 @@ export class ProxmoxSandbox implements Sandbox {
       ...this.env,
       ...options.env,
     };
+    // Names go into the script unquoted (Docker passes them apart from any shell): only plain names.
+    const bad = Object.keys(env).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
+    if (bad !== undefined)
+      return Promise.reject(
+        new SandboxRefusedError(`env: ${JSON.stringify(bad)} is not an environment variable name`),
+      );
     const exports = Object.entries(env)
       .map(([key, value]) => `export ${key}=${shellQuote(value)}`)
       .join('; ');
     const script = `${exports}; cd ${shellQuote(options.cwd ? sandboxPath(options.cwd) : WORKSPACE)} && ${command}`;
-    return this.run(script, this.user, options);
+    return streamingExec(this.client, this.vmid, this.user, script, options);
   }
 
-  private async run(script: string, user: SandboxUser, options: ExecOptions = {}): Promise<ExecResult> {
+  /**
+   * A helper command of the sandbox itself (workspace, files, tar): short, with small output, so the
+   * agent's own capture serves and the streaming wrapper's extra calls are saved.
+   */
+  private async run(script: string, user: SandboxUser): Promise<ExecResult> {
     const started = Date.now();
-    // setsid: the command leads its own process group, so a timeout kills all it started.
-    const argv =
-      user === 'root'
-        ? ['setsid', 'sh', '-c', script]
-        : ['setsid', 'su', '-s', '/bin/sh', GUEST_USER, '-c', script];
-    const stdin = options.stdin === undefined ? undefined : options.stdin.toString();
-    const pid = await this.client.agentExec(this.vmid, argv, stdin);
-    let killed = false;
-    const kill = () => {
-      if (killed) return;
-      killed = true;
-      void this.client.agentExec(this.vmid, ['kill', '-KILL', '--', `-${pid}`]).catch(() => undefined);
+    const status = await execAndWait(this.client, this.vmid, shellAs(user, script));
+    return {
+      exitCode: status.exitcode ?? null,
+      stdout: Buffer.from(status['out-data'] ?? '', 'latin1'),
+      stderr: Buffer.from(status['err-data'] ?? '', 'latin1'),
+      timedOut: false,
+      truncated: Boolean(status['out-truncated'] || status['err-truncated']),
+      durationMs: Date.now() - started,
     };
-    const timer =
-      options.timeoutSeconds !== undefined ? setTimeout(kill, options.timeoutSeconds * 1000) : undefined;
-    options.signal?.addEventListener('abort', kill, { once: true });
-    if (options.signal?.aborted) kill();
-    try {
-      let delay = 50;
-      for (;;) {
-        const status = await this.client.agentExecStatus(this.vmid, pid);
-        if (status.exited) {
-          const stdout = new CappedOutput(options.outputLimitBytes);
-          const stderr = new CappedOutput(options.outputLimitBytes);
-          const out = Buffer.from(status['out-data'] ?? '', 'latin1');
-          const err = Buffer.from(status['err-data'] ?? '', 'latin1');
-          stdout.push(out);
-          stderr.push(err);
-          // The agent hands output over only when the command ends.
-          if (out.length > 0) options.onOutput?.(out, 'stdout');
-          if (err.length > 0) options.onOutput?.(err, 'stderr');
-          return {
-            exitCode: killed ? null : (status.exitcode ?? null),
-            stdout: stdout.toBuffer(),
-            stderr: stderr.toBuffer(),
-            timedOut: killed && !options.signal?.aborted,
-            truncated:
-              stdout.truncated ||
-              stderr.truncated ||
-              Boolean(status['out-truncated'] || status['err-truncated']),
-            durationMs: Date.now() - started,
-          };
-        }
-        await sleep(delay);
-        delay = Math.min(delay * 2, 500);
-      }
-    } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', kill);
-    }
   }
 
   async readFile(path: string): Promise<Buffer> {
@@ -340,14 +315,7 @@ export class ProxmoxSandbox implements Sandbox {
 
   async writeFile(path: string, content: Buffer | string): Promise<void> {
     const target = sandboxPath(path);
-    const encoded = Buffer.from(content).toString('base64');
-    const parts = `/tmp/.autovibe-write-${nonce()}`;
-    const names: string[] = [];
-    for (let at = 0; at === 0 || at < encoded.length; at += FILE_WRITE_CAP) {
-      const name = `${parts}.${String(names.length).padStart(6, '0')}`;
-      await this.client.agentFileWrite(this.vmid, name, encoded.slice(at, at + FILE_WRITE_CAP));
-      names.push(name);
-    }
+    const names = await writeParts(this.client, this.vmid, `/tmp/.autovibe-write-${nonce()}`, content);
     const dir = target.slice(0, target.lastIndexOf('/')) || '/';
     const mkdir = `mkdir -p ${shellQuote(dir)}`;
     await this.mustRun(
@@ -381,7 +349,7 @@ export class ProxmoxSandbox implements Sandbox {
   }
 
   async snapshot(name: string): Promise<Snapshot> {
-    const snapname = `av-${name.replace(/[^A-Za-z0-9_-]/g, '-')}`.slice(0, 40);
+    const snapname = snapshotName(name);
     // Written data reaches the disk before the snapshot, whether or not PVE freezes the guest.
     await this.mustRun('sync', 'root');
     // The guest is held for at most the snapshot task: paused while its RAM is saved (vmstate), else
@@ -442,6 +410,19 @@ async function destroyVm(client: PveClient, vmid: number): Promise<void> {
   if (!status) return;
   if (status.status === 'running') await client.stop(vmid);
   await client.destroy(vmid);
+}
+
+/**
+ * A PVE snapshot name (a letter, then up to 39 of `[A-Za-z0-9_-]`) for `name`, one to one: a name that
+ * does not fit as it is keeps a readable start and ends in a hash of the whole. Cutting it instead made
+ * every checkpoint of a task the same name (`av-<task id>-chk_01`: the checkpoint id's first characters
+ * are its time's, which change every few years), so a task's second checkpoint was refused as taken.
+ */
+export function snapshotName(name: string): string {
+  const plain = `av-${name}`;
+  if (/^[A-Za-z][A-Za-z0-9_-]{1,39}$/.test(plain)) return plain;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 12);
+  return `av-${name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 24)}-${hash}`;
 }
 
 /** PVE tags: lower case, `[a-z0-9_][a-z0-9_+.-]*`. */

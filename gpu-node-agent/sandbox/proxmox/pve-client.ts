@@ -9,6 +9,9 @@ import { request as httpsRequest } from 'node:https';
 import proxmoxApi, { type Proxmox, ProxmoxEngine } from 'proxmox-api';
 import { ProxmoxError, type ProxmoxFailure } from '../../../shared/errors.js';
 
+/** PVE's limit on file-write's `content`; base64 in 4-character groups, so chunks end on a boundary. */
+export const FILE_WRITE_CAP = 61_440;
+
 export interface PveClientOptions {
   apiUrl: string;
   tokenId: string;
@@ -26,7 +29,8 @@ export interface PveClientOptions {
 function classify(message: string): ProxmoxFailure {
   if (/ 401 /.test(message)) return 'auth';
   if (/ 403 |Permission check failed/.test(message)) return 'permission';
-  if (/can't lock file .* got timeout/.test(message)) return 'lock_timeout';
+  // Both mean another operation holds the VM: nothing was done, so the call may be sent again.
+  if (/can't lock file .* got timeout|VM is locked \(/.test(message)) return 'lock_timeout';
   if (/already exists/.test(message)) return 'already_exists';
   if (/No QEMU guest agent configured/.test(message)) return 'agent_not_configured';
   if (/QEMU guest agent is not running/.test(message)) return 'agent_not_running';
@@ -47,6 +51,23 @@ class NotResent extends Error {}
  * after a network error the first request may have been carried out.
  */
 class GuardedEngine extends ProxmoxEngine {
+  /**
+   * The token header, in a private field: the library keeps it in a public one, where a log line or an
+   * error that serialises the engine would print it (and it drops it after a 401 "invalid PVE ticket",
+   * then tries a password login with no user).
+   */
+  readonly #authorization: string;
+
+  constructor(options: ConstructorParameters<typeof ProxmoxEngine>[0]) {
+    super(options);
+    this.#authorization = this.ticket as string;
+    this.ticket = undefined;
+  }
+
+  override async getTicket(): Promise<{ ticket: string; CSRFPreventionToken: string }> {
+    return { ticket: this.#authorization, CSRFPreventionToken: '' };
+  }
+
   override async doRequest(
     method: string,
     path: string,
@@ -115,14 +136,18 @@ export class PveClient {
   private clones = 0;
   private readonly cloneWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: PveClientOptions) {
+  private readonly options: Omit<PveClientOptions, 'tokenSecret'>;
+
+  constructor({ tokenSecret, ...options }: PveClientOptions) {
+    // The secret lives only in the engine's private field, never on this object.
+    this.options = options;
     const url = new URL(options.apiUrl);
     const engine = new GuardedEngine({
       host: url.hostname,
       port: url.port ? Number(url.port) : 8006,
       schema: url.protocol === 'http:' ? 'http' : 'https',
       tokenID: options.tokenId,
-      tokenSecret: options.tokenSecret,
+      tokenSecret,
       queryTimeout: options.callTimeoutMs ?? 60_000,
       fetch: transport(options.ca, options.callTimeoutMs ?? 60_000) as never,
     });
@@ -182,15 +207,16 @@ export class PveClient {
    * A clone of `template` under a fresh VMID, one clone at a time per PVE node (up to
    * maxConcurrentClones): parallel clones of one template wait on its lock. Lock timeouts are retried
    * with backoff and a VMID taken by someone else between nextid and clone is retried with a new one;
-   * a clone whose answer was lost is never sent again (NotResent).
+   * a clone whose answer was lost is never sent again (NotResent): when it carries a `description`
+   * (unique to this clone), the VM it made is recognised by it and adopted once its lock clears.
    */
   async clone(
     template: number,
-    params: { name: string; full: boolean; storage?: string; pool?: string },
+    params: { name: string; full: boolean; storage?: string; pool?: string; description?: string },
   ): Promise<number> {
     await this.cloneSlot();
     try {
-      const deadline = Date.now() + (this.options.cloneRetryMs ?? 120_000);
+      const deadline = Date.now() + this.retryMs;
       let delay = 500;
       for (;;) {
         const newid = Number(await this.call('nextid', (api) => api.cluster.nextid.$get()));
@@ -202,12 +228,19 @@ export class PveClient {
               full: params.full,
               ...(params.full && params.storage && { storage: params.storage }),
               ...(params.pool && { pool: params.pool }),
+              ...(params.description && { description: params.description }),
             }),
           );
           await this.waitTask(`clone ${template} to ${newid}`, upid);
           return newid;
         } catch (error) {
           const reason = error instanceof ProxmoxError ? error.reason : 'other';
+          if (
+            (reason === 'not_resent' || reason === 'unreachable') &&
+            params.description &&
+            (await this.madeByUs(newid, params.description, deadline))
+          )
+            return newid;
           if ((reason !== 'lock_timeout' && reason !== 'already_exists') || Date.now() > deadline)
             throw error;
           await sleep(delay + Math.random() * delay);
@@ -219,8 +252,52 @@ export class PveClient {
     }
   }
 
+  /**
+   * Whether VM `vmid` is the finished clone whose request carried `description` (its answer was lost):
+   * PVE writes the name and description when the clone task ends, and removes the VM when it fails.
+   */
+  private async madeByUs(vmid: number, description: string, deadline: number): Promise<boolean> {
+    for (;;) {
+      try {
+        const config = (await this.call(`config of VM ${vmid}`, (api) =>
+          api.nodes.$(this.node).qemu.$(vmid).config.$get(),
+        )) as { lock?: string; description?: string };
+        if (!config.lock) return String(config.description ?? '').trim() === description.trim();
+      } catch (error) {
+        if (error instanceof ProxmoxError && /does not exist/.test(error.message)) return false;
+      }
+      if (Date.now() > deadline) return false;
+      await sleep(1000);
+    }
+  }
+
+  private get retryMs(): number {
+    return this.options.cloneRetryMs ?? 120_000;
+  }
+
+  /**
+   * A change to a VM, sent again with backoff while another operation holds the VM's lock (a backup, a
+   * migration, a snapshot): PVE refused it, so nothing was done and sending it again is safe.
+   */
+  private async whileLocked<T>(work: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.retryMs;
+    let delay = 500;
+    for (;;) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!(error instanceof ProxmoxError) || error.reason !== 'lock_timeout' || Date.now() > deadline)
+          throw error;
+        await sleep(delay + Math.random() * delay);
+        delay = Math.min(delay * 2, 8000);
+      }
+    }
+  }
+
   async configure(vmid: number, config: Record<string, string | number>): Promise<void> {
-    await this.call(`configure VM ${vmid}`, () => this.qemu.$(vmid).config.$put(config as never));
+    await this.whileLocked(() =>
+      this.call(`configure VM ${vmid}`, () => this.qemu.$(vmid).config.$put(config as never)),
+    );
   }
 
   /** The VM's firewall on, with the isolation security group as its rule. */
@@ -234,58 +311,62 @@ export class PveClient {
   }
 
   async resize(vmid: number, disk: string, size: string): Promise<void> {
-    const answer = await this.call(`resize VM ${vmid}`, () =>
-      this.qemu.$(vmid).resize.$put({ disk: disk as never, size }),
-    );
-    // PVE 8 answers a UPID (a worker task); older versions resized in the call itself.
-    if (typeof answer === 'string' && answer.startsWith('UPID:'))
-      await this.waitTask(`resize VM ${vmid}`, answer);
+    await this.whileLocked(async () => {
+      const answer = await this.call(`resize VM ${vmid}`, () =>
+        this.qemu.$(vmid).resize.$put({ disk: disk as never, size }),
+      );
+      // PVE 8 answers a UPID (a worker task); older versions resized in the call itself.
+      if (typeof answer === 'string' && answer.startsWith('UPID:'))
+        await this.waitTask(`resize VM ${vmid}`, answer);
+    });
   }
 
-  async start(vmid: number): Promise<void> {
-    const upid = await this.call(`start VM ${vmid}`, () => this.qemu.$(vmid).status.start.$post());
-    await this.waitTask(`start VM ${vmid}`, upid);
+  start(vmid: number): Promise<void> {
+    return this.runTask(`start VM ${vmid}`, () => this.qemu.$(vmid).status.start.$post());
   }
 
-  async stop(vmid: number): Promise<void> {
-    const upid = await this.call(`stop VM ${vmid}`, () => this.qemu.$(vmid).status.stop.$post());
-    await this.waitTask(`stop VM ${vmid}`, upid);
+  stop(vmid: number): Promise<void> {
+    return this.runTask(`stop VM ${vmid}`, () => this.qemu.$(vmid).status.stop.$post());
   }
 
   async status(vmid: number): Promise<{ status: string; lock?: string }> {
     return this.call(`status of VM ${vmid}`, () => this.qemu.$(vmid).status.current.$get());
   }
 
-  async destroy(vmid: number): Promise<void> {
-    const upid = await this.call(`destroy VM ${vmid}`, () =>
+  destroy(vmid: number): Promise<void> {
+    return this.runTask(`destroy VM ${vmid}`, () =>
       this.qemu.$(vmid).$delete({ purge: true, 'destroy-unreferenced-disks': true }),
     );
-    await this.waitTask(`destroy VM ${vmid}`, upid);
   }
 
   list(): Promise<VmListEntry[]> {
     return this.call('list VMs', () => this.qemu.$get() as Promise<VmListEntry[]>);
   }
 
-  async snapshot(vmid: number, name: string, vmstate: boolean): Promise<void> {
-    const upid = await this.call(`snapshot VM ${vmid}`, () =>
+  snapshot(vmid: number, name: string, vmstate: boolean): Promise<void> {
+    return this.runTask(`snapshot ${name} of VM ${vmid}`, () =>
       this.qemu.$(vmid).snapshot.$post({ snapname: name, vmstate }),
     );
-    await this.waitTask(`snapshot ${name} of VM ${vmid}`, upid);
   }
 
-  async rollback(vmid: number, name: string): Promise<void> {
-    const upid = await this.call(`rollback VM ${vmid}`, () =>
+  rollback(vmid: number, name: string): Promise<void> {
+    return this.runTask(`rollback VM ${vmid} to ${name}`, () =>
       this.qemu.$(vmid).snapshot.$(name).rollback.$post({ start: true }),
     );
-    await this.waitTask(`rollback VM ${vmid} to ${name}`, upid);
   }
 
-  async deleteSnapshot(vmid: number, name: string): Promise<void> {
-    const upid = await this.call(`delete snapshot of VM ${vmid}`, () =>
+  deleteSnapshot(vmid: number, name: string): Promise<void> {
+    return this.runTask(`delete snapshot ${name} of VM ${vmid}`, () =>
       this.qemu.$(vmid).snapshot.$(name).$delete(),
     );
-    await this.waitTask(`delete snapshot ${name} of VM ${vmid}`, upid);
+  }
+
+  /** A worker task started and waited for, both sent again while the VM's lock is held elsewhere. */
+  private runTask(what: string, send: () => Promise<string>): Promise<void> {
+    return this.whileLocked(async () => {
+      const upid = await this.call(what, send);
+      await this.waitTask(what, upid);
+    });
   }
 
   agentPing(vmid: number): Promise<unknown> {

@@ -7,7 +7,12 @@ export const ProxmoxSettings = z.strictObject({
   /** The API's base, e.g. https://pve1.example.org:8006 (no path). */
   api_url: z
     .url()
-    .refine((url) => /^https?:\/\/[^/]+\/?$/.test(url), 'must be scheme://host:port with no path'),
+    .refine((url) => /^https?:\/\/[^/]+\/?$/.test(url), 'must be scheme://host:port with no path')
+    // The token authenticates; a password in the URL would sit in the file and in every message.
+    .refine(
+      (url) => !/^https?:\/\/[^/]*@/.test(url),
+      'must not carry a user or password (the token authenticates)',
+    ),
   /** The API token's id, `user@realm!tokenid`. */
   token_id: z
     .string()
