@@ -22,6 +22,7 @@ import { type RunningGateway, startGateway } from '../gateway/server.js';
 import { providersOf } from '../gateway/upstreams/factory.js';
 import { GpuMonitor, nvidiaSmi } from '../gpus/discovery.js';
 import { followReplicas, withLocalModels } from '../models/gateway-link.js';
+import { gpuSlots } from '../models/placement.js';
 import { ModelSupervisor } from '../models/supervisor.js';
 import { CountingProvider } from '../sandbox/counting-provider.js';
 import type { SandboxProvider } from '../sandbox/sandbox.js';
@@ -166,9 +167,7 @@ export class NodeAgent {
         // Placement is refused here, before anything starts, when the models do not fit the GPUs.
         this.models = new ModelSupervisor(
           config.models,
-          gpus.readings.length > 0
-            ? gpus.readings.map((r) => ({ index: r.index, memory_total_mb: r.memory_total_mb }))
-            : gpus.gpus.map((g, index) => ({ index, memory_total_mb: g.memory_mb })),
+          gpuSlots(gpus.readings, gpus.gpus),
           config.model_supervisor,
           deps.logger,
         );

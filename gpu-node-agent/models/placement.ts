@@ -1,7 +1,9 @@
 // Where each vLLM replica runs and with which flags: GPUs chosen from discovered memory (or pinned by
 // config), a --gpu-memory-utilization reservation per replica (fractions on a shared GPU stay below 1),
 // and the `vllm serve` command line. A plan that does not fit is refused whole, naming the entry.
+import type { Gpu } from '../../shared/domain/node.js';
 import { ModelPlacementError } from '../../shared/errors.js';
+import type { GpuReading } from '../gpus/discovery.js';
 import type { LocalModel, ModelMember } from './config.js';
 import { thinkingName } from './config.js';
 
@@ -24,6 +26,16 @@ export interface ReplicaPlan {
   utilization: number;
   port: number;
   entry: LocalModel;
+}
+
+/**
+ * The GPUs replicas are placed on: the ones nvidia-smi reads, by its indices; without readings (no
+ * NVIDIA tools here, as in a test), the ones node.yaml's `gpus:` lists, numbered in order.
+ */
+export function gpuSlots(readings: GpuReading[], configured: Gpu[]): GpuSlot[] {
+  return readings.length > 0
+    ? readings.map((r) => ({ index: r.index, memory_total_mb: r.memory_total_mb }))
+    : configured.map((g, index) => ({ index, memory_total_mb: g.memory_mb }));
 }
 
 /** The most of a GPU all reservations together may take: vLLM needs some memory outside its pool. */

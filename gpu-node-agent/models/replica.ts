@@ -38,6 +38,8 @@ export class Replica {
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
+  /** The wait before a restart; cleared by stop. */
+  private backoffTimer: NodeJS.Timeout | null = null;
   private startedAt = 0;
   private readyAt = 0;
   private failuresInRow = 0;
@@ -115,6 +117,9 @@ export class Replica {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    // A restart waiting out its backoff (up to max_backoff_seconds) would hold the process open.
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    this.backoffTimer = null;
     await this.kill();
     this.setState('stopped');
   }
@@ -141,8 +146,11 @@ export class Replica {
     logger.warn('replica_restarting', { replica: this.plan.id, why, backoff_seconds: backoff });
     void (async () => {
       if (kill) await this.kill();
-      await new Promise((resolve) => setTimeout(resolve, backoff * 1000));
-      if (!this.stopping) this.start();
+      if (this.stopping) return;
+      this.backoffTimer = setTimeout(() => {
+        this.backoffTimer = null;
+        if (!this.stopping) this.start();
+      }, backoff * 1000);
     })();
   }
 

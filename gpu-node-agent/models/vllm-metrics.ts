@@ -10,6 +10,14 @@ export interface ReplicaLoad {
   iterations: number;
 }
 
+/** The names read below: `autovibe doctor gpus` checks a real vLLM serves each of them. */
+export const VLLM_METRICS_READ = [
+  'vllm:num_requests_running',
+  'vllm:num_requests_waiting',
+  'vllm:kv_cache_usage_perc',
+  'vllm:iteration_tokens_total_count',
+] as const;
+
 export function parseVllmMetrics(text: string): ReplicaLoad {
   const sum = (name: string) => {
     let total = 0;

@@ -2,18 +2,10 @@
 // start, guest agent, exec, file round trip, snapshot, rollback, destroy), timing each step and
 // explaining a failure in terms of what to fix on the cluster. The VM it makes is always destroyed.
 import { ProxmoxError } from '../../../shared/errors.js';
+import { type DoctorStep, stepRunner } from '../../doctor-steps.js';
 import { ProxmoxSandbox } from './proxmox-sandbox.js';
 import type { PveClient } from './pve-client.js';
 import type { ProxmoxSettings } from './settings.js';
-
-export interface DoctorStep {
-  name: string;
-  ok: boolean;
-  ms: number;
-  detail: string;
-  /** What to do about a failure. */
-  fix?: string;
-}
 
 export function explain(
   error: unknown,
@@ -53,23 +45,7 @@ export async function runDoctor(
   const steps: DoctorStep[] = [];
   let vmid: number | null = null;
   let sandbox: ProxmoxSandbox | null = null;
-  const step = async (name: string, work: () => Promise<string>): Promise<boolean> => {
-    const started = Date.now();
-    try {
-      const detail = await work();
-      steps.push({ name, ok: true, ms: Date.now() - started, detail });
-    } catch (error) {
-      steps.push({
-        name,
-        ok: false,
-        ms: Date.now() - started,
-        detail: (error as Error).message,
-        fix: explain(error, settings),
-      });
-    }
-    report(steps.at(-1)!);
-    return steps.at(-1)!.ok;
-  };
+  const step = stepRunner(steps, report, (error) => explain(error, settings));
   const name = `av-doctor-${Date.now().toString(36)}`;
   const plan: [string, () => Promise<string>][] = [
     [

@@ -1,0 +1,122 @@
+// `autovibe doctor gpus -c node.yaml` as a user runs it on a GPU node, here against the nvidia-smi and
+// vLLM stand-ins: the GPUs read and the models placed, with --serve each replica started and asked for
+// token ids, logprobs and the metrics the gateway reads, then stopped; nvidia-smi's own error explained
+// with what to do; a replica that dies at start named with the log that says why.
+import { execFile } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NVIDIA_SMI_STAND_IN, VLLM_STAND_IN } from './helpers.js';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '../../bin/autovibe.js');
+let dir: string;
+let control: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'autovibe-doctor-gpus-test-'));
+  control = join(dir, 'control');
+  mkdirSync(control);
+  const port = 21_000 + Math.floor(Math.random() * 2000) * 2;
+  writeFileSync(
+    join(dir, 'node.yaml'),
+    [
+      `nvidia_smi: ${NVIDIA_SMI_STAND_IN}`,
+      'models:',
+      '  - name: coder',
+      '    normal: { model: Qwen/Qwen2.5-Coder-7B-Instruct }',
+      '    thinking: { model: deepseek-ai/DeepSeek-R1-Distill-Qwen-7B }',
+      '    memory_mb: 20000',
+      'model_supervisor:',
+      `  command: ${VLLM_STAND_IN}`,
+      `  first_port: ${port}`,
+      '  check_every_seconds: 0.2',
+      // A crashed replica waits this long to restart: the check must not wait it out to end.
+      '  backoff_seconds: 600',
+      '  max_backoff_seconds: 600',
+    ].join('\n'),
+  );
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+async function doctor(env: Record<string, string>, ...args: string[]) {
+  return run('node', [BIN, 'doctor', 'gpus', '-c', join(dir, 'node.yaml'), ...args], {
+    env: { ...process.env, VLLM_STAND_IN_CONTROL: control, ...env },
+  }).then(
+    (out) => ({ code: 0, stdout: out.stdout }),
+    (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+  );
+}
+
+/** The stand-in's processes this test started (each start writes <pid>.json), and whether any still runs. */
+function anyAlive(): boolean {
+  return readdirSync(control)
+    .filter((f) => f.endsWith('.json'))
+    .some((f) => {
+      const started = JSON.parse(readFileSync(join(control, f), 'utf8')) as { engine_pid?: number };
+      const pids = [Number(f.slice(0, -5)), started.engine_pid].filter((p): p is number => Boolean(p));
+      return pids.some(
+        (pid) => existsSync(`/proc/${pid}`) && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')),
+      );
+    });
+}
+
+describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
+  it('reads the GPUs, places the pair, and with --serve checks each replica token for token, then stops it', async () => {
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: 'h200.csv' }, '--serve');
+    expect(result.code, result.stdout).toBe(0);
+    expect(result.stdout).toMatch(
+      /^ok {3}nvidia-smi .* 1 GPU\(s\), driver 580\.159\.03: 0 NVIDIA H200 143771 MiB/m,
+    );
+    expect(result.stdout).toMatch(
+      /coder#0 on GPU 0 \(0\.14 of memory\): .*vllm serve Qwen\/Qwen2\.5-Coder-7B-Instruct .*--logprobs-mode processed_logprobs/,
+    );
+    expect(result.stdout).toMatch(/--reasoning-parser deepseek_r1/);
+    for (const replica of ['coder#0', 'coder-thinking#0']) {
+      expect(result.stdout).toMatch(
+        new RegExp(
+          `^ok {3}tokens ${replica} .* \\d+ prompt and \\d+ completion token ids, one logprob each$`,
+          'm',
+        ),
+      );
+      expect(result.stdout).toMatch(new RegExp(`^ok {3}metrics ${replica} .*vllm:kv_cache_usage_perc`, 'm'));
+    }
+    expect(result.stdout).toContain("The GPUs and node.yaml's models are ready.");
+    // Two replicas started and both stopped, engines too; the key never printed.
+    expect(readdirSync(control).filter((f) => f.endsWith('.json'))).toHaveLength(2);
+    expect(anyAlive()).toBe(false);
+    expect(result.stdout).not.toMatch(/vllm-[0-9a-f]{32}/);
+  });
+
+  it("explains nvidia-smi's own error and places nothing without GPUs", async () => {
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: 'mismatch.txt' }, '--serve');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('FAIL nvidia-smi');
+    expect(result.stdout).toContain('Failed to initialize NVML: Driver/library version mismatch');
+    expect(result.stdout).toMatch(/fix: .*reboot/);
+    expect(result.stdout).not.toContain('placement');
+    expect(readdirSync(control)).toHaveLength(0);
+  });
+
+  it('names the replica that died at start and the log that says why, and leaves nothing running', async () => {
+    writeFileSync(join(control, 'crash'), '0');
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: 'h200.csv' }, '--serve');
+    expect(result.code).toBe(1);
+    const failure = result.stdout.match(/^FAIL start .* (\S+#0) did not start.*\n {5}fix: read (\S+\.log)/m);
+    expect(failure, result.stdout).not.toBeNull();
+    // The log is kept for the user to read, and holds vLLM's own words.
+    expect(readFileSync(failure![2]!, 'utf8')).toMatch(/CUDA/);
+    rmSync(join(failure![2]!, '../..'), { recursive: true, force: true });
+    expect(anyAlive()).toBe(false);
+  });
+});
