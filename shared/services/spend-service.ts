@@ -4,7 +4,9 @@
 // approves what is below its auto-approve threshold, and leaves the rest to a person, who approves or
 // denies through the API or CLI. A request nobody decides before it expires is denied (`expired`).
 // An approval is one conditional write (of two at once, one wins), then reserves the day's cap and the
-// project's budget and books the purchase; if either refuses, the request ends `failed`. Every request
+// project's budget and books the purchase; if either refuses, the request ends `failed`. Each of those
+// steps is keyed by the request, so an approval whose process died half way is finished, booking
+// nothing twice, by a retried approval or by the budget sweep. Every request
 // and every decision is booked in the ledger. An approved request is a purchase order, posted to the
 // policy's webhook or left for a person: nothing here pays anyone.
 
@@ -50,6 +52,11 @@ interface Deps {
 /** How long a request waits for a person when its project has no policy (it is denied at once anyway). */
 const DEFAULT_TIMEOUT_SECONDS = 3600;
 const WEBHOOK_TIMEOUT_MS = 10_000;
+/**
+ * How long after an approval its booking is taken for dead if unfinished: far longer than a booking
+ * takes (a webhook gives up after WEBHOOK_TIMEOUT_MS), so a retry never races a live one.
+ */
+const BOOKING_GRACE_MS = 60_000;
 
 export class SpendService {
   constructor(private readonly deps: Deps) {}
@@ -130,13 +137,18 @@ export class SpendService {
 
   async approve(id: string, input: unknown, caller: Principal): Promise<SpendRequest> {
     const { note } = parseOrThrow(SpendDecision, input, { what: 'decision' }) ?? {};
-    const request = await this.pending(id);
+    const request = await this.current(id);
+    // An approval whose booking never finished (its process died after the decision) is finished by
+    // the retry, with the first approval's result.
+    if (this.unbooked(request)) return this.book(request);
+    if (request.status !== 'pending') throw this.notPending(id, request.status);
     return this.approveAs(request, caller.name, note ?? null);
   }
 
   async deny(id: string, input: unknown, caller: Principal): Promise<SpendRequest> {
     const { note } = parseOrThrow(SpendDecision, input, { what: 'decision' }) ?? {};
-    const request = await this.pending(id);
+    const request = await this.current(id);
+    if (request.status !== 'pending') throw this.notPending(id, request.status);
     return this.decide(request, 'denied', caller.name, note ?? null);
   }
 
@@ -176,6 +188,25 @@ export class SpendService {
     return { expired };
   }
 
+  /**
+   * Finishes the booking of every approved request whose approval died half way (the budget sweep runs
+   * it): every step is idempotent, so what was booked before is not booked again.
+   */
+  async finishApproved(): Promise<{ finished: number }> {
+    let finished = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.spend.list({ status: 'approved' }, 100, cursor);
+      for (const request of page.items) {
+        if (!this.unbooked(request)) continue;
+        await this.book(request);
+        finished++;
+      }
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    return { finished };
+  }
+
   /** What the policy says: deny (with why), approve (below the threshold) or ask a person. */
   private verdict(
     request: SpendRequest,
@@ -210,7 +241,7 @@ export class SpendService {
 
   /**
    * Approves: one conditional write decides (a second approval at the same moment loses and changes
-   * nothing), then the day's cap and the project's budget are reserved and the purchase booked.
+   * nothing), then the approval is booked.
    */
   private async approveAs(request: SpendRequest, by: string, note: string | null): Promise<SpendRequest> {
     const now = this.deps.now();
@@ -225,22 +256,44 @@ export class SpendService {
       note,
     });
     if (!approved) throw this.notPending(request.id, (await this.deps.spend.get(request.id))?.status);
+    return this.book(approved);
+  }
+
+  /**
+   * Books an approved request: reserves the day's cap and the project's budget, books the purchase,
+   * sends the purchase order. Every step is keyed by the request and reads only what the approval
+   * stored (its time, who, the note), so booking it again (the approval's process died half way)
+   * finishes what is missing and books, charges and reserves nothing twice.
+   */
+  private async book(request: SpendRequest): Promise<SpendRequest> {
+    const by = request.decided_by ?? 'policy';
+    const decidedAt = request.decided_at ?? this.deps.now().toISOString();
     const project = await this.project(request.project_id);
     const policy = await this.deps.spend.policy(project.id);
-    const day = now.toISOString().slice(0, 10);
+    const day = decidedAt.slice(0, 10);
     const amount = policy ? this.inPolicyCurrency(request, policy) : request.project_amount;
-    if (!policy || !(await this.deps.spend.reserveDay(project.id, day, amount, policy.per_day_cap))) {
+    if (
+      !policy ||
+      !(await this.deps.spend.reserveDay(project.id, day, request.id, amount, policy.per_day_cap))
+    ) {
       return this.fail(
         project,
-        approved,
+        request,
         `the per-day cap of ${policy?.per_day_cap ?? 0} ${policy?.currency ?? project.currency} has no room for it`,
       );
     }
-    if (!(await this.deps.budgets.chargePurchase(project.id, request.project_amount, request.id))) {
-      await this.deps.spend.releaseDay(project.id, day, amount);
+    if (
+      !(await this.deps.budgets.chargePurchase(
+        project.id,
+        request.project_amount,
+        request.id,
+        new Date(decidedAt),
+      ))
+    ) {
+      await this.deps.spend.releaseDay(project.id, day, request.id, amount);
       return this.fail(
         project,
-        approved,
+        request,
         `the project's budget has not ${request.project_amount} ${project.currency} left`,
       );
     }
@@ -258,13 +311,13 @@ export class SpendService {
       worker_id: request.worker_id,
       spend_request_id: request.id,
       note: request.item,
-      occurred_at: now.toISOString(),
+      occurred_at: decidedAt,
       recorded_by: by,
       idempotency_key: `purchase:${request.id}`,
       details: { category: request.category, approved_by: by },
     });
-    await this.memo(project, approved, 'approved', note);
-    return this.sendPurchaseOrder(approved, policy);
+    await this.memo(project, request, 'approved', request.note);
+    return this.sendPurchaseOrder(request, policy);
   }
 
   private async decide(
@@ -304,12 +357,24 @@ export class SpendService {
     return this.decide(request, 'expired', 'policy', 'nobody decided before it expired: denied');
   }
 
-  private async pending(id: string): Promise<SpendRequest> {
+  /** A request as it is now (a pending one past its time is expired first). */
+  private async current(id: string): Promise<SpendRequest> {
     const request = await this.deps.spend.get(id);
     if (!request) throw new NotFoundError(`No spend request ${id}`);
-    const current = await this.expireIfDue(request);
-    if (current.status !== 'pending') throw this.notPending(id, current.status);
-    return current;
+    return this.expireIfDue(request);
+  }
+
+  /**
+   * Approved, but its booking never finished: no purchase order yet (the booking's last step), and
+   * decided long enough ago that no approval is still booking it. Younger ones are left to theirs.
+   */
+  private unbooked(request: SpendRequest): boolean {
+    return (
+      request.status === 'approved' &&
+      request.purchase_order === null &&
+      request.decided_at !== null &&
+      Date.parse(request.decided_at) + BOOKING_GRACE_MS <= this.deps.now().getTime()
+    );
   }
 
   private notPending(id: string, status: string | undefined): ConflictError {

@@ -93,7 +93,7 @@ export function spendRoutes(plane: ControlPlane): RouteDef[] {
       path: '/api/v1/spend-requests/:id/approve',
       params: SpendParams,
       summary:
-        "Approve a pending request: reserves the day's cap and the project's budget, books the purchase, and sends the purchase order (webhook or a person). Of two approvals at once one wins; the other gets 409. A request whose reservation fails ends `failed`.",
+        "Approve a pending request: reserves the day's cap and the project's budget, books the purchase, and sends the purchase order (webhook or a person). Of two approvals at once one wins; the other gets 409. A request whose reservation fails ends `failed`. An approved request whose booking never finished (its approval died half way; a minute on) is finished by a retried approval, with the first approval's result, booking and charging nothing twice; the budget sweep finishes such requests too.",
       tag: 'spend',
       roles: PEOPLE,
       body: SpendDecision,
