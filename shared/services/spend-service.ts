@@ -12,7 +12,7 @@
 
 import type { NodeOwnership } from '../attempts/ownership.js';
 import type { Principal } from '../domain/api-key.js';
-import { IdPrefix, newId } from '../domain/ids.js';
+import { deterministicId, IdPrefix, newId } from '../domain/ids.js';
 import { machineOf } from '../domain/ledger.js';
 import { roundMoney } from '../domain/numbers.js';
 import type { Project } from '../domain/project.js';
@@ -92,7 +92,7 @@ export class SpendService {
    * A new request. A node forwards its agent's task key (who asks: project, task, attempt, machine);
    * a person names the project instead. The policy decides at once where it can.
    */
-  async create(input: unknown, caller: Principal): Promise<SpendRequest> {
+  async create(input: unknown, caller: Principal): Promise<{ request: SpendRequest; created: boolean }> {
     const body = parseOrThrow(SpendRequestInput, input, { what: 'spend request' });
     const who = await this.asker(body, caller);
     const project = await this.project(who.project_id);
@@ -100,7 +100,10 @@ export class SpendService {
     const now = this.deps.now();
     const rate = this.deps.ledger.rateInto(body.currency, project.currency);
     const request: SpendRequest = {
-      id: newId(IdPrefix.spendRequest, now),
+      // With a key, a resend lands on the id of the first ask, where the conditional put refuses it.
+      id: body.idempotency_key
+        ? deterministicId(IdPrefix.spendRequest, project.id, who.task_id ?? '', body.idempotency_key)
+        : newId(IdPrefix.spendRequest, now),
       project_id: project.id,
       task_id: who.task_id,
       attempt: who.attempt,
@@ -127,12 +130,36 @@ export class SpendService {
       ).toISOString(),
       purchase_order: null,
     };
-    await this.deps.spend.create(request);
+    if (!(await this.deps.spend.create(request)))
+      return { request: await this.asked(request), created: false };
     await this.memo(project, request, 'requested', request.reason);
     const verdict = this.verdict(request, policy, project, await this.approvedToday(project.id, policy));
-    if (verdict.decision === 'deny') return this.decide(request, 'denied', 'policy', verdict.why);
-    if (verdict.decision === 'approve') return this.approveAs(request, 'policy', verdict.why);
-    return request;
+    if (verdict.decision === 'deny')
+      return { request: await this.decide(request, 'denied', 'policy', verdict.why), created: true };
+    if (verdict.decision === 'approve')
+      return { request: await this.approveAs(request, 'policy', verdict.why), created: true };
+    return { request, created: true };
+  }
+
+  /** The request asked first under the same idempotency key, if `resent` asks the same; else 409. */
+  private async asked(resent: SpendRequest): Promise<SpendRequest> {
+    const first = await this.current(resent.id);
+    const fields = [
+      'item',
+      'vendor',
+      'amount',
+      'currency',
+      'category',
+      'reason',
+      'free_alternatives',
+    ] as const;
+    const differ = fields.filter((field) => JSON.stringify(first[field]) !== JSON.stringify(resent[field]));
+    if (differ.length > 0)
+      throw new ConflictError(
+        `Spend request ${first.id} was asked before under this idempotency_key with a different ${differ.join(', ')}`,
+        { details: [{ path: 'idempotency_key', problem: 'was used before with a different ask' }] },
+      );
+    return first;
   }
 
   async approve(id: string, input: unknown, caller: Principal): Promise<SpendRequest> {

@@ -173,6 +173,32 @@ describe('spend policy', () => {
   });
 });
 
+describe('idempotent asks', () => {
+  it('the same idempotency_key asks once: a resend gets the first request, a different ask 409', async () => {
+    const id = await project('resent', POLICY);
+    const first = await ask(id, { amount: 10, idempotency_key: 'ask-1' });
+    expect(first.status).toBe(201);
+    expect(first.body.status).toBe('approved');
+    const again = await ask(id, { amount: 10, idempotency_key: 'ask-1' });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    const other = await ask(id, { amount: 11, idempotency_key: 'ask-1' });
+    expect(other.status).toBe(409);
+    expect(other.body.error.details).toEqual([
+      { path: 'idempotency_key', problem: 'was used before with a different ask' },
+    ]);
+    const entries = await books(id);
+    expect(entries.filter((e) => e.kind === 'purchase')).toHaveLength(1);
+    expect(entries.filter((e) => e.details.step === 'requested')).toHaveLength(1);
+    expect((await budget(id)).spent).toBe(10);
+    // Another key is another request; a malformed key is refused, naming the field.
+    expect((await ask(id, { amount: 10, idempotency_key: 'ask-2' })).status).toBe(201);
+    const bad = await ask(id, { idempotency_key: 'no spaces allowed' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('idempotency_key');
+  });
+});
+
 describe('approvals', () => {
   it('two approvals at once: one wins, one purchase is booked, the budget is charged once', async () => {
     const id = await project('race', POLICY);

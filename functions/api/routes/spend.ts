@@ -51,13 +51,20 @@ export function spendRoutes(plane: ControlPlane): RouteDef[] {
       operationId: 'createSpendRequest',
       path: '/api/v1/spend-requests',
       summary:
-        "Ask to buy something. A node's gateway forwards its agent's ask with the attempt's task key (task_key); a person names project_id. The policy decides at once (denied, or approved below its threshold) or leaves it pending for a person.",
+        "Ask to buy something. A node's gateway forwards its agent's ask with the attempt's task key (task_key); a person names project_id. The policy decides at once (denied, or approved below its threshold) or leaves it pending for a person. The same idempotency_key (per project and task) asks once: 201 the first time, 200 with that request after, 409 when the ask differs.",
       tag: 'spend',
       roles: ANY_ROLE,
       body: SpendRequestInput,
-      responses: { 201: { description: 'The request, as the policy left it', schema: SpendRequest } },
+      responses: {
+        201: { description: 'The request, as the policy left it', schema: SpendRequest },
+        200: {
+          description: 'Asked before under the same idempotency_key: that request',
+          schema: SpendRequest,
+        },
+      },
       async handle(c) {
-        return c.json(await plane.spend.create(await readJson(c), c.get('principal')), 201);
+        const { request, created } = await plane.spend.create(await readJson(c), c.get('principal'));
+        return c.json(request, created ? 201 : 200);
       },
     },
     {
