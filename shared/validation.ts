@@ -1,6 +1,6 @@
 // Turns zod failures into ValidationError details that name each offending field, so every entry
 // point (API, CLI, config) reports bad input the same way; and finds the keys no input may use.
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ConfigError, type ErrorDetail, ValidationError } from './errors.js';
 
 export function describeIssues(issues: readonly z.core.$ZodIssue[], prefix = ''): ErrorDetail[] {
@@ -28,6 +28,12 @@ export function parseOrThrow<S extends z.ZodType>(
   const summary = first ? `${first.path || what}: ${first.problem}` : 'invalid';
   throw new ValidationError(`Invalid ${what}: ${summary}`, { details });
 }
+
+/**
+ * A bound of a queried time range: an ISO 8601 instant, or a plain date (YYYY-MM-DD), which is that
+ * day's midnight UTC; every range query (ledger, P/L, report) takes both.
+ */
+export const RangeBound = z.union([z.iso.date(), z.iso.datetime()]);
 
 /**
  * For queries over a time range: `from` after `to` is a mistake to name (`from` and `to`), not a

@@ -3,7 +3,7 @@
 // archives, artifacts and trajectories to S3; and for the gateway key resolution, budget leases and
 // its traffic log. Every answer and every queue message is parsed with its contract
 // (shared/contracts/), so a malformed one fails here, as a MalformedAnswerError naming the field.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { z } from 'zod';
@@ -308,15 +308,16 @@ export class NodeClient {
 
   /**
    * The gateway's SpendAuthority: an agent's ask to buy something, sent with the attempt's task key
-   * (the control plane resolves it: project, task, attempt, machine), and what became of it.
+   * (the control plane resolves it: project, task, attempt, machine), and what became of it. One
+   * idempotency key per ask, so a resend after a lost answer gets the same request, never a second.
    */
-  askToSpend(taskKey: string, ask: SpendAsk): Promise<SpendRequest> {
+  askToSpend(taskKey: string, ask: SpendAsk, idempotencyKey: string = randomUUID()): Promise<SpendRequest> {
     return this.api.call(
       { schema: SpendRequestSchema, what: 'spend request' },
       'POST',
       '/api/v1/spend-requests',
       {
-        body: { ...ask, task_key: taskKey },
+        body: { ...ask, task_key: taskKey, idempotency_key: idempotencyKey },
       },
     );
   }

@@ -67,13 +67,15 @@ export const COST_THRESHOLDS = [0.5, 0.8, 1] as const;
  * POST /api/v1/projects/{id}/grants: more budget for the current period, given by a person (a paused
  * attempt goes on with it). The same `idempotency_key` grants once: a repeat answers the first grant.
  */
+/** A client's key for a request it may resend: the same key does the thing once (grants, spend requests). */
+export const IdempotencyKey = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits, dots, colons, dashes or underscores');
+
 export const GrantRequest = z.strictObject({
   amount: Amount.min(1e-9, 'must be more than 0'),
   note: z.string().trim().max(1000).optional(),
-  idempotency_key: z
-    .string()
-    .regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits, dots, colons, dashes or underscores')
-    .optional(),
+  idempotency_key: IdempotencyKey.optional(),
 });
 export type GrantRequest = z.input<typeof GrantRequest>;
 

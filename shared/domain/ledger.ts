@@ -7,7 +7,7 @@
 // budget lease paid for (the gateway's settlement); attempts' LLM spend is booked here from the
 // attempt's own record, and leases stay what the budget counts.
 import { z } from 'zod';
-import { rangeInOrder } from '../validation.js';
+import { RangeBound, rangeInOrder } from '../validation.js';
 import { IdPrefix, idPattern } from './ids.js';
 import { ExchangeRate } from './numbers.js';
 import { Currency } from './project.js';
@@ -137,8 +137,8 @@ export function columnOf(kind: BookEntryKind, appliesTo?: PnlColumn): PnlColumn 
 
 export const BookQuery = z
   .strictObject({
-    from: z.iso.datetime().optional(),
-    to: z.iso.datetime().optional(),
+    from: RangeBound.optional(),
+    to: RangeBound.optional(),
     kind: BookEntryKind.optional(),
   })
   .superRefine(rangeInOrder);
@@ -149,8 +149,8 @@ export type PnlGroup = z.infer<typeof PnlGroup>;
 export const PnlQuery = z
   .strictObject({
     group_by: PnlGroup.default('day'),
-    from: z.iso.datetime().optional(),
-    to: z.iso.datetime().optional(),
+    from: RangeBound.optional(),
+    to: RangeBound.optional(),
   })
   .superRefine(rangeInOrder);
 

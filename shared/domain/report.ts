@@ -3,14 +3,12 @@
 // solve their task, with intervals, what a solved task costs, reward, pass@k, tokens and wall time,
 // and which differences are significant.
 import { z } from 'zod';
-import { rangeInOrder } from '../validation.js';
+import { RangeBound, rangeInOrder } from '../validation.js';
 import { Currency } from './project.js';
 import { ProjectId } from './task.js';
 
 export const REPORT_DIMENSIONS = ['scaffold', 'model', 'category', 'difficulty'] as const;
 export type ReportDimension = (typeof REPORT_DIMENSIONS)[number];
-
-const DateOrTime = z.union([z.iso.date(), z.iso.datetime()]);
 
 export const ReportQuery = z
   .strictObject({
@@ -26,9 +24,9 @@ export const ReportQuery = z
           .refine((parts) => new Set(parts).size === parts.length, 'must not repeat a dimension'),
       ),
     /** Attempts recorded at or after (a date is its midnight UTC). */
-    from: DateOrTime.optional(),
+    from: RangeBound.optional(),
     /** Attempts recorded before (a date is its midnight UTC, so `to` is exclusive). */
-    to: DateOrTime.optional(),
+    to: RangeBound.optional(),
     /** `week`: one row per group and ISO week (Monday, UTC), for learning curves. */
     period: z.enum(['all', 'week']).default('all'),
     /** Seed of the bootstrap's generator: the same data and seed give the same intervals. */

@@ -4,6 +4,7 @@
 // auto-approve threshold: approved), a person decides the rest, and a request nobody answers before it
 // expires is denied. An approved request is a purchase order for a person (or a webhook) to carry out.
 import { z } from 'zod';
+import { IdempotencyKey } from './budget.js';
 import { IdPrefix, idPattern } from './ids.js';
 import { Money } from './numbers.js';
 import { Currency, WebhookUrl } from './project.js';
@@ -39,6 +40,11 @@ export const SpendRequestInput = SpendAsk.extend({
   task_key: z.string().min(1).max(500).optional(),
   project_id: ProjectId.optional(),
   task_id: TaskId.optional(),
+  /**
+   * The same key (for the same project and task) asks once: a resend after a lost answer gets the
+   * request asked first; a different ask under it is a conflict. A node's gateway sends one per ask.
+   */
+  idempotency_key: IdempotencyKey.optional(),
 });
 
 export const SpendRequest = z.object({

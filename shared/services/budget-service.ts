@@ -30,7 +30,7 @@ import {
   utcDay,
 } from '../domain/budget.js';
 import type { SystemEvent } from '../domain/events.js';
-import { deterministicId, IdPrefix, newId } from '../domain/ids.js';
+import { IdPrefix, newId } from '../domain/ids.js';
 import type { Project } from '../domain/project.js';
 import {
   BudgetExhaustedError,
@@ -233,27 +233,24 @@ export class BudgetService {
   }
 
   /**
-   * Counts an approved purchase as spent this period, if the budget has room for it; false (and
-   * nothing counted) when it has not. `reference` (the spend request) makes a repeat count once: the
-   * lease it is taken as has an id derived from it, and a lease is closed only once.
+   * Counts an approved purchase as spent in the period of `at` (its approval, so a booking finished
+   * later lands where the first try would have), if the budget has room; false (and nothing counted)
+   * when it has not. `reference` (the spend request) makes a repeat count once: true again, no charge.
    */
-  async chargePurchase(projectId: string, amount: number, reference: string): Promise<boolean> {
+  async chargePurchase(projectId: string, amount: number, reference: string, at: Date): Promise<boolean> {
     const project = await this.project(projectId);
-    const now = this.deps.now();
-    const period = budgetPeriod(project, now);
-    const lease: OpenLease = {
-      lease_id: deterministicId(IdPrefix.budgetLease, 'purchase', reference),
+    const period = budgetPeriod(project, at);
+    const outcome = await this.deps.budgets.chargeOnce(project.id, period.start, project.budget_limit, {
+      reference,
       amount: roundMoney(amount),
-      worker_id: null,
-      day: null,
-      expires_at: now.toISOString(),
-      taken_by: `purchase ${reference}`,
-    };
-    if (!(await this.deps.budgets.reservePeriod(project.id, period.start, project.budget_limit, lease)))
-      return false;
-    const counters = await this.deps.budgets.closeLease(project.id, period.start, lease, lease.amount);
-    const budget = counters ? project.budget_limit + counters.granted : 0;
-    if (counters && budget > 0) await this.reached(project, period.start, counters.spent / budget, budget);
+      charged_by: `purchase ${reference}`,
+    });
+    if (outcome === 'refused') return false;
+    if (outcome === 'charged') {
+      const counters = await this.deps.budgets.period(project.id, period.start);
+      const budget = project.budget_limit + counters.granted;
+      if (budget > 0) await this.reached(project, period.start, counters.spent / budget, budget);
+    }
     return true;
   }
 

@@ -4,13 +4,15 @@
 // approves what is below its auto-approve threshold, and leaves the rest to a person, who approves or
 // denies through the API or CLI. A request nobody decides before it expires is denied (`expired`).
 // An approval is one conditional write (of two at once, one wins), then reserves the day's cap and the
-// project's budget and books the purchase; if either refuses, the request ends `failed`. Every request
+// project's budget and books the purchase; if either refuses, the request ends `failed`. Each of those
+// steps is keyed by the request, so an approval whose process died half way is finished, booking
+// nothing twice, by a retried approval or by the budget sweep. Every request
 // and every decision is booked in the ledger. An approved request is a purchase order, posted to the
 // policy's webhook or left for a person: nothing here pays anyone.
 
 import type { NodeOwnership } from '../attempts/ownership.js';
 import type { Principal } from '../domain/api-key.js';
-import { IdPrefix, newId } from '../domain/ids.js';
+import { deterministicId, IdPrefix, newId } from '../domain/ids.js';
 import { machineOf } from '../domain/ledger.js';
 import { roundMoney } from '../domain/numbers.js';
 import type { Project } from '../domain/project.js';
@@ -50,6 +52,11 @@ interface Deps {
 /** How long a request waits for a person when its project has no policy (it is denied at once anyway). */
 const DEFAULT_TIMEOUT_SECONDS = 3600;
 const WEBHOOK_TIMEOUT_MS = 10_000;
+/**
+ * How long after an approval its booking is taken for dead if unfinished: far longer than a booking
+ * takes (a webhook gives up after WEBHOOK_TIMEOUT_MS), so a retry never races a live one.
+ */
+const BOOKING_GRACE_MS = 60_000;
 
 export class SpendService {
   constructor(private readonly deps: Deps) {}
@@ -85,7 +92,7 @@ export class SpendService {
    * A new request. A node forwards its agent's task key (who asks: project, task, attempt, machine);
    * a person names the project instead. The policy decides at once where it can.
    */
-  async create(input: unknown, caller: Principal): Promise<SpendRequest> {
+  async create(input: unknown, caller: Principal): Promise<{ request: SpendRequest; created: boolean }> {
     const body = parseOrThrow(SpendRequestInput, input, { what: 'spend request' });
     const who = await this.asker(body, caller);
     const project = await this.project(who.project_id);
@@ -93,7 +100,10 @@ export class SpendService {
     const now = this.deps.now();
     const rate = this.deps.ledger.rateInto(body.currency, project.currency);
     const request: SpendRequest = {
-      id: newId(IdPrefix.spendRequest, now),
+      // With a key, a resend lands on the id of the first ask, where the conditional put refuses it.
+      id: body.idempotency_key
+        ? deterministicId(IdPrefix.spendRequest, project.id, who.task_id ?? '', body.idempotency_key)
+        : newId(IdPrefix.spendRequest, now),
       project_id: project.id,
       task_id: who.task_id,
       attempt: who.attempt,
@@ -120,23 +130,52 @@ export class SpendService {
       ).toISOString(),
       purchase_order: null,
     };
-    await this.deps.spend.create(request);
+    if (!(await this.deps.spend.create(request)))
+      return { request: await this.asked(request), created: false };
     await this.memo(project, request, 'requested', request.reason);
     const verdict = this.verdict(request, policy, project, await this.approvedToday(project.id, policy));
-    if (verdict.decision === 'deny') return this.decide(request, 'denied', 'policy', verdict.why);
-    if (verdict.decision === 'approve') return this.approveAs(request, 'policy', verdict.why);
-    return request;
+    if (verdict.decision === 'deny')
+      return { request: await this.decide(request, 'denied', 'policy', verdict.why), created: true };
+    if (verdict.decision === 'approve')
+      return { request: await this.approveAs(request, 'policy', verdict.why), created: true };
+    return { request, created: true };
+  }
+
+  /** The request asked first under the same idempotency key, if `resent` asks the same; else 409. */
+  private async asked(resent: SpendRequest): Promise<SpendRequest> {
+    const first = await this.current(resent.id);
+    const fields = [
+      'item',
+      'vendor',
+      'amount',
+      'currency',
+      'category',
+      'reason',
+      'free_alternatives',
+    ] as const;
+    const differ = fields.filter((field) => JSON.stringify(first[field]) !== JSON.stringify(resent[field]));
+    if (differ.length > 0)
+      throw new ConflictError(
+        `Spend request ${first.id} was asked before under this idempotency_key with a different ${differ.join(', ')}`,
+        { details: [{ path: 'idempotency_key', problem: 'was used before with a different ask' }] },
+      );
+    return first;
   }
 
   async approve(id: string, input: unknown, caller: Principal): Promise<SpendRequest> {
     const { note } = parseOrThrow(SpendDecision, input, { what: 'decision' }) ?? {};
-    const request = await this.pending(id);
+    const request = await this.current(id);
+    // An approval whose booking never finished (its process died after the decision) is finished by
+    // the retry, with the first approval's result.
+    if (this.unbooked(request)) return this.book(request);
+    if (request.status !== 'pending') throw this.notPending(id, request.status);
     return this.approveAs(request, caller.name, note ?? null);
   }
 
   async deny(id: string, input: unknown, caller: Principal): Promise<SpendRequest> {
     const { note } = parseOrThrow(SpendDecision, input, { what: 'decision' }) ?? {};
-    const request = await this.pending(id);
+    const request = await this.current(id);
+    if (request.status !== 'pending') throw this.notPending(id, request.status);
     return this.decide(request, 'denied', caller.name, note ?? null);
   }
 
@@ -176,6 +215,25 @@ export class SpendService {
     return { expired };
   }
 
+  /**
+   * Finishes the booking of every approved request whose approval died half way (the budget sweep runs
+   * it): every step is idempotent, so what was booked before is not booked again.
+   */
+  async finishApproved(): Promise<{ finished: number }> {
+    let finished = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.spend.list({ status: 'approved' }, 100, cursor);
+      for (const request of page.items) {
+        if (!this.unbooked(request)) continue;
+        await this.book(request);
+        finished++;
+      }
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    return { finished };
+  }
+
   /** What the policy says: deny (with why), approve (below the threshold) or ask a person. */
   private verdict(
     request: SpendRequest,
@@ -210,7 +268,7 @@ export class SpendService {
 
   /**
    * Approves: one conditional write decides (a second approval at the same moment loses and changes
-   * nothing), then the day's cap and the project's budget are reserved and the purchase booked.
+   * nothing), then the approval is booked.
    */
   private async approveAs(request: SpendRequest, by: string, note: string | null): Promise<SpendRequest> {
     const now = this.deps.now();
@@ -225,22 +283,44 @@ export class SpendService {
       note,
     });
     if (!approved) throw this.notPending(request.id, (await this.deps.spend.get(request.id))?.status);
+    return this.book(approved);
+  }
+
+  /**
+   * Books an approved request: reserves the day's cap and the project's budget, books the purchase,
+   * sends the purchase order. Every step is keyed by the request and reads only what the approval
+   * stored (its time, who, the note), so booking it again (the approval's process died half way)
+   * finishes what is missing and books, charges and reserves nothing twice.
+   */
+  private async book(request: SpendRequest): Promise<SpendRequest> {
+    const by = request.decided_by ?? 'policy';
+    const decidedAt = request.decided_at ?? this.deps.now().toISOString();
     const project = await this.project(request.project_id);
     const policy = await this.deps.spend.policy(project.id);
-    const day = now.toISOString().slice(0, 10);
+    const day = decidedAt.slice(0, 10);
     const amount = policy ? this.inPolicyCurrency(request, policy) : request.project_amount;
-    if (!policy || !(await this.deps.spend.reserveDay(project.id, day, amount, policy.per_day_cap))) {
+    if (
+      !policy ||
+      !(await this.deps.spend.reserveDay(project.id, day, request.id, amount, policy.per_day_cap))
+    ) {
       return this.fail(
         project,
-        approved,
+        request,
         `the per-day cap of ${policy?.per_day_cap ?? 0} ${policy?.currency ?? project.currency} has no room for it`,
       );
     }
-    if (!(await this.deps.budgets.chargePurchase(project.id, request.project_amount, request.id))) {
-      await this.deps.spend.releaseDay(project.id, day, amount);
+    if (
+      !(await this.deps.budgets.chargePurchase(
+        project.id,
+        request.project_amount,
+        request.id,
+        new Date(decidedAt),
+      ))
+    ) {
+      await this.deps.spend.releaseDay(project.id, day, request.id, amount);
       return this.fail(
         project,
-        approved,
+        request,
         `the project's budget has not ${request.project_amount} ${project.currency} left`,
       );
     }
@@ -258,13 +338,13 @@ export class SpendService {
       worker_id: request.worker_id,
       spend_request_id: request.id,
       note: request.item,
-      occurred_at: now.toISOString(),
+      occurred_at: decidedAt,
       recorded_by: by,
       idempotency_key: `purchase:${request.id}`,
       details: { category: request.category, approved_by: by },
     });
-    await this.memo(project, approved, 'approved', note);
-    return this.sendPurchaseOrder(approved, policy);
+    await this.memo(project, request, 'approved', request.note);
+    return this.sendPurchaseOrder(request, policy);
   }
 
   private async decide(
@@ -304,12 +384,24 @@ export class SpendService {
     return this.decide(request, 'expired', 'policy', 'nobody decided before it expired: denied');
   }
 
-  private async pending(id: string): Promise<SpendRequest> {
+  /** A request as it is now (a pending one past its time is expired first). */
+  private async current(id: string): Promise<SpendRequest> {
     const request = await this.deps.spend.get(id);
     if (!request) throw new NotFoundError(`No spend request ${id}`);
-    const current = await this.expireIfDue(request);
-    if (current.status !== 'pending') throw this.notPending(id, current.status);
-    return current;
+    return this.expireIfDue(request);
+  }
+
+  /**
+   * Approved, but its booking never finished: no purchase order yet (the booking's last step), and
+   * decided long enough ago that no approval is still booking it. Younger ones are left to theirs.
+   */
+  private unbooked(request: SpendRequest): boolean {
+    return (
+      request.status === 'approved' &&
+      request.purchase_order === null &&
+      request.decided_at !== null &&
+      Date.parse(request.decided_at) + BOOKING_GRACE_MS <= this.deps.now().getTime()
+    );
   }
 
   private notPending(id: string, status: string | undefined): ConflictError {

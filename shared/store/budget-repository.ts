@@ -45,6 +45,7 @@ export interface MachineDay {
 const LEASE_ATTRIBUTE = 'lease_';
 const GRANT_ATTRIBUTE = 'grant_';
 const NOTICE_ATTRIBUTE = 'notice_';
+const PURCHASE_ATTRIBUTE = 'purchase_';
 /** Financial records are kept 90 days (seed 000 retention). */
 const LEDGER_TTL_SECONDS = 90 * 24 * 3600;
 
@@ -89,6 +90,48 @@ export class BudgetRepository {
         },
       }),
     );
+  }
+
+  /**
+   * Counts a purchase (`charge.reference`, its spend request) as spent this period in one write, if the
+   * total stays within `limit`. The charge is stored on the period item in that write, conditional on
+   * being new there, so booking a purchase again (a retried approval, the sweep finishing one) never
+   * charges twice: `already` then, `refused` when the budget has no room, and nothing changes.
+   */
+  async chargeOnce(
+    projectId: string,
+    periodStart: string,
+    limit: number,
+    charge: { reference: string; amount: number; charged_by: string },
+  ): Promise<'charged' | 'already' | 'refused'> {
+    const name = PURCHASE_ATTRIBUTE + charge.reference;
+    const charged = await this.conditionally(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { project_id: projectId, key: periodKey(periodStart) },
+        UpdateExpression: 'ADD #committed :amount, #spent :amount SET #charge = :charge',
+        ConditionExpression:
+          'attribute_not_exists(#charge) AND ((attribute_not_exists(#committed) AND :max >= :zero) OR #committed <= :max)',
+        ExpressionAttributeNames: { '#committed': 'committed', '#spent': 'spent', '#charge': name },
+        ExpressionAttributeValues: {
+          ':amount': charge.amount,
+          ':charge': charge,
+          ':max': roundMoney(limit - charge.amount),
+          ':zero': 0,
+        },
+      }),
+    );
+    if (charged) return 'charged';
+    const out = await this.db.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { project_id: projectId, key: periodKey(periodStart) },
+        ProjectionExpression: '#charge',
+        ExpressionAttributeNames: { '#charge': name },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item?.[name] ? 'already' : 'refused';
   }
 
   /**

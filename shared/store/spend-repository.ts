@@ -17,6 +17,8 @@ import {
 
 const POLICY_KEY = 'policy';
 const dayKey = (day: string) => `day#${day}`;
+/** A request's reservation on its day's counter: `reserved_<request id>`. */
+const RESERVED_ATTRIBUTE = 'reserved_';
 
 export class SpendRepository {
   constructor(
@@ -151,35 +153,63 @@ export class SpendRepository {
     await this.db.send(new PutCommand({ TableName: this.policies, Item: { ...policy, key: POLICY_KEY } }));
   }
 
-  /** Adds `amount` to the day's approved total if it stays within `cap`; false when it would not. */
-  async reserveDay(projectId: string, day: string, amount: number, cap: number): Promise<boolean> {
+  /**
+   * Adds request `requestId`'s `amount` to the day's approved total if it stays within `cap`; false when
+   * it would not. The request is marked on the day's counter in the same write, so reserving it again
+   * (a retried approval, the sweep finishing one) is true and adds nothing.
+   */
+  async reserveDay(
+    projectId: string,
+    day: string,
+    requestId: string,
+    amount: number,
+    cap: number,
+  ): Promise<boolean> {
+    const mark = RESERVED_ATTRIBUTE + requestId;
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.policies,
           Key: { project_id: projectId, key: dayKey(day) },
-          UpdateExpression: 'ADD approved :amount',
-          ConditionExpression: '(attribute_not_exists(approved) OR approved <= :max) AND :max >= :zero',
+          UpdateExpression: 'ADD approved :amount SET #mark = :amount',
+          ConditionExpression:
+            'attribute_not_exists(#mark) AND (attribute_not_exists(approved) OR approved <= :max) AND :max >= :zero',
+          ExpressionAttributeNames: { '#mark': mark },
           ExpressionAttributeValues: { ':amount': amount, ':max': roundMoney(cap - amount), ':zero': 0 },
         }),
       );
       return true;
     } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
+      if (!isConditionFailure(error)) throw error;
+      const out = await this.db.send(
+        new GetCommand({
+          TableName: this.policies,
+          Key: { project_id: projectId, key: dayKey(day) },
+          ProjectionExpression: '#mark',
+          ExpressionAttributeNames: { '#mark': mark },
+          ConsistentRead: true,
+        }),
+      );
+      return out.Item?.[mark] !== undefined;
     }
   }
 
-  /** Gives back a day's reservation whose approval could not go through. */
-  async releaseDay(projectId: string, day: string, amount: number): Promise<void> {
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.policies,
-        Key: { project_id: projectId, key: dayKey(day) },
-        UpdateExpression: 'ADD approved :amount',
-        ExpressionAttributeValues: { ':amount': -amount },
-      }),
-    );
+  /** Gives back a day's reservation whose approval could not go through (once, however often asked). */
+  async releaseDay(projectId: string, day: string, requestId: string, amount: number): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.policies,
+          Key: { project_id: projectId, key: dayKey(day) },
+          UpdateExpression: 'ADD approved :amount REMOVE #mark',
+          ConditionExpression: 'attribute_exists(#mark)',
+          ExpressionAttributeNames: { '#mark': RESERVED_ATTRIBUTE + requestId },
+          ExpressionAttributeValues: { ':amount': -amount },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   async approvedOn(projectId: string, day: string): Promise<number> {

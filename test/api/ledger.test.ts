@@ -275,6 +275,25 @@ describe('the books', () => {
     expect(lastDay.entries).toBe(kinds.length);
     const costs = lastDay.totals.llm_spend + lastDay.totals.compute + lastDay.totals.purchases;
     expect(lastDay.totals.roi).toBeCloseTo(lastDay.totals.net / costs, 9);
+    // Plain dates are their midnight UTC, on the P/L and the ledger as on the report.
+    const byDate = await pnl(id, 'group_by=project&from=2026-11-02&to=2026-11-03');
+    expect(byDate).toMatchObject({
+      entries: lastDay.entries,
+      totals: lastDay.totals,
+      from: '2026-11-02T00:00:00.000Z',
+      to: '2026-11-03T00:00:00.000Z',
+    });
+    const listed = await call(t.app, 'GET', `/api/v1/projects/${id}/ledger?from=2026-11-02&to=2026-11-03`, {
+      key: t.keys.user,
+    });
+    expect(listed.status).toBe(200);
+    expect(listed.body.items.length).toBeGreaterThanOrEqual(kinds.length);
+    expect(listed.body.items.every((e: any) => e.occurred_at.startsWith('2026-11-02'))).toBe(true);
+    const badDay = await call(t.app, 'GET', `/api/v1/projects/${id}/pnl?from=2026-11-31`, {
+      key: t.keys.user,
+    });
+    expect(badDay.status).toBe(400);
+    expect(badDay.body.error.details[0].path).toBe('query.from');
     expect(
       (await call(t.app, 'GET', `/api/v1/projects/${id}/pnl?group_by=month`, { key: t.keys.user })).status,
     ).toBe(400);

@@ -1,7 +1,8 @@
 // Spend requests through the API against the real emulators: the policy's edges (a request exactly at a
 // cap, a cap met after converting currencies, the auto-approve threshold, the day's cap, categories,
 // no policy at all), expiry (no answer in time is a denial), two approvals at once (one wins, one
-// purchase booked, the budget charged once), an approval the budget cannot cover (failed), and the
+// purchase booked, the budget charged once), an approval whose process died half way (finished once by
+// a retry or the budget sweep), an approval the budget cannot cover (failed), and the
 // purchase order posted to a webhook. Every request and decision lands in the ledger.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -172,6 +173,32 @@ describe('spend policy', () => {
   });
 });
 
+describe('idempotent asks', () => {
+  it('the same idempotency_key asks once: a resend gets the first request, a different ask 409', async () => {
+    const id = await project('resent', POLICY);
+    const first = await ask(id, { amount: 10, idempotency_key: 'ask-1' });
+    expect(first.status).toBe(201);
+    expect(first.body.status).toBe('approved');
+    const again = await ask(id, { amount: 10, idempotency_key: 'ask-1' });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    const other = await ask(id, { amount: 11, idempotency_key: 'ask-1' });
+    expect(other.status).toBe(409);
+    expect(other.body.error.details).toEqual([
+      { path: 'idempotency_key', problem: 'was used before with a different ask' },
+    ]);
+    const entries = await books(id);
+    expect(entries.filter((e) => e.kind === 'purchase')).toHaveLength(1);
+    expect(entries.filter((e) => e.details.step === 'requested')).toHaveLength(1);
+    expect((await budget(id)).spent).toBe(10);
+    // Another key is another request; a malformed key is refused, naming the field.
+    expect((await ask(id, { amount: 10, idempotency_key: 'ask-2' })).status).toBe(201);
+    const bad = await ask(id, { idempotency_key: 'no spaces allowed' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('idempotency_key');
+  });
+});
+
 describe('approvals', () => {
   it('two approvals at once: one wins, one purchase is booked, the budget is charged once', async () => {
     const id = await project('race', POLICY);
@@ -195,6 +222,70 @@ describe('approvals', () => {
     expect(approvals).toHaveLength(1);
     // Denying after the approval changes nothing.
     expect((await decide(asked.body.id, 'deny')).status).toBe(409);
+  });
+
+  // The crash: an approval whose process died right after its decision was written (the status
+  // write alone, through the repository), or after some of its booking steps.
+  const crashAfterDecision = async (requestId: string) => {
+    const decided = await t.internals.repositories.spend.transition(requestId, 'pending', {
+      status: 'approved',
+      decided_by: 'test user',
+      decided_at: now.toISOString(),
+      note: 'go',
+    });
+    expect(decided?.status).toBe('approved');
+    return decided!;
+  };
+
+  it('a retried approval finishes a booking whose process died after the decision, once', async () => {
+    const id = await project('half-approved', POLICY);
+    const asked = await ask(id, { amount: 100, currency: 'USD' });
+    await crashAfterDecision(asked.body.id);
+    // At once it may still be booking: the retry is refused and books nothing.
+    expect((await decide(asked.body.id, 'approve')).status).toBe(409);
+    expect((await books(id)).some((e) => e.kind === 'purchase')).toBe(false);
+    now = new Date(now.getTime() + 61_000);
+    const retried = await decide(asked.body.id, 'approve');
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    expect(retried.body).toMatchObject({
+      status: 'approved',
+      decided_by: 'test user',
+      note: 'go',
+      purchase_order: { delivery: 'manual', status: 'waiting_for_a_person', detail: null },
+    });
+    // Finished now: a further retry is a conflict, and nothing was booked twice.
+    expect((await decide(asked.body.id, 'approve')).status).toBe(409);
+    const purchases = (await books(id)).filter((e) => e.kind === 'purchase');
+    expect(purchases).toHaveLength(1);
+    expect(purchases[0]).toMatchObject({ project_amount: 138, recorded_by: 'test user' });
+    expect((await budget(id)).spent).toBe(138);
+    expect(await t.internals.repositories.spend.approvedOn(id, now.toISOString().slice(0, 10))).toBe(138);
+  });
+
+  it('the budget sweep finishes approvals that died half way, without charging twice', async () => {
+    const id = await project('half-swept', POLICY);
+    const asked = await ask(id, { amount: 50 });
+    const decided = await crashAfterDecision(asked.body.id);
+    // This one died after reserving the day and charging the budget, before the purchase was booked.
+    const day = decided.decided_at!.slice(0, 10);
+    expect(await t.internals.repositories.spend.reserveDay(id, day, decided.id, 50, 200)).toBe(true);
+    expect(await t.plane.budgets.chargePurchase(id, 50, decided.id, new Date(decided.decided_at!))).toBe(
+      true,
+    );
+    const { createHandler } = await import('../../functions/budget-sweep/handler.js');
+    expect((await createHandler(t.plane)({} as never)).spend_requests_finished).toBe(0);
+    now = new Date(now.getTime() + 61_000);
+    const swept = await createHandler(t.plane)({} as never);
+    expect(swept.spend_requests_finished).toBeGreaterThanOrEqual(1);
+    const stored = await t.internals.repositories.spend.get(asked.body.id);
+    expect(stored?.purchase_order?.status).toBe('waiting_for_a_person');
+    expect((await books(id)).filter((e) => e.kind === 'purchase')).toHaveLength(1);
+    expect((await budget(id)).spent).toBe(50);
+    expect(await t.internals.repositories.spend.approvedOn(id, day)).toBe(50);
+    // A second sweep finds nothing left to finish.
+    const again = await createHandler(t.plane)({} as never);
+    expect((await books(id)).filter((e) => e.kind === 'purchase')).toHaveLength(1);
+    expect(again.spend_requests_finished).toBe(0);
   });
 
   it('a person denies; an approval the budget cannot cover fails; both are in the books', async () => {

@@ -87,8 +87,8 @@ export function registerLedger(program: Command, client: Client, json: Json): vo
     .command('list')
     .description("The project's entries in the order the money moved")
     .requiredOption('--project <id>', 'the project')
-    .option('--from <datetime>', 'from this instant (ISO 8601)')
-    .option('--to <datetime>', 'up to this instant (ISO 8601)')
+    .option('--from <date>', 'from this date (midnight UTC) or instant (ISO 8601)')
+    .option('--to <date>', 'up to this date (midnight UTC) or instant (ISO 8601)')
     .option('--kind <kind>', 'only this kind of entry')
     .action(async (flags: { project: string; from?: string; to?: string; kind?: string }) => {
       const rows: BookEntry[] = [];
@@ -144,8 +144,8 @@ export function registerLedger(program: Command, client: Client, json: Json): vo
     .description('Profit and loss, with ROI and the cumulative net, in the project currency')
     .requiredOption('--project <id>', 'the project')
     .option('--group-by <group>', 'project, machine, day or week', 'day')
-    .option('--from <datetime>', 'from this instant (ISO 8601)')
-    .option('--to <datetime>', 'up to this instant (ISO 8601)')
+    .option('--from <date>', 'from this date (midnight UTC) or instant (ISO 8601)')
+    .option('--to <date>', 'up to this date (midnight UTC) or instant (ISO 8601)')
     .action(async (flags: { project: string; groupBy: string; from?: string; to?: string }) => {
       const report = await (await client()).request<PnlReport>(
         'GET',

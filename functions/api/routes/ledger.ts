@@ -11,12 +11,12 @@ import {
   PnlReport,
 } from '../../../shared/domain/ledger.js';
 import { ProjectId } from '../../../shared/domain/task.js';
-import { rangeInOrder } from '../../../shared/validation.js';
+import { RangeBound, rangeInOrder } from '../../../shared/validation.js';
 import { PageQuery, PEOPLE, ProjectParams, pageOf, type RouteDef, readJson, readQuery } from '../route.js';
 
 const LedgerQuery = PageQuery.extend({
-  from: z.iso.datetime().optional(),
-  to: z.iso.datetime().optional(),
+  from: RangeBound.optional(),
+  to: RangeBound.optional(),
   kind: BookEntryKind.optional(),
 }).superRefine(rangeInOrder);
 

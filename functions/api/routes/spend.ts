@@ -51,13 +51,20 @@ export function spendRoutes(plane: ControlPlane): RouteDef[] {
       operationId: 'createSpendRequest',
       path: '/api/v1/spend-requests',
       summary:
-        "Ask to buy something. A node's gateway forwards its agent's ask with the attempt's task key (task_key); a person names project_id. The policy decides at once (denied, or approved below its threshold) or leaves it pending for a person.",
+        "Ask to buy something. A node's gateway forwards its agent's ask with the attempt's task key (task_key); a person names project_id. The policy decides at once (denied, or approved below its threshold) or leaves it pending for a person. The same idempotency_key (per project and task) asks once: 201 the first time, 200 with that request after, 409 when the ask differs.",
       tag: 'spend',
       roles: ANY_ROLE,
       body: SpendRequestInput,
-      responses: { 201: { description: 'The request, as the policy left it', schema: SpendRequest } },
+      responses: {
+        201: { description: 'The request, as the policy left it', schema: SpendRequest },
+        200: {
+          description: 'Asked before under the same idempotency_key: that request',
+          schema: SpendRequest,
+        },
+      },
       async handle(c) {
-        return c.json(await plane.spend.create(await readJson(c), c.get('principal')), 201);
+        const { request, created } = await plane.spend.create(await readJson(c), c.get('principal'));
+        return c.json(request, created ? 201 : 200);
       },
     },
     {
@@ -93,7 +100,7 @@ export function spendRoutes(plane: ControlPlane): RouteDef[] {
       path: '/api/v1/spend-requests/:id/approve',
       params: SpendParams,
       summary:
-        "Approve a pending request: reserves the day's cap and the project's budget, books the purchase, and sends the purchase order (webhook or a person). Of two approvals at once one wins; the other gets 409. A request whose reservation fails ends `failed`.",
+        "Approve a pending request: reserves the day's cap and the project's budget, books the purchase, and sends the purchase order (webhook or a person). Of two approvals at once one wins; the other gets 409. A request whose reservation fails ends `failed`. An approved request whose booking never finished (its approval died half way; a minute on) is finished by a retried approval, with the first approval's result, booking and charging nothing twice; the budget sweep finishes such requests too.",
       tag: 'spend',
       roles: PEOPLE,
       body: SpendDecision,
