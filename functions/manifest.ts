@@ -141,7 +141,7 @@ export const FUNCTIONS = {
   budgetSweep: {
     entry: 'functions/budget-sweep/handler.ts',
     description:
-      'Closes budget leases their gateway never settled, counting them as spent, and expires spend requests nobody decided in time',
+      'Closes budget leases their gateway never settled, counting them as spent, expires spend requests nobody decided in time, and finishes approvals that died half way',
     trigger: { kind: 'schedule', everySeconds: 60 },
     timeoutSeconds: 120,
     memoryMb: 256,
