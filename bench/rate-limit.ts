@@ -30,7 +30,7 @@ try {
   const run = async (label: string, limit: { perSecond: number; burst: number }, stepMs: number) => {
     const limiter = new RateLimiter({
       buckets: repo,
-      limits: { admin: limit, user: limit, node: limit },
+      limits: { admin: limit, user: limit, node: limit, unauthenticated: limit },
       now: clock,
     });
     const principal = {

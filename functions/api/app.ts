@@ -11,13 +11,14 @@ import {
   AutovibeError,
   ForbiddenError,
   PayloadTooLargeError,
-  RateLimitedError,
+  UnauthorizedError,
 } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import type { AuditLog } from '../../shared/services/audit-log.js';
 import { parseOrThrow } from '../../shared/validation.js';
 import { AUTOVIBE_VERSION } from '../../shared/version.js';
 import { dashboardApp } from './dashboard/dashboard.js';
+import { setErrorHeaders } from './error-headers.js';
 import { buildOpenApi } from './openapi.js';
 import type { ApiEnv, RouteDef } from './route.js';
 import { artifactRoutes } from './routes/artifacts.js';
@@ -80,8 +81,36 @@ export interface AppOptions {
 export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<ApiEnv> {
   const log = createLogger('api');
   const app = new Hono<ApiEnv>();
+  // The environment of the dashboard's own reads of the routes below (dashboard/api-client.ts). Only
+  // this app holds it, so no request from outside can pass for one: a server adapter passes its own.
+  const inProcess: object = Object.freeze({});
+  const isInProcess = (c: Context<ApiEnv>) => c.env === inProcess;
 
-  app.use('*', auditRequests(plane.audit, options));
+  /**
+   * The caller's key, checked. A request from outside without a valid one (missing, unknown, revoked)
+   * takes a token from its source address's bucket, and a source that ran dry has no key looked up
+   * until it refills: 429 with Retry-After, however many instances it spreads its guesses over. A
+   * request whose source the server adapter does not know (none does without one) is not limited so.
+   */
+  async function authenticate(
+    c: Context<ApiEnv>,
+    authorization: string | undefined,
+    verify: { fresh?: boolean } = {},
+  ): Promise<Principal> {
+    const source = isInProcess(c) ? undefined : options.sourceAddress?.(c);
+    const limits = plane.rateLimits;
+    try {
+      return await plane.keys.authenticate(authorization, {
+        ...verify,
+        beforeLookup: source === undefined ? undefined : () => limits.checkSource(source),
+      });
+    } catch (error) {
+      if (error instanceof UnauthorizedError && source !== undefined) await limits.chargeFailure(source);
+      throw error;
+    }
+  }
+
+  app.use('*', auditRequests(plane.audit, options, isInProcess));
   app.use('*', logRequests(log));
   app.use(
     '*',
@@ -101,18 +130,32 @@ export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<A
         c.set('matched', { route: route.path, ids: Object.values(checked).map(String) });
       }
       if (roles !== 'public') {
-        const principal = await plane.keys.authenticate(c.req.header('authorization'));
+        const principal = await authenticate(c, c.req.header('authorization'));
         // Set before the role check, so a refused key is audited by its id too.
         c.set('principal', principal);
         checkRole(principal, roles);
-        await plane.rateLimits.take(principal);
+        // A dashboard read is part of a page view, which took its token when it was admitted.
+        if (!isInProcess(c)) await plane.rateLimits.take(principal);
       }
       return route.handle(c);
     });
   }
 
   // The web dashboard reads through the routes above, in this same process (dashboard/api-client.ts).
-  app.route('/dashboard', dashboardApp({ api: (request) => app.fetch(request) }));
+  // A page view is one request of its key: admitted (key, rate limit) and audited once, as a page.
+  app.route(
+    '/dashboard',
+    dashboardApp({
+      api: (request) => app.fetch(request, inProcess),
+      async admit(c, key) {
+        // Read afresh: a key revoked through any instance ends its dashboard session at once.
+        const principal = await authenticate(c, `Bearer ${key}`, { fresh: true });
+        c.set('principal', principal);
+        await plane.rateLimits.take(principal);
+        return principal;
+      },
+    }),
+  );
 
   app.notFound((c) =>
     c.json(
@@ -128,16 +171,18 @@ export function createApp(plane: ControlPlane, options: AppOptions = {}): Hono<A
   );
   app.onError((error, c) => {
     if (error instanceof AutovibeError && error.status < 500) {
-      // A body refused before it was read is not read at all: the server drops the connection soon
-      // after, so a client must not send its next request on it (without this, keep-alive clients did).
-      if (error.status === 413) c.header('connection', 'close');
-      if (error instanceof RateLimitedError) c.header('retry-after', String(error.retryAfterSeconds));
+      setErrorHeaders(c, error);
       return c.json(
         { error: { code: error.code, message: error.message, details: error.details } },
         error.status as 400,
       );
     }
-    log.error('request_failed', { method: c.req.method, path: c.req.path, error, cause: error.cause });
+    log.error('request_failed', {
+      method: c.req.method,
+      route: c.get('matched')?.route ?? null,
+      error,
+      cause: error.cause,
+    });
     const status = error instanceof AutovibeError ? error.status : 500;
     return c.json(
       { error: { code: 'internal_error', message: 'The server failed to handle this request', details: [] } },
@@ -168,10 +213,16 @@ function checkRole(principal: Principal, roles: readonly ApiKeyRole[]): void {
 
 /**
  * Records every request in the audit log once it is answered: who, which route, the ids it touched,
- * the status, from where. Ids a write answered with (a new task's id) count as touched too.
+ * the status, from where. Ids a write answered with (a new task's id) count as touched too. The
+ * dashboard's in-process reads are not requests of their own: the page view that made them is.
  */
-function auditRequests(audit: AuditLog, options: AppOptions): MiddlewareHandler<ApiEnv> {
+function auditRequests(
+  audit: AuditLog,
+  options: AppOptions,
+  isInProcess: (c: Context<ApiEnv>) => boolean,
+): MiddlewareHandler<ApiEnv> {
   return async function auditRequest(c, next) {
+    if (isInProcess(c)) return next();
     const started = Date.now();
     await next();
     const principal = c.get('principal');
@@ -212,9 +263,13 @@ function logRequests(log: ReturnType<typeof createLogger>): MiddlewareHandler<Ap
   return async function logRequest(c, next) {
     const started = performance.now();
     await next();
+    // The route's pattern and the ids its schemas accepted, never the raw path: a key someone pasted
+    // into a URL would otherwise land in the application log (and CloudWatch), as the audit log avoids.
+    const matched = c.get('matched');
     log.info('request', {
       method: c.req.method,
-      path: c.req.path,
+      route: matched?.route ?? null,
+      ids: matched?.ids ?? [],
       status: c.res.status,
       duration_ms: Math.round(performance.now() - started),
       key_id: c.get('principal')?.keyId,

@@ -1,5 +1,6 @@
 // Token-exact turns for RL: each call's prompt token ids are compared with the previous call of the
-// same conversation (one attempt's calls to one model through one key), and a record says whether its
+// same conversation (an attempt's calls to one model; a key without a task runs one per opening, see
+// routing/conversation-key.ts), and a record says whether its
 // prompt extends that call's prompt + completion token for token. Where it does, a trainer can treat
 // the turns as one sequence; where it does not (the chat template re-rendered a past turn, a context
 // was compacted), it must not.

@@ -2,7 +2,7 @@
 // start and with each heartbeat. `gpus:` in node.yaml overrides what the node advertises; a machine
 // without NVIDIA tools has no GPUs and says so once; an nvidia-smi that fails (a driver/library
 // mismatch after an upgrade, no devices) is reported as a clear error and the node runs on without GPUs.
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import type { Gpu } from '../../shared/domain/node.js';
 import { GpuDiscoveryError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -36,36 +36,69 @@ export interface GpuSnapshot {
 /** Runs the query; null when nvidia-smi is not installed. Throws GpuDiscoveryError when it fails. */
 export type GpuQuery = () => Promise<GpuReading[] | null>;
 
+/** nvidia-smi failed for some GPUs (one fell off the bus) and still read the others. */
+export class PartialGpuDiscoveryError extends GpuDiscoveryError {
+  constructor(
+    message: string,
+    readonly readings: GpuReading[],
+  ) {
+    super(message);
+  }
+}
+
 /** nvidia-smi's CSV answer, one line per GPU; a line that does not read as one is a GpuDiscoveryError. */
 export function parseNvidiaSmi(stdout: string): GpuReading[] {
-  return stdout
+  return outputLines(stdout).map((line, i) => {
+    const reading = readingOf(line);
+    if (!reading) throw new GpuDiscoveryError(`nvidia-smi line ${i + 1} is not a GPU reading: "${line}"`);
+    return reading;
+  });
+}
+
+const outputLines = (text: string) =>
+  text
     .split('\n')
     .map((line) => line.trim())
-    .filter((line) => line.length > 0)
-    .map((line, i) => {
-      const cells = line.split(',').map((cell) => cell.trim());
-      const [index, uuid, name, total, used, utilization, driver] = cells;
-      if (cells.length !== 7 || !/^\d+$/.test(index!) || !/^\d+$/.test(total!))
-        throw new GpuDiscoveryError(`nvidia-smi line ${i + 1} is not a GPU reading: "${line}"`);
-      return {
-        index: Number(index),
-        uuid: uuid!,
-        name: name!,
-        memory_total_mb: Number(total),
-        memory_used_mb: optionalNumber(used!),
-        utilization_percent: optionalNumber(utilization!),
-        driver_version: driver!,
-      };
-    });
+    .filter((line) => line.length > 0);
+
+function readingOf(line: string): GpuReading | null {
+  const cells = line.split(',').map((cell) => cell.trim());
+  const [index, uuid, name, total, used, utilization, driver] = cells;
+  if (cells.length !== 7 || !/^\d+$/.test(index!) || !/^\d+$/.test(total!)) return null;
+  return {
+    index: Number(index),
+    uuid: uuid!,
+    name: name!,
+    memory_total_mb: Number(total),
+    memory_used_mb: optionalNumber(used!),
+    utilization_percent: optionalNumber(utilization!),
+    driver_version: driver!,
+  };
 }
 
 const optionalNumber = (cell: string) => (/^\d+(\.\d+)?$/.test(cell) ? Number(cell) : null);
 
-/** The real query: `command` (nvidia-smi on PATH by default) with the CSV flags, 15 s at most. */
+/**
+ * The real query: `command` (nvidia-smi on PATH by default) with the CSV flags, `timeoutMs` at most.
+ * An nvidia-smi stuck in the driver (a GPU that fell off the bus) does not end on SIGTERM and may not
+ * end at all, so the answer never waits on its exit: the query fails at the deadline whatever the
+ * process does, and while that process is still there no second one is started to hang beside it.
+ */
 export function nvidiaSmi(command = 'nvidia-smi', timeoutMs = 15_000): GpuQuery {
+  let stuck: ChildProcess | null = null;
   return () =>
     new Promise((resolve, reject) => {
-      execFile(command, [...NVIDIA_SMI_QUERY], { timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (stuck)
+        return reject(
+          new GpuDiscoveryError(
+            `nvidia-smi failed: pid ${stuck.pid} is still running from an earlier query that did not answer in ${timeoutMs} ms (a GPU driver that hangs?)`,
+          ),
+        );
+      let settled = false;
+      const child = execFile(command, [...NVIDIA_SMI_QUERY], (error, stdout, stderr) => {
+        clearTimeout(deadline);
+        if (settled) return;
+        settled = true;
         if (!error) {
           try {
             resolve(parseNvidiaSmi(stdout));
@@ -75,11 +108,32 @@ export function nvidiaSmi(command = 'nvidia-smi', timeoutMs = 15_000): GpuQuery 
           return;
         }
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return resolve(null);
-        // nvidia-smi writes its NVML errors to stdout; the first line names the problem.
-        const said = `${stdout}\n${stderr}`.trim().split('\n')[0]?.trim();
-        const status = error.killed ? `timed out after ${timeoutMs} ms` : `exit ${error.code}`;
-        reject(new GpuDiscoveryError(`nvidia-smi failed (${status}): ${said || error.message}`));
+        // nvidia-smi writes its NVML errors to stdout, among the rows of the GPUs it could still read
+        // when one fell off the bus: the first line that is not a row names the problem.
+        const lines = outputLines(`${stdout}\n${stderr}`);
+        const said = lines.find((line) => !readingOf(line)) ?? error.message;
+        const message = `nvidia-smi failed (exit ${error.code}): ${said}`;
+        const readings = lines.map(readingOf).filter((r) => r !== null);
+        reject(
+          readings.length > 0
+            ? new PartialGpuDiscoveryError(message, readings)
+            : new GpuDiscoveryError(message),
+        );
       });
+      const deadline = setTimeout(() => {
+        settled = true;
+        // One that exited while something it started holds its output open is not left running.
+        if (child.exitCode === null && child.signalCode === null) {
+          stuck = child;
+          child.once('exit', () => {
+            if (stuck === child) stuck = null;
+          });
+        }
+        child.kill('SIGKILL');
+        reject(
+          new GpuDiscoveryError(`nvidia-smi failed (timed out after ${timeoutMs} ms): it did not answer`),
+        );
+      }, timeoutMs);
     });
 }
 
@@ -108,6 +162,8 @@ export class GpuMonitor {
       else readings = found;
     } catch (error) {
       problem = error instanceof Error ? error.message : String(error);
+      // The GPUs still read stay usable (and placed on); the lost one is the problem reported.
+      if (error instanceof PartialGpuDiscoveryError) readings = error.readings;
     }
     if (problem !== this.lastProblem) {
       if (problem) this.options.logger.warn('gpu_discovery', { problem });

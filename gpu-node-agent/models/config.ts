@@ -6,6 +6,42 @@ import { z } from 'zod';
 
 const ModelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$/, 'must be a model name');
 
+/**
+ * `vllm serve` flags the supervisor sets itself, with where they come from. A second one in
+ * extra_args would win in vLLM's parser (the last occurrence counts) and cut the supervisor off its
+ * replica: another port or key and it never answers the probes, another host opens vLLM's
+ * unauthenticated routes, another parallel size or memory share undoes the placement.
+ */
+const MANAGED_FLAGS: Record<string, string> = {
+  '--host': 'the replica listens on 127.0.0.1 only',
+  '--port': 'ports are given from first_port',
+  '--uds': 'the replica listens on its port',
+  '--served-model-name': 'the entry name is served',
+  '--api-key': 'the key is generated per replica',
+  '--tensor-parallel-size': 'use tensor_parallel_size',
+  '-tp': 'use tensor_parallel_size',
+  '--pipeline-parallel-size': 'placement gives a replica tensor_parallel_size GPUs',
+  '-pp': 'placement gives a replica tensor_parallel_size GPUs',
+  '--data-parallel-size': 'use replicas',
+  '-dp': 'use replicas',
+  '--gpu-memory-utilization': 'use memory_mb',
+  '--max-model-len': 'use max_model_len',
+  '--enable-prefix-caching': 'use options.prefix_caching',
+  '--no-enable-prefix-caching': 'use options.prefix_caching',
+  '--logprobs-mode': 'logprobs are those tokens were sampled from (processed_logprobs)',
+  '--reasoning-parser': 'use the member reasoning_parser',
+  '--tool-call-parser': 'use the member tool_call_parser',
+};
+
+const ExtraArgs = z.array(z.string()).superRefine((args, context) => {
+  args.forEach((arg, i) => {
+    const flag = arg.split('=', 1)[0]!;
+    const why = MANAGED_FLAGS[flag];
+    if (why !== undefined)
+      context.addIssue({ code: 'custom', path: [i], message: `${flag} is set by the supervisor (${why})` });
+  });
+});
+
 const Member = z.strictObject({
   /** What `vllm serve` loads: a Hugging Face id or a local path. */
   model: z.string().min(1).max(500),
@@ -38,7 +74,7 @@ export const LocalModel = z
         /** Off for RL parity: a cached prefix can give slightly different logprobs than a fresh one. */
         prefix_caching: z.boolean().default(true),
         /** More `vllm serve` flags, passed as given (vLLM refuses ones it does not know). */
-        extra_args: z.array(z.string()).default([]),
+        extra_args: ExtraArgs.default([]),
       })
       .default({ prefix_caching: true, extra_args: [] }),
   })

@@ -1,8 +1,9 @@
 // The replicas this node started, on disk, so a node that was killed (SIGKILL, OOM, power cut of the
 // agent alone) finds the vLLM processes it left on its next start and stops them before placing new
 // ones: they hold GPU memory and ports. A pid is only killed when its command line is still the
-// `vllm serve` on the recorded port, so a recycled pid is never touched.
-import { readFileSync } from 'node:fs';
+// `vllm serve` on the recorded port, so a recycled pid is never touched; where the API server is gone,
+// vLLM engine processes left in its process group (`VLLM::` titles) are found and stopped too.
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -68,4 +69,27 @@ export function stillOurs(entry: RecordedReplica): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * vLLM's own processes (`VLLM::EngineCore`, `VLLM::Worker_TP0`, ...) still in the process group of a
+ * recorded replica whose API server is gone: a SIGKILLed API server leaves them running, holding the
+ * GPU memory (vllm-project/vllm#55510). Linux keeps a pid from reuse while a process group of that id
+ * has members, so members of the group are what that replica left.
+ */
+export function enginesLeftBy(entry: RecordedReplica): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): state, ppid, pgrp, ...
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z' || Number(pgrp) !== entry.pid) continue;
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').startsWith('VLLM::')) found.push(Number(name));
+    } catch {
+      // Ended while being read.
+    }
+  }
+  return found;
 }

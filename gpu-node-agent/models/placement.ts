@@ -109,7 +109,8 @@ function reserve(
   share: Map<number, number>,
   byIndex: Map<number, GpuSlot>,
 ): { gpus: number[]; utilization: number } {
-  const utilization = Math.floor(fraction * 1000) / 1000;
+  // Rounded up: the reservation holds at least the memory asked for (the sum is checked below).
+  const utilization = Math.ceil(fraction * 1000 - 1e-9) / 1000;
   for (const g of chosen) {
     const after = share.get(g)! + utilization;
     if (after > MAX_GPU_SHARE + 1e-9)
@@ -122,8 +123,12 @@ function reserve(
   return { gpus: chosen, utilization };
 }
 
-/** The `vllm serve` arguments of one replica. */
-export function serveArgs(plan: ReplicaPlan, apiKey: string): string[] {
+/**
+ * The `vllm serve` arguments of one replica. Its API key is not among them: any local user can read a
+ * command line (ps, /proc/<pid>/cmdline) and vLLM logs its non-default arguments at start, so the key
+ * goes in VLLM_API_KEY, which vLLM reads when --api-key is not given.
+ */
+export function serveArgs(plan: ReplicaPlan): string[] {
   const { member, entry } = plan;
   const reasoning = member.reasoning_parser ?? (/deepseek-r1/i.test(member.model) ? 'deepseek_r1' : null);
   const tools = member.tool_call_parser ?? (/qwen2\.5-coder/i.test(member.model) ? 'hermes' : null);
@@ -149,8 +154,6 @@ export function serveArgs(plan: ReplicaPlan, apiKey: string): string[] {
     '--logprobs-mode',
     'processed_logprobs',
     '--enable-force-include-usage',
-    '--api-key',
-    apiKey,
     ...entry.options.extra_args,
   ];
 }

@@ -1,7 +1,8 @@
 // One `vllm serve` process and its health. Ready: /health answers and a one-token completion succeeds
 // (weights loaded, the engine generates). Alive: /health keeps answering and, while requests run,
 // vllm:iteration_tokens_total keeps advancing: vLLM's /health stays 200 when the engine hangs, so a
-// replica with requests running and no engine step for `hang_seconds` is killed. A replica that exits
+// replica with requests running and no engine step for `hang_seconds` is killed, and an idle one is
+// asked for one token every `hang_seconds` and killed when that gets no answer in as long. A replica that exits
 // or hangs is started again after a backoff that doubles while it keeps failing. Its output goes to
 // `<data_dir>/logs/<id>.log`, kept across restarts.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -65,8 +66,16 @@ export class Replica {
     mkdirSync(logs, { recursive: true });
     const log = openSync(join(logs, `${this.plan.id.replace(/[^A-Za-z0-9._-]/g, '_')}.log`), 'a');
     // Its own process group, so stopping it also stops the engine processes vLLM starts itself.
+    // The GPU indices are nvidia-smi's, which numbers GPUs by PCI bus id; CUDA numbers them fastest
+    // first unless told otherwise, so on a mixed box index 0 would be another GPU than the one placed.
     const child = spawn(settings.command, this.args, {
-      env: { ...process.env, CUDA_VISIBLE_DEVICES: this.plan.gpus.join(',') },
+      env: {
+        ...process.env,
+        CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+        CUDA_VISIBLE_DEVICES: this.plan.gpus.join(','),
+        // The replica's key, here rather than as --api-key (see serveArgs).
+        VLLM_API_KEY: this.apiKey,
+      },
       stdio: ['ignore', log, log],
       detached: true,
     });
@@ -79,6 +88,9 @@ export class Replica {
     this.healthFailures = 0;
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        // What is left of its process group goes too: vLLM's engine process survives an API server
+        // that was SIGKILLed (the OOM killer) and keeps the GPU memory the next start would need.
+        if (child.pid) signalGroup(child.pid, 'SIGKILL');
         resolve();
         if (this.child !== child) return;
         this.child = null;
@@ -172,24 +184,31 @@ export class Replica {
     const load = await this.scrape();
     if (!load) return;
     this.load = load;
-    const stuck = load.running > 0 && load.iterations === this.lastIterations;
+    const still = load.iterations === this.lastIterations;
     this.lastIterations = load.iterations;
-    this.stalledSince = stuck ? (this.stalledSince ?? Date.now()) : null;
-    if (this.stalledSince !== null && Date.now() - this.stalledSince >= settings.hang_seconds * 1000)
-      this.restart(
+    this.stalledSince = still ? (this.stalledSince ?? Date.now()) : null;
+    const hangMs = settings.hang_seconds * 1000;
+    if (this.stalledSince === null || Date.now() - this.stalledSince < hangMs) return this.deps.changed();
+    if (load.running > 0)
+      return this.restart(
         `hung: ${load.running} request(s) running and no engine step for ${settings.hang_seconds} s`,
         true,
       );
-    else this.deps.changed();
+    // Idle, so no step was due: a hang while idle shows only when asked to generate, and until then
+    // the replica's load reads 0 and the gateway would send it every new call. One token tells.
+    if (!(await this.oneToken(hangMs)))
+      return this.restart(`hung: no answer to a one-token completion in ${settings.hang_seconds} s`, true);
+    this.stalledSince = null;
+    this.deps.changed();
   }
 
   private async healthy(): Promise<boolean> {
-    const response = await probe(`${this.url}/health`, {});
+    const response = await probe(`${this.url}/health`, PROBE_TIMEOUT_MS, {});
     return response?.status === 200;
   }
 
-  private async oneToken(): Promise<boolean> {
-    const response = await probe(`${this.url}/v1/chat/completions`, {
+  private async oneToken(timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
+    const response = await probe(`${this.url}/v1/chat/completions`, timeoutMs, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${this.apiKey}` },
       body: JSON.stringify({
@@ -202,7 +221,7 @@ export class Replica {
   }
 
   private async scrape(): Promise<ReplicaLoad | null> {
-    const response = await probe(`${this.url}/metrics`, {});
+    const response = await probe(`${this.url}/metrics`, PROBE_TIMEOUT_MS, {});
     return response?.status === 200 ? parseVllmMetrics(await response.text()) : null;
   }
 
@@ -212,9 +231,9 @@ export class Replica {
   }
 }
 
-async function probe(url: string, init: RequestInit): Promise<Response | null> {
+async function probe(url: string, timeoutMs: number, init: RequestInit): Promise<Response | null> {
   try {
-    return await fetch(url, { ...init, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch {
     return null;
   }

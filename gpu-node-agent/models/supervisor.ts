@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/logger.js';
 import type { LocalModel, SupervisorSettings } from './config.js';
-import { ReplicaPidfile, stillOurs } from './pidfile.js';
+import { enginesLeftBy, ReplicaPidfile, stillOurs } from './pidfile.js';
 import { type GpuSlot, placeReplicas, serveArgs } from './placement.js';
 import { Replica, type ReplicaState, signalGroup } from './replica.js';
 import type { ReplicaLoad } from './vllm-metrics.js';
@@ -38,7 +38,7 @@ export class ModelSupervisor {
     this.pidfile = new ReplicaPidfile(join(settings.data_dir, 'replicas.json'));
     this.replicas = placeReplicas(models, gpus, settings.first_port).map((plan) => {
       const apiKey = `vllm-${randomBytes(16).toString('hex')}`;
-      return new Replica(plan, serveArgs(plan, apiKey), apiKey, {
+      return new Replica(plan, serveArgs(plan), apiKey, {
         settings,
         logger,
         pidfile: this.pidfile,
@@ -83,15 +83,29 @@ export class ModelSupervisor {
     this.logger.info('replicas_stopped', { count: this.replicas.length });
   }
 
-  /** vLLM processes an earlier run recorded and that still run: stopped, with their engine children. */
+  /**
+   * vLLM processes an earlier run recorded and that still run: stopped, with their engine children;
+   * where the API server itself died meanwhile, the engine processes it left are killed.
+   */
   private async stopLeftovers(): Promise<void> {
     for (const entry of await this.pidfile.leftovers()) {
-      if (!stillOurs(entry)) continue;
-      this.logger.warn('leftover_replica_stopped', { replica: entry.id, pid: entry.pid });
-      signalGroup(entry.pid, 'SIGTERM');
-      for (let waited = 0; waited < 10_000 && stillOurs(entry); waited += 100)
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      if (stillOurs(entry)) signalGroup(entry.pid, 'SIGKILL');
+      if (stillOurs(entry)) {
+        this.logger.warn('leftover_replica_stopped', { replica: entry.id, pid: entry.pid });
+        signalGroup(entry.pid, 'SIGTERM');
+        await waitUntil(() => !stillOurs(entry), 10_000);
+        // SIGKILL for whatever of the group is left, the API server too if it would not stop.
+        signalGroup(entry.pid, 'SIGKILL');
+        continue;
+      }
+      const engines = enginesLeftBy(entry);
+      if (engines.length === 0) continue;
+      this.logger.warn('leftover_replica_stopped', {
+        replica: entry.id,
+        pid: entry.pid,
+        engine_processes: engines,
+      });
+      signalGroup(entry.pid, 'SIGKILL');
+      await waitUntil(() => enginesLeftBy(entry).length === 0, 10_000);
     }
   }
 
@@ -100,4 +114,9 @@ export class ModelSupervisor {
     const status = this.status();
     for (const listener of this.listeners) listener(status);
   }
+}
+
+async function waitUntil(done: () => boolean, ms: number): Promise<void> {
+  for (let waited = 0; waited < ms && !done(); waited += 100)
+    await new Promise((resolve) => setTimeout(resolve, 100));
 }

@@ -47,6 +47,16 @@ interface Deps {
   now: () => Date;
 }
 
+export interface VerifyOptions {
+  /** Read the key's record even if it was verified lately. */
+  fresh?: boolean;
+  /**
+   * Runs before a key not verified lately is looked up, and may refuse the request by throwing: a
+   * key verified lately is a real one, never a guess (the per-source limit, app.ts).
+   */
+  beforeLookup?: () => Promise<void>;
+}
+
 export class ApiKeyService {
   private readonly verified = new Map<
     string,
@@ -80,10 +90,19 @@ export class ApiKeyService {
 
   /** Registers a key chosen by the operator (the bootstrap admin key). Safe to call twice. */
   async register(key: string, name: string, role: ApiKeyRole, createdBy: string): Promise<ApiKeyInfo> {
-    if (key.length < MIN_KEY_LENGTH || /\s/.test(key)) {
-      throw new ValidationError(`An API key must be at least ${MIN_KEY_LENGTH} characters without spaces`, {
-        details: [{ path: 'key', problem: `shorter than ${MIN_KEY_LENGTH} characters or contains spaces` }],
-      });
+    // Sent in an Authorization header (and the dashboard's cookie): other characters cannot travel.
+    if (key.length < MIN_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
+      throw new ValidationError(
+        `An API key must be at least ${MIN_KEY_LENGTH} characters of printable ASCII, without spaces`,
+        {
+          details: [
+            {
+              path: 'key',
+              problem: `shorter than ${MIN_KEY_LENGTH} characters, or not all printable ASCII without spaces`,
+            },
+          ],
+        },
+      );
     }
     const existing = await this.deps.keys.get(this.idOf(key));
     if (existing?.revoked_at) {
@@ -94,23 +113,27 @@ export class ApiKeyService {
     return existing ? infoOf(existing) : this.store(key, name, role, createdBy);
   }
 
-  async authenticate(authorization: string | undefined): Promise<Principal> {
+  /** The options are `verify`'s. */
+  async authenticate(authorization: string | undefined, options: VerifyOptions = {}): Promise<Principal> {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!match) throw new UnauthorizedError('Send an API key as "Authorization: Bearer <key>"');
-    return (await this.verify(match[1]!)).principal;
+    return (await this.verify(match[1]!, options)).principal;
   }
 
   /**
    * The key's record if it is known and not revoked; cached for KEY_CACHE_SECONDS, unless `fresh`
-   * asks for the stored record (a gateway key being resolved: the gateway caches it already).
+   * asks for the stored record (a gateway key being resolved: the gateway caches it already; a
+   * dashboard session, which a revocation through any instance must end at once).
    */
   async verify(
     key: string,
-    options: { fresh?: boolean } = {},
+    options: VerifyOptions = {},
   ): Promise<{ principal: Principal; binding: GatewayKeyBinding | null }> {
     const id = this.idOf(key);
     const cached = this.verified.get(id);
-    if (cached && cached.until > Date.now() && !options.fresh) return cached;
+    const known = cached !== undefined && cached.until > Date.now();
+    if (known && !options.fresh) return cached;
+    if (!known) await options.beforeLookup?.();
     const record = await this.deps.keys.get(id);
     const expected = Buffer.from(record?.hash ?? '0'.repeat(64), 'hex');
     const actual = Buffer.from(this.hashOf(key), 'hex');

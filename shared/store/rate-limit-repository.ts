@@ -1,6 +1,6 @@
-// Token buckets in DynamoDB, one item per API key, so a limit holds across every API instance (Lambda
-// containers come and go; the bucket must not live in any of them). A bucket is kept as GCRA's
-// theoretical arrival time (`tat`, epoch ms): the moment the bucket would be full again. Taking a token
+// Token buckets in DynamoDB, one item per API key or source address, so a limit holds across every API
+// instance (Lambda containers come and go; the bucket must not live in any of them). A bucket is kept as
+// GCRA's theoretical arrival time (`tat`, epoch ms): the moment the bucket would be full again. Taking a token
 // is one conditional update; no read comes first, and two racing takers can never both spend the same
 // token, because each write is conditional on what it assumed.
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -77,6 +77,15 @@ export class RateLimitRepository {
       if (again !== null) return { allowed: true, tat: again };
     }
     return { allowed: false, retryAfterMs: Math.max(1, tat - rule.toleranceMs - nowMs), tat };
+  }
+
+  /** The bucket's `tat` as stored (read consistently), or undefined for a bucket never taken from. */
+  async peek(id: string): Promise<number | undefined> {
+    this.calls++;
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { id }, ConsistentRead: true }),
+    );
+    return out.Item?.tat === undefined ? undefined : Number(out.Item.tat);
   }
 
   /** The new `tat` when the conditional update held; null when its condition did not. */

@@ -161,4 +161,20 @@ describe('API keys', () => {
     expect(response.status).toBe(400);
     expect(response.body.error.details[0].path).toBe('role');
   });
+
+  it('registers a chosen key only if an HTTP header can carry it: printable ASCII, no spaces', async () => {
+    for (const key of [
+      'é'.repeat(30),
+      `${'k'.repeat(30)}\u0000`,
+      `${'k'.repeat(30)}\u2028`,
+      'k k'.repeat(10),
+    ]) {
+      await expect(
+        t.plane.keys.register(key, 'chosen', 'admin', 'test'),
+        JSON.stringify(key),
+      ).rejects.toThrow(/printable ASCII/);
+    }
+    const fine = await t.plane.keys.register(`chosen-${'k'.repeat(30)}`, 'chosen', 'user', 'test');
+    expect(fine.role).toBe('user');
+  });
 });

@@ -1,9 +1,10 @@
 // The dashboard in a real browser (Debian's Chromium, driven by playwright-core; no browser is ever
 // downloaded) on the embedded stack with a node agent whose minimal agent is driven by a scripted
-// model: every page loads with real data and without a console error, a task's state changes on
-// screen while it runs (no reload), pages pass axe-core and can be used from the keyboard, and a task
-// prompt with markup shows as text; spend requests an agent made through its node's gateway are
-// approved and denied by clicking in the page, and the books and the P/L panel show the purchase.
+// model: every page loads with real data, without a console error and without a request beyond the
+// API (no CDN), a task's state changes on screen while it runs (no reload), pages pass axe-core and
+// can be used from the keyboard, and a task prompt or a hostile agent's markup shows as text; spend
+// requests an agent made through its node's gateway are approved and denied by clicking in the page,
+// and the books and the P/L panel show the purchase.
 // Screenshots of each page go to test-artifacts/dashboard/.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -70,6 +71,31 @@ const PURCHASES: Record<string, Record<string, unknown>> = {
   },
 };
 
+/** Markup an attacker would put wherever a page shows text: none of it may run or render. */
+const XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"><b id="xss-bold">b</b>';
+
+/**
+ * The turns of a task whose agent is hostile (`(xss)` in its task): markup in its purchase request
+ * (item, vendor, reason, alternatives), in a file it writes and in the output of a command it runs.
+ */
+const XSS_TURNS = [
+  {
+    name: 'request_purchase',
+    arguments: {
+      item: `item ${XSS}`,
+      vendor: `vendor ${XSS}`,
+      amount: 5,
+      currency: 'CAD',
+      category: 'api-credits',
+      reason: `reason ${XSS}`,
+      free_alternatives: [`alternative ${XSS}`],
+    },
+  },
+  { name: 'write_file', arguments: { path: 'page.html', content: `file ${XSS}` } },
+  { name: 'bash', arguments: { command: 'cat page.html' } },
+  { name: 'finish', arguments: { summary: `summary ${XSS}`, confidence: 0.9 } },
+];
+
 /** The turns of a task that asks to buy first: the request (the tool waits for the decision), then the work. */
 function buyingTurns(item: string) {
   return [
@@ -101,7 +127,8 @@ beforeAll(async () => {
   upstream = await startScriptedUpstream((body) => {
     const turn = body.messages.filter((m: { role: string }) => m.role === 'assistant').length;
     const buying = /\(buy: ([^)]+)\)/.exec(body.messages.find((m: any) => m.role === 'user')?.content ?? '');
-    const turns = buying ? buyingTurns(buying[1]!) : TURNS;
+    const hostile = /\(xss\)/.test(body.messages.find((m: any) => m.role === 'user')?.content ?? '');
+    const turns = hostile ? XSS_TURNS : buying ? buyingTurns(buying[1]!) : TURNS;
     const call = turns[Math.min(turn, turns.length - 1)]!;
     return {
       toolCalls: [{ id: `call_${turn}`, name: call.name, arguments: JSON.stringify(call.arguments) }],
@@ -144,6 +171,12 @@ async function newPage(): Promise<Page> {
     if (message.type() === 'error') problems.push(`${page.url()}: ${message.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`${page.url()}: ${error.message}`));
+  // Nothing but the API itself: no CDN, font or analytics request from any page.
+  page.on('request', (request) => {
+    const url = request.url();
+    if (!url.startsWith(`${dev.url}/`) && !url.startsWith('data:'))
+      problems.push(`${page.url()}: requested ${url} beyond the API`);
+  });
   page.on('dialog', (dialog) => {
     problems.push(`${page.url()}: a dialog opened: ${dialog.message()}`);
     void dialog.dismiss();
@@ -234,7 +267,7 @@ describe('dashboard in Chromium', () => {
     await view.goto(`${dev.url}/dashboard/tasks/${task.id}`);
     await view.evaluate(() => (window.notReloaded = true));
     const seenFirst = await view.locator('#task-status').getAttribute('data-status');
-    expect(['queued', 'assigned', 'running', 'verifying']).toContain(seenFirst);
+    expect(['queued', 'dispatched', 'claimed', 'running', 'verifying']).toContain(seenFirst);
 
     const done = await finished(task.id);
     expect(done.status).toBe('succeeded');
@@ -563,4 +596,72 @@ describe('dashboard in Chromium', () => {
       headers: { authorization: `Bearer ${userKey}` },
     });
   }, 30_000);
+
+  it("renders a hostile agent's purchase request, its output and a person's note inert", async () => {
+    expect(
+      (
+        await api('POST', '/api/v1/projects', {
+          id: 'inert',
+          name: 'inert',
+          currency: 'CAD',
+          budget_limit: 50,
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await api('PUT', '/api/v1/projects/inert/spend-policy', {
+          allowed_categories: ['api-credits'],
+          per_item_cap: 10,
+          per_day_cap: 20,
+          decision_timeout_seconds: 300,
+        })
+      ).status,
+    ).toBe(200);
+    const task = await submit({
+      project_id: 'inert',
+      instruction: 'Write page.html (xss)',
+      verification_tests: [{ name: 'wrote-it', command: 'test -f page.html', timeout_seconds: 10 }],
+    });
+    let pending: any[] = [];
+    for (let i = 0; i < 150 && pending.length === 0; i++) {
+      pending = (await api('GET', '/api/v1/spend-requests?status=pending&project_id=inert')).body.items;
+      if (pending.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(pending).toHaveLength(1);
+    const [request] = pending;
+    expect(request.reason).toBe(`reason ${XSS}`);
+    const before = problems.length;
+
+    /** Opens `path`, lets its polls run, and checks that nothing of the markup ran or rendered. */
+    const inert = async (path: string, ready: string): Promise<string> => {
+      const page = await newPage();
+      await page.goto(`${dev.url}${path}`);
+      await page.locator(ready).first().waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(2500);
+      expect(await page.evaluate(() => window.__xss), path).toBeUndefined();
+      expect(await page.locator('main img').count(), path).toBe(0);
+      expect(await page.locator('#xss-bold').count(), path).toBe(0);
+      const text = (await page.locator('main').textContent())!;
+      await page.close();
+      return text;
+    };
+    const waiting = await inert('/dashboard/requests', `tr[data-request="${request.id}"]`);
+    for (const field of ['item', 'vendor', 'reason', 'alternative'])
+      expect(waiting).toContain(`${field} ${XSS}`);
+
+    // Denied with a note carrying the same markup; the agent goes on to write and show its file.
+    expect(
+      (await api('POST', `/api/v1/spend-requests/${request.id}/deny`, { note: `note ${XSS}` })).status,
+    ).toBe(200);
+    await finished(task.id);
+    const decided = await inert('/dashboard/requests', `#decided-requests tr[data-request="${request.id}"]`);
+    expect(decided).toContain(`note ${XSS}`);
+    const steps = await inert(`/dashboard/tasks/${task.id}`, 'tr[data-step="4"]');
+    // The file's content as the agent wrote it (the action) and as the command printed it (the output).
+    expect(steps.split(`file ${XSS}`).length - 1).toBeGreaterThanOrEqual(2);
+    expect(steps).toContain(`summary ${XSS}`);
+    await inert('/dashboard/spend', '[data-pnl="inert"]');
+    expect(problems.slice(before)).toEqual([]);
+  }, 90_000);
 });

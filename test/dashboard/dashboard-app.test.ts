@@ -71,6 +71,16 @@ describe('signing in', () => {
     const node = await postForm('/dashboard/login', { key: t.keys.node });
     expect(node.status).toBe(403);
     expect(node.headers.get('set-cookie')).toBeNull();
+    // A gateway key (an LLM key for a person or a machine) is not a way in either, nor is its cookie.
+    const { key: gatewayKey } = await t.plane.keys.create(
+      { name: 'llm key', role: 'gateway', binding: { kind: 'user', project_id: t.projectId } },
+      'test',
+    );
+    const gateway = await postForm('/dashboard/login', { key: gatewayKey });
+    expect(gateway.status).toBe(403);
+    expect(gateway.headers.get('set-cookie')).toBeNull();
+    expect(await gateway.text()).toContain('A gateway key cannot sign in');
+    expect((await get('/dashboard/tasks', gatewayKey)).status).toBe(403);
     const foreign = await postForm(
       '/dashboard/login',
       { key: t.keys.user },
@@ -78,6 +88,25 @@ describe('signing in', () => {
     );
     expect(foreign.status).toBe(403);
     expect(foreign.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('answers a key with control or non-Latin characters with a clean 401, never a 500 or a header', async () => {
+    for (const key of ['\u0000', 'av\u0000k', 'a\r\nx-injected: 1', 'a\nb', 'k\u0100\u2028', 'é']) {
+      const answer = await postForm('/dashboard/login', { key: `${key}${'x'.repeat(30)}` });
+      expect(answer.status, JSON.stringify(key)).toBe(401);
+      expect(answer.headers.get('set-cookie'), JSON.stringify(key)).toBeNull();
+      expect(answer.headers.get('x-injected')).toBeNull();
+      expect(await answer.text()).toContain('That key is not valid');
+    }
+    // The same bytes in a session cookie (which a browser sends URL-encoded) sign nobody in.
+    for (const cookieValue of ['%00', 'a%0D%0Ax-injected%3A%201', '%E2%80%A8', '%C4%80']) {
+      const answer = await t.app.request(`${ORIGIN}/dashboard/tasks`, {
+        headers: { cookie: `${SESSION_COOKIE}=${cookieValue}` },
+      });
+      expect(answer.status, cookieValue).toBe(303);
+      expect(answer.headers.get('location')).toBe('/dashboard/login');
+      expect(answer.headers.get('x-injected')).toBeNull();
+    }
   });
 
   it('ends a session whose key was revoked', async () => {
@@ -273,6 +302,12 @@ describe('pages', () => {
     const forged = (await get('/dashboard/requests?outcome=%3Cb%3Epaid%3C/b%3E&id=spr_x')).text;
     expect(forged).not.toContain('paid');
     expect(forged).not.toContain('id="decision-outcome"');
+    // Nor does an outcome named after what every object inherits.
+    for (const outcome of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const inherited = (await get(`/dashboard/requests?outcome=${outcome}&id=${weather}`)).text;
+      expect(inherited, outcome).not.toContain('id="decision-outcome"');
+      expect(inherited, outcome).not.toContain('native code');
+    }
 
     // The books: the purchase at the request's rate, the revenue, and no purchase for the denied one.
     const books = (await call(t.app, 'GET', '/api/v1/projects/books/ledger?limit=100', admin)).body.items;

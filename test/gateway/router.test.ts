@@ -44,6 +44,7 @@ const request = (model: string, extra: Partial<Parameters<Router['plan']>[0]> = 
   model,
   reasoning: false,
   stickyKey: 'tsk_1',
+  replicaKey: 'tsk_1#1',
   category: null,
   promptTokens: 1000,
   maxTokens: 1000,

@@ -1,5 +1,9 @@
 // GPU discovery against the nvidia-smi stand-in replaying recorded machines: what a node advertises,
 // live usage, the node.yaml override, and nvidia-smi's failures as clear errors, never crashes.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GpuMonitor, nvidiaSmi, parseNvidiaSmi } from '../../gpu-node-agent/gpus/discovery.js';
 import { GpuDiscoveryError } from '../../shared/errors.js';
@@ -10,6 +14,12 @@ afterEach(() => {
   if (original === undefined) delete process.env.NVIDIA_SMI_STAND_IN;
   else process.env.NVIDIA_SMI_STAND_IN = original;
 });
+
+/** nvidia-smi stand-ins still running (a hung one that was never ended would be listed). */
+const standInsRunning = () =>
+  execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(NVIDIA_SMI_STAND_IN));
 
 const recorded = (fixture: string) => {
   process.env.NVIDIA_SMI_STAND_IN = fixture;
@@ -56,6 +66,56 @@ describe('nvidia-smi discovery', () => {
       'nvidia-smi failed (exit 18): Failed to initialize NVML: Driver/library version mismatch',
     );
   });
+
+  it('names the GPU that fell off the bus and keeps the ones nvidia-smi still reads', async () => {
+    const failed = await recorded('fell-off-bus.txt')().then(
+      () => null,
+      (error: GpuDiscoveryError & { readings?: unknown }) => error,
+    );
+    expect(failed).toBeInstanceOf(GpuDiscoveryError);
+    expect(failed!.message).toBe(
+      'nvidia-smi failed (exit 15): Unable to determine the device handle for GPU1: 0000:41:00.0: GPU is lost.  Reboot the system to recover this GPU',
+    );
+    const monitor = new GpuMonitor({
+      query: recorded('fell-off-bus.txt'),
+      override: [],
+      logger: keepingLogger([]),
+    });
+    const snapshot = await monitor.refresh();
+    expect(snapshot.readings.map((r) => r.index)).toEqual([0]);
+    expect(snapshot.gpus).toEqual([{ model: 'NVIDIA A100-SXM4-80GB', memory_mb: 81920 }]);
+    expect(snapshot.problem).toContain('GPU is lost');
+  });
+
+  it('gives up on an nvidia-smi that hangs and ignores SIGTERM, and starts no second one meanwhile', async () => {
+    process.env.NVIDIA_SMI_STAND_IN = 'hung';
+    const query = nvidiaSmi(NVIDIA_SMI_STAND_IN, 500);
+    const started = Date.now();
+    const first = await query().then(
+      () => 'answered',
+      (error: Error) => error.message,
+    );
+    expect(first).toBe('nvidia-smi failed (timed out after 500 ms): it did not answer');
+    expect(Date.now() - started).toBeLessThan(3000);
+    // Each heartbeat asks again: while the first one has not exited, no second one piles up behind it.
+    await expect(query()).rejects.toThrow(/pid \d+ is still running from an earlier query/);
+    // It was killed for good (SIGTERM alone would have left it), so the next heartbeat asks afresh.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(standInsRunning()).toEqual([]);
+    await expect(query()).rejects.toThrow('timed out after 500 ms');
+  }, 10_000);
+
+  it('asks again after a timeout whose nvidia-smi exited but left its output open', async () => {
+    // A wrapper that ends at once while something it started keeps stdout: the answer never comes,
+    // yet no nvidia-smi is left running, so the next heartbeat must not be refused for one.
+    const dir = mkdtempSync(join(tmpdir(), 'autovibe-smi-'));
+    const wrapper = join(dir, 'nvidia-smi');
+    writeFileSync(wrapper, '#!/bin/sh\nsleep 3 &\nexit 0\n', { mode: 0o755 });
+    const query = nvidiaSmi(wrapper, 300);
+    await expect(query()).rejects.toThrow('timed out after 300 ms');
+    await expect(query()).rejects.toThrow('timed out after 300 ms');
+    rmSync(dir, { recursive: true, force: true });
+  }, 10_000);
 
   it('says null, not an error, when nvidia-smi is not installed', async () => {
     expect(await nvidiaSmi('/nonexistent/nvidia-smi')()).toBeNull();

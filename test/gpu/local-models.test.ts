@@ -35,6 +35,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'autovibe-local-models-'));
   mkdirSync(join(dir, 'control'));
   process.env.VLLM_STAND_IN_CONTROL = join(dir, 'control');
+  // Answers take a moment, so calls sent together are running together.
+  process.env.VLLM_STAND_IN_TOKEN_MS = '50';
   const models = [
     LocalModel.parse({
       name: 'coder',
@@ -88,15 +90,31 @@ afterAll(async () => {
   closeApi?.();
   await t?.stop();
   rmSync(dir, { recursive: true, force: true });
+  delete process.env.VLLM_STAND_IN_TOKEN_MS;
 });
 
+let made: OpenAI | undefined;
 async function client(): Promise<OpenAI> {
+  if (made) return made;
   await t.plane.projects.create({ id: 'rl', name: 'rl', currency: 'USD', budget_limit: 10 });
   const { key } = await t.plane.keys.create(
     { name: 'gw', role: 'gateway', binding: { kind: 'user', project_id: 'rl' } },
     'test',
   );
-  return new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1` });
+  made = new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1` });
+  return made;
+}
+
+/** Completions each replica of `coder` answered, by replica id (its readiness probe left out). */
+async function answeredByReplica(): Promise<Record<string, number>> {
+  const replicas = supervisor.status().filter((r) => r.served === 'coder');
+  const counts = await Promise.all(
+    replicas.map(async (r) => {
+      const text = await (await fetch(`${r.url}/metrics`)).text();
+      return Number(/vllm:request_success_total\{[^}]*\} (\d+)/.exec(text)![1]) - 1;
+    }),
+  );
+  return Object.fromEntries(replicas.map((r, i) => [r.id, counts[i]!]));
 }
 
 describe('local models in the gateway', () => {
@@ -122,15 +140,55 @@ describe('local models in the gateway', () => {
       one!.token_ids!.prompt_token_ids,
     );
     // Both calls of the conversation went to the same replica: its counter saw two requests.
-    const served = await Promise.all(
-      supervisor
-        .status()
-        .filter((r) => r.served === 'coder')
-        .map(async (r) => {
-          const text = await (await fetch(`${r.url}/metrics`)).text();
-          return Number(/vllm:request_success_total\{[^}]*\} (\d+)/.exec(text)![1]) - 1;
-        }),
-    );
-    expect(served.sort()).toEqual([0, 2]);
+    expect(Object.values(await answeredByReplica()).sort()).toEqual([0, 2]);
+  });
+
+  it('spreads the conversations one key runs at once over the replicas, each kept on its replica', async () => {
+    const openai = await client();
+    const before = await answeredByReplica();
+    const opening = ['fix the parser', 'add a test for the lexer'];
+    // The first conversation is running (its first chunk is here) when the second one starts.
+    const running = await openai.chat.completions.create({
+      model: 'coder',
+      messages: [{ role: 'user', content: opening[0]! }],
+      stream: true,
+    });
+    const chunks = running[Symbol.asyncIterator]();
+    let firstText = (await chunks.next()).value?.choices[0]?.delta.content ?? '';
+    const second = await openai.chat.completions.create({
+      model: 'coder',
+      messages: [{ role: 'user', content: opening[1]! }],
+    });
+    for (let next = await chunks.next(); !next.done; next = await chunks.next())
+      firstText += next.value.choices[0]?.delta.content ?? '';
+    const replies = [firstText, second.choices[0]!.message.content];
+    const afterFirst = await answeredByReplica();
+    const grew = (from: Record<string, number>, to: Record<string, number>) =>
+      Object.keys(to)
+        .map((id) => to[id]! - from[id]!)
+        .sort();
+    // One key (an RL trainer's, say) running two rollouts at once: one per replica, not both on one.
+    expect(grew(before, afterFirst)).toEqual([1, 1]);
+    // Each conversation's next turn goes back to its own replica (its prefix cache): one each.
+    const secondOn: string[] = [];
+    for (const [i, content] of opening.entries()) {
+      const where = await answeredByReplica();
+      await openai.chat.completions.create({
+        model: 'coder',
+        messages: [
+          { role: 'user', content },
+          { role: 'assistant', content: replies[i]! },
+          { role: 'user', content: 'go on' },
+        ],
+      });
+      const moved = Object.entries(await answeredByReplica()).filter(([id, n]) => n !== where[id]);
+      expect(moved).toHaveLength(1);
+      secondOn.push(moved[0]![0]);
+    }
+    expect(new Set(secondOn).size).toBe(2);
+    // And each second turn is marked as extending its own conversation's first, not the other's.
+    await gateway.traffic.flush();
+    const seconds = written.filter((r) => r.model_requested === 'coder').slice(-2);
+    expect(seconds.map((r) => r.token_ids!.extends_previous)).toEqual([true, true]);
   });
 });

@@ -22,9 +22,16 @@ describe('placement', () => {
   it('puts a pair on one H200 with reservations that sum below 1', () => {
     const plans = placeReplicas([pair()], H200, 18000);
     expect(plans.map((p) => [p.id, p.gpus, p.utilization, p.port])).toEqual([
-      ['coder-7b#0', [0], 0.278, 18000],
-      ['coder-7b-thinking#0', [0], 0.278, 18001],
+      ['coder-7b#0', [0], 0.279, 18000],
+      ['coder-7b-thinking#0', [0], 0.279, 18001],
     ]);
+  });
+
+  it('reserves at least the memory a replica needs, never a rounded-down share of it', () => {
+    const [plan] = placeReplicas([pair({ thinking: null })], H200, 18000);
+    // 40000 MiB of 143771 is 0.27822: 0.278 would give vLLM 32 MiB less than asked for.
+    expect(plan!.utilization * 143771).toBeGreaterThanOrEqual(40000);
+    expect(plan!.utilization).toBe(0.279);
   });
 
   it('spreads replicas over the GPU with the most memory free, tensor parallel over two', () => {
@@ -42,7 +49,7 @@ describe('placement', () => {
     const tooBig = () => placeReplicas([pair({ memory_mb: 80000 })], H200, 18000);
     expect(tooBig).toThrow(ModelPlacementError);
     expect(tooBig).toThrow(
-      'models.0 (coder-7b) does not fit: it needs 1 GPU(s) with 80000 MiB each after placing coder-7b#0; GPU 0: 56645 MiB free',
+      'models.0 (coder-7b) does not fit: it needs 1 GPU(s) with 80000 MiB each after placing coder-7b#0; GPU 0: 56502 MiB free',
     );
     expect(() => placeReplicas([pair()], [], 18000)).toThrow('this node has no GPUs');
     expect(() => placeReplicas([pair({ gpus: [3], memory_mb: null })], TWO_A100, 1)).toThrow(
@@ -57,15 +64,45 @@ describe('placement', () => {
     ).toThrow(/tensor_parallel_size 2 needs at least that many GPUs/);
   });
 
+  it('refuses extra_args that would change a flag the supervisor sets, naming the flag', () => {
+    const withExtra = (extra_args: string[]) =>
+      LocalModel.safeParse({
+        name: 'x',
+        normal: { model: 'm' },
+        memory_mb: 1000,
+        options: { extra_args },
+      });
+    // A second --port wins in vLLM's parser: the supervisor would probe the wrong port for ever. A
+    // second --api-key locks the gateway out; --host 0.0.0.0 opens vLLM's unauthenticated routes.
+    for (const [args, flag] of [
+      [['--port', '9000'], '--port'],
+      [['--api-key=mine'], '--api-key'],
+      [['--host', '0.0.0.0'], '--host'],
+      [['-tp', '4'], '-tp'],
+      [['--gpu-memory-utilization', '0.9'], '--gpu-memory-utilization'],
+      [['--served-model-name', 'other'], '--served-model-name'],
+    ] as const) {
+      const parsed = withExtra([...args]);
+      expect(parsed.success).toBe(false);
+      expect(parsed.error!.issues[0]).toMatchObject({
+        path: ['options', 'extra_args', 0],
+        message: expect.stringContaining(`${flag} is set by the supervisor`),
+      });
+    }
+    expect(withExtra(['--max-num-seqs', '64', '--enforce-eager']).success).toBe(true);
+  });
+
   it('gives Qwen2.5-Coder hermes tool calls and R1 distills the deepseek_r1 reasoning parser', () => {
     const [normal, thinking] = placeReplicas([pair({ options: { prefix_caching: false } })], H200, 18000);
-    const args = serveArgs(normal!, 'k1');
+    const args = serveArgs(normal!);
     expect(args.slice(0, 2)).toEqual(['serve', 'Qwen/Qwen2.5-Coder-7B-Instruct']);
     expect(args.join(' ')).toContain(
-      '--port 18000 --served-model-name coder-7b --tensor-parallel-size 1 --gpu-memory-utilization 0.278 --max-model-len 32768 --no-enable-prefix-caching --enable-auto-tool-choice --tool-call-parser hermes --logprobs-mode processed_logprobs --enable-force-include-usage --api-key k1',
+      '--port 18000 --served-model-name coder-7b --tensor-parallel-size 1 --gpu-memory-utilization 0.279 --max-model-len 32768 --no-enable-prefix-caching --enable-auto-tool-choice --tool-call-parser hermes --logprobs-mode processed_logprobs --enable-force-include-usage',
     );
     expect(args).not.toContain('--reasoning-parser');
-    const thinkingArgs = serveArgs(thinking!, 'k2').join(' ');
+    // The key goes in VLLM_API_KEY: a command line is readable by every local user.
+    expect(args).not.toContain('--api-key');
+    const thinkingArgs = serveArgs(thinking!).join(' ');
     expect(thinkingArgs).toContain('--reasoning-parser deepseek_r1');
     expect(thinkingArgs).not.toContain('--tool-call-parser');
   });

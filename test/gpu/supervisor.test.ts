@@ -68,10 +68,11 @@ async function until(what: () => boolean, ms = 15_000): Promise<void> {
   }
 }
 const states = (s: ModelSupervisor) => s.status().map((r: ReplicaStatus) => r.state);
+/** Running, not a zombie: an orphan killed here is reaped by init, which this machine's may not do. */
 const alive = (pid: number) => {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -91,6 +92,9 @@ describe('model supervisor', () => {
     await until(() => states(supervisor).every((s) => s === 'ready'));
     const seen = startsSeen().map((f) => JSON.parse(readFileSync(join(control, f), 'utf8')));
     expect(seen.map((s) => s.cuda_visible_devices).sort()).toEqual(['0,1', '0,1']);
+    // The indices are nvidia-smi's, so CUDA must number the GPUs as nvidia-smi does (by PCI bus id):
+    // its default puts the fastest first, another GPU on a mixed box.
+    expect(seen.map((s) => s.cuda_device_order)).toEqual(['PCI_BUS_ID', 'PCI_BUS_ID']);
     const thinking = seen.find((s) => s.argv.includes('coder-thinking'))!;
     expect(thinking.argv.join(' ')).toContain('--tensor-parallel-size 2');
     expect(thinking.argv.join(' ')).toContain('--reasoning-parser deepseek_r1');
@@ -99,6 +103,26 @@ describe('model supervisor', () => {
       headers: { authorization: `Bearer ${replica.apiKey}` },
     });
     expect(((await answer.json()) as { data: { id: string }[] }).data[0]!.id).toBe('coder');
+    expect((await fetch(`${replica.url}/v1/models`)).status).toBe(401);
+  });
+
+  it('keeps the generated API key out of process listings and out of the replica log', async () => {
+    const supervisor = supervise([model()]);
+    await supervisor.start();
+    await until(() => states(supervisor)[0] === 'ready');
+    const replica = supervisor.status()[0]!;
+    const pid = supervisor.pids().get(replica.id)!;
+    // Any local user reads a process's command line (ps, /proc/<pid>/cmdline); its environment only
+    // its owner and root do.
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(replica.apiKey);
+    // vLLM logs its non-default arguments at start, an --api-key among them.
+    const log = readFileSync(join(dir, 'logs', 'coder_0.log'), 'utf8');
+    expect(log).toContain('non-default args');
+    expect(log).not.toContain(replica.apiKey);
+    const answer = await fetch(`${replica.url}/v1/models`, {
+      headers: { authorization: `Bearer ${replica.apiKey}` },
+    });
+    expect(answer.status).toBe(200);
     expect((await fetch(`${replica.url}/v1/models`)).status).toBe(401);
   });
 
@@ -128,6 +152,21 @@ describe('model supervisor', () => {
     await until(() => states(supervisor)[0] === 'ready');
   });
 
+  it('ends the engine a SIGKILLed API server left holding the GPUs before starting the replica again', async () => {
+    const lines: LogLine[] = [];
+    const supervisor = supervise([model()], {}, lines);
+    await supervisor.start();
+    await until(() => states(supervisor)[0] === 'ready');
+    const [first] = startsSeen().map((f) => JSON.parse(readFileSync(join(control, f), 'utf8')));
+    const server = supervisor.pids().get('coder#0')!;
+    expect(alive(first.engine_pid)).toBe(true);
+    // The OOM killer picks the API server: vLLM's engine process survives it (vllm#55510).
+    process.kill(server, 'SIGKILL');
+    await until(() => lines.some((l) => l.event === 'replica_restarting'));
+    await until(() => !alive(first.engine_pid), 3000);
+    await until(() => states(supervisor)[0] === 'ready');
+  });
+
   it('detects a hung engine whose /health stays 200 and starts it again', async () => {
     const lines: LogLine[] = [];
     const supervisor = supervise([model()], {}, lines);
@@ -151,6 +190,22 @@ describe('model supervisor', () => {
     expect(startsSeen()).toHaveLength(2);
   });
 
+  it('detects an engine that hung while idle, before the gateway sends it calls that never end', async () => {
+    const lines: LogLine[] = [];
+    const supervisor = supervise([model()], {}, lines);
+    await supervisor.start();
+    await until(() => states(supervisor)[0] === 'ready');
+    // Nothing running, so no engine step is due and the metrics alone cannot tell; meanwhile its
+    // load reads 0 and the gateway would send it every new call.
+    writeFileSync(join(control, 'hang'), '');
+    await until(() => lines.some((l) => l.event === 'replica_restarting'));
+    expect(lines.find((l) => l.event === 'replica_restarting')!.data?.why).toMatch(
+      /hung: no answer to a one-token completion in 0.6 s/,
+    );
+    rmSync(join(control, 'hang'));
+    await until(() => states(supervisor)[0] === 'ready');
+  });
+
   it('stops its children when the node drains', async () => {
     const supervisor = supervise([model({ replicas: 2 })]);
     await supervisor.start();
@@ -162,7 +217,8 @@ describe('model supervisor', () => {
     expect(states(supervisor)).toEqual(['stopped', 'stopped']);
   });
 
-  it('leaves no orphans after the node is SIGKILLed: the restarted node stops them', async () => {
+  /** A node (its supervisor in a process of its own) that started `coder#0` and was SIGKILLed. */
+  async function killedNode() {
     const config = { models: [model()], gpus: GPUS, settings: settings() };
     const node = spawn(
       process.execPath,
@@ -177,15 +233,42 @@ describe('model supervisor', () => {
     await until(() => startsSeen().length === 1);
     node.kill('SIGKILL');
     await new Promise((resolve) => node.once('exit', resolve));
+    const { engine_pid } = JSON.parse(readFileSync(join(control, startsSeen()[0]!), 'utf8'));
+    // Up as vLLM's engine: it has taken its process title.
+    await until(() => readFileSync(`/proc/${engine_pid}/cmdline`, 'utf8').startsWith('VLLM::'));
+    return { config, pid, engine: engine_pid as number };
+  }
+
+  it('leaves no orphans after the node is SIGKILLed: the restarted node stops them', async () => {
+    const { config, pid, engine } = await killedNode();
     expect(alive(pid)).toBe(true);
     const lines: LogLine[] = [];
     const restarted = new ModelSupervisor(config.models, GPUS, config.settings, keepingLogger(lines));
     running.push(restarted);
     await restarted.start();
-    await until(() => !alive(pid), 5000);
+    await until(() => !alive(pid) && !alive(engine), 5000);
     expect(lines.find((l) => l.event === 'leftover_replica_stopped')?.data).toEqual({
       replica: 'coder#0',
       pid,
+    });
+    await until(() => states(restarted)[0] === 'ready');
+  });
+
+  it('also stops the engine of a replica whose API server died while the node was down', async () => {
+    const { config, pid, engine } = await killedNode();
+    process.kill(pid, 'SIGKILL');
+    await until(() => !alive(pid));
+    // The engine lives on with the GPU memory, in the dead API server's process group.
+    expect(alive(engine)).toBe(true);
+    const lines: LogLine[] = [];
+    const restarted = new ModelSupervisor(config.models, GPUS, config.settings, keepingLogger(lines));
+    running.push(restarted);
+    await restarted.start();
+    expect(alive(engine)).toBe(false);
+    expect(lines.find((l) => l.event === 'leftover_replica_stopped')?.data).toEqual({
+      replica: 'coder#0',
+      pid,
+      engine_processes: [engine],
     });
     await until(() => states(restarted)[0] === 'ready');
   });

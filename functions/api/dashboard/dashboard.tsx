@@ -3,10 +3,13 @@
 // here. Mounted by ../app.ts, so the local server and the Lambda serve it alike.
 import { type Context, Hono } from 'hono';
 import type { JSX } from 'hono/jsx/jsx-runtime';
-import type { z } from 'zod';
+import { routePath } from 'hono/route';
+import type { Principal } from '../../../shared/domain/api-key.js';
 import { TaskId } from '../../../shared/domain/task.js';
-import { AutovibeError, ForbiddenError, ValidationError } from '../../../shared/errors.js';
+import { AutovibeError, ForbiddenError, UnauthorizedError, ValidationError } from '../../../shared/errors.js';
 import { createLogger } from '../../../shared/logger.js';
+import { setErrorHeaders } from '../error-headers.js';
+import type { ApiEnv } from '../route.js';
 import { type ApiFetch, DashboardApi, DashboardApiError, UNAVAILABLE } from './api-client.js';
 import { clientAssets } from './assets.js';
 import { Layout, type PageContext } from './layout.js';
@@ -14,9 +17,9 @@ import { CompareForm, CompareGrid, loadCompare } from './pages/compare.js';
 import { FleetLive, loadFleet } from './pages/fleet.js';
 import { LoginForm } from './pages/login.js';
 import {
+  decisionFlash,
   loadPending,
   loadRequests,
-  OUTCOME,
   parseShown,
   RequestsView,
   SPEND_REQUEST_ID,
@@ -34,9 +37,11 @@ import {
   sessionKey,
   startSession,
 } from './session.js';
-import { SpendRequestView, Whoami } from './wire.js';
+import { SpendRequestView } from './wire.js';
 
-type DashboardEnv = { Variables: { api: DashboardApi; page: PageContext } };
+type DashboardEnv = {
+  Variables: { api: DashboardApi; page: PageContext } & Pick<ApiEnv['Variables'], 'matched'>;
+};
 type DashboardContext = Context<DashboardEnv>;
 
 /**
@@ -57,11 +62,18 @@ const CONTENT_SECURITY_POLICY = [
 export interface DashboardOptions {
   /** The API app's fetch: the dashboard reads through the API's routes, in-process. */
   api: ApiFetch;
+  /**
+   * Lets a request in on `key` as the API lets one in: the key checked (UnauthorizedError), its rate
+   * limit taken (RateLimitedError), and its principal named for the request's audit record. Once per
+   * page view or fragment; the reads that draw it cost nothing more.
+   */
+  admit: (c: Context, key: string) => Promise<Principal>;
   now?: () => Date;
 }
 
 export function dashboardApp({
   api: apiFetch,
+  admit,
   now = () => new Date(),
 }: DashboardOptions): Hono<DashboardEnv> {
   const log = createLogger('dashboard');
@@ -76,6 +88,12 @@ export function dashboardApp({
     c.header('Referrer-Policy', 'same-origin');
     c.header('X-Frame-Options', 'DENY');
     if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
+  });
+
+  // Audited as the page's route pattern, with the ids a handler checked and showed (`touch`).
+  app.use('*', async function auditedAsItsRoute(c, next) {
+    await next();
+    c.set('matched', { route: routePath(c), ids: c.get('matched')?.ids ?? [] });
   });
 
   app.get('/assets/:file{app\\.(js|css)}', async (c) => {
@@ -96,11 +114,11 @@ export function dashboardApp({
     const form = await c.req.parseBody();
     const key = typeof form.key === 'string' ? form.key.trim() : '';
     if (key === '') return page(c, 'Sign in', <LoginForm error="Enter an API key." />, 400);
-    let who: z.infer<typeof Whoami>;
+    let who: Principal;
     try {
-      who = await apiFor(c, key).get('/api/v1/whoami', Whoami);
+      who = await admit(c, key);
     } catch (error) {
-      if (error instanceof DashboardApiError && error.status === 401) {
+      if (error instanceof UnauthorizedError) {
         return page(
           c,
           'Sign in',
@@ -110,11 +128,11 @@ export function dashboardApp({
       }
       throw error;
     }
-    if (who.role === 'node') {
+    if (!isPerson(who)) {
       return page(
         c,
         'Sign in',
-        <LoginForm error="A node key cannot sign in: use an admin or user key." />,
+        <LoginForm error={`A ${who.role} key cannot sign in: use an admin or user key.`} />,
         403,
       );
     }
@@ -126,12 +144,10 @@ export function dashboardApp({
   app.use('*', async function signedIn(c, next) {
     const key = sessionKey(c);
     const who = key
-      ? await apiFor(c, key)
-          .get('/api/v1/whoami', Whoami)
-          .catch((error) => {
-            if (error instanceof DashboardApiError && error.status === 401) return undefined;
-            throw error;
-          })
+      ? await admit(c, key).catch((error) => {
+          if (error instanceof UnauthorizedError) return undefined;
+          throw error;
+        })
       : undefined;
     if (!key || !who) {
       if (key) endSession(c);
@@ -141,14 +157,14 @@ export function dashboardApp({
       }
       return c.redirect('/dashboard/login', 303);
     }
-    if (who.role === 'node') throw new ForbiddenError('The dashboard is for admin and user keys');
+    if (!isPerson(who)) throw new ForbiddenError('The dashboard is for admin and user keys');
     if (c.req.method === 'POST') {
       checkSameOrigin(c);
       const form = await c.req.parseBody();
       checkCsrf(key, form[CSRF_FIELD]);
     }
     c.set('api', apiFor(c, key));
-    c.set('page', { csrf: csrfToken(key), who });
+    c.set('page', { csrf: csrfToken(key), who: { name: who.name, role: who.role } });
     return next();
   });
 
@@ -247,18 +263,7 @@ export function dashboardApp({
   });
 
   app.get('/requests', async (c) => {
-    const id = c.req.query('id');
-    const outcome = c.req.query('outcome');
-    // Only fixed sentences about a well-formed id: nothing from the URL is shown as it came.
-    const flash =
-      id && SPEND_REQUEST_ID.test(id) && outcome && (outcome === 'conflict' || outcome in OUTCOME)
-        ? outcome === 'conflict'
-          ? { text: `Request ${id} was not pending any more (decided already, or expired).`, good: false }
-          : {
-              text: `Request ${id} ${OUTCOME[outcome]}.`,
-              good: outcome === 'approved' || outcome === 'denied',
-            }
-        : undefined;
+    const flash = decisionFlash(c.req.query('id'), c.req.query('outcome'));
     return page(
       c,
       'Spend requests',
@@ -279,6 +284,7 @@ export function dashboardApp({
         details: [{ path: 'id', problem: 'not a spend request id' }],
       });
     }
+    touch(c, id);
     const form = await c.req.parseBody();
     const decision = form.decision;
     if (decision !== 'approve' && decision !== 'deny') {
@@ -308,7 +314,8 @@ export function dashboardApp({
 
   app.onError((error, c) => {
     const known = error instanceof AutovibeError && error.status < 500;
-    if (!known) log.error('dashboard_failed', { method: c.req.method, path: c.req.path, error });
+    if (known) setErrorHeaders(c, error);
+    else log.error('dashboard_failed', { method: c.req.method, path: c.req.path, error });
     const status = known ? (error as AutovibeError).status : 500;
     const message = known
       ? error.message
@@ -332,7 +339,18 @@ function taskId(c: DashboardContext): string {
       details: [{ path: 'id', problem: 'not a task id' }],
     });
   }
+  touch(c, id);
   return id;
+}
+
+/** The dashboard is for people: admin and user keys, not a node's or a gateway's. */
+function isPerson(who: Principal): boolean {
+  return who.role === 'admin' || who.role === 'user';
+}
+
+/** Names a checked id in the request's audit record. */
+function touch(c: DashboardContext, id: string): void {
+  c.set('matched', { route: routePath(c), ids: [...(c.get('matched')?.ids ?? []), id] });
 }
 
 async function page(

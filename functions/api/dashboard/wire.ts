@@ -10,8 +10,6 @@ const page = <T extends z.ZodType>(item: T) =>
 const items = <T extends z.ZodType>(item: T) => z.looseObject({ items: z.array(item) });
 const num = z.number();
 
-export const Whoami = z.looseObject({ key_id: z.string(), name: z.string(), role: z.string() });
-
 export const NodeView = z.looseObject({
   id: z.string(),
   name: z.string(),

@@ -131,6 +131,7 @@ export class CallPipeline {
         record(this.parts, {
           start,
           identity,
+          conversation: call?.plan.conversation ?? null,
           model,
           hold,
           chain,

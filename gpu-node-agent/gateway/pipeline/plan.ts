@@ -6,6 +6,7 @@ import type { GatewayIdentity } from '../../../shared/domain/api-key.js';
 import type { PriceTable } from '../../../shared/pricing/price-table.js';
 import type { GatewayConfig } from '../config.js';
 import type { ProtocolAdapter } from '../protocols/protocol.js';
+import { conversationKey } from '../routing/conversation-key.js';
 import type { PlannedTarget, Router } from '../routing/router.js';
 import { outputTokensFor, type PromptBound, promptBound, promptTokensFor } from './worst-case.js';
 
@@ -21,6 +22,8 @@ export interface CallPlan {
   readonly targets: readonly PlannedTarget[];
   /** The worst case over the whole chain, in USD: a fallback to a dearer model must already be paid for. */
   readonly worstCaseUsd: number;
+  /** The conversation the call belongs to (conversation-key.ts). */
+  readonly conversation: string;
 }
 
 export interface PlanParts {
@@ -43,11 +46,13 @@ export function planCall(
   chat: ChatCompletionCreateParams,
 ): CallPlan {
   const prompt = promptBound(exchange.headers, body, chat, identity.budget_awareness);
+  const conversation = conversationKey(identity, chat);
   const fallbackTokens = parts.config.budget.default_max_tokens;
   const targets = parts.router.plan({
     model: chat.model,
     reasoning: adapter.wantsReasoning(body, chat),
     stickyKey: identity.task_id ?? identity.key_id,
+    replicaKey: conversation,
     category: identity.category,
     promptTokens: prompt.tokens,
     maxTokens: chat.max_completion_tokens ?? chat.max_tokens ?? fallbackTokens,
@@ -62,5 +67,5 @@ export function planCall(
     );
   }
   const promptTokens = promptTokensFor(prompt, targets[0]!.priceAs);
-  return { chat, promptTokens, prompt, fallbackTokens, targets, worstCaseUsd };
+  return { chat, promptTokens, prompt, fallbackTokens, targets, worstCaseUsd, conversation };
 }

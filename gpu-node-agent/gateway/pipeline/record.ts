@@ -21,6 +21,8 @@ import { type Accepted, type Refused, round } from './upstream-chain.js';
 export interface CallTrace {
   readonly start: CallStart;
   readonly identity: GatewayIdentity | null;
+  /** The conversation the call belongs to, once planned (conversation-key.ts). */
+  readonly conversation: string | null;
   /** The model the client asked for. */
   readonly model: string;
   readonly hold: Hold | null;
@@ -160,7 +162,7 @@ function writeTraffic(parts: RecordParts, trace: CallTrace, tally: Tally): void 
       },
       token_ids: delivered?.tokens
         ? parts.traffic.turns.mark(
-            `${identity.key_id}#${identity.task_id}#${identity.attempt}#${trace.model}`,
+            `${identity.key_id}#${trace.conversation}#${trace.model}`,
             delivered.tokens,
           )
         : null,

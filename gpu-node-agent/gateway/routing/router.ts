@@ -26,6 +26,8 @@ export interface RouteRequest {
   reasoning: boolean;
   /** Stable per task, so an experiment keeps a task on one arm. */
   stickyKey: string;
+  /** The call's conversation (conversation-key.ts): its calls stay on one replica of a local model. */
+  replicaKey: string;
   category: string | null;
   promptTokens: number;
   maxTokens: number;
@@ -106,7 +108,7 @@ export class Router {
     }
     if (ready.length === 0 && cooling.length === 0) throw new UnpricedModelError(firstServed.priceAs);
     for (const target of cooling) ready.push(target);
-    return ready.map((target) => onReplica(target, request.stickyKey));
+    return ready.map((target) => onReplica(target, request.replicaKey));
   }
 
   /** A route's targets in its strategy's order, then its fallbacks' in turn, each route once. */
@@ -182,11 +184,11 @@ export class Router {
 
 const priceName = (t: Target) => t.price_as ?? t.model;
 
-/** A local model's target bound to the replica its attempt sticks to (or the least loaded one). */
-function onReplica(target: PlannedTarget, stickyKey: string): PlannedTarget {
+/** A local model's target bound to the replica its conversation sticks to (or the least loaded one). */
+function onReplica(target: PlannedTarget, replicaKey: string): PlannedTarget {
   if (!(target.provider instanceof ReplicaPool)) return target;
   try {
-    return { ...target, provider: target.provider.pick(stickyKey).provider };
+    return { ...target, provider: target.provider.pick(replicaKey).provider };
   } catch {
     // No replica ready: the pool itself answers 503, a retryable failure, and the chain moves on.
     return target;

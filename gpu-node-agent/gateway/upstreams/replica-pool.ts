@@ -28,6 +28,9 @@ export class ReplicaPool implements Provider {
   readonly maxTries = 2;
   private replicas = new Map<string, { replica: PoolReplica; provider: OpenAiCompatibleProvider }>();
   private readonly sticky = new Map<string, string>();
+  /** When each replica was last picked (a pick count): equal loads go to the one picked longest ago. */
+  private readonly lastPicked = new Map<string, number>();
+  private picks = 0;
 
   constructor(readonly name: string) {}
 
@@ -65,23 +68,28 @@ export class ReplicaPool implements Provider {
     const kept = held ? this.replicas.get(held) : undefined;
     if (kept) return { id: held!, provider: kept.provider };
     let best: { replica: PoolReplica; provider: OpenAiCompatibleProvider } | undefined;
-    for (const candidate of this.replicas.values()) {
-      if (
-        !best ||
-        candidate.replica.running < best.replica.running ||
-        (candidate.replica.running === best.replica.running &&
-          candidate.replica.kvCache < best.replica.kvCache)
-      )
-        best = candidate;
-    }
+    for (const candidate of this.replicas.values())
+      if (!best || this.lighter(candidate, best)) best = candidate;
     if (!best) throw new UpstreamError(`no replica of ${this.name} is ready`, 503);
     // Counted at once, so calls that come before the next scrape spread too.
     best.replica.running++;
+    this.lastPicked.set(best.replica.id, ++this.picks);
     if (stickyKey) {
       if (this.sticky.size >= STICKY_LIMIT) this.sticky.delete(this.sticky.keys().next().value!);
       this.sticky.set(stickyKey, best.replica.id);
     }
     return { id: best.replica.id, provider: best.provider };
+  }
+
+  /**
+   * Fewer requests running, then less KV cache in use, then picked longer ago: a scrape can land
+   * between two picks and put back a load read before the first call arrived, and then two new
+   * conversations would both go to whichever replica comes first.
+   */
+  private lighter(a: { replica: PoolReplica }, b: { replica: PoolReplica }): boolean {
+    if (a.replica.running !== b.replica.running) return a.replica.running < b.replica.running;
+    if (a.replica.kvCache !== b.replica.kvCache) return a.replica.kvCache < b.replica.kvCache;
+    return (this.lastPicked.get(a.replica.id) ?? 0) < (this.lastPicked.get(b.replica.id) ?? 0);
   }
 
   complete(params: ChatCompletionCreateParams, signal: AbortSignal): Promise<ChatCompletion> {

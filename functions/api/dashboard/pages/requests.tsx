@@ -96,13 +96,29 @@ export async function loadPending(api: DashboardApi): Promise<Maybe<SpendRequest
   return listAll(api, 'pending');
 }
 
-/** What a decision came to, as the page says it after the POST. */
-export const OUTCOME: Record<string, string> = {
-  approved: 'approved: a purchase order is out and the books hold the purchase',
-  denied: 'denied',
-  failed: 'approved, but the budget or the day cap could not hold it: it failed',
-  expired: 'expired before the decision',
-};
+/**
+ * What a decision came to, as the page says it after the POST (`?outcome=`). A Map, so a name every
+ * object inherits (`constructor`, `__proto__`) is no outcome.
+ */
+const OUTCOME = new Map<string, Flash>([
+  ['approved', { text: 'approved: a purchase order is out and the books hold the purchase', good: true }],
+  ['denied', { text: 'denied', good: true }],
+  ['failed', { text: 'approved, but the budget or the day cap could not hold it: it failed', good: false }],
+  ['expired', { text: 'expired before the decision', good: false }],
+  ['conflict', { text: 'was not pending any more (decided already, or expired)', good: false }],
+]);
+
+export interface Flash {
+  text: string;
+  good: boolean;
+}
+
+/** The sentence about a decision: only fixed words about a well-formed id, nothing shown as it came. */
+export function decisionFlash(id: string | undefined, outcome: string | undefined): Flash | undefined {
+  const said = outcome === undefined ? undefined : OUTCOME.get(outcome);
+  if (!id || !SPEND_REQUEST_ID.test(id) || !said) return undefined;
+  return { text: `Request ${id} ${said.text}.`, good: said.good };
+}
 
 const Decide: FC<{ request: SpendRequestView; csrf: string }> = ({ request, csrf }) => (
   <form method="post" action={`/dashboard/requests/${request.id}`} aria-label={`Decide ${request.id}`}>
@@ -153,7 +169,7 @@ function purchaseOrder(r: SpendRequestView): string {
 export const RequestsView: FC<{
   requests: Maybe<Requests>;
   csrf: string;
-  flash?: { text: string; good: boolean };
+  flash?: Flash;
 }> = ({ requests, csrf, flash }) => {
   if (requests === UNAVAILABLE)
     return <Unavailable what="Spend requests" endpoint="GET /api/v1/spend-requests" />;
