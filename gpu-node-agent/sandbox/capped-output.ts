@@ -54,6 +54,11 @@ export class CappedOutput {
     }
   }
 
+  /** Bytes of the stream's start that are kept. */
+  get headLimit(): number {
+    return Math.floor(this.limit / 2);
+  }
+
   /** Bytes of the stream's end that are kept. */
   get tailLimit(): number {
     return this.limit - Math.floor(this.limit / 2);

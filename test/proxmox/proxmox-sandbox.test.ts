@@ -3,6 +3,7 @@
 // fault checks that need no guest (locks, nextid, lost answers, auth) run on the API alone.
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execAndWait } from '../../gpu-node-agent/sandbox/proxmox/guest-exec.js';
 import {
   type ProxmoxProviderSettings,
   ProxmoxSandbox,
@@ -327,6 +328,43 @@ describe('a VM sandbox', () => {
     expect(text).toMatch(/\[\.\.\. \d+ bytes omitted \.\.\.\]/);
     expect(huge.stdout.length).toBeLessThan(4200);
   }, 180_000);
+
+  it('keeps only a bounded spool in the guest for a command that prints on and on', async () => {
+    // 100 MB of `y\n`: the guest's /tmp is RAM, so its spool may hold the head segment and a window of
+    // the latest (1 + 2 MiB at the default 1 MiB cap), plus a segment a poll still reads: at most 4 MiB.
+    const spoolKb = async () => {
+      const du = await execAndWait(cluster.client(), sandbox.vmid, [
+        'sh',
+        '-c',
+        'du -sk /tmp/.autovibe-exec-* 2>/dev/null | sort -n | tail -1 | cut -f1',
+      ]);
+      return Number(
+        Buffer.from(du['out-data'] ?? '', 'latin1')
+          .toString()
+          .trim() || 0,
+      );
+    };
+    let done = false;
+    const running = sandbox.exec('yes | head -c 100000000; echo; echo the-end').finally(() => {
+      done = true;
+    });
+    const sizes: number[] = [];
+    while (!done) {
+      sizes.push(await spoolKb());
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const result = await running;
+    expect(result.exitCode).toBe(0);
+    expect(result.truncated).toBe(true);
+    const head = 'y\n'.repeat(262_144);
+    const tail = `\n${'y\n'.repeat(262_139)}\nthe-end\n`;
+    expect(result.stdout.toString()).toBe(
+      `${head}\n[... ${100_000_009 - 1_048_576} bytes omitted ...]\n${tail}`,
+    );
+    expect(sizes.length).toBeGreaterThan(3);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(4 * 1024 + 64);
+    expect(await spoolDirs()).toBe('0');
+  }, 400_000);
 
   it('kills the whole process tree on timeout, children that left the session included', async () => {
     const result = await sandbox.exec(

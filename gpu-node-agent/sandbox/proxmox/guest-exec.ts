@@ -2,7 +2,11 @@
 // output over only when the process ends, so a root wrapper started with agent/exec runs the command in
 // its own session with stdout and stderr going through FIFOs into spool files in a per-exec directory,
 // and the node reads the new bytes of those files with one small agent/exec per poll (dd from the offset
-// it has reached): often while output flows, less and less often while it does not. The FIFOs end when
+// it has reached): often while output flows, less and less often while it does not. Each stream is
+// spooled in segments of SEGMENT bytes so the guest keeps only what the node can still use (its /tmp is
+// RAM): the segments of the head the node keeps, and a window of the latest segments at least the size
+// of the tail it keeps; a command that prints without end (`yes`) costs the guest that much, not all of
+// it. Each poll also drops the segments the node has read. The FIFOs end when
 // the last process holding them closes them, so a command is done when everything it started has let go
 // of its output, as with a pipe. Its processes carry a marker in their environment, so a timeout or an
 // abort kills all of them, those that left its session (setsid, double fork) too.
@@ -19,6 +23,8 @@ export const GUEST_USER = 'autovibe';
 export const EXEC_MARKER = 'AUTOVIBE_EXEC_ID';
 /** Bytes of each stream one poll brings back at most (the agent's own capture cap is 16 MiB). */
 export const POLL_CHUNK = 1024 * 1024;
+/** The spool's segment: one poll reads from one segment, so a whole poll's worth. */
+export const SEGMENT = POLL_CHUNK;
 const POLL_MIN_MS = 100;
 /** Output a finished wrapper hands back itself (the agent keeps it in memory until it is read). */
 const WRAPPER_OUTPUT_MAX = 64 * 1024;
@@ -114,7 +120,17 @@ export async function streamingExec(
   // stdin as a file written through file-write: bytes exactly, and no 64 KiB cap of input-data.
   const stdinParts =
     options.stdin === undefined ? [] : await writeParts(agent, vmid, `${dir}.in`, options.stdin);
-  const wrapperPid = await agent.agentExec(vmid, ['sh', '-c', wrapper(dir, id, user, script, stdinParts)]);
+  const streams = {
+    stdout: { offset: 0, capped: new CappedOutput(options.outputLimitBytes) },
+    stderr: { offset: 0, capped: new CappedOutput(options.outputLimitBytes) },
+  };
+  const { headLimit, tailLimit } = streams.stdout.capped;
+  const spool = spoolWindow(headLimit, tailLimit);
+  const wrapperPid = await agent.agentExec(vmid, [
+    'sh',
+    '-c',
+    wrapper(dir, id, user, script, stdinParts, spool),
+  ]);
 
   let killedAt: number | null = null;
   let killing: Promise<void> = Promise.resolve();
@@ -128,10 +144,6 @@ export async function streamingExec(
   options.signal?.addEventListener('abort', kill, { once: true });
   if (options.signal?.aborted) kill();
 
-  const streams = {
-    stdout: { offset: 0, capped: new CappedOutput(options.outputLimitBytes) },
-    stderr: { offset: 0, capped: new CappedOutput(options.outputLimitBytes) },
-  };
   let wait = POLL_MIN_MS;
   let failingSince: number | null = null;
   let forced = false;
@@ -164,20 +176,27 @@ export async function streamingExec(
       for (const name of ['stdout', 'stderr'] as const) {
         const stream = streams[name];
         const bytes = poll[name];
+        const skip = (skipped: number) => {
+          stream.capped.skip(skipped);
+          stream.offset += skipped;
+          options.onOutput?.(Buffer.from(`\n[... ${skipped} bytes omitted ...]\n`), name);
+        };
         if (bytes.length > 0) {
           stream.capped.push(bytes);
           stream.offset += bytes.length;
           options.onOutput?.(bytes, name);
         }
+        // The guest already dropped the segment the node was at (it kept only its window of the
+        // latest): what was in it lies between the head and the tail, so the read goes on from the
+        // oldest segment the guest still has.
+        const next = name === 'stdout' ? poll.outNext : poll.errNext;
+        if (next > stream.offset) skip(next - stream.offset);
         // Fallen behind a command that writes faster than polls read: what lies between the head
         // already kept and the tail still to come would be dropped anyway, so it is not fetched.
         const size = name === 'stdout' ? poll.outSize : poll.errSize;
         const keep = stream.capped.tailLimit;
         if (stream.capped.headFull && size - stream.offset > keep + POLL_CHUNK) {
-          const skipped = size - keep - stream.offset;
-          stream.capped.skip(skipped);
-          stream.offset += skipped;
-          options.onOutput?.(Buffer.from(`\n[... ${skipped} bytes omitted ...]\n`), name);
+          skip(size - keep - stream.offset);
         }
       }
       const behind = poll.outSize > streams.stdout.offset || poll.errSize > streams.stderr.offset;
@@ -230,8 +249,26 @@ interface PollResult {
   state: string;
   outSize: number;
   errSize: number;
+  /** Where the node's read of each stream goes on when its segment is gone; else where it was. */
+  outNext: number;
+  errNext: number;
   stdout: Buffer;
   stderr: Buffer;
+}
+
+/** How many segments of a stream the guest keeps: those of the head, and the latest `window`. */
+export interface SpoolWindow {
+  head: number;
+  window: number;
+}
+
+/**
+ * The segments that hold a head of `head` bytes, and a window of the latest segments that still holds
+ * `tail` whole bytes when the newest segment has only just begun: the guest keeps at most
+ * (head + window) segments of each stream, whatever the command prints.
+ */
+export function spoolWindow(head: number, tail: number): SpoolWindow {
+  return { head: Math.ceil(head / SEGMENT), window: Math.ceil(tail / SEGMENT) + 1 };
 }
 
 /**
@@ -248,17 +285,34 @@ async function pollOnce(
   errOffset: number,
 ): Promise<PollResult> {
   const d = shellQuote(dir);
-  const read = (file: string, offset: number, count: string) =>
-    `[ ${count} -gt 0 ] && dd if=${d}/${file} bs=65536 iflag=skip_bytes,count_bytes skip=${offset} count=${count} 2>/dev/null`;
+  // Per stream: the segments there are (dropping those wholly read), the stream's size, and the bytes
+  // from the offset to the end of its segment (at most a poll's worth). The segment is read through a
+  // hard link, so the pump dropping it meanwhile leaves the bytes; when it is already gone, `t` says
+  // where the next segment the guest still has begins.
+  const measure = (file: string, v: string, offset: number) => {
+    const k = Math.floor(offset / SEGMENT);
+    return [
+      `m=-1; x=-1; for f in ${d}/${file}.*; do [ -e "$f" ] || continue; i=\${f##*.}`,
+      `  [ $i -gt $m ] && m=$i; [ $i -gt ${k} ] && { [ $x -lt 0 ] || [ $i -lt $x ]; } && x=$i`,
+      `  [ $i -lt ${k} ] && rm -f "$f"`,
+      'done',
+      `s${v}=0; [ $m -ge 0 ] && s${v}=$((m * ${SEGMENT} + $(stat -c %s ${d}/${file}.$m 2>/dev/null || echo 0)))`,
+      `n${v}=0; t${v}=${offset}`,
+      `if ln -f ${d}/${file}.${k} ${d}/.r${v} 2>/dev/null; then`,
+      `  n${v}=$((s${v} - ${offset})); [ $n${v} -gt ${(k + 1) * SEGMENT - offset} ] && n${v}=${(k + 1) * SEGMENT - offset}; [ $n${v} -lt 0 ] && n${v}=0`,
+      `elif [ $x -ge 0 ]; then t${v}=$((x * ${SEGMENT})); fi`,
+    ];
+  };
+  const read = (v: string, offset: number) =>
+    `[ $n${v} -gt 0 ] && dd if=${d}/.r${v} bs=65536 iflag=skip_bytes,count_bytes skip=${offset % SEGMENT} count=$n${v} 2>/dev/null`;
   const script = [
     `if [ -e ${d}/status ]; then s=$(cat ${d}/status); elif kill -0 ${wrapperPid} 2>/dev/null; then s=running; else s=gone; fi`,
-    `so=$(stat -c %s ${d}/out 2>/dev/null || echo 0)`,
-    `se=$(stat -c %s ${d}/err 2>/dev/null || echo 0)`,
-    `no=$((so - ${outOffset})); [ $no -gt ${POLL_CHUNK} ] && no=${POLL_CHUNK}; [ $no -lt 0 ] && no=0`,
-    `ne=$((se - ${errOffset})); [ $ne -gt ${POLL_CHUNK} ] && ne=${POLL_CHUNK}; [ $ne -lt 0 ] && ne=0`,
-    'echo "$s $so $se $no $ne"',
-    read('out', outOffset, '$no'),
-    read('err', errOffset, '$ne'),
+    ...measure('out', 'o', outOffset),
+    ...measure('err', 'e', errOffset),
+    'echo "$s $so $se $no $ne $to $te"',
+    read('o', outOffset),
+    read('e', errOffset),
+    `rm -f ${d}/.ro ${d}/.re`,
     `[ "$s" != running ] && [ $((${outOffset} + no)) -ge $so ] && [ $((${errOffset} + ne)) -ge $se ] && rm -rf ${d}`,
     'exit 0',
   ].join('\n');
@@ -276,18 +330,20 @@ async function pollOnce(
 }
 
 /**
- * Output framed as the poll and the wrapper write it: `<state> <out size> <err size> <out n> <err n>`
- * on a line, then that many bytes of stdout and of stderr; null when it is not that.
+ * Output framed as the poll and the wrapper write it: `<state> <out size> <err size> <out n> <err n>
+ * <out next> <err next>` on a line, then n bytes of stdout and of stderr; null when it is not that.
  */
 function parseFramed(result: GuestExecStatus): PollResult | null {
   const out = Buffer.from(result['out-data'] ?? '', 'latin1');
   const newline = out.indexOf(10);
-  const header = /^(\S+) (\d+) (\d+) (\d+) (\d+)$/.exec(out.subarray(0, Math.max(newline, 0)).toString());
+  const header = /^(\S+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$/.exec(
+    out.subarray(0, Math.max(newline, 0)).toString(),
+  );
   if (newline < 0 || !header || result['out-truncated']) return null;
-  const [state, outSize, errSize, outCount, errCount] = [
+  const [state, outSize, errSize, outCount, errCount, outNext, errNext] = [
     header[1] as string,
     ...header.slice(2).map(Number),
-  ] as [string, number, number, number, number];
+  ] as [string, number, number, number, number, number, number];
   const body = out.subarray(newline + 1);
   if (body.length !== outCount + errCount) return null;
   return {
@@ -296,6 +352,8 @@ function parseFramed(result: GuestExecStatus): PollResult | null {
     state: state === 'running' || /^\d+$/.test(state) ? state : 'gone',
     outSize,
     errSize,
+    outNext,
+    errNext,
     stdout: body.subarray(0, outCount),
     stderr: body.subarray(outCount),
   };
@@ -312,21 +370,36 @@ async function exitedSoon(agent: GuestAgent, vmid: number, pid: number): Promise
 }
 
 /**
- * The root wrapper: the spool directory (root only), one pump per stream from its FIFO into its file,
- * the command in a new session with the exec's marker in its environment, then its status once the
- * pumps have drained everything (the file `status` appears last and whole).
+ * The root wrapper: the spool directory (root only), one pump per stream from its FIFO into its
+ * segments, the command in a new session with the exec's marker in its environment, then its status
+ * once the pumps have drained everything (the file `status` appears last and whole).
  */
-function wrapper(dir: string, id: string, user: SandboxUser, script: string, stdinParts: string[]): string {
+function wrapper(
+  dir: string,
+  id: string,
+  user: SandboxUser,
+  script: string,
+  stdinParts: string[],
+  spool: SpoolWindow,
+): string {
   const d = shellQuote(dir);
   const stdin = stdinParts.length > 0 ? `${d}/in` : '/dev/null';
   const command = ['env', `${EXEC_MARKER}=${id}`, ...shellAs(user, script)].map(shellQuote).join(' ');
   return [
-    `mkdir -m 700 ${d} && mkfifo ${d}/o ${d}/e && : > ${d}/out && : > ${d}/err || exit 125`,
+    `mkdir -m 700 ${d} && mkfifo ${d}/o ${d}/e && : > ${d}/out.0 && : > ${d}/err.0 || exit 125`,
     ...(stdinParts.length > 0
       ? [`cat ${stdinParts.join(' ')} > ${d}/in && rm -f ${stdinParts.join(' ')} || exit 125`]
       : []),
-    `cat ${d}/o > ${d}/out & p1=$!`,
-    `cat ${d}/e > ${d}/err & p2=$!`,
+    // A pump fills segment after segment, writing each read as it comes (streaming) and stopping at the
+    // segment's size exactly (count_bytes) (a short one is the stream's end; one already gone was read
+    // whole by the node, so it was full); starting segment i, it drops segment i - window unless that
+    // holds part of the head.
+    'pump() { i=0',
+    `  while dd of="$1.$i" bs=65536 count=${SEGMENT} iflag=count_bytes 2>/dev/null && [ "$(stat -c %s "$1.$i" 2>/dev/null || echo ${SEGMENT})" -eq ${SEGMENT} ]; do`,
+    `    i=$((i + 1)); [ $((i - ${spool.window})) -ge ${spool.head} ] && rm -f "$1.$((i - ${spool.window}))"`,
+    '  done; }',
+    `pump ${d}/out < ${d}/o & p1=$!`,
+    `pump ${d}/err < ${d}/e & p2=$!`,
     `echo "$p1 $p2" > ${d}/pumps`,
     // The session leader notes its pid (its process group) before it becomes the command.
     `setsid sh -c 'echo $$ > "$0/pid"; exec "$@"' ${d} ${command} < ${stdin} > ${d}/o 2> ${d}/e`,
@@ -335,8 +408,8 @@ function wrapper(dir: string, id: string, user: SandboxUser, script: string, std
     `echo $st > ${d}/status.new && mv ${d}/status.new ${d}/status`,
     // All of a small output in the wrapper's own answer (read when the command was short), framed as
     // a poll frames it; otherwise `running`: the node reads it with polls.
-    `so=$(stat -c %s ${d}/out); se=$(stat -c %s ${d}/err)`,
-    `if [ $((so + se)) -le ${WRAPPER_OUTPUT_MAX} ]; then echo "$st $so $se $so $se"; cat ${d}/out ${d}/err; else echo "running $so $se 0 0"; fi`,
+    `so=$(stat -c %s ${d}/out.0); se=$(stat -c %s ${d}/err.0)`,
+    `if [ ! -e ${d}/out.1 ] && [ ! -e ${d}/err.1 ] && [ $((so + se)) -le ${WRAPPER_OUTPUT_MAX} ]; then echo "$st $so $se $so $se 0 0"; cat ${d}/out.0 ${d}/err.0; else echo "running 0 0 0 0 0 0"; fi`,
     'exit $st',
   ].join('\n');
 }
