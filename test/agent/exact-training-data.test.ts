@@ -13,7 +13,7 @@ import { CappedOutput } from '../../gpu-node-agent/sandbox/capped-output.js';
 import { LocalSandboxProvider } from '../../gpu-node-agent/sandbox/local-sandbox.js';
 import type { Sandbox } from '../../gpu-node-agent/sandbox/sandbox.js';
 import { cutMiddle, headOf, OBSERVATION_LIMIT } from '../../gpu-node-agent/trajectory/observation.js';
-import { toAtif, trajectoryRecord } from '../../gpu-node-agent/trajectory/record.js';
+import { toAtif } from '../../gpu-node-agent/trajectory/record.js';
 import { TrajectoryRecorder } from '../../gpu-node-agent/trajectory/recorder.js';
 import type { AtifDocument } from '../../shared/domain/atif.js';
 import type { Task } from '../../shared/domain/task.js';
@@ -22,6 +22,7 @@ import type { TrajectorySummary } from '../../shared/domain/trajectory-index.js'
 import { chatMessagesOf } from '../../shared/export/conversation.js';
 import { flatRowOf, SHARD_FORMATS } from '../../shared/export/formats.js';
 import { type ScriptedUpstream, startScriptedUpstream } from '../helpers/scripted-upstream.js';
+import { passedRecord } from '../helpers/trajectories.js';
 
 /** A UTF-16 surrogate half with no partner: text no UTF-8 file can hold. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -102,23 +103,12 @@ describe('the minimal agent’s training data', () => {
       () => {},
     );
     expect(end).toBe('finished');
-    const now = new Date();
-    record = trajectoryRecord({
+    record = passedRecord({
       task,
-      attempt: 1,
       scaffold: 'minimal',
-      route: 'coder',
       upstreamModel: 'coder',
-      seed: 1,
       transitions: recorder.transitions,
-      result: { type: 'Success', reward: 1 },
-      reward: {
-        total: 1,
-        parts: { test_pass: 1, compilation: null, progress: null, efficiency: null, code_quality: null },
-      },
-      verificationPassed: true,
-      startedAt: now,
-      endedAt: now,
+      at: new Date(),
     });
     atif = toAtif(record, task.instruction, '0.0.0');
   }, 60_000);

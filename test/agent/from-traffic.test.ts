@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { classifyFailure, modelCallRefused } from '../../gpu-node-agent/agents/failure.js';
 import { stepsFromTraffic, withFileChanges } from '../../gpu-node-agent/trajectory/from-traffic.js';
-import { toAtif, trajectoryRecord } from '../../gpu-node-agent/trajectory/record.js';
+import { toAtif } from '../../gpu-node-agent/trajectory/record.js';
 import type { TrafficRecord } from '../../shared/domain/traffic.js';
 import { Transition } from '../../shared/domain/trajectory.js';
 import { chatMessagesOf } from '../../shared/export/conversation.js';
 import { SHARD_FORMATS } from '../../shared/export/formats.js';
 import { loggedRequests, rebuiltRequests } from '../helpers/request-rebuild.js';
+import { passedRecord } from '../helpers/trajectories.js';
+
+const CLI_TASK = { id: 'tsk_1', project_id: 'default' };
 
 const TOOLS = [{ name: 'Bash', input_schema: {} }];
 
@@ -247,23 +250,7 @@ describe('a CLI agent’s steps rebuilt from its traffic', () => {
     );
     const now = new Date(TIMES[0]!);
     const atif = toAtif(
-      trajectoryRecord({
-        task: { id: 'tsk_1', project_id: 'default' },
-        attempt: 1,
-        scaffold: 'cli',
-        route: 'coder',
-        upstreamModel: 'coder-small',
-        seed: 1,
-        transitions,
-        result: { type: 'Success', reward: 1 },
-        reward: {
-          total: 1,
-          parts: { test_pass: 1, compilation: null, progress: null, efficiency: null, code_quality: null },
-        },
-        verificationPassed: true,
-        startedAt: now,
-        endedAt: now,
-      }),
+      passedRecord({ task: CLI_TASK, scaffold: 'cli', upstreamModel: 'coder-small', transitions, at: now }),
       'go',
       '1.2.3',
     );
@@ -540,22 +527,12 @@ describe.each(
     const transitions = stepsFromTraffic(records).map((step, i) =>
       Transition.parse({ ...step, step_number: i + 1, timestamp: step.timestamp ?? TIMES[0] }),
     );
-    const trajectory = trajectoryRecord({
-      task: { id: 'tsk_1', project_id: 'default' },
-      attempt: 1,
+    const trajectory = passedRecord({
+      task: CLI_TASK,
       scaffold: 'cli',
-      route: 'coder',
       upstreamModel: 'coder-small',
-      seed: 1,
       transitions,
-      result: { type: 'Success', reward: 1 },
-      reward: {
-        total: 1,
-        parts: { test_pass: 1, compilation: null, progress: null, efficiency: null, code_quality: null },
-      },
-      verificationPassed: true,
-      startedAt: started,
-      endedAt: started,
+      at: started,
     });
     const atif = toAtif(trajectory, 'unused: the prompts are recorded', '1.2.3');
     const logged = loggedRequests(records);

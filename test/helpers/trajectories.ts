@@ -166,3 +166,30 @@ export function syntheticTrajectory(options: {
   });
   return { record, atif: toAtif(record, task.instruction, 'test') };
 }
+
+/** A first attempt that passed its tests, as the node records it: the shape the export tests start from. */
+export function passedRecord(options: {
+  task: Pick<Task, 'id' | 'project_id'>;
+  scaffold: string;
+  upstreamModel: string;
+  transitions: readonly Transition[];
+  at: Date;
+}): TrajectoryRecord {
+  return trajectoryRecord({
+    task: options.task,
+    attempt: 1,
+    scaffold: options.scaffold,
+    route: 'coder',
+    upstreamModel: options.upstreamModel,
+    seed: 1,
+    transitions: [...options.transitions],
+    result: { type: 'Success', reward: 1 },
+    reward: {
+      total: 1,
+      parts: { test_pass: 1, compilation: null, progress: null, efficiency: null, code_quality: null },
+    },
+    verificationPassed: true,
+    startedAt: options.at,
+    endedAt: options.at,
+  });
+}
