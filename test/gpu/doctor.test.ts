@@ -108,6 +108,16 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(readdirSync(control)).toHaveLength(0);
   });
 
+  it('names a misspelt key of node.yaml as the node would, and starts nothing', async () => {
+    writeFileSync(join(dir, 'node.yaml'), `nvidia_smi: ${NVIDIA_SMI_STAND_IN}\nmodle: []\n`);
+    const result = await run('node', [BIN, 'doctor', 'gpus', '-c', join(dir, 'node.yaml')]).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('modle: unknown field');
+  });
+
   it('names the replica that died at start and the log that says why, and leaves nothing running', async () => {
     writeFileSync(join(control, 'crash'), '0');
     const result = await doctor({ NVIDIA_SMI_STAND_IN: 'h200.csv' }, '--serve');

@@ -53,6 +53,9 @@ export function registerDoctor(program: Command): void {
     )
     .action(async (flags: { config: string; serve?: boolean }) => {
       const raw = ((await readYamlFile(flags.config, 'node config')) ?? {}) as Record<string, unknown>;
+      // The whole file is checked as the node will check it (a misspelt key is named here, not at
+      // the node's start), except for what only a running node needs (control plane, node key).
+      parseConfigOrThrow(NodeConfig.partial(), raw, 'node config');
       const picked = Object.fromEntries(GPU_FIELDS.filter((f) => f in raw).map((f) => [f, raw[f]]));
       const config = parseConfigOrThrow(GpuSections, picked, 'node config');
       // Its own directory for replica logs and pidfile: a node's own would have its replicas stopped.
