@@ -31,6 +31,11 @@ export class ReplicaPool implements Provider {
   /** When each replica was last picked (a pick count): equal loads go to the one picked longest ago. */
   private readonly lastPicked = new Map<string, number>();
   private picks = 0;
+  /**
+   * Calls this gateway has running on each replica now. A scrape is up to a check period old and may
+   * have been read before a call arrived: a replica is never taken for less loaded than this.
+   */
+  private readonly inFlight = new Map<string, number>();
 
   constructor(readonly name: string) {}
 
@@ -66,7 +71,7 @@ export class ReplicaPool implements Provider {
   pick(stickyKey: string | null): { id: string; provider: Provider } {
     const held = stickyKey ? this.sticky.get(stickyKey) : undefined;
     const kept = held ? this.replicas.get(held) : undefined;
-    if (kept) return { id: held!, provider: kept.provider };
+    if (kept) return { id: held!, provider: this.counted(held!, kept.provider) };
     let best: { replica: PoolReplica; provider: OpenAiCompatibleProvider } | undefined;
     for (const candidate of this.replicas.values())
       if (!best || this.lighter(candidate, best)) best = candidate;
@@ -78,7 +83,44 @@ export class ReplicaPool implements Provider {
       if (this.sticky.size >= STICKY_LIMIT) this.sticky.delete(this.sticky.keys().next().value!);
       this.sticky.set(stickyKey, best.replica.id);
     }
-    return { id: best.replica.id, provider: best.provider };
+    return { id: best.replica.id, provider: this.counted(best.replica.id, best.provider) };
+  }
+
+  /** The replica's provider, its calls counted in `inFlight` from their start to their last chunk. */
+  private counted(id: string, provider: OpenAiCompatibleProvider): Provider {
+    const begin = () => {
+      this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        this.inFlight.set(id, (this.inFlight.get(id) ?? 1) - 1);
+      };
+    };
+    return {
+      name: provider.name,
+      kind: provider.kind,
+      maxTries: provider.maxTries,
+      async complete(params, signal) {
+        const end = begin();
+        try {
+          return await provider.complete(params, signal);
+        } finally {
+          end();
+        }
+      },
+      async stream(params, signal) {
+        const end = begin();
+        // A call whose client went away ends with its signal, whether or not its chunks were read.
+        signal.addEventListener('abort', end, { once: true });
+        try {
+          return endingWith(await provider.stream(params, signal), end);
+        } catch (error) {
+          end();
+          throw error;
+        }
+      },
+    };
   }
 
   /**
@@ -87,7 +129,8 @@ export class ReplicaPool implements Provider {
    * conversations would both go to whichever replica comes first.
    */
   private lighter(a: { replica: PoolReplica }, b: { replica: PoolReplica }): boolean {
-    if (a.replica.running !== b.replica.running) return a.replica.running < b.replica.running;
+    const running = (r: PoolReplica) => Math.max(r.running, this.inFlight.get(r.id) ?? 0);
+    if (running(a.replica) !== running(b.replica)) return running(a.replica) < running(b.replica);
     if (a.replica.kvCache !== b.replica.kvCache) return a.replica.kvCache < b.replica.kvCache;
     return (this.lastPicked.get(a.replica.id) ?? 0) < (this.lastPicked.get(b.replica.id) ?? 0);
   }
@@ -106,4 +149,29 @@ export class ReplicaPool implements Provider {
   close(): void {
     for (const held of this.replicas.values()) held.provider.close();
   }
+}
+
+/** `chunks`, calling `end` once when they run out, fail, or their reader stops early. */
+function endingWith<T>(chunks: AsyncIterable<T>, end: () => void): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]() {
+      const inner = chunks[Symbol.asyncIterator]();
+      return {
+        async next() {
+          try {
+            const result = await inner.next();
+            if (result.done) end();
+            return result;
+          } catch (error) {
+            end();
+            throw error;
+          }
+        },
+        async return(value?: unknown) {
+          end();
+          return (await inner.return?.(value)) ?? { done: true as const, value: undefined };
+        },
+      };
+    },
+  };
 }
