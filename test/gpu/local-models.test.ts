@@ -35,8 +35,9 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'autovibe-local-models-'));
   mkdirSync(join(dir, 'control'));
   process.env.VLLM_STAND_IN_CONTROL = join(dir, 'control');
-  // Answers take a moment, so calls sent together are running together.
-  process.env.VLLM_STAND_IN_TOKEN_MS = '50';
+  // Answers take a moment (a few tokens: a second or more), so a call started while another streams
+  // finds it still running on its replica even on a loaded machine.
+  process.env.VLLM_STAND_IN_TOKEN_MS = '250';
   const models = [
     LocalModel.parse({
       name: 'coder',
@@ -145,6 +146,13 @@ describe('local models in the gateway', () => {
 
   it('spreads the conversations one key runs at once over the replicas, each kept on its replica', async () => {
     const openai = await client();
+    // The first test's last call can still count as running on its replica in the pool until the next
+    // scrape, which would tilt the first pick here: start from idle replicas, as read by the pool.
+    for (const end = Date.now() + 10_000; Date.now() < end; ) {
+      const loads = supervisor.status().filter((r) => r.served === 'coder');
+      if (loads.every((r) => r.state === 'ready' && r.load?.running === 0)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const before = await answeredByReplica();
     const opening = ['fix the parser', 'add a test for the lexer'];
     // The first conversation is running (its first chunk is here) when the second one starts.
