@@ -1,7 +1,7 @@
 // The proxy `bench/egress.ts` measures, in its own process as on a node (the agent's process, apart
 // from the sandbox's clients and from the servers they reach), so that the client's and the server's
 // TLS work does not share its event loop. Started with `fork(this file, [JSON options])`; answers
-// {type: 'ready', info: {port, caPath}} once listening, {type: 'cpu', info: process.cpuUsage()} to a
+// {type: 'ready', info: {port, caPath}} once listening, {type: 'cpu', info: usage()} to a
 // {type: 'cpu'} message, and closes and exits on {type: 'stop'}.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { EgressLog } from '../gpu-node-agent/egress/egress-log.js';
 import { EgressProxy } from '../gpu-node-agent/egress/proxy.js';
 import { createLogger } from '../shared/logger.js';
+import { usage } from './egress-proxy-usage.js';
 
 const { upstreamCa, bodyCapBytes } = JSON.parse(process.argv[2] ?? '{}') as {
   upstreamCa: string;
@@ -43,7 +44,7 @@ proxy.register('127.0.0.1', {
   allowed: ['allowed.test'],
 });
 process.on('message', async (message: { type: string }) => {
-  if (message.type === 'cpu') process.send?.({ type: 'cpu', info: process.cpuUsage() });
+  if (message.type === 'cpu') process.send?.({ type: 'cpu', info: usage() });
   if (message.type === 'stop') {
     await proxy.close();
     process.exit(0);

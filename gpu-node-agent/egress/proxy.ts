@@ -416,9 +416,10 @@ export class EgressProxy {
         const wait = bucket?.take(chunk.length) ?? 0;
         if (wait > 0) valve.holdFor(wait);
       });
+      // The client's response leaves first; the log record is built after it, off the request's path.
       upstream.once('end', () => {
-        record(null);
         res.end();
+        record(null);
       });
       // A client gone before the end: the upstream exchange is not worth finishing.
       res.once('close', () => {

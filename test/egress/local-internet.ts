@@ -23,6 +23,9 @@ export interface Seen {
 
 export interface LocalInternet {
   caPem: string;
+  /** The HTTPS server's own key and certificate (for a stand-in that answers as it, e.g. a bench relay). */
+  serverKey: string;
+  serverCert: string;
   httpPort: number;
   httpsPort: number;
   /** Requests the servers answered, newest last. */
@@ -155,6 +158,8 @@ export async function startLocalInternet(host = '127.0.0.1'): Promise<LocalInter
   ]);
   return {
     caPem,
+    serverKey: key,
+    serverCert: cert,
     httpPort: (plain.address() as AddressInfo).port,
     httpsPort: (secure.address() as AddressInfo).port,
     seen,
