@@ -1,15 +1,13 @@
 // The proxy `bench/egress.ts` measures, in its own process as on a node (the agent's process, apart
 // from the sandbox's clients and from the servers they reach), so that the client's and the server's
-// TLS work does not share its event loop. Started with `fork(this file, [JSON options])`; answers
-// {type: 'ready', info: {port, caPath}} once listening, {type: 'cpu', info: usage()} to a
-// {type: 'cpu'} message, and closes and exits on {type: 'stop'}.
+// TLS work does not share its event loop. Protocol: bench/egress-middle.ts; ready with {port, caPath}.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EgressLog } from '../gpu-node-agent/egress/egress-log.js';
 import { EgressProxy } from '../gpu-node-agent/egress/proxy.js';
 import { createLogger } from '../shared/logger.js';
-import { usage } from './egress-proxy-usage.js';
+import { answerBench } from './egress-middle.js';
 
 const { upstreamCa, bodyCapBytes } = JSON.parse(process.argv[2] ?? '{}') as {
   upstreamCa: string;
@@ -43,11 +41,4 @@ proxy.register('127.0.0.1', {
   network: 'allowlist',
   allowed: ['allowed.test'],
 });
-process.on('message', async (message: { type: string }) => {
-  if (message.type === 'cpu') process.send?.({ type: 'cpu', info: usage() });
-  if (message.type === 'stop') {
-    await proxy.close();
-    process.exit(0);
-  }
-});
-process.send?.({ type: 'ready', info: { port, caPath: proxy.caCertificatePath() } });
+answerBench({ port, caPath: proxy.caCertificatePath() }, () => proxy.close());

@@ -2,9 +2,11 @@
 // download, direct to a local HTTPS server and through the proxy (CONNECT, intercepted, logged with
 // bodies capped at 64 KiB). Targets: added p50 <= 1 ms, throughput through the proxy >= 0.8 x direct.
 // Client and server share this process; the proxy runs in its own (bench/egress-proxy.ts), as on a
-// node. Beside it, the floor: a bare TLS relay in its own process (bench/egress-relay.ts), which pays
-// the decrypt, the re-encrypt and the two extra hops and nothing else. For both, the CPU time and the
-// system calls per request and per MB are reported: figures the wall clock's noise does not move.
+// node. Beside it, two floors, each in its own process too: a bare TLS relay (bench/egress-relay.ts:
+// the decrypt, the re-encrypt and the two extra hops, nothing else) and the plainest Node HTTPS
+// forwarder (bench/egress-forwarder.ts: the HTTP exchange both ways, no library, policy or log). For
+// each, the CPU time and the system calls per request and per MB are reported: figures the wall
+// clock's noise does not move.
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,7 +15,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { startLocalInternet } from '../test/egress/local-internet.js';
-import type { ProcessUsage } from './egress-proxy-usage.js';
+import type { FloorOptions, ProcessUsage } from './egress-middle.js';
 import { machine, recordResults, today } from './results.js';
 
 const SMALL = 1000;
@@ -83,7 +85,7 @@ const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-/** A forked middle process (the proxy or the relay), per the protocol in bench/egress-proxy.ts. */
+/** A forked middle process (the proxy or a floor), per the protocol in bench/egress-middle.ts. */
 class Middle<Info> {
   private constructor(
     private readonly child: ChildProcess,
@@ -159,94 +161,176 @@ function loopbackAgent(ca: string): https.Agent {
   });
 }
 
+/** One way from the client to the server: its agent, its URLs, and the process in the middle if any. */
+interface Way {
+  name: string;
+  agent: https.Agent;
+  port: number;
+  middle?: Middle<unknown>;
+}
+
+interface Measured {
+  latencies: number[];
+  perRequest: Cost | null;
+  runs: number[];
+  perMb: Cost | null;
+}
+
+async function measure(ways: Way[]): Promise<Map<Way, Measured>> {
+  const out = new Map<Way, Measured>(
+    ways.map((w) => [w, { latencies: [], perRequest: null, runs: [], perMb: null }]),
+  );
+  const url = (way: Way, path: string) => `https://allowed.test:${way.port}${path}`;
+  // Each way warmed first (its connection, the proxy's certificate for the host, the JIT): steady state.
+  for (const way of ways) await get(way.agent, url(way, '/hello'));
+  for (const way of ways) {
+    const work = () => latencies(way.agent, url(way, '/hello'));
+    const m = out.get(way)!;
+    if (way.middle) ({ result: m.latencies, cost: m.perRequest } = await way.middle.measure(SMALL, work));
+    else m.latencies = await work();
+  }
+  const big = (way: Way) => throughput(way.agent, url(way, `/bytes/${BIG}`));
+  for (const way of ways) await big(way);
+  const costs = new Map<Way, Cost[]>(ways.map((w) => [w, []]));
+  for (let round = 0; round < BIG_ROUNDS; round++)
+    for (const way of ways) {
+      if (!way.middle) {
+        out.get(way)!.runs.push(await big(way));
+        continue;
+      }
+      const { result, cost } = await way.middle.measure(BIG / 1e6, () => big(way));
+      out.get(way)!.runs.push(result);
+      costs.get(way)!.push(cost);
+    }
+  for (const way of ways) {
+    if (!way.middle) continue;
+    const total = sumCosts(costs.get(way)!);
+    out.get(way)!.perMb = { cpuMs: total.cpuMs / BIG_ROUNDS, syscalls: total.syscalls / BIG_ROUNDS };
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const internet = await startLocalInternet();
   const proxy = await Middle.start<{ port: number; caPath: string }>('egress-proxy.ts', {
     upstreamCa: internet.caPem,
     bodyCapBytes: 64 * 1024,
   });
-  const relay = await Middle.start<{ port: number }>('egress-relay.ts', {
+  const floor: FloorOptions = {
     key: internet.serverKey,
     cert: internet.serverCert,
     upstreamPort: internet.httpsPort,
     upstreamCa: internet.caPem,
-  });
-  const direct = loopbackAgent(internet.caPem);
-  const relayed = loopbackAgent(internet.caPem);
-  const proxied = new TunnelAgent(
-    { host: '127.0.0.1', port: proxy.info.port },
-    readFileSync(proxy.info.caPath, 'utf8'),
-  );
-  const url = (port: number, path: string) => `https://allowed.test:${port}${path}`;
-  const small = { direct: url(internet.httpsPort, '/hello'), relayed: url(relay.info.port, '/hello') };
-  const big = {
-    direct: url(internet.httpsPort, `/bytes/${BIG}`),
-    relayed: url(relay.info.port, `/bytes/${BIG}`),
   };
-
-  // Each path warmed first (connection, the proxy's certificate for the host, the JIT): steady state.
-  for (const [agent, path] of [
-    [direct, small.direct],
-    [relayed, small.relayed],
-    [proxied, small.direct],
-  ] as const)
-    await get(agent, path);
-  const d = await latencies(direct, small.direct);
-  const r = await relay.measure(SMALL, () => latencies(relayed, small.relayed));
-  const p = await proxy.measure(SMALL, () => latencies(proxied, small.direct));
-
-  await throughput(direct, big.direct);
-  await throughput(relayed, big.relayed);
-  await throughput(proxied, big.direct);
-  const runs = { direct: [] as number[], relayed: [] as number[], proxied: [] as number[] };
-  const bigCost = { relayed: [] as Cost[], proxied: [] as Cost[] };
-  const mb = BIG / 1e6;
-  for (let round = 0; round < BIG_ROUNDS; round++) {
-    runs.direct.push(await throughput(direct, big.direct));
-    const viaRelay = await relay.measure(mb, () => throughput(relayed, big.relayed));
-    runs.relayed.push(viaRelay.result);
-    bigCost.relayed.push(viaRelay.cost);
-    const viaProxy = await proxy.measure(mb, () => throughput(proxied, big.direct));
-    runs.proxied.push(viaProxy.result);
-    bigCost.proxied.push(viaProxy.cost);
-  }
-  const perMb = (costs: Cost[]) => {
-    const total = sumCosts(costs);
-    return { cpuMs: total.cpuMs / BIG_ROUNDS, syscalls: total.syscalls / BIG_ROUNDS };
-  };
-  const relayMb = perMb(bigCost.relayed);
-  const proxyMb = perMb(bigCost.proxied);
-  const mbs = { direct: median(runs.direct), relayed: median(runs.relayed), proxied: median(runs.proxied) };
-  const added = (sorted: number[], q: number) => pct(sorted, q) - pct(d, q);
-  const list = (values: number[]) => values.map((v) => v.toFixed(0)).join(', ');
+  const relay = await Middle.start<{ port: number }>('egress-relay.ts', floor);
+  const forwarder = await Middle.start<{ port: number }>('egress-forwarder.ts', floor);
+  const ways: Way[] = [
+    { name: 'direct', agent: loopbackAgent(internet.caPem), port: internet.httpsPort },
+    { name: 'bare TLS relay', agent: loopbackAgent(internet.caPem), port: relay.info.port, middle: relay },
+    {
+      name: 'plain Node HTTPS forwarder',
+      agent: loopbackAgent(internet.caPem),
+      port: forwarder.info.port,
+      middle: forwarder,
+    },
+    {
+      name: 'the proxy',
+      agent: new TunnelAgent(
+        { host: '127.0.0.1', port: proxy.info.port },
+        readFileSync(proxy.info.caPath, 'utf8'),
+      ),
+      port: internet.httpsPort,
+      middle: proxy,
+    },
+  ];
+  const results = await measure(ways);
+  const [direct, , , proxied] = ways.map((w) => results.get(w)!) as [Measured, Measured, Measured, Measured];
   const ms = (v: number) => `${v.toFixed(2)} ms`;
   const signed = (v: number) => `${v < 0 ? '-' : '+'}${ms(Math.abs(v))}`;
-  const body = `Run ${today()} on ${machine()}. Command: \`npm run bench:egress\` (local HTTPS server; proxy intercepting
+  const added = (m: Measured, q: number) => pct(m.latencies, q) - pct(direct.latencies, q);
+  const mbs = (m: Measured) => median(m.runs);
+  const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  const latencyCell = (m: Measured, q: number) =>
+    m === direct ? ms(pct(m.latencies, q)) : `${ms(pct(m.latencies, q))} (${signed(added(m, q))})`;
+  const throughputCell = (m: Measured) =>
+    m === direct
+      ? `${mbs(m).toFixed(0)} MB/s`
+      : `${mbs(m).toFixed(0)} MB/s (${(mbs(m) / mbs(direct)).toFixed(2)} x)`;
+  const middles = ways.filter((w) => w.middle);
+  const costCell = (w: Way, pick: (m: Measured) => Cost | null, f: (c: Cost) => string) =>
+    f(pick(results.get(w)!)!);
+  const body = `Run ${today()} on ${machine()}. Command: \`npm run bench:egress\` (local HTTPS server; the proxy intercepting
 with the node CA, policy allowlist, every request logged with bodies capped at 64 KiB). Client and
-server share one process; the proxy runs in its own, as on a node, and so does the floor it is compared
-with: a bare TLS relay (decrypt, re-encrypt, two more hops; no HTTP, no policy, no log). Every path is
-warmed first (its connection, the proxy's certificate for the host).
+server share one process; the proxy runs in its own, as on a node, and so do the two floors it is
+compared with: a bare TLS relay (decrypt, re-encrypt, two more hops; no HTTP) and the plainest Node
+HTTPS forwarder (the HTTP exchange both ways; no interception library, policy or log). Every way is
+warmed first (its connection, the proxy's certificate for the host). Targets: the proxy's added p50
+<= 1 ms, its throughput >= 0.8 x direct.
 
-| | direct | bare TLS relay (floor) | through the proxy | proxy against direct |
-|---|---|---|---|---|
-| ${SMALL} small HTTPS GETs, keep-alive, p50 | ${ms(pct(d, 0.5))} | ${ms(pct(r.result, 0.5))} (${signed(added(r.result, 0.5))}) | ${ms(pct(p.result, 0.5))} | added **${ms(added(p.result, 0.5))}** (target <= 1 ms) |
-| same, p95 | ${ms(pct(d, 0.95))} | ${ms(pct(r.result, 0.95))} (${signed(added(r.result, 0.95))}) | ${ms(pct(p.result, 0.95))} | added ${ms(added(p.result, 0.95))} |
-| 100 MB download, median of ${BIG_ROUNDS} alternating (${list(runs.direct)} / ${list(runs.relayed)} / ${list(runs.proxied)}) | ${mbs.direct.toFixed(0)} MB/s | ${mbs.relayed.toFixed(0)} MB/s (${(mbs.relayed / mbs.direct).toFixed(2)} x) | ${mbs.proxied.toFixed(0)} MB/s | ratio **${(mbs.proxied / mbs.direct).toFixed(2)}** (target >= 0.8) |
+${row(['', ...ways.map((w) => w.name)])}
+${row(ways.map(() => '---').concat('---'))}
+${row([`${SMALL} small HTTPS GETs, keep-alive, p50 (added)`, ...ways.map((w) => latencyCell(results.get(w)!, 0.5))])}
+${row(['same, p95', ...ways.map((w) => latencyCell(results.get(w)!, 0.95))])}
+${row([`100 MB download, median of ${BIG_ROUNDS} alternating`, ...ways.map((w) => throughputCell(results.get(w)!))])}
+${row([
+  'the downloads, MB/s',
+  ...ways.map((w) =>
+    results
+      .get(w)!
+      .runs.map((v) => v.toFixed(0))
+      .join(', '),
+  ),
+])}
 
-| cost in the middle process | bare TLS relay | proxy |
-|---|---|---|
-| CPU per small request | ${(r.cost.cpuMs * 1000).toFixed(0)} µs | ${(p.cost.cpuMs * 1000).toFixed(0)} µs |
-| system calls (read + write) per small request | ${r.cost.syscalls.toFixed(1)} | ${p.cost.syscalls.toFixed(1)} |
-| CPU per MB downloaded | ${relayMb.cpuMs.toFixed(2)} ms | ${proxyMb.cpuMs.toFixed(2)} ms |
-| system calls per MB downloaded | ${relayMb.syscalls.toFixed(0)} | ${proxyMb.syscalls.toFixed(0)} |
+${row(['cost in the middle process', ...middles.map((w) => w.name)])}
+${row(middles.map(() => '---').concat('---'))}
+${row([
+  'CPU per small request',
+  ...middles.map((w) =>
+    costCell(
+      w,
+      (m) => m.perRequest,
+      (c) => `${(c.cpuMs * 1000).toFixed(0)} µs`,
+    ),
+  ),
+])}
+${row([
+  'system calls per small request',
+  ...middles.map((w) =>
+    costCell(
+      w,
+      (m) => m.perRequest,
+      (c) => c.syscalls.toFixed(1),
+    ),
+  ),
+])}
+${row([
+  'CPU per MB downloaded',
+  ...middles.map((w) =>
+    costCell(
+      w,
+      (m) => m.perMb,
+      (c) => `${c.cpuMs.toFixed(2)} ms`,
+    ),
+  ),
+])}
+${row([
+  'system calls per MB downloaded',
+  ...middles.map((w) =>
+    costCell(
+      w,
+      (m) => m.perMb,
+      (c) => c.syscalls.toFixed(0),
+    ),
+  ),
+])}
 
-Against the floor: the proxy moves ${(mbs.proxied / mbs.relayed).toFixed(2)} x the relay's MB/s at ${(proxyMb.cpuMs / relayMb.cpuMs).toFixed(2)} x its CPU per MB, and
-spends ${(p.cost.cpuMs / r.cost.cpuMs).toFixed(1)} x its CPU per small request (the HTTP exchange both ways, policy, the log record).
+The proxy: added p50 **${ms(added(proxied, 0.5))}** (target <= 1 ms), throughput **${(mbs(proxied) / mbs(direct)).toFixed(2)} x** direct (target >= 0.8).
 `;
   console.log(body);
   await recordResults('Egress proxy', body);
-  for (const agent of [direct, relayed, proxied]) agent.destroy();
-  await Promise.all([proxy.stop(), relay.stop()]);
+  for (const way of ways) way.agent.destroy();
+  await Promise.all(middles.map((w) => w.middle!.stop()));
   await internet.close();
 }
 
