@@ -33,6 +33,11 @@ export interface GpuDoctorOptions {
   logger: Logger;
   /** A line while replicas load (weights take minutes), so a long wait is not silent. */
   progress?: (line: string) => void;
+  /**
+   * Aborted (its reason: the signal's name) when the user gives up: the check ends at its next step
+   * and still stops what it started, as replicas in their own process groups outlive it.
+   */
+  signal?: AbortSignal;
 }
 
 export async function runGpuDoctor(
@@ -72,19 +77,21 @@ export async function runGpuDoctor(
       )
       .join('\n     ');
   });
-  if (!options.serve || !placed) return steps;
+  const interrupted = options.signal ?? new AbortController().signal;
+  if (!options.serve || !placed || interrupted.aborted) return steps;
 
   const supervisor = new ModelSupervisor(config.models, slots, settings, options.logger);
   try {
     const ready = await step('start', async () => {
       await supervisor.start();
-      await untilReady(supervisor, settings, options.progress);
+      await untilReady(supervisor, settings, options.progress, interrupted);
       return `${supervisor.status().length} replica(s) ready, logs in ${options.dataDir}/logs`;
     });
     if (!ready) return steps;
     for (const replica of supervisor.status()) {
-      await step(`tokens ${replica.id}`, () => checkTokens(replica));
-      await step(`metrics ${replica.id}`, () => checkMetrics(replica));
+      if (interrupted.aborted) break;
+      await step(`tokens ${replica.id}`, () => checkTokens(replica, interrupted));
+      await step(`metrics ${replica.id}`, () => checkMetrics(replica, interrupted));
     }
   } finally {
     await supervisor.stop();
@@ -97,10 +104,16 @@ async function untilReady(
   supervisor: ModelSupervisor,
   settings: SupervisorSettings,
   progress: ((line: string) => void) | undefined,
+  interrupted: AbortSignal,
 ): Promise<void> {
   const started = Date.now();
   let lastProgress = started;
   for (;;) {
+    if (interrupted.aborted)
+      throw new DoctorCheckFailed(
+        `interrupted (${String(interrupted.reason)}): the replicas are stopped`,
+        `their logs so far are in ${settings.data_dir}/logs`,
+      );
     const replicas = supervisor.status();
     const failed = replicas.find((r) => r.restarts > 0 || r.state === 'restarting');
     if (failed)
@@ -126,7 +139,7 @@ async function untilReady(
 }
 
 /** A completion asked for exactly as the gateway asks a local model, read with the gateway's own reader. */
-async function checkTokens(replica: ReplicaStatus): Promise<string> {
+async function checkTokens(replica: ReplicaStatus, interrupted: AbortSignal): Promise<string> {
   const response = await fetch(`${replica.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${replica.apiKey}` },
@@ -137,7 +150,7 @@ async function checkTokens(replica: ReplicaStatus): Promise<string> {
       logprobs: true,
       return_token_ids: true,
     }),
-    signal: AbortSignal.timeout(120_000),
+    signal: AbortSignal.any([AbortSignal.timeout(120_000), interrupted]),
   });
   if (!response.ok)
     throw new DoctorCheckFailed(`HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
@@ -157,8 +170,10 @@ async function checkTokens(replica: ReplicaStatus): Promise<string> {
   return `${tokens!.prompt_token_ids!.length} prompt and ${tokens!.completion_token_ids!.length} completion token ids, one logprob each`;
 }
 
-async function checkMetrics(replica: ReplicaStatus): Promise<string> {
-  const response = await fetch(`${replica.url}/metrics`, { signal: AbortSignal.timeout(30_000) });
+async function checkMetrics(replica: ReplicaStatus, interrupted: AbortSignal): Promise<string> {
+  const response = await fetch(`${replica.url}/metrics`, {
+    signal: AbortSignal.any([AbortSignal.timeout(30_000), interrupted]),
+  });
   if (!response.ok) throw new DoctorCheckFailed(`/metrics answered HTTP ${response.status}`);
   const text = await response.text();
   const missing = VLLM_METRICS_READ.filter((name) => !new RegExp(`^${name}[{ ]`, 'm').test(text));

@@ -2,7 +2,7 @@
 // vLLM stand-ins: the GPUs read and the models placed, with --serve each replica started and asked for
 // token ids, logprobs and the metrics the gateway reads, then stopped; nvidia-smi's own error explained
 // with what to do; a replica that dies at start named with the log that says why.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -22,11 +22,15 @@ const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../bin/autovibe.js');
 let dir: string;
 let control: string;
+/** The CLI's TMPDIR: where its own directory for replica logs goes, to see what it leaves. */
+let temp: string;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'autovibe-doctor-gpus-test-'));
   control = join(dir, 'control');
+  temp = join(dir, 'tmp');
   mkdirSync(control);
+  mkdirSync(temp);
   const port = 21_000 + Math.floor(Math.random() * 2000) * 2;
   writeFileSync(
     join(dir, 'node.yaml'),
@@ -47,11 +51,21 @@ beforeEach(() => {
     ].join('\n'),
   );
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  // A failed test may have left a replica running: its process group goes before its directory.
+  for (const f of readdirSync(control).filter((name) => name.endsWith('.json'))) {
+    try {
+      process.kill(-Number(f.slice(0, -5)), 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
 
 async function doctor(env: Record<string, string>, ...args: string[]) {
   return run('node', [BIN, 'doctor', 'gpus', '-c', join(dir, 'node.yaml'), ...args], {
-    env: { ...process.env, VLLM_STAND_IN_CONTROL: control, ...env },
+    env: { ...process.env, VLLM_STAND_IN_CONTROL: control, TMPDIR: temp, ...env },
   }).then(
     (out) => ({ code: 0, stdout: out.stdout }),
     (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
@@ -106,7 +120,41 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(result.stdout).toMatch(/fix: .*reboot/);
     expect(result.stdout).not.toContain('placement');
     expect(readdirSync(control)).toHaveLength(0);
+    // No replica ran, so there is no log to keep: no empty directory is left behind either.
+    expect(readdirSync(temp).filter((f) => f.startsWith('autovibe-doctor-gpus-'))).toEqual([]);
   });
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    it(`stops the replicas it started when ${signal} ends it while they load`, async () => {
+      // Weights that take minutes to load: the user gives up (Ctrl-C) or systemd stops the shell.
+      writeFileSync(join(control, 'startup_ms'), '60000');
+      const child = spawn('node', [BIN, 'doctor', 'gpus', '-c', join(dir, 'node.yaml'), '--serve'], {
+        env: {
+          ...process.env,
+          NVIDIA_SMI_STAND_IN: 'h200.csv',
+          VLLM_STAND_IN_CONTROL: control,
+          TMPDIR: temp,
+        },
+      });
+      let stdout = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      for (
+        const end = Date.now() + 20_000;
+        readdirSync(control).filter((f) => f.endsWith('.json')).length < 2;
+      ) {
+        if (Date.now() > end) throw new Error(`no replica started: ${stdout}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      child.kill(signal);
+      const code = await exited;
+      expect(code, stdout).toBe(signal === 'SIGINT' ? 130 : 143);
+      expect(stdout).toMatch(new RegExp(`^FAIL start .*interrupted \\(${signal}\\)`, 'm'));
+      // The replicas (GPU memory held) and their engines went with it.
+      expect(anyAlive()).toBe(false);
+    });
 
   it('names a misspelt key of node.yaml as the node would, and starts nothing', async () => {
     writeFileSync(join(dir, 'node.yaml'), `nvidia_smi: ${NVIDIA_SMI_STAND_IN}\nmodle: []\n`);

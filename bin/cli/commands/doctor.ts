@@ -2,6 +2,7 @@
 // — a Proxmox VE cluster end to end (gpu-node-agent/sandbox/proxmox/doctor.ts), or the GPUs and the vLLM
 // models of node.yaml (gpu-node-agent/models/doctor.ts). Only the sections a check needs are read, so it
 // runs before the node has a control plane or a node key.
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,11 +61,23 @@ export function registerDoctor(program: Command): void {
       const config = parseConfigOrThrow(GpuSections, picked, 'node config');
       // Its own directory for replica logs and pidfile: a node's own would have its replicas stopped.
       const dataDir = await mkdtemp(join(tmpdir(), 'autovibe-doctor-gpus-'));
+      // Replicas run in process groups of their own: Ctrl-C or a SIGTERM would leave them holding the
+      // GPUs. The check is told instead, and stops them before it exits.
+      const interrupt = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       let ok = false;
       try {
         const steps = await runGpuDoctor(
           config,
-          { serve: flags.serve ?? false, dataDir, logger: createLogger('doctor'), progress: console.log },
+          {
+            serve: flags.serve ?? false,
+            dataDir,
+            logger: createLogger('doctor'),
+            progress: console.log,
+            signal: interrupt.signal,
+          },
           printStep,
         );
         ok = conclude(
@@ -76,9 +89,13 @@ export function registerDoctor(program: Command): void {
               : "The GPUs answer and node.yaml's models fit; --serve starts them to check vLLM too.",
         );
       } finally {
-        // Replica logs are kept when something failed: they say why.
-        if (ok) await rm(dataDir, { recursive: true, force: true });
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        // Replica logs are kept when something failed: they say why. Without a replica started there
+        // are none, and nothing to keep.
+        if (ok || !existsSync(join(dataDir, 'logs'))) await rm(dataDir, { recursive: true, force: true });
       }
+      if (interrupt.signal.aborted) process.exitCode = interrupt.signal.reason === 'SIGINT' ? 130 : 143;
     });
 }
 
