@@ -213,6 +213,8 @@ function explain(error: unknown): string | undefined {
   if (message.includes('Driver/library version mismatch'))
     return 'the loaded NVIDIA kernel module and its libraries differ (a driver upgraded without a reboot): reboot';
   if (message.includes('No devices were found')) return NO_DEVICES;
+  if (message.includes("couldn't communicate with the NVIDIA driver"))
+    return 'the NVIDIA kernel module is not loaded: `sudo modprobe nvidia` says why (after a kernel upgrade its DKMS build may be missing; Secure Boot refuses an unsigned module); see `dmesg | grep -i nvrm`';
   if (message.includes('Unable to determine the device handle'))
     return 'a GPU fell off the bus (dmesg shows Xid 79): reset it with `nvidia-smi -r -i <index>` or reboot';
   if (message.includes('timed out'))

@@ -124,6 +124,15 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(readdirSync(temp).filter((f) => f.startsWith('autovibe-doctor-gpus-'))).toEqual([]);
   });
 
+  it('says what to do when nvidia-smi cannot reach the driver (the module is not loaded)', async () => {
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: 'no-driver.txt' });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver",
+    );
+    expect(result.stdout).toMatch(/fix: .*modprobe nvidia/);
+  });
+
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     it(`stops the replicas it started when ${signal} ends it while they load`, async () => {
       // Weights that take minutes to load: the user gives up (Ctrl-C) or systemd stops the shell.
