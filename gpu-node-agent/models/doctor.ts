@@ -49,7 +49,7 @@ export async function runGpuDoctor(
   const step = stepRunner(steps, report, explain);
   let readings: GpuReading[] = [];
 
-  const found = await step('nvidia-smi', async () => {
+  await step('nvidia-smi', async () => {
     try {
       const answer = await nvidiaSmi(config.nvidia_smi)();
       if (answer === null) throw new DoctorCheckFailed(`${config.nvidia_smi} not found`, NO_TOOLS);
@@ -64,7 +64,7 @@ export async function runGpuDoctor(
     return `${readings.length} GPU(s), driver ${readings[0]!.driver_version}: ${readings.map(describe).join(', ')}${override}`;
   });
   // Without readings, placement means something only on the GPUs node.yaml lists itself.
-  if (config.models.length === 0 || (!found && config.gpus.length === 0)) return steps;
+  if (config.models.length === 0 || (readings.length === 0 && config.gpus.length === 0)) return steps;
 
   const slots = gpuSlots(readings, config.gpus);
   const settings = { ...config.model_supervisor, data_dir: options.dataDir };

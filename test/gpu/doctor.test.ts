@@ -124,6 +124,14 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(readdirSync(temp).filter((f) => f.startsWith('autovibe-doctor-gpus-'))).toEqual([]);
   });
 
+  it('places the models on the GPUs still read when one fell off the bus, and fails the check', async () => {
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: 'fell-off-bus.txt' });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^FAIL nvidia-smi .*GPU is lost/m);
+    // What the node will run on the GPU it has left: whether the models still fit there.
+    expect(result.stdout).toMatch(/^ok {3}placement .* coder#0 on GPU 0 /m);
+  });
+
   it('says what to do when nvidia-smi cannot reach the driver (the module is not loaded)', async () => {
     const result = await doctor({ NVIDIA_SMI_STAND_IN: 'no-driver.txt' });
     expect(result.code).toBe(1);
