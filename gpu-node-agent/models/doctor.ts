@@ -90,8 +90,8 @@ export async function runGpuDoctor(
     if (!ready) return steps;
     for (const replica of supervisor.status()) {
       if (interrupted.aborted) break;
-      await step(`tokens ${replica.id}`, () => checkTokens(replica, interrupted));
-      await step(`metrics ${replica.id}`, () => checkMetrics(replica, interrupted));
+      await step(`tokens ${replica.id}`, () => checkTokens(replica, settings, interrupted));
+      await step(`metrics ${replica.id}`, () => checkMetrics(replica, settings, interrupted));
     }
   } finally {
     await supervisor.stop();
@@ -119,7 +119,7 @@ async function untilReady(
     if (failed)
       throw new DoctorCheckFailed(
         `${failed.id} did not start (it exited or failed its checks)`,
-        `read ${settings.data_dir}/logs/${failed.id.replace(/[^A-Za-z0-9._-]/g, '_')}.log: vLLM says why (often: out of memory, an unknown flag of an older vLLM, or a model it cannot download)`,
+        `read ${logOf(settings, failed.id)}: vLLM says why (often: out of memory, an unknown flag of an older vLLM, or a model it cannot download)`,
       );
     if (replicas.every((r) => r.state === 'ready')) return;
     const waited = Date.now() - started;
@@ -139,8 +139,12 @@ async function untilReady(
 }
 
 /** A completion asked for exactly as the gateway asks a local model, read with the gateway's own reader. */
-async function checkTokens(replica: ReplicaStatus, interrupted: AbortSignal): Promise<string> {
-  const response = await fetch(`${replica.url}/v1/chat/completions`, {
+async function checkTokens(
+  replica: ReplicaStatus,
+  settings: SupervisorSettings,
+  interrupted: AbortSignal,
+): Promise<string> {
+  const response = await ask(replica, settings, '/v1/chat/completions', {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${replica.apiKey}` },
     body: JSON.stringify({
@@ -170,8 +174,12 @@ async function checkTokens(replica: ReplicaStatus, interrupted: AbortSignal): Pr
   return `${tokens!.prompt_token_ids!.length} prompt and ${tokens!.completion_token_ids!.length} completion token ids, one logprob each`;
 }
 
-async function checkMetrics(replica: ReplicaStatus, interrupted: AbortSignal): Promise<string> {
-  const response = await fetch(`${replica.url}/metrics`, {
+async function checkMetrics(
+  replica: ReplicaStatus,
+  settings: SupervisorSettings,
+  interrupted: AbortSignal,
+): Promise<string> {
+  const response = await ask(replica, settings, '/metrics', {
     signal: AbortSignal.any([AbortSignal.timeout(30_000), interrupted]),
   });
   if (!response.ok) throw new DoctorCheckFailed(`/metrics answered HTTP ${response.status}`);
@@ -184,6 +192,30 @@ async function checkMetrics(replica: ReplicaStatus, interrupted: AbortSignal): P
     );
   return `/metrics has ${VLLM_METRICS_READ.join(', ')}`;
 }
+
+/** A replica's answer; one that did not come (the replica exited: the OOM killer, a CUDA error) says where to look. */
+async function ask(
+  replica: ReplicaStatus,
+  settings: SupervisorSettings,
+  path: string,
+  init: RequestInit,
+): Promise<Response> {
+  try {
+    return await fetch(`${replica.url}${path}`, init);
+  } catch (error) {
+    // A timeout or the user's interrupt: said as it is.
+    if (init.signal?.aborted) throw error;
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+    throw new DoctorCheckFailed(
+      `${replica.id} did not answer ${path} (${why})`,
+      `read ${logOf(settings, replica.id)}: a replica that exited says why there (often: out of memory)`,
+    );
+  }
+}
+
+const logOf = (settings: SupervisorSettings, id: string) =>
+  `${settings.data_dir}/logs/${id.replace(/[^A-Za-z0-9._-]/g, '_')}.log`;
 
 function describe(r: GpuReading): string {
   const used = r.memory_used_mb === null ? 'n/a' : `${r.memory_used_mb}`;

@@ -141,6 +141,34 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(result.stdout).toMatch(/fix: .*modprobe nvidia/);
   });
 
+  it('names the replica that died during the check and the log that says why', async () => {
+    // Slow tokens: the replica is killed (the OOM killer) while the check waits for its completion.
+    const child = spawn('node', [BIN, 'doctor', 'gpus', '-c', join(dir, 'node.yaml'), '--serve'], {
+      env: {
+        ...process.env,
+        NVIDIA_SMI_STAND_IN: 'h200.csv',
+        VLLM_STAND_IN_CONTROL: control,
+        VLLM_STAND_IN_TOKEN_MS: '1000',
+        TMPDIR: temp,
+      },
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    for (const end = Date.now() + 20_000; !/^ok {3}start/m.test(stdout); ) {
+      if (Date.now() > end) throw new Error(`no replica ready: ${stdout}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const started = readdirSync(control).filter((f) => f.endsWith('.json'));
+    for (const f of started) process.kill(Number(f.slice(0, -5)), 'SIGKILL');
+    expect(await exited).toBe(1);
+    expect(stdout).toMatch(/^FAIL tokens coder#0 .* coder#0 did not answer/m);
+    expect(stdout).toMatch(/^ {5}fix: read \S+coder_0\.log/m);
+    expect(stdout).not.toContain('fetch failed');
+  });
+
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     it(`stops the replicas it started when ${signal} ends it while they load`, async () => {
       // Weights that take minutes to load: the user gives up (Ctrl-C) or systemd stops the shell.
