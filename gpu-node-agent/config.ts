@@ -12,7 +12,7 @@ import { parseConfigOrThrow } from '../shared/validation.js';
 import { defaultAgentCache } from './agents/cli/installer.js';
 import { EgressSettings } from './egress/settings.js';
 import { checkGatewayConfig, GatewayConfig } from './gateway/config.js';
-import { LocalModel, SupervisorSettings } from './models/config.js';
+import { LocalModels, SupervisorSettings } from './models/config.js';
 import { ProxmoxSettings } from './sandbox/proxmox/settings.js';
 import { SandboxSettings } from './sandbox/settings.js';
 
@@ -58,7 +58,7 @@ export const NodeConfig = z.strictObject({
   /** The nvidia-smi asked at start and with each heartbeat. */
   nvidia_smi: z.string().min(1).default('nvidia-smi'),
   /** Model pairs this node serves itself with vLLM, through its gateway. */
-  models: z.array(LocalModel).default([]),
+  models: LocalModels.default([]),
   model_supervisor: SupervisorSettings,
   labels: z.record(z.string().max(128), z.string().max(256)).default({}),
   /** What this machine costs to run: the ledger books each attempt's compute from it. */

@@ -211,6 +211,28 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(result.stderr).toContain('modle: unknown field');
   });
 
+  it('refuses two models: entries served under one name, as the node would', async () => {
+    // A copied entry whose name was not changed: both would answer "coder" (two different models at
+    // random), share replica ids, logs and pidfile entries. Names differing in case share a provider.
+    for (const second of ['coder', 'Coder']) {
+      writeFileSync(
+        join(dir, 'node.yaml'),
+        [
+          `nvidia_smi: ${NVIDIA_SMI_STAND_IN}`,
+          'models:',
+          '  - { name: coder, normal: { model: Qwen/Qwen2.5-Coder-7B-Instruct }, memory_mb: 20000 }',
+          `  - { name: ${second}, normal: { model: Qwen/Qwen3-8B }, memory_mb: 20000 }`,
+        ].join('\n'),
+      );
+      const result = await run('node', [BIN, 'doctor', 'gpus', '-c', join(dir, 'node.yaml')]).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`models.1.name: "${second}" is already served by models.0`);
+    }
+  });
+
   it('names the replica that died at start and the log that says why, and leaves nothing running', async () => {
     writeFileSync(join(control, 'crash'), '0');
     const result = await doctor({ NVIDIA_SMI_STAND_IN: 'h200.csv' }, '--serve');
