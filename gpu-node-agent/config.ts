@@ -89,6 +89,17 @@ export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process
   const url = env.AUTOVIBE_URL ?? env.AUTOVIBE_API_URL;
   if (raw.control_plane_url === undefined && url) raw.control_plane_url = url;
   const config = parseConfigOrThrow(NodeConfig, raw, 'node config');
+  checkNodeSections(config);
+  return config;
+}
+
+/**
+ * What node.yaml's sections must agree on beyond each one's schema: the node refuses to start
+ * otherwise, and `autovibe doctor` says so before it does.
+ */
+export function checkNodeSections(
+  config: Pick<NodeConfig, 'gateway' | 'executor' | 'proxmox' | 'models'>,
+): void {
   if (config.gateway) checkGatewayConfig(config.gateway, 'gateway');
   if (config.executor.includes('proxmox') && !config.proxmox) {
     throw new ConfigError(
@@ -102,7 +113,6 @@ export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process
     throw new ConfigError('node config: models: needs a gateway: section, the way local models are reached', {
       details: [{ path: 'gateway', problem: 'required when models are configured' }],
     });
-  return config;
 }
 
 export async function loadNodeConfig(

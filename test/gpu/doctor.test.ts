@@ -36,6 +36,8 @@ beforeEach(() => {
     join(dir, 'node.yaml'),
     [
       `nvidia_smi: ${NVIDIA_SMI_STAND_IN}`,
+      // Local models are reached through the node's gateway: the node refuses them without one.
+      'gateway: {}',
       'models:',
       '  - name: coder',
       '    normal: { model: Qwen/Qwen2.5-Coder-7B-Instruct }',
@@ -67,8 +69,12 @@ async function doctor(env: Record<string, string>, ...args: string[]) {
   return run('node', [BIN, 'doctor', 'gpus', '-c', join(dir, 'node.yaml'), ...args], {
     env: { ...process.env, VLLM_STAND_IN_CONTROL: control, TMPDIR: temp, ...env },
   }).then(
-    (out) => ({ code: 0, stdout: out.stdout }),
-    (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+    (out) => ({ code: 0, stdout: out.stdout, stderr: out.stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({
+      code: error.code,
+      stdout: error.stdout,
+      stderr: error.stderr,
+    }),
   );
 }
 
@@ -211,6 +217,18 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(result.stderr).toContain('modle: unknown field');
   });
 
+  it('refuses models: without a gateway: section, as the node would, and starts nothing', async () => {
+    writeFileSync(
+      join(dir, 'node.yaml'),
+      readFileSync(join(dir, 'node.yaml'), 'utf8').replace('gateway: {}\n', ''),
+    );
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: 'h200.csv' }, '--serve');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('models: needs a gateway: section');
+    expect(result.stdout).not.toContain('placement');
+    expect(readdirSync(control)).toHaveLength(0);
+  });
+
   it('refuses two models: entries served under one name, as the node would', async () => {
     // A copied entry whose name was not changed: both would answer "coder" (two different models at
     // random), share replica ids, logs and pidfile entries. Names differing in case share a provider.
@@ -219,6 +237,7 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
         join(dir, 'node.yaml'),
         [
           `nvidia_smi: ${NVIDIA_SMI_STAND_IN}`,
+          'gateway: {}',
           'models:',
           '  - { name: coder, normal: { model: Qwen/Qwen2.5-Coder-7B-Instruct }, memory_mb: 20000 }',
           `  - { name: ${second}, normal: { model: Qwen/Qwen3-8B }, memory_mb: 20000 }`,

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { NodeConfig, readYamlFile } from '../../../gpu-node-agent/config.js';
+import { checkNodeSections, NodeConfig, readYamlFile } from '../../../gpu-node-agent/config.js';
 import type { DoctorStep } from '../../../gpu-node-agent/doctor-steps.js';
 import { runGpuDoctor } from '../../../gpu-node-agent/models/doctor.js';
 import { connectProxmox } from '../../../gpu-node-agent/sandbox/proxmox/connect.js';
@@ -56,7 +56,13 @@ export function registerDoctor(program: Command): void {
       const raw = ((await readYamlFile(flags.config, 'node config')) ?? {}) as Record<string, unknown>;
       // The whole file is checked as the node will check it (a misspelt key is named here, not at
       // the node's start), except for what only a running node needs (control plane, node key).
-      parseConfigOrThrow(NodeConfig.partial(), raw, 'node config');
+      const whole = parseConfigOrThrow(NodeConfig.partial(), raw, 'node config');
+      checkNodeSections({
+        gateway: whole.gateway ?? null,
+        executor: whole.executor ?? ['docker'],
+        proxmox: whole.proxmox,
+        models: whole.models ?? [],
+      });
       const picked = Object.fromEntries(GPU_FIELDS.filter((f) => f in raw).map((f) => [f, raw[f]]));
       const config = parseConfigOrThrow(GpuSections, picked, 'node config');
       // Its own directory for replica logs and pidfile: a node's own would have its replicas stopped.
