@@ -142,16 +142,22 @@ const parquet: ShardFormat = {
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
- * The row with every string of its ATIF document well-formed: half a surrogate pair (which a model's
- * JSON can carry as `"\ud83d"`) becomes U+FFFD. No UTF-8 file can hold it: the Parquet writer's
- * encoder already replaced it, while JSON Lines wrote the escape, which Python reads back and pyarrow
- * and `datasets` then refuse to encode. Replaced here, every format holds the same text.
+ * The row with every string of its ATIF document well-formed, the names of its objects' members too (a
+ * model's tool arguments are its own JSON): half a surrogate pair (which a model's JSON can carry as
+ * `"\ud83d"`) becomes U+FFFD. No UTF-8 file can hold it: the Parquet writer's encoder already replaced
+ * it, while JSON Lines wrote the escape, which Python reads back and pyarrow and `datasets` then refuse
+ * to encode. Replaced here, every format holds the same text.
  */
 function wellFormed(row: ExportRow): ExportRow {
+  const clean = (text: string) => text.replace(LONE_SURROGATE, '\uFFFD');
   const atif = JSON.parse(
-    JSON.stringify(row.atif, (_, value) =>
-      typeof value === 'string' ? value.replace(LONE_SURROGATE, '\uFFFD') : value,
-    ),
+    JSON.stringify(row.atif, (_, value) => {
+      if (typeof value === 'string') return clean(value);
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+      const names = Object.keys(value);
+      if (names.every((name) => clean(name) === name)) return value;
+      return Object.fromEntries(names.map((name) => [clean(name), value[name]]));
+    }),
   );
   return { ...row, atif };
 }

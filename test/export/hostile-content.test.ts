@@ -42,7 +42,12 @@ function hostileRow(): ExportRow {
     { ...first!, observation: { ...first!.observation, content: NUL_OUTPUT } },
     {
       ...second!,
-      action: { ...second!.action, reasoning: HALF_EMOJI },
+      // Half an emoji in a name too: the model's tool arguments are its own JSON.
+      action: {
+        ...second!.action,
+        reasoning: HALF_EMOJI,
+        tool_args: { ...(second!.action.tool_args as object), [HALF_EMOJI]: 'named' },
+      },
       info: { ...second!.info, extra: { ...second!.info.extra, message: HALF_EMOJI } },
       observation: { ...second!.observation, content: HUGE },
     },
@@ -103,9 +108,12 @@ async function writeExport(root: string, format: keyof typeof SHARD_FORMATS, row
 
 /** Loads `dir` with `datasets` and reports what training code would check, in Python. */
 const CHECK = `
-import json, sys
+import json, shutil, sys, tempfile
 import datasets
-rows = datasets.load_dataset(sys.argv[1])["train"].to_list()
+# A cache of its own: datasets' shared cache can answer for an earlier directory of the same name.
+cache = tempfile.mkdtemp(prefix="autovibe-hf-")
+rows = datasets.load_dataset(sys.argv[1], cache_dir=cache)["train"].to_list()
+shutil.rmtree(cache, ignore_errors=True)
 # Every string in the rows, walked without recursion: the nested arguments are deeper than Python's limit.
 strings, stack = [], [rows]
 while stack:
@@ -119,6 +127,7 @@ while stack:
             except (ValueError, RecursionError):
                 pass
     elif isinstance(v, dict):
+        strings.extend(v.keys())
         stack.extend(v.values())
     elif isinstance(v, list):
         stack.extend(v)
