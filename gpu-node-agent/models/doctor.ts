@@ -83,8 +83,10 @@ export async function runGpuDoctor(
   const supervisor = new ModelSupervisor(config.models, slots, settings, options.logger);
   try {
     const ready = await step('start', async () => {
+      // From before the replicas start: past the deadline here, the supervisor's own has passed too.
+      const started = Date.now();
       await supervisor.start();
-      await untilReady(supervisor, settings, options.progress, interrupted);
+      await untilReady(supervisor, settings, started, options.progress, interrupted);
       return `${supervisor.status().length} replica(s) ready, logs in ${options.dataDir}/logs`;
     });
     if (!ready) return steps;
@@ -103,10 +105,10 @@ export async function runGpuDoctor(
 async function untilReady(
   supervisor: ModelSupervisor,
   settings: SupervisorSettings,
+  started: number,
   progress: ((line: string) => void) | undefined,
   interrupted: AbortSignal,
 ): Promise<void> {
-  const started = Date.now();
   let lastProgress = started;
   for (;;) {
     if (interrupted.aborted)
@@ -115,19 +117,21 @@ async function untilReady(
         `their logs so far are in ${settings.data_dir}/logs`,
       );
     const replicas = supervisor.status();
+    const waited = Date.now() - started;
+    // The supervisor restarts a replica that is late itself: past the deadline, lateness is why.
+    const late = replicas.find((r) => r.state !== 'ready');
+    if (late && waited > settings.startup_timeout_seconds * 1000)
+      throw new DoctorCheckFailed(
+        `${late.id} not ready after ${settings.startup_timeout_seconds} s`,
+        `raise model_supervisor.startup_timeout_seconds for large weights, or read ${logOf(settings, late.id)}`,
+      );
     const failed = replicas.find((r) => r.restarts > 0 || r.state === 'restarting');
     if (failed)
       throw new DoctorCheckFailed(
         `${failed.id} did not start (it exited or failed its checks)`,
         `read ${logOf(settings, failed.id)}: vLLM says why (often: out of memory, an unknown flag of an older vLLM, or a model it cannot download)`,
       );
-    if (replicas.every((r) => r.state === 'ready')) return;
-    const waited = Date.now() - started;
-    if (waited > settings.startup_timeout_seconds * 1000)
-      throw new DoctorCheckFailed(
-        `not ready after ${settings.startup_timeout_seconds} s`,
-        'raise model_supervisor.startup_timeout_seconds for large weights, or read the replica logs',
-      );
+    if (!late) return;
     if (Date.now() - lastProgress >= 30_000) {
       lastProgress = Date.now();
       progress?.(
@@ -245,6 +249,8 @@ function explain(error: unknown): string | undefined {
   if (message.includes('Driver/library version mismatch'))
     return 'the loaded NVIDIA kernel module and its libraries differ (a driver upgraded without a reboot): reboot';
   if (message.includes('No devices were found')) return NO_DEVICES;
+  if (message.includes('EACCES'))
+    return 'nvidia_smi: in node.yaml names a file this user cannot run (not executable, or a directory): point it at nvidia-smi';
   if (message.includes("couldn't communicate with the NVIDIA driver"))
     return 'the NVIDIA kernel module is not loaded: `sudo modprobe nvidia` says why (after a kernel upgrade its DKMS build may be missing; Secure Boot refuses an unsigned module); see `dmesg | grep -i nvrm`';
   if (message.includes('Unable to determine the device handle'))

@@ -175,6 +175,32 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(stdout).not.toContain('fetch failed');
   });
 
+  it('says that nvidia_smi: names a file it cannot run', async () => {
+    const notRunnable = join(dir, 'nvidia-smi');
+    writeFileSync(notRunnable, 'not a program');
+    writeFileSync(
+      join(dir, 'node.yaml'),
+      readFileSync(join(dir, 'node.yaml'), 'utf8').replace(/^nvidia_smi: .*$/m, `nvidia_smi: ${notRunnable}`),
+    );
+    const result = await doctor({});
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^FAIL nvidia-smi .*EACCES/m);
+    expect(result.stdout).toMatch(/fix: nvidia_smi: in node\.yaml names a file this user cannot run/);
+  });
+
+  it('names the logs of a replica that is not ready in time', async () => {
+    writeFileSync(join(control, 'startup_ms'), '60000');
+    writeFileSync(
+      join(dir, 'node.yaml'),
+      `${readFileSync(join(dir, 'node.yaml'), 'utf8')}\n  startup_timeout_seconds: 1\n`,
+    );
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: 'h200.csv' }, '--serve');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^FAIL start .*not ready after 1 s/m);
+    expect(result.stdout).toMatch(/fix: .*read \S+\/logs\/coder_0\.log/);
+    expect(anyAlive()).toBe(false);
+  });
+
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     it(`stops the replicas it started when ${signal} ends it while they load`, async () => {
       // Weights that take minutes to load: the user gives up (Ctrl-C) or systemd stops the shell.
