@@ -188,6 +188,25 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(result.stdout).toMatch(/fix: nvidia_smi: in node\.yaml names a file this user cannot run/);
   });
 
+  it('fails at once, with the reason in the log it names, when the vllm command is not there', async () => {
+    // vLLM not installed (command: vllm, not on PATH): no process ever starts, so none ever exits.
+    writeFileSync(
+      join(dir, 'node.yaml'),
+      readFileSync(join(dir, 'node.yaml'), 'utf8').replace(
+        /^ {2}command: .*$/m,
+        '  command: /nonexistent/vllm',
+      ),
+    );
+    const started = Date.now();
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: 'h200.csv' }, '--serve');
+    expect(result.code).toBe(1);
+    const failure = result.stdout.match(/^FAIL start .* did not start.*\n {5}fix: read (\S+\.log)/m);
+    expect(failure, result.stdout).not.toBeNull();
+    expect(readFileSync(failure![1]!, 'utf8')).toMatch(/\/nonexistent\/vllm.*ENOENT/);
+    // Not the 30 minutes of startup_timeout_seconds' default.
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
   it('names the logs of a replica that is not ready in time', async () => {
     writeFileSync(join(control, 'startup_ms'), '60000');
     writeFileSync(
