@@ -12,7 +12,7 @@ import { parseConfigOrThrow } from '../shared/validation.js';
 import { defaultAgentCache } from './agents/cli/installer.js';
 import { EgressSettings } from './egress/settings.js';
 import { checkGatewayConfig, GatewayConfig } from './gateway/config.js';
-import { LocalModel, SupervisorSettings } from './models/config.js';
+import { LocalModels, SupervisorSettings } from './models/config.js';
 import { ProxmoxSettings } from './sandbox/proxmox/settings.js';
 import { SandboxSettings } from './sandbox/settings.js';
 
@@ -58,7 +58,7 @@ export const NodeConfig = z.strictObject({
   /** The nvidia-smi asked at start and with each heartbeat. */
   nvidia_smi: z.string().min(1).default('nvidia-smi'),
   /** Model pairs this node serves itself with vLLM, through its gateway. */
-  models: z.array(LocalModel).default([]),
+  models: LocalModels.default([]),
   model_supervisor: SupervisorSettings,
   labels: z.record(z.string().max(128), z.string().max(256)).default({}),
   /** What this machine costs to run: the ledger books each attempt's compute from it. */
@@ -89,6 +89,17 @@ export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process
   const url = env.AUTOVIBE_URL ?? env.AUTOVIBE_API_URL;
   if (raw.control_plane_url === undefined && url) raw.control_plane_url = url;
   const config = parseConfigOrThrow(NodeConfig, raw, 'node config');
+  checkNodeSections(config);
+  return config;
+}
+
+/**
+ * What node.yaml's sections must agree on beyond each one's schema: the node refuses to start
+ * otherwise, and `autovibe doctor` says so before it does.
+ */
+export function checkNodeSections(
+  config: Pick<NodeConfig, 'gateway' | 'executor' | 'proxmox' | 'models'>,
+): void {
   if (config.gateway) checkGatewayConfig(config.gateway, 'gateway');
   if (config.executor.includes('proxmox') && !config.proxmox) {
     throw new ConfigError(
@@ -102,7 +113,6 @@ export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = process
     throw new ConfigError('node config: models: needs a gateway: section, the way local models are reached', {
       details: [{ path: 'gateway', problem: 'required when models are configured' }],
     });
-  return config;
 }
 
 export async function loadNodeConfig(

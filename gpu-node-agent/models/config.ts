@@ -90,6 +90,27 @@ export const LocalModel = z
   });
 export type LocalModel = z.infer<typeof LocalModel>;
 
+/**
+ * The `models:` list: each served name (an entry's, its thinking partner's) once. Two alike would share
+ * a gateway provider, route and pool (clients answered by either model at random), and replica ids,
+ * logs and pidfile entries. Names are compared as their provider names, which ignore case.
+ */
+export const LocalModels = z.array(LocalModel).superRefine((entries, context) => {
+  const servedBy = new Map<string, number>();
+  entries.forEach((entry, i) => {
+    for (const served of entry.thinking ? [entry.name, thinkingName(entry)] : [entry.name]) {
+      const first = servedBy.get(localProviderName(served));
+      if (first !== undefined)
+        context.addIssue({
+          code: 'custom',
+          path: [i, 'name'],
+          message: `"${served}" is already served by models.${first}: give each entry a name of its own`,
+        });
+      else servedBy.set(localProviderName(served), i);
+    }
+  });
+});
+
 export const SupervisorSettings = z
   .strictObject({
     /** The vllm executable. */
@@ -118,3 +139,7 @@ export const SupervisorSettings = z
 export type SupervisorSettings = z.infer<typeof SupervisorSettings>;
 
 export const thinkingName = (entry: LocalModel) => `${entry.name}-thinking`;
+
+/** The gateway provider that serves a local model's replicas. */
+export const localProviderName = (served: string) =>
+  `local-${served.toLowerCase().replace(/[^a-z0-9_-]/g, '-')}`.slice(0, 63);

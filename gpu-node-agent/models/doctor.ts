@@ -33,6 +33,11 @@ export interface GpuDoctorOptions {
   logger: Logger;
   /** A line while replicas load (weights take minutes), so a long wait is not silent. */
   progress?: (line: string) => void;
+  /**
+   * Aborted (its reason: the signal's name) when the user gives up: the check ends at its next step
+   * and still stops what it started, as replicas in their own process groups outlive it.
+   */
+  signal?: AbortSignal;
 }
 
 export async function runGpuDoctor(
@@ -44,7 +49,7 @@ export async function runGpuDoctor(
   const step = stepRunner(steps, report, explain);
   let readings: GpuReading[] = [];
 
-  const found = await step('nvidia-smi', async () => {
+  await step('nvidia-smi', async () => {
     try {
       const answer = await nvidiaSmi(config.nvidia_smi)();
       if (answer === null) throw new DoctorCheckFailed(`${config.nvidia_smi} not found`, NO_TOOLS);
@@ -59,7 +64,7 @@ export async function runGpuDoctor(
     return `${readings.length} GPU(s), driver ${readings[0]!.driver_version}: ${readings.map(describe).join(', ')}${override}`;
   });
   // Without readings, placement means something only on the GPUs node.yaml lists itself.
-  if (config.models.length === 0 || (!found && config.gpus.length === 0)) return steps;
+  if (config.models.length === 0 || (readings.length === 0 && config.gpus.length === 0)) return steps;
 
   const slots = gpuSlots(readings, config.gpus);
   const settings = { ...config.model_supervisor, data_dir: options.dataDir };
@@ -72,19 +77,23 @@ export async function runGpuDoctor(
       )
       .join('\n     ');
   });
-  if (!options.serve || !placed) return steps;
+  const interrupted = options.signal ?? new AbortController().signal;
+  if (!options.serve || !placed || interrupted.aborted) return steps;
 
   const supervisor = new ModelSupervisor(config.models, slots, settings, options.logger);
   try {
     const ready = await step('start', async () => {
+      // From before the replicas start: past the deadline here, the supervisor's own has passed too.
+      const started = Date.now();
       await supervisor.start();
-      await untilReady(supervisor, settings, options.progress);
+      await untilReady(supervisor, settings, started, options.progress, interrupted);
       return `${supervisor.status().length} replica(s) ready, logs in ${options.dataDir}/logs`;
     });
     if (!ready) return steps;
     for (const replica of supervisor.status()) {
-      await step(`tokens ${replica.id}`, () => checkTokens(replica));
-      await step(`metrics ${replica.id}`, () => checkMetrics(replica));
+      if (interrupted.aborted) break;
+      await step(`tokens ${replica.id}`, () => checkTokens(replica, settings, interrupted));
+      await step(`metrics ${replica.id}`, () => checkMetrics(replica, settings, interrupted));
     }
   } finally {
     await supervisor.stop();
@@ -96,25 +105,33 @@ export async function runGpuDoctor(
 async function untilReady(
   supervisor: ModelSupervisor,
   settings: SupervisorSettings,
+  started: number,
   progress: ((line: string) => void) | undefined,
+  interrupted: AbortSignal,
 ): Promise<void> {
-  const started = Date.now();
   let lastProgress = started;
   for (;;) {
+    if (interrupted.aborted)
+      throw new DoctorCheckFailed(
+        `interrupted (${String(interrupted.reason)}): the replicas are stopped`,
+        `their logs so far are in ${settings.data_dir}/logs`,
+      );
     const replicas = supervisor.status();
+    const waited = Date.now() - started;
+    // The supervisor restarts a replica that is late itself: past the deadline, lateness is why.
+    const late = replicas.find((r) => r.state !== 'ready');
+    if (late && waited > settings.startup_timeout_seconds * 1000)
+      throw new DoctorCheckFailed(
+        `${late.id} not ready after ${settings.startup_timeout_seconds} s`,
+        `raise model_supervisor.startup_timeout_seconds for large weights, or read ${logOf(settings, late.id)}`,
+      );
     const failed = replicas.find((r) => r.restarts > 0 || r.state === 'restarting');
     if (failed)
       throw new DoctorCheckFailed(
         `${failed.id} did not start (it exited or failed its checks)`,
-        `read ${settings.data_dir}/logs/${failed.id.replace(/[^A-Za-z0-9._-]/g, '_')}.log: vLLM says why (often: out of memory, an unknown flag of an older vLLM, or a model it cannot download)`,
+        `read ${logOf(settings, failed.id)}: vLLM says why (often: out of memory, an unknown flag of an older vLLM, or a model it cannot download)`,
       );
-    if (replicas.every((r) => r.state === 'ready')) return;
-    const waited = Date.now() - started;
-    if (waited > settings.startup_timeout_seconds * 1000)
-      throw new DoctorCheckFailed(
-        `not ready after ${settings.startup_timeout_seconds} s`,
-        'raise model_supervisor.startup_timeout_seconds for large weights, or read the replica logs',
-      );
+    if (!late) return;
     if (Date.now() - lastProgress >= 30_000) {
       lastProgress = Date.now();
       progress?.(
@@ -126,8 +143,12 @@ async function untilReady(
 }
 
 /** A completion asked for exactly as the gateway asks a local model, read with the gateway's own reader. */
-async function checkTokens(replica: ReplicaStatus): Promise<string> {
-  const response = await fetch(`${replica.url}/v1/chat/completions`, {
+async function checkTokens(
+  replica: ReplicaStatus,
+  settings: SupervisorSettings,
+  interrupted: AbortSignal,
+): Promise<string> {
+  const response = await ask(replica, settings, '/v1/chat/completions', {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${replica.apiKey}` },
     body: JSON.stringify({
@@ -137,7 +158,7 @@ async function checkTokens(replica: ReplicaStatus): Promise<string> {
       logprobs: true,
       return_token_ids: true,
     }),
-    signal: AbortSignal.timeout(120_000),
+    signal: AbortSignal.any([AbortSignal.timeout(120_000), interrupted]),
   });
   if (!response.ok)
     throw new DoctorCheckFailed(`HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
@@ -157,8 +178,14 @@ async function checkTokens(replica: ReplicaStatus): Promise<string> {
   return `${tokens!.prompt_token_ids!.length} prompt and ${tokens!.completion_token_ids!.length} completion token ids, one logprob each`;
 }
 
-async function checkMetrics(replica: ReplicaStatus): Promise<string> {
-  const response = await fetch(`${replica.url}/metrics`, { signal: AbortSignal.timeout(30_000) });
+async function checkMetrics(
+  replica: ReplicaStatus,
+  settings: SupervisorSettings,
+  interrupted: AbortSignal,
+): Promise<string> {
+  const response = await ask(replica, settings, '/metrics', {
+    signal: AbortSignal.any([AbortSignal.timeout(30_000), interrupted]),
+  });
   if (!response.ok) throw new DoctorCheckFailed(`/metrics answered HTTP ${response.status}`);
   const text = await response.text();
   const missing = VLLM_METRICS_READ.filter((name) => !new RegExp(`^${name}[{ ]`, 'm').test(text));
@@ -169,6 +196,30 @@ async function checkMetrics(replica: ReplicaStatus): Promise<string> {
     );
   return `/metrics has ${VLLM_METRICS_READ.join(', ')}`;
 }
+
+/** A replica's answer; one that did not come (the replica exited: the OOM killer, a CUDA error) says where to look. */
+async function ask(
+  replica: ReplicaStatus,
+  settings: SupervisorSettings,
+  path: string,
+  init: RequestInit,
+): Promise<Response> {
+  try {
+    return await fetch(`${replica.url}${path}`, init);
+  } catch (error) {
+    // A timeout or the user's interrupt: said as it is.
+    if (init.signal?.aborted) throw error;
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+    throw new DoctorCheckFailed(
+      `${replica.id} did not answer ${path} (${why})`,
+      `read ${logOf(settings, replica.id)}: a replica that exited says why there (often: out of memory)`,
+    );
+  }
+}
+
+const logOf = (settings: SupervisorSettings, id: string) =>
+  `${settings.data_dir}/logs/${id.replace(/[^A-Za-z0-9._-]/g, '_')}.log`;
 
 function describe(r: GpuReading): string {
   const used = r.memory_used_mb === null ? 'n/a' : `${r.memory_used_mb}`;
@@ -198,6 +249,10 @@ function explain(error: unknown): string | undefined {
   if (message.includes('Driver/library version mismatch'))
     return 'the loaded NVIDIA kernel module and its libraries differ (a driver upgraded without a reboot): reboot';
   if (message.includes('No devices were found')) return NO_DEVICES;
+  if (message.includes('EACCES'))
+    return 'nvidia_smi: in node.yaml names a file this user cannot run (not executable, or a directory): point it at nvidia-smi';
+  if (message.includes("couldn't communicate with the NVIDIA driver"))
+    return 'the NVIDIA kernel module is not loaded: `sudo modprobe nvidia` says why (after a kernel upgrade its DKMS build may be missing; Secure Boot refuses an unsigned module); see `dmesg | grep -i nvrm`';
   if (message.includes('Unable to determine the device handle'))
     return 'a GPU fell off the bus (dmesg shows Xid 79): reset it with `nvidia-smi -r -i <index>` or reboot';
   if (message.includes('timed out'))

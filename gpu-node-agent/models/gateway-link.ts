@@ -4,16 +4,13 @@
 import type { GatewayConfig } from '../gateway/config.js';
 import { ReplicaPool } from '../gateway/upstreams/replica-pool.js';
 import type { LocalModel } from './config.js';
-import { thinkingName } from './config.js';
+import { localProviderName as providerName, thinkingName } from './config.js';
 import type { ModelSupervisor, ReplicaStatus } from './supervisor.js';
 
 export interface LocalModelsInGateway {
   config: GatewayConfig;
   pools: ReplicaPool[];
 }
-
-const providerName = (served: string) =>
-  `local-${served.toLowerCase().replace(/[^a-z0-9_-]/g, '-')}`.slice(0, 63);
 
 /** The gateway config with a provider, a route and a local price per served model, and their pools. */
 export function withLocalModels(gateway: GatewayConfig, models: LocalModel[]): LocalModelsInGateway {

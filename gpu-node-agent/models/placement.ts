@@ -91,10 +91,11 @@ function choose(
         { details: [{ path: `${where}.gpus`, problem: 'no such GPU' }] },
       );
     const pinned = entry.gpus.slice(0, tp);
-    // Without a memory need, replicas pinned to one GPU split what it has between them.
+    // Without a memory need, replicas pinned to one GPU split what it has between them: in whole
+    // thousandths rounded down, as reserve rounds a share up and the sum must stay within the limit.
     const fraction = entry.memory_mb
       ? entry.memory_mb / Math.min(...pinned.map((g) => byIndex.get(g)!.memory_total_mb))
-      : 0.9 / (entry.replicas * (entry.thinking ? 2 : 1));
+      : Math.floor(900 / (entry.replicas * (entry.thinking ? 2 : 1))) / 1000;
     return reserve(entry, where, pinned, fraction, share, byIndex);
   }
   const need = entry.memory_mb!;

@@ -6,7 +6,7 @@
 // or hangs is started again after a backoff that doubles while it keeps failing. Its output goes to
 // `<data_dir>/logs/<id>.log`, kept across restarts.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/logger.js';
 import type { SupervisorSettings } from './config.js';
@@ -66,7 +66,8 @@ export class Replica {
     const { settings, logger } = this.deps;
     const logs = join(settings.data_dir, 'logs');
     mkdirSync(logs, { recursive: true });
-    const log = openSync(join(logs, `${this.plan.id.replace(/[^A-Za-z0-9._-]/g, '_')}.log`), 'a');
+    const logPath = join(logs, `${this.plan.id.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
+    const log = openSync(logPath, 'a');
     // Its own process group, so stopping it also stops the engine processes vLLM starts itself.
     // The GPU indices are nvidia-smi's, which numbers GPUs by PCI bus id; CUDA numbers them fastest
     // first unless told otherwise, so on a mixed box index 0 would be another GPU than the one placed.
@@ -101,6 +102,14 @@ export class Replica {
       });
       child.once('error', (error) => {
         logger.error('replica_spawn_failed', { replica: this.plan.id, error });
+        // A command that could not be run (vLLM not installed) never exits: it fails as an exit
+        // would, at once rather than at the startup timeout, and its log says why.
+        if (child.pid !== undefined) return;
+        appendFileSync(logPath, `could not run ${settings.command}: ${error.message}\n`);
+        resolve();
+        if (this.child !== child) return;
+        this.child = null;
+        if (!this.stopping) this.restart(`could not run ${settings.command} (${error.message})`, false);
       });
     });
     if (child.pid) void this.deps.pidfile.set({ id: this.plan.id, pid: child.pid, port: this.plan.port });

@@ -57,6 +57,17 @@ describe('placement', () => {
     );
   });
 
+  it('splits a pinned GPU between any number of replicas without a memory need', () => {
+    // 0.9 split 64 ways is 0.01406: rounded up per replica, the shares summed past what a GPU allows.
+    const plans = placeReplicas(
+      [pair({ memory_mb: null, gpus: [0], thinking: null, replicas: 64 })],
+      H200,
+      18000,
+    );
+    expect(plans).toHaveLength(64);
+    expect(plans.reduce((sum, p) => sum + p.utilization, 0)).toBeLessThanOrEqual(0.95);
+  });
+
   it('asks for gpus or memory_mb, and enough GPUs for the tensor parallel size', () => {
     expect(() => LocalModel.parse({ name: 'x', normal: { model: 'm' } })).toThrow(/give gpus or memory_mb/);
     expect(() =>

@@ -2,11 +2,12 @@
 // — a Proxmox VE cluster end to end (gpu-node-agent/sandbox/proxmox/doctor.ts), or the GPUs and the vLLM
 // models of node.yaml (gpu-node-agent/models/doctor.ts). Only the sections a check needs are read, so it
 // runs before the node has a control plane or a node key.
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { NodeConfig, readYamlFile } from '../../../gpu-node-agent/config.js';
+import { checkNodeSections, NodeConfig, readYamlFile } from '../../../gpu-node-agent/config.js';
 import type { DoctorStep } from '../../../gpu-node-agent/doctor-steps.js';
 import { runGpuDoctor } from '../../../gpu-node-agent/models/doctor.js';
 import { connectProxmox } from '../../../gpu-node-agent/sandbox/proxmox/connect.js';
@@ -55,16 +56,34 @@ export function registerDoctor(program: Command): void {
       const raw = ((await readYamlFile(flags.config, 'node config')) ?? {}) as Record<string, unknown>;
       // The whole file is checked as the node will check it (a misspelt key is named here, not at
       // the node's start), except for what only a running node needs (control plane, node key).
-      parseConfigOrThrow(NodeConfig.partial(), raw, 'node config');
+      const whole = parseConfigOrThrow(NodeConfig.partial(), raw, 'node config');
+      checkNodeSections({
+        gateway: whole.gateway ?? null,
+        executor: whole.executor ?? ['docker'],
+        proxmox: whole.proxmox,
+        models: whole.models ?? [],
+      });
       const picked = Object.fromEntries(GPU_FIELDS.filter((f) => f in raw).map((f) => [f, raw[f]]));
       const config = parseConfigOrThrow(GpuSections, picked, 'node config');
       // Its own directory for replica logs and pidfile: a node's own would have its replicas stopped.
       const dataDir = await mkdtemp(join(tmpdir(), 'autovibe-doctor-gpus-'));
+      // Replicas run in process groups of their own: Ctrl-C or a SIGTERM would leave them holding the
+      // GPUs. The check is told instead, and stops them before it exits.
+      const interrupt = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       let ok = false;
       try {
         const steps = await runGpuDoctor(
           config,
-          { serve: flags.serve ?? false, dataDir, logger: createLogger('doctor'), progress: console.log },
+          {
+            serve: flags.serve ?? false,
+            dataDir,
+            logger: createLogger('doctor'),
+            progress: console.log,
+            signal: interrupt.signal,
+          },
           printStep,
         );
         ok = conclude(
@@ -76,9 +95,13 @@ export function registerDoctor(program: Command): void {
               : "The GPUs answer and node.yaml's models fit; --serve starts them to check vLLM too.",
         );
       } finally {
-        // Replica logs are kept when something failed: they say why.
-        if (ok) await rm(dataDir, { recursive: true, force: true });
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        // Replica logs are kept when something failed: they say why. Without a replica started there
+        // are none, and nothing to keep.
+        if (ok || !existsSync(join(dataDir, 'logs'))) await rm(dataDir, { recursive: true, force: true });
       }
+      if (interrupt.signal.aborted) process.exitCode = interrupt.signal.reason === 'SIGINT' ? 130 : 143;
     });
 }
 

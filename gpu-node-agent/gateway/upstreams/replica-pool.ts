@@ -69,9 +69,13 @@ export class ReplicaPool implements Provider {
 
   /** The replica a call with this sticky key goes to: its attempt's replica, else the least loaded. */
   pick(stickyKey: string | null): { id: string; provider: Provider } {
+    const id = this.choose(stickyKey);
+    return { id, provider: this.counted(id, stickyKey) };
+  }
+
+  private choose(stickyKey: string | null): string {
     const held = stickyKey ? this.sticky.get(stickyKey) : undefined;
-    const kept = held ? this.replicas.get(held) : undefined;
-    if (kept) return { id: held!, provider: this.counted(held!, kept.provider) };
+    if (held && this.replicas.has(held)) return held;
     let best: { replica: PoolReplica; provider: OpenAiCompatibleProvider } | undefined;
     for (const candidate of this.replicas.values())
       if (!best || this.lighter(candidate, best)) best = candidate;
@@ -83,26 +87,36 @@ export class ReplicaPool implements Provider {
       if (this.sticky.size >= STICKY_LIMIT) this.sticky.delete(this.sticky.keys().next().value!);
       this.sticky.set(stickyKey, best.replica.id);
     }
-    return { id: best.replica.id, provider: this.counted(best.replica.id, best.provider) };
+    return best.replica.id;
   }
 
-  /** The replica's provider, its calls counted in `inFlight` from their start to their last chunk. */
-  private counted(id: string, provider: OpenAiCompatibleProvider): Provider {
-    const begin = () => {
-      this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
+  /**
+   * The replica's provider, its calls counted in `inFlight` from their start to their last chunk. A try
+   * after the replica left the pool (it exited: the OOM killer, a CUDA crash) goes to the replica the
+   * key is given anew: a call is not failed with a dead replica while another one is ready.
+   */
+  private counted(picked: string, stickyKey: string | null): Provider {
+    let id = picked;
+    const replica = () => {
+      if (!this.replicas.has(id)) id = this.choose(stickyKey);
+      return { on: id, provider: this.replicas.get(id)!.provider };
+    };
+    const begin = (on: string) => {
+      this.inFlight.set(on, (this.inFlight.get(on) ?? 0) + 1);
       let ended = false;
       return () => {
         if (ended) return;
         ended = true;
-        this.inFlight.set(id, (this.inFlight.get(id) ?? 1) - 1);
+        this.inFlight.set(on, (this.inFlight.get(on) ?? 1) - 1);
       };
     };
     return {
-      name: provider.name,
-      kind: provider.kind,
-      maxTries: provider.maxTries,
+      name: this.name,
+      kind: this.kind,
+      maxTries: this.maxTries,
       async complete(params, signal) {
-        const end = begin();
+        const { on, provider } = replica();
+        const end = begin(on);
         try {
           return await provider.complete(params, signal);
         } finally {
@@ -110,7 +124,8 @@ export class ReplicaPool implements Provider {
         }
       },
       async stream(params, signal) {
-        const end = begin();
+        const { on, provider } = replica();
+        const end = begin(on);
         // A call whose client went away ends with its signal, whether or not its chunks were read.
         signal.addEventListener('abort', end, { once: true });
         try {
