@@ -236,15 +236,18 @@ export class UpstreamError extends AutovibeError {
   override readonly code = 'upstream_failed';
   readonly upstreamStatus: number | null;
   readonly aborted: boolean;
+  /** The message is the gateway's own words, no upstream's text in it: safe to pass on to the client. */
+  readonly ownWords: boolean;
 
   constructor(
     message: string,
     upstreamStatus: number | null,
-    options: { aborted?: boolean; cause?: unknown } = {},
+    options: { aborted?: boolean; ownWords?: boolean; cause?: unknown } = {},
   ) {
     super(message, { cause: options.cause });
     this.upstreamStatus = upstreamStatus;
     this.aborted = options.aborted ?? false;
+    this.ownWords = options.ownWords ?? false;
     this.status =
       upstreamStatus !== null && upstreamStatus >= 400 && upstreamStatus < 500 ? upstreamStatus : 502;
   }

@@ -120,4 +120,20 @@ describe('replica pool', () => {
     // Answered by the replica that lived; the killed one is out of the pool, waiting to restart.
     expect(supervisor.status().find((r) => r.id === doomed)!.state).toBe('restarting');
   });
+
+  it('says no replica is ready when every replica is down, not only a status code', async () => {
+    const openai = await client();
+    for (const r of supervisor.status())
+      if (r.state === 'ready') process.kill(supervisor.pids().get(r.id)!, 'SIGKILL');
+    for (const end = Date.now() + 10_000; supervisor.status().some((r) => r.state === 'ready'); ) {
+      if (Date.now() > end) throw new Error('a killed replica is still counted as ready');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const failed = await openai.chat.completions
+      .create({ model: 'coder', messages: [{ role: 'user', content: 'anyone there?' }] })
+      .catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(OpenAI.APIError);
+    expect((failed as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((failed as Error).message).toMatch(/local-coder\/coder: 503 no replica of local-coder is ready/);
+  });
 });

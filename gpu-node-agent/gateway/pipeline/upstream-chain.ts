@@ -50,6 +50,8 @@ export async function reach<C, T>(
   signal: AbortSignal,
 ): Promise<Accepted<T> | Refused> {
   const tries: UpstreamTry[] = [];
+  /** Each failed try as the client is told of it: its status, and the gateway's own words where it has them. */
+  const told: string[] = [];
   let upstreamMs = 0;
   let last: UpstreamError | null = null;
   for (const target of targets) {
@@ -88,6 +90,10 @@ export async function reach<C, T>(
           error: failure.message,
           latency_ms: round(latency),
         });
+        const status = failure.upstreamStatus ?? failure.message;
+        told.push(
+          `${provider.name}/${target.model}: ${failure.ownWords ? `${status} ${failure.message}` : status}`,
+        );
         parts.metrics.upstreamFailures.inc({
           provider: provider.name,
           status: String(failure.upstreamStatus ?? 'none'),
@@ -101,8 +107,7 @@ export async function reach<C, T>(
       }
     }
   }
-  const summary = tries.map((t) => `${t.provider}/${t.model}: ${t.status ?? t.error}`).join('; ');
-  const error = new UpstreamError(`Every upstream failed (${summary})`, last!.upstreamStatus);
+  const error = new UpstreamError(`Every upstream failed (${told.join('; ')})`, last!.upstreamStatus);
   return { ok: false, error, tries, upstreamMs };
 }
 

@@ -79,7 +79,7 @@ export class ReplicaPool implements Provider {
     let best: { replica: PoolReplica; provider: OpenAiCompatibleProvider } | undefined;
     for (const candidate of this.replicas.values())
       if (!best || this.lighter(candidate, best)) best = candidate;
-    if (!best) throw new UpstreamError(`no replica of ${this.name} is ready`, 503);
+    if (!best) throw new UpstreamError(`no replica of ${this.name} is ready`, 503, { ownWords: true });
     // Counted at once, so calls that come before the next scrape spread too.
     best.replica.running++;
     this.lastPicked.set(best.replica.id, ++this.picks);
