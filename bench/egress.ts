@@ -93,11 +93,9 @@ class Middle<Info> {
   ) {}
 
   static start<Info>(file: string, options: unknown): Promise<Middle<Info>> {
+    // BENCH_EGRESS_FLAGS: Node flags for every middle process alike (say `--cpu-prof` to profile them).
     const child = fork(join(import.meta.dirname, file), [JSON.stringify(options)], {
-      execArgv: [
-        ...process.execArgv,
-        ...(process.env.BENCH_EGRESS_PROXY_FLAGS ?? '').split(' ').filter(Boolean),
-      ],
+      execArgv: [...process.execArgv, ...(process.env.BENCH_EGRESS_FLAGS ?? '').split(' ').filter(Boolean)],
     });
     return new Promise((resolve, reject) => {
       child.once('error', reject);

@@ -1,97 +1,53 @@
 // Local models through the gateway: the supervisor's ready replicas (vllm stand-in) served under the
 // model's name and its thinking partner, an attempt's calls kept on one replica, and token ids and
 // logprobs kept per turn in the traffic log, with whether a turn's prompt extends the previous turn.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeClient } from '../../gpu-node-agent/control-plane/node-client.js';
-import { parseGatewayConfig } from '../../gpu-node-agent/gateway/config.js';
-import { type RunningGateway, startGateway } from '../../gpu-node-agent/gateway/server.js';
-import { providersOf } from '../../gpu-node-agent/gateway/upstreams/factory.js';
-import { LocalModel, SupervisorSettings } from '../../gpu-node-agent/models/config.js';
-import { followReplicas, withLocalModels } from '../../gpu-node-agent/models/gateway-link.js';
-import { ModelSupervisor } from '../../gpu-node-agent/models/supervisor.js';
+import type { RunningGateway } from '../../gpu-node-agent/gateway/server.js';
+import { LocalModel } from '../../gpu-node-agent/models/config.js';
+import type { ModelSupervisor } from '../../gpu-node-agent/models/supervisor.js';
 import type { TrafficRecord } from '../../shared/domain/traffic.js';
-import { startTestPlane, type TestPlane } from '../helpers/stack.js';
-import { keepingLogger, VLLM_STAND_IN } from './helpers.js';
+import type { TestPlane } from '../helpers/stack.js';
+import { type LocalModelStack, startLocalModelStack } from './local-model-stack.js';
 
+let stack: LocalModelStack;
 let t: TestPlane;
-let closeApi: () => void;
 let supervisor: ModelSupervisor;
 let gateway: RunningGateway;
-let dir: string;
 const written: TrafficRecord[] = [];
 
 beforeAll(async () => {
-  t = await startTestPlane();
-  const server = serve({ fetch: t.app.fetch, hostname: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  closeApi = () => server.close();
-  dir = mkdtempSync(join(tmpdir(), 'autovibe-local-models-'));
-  mkdirSync(join(dir, 'control'));
-  process.env.VLLM_STAND_IN_CONTROL = join(dir, 'control');
-  // Answers take a moment (a few tokens: a second or more), so a call started while another streams
-  // finds it still running on its replica even on a loaded machine.
-  process.env.VLLM_STAND_IN_TOKEN_MS = '250';
-  const models = [
-    LocalModel.parse({
-      name: 'coder',
-      normal: { model: 'Qwen/Qwen2.5-Coder-7B-Instruct' },
-      thinking: { model: 'deepseek-ai/DeepSeek-R1-Distill-Qwen-7B' },
-      memory_mb: 20000,
-      replicas: 2,
-      gpu_hour_usd: 3.6,
-      output_tokens_per_second: 100,
+  stack = await startLocalModelStack({
+    name: 'local-models',
+    models: [
+      LocalModel.parse({
+        name: 'coder',
+        normal: { model: 'Qwen/Qwen2.5-Coder-7B-Instruct' },
+        thinking: { model: 'deepseek-ai/DeepSeek-R1-Distill-Qwen-7B' },
+        memory_mb: 20000,
+        replicas: 2,
+        gpu_hour_usd: 3.6,
+        output_tokens_per_second: 100,
+      }),
+    ],
+    // Answers take a moment (a few tokens: a second or more), so a call started while another streams
+    // finds it still running on its replica even on a loaded machine.
+    tokenMs: 250,
+    portsFrom: 20_000,
+    // The traffic records the gateway writes, kept here as well as sent on.
+    blobs: (link) => ({
+      async put(key: string, body: Uint8Array, contentType: string) {
+        for (const line of Buffer.from(body).toString('utf8').trim().split('\n'))
+          if (key.startsWith('traffic-logs/')) written.push(JSON.parse(line));
+        await link.put(key, body, contentType);
+      },
     }),
-  ];
-  supervisor = new ModelSupervisor(
-    models,
-    [{ index: 0, memory_total_mb: 143771 }],
-    SupervisorSettings.parse({
-      command: VLLM_STAND_IN,
-      data_dir: dir,
-      first_port: 20_000 + Math.floor(Math.random() * 2000) * 4,
-      check_every_seconds: 0.1,
-    }),
-    keepingLogger([]),
-  );
-  const local = withLocalModels(parseGatewayConfig({ port: 0, data_dir: join(dir, 'gw') }), models);
-  followReplicas(supervisor, local.pools);
-  await supervisor.start();
-  const link = new NodeClient(apiUrl, t.keys.node);
-  const blobs = {
-    async put(key: string, body: Uint8Array, contentType: string) {
-      for (const line of Buffer.from(body).toString('utf8').trim().split('\n'))
-        if (key.startsWith('traffic-logs/')) written.push(JSON.parse(line));
-      await link.put(key, body, contentType);
-    },
-  };
-  gateway = await startGateway(
-    local.config,
-    { keys: link, budget: link, blobs },
-    {
-      providers: [...(await providersOf(local.config, {})).filter((p) => p.kind !== 'vllm'), ...local.pools],
-    },
-  );
-  const end = Date.now() + 20_000;
-  while (!supervisor.status().every((r) => r.state === 'ready')) {
-    if (Date.now() > end) throw new Error('replicas not ready');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  });
+  ({ t, supervisor, gateway } = stack);
 }, 60_000);
 
 afterAll(async () => {
-  await gateway?.close();
-  await supervisor?.stop();
-  closeApi?.();
-  await t?.stop();
-  rmSync(dir, { recursive: true, force: true });
-  delete process.env.VLLM_STAND_IN_TOKEN_MS;
+  await stack?.stop();
 });
 
 let made: OpenAI | undefined;

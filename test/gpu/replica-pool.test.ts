@@ -1,87 +1,42 @@
 // The replica pool when a replica dies under a call: vLLM's API server killed (the OOM killer, a CUDA
 // crash) while a completion runs on it. The supervisor sees it exit and takes it out of the pool; the
 // call is tried again on a replica that is ready rather than failed while one could answer.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeClient } from '../../gpu-node-agent/control-plane/node-client.js';
-import { parseGatewayConfig } from '../../gpu-node-agent/gateway/config.js';
-import { type RunningGateway, startGateway } from '../../gpu-node-agent/gateway/server.js';
-import { providersOf } from '../../gpu-node-agent/gateway/upstreams/factory.js';
-import { LocalModel, SupervisorSettings } from '../../gpu-node-agent/models/config.js';
-import { followReplicas, withLocalModels } from '../../gpu-node-agent/models/gateway-link.js';
-import { ModelSupervisor } from '../../gpu-node-agent/models/supervisor.js';
-import { startTestPlane, type TestPlane } from '../helpers/stack.js';
-import { keepingLogger, VLLM_STAND_IN } from './helpers.js';
+import type { RunningGateway } from '../../gpu-node-agent/gateway/server.js';
+import { LocalModel } from '../../gpu-node-agent/models/config.js';
+import type { ModelSupervisor } from '../../gpu-node-agent/models/supervisor.js';
+import type { TestPlane } from '../helpers/stack.js';
+import { type LocalModelStack, startLocalModelStack } from './local-model-stack.js';
 
+let stack: LocalModelStack;
 let t: TestPlane;
-let closeApi: () => void;
 let supervisor: ModelSupervisor;
 let gateway: RunningGateway;
-let dir: string;
 
 beforeAll(async () => {
-  t = await startTestPlane();
-  const server = serve({ fetch: t.app.fetch, hostname: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  closeApi = () => server.close();
-  dir = mkdtempSync(join(tmpdir(), 'autovibe-replica-pool-'));
-  mkdirSync(join(dir, 'control'));
-  process.env.VLLM_STAND_IN_CONTROL = join(dir, 'control');
-  // Slow enough that the call is still running on its replica when that replica is killed.
-  process.env.VLLM_STAND_IN_TOKEN_MS = '300';
-  const models = [
-    LocalModel.parse({
-      name: 'coder',
-      normal: { model: 'Qwen/Qwen2.5-Coder-7B-Instruct' },
-      memory_mb: 20000,
-      replicas: 2,
-      gpu_hour_usd: 3.6,
-    }),
-  ];
-  supervisor = new ModelSupervisor(
-    models,
-    [{ index: 0, memory_total_mb: 143771 }],
-    SupervisorSettings.parse({
-      command: VLLM_STAND_IN,
-      data_dir: dir,
-      first_port: 26_000 + Math.floor(Math.random() * 2000) * 4,
-      check_every_seconds: 0.1,
-      // The killed replica stays out of the pool for the whole test.
-      backoff_seconds: 600,
-    }),
-    keepingLogger([]),
-  );
-  const local = withLocalModels(parseGatewayConfig({ port: 0, data_dir: join(dir, 'gw') }), models);
-  followReplicas(supervisor, local.pools);
-  await supervisor.start();
-  const link = new NodeClient(apiUrl, t.keys.node);
-  gateway = await startGateway(
-    local.config,
-    { keys: link, budget: link, blobs: link },
-    {
-      providers: [...(await providersOf(local.config, {})).filter((p) => p.kind !== 'vllm'), ...local.pools],
-    },
-  );
-  const end = Date.now() + 20_000;
-  while (!supervisor.status().every((r) => r.state === 'ready')) {
-    if (Date.now() > end) throw new Error('replicas not ready');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  stack = await startLocalModelStack({
+    name: 'replica-pool',
+    models: [
+      LocalModel.parse({
+        name: 'coder',
+        normal: { model: 'Qwen/Qwen2.5-Coder-7B-Instruct' },
+        memory_mb: 20000,
+        replicas: 2,
+        gpu_hour_usd: 3.6,
+      }),
+    ],
+    // Slow enough that the call is still running on its replica when that replica is killed.
+    tokenMs: 300,
+    portsFrom: 26_000,
+    // The killed replica stays out of the pool for the whole test.
+    settings: { backoff_seconds: 600 },
+  });
+  ({ t, supervisor, gateway } = stack);
 }, 60_000);
 
 afterAll(async () => {
-  await gateway?.close();
-  await supervisor?.stop();
-  closeApi?.();
-  await t?.stop();
-  rmSync(dir, { recursive: true, force: true });
-  delete process.env.VLLM_STAND_IN_TOKEN_MS;
+  await stack?.stop();
 });
 
 async function client(): Promise<OpenAI> {
