@@ -23,7 +23,7 @@ import { providersOf } from '../gateway/upstreams/factory.js';
 import { GpuMonitor, nvidiaSmi } from '../gpus/discovery.js';
 import { followReplicas, withLocalModels } from '../models/gateway-link.js';
 import { gpuSlots } from '../models/placement.js';
-import { ModelSupervisor } from '../models/supervisor.js';
+import { ModelSupervisor, replicaPidfile, stopLeftoverReplicas } from '../models/supervisor.js';
 import { CountingProvider } from '../sandbox/counting-provider.js';
 import type { SandboxProvider } from '../sandbox/sandbox.js';
 import { NodeMetrics } from '../usage/node-metrics.js';
@@ -164,10 +164,17 @@ export class NodeAgent {
       const link = new NodeClient(config.control_plane_url, config.node_key, config.aws_region);
       const local = withLocalModels(config.gateway, config.models);
       if (config.models.length > 0) {
+        // Placement counts the memory other processes use on each GPU, so it plans on readings taken
+        // while none of ours runs: replicas a killed earlier run left are stopped first, not
+        // subtracted (nvidia-smi's per-GPU memory.used cannot say whose memory it is). Replicas the
+        // supervisor restarts keep this plan; later readings (heartbeats) include our own and are not
+        // planned on.
+        await stopLeftoverReplicas(replicaPidfile(config.model_supervisor), deps.logger);
+        const unused = await this.gpus.refresh();
         // Placement is refused here, before anything starts, when the models do not fit the GPUs.
         this.models = new ModelSupervisor(
           config.models,
-          gpuSlots(gpus.readings, gpus.gpus),
+          gpuSlots(unused.readings, unused.gpus),
           config.model_supervisor,
           deps.logger,
         );

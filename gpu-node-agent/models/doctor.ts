@@ -11,7 +11,7 @@ import { type DoctorStep, stepRunner } from '../doctor-steps.js';
 import { tokensOf } from '../gateway/upstreams/chunk-accumulator.js';
 import { type GpuReading, nvidiaSmi, PartialGpuDiscoveryError } from '../gpus/discovery.js';
 import type { LocalModel, SupervisorSettings } from './config.js';
-import { gpuSlots, placeReplicas, serveArgs } from './placement.js';
+import { type GpuSlot, gpuSlots, MAX_GPU_SHARE, placeReplicas, serveArgs } from './placement.js';
 import { ModelSupervisor, type ReplicaStatus } from './supervisor.js';
 import { VLLM_METRICS_READ } from './vllm-metrics.js';
 
@@ -70,12 +70,13 @@ export async function runGpuDoctor(
   const settings = { ...config.model_supervisor, data_dir: options.dataDir };
   const placed = await step('placement', async () => {
     const plans = placeReplicas(config.models, slots, settings.first_port);
-    return plans
-      .map(
+    return [
+      ...plans.map(
         (p) =>
           `${p.id} on GPU ${p.gpus.join(',')} (${p.utilization} of memory): ${settings.command} ${serveArgs(p).join(' ')}`,
-      )
-      .join('\n     ');
+      ),
+      ...slots.filter((g) => (g.memory_used_mb ?? 0) > 0).map(besideOthers),
+    ].join('\n     ');
   });
   const interrupted = options.signal ?? new AbortController().signal;
   if (!options.serve || !placed || interrupted.aborted) return steps;
@@ -222,8 +223,14 @@ const logOf = (settings: SupervisorSettings, id: string) =>
   `${settings.data_dir}/logs/${id.replace(/[^A-Za-z0-9._-]/g, '_')}.log`;
 
 function describe(r: GpuReading): string {
-  const used = r.memory_used_mb === null ? 'n/a' : `${r.memory_used_mb}`;
-  return `${r.index} ${r.name} ${r.memory_total_mb} MiB (${used} used)`;
+  const used = r.memory_used_mb === null ? 'n/a' : `${r.memory_used_mb} MiB`;
+  return `${r.index} ${r.name} ${r.memory_total_mb} MiB (${used} in use by other processes)`;
+}
+
+/** A GPU others use, which the plan fits beside: what is left of it for the replicas. */
+function besideOthers(g: GpuSlot): string {
+  const left = Math.floor(MAX_GPU_SHARE * g.memory_total_mb - (g.memory_used_mb ?? 0));
+  return `GPU ${g.index}: ${g.memory_used_mb} MiB in use by other processes, ${left} MiB left for replicas: the plan fits`;
 }
 
 const NO_TOOLS =
@@ -257,6 +264,8 @@ function explain(error: unknown): string | undefined {
     return 'a GPU fell off the bus (dmesg shows Xid 79): reset it with `nvidia-smi -r -i <index>` or reboot';
   if (message.includes('timed out'))
     return 'nvidia-smi hangs in the driver: look for Xid errors in dmesg; a reboot clears it';
+  if (error instanceof ModelPlacementError && message.includes('in use by other processes'))
+    return "vLLM refuses to start when its share of a GPU is not free: `nvidia-smi` lists the processes that hold it (a running autovibe node's replicas among them: stop the node to check its plan)";
   if (error instanceof ModelPlacementError)
     return 'lower memory_mb or replicas, pin gpus:, or use a node with more GPU memory';
   return undefined;

@@ -1,6 +1,7 @@
 // Where each vLLM replica runs and with which flags: GPUs chosen from discovered memory (or pinned by
-// config), a --gpu-memory-utilization reservation per replica (fractions on a shared GPU stay below 1),
-// and the `vllm serve` command line. A plan that does not fit is refused whole, naming the entry.
+// config), a --gpu-memory-utilization reservation per replica (fractions on a shared GPU stay below 1,
+// with what other processes already use), and the `vllm serve` command line. A plan that does not fit
+// is refused whole, naming the entry.
 import type { Gpu } from '../../shared/domain/node.js';
 import { ModelPlacementError } from '../../shared/errors.js';
 import type { GpuReading } from '../gpus/discovery.js';
@@ -11,6 +12,11 @@ import { thinkingName } from './config.js';
 export interface GpuSlot {
   index: number;
   memory_total_mb: number;
+  /**
+   * In use by other processes when the plan is made (0 where not read). vLLM refuses to start when the
+   * memory free on its GPUs is less than its share of the total, so this much is not ours to reserve.
+   */
+  memory_used_mb?: number;
 }
 
 export interface ReplicaPlan {
@@ -29,14 +35,30 @@ export interface ReplicaPlan {
 }
 
 /**
- * The GPUs replicas are placed on: the ones nvidia-smi reads, by its indices; without readings (no
- * NVIDIA tools here, as in a test), the ones node.yaml's `gpus:` lists, numbered in order.
+ * The GPUs replicas are placed on: the ones nvidia-smi reads, by its indices, with the memory already
+ * in use on each; without readings (no NVIDIA tools here, as in a test), the ones node.yaml's `gpus:`
+ * lists, numbered in order. The readings must be taken while none of this node's replicas runs: what
+ * they use would be counted as another process's (the node stops its leftovers before reading).
  */
 export function gpuSlots(readings: GpuReading[], configured: Gpu[]): GpuSlot[] {
   return readings.length > 0
-    ? readings.map((r) => ({ index: r.index, memory_total_mb: r.memory_total_mb }))
+    ? readings.map((r) => ({
+        index: r.index,
+        memory_total_mb: r.memory_total_mb,
+        memory_used_mb: r.memory_used_mb ?? 0,
+      }))
     : configured.map((g, index) => ({ index, memory_total_mb: g.memory_mb }));
 }
+
+/** The share of a GPU's total memory other processes use: vLLM's fractions are of the total. */
+const usedShare = (g: GpuSlot) => (g.memory_used_mb ?? 0) / g.memory_total_mb;
+
+/** What to do when memory in use by others is why a plan does not fit. */
+export const IN_USE_FIX =
+  'free the GPU (`nvidia-smi` lists what runs on it), lower memory_mb or replicas, or pin gpus: to other GPUs';
+
+const othersUse = (g: GpuSlot) => (g.memory_used_mb ?? 0) > 0;
+const inUse = (g: GpuSlot) => `${g.memory_used_mb} MiB in use by other processes`;
 
 /** The most of a GPU all reservations together may take: vLLM needs some memory outside its pool. */
 export const MAX_GPU_SHARE = 0.95;
@@ -91,21 +113,27 @@ function choose(
         { details: [{ path: `${where}.gpus`, problem: 'no such GPU' }] },
       );
     const pinned = entry.gpus.slice(0, tp);
-    // Without a memory need, replicas pinned to one GPU split what it has between them: in whole
-    // thousandths rounded down, as reserve rounds a share up and the sum must stay within the limit.
+    // Without a memory need, replicas pinned to one GPU split what it has between them, less what
+    // others use: in whole thousandths rounded down, as reserve rounds a share up and the sum must
+    // stay within the limit.
+    const taken = Math.ceil(Math.max(...pinned.map((g) => usedShare(byIndex.get(g)!))) * 1000);
     const fraction = entry.memory_mb
       ? entry.memory_mb / Math.min(...pinned.map((g) => byIndex.get(g)!.memory_total_mb))
-      : Math.floor(900 / (entry.replicas * (entry.thinking ? 2 : 1))) / 1000;
+      : Math.max(0, Math.floor((900 - taken) / (entry.replicas * (entry.thinking ? 2 : 1)))) / 1000;
     return reserve(entry, where, pinned, fraction, share, byIndex);
   }
   const need = entry.memory_mb!;
-  const free = (g: GpuSlot) => (MAX_GPU_SHARE - share.get(g.index)!) * g.memory_total_mb;
+  const free = (g: GpuSlot) =>
+    Math.max(0, (MAX_GPU_SHARE - share.get(g.index)! - usedShare(g)) * g.memory_total_mb);
   const fits = gpus.filter((g) => free(g) >= need).sort((a, b) => free(b) - free(a));
   if (fits.length < tp) {
-    const best = gpus.map((g) => `GPU ${g.index}: ${Math.floor(free(g))} MiB free`).join(', ');
+    const best = gpus
+      .map((g) => `GPU ${g.index}: ${Math.floor(free(g))} MiB free${othersUse(g) ? ` (${inUse(g)})` : ''}`)
+      .join(', ');
     const placed = plans.length > 0 ? ` after placing ${plans.map((p) => p.id).join(', ')}` : '';
+    const fix = gpus.some(othersUse) ? `: ${IN_USE_FIX}` : '';
     throw new ModelPlacementError(
-      `${where} (${entry.name}) does not fit: it needs ${tp} GPU(s) with ${need} MiB each${placed}; ${best}`,
+      `${where} (${entry.name}) does not fit: it needs ${tp} GPU(s) with ${need} MiB each${placed}; ${best}${fix}`,
       { details: [{ path: `${where}.memory_mb`, problem: 'more GPU memory than this node has free' }] },
     );
   }
@@ -125,10 +153,14 @@ function reserve(
   // Rounded up: the reservation holds at least the memory asked for (the sum is checked below).
   const utilization = Math.ceil(fraction * 1000 - 1e-9) / 1000;
   for (const g of chosen) {
+    const slot = byIndex.get(g)!;
     const after = share.get(g)! + utilization;
-    if (after > MAX_GPU_SHARE + 1e-9)
+    // A pinned split with nothing left after what others use is 0: vLLM refuses 0 as a utilization.
+    if (utilization <= 0 || after + usedShare(slot) > MAX_GPU_SHARE + 1e-9)
       throw new ModelPlacementError(
-        `${where} (${entry.name}) does not fit on GPU ${g} (${byIndex.get(g)!.memory_total_mb} MiB): reservations would sum to ${after.toFixed(3)}, more than ${MAX_GPU_SHARE}`,
+        othersUse(slot)
+          ? `${where} (${entry.name}) does not fit on GPU ${g} (${slot.memory_total_mb} MiB, ${inUse(slot)}): its reservations would sum to ${after.toFixed(3)} and others use ${usedShare(slot).toFixed(3)}, more than ${MAX_GPU_SHARE} together: ${IN_USE_FIX}`
+          : `${where} (${entry.name}) does not fit on GPU ${g} (${slot.memory_total_mb} MiB): reservations would sum to ${after.toFixed(3)}, more than ${MAX_GPU_SHARE}`,
         { details: [{ path: where, problem: 'GPU memory reservations sum above the limit' }] },
       );
   }

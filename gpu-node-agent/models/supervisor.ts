@@ -35,7 +35,7 @@ export class ModelSupervisor {
     settings: SupervisorSettings,
     private readonly logger: Logger,
   ) {
-    this.pidfile = new ReplicaPidfile(join(settings.data_dir, 'replicas.json'));
+    this.pidfile = replicaPidfile(settings);
     this.replicas = placeReplicas(models, gpus, settings.first_port).map((plan) => {
       const apiKey = `vllm-${randomBytes(16).toString('hex')}`;
       return new Replica(plan, serveArgs(plan), apiKey, {
@@ -71,7 +71,7 @@ export class ModelSupervisor {
   }
 
   async start(): Promise<void> {
-    await this.stopLeftovers();
+    await stopLeftoverReplicas(this.pidfile, this.logger);
     for (const replica of this.replicas) replica.start();
   }
 
@@ -83,38 +83,44 @@ export class ModelSupervisor {
     this.logger.info('replicas_stopped', { count: this.replicas.length });
   }
 
-  /**
-   * vLLM processes an earlier run recorded and that still run: stopped, with their engine children;
-   * where the API server itself died meanwhile, the engine processes it left are killed.
-   */
-  private async stopLeftovers(): Promise<void> {
-    for (const entry of await this.pidfile.leftovers()) {
-      if (stillOurs(entry)) {
-        this.logger.warn('leftover_replica_stopped', { replica: entry.id, pid: entry.pid });
-        signalGroup(entry.pid, 'SIGTERM');
-        await waitUntil(() => !stillOurs(entry), 10_000);
-        // SIGKILL for whatever of the group is left, the API server too if it would not stop.
-        signalGroup(entry.pid, 'SIGKILL');
-        continue;
-      }
-      const engines = enginesLeftBy(entry);
-      if (engines.length === 0) continue;
-      this.logger.warn('leftover_replica_stopped', {
-        replica: entry.id,
-        pid: entry.pid,
-        engine_processes: engines,
-      });
-      signalGroup(entry.pid, 'SIGKILL');
-      await waitUntil(() => enginesLeftBy(entry).length === 0, 10_000);
-    }
-  }
-
   private notify(): void {
     if (this.listeners.length === 0) return;
     const status = this.status();
     for (const listener of this.listeners) listener(status);
   }
 }
+
+/**
+ * vLLM processes an earlier run recorded and that still run: stopped, with their engine children;
+ * where the API server itself died meanwhile, the engine processes it left are killed. The node calls
+ * it before it reads the GPUs it plans on, as well as each start: what leftovers hold would otherwise
+ * be counted as memory in use by other processes.
+ */
+export async function stopLeftoverReplicas(pidfile: ReplicaPidfile, logger: Logger): Promise<void> {
+  for (const entry of await pidfile.leftovers()) {
+    if (stillOurs(entry)) {
+      logger.warn('leftover_replica_stopped', { replica: entry.id, pid: entry.pid });
+      signalGroup(entry.pid, 'SIGTERM');
+      await waitUntil(() => !stillOurs(entry), 10_000);
+      // SIGKILL for whatever of the group is left, the API server too if it would not stop.
+      signalGroup(entry.pid, 'SIGKILL');
+      continue;
+    }
+    const engines = enginesLeftBy(entry);
+    if (engines.length === 0) continue;
+    logger.warn('leftover_replica_stopped', {
+      replica: entry.id,
+      pid: entry.pid,
+      engine_processes: engines,
+    });
+    signalGroup(entry.pid, 'SIGKILL');
+    await waitUntil(() => enginesLeftBy(entry).length === 0, 10_000);
+  }
+}
+
+/** The pidfile of the replicas a supervisor with these settings starts. */
+export const replicaPidfile = (settings: Pick<SupervisorSettings, 'data_dir'>) =>
+  new ReplicaPidfile(join(settings.data_dir, 'replicas.json'));
 
 async function waitUntil(done: () => boolean, ms: number): Promise<void> {
   for (let waited = 0; waited < ms && !done(); waited += 100)

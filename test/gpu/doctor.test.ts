@@ -138,6 +138,37 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(result.stdout).toMatch(/^ok {3}placement .* coder#0 on GPU 0 /m);
   });
 
+  it('refuses a plan that does not fit beside the memory other processes use, and starts nothing', async () => {
+    // Another user's 96 GiB job on the H200: the pair's 2 x 20000 MiB no longer fits beside it.
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: 'h200-busy.csv' }, '--serve');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(
+      /^ok {3}nvidia-smi .*0 NVIDIA H200 143771 MiB \(98304 MiB in use by other processes\)/m,
+    );
+    expect(result.stdout).toMatch(
+      /^FAIL placement .* models\.0 \(coder\) does not fit: .*GPU 0: 18150 MiB free \(98304 MiB in use by other processes\)/m,
+    );
+    expect(result.stdout).toMatch(
+      /^ {5}fix: vLLM refuses to start when its share of a GPU is not free: `nvidia-smi` lists/m,
+    );
+    expect(result.stdout).not.toMatch(/^(ok|FAIL) +start/m);
+    expect(readdirSync(control)).toHaveLength(0);
+  });
+
+  it('says how much others use where the plan still fits, and the replicas start beside it', async () => {
+    writeFileSync(
+      join(dir, 'node.yaml'),
+      readFileSync(join(dir, 'node.yaml'), 'utf8').replace('memory_mb: 20000', 'memory_mb: 15000'),
+    );
+    // The vLLM stand-in reads the same recording and refuses, as vLLM does, a share not free.
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: 'h200-busy.csv' }, '--serve');
+    expect(result.code, result.stdout).toBe(0);
+    expect(result.stdout).toMatch(
+      /^ {5}GPU 0: 98304 MiB in use by other processes, 38278 MiB left for replicas: the plan fits$/m,
+    );
+    expect(result.stdout).toMatch(/^ok {3}start .* 2 replica\(s\) ready/m);
+  });
+
   it('says what to do when nvidia-smi cannot reach the driver (the module is not loaded)', async () => {
     const result = await doctor({ NVIDIA_SMI_STAND_IN: 'no-driver.txt' });
     expect(result.code).toBe(1);

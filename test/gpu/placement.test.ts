@@ -1,7 +1,8 @@
 // Placement from discovered memory and the `vllm serve` command line each replica gets.
 import { describe, expect, it } from 'vitest';
+import { parseNvidiaSmi } from '../../gpu-node-agent/gpus/discovery.js';
 import { LocalModel } from '../../gpu-node-agent/models/config.js';
-import { placeReplicas, serveArgs } from '../../gpu-node-agent/models/placement.js';
+import { gpuSlots, placeReplicas, serveArgs } from '../../gpu-node-agent/models/placement.js';
 import { ModelPlacementError } from '../../shared/errors.js';
 
 const H200 = [{ index: 0, memory_total_mb: 143771 }];
@@ -55,6 +56,48 @@ describe('placement', () => {
     expect(() => placeReplicas([pair({ gpus: [3], memory_mb: null })], TWO_A100, 1)).toThrow(
       'models.0.gpus: GPU 3 not on this node (it has 0, 1)',
     );
+  });
+
+  it('reserves beside the memory other processes use: a busy GPU gets fewer replicas, a full one none', () => {
+    // GPU 0 has another user's 50000 MiB job: both replicas go to GPU 1, which the totals alone split.
+    const busy = [{ ...TWO_A100[0]!, memory_used_mb: 50000 }, TWO_A100[1]!];
+    const plans = placeReplicas([pair({ memory_mb: 30000 })], busy, 18000);
+    expect(plans.map((p) => p.gpus)).toEqual([[1], [1]]);
+    expect(placeReplicas([pair({ memory_mb: 30000 })], TWO_A100, 18000).map((p) => p.gpus)).toEqual([
+      [0],
+      [1],
+    ]);
+    // vLLM's fraction is of the total: the reservation stays memory_mb / total, only the room shrinks.
+    expect(plans[0]!.utilization).toBe(0.367);
+    const tooBusy = () => placeReplicas([pair({ memory_mb: 50000 })], busy, 18000);
+    expect(tooBusy).toThrow(ModelPlacementError);
+    expect(tooBusy).toThrow(
+      'models.0 (coder-7b) does not fit: it needs 1 GPU(s) with 50000 MiB each after placing coder-7b#0; GPU 0: 27823 MiB free (50000 MiB in use by other processes), GPU 1: 27770 MiB free: free the GPU (`nvidia-smi` lists what runs on it), lower memory_mb or replicas, or pin gpus: to other GPUs',
+    );
+  });
+
+  it('splits a pinned GPU less what others use, and refuses a pinned GPU others fill', () => {
+    const half = [{ ...H200[0]!, memory_used_mb: 71885 }];
+    const plans = placeReplicas([pair({ memory_mb: null, gpus: [0] })], half, 18000);
+    expect(plans.map((p) => p.utilization)).toEqual([0.2, 0.2]);
+    // With a memory need on a pinned GPU, the sum with what others use is what is checked.
+    expect(() => placeReplicas([pair({ gpus: [0] })], half, 18000)).toThrow(
+      'models.0 (coder-7b) does not fit on GPU 0 (143771 MiB, 71885 MiB in use by other processes): its reservations would sum to 0.558 and others use 0.500, more than 0.95 together: free the GPU',
+    );
+    const full = [{ ...H200[0]!, memory_used_mb: 140000 }];
+    expect(() => placeReplicas([pair({ memory_mb: null, gpus: [0] })], full, 18000)).toThrow(
+      /does not fit on GPU 0 \(143771 MiB, 140000 MiB in use by other processes\)/,
+    );
+  });
+
+  it("takes each GPU's memory in use from nvidia-smi, none where it reads [N/A]", () => {
+    const readings = parseNvidiaSmi(
+      '0, GPU-a, NVIDIA GeForce RTX 4090, 24564, 1377, 12, 550.127.05\n2, GPU-b, Tesla V100-SXM2-32GB, 32768, [N/A], [N/A], 550.127.05\n',
+    );
+    expect(gpuSlots(readings, [])).toEqual([
+      { index: 0, memory_total_mb: 24564, memory_used_mb: 1377 },
+      { index: 2, memory_total_mb: 32768, memory_used_mb: 0 },
+    ]);
   });
 
   it('splits a pinned GPU between any number of replicas without a memory need', () => {

@@ -6,9 +6,12 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { nvidiaSmi } from '../../gpu-node-agent/gpus/discovery.js';
 import { LocalModel, SupervisorSettings } from '../../gpu-node-agent/models/config.js';
+import { gpuSlots } from '../../gpu-node-agent/models/placement.js';
 import { ModelSupervisor, type ReplicaStatus } from '../../gpu-node-agent/models/supervisor.js';
-import { keepingLogger, type LogLine, VLLM_STAND_IN } from './helpers.js';
+import { ModelPlacementError } from '../../shared/errors.js';
+import { keepingLogger, type LogLine, NVIDIA_SMI_STAND_IN, VLLM_STAND_IN } from './helpers.js';
 
 const GPUS = [
   { index: 0, memory_total_mb: 81920 },
@@ -150,6 +153,39 @@ describe('model supervisor', () => {
     expect(lines.find((l) => l.event === 'replica_restarting')!.data?.why).toMatch(/exited \(code 1\)/);
     rmSync(join(control, 'crash'));
     await until(() => states(supervisor)[0] === 'ready');
+  });
+
+  it('plans beside memory other processes use: a plan from the total alone is one vLLM refuses', async () => {
+    // Another user's 96 GiB job on the H200, as both stand-ins read it.
+    const fixture = process.env.NVIDIA_SMI_STAND_IN;
+    process.env.NVIDIA_SMI_STAND_IN = 'h200-busy.csv';
+    try {
+      const fromTotal = new ModelSupervisor(
+        [model({ memory_mb: 60000 })],
+        [{ index: 0, memory_total_mb: 143771 }],
+        settings(),
+        keepingLogger([]),
+      );
+      running.push(fromTotal);
+      await fromTotal.start();
+      await until(() => fromTotal.status()[0]!.restarts >= 1);
+      expect(readFileSync(join(dir, 'logs', 'coder_0.log'), 'utf8')).toContain(
+        'ValueError: Free memory on device cuda:0 (44.4/140.4 GiB) on startup is less than desired GPU memory utilization (0.418, 58.69 GiB). Decrease GPU memory utilization or reduce GPU memory used by other processes.',
+      );
+      const readings = await nvidiaSmi(NVIDIA_SMI_STAND_IN)();
+      expect(
+        () =>
+          new ModelSupervisor(
+            [model({ memory_mb: 60000 })],
+            gpuSlots(readings!, []),
+            settings(),
+            keepingLogger([]),
+          ),
+      ).toThrow(ModelPlacementError);
+    } finally {
+      if (fixture === undefined) delete process.env.NVIDIA_SMI_STAND_IN;
+      else process.env.NVIDIA_SMI_STAND_IN = fixture;
+    }
   });
 
   it('ends the engine a SIGKILLed API server left holding the GPUs before starting the replica again', async () => {
