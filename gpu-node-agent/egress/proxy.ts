@@ -119,6 +119,12 @@ export class EgressProxy {
   private readonly mitm = new MitmProxy();
   private readonly sessions = new Map<string, Registered>();
   private readonly tunnels = new WeakMap<IncomingMessage, Tunnel>();
+  /**
+   * The CONNECT of each tunnel handed over in process, by the client's socket. Not the library's key
+   * (the client's and the proxy's ports): another sandbox connecting from the same port on its own
+   * address would have its requests taken as the tunnel's, to the tunnel's target as its sandbox.
+   */
+  private readonly connects = new WeakMap<Socket, IncomingMessage>();
   private readonly addressPolicy: AddressPolicy;
   private readonly refusedHosts: Set<string>;
   private readonly httpAgent: http.Agent;
@@ -317,8 +323,7 @@ export class EgressProxy {
   private async handle(isSSL: boolean, req: IncomingMessage, res: http.ServerResponse): Promise<void> {
     const startedAt = Date.now();
     if (this.overCap.has(req.socket)) return void req.socket.destroy(); // answered 429 already
-    const connect = this.mitm.connectRequests[`${req.socket.remotePort}:${req.socket.localPort}`];
-    const tunnel = connect ? this.tunnels.get(connect) : undefined;
+    const tunnel = this.tunnelOf(req.socket, isSSL);
     let session: Registered;
     let target: Target;
     let address: string;
@@ -369,10 +374,16 @@ export class EgressProxy {
       }
       ({ address, rule } = decided);
     }
+    // Headers the client named in Connection were meant for this hop only (RFC 9110 7.6.1); not the
+    // body's length, which frames what is sent on.
+    const named = new Set(listed(req.headers.connection).filter((name) => name !== 'content-length'));
     const headers: http.OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers))
-      if (!FORWARDED_OVER.has(name) && !name.startsWith('proxy-') && value !== undefined)
+      if (!FORWARDED_OVER.has(name) && !named.has(name) && !name.startsWith('proxy-') && value !== undefined)
         headers[name] = value;
+    // A chunked body keeps its framing: without it, on a GET or HEAD (no chunking by default) the body
+    // would go out unframed and the upstream read it as requests of their own, never decided here.
+    if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
 
     const cap = this.options.bodyCapBytes;
     const requestBody = new Capture(cap);
@@ -486,7 +497,7 @@ export class EgressProxy {
     const startedAt = Date.now();
     const client = ctx.clientToProxyWebSocket as WebSocketWithRequest | undefined;
     const upgrade = client?.upgradeReq;
-    const tunnel = ctx.connectRequest ? this.tunnels.get(ctx.connectRequest) : undefined;
+    const tunnel = upgrade ? this.tunnelOf(upgrade.socket, ctx.isSSL) : undefined;
     if (!client || !upgrade || !tunnel) {
       refuseWebSocket(ctx, 'WebSockets go through a CONNECT tunnel');
       return;
@@ -578,10 +589,7 @@ export class EgressProxy {
       const server = this.tlsServer;
       const raw = socket as Socket;
       const handOver = (to: http.Server) => {
-        // The library finds a request's tunnel by the client connection's ports.
-        const key = `${raw.remotePort}:${raw.localPort}`;
-        mitm.connectRequests[key] = req;
-        raw.once('close', () => delete mitm.connectRequests[key]);
+        this.connects.set(raw, req);
         // The server's socket reads what the raw one holds on its next tick, then reads the handle:
         // the first bytes go back into the raw socket, which stays paused.
         raw.unshift(head);
@@ -609,6 +617,19 @@ export class EgressProxy {
         },
       );
     };
+  }
+
+  /**
+   * The tunnel a request (or upgrade) arrived through: the client's own socket, or the one under its
+   * TLS. Only the library's loopback servers (TLS to IP literals; sandboxes cannot reach them) are
+   * found by the library's key, the ports of its own connection to them.
+   */
+  private tunnelOf(socket: Socket, isSSL: boolean): Tunnel | undefined {
+    const raw = isSSL ? ((socket as Socket & { _parent?: Socket })._parent ?? socket) : socket;
+    const connect =
+      this.connects.get(raw) ??
+      (isSSL ? this.mitm.connectRequests[`${socket.remotePort}:${socket.localPort}`] : undefined);
+    return connect ? this.tunnels.get(connect) : undefined;
   }
 
   private sni(name: string, done: (error: Error | null, context?: SecureContext) => void): void {
@@ -858,6 +879,14 @@ function namesOtherHost(target: Target, req: IncomingMessage, isSSL: boolean): D
       reason: `TLS server name ${sni} is not the target ${target.host}`,
     };
   return null;
+}
+
+/** The lower-case tokens of a comma-separated header (`Connection: close, X-Secret`). */
+function listed(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((token) => token.trim().toLowerCase())
+    .filter(Boolean);
 }
 
 /** The path of an origin-form request target (`/a?b`); null for any other form. */
