@@ -111,8 +111,18 @@ const FORWARDED_OVER = new Set(['connection', 'keep-alive', 'transfer-encoding',
  * scheduling on both sides; 1 MiB keeps both busy and bounds the memory per download.
  */
 const RESPONSE_BUFFER_BYTES = 1 << 20;
-/** Hop-by-hop response headers: the client's connection is not the upstream's. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding']);
+/**
+ * Hop-by-hop response headers: the client's connection is not the upstream's (an Upgrade offered to
+ * this proxy is not for the client to take; a Proxy-Authenticate would say this proxy asks for one).
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 export class EgressProxy {
   readonly metrics: EgressMetrics;
@@ -359,7 +369,9 @@ export class EgressProxy {
       if (!parsed) return refuseResponse(res, 400, 'a proxy request needs an absolute http:// URL');
       target = parsed;
       url = req.url!;
-      path = absolute![2] || '/';
+      // `http://host?q` is `/?q` on the upstream (RFC 9112 3.2.2: an empty path is sent as `/`).
+      const rest = absolute?.[2] ?? '';
+      path = rest.startsWith('/') ? rest : `/${rest}`;
       // The URL decides where the request goes; a Host header naming another host would have the
       // allowed server answer for that one (domain fronting): refused, as inside a tunnel.
       const mismatch = namesOtherHost(target, req, false);
@@ -451,9 +463,15 @@ export class EgressProxy {
       status = response.statusCode ?? null;
       upstreamMs = Date.now() - startedAt;
       responseHeaders = redactHeaders(response.headers);
+      const hopOnly = new Set(listed(response.headers.connection));
       const sent: http.OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(response.headers))
-        if (!HOP_BY_HOP.has(name) && !name.startsWith('public-key-pins') && value !== undefined)
+        if (
+          !HOP_BY_HOP.has(name) &&
+          !hopOnly.has(name) &&
+          !name.startsWith('public-key-pins') &&
+          value !== undefined
+        )
           sent[name] = value;
       res.writeHead(response.statusCode ?? 502, response.statusMessage, sent);
       const valve = new Valve(response);

@@ -439,6 +439,39 @@ describe('egress proxy request path under attack', () => {
     expect(seen.headers['proxy-authorization']).toBeUndefined();
   });
 
+  it('keeps the headers an upstream names in Connection, and its proxy headers, from the client', async () => {
+    const upstream = http.createServer((_req, res) => {
+      res.writeHead(200, {
+        connection: 'close, x-internal',
+        'x-internal': 'upstream-only',
+        'proxy-authenticate': 'Basic realm="upstream"',
+        upgrade: 'h2c',
+        'content-length': 2,
+      });
+      res.end('ok');
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const port = (upstream.address() as AddressInfo).port;
+    try {
+      const text = await send(
+        `GET http://allowed.test:${port}/hop HTTP/1.1\r\nHost: allowed.test:${port}\r\nConnection: close\r\n\r\n`,
+      );
+      expect(text).toMatch(/^HTTP\/1.1 200[^]*\r\n\r\nok$/);
+      expect(text.toLowerCase()).not.toMatch(/x-internal|proxy-authenticate|upgrade/);
+    } finally {
+      upstream.close();
+    }
+  });
+
+  it('sends an absolute URL with no path, only a query, as `/?query`', async () => {
+    const authority = `allowed.test:${internet.httpPort}`;
+    const text = await send(
+      `GET http://${authority}?page=2 HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(text).toMatch(/^HTTP\/1.1 200/);
+    expect(internet.seen.some((s) => s.url === '/?page=2')).toBe(true);
+  });
+
   it('answers an upstream that refuses the connection with 502 and its reason, logged once', async () => {
     const closed = http.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
