@@ -437,11 +437,17 @@ export class EgressProxy {
       agent: isSSL ? this.httpsAgent : this.httpAgent,
       ...(isSSL && !isIP(target.host) ? { servername: target.host } : {}),
     });
-    upstream.once('error', (error) => {
+    const failed = (error: Error) => {
       this.options.logger.debug('egress_upstream_error', { url: redactUrl(url), error: String(error) });
       record(String(error));
       if (!res.headersSent) refuseResponse(res, 502, `${target.host} could not be reached: ${error.message}`);
       else res.destroy();
+    };
+    upstream.once('error', failed);
+    // Gone with neither an answer nor an error: a 101 nobody asked for (Node drops that connection
+    // silently). The client would wait for its idle limit, and the request never be logged.
+    upstream.once('close', () => {
+      if (status === null && !recorded) failed(new Error('the upstream closed without a response'));
     });
     // A client gone before the end: the upstream exchange is not worth finishing.
     res.once('close', () => {

@@ -487,6 +487,35 @@ describe('egress proxy request path under attack', () => {
     expect(logged[0]!.error).toMatch(/ECONNREFUSED/);
   });
 
+  it('answers an upstream that switches protocols unasked with 502, logged, instead of leaving the client waiting', async () => {
+    const switching = net.createServer((socket) =>
+      socket.once('data', () =>
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: upgrade\r\n\r\nraw bytes',
+        ),
+      ),
+    );
+    await new Promise<void>((r) => switching.listen(0, '127.0.0.1', r));
+    const port = (switching.address() as AddressInfo).port;
+    try {
+      const socket = await toProxy('127.0.0.1');
+      const answer = collect(socket);
+      socket.write(
+        `GET http://allowed.test:${port}/switch HTTP/1.1\r\nHost: allowed.test:${port}\r\nConnection: close\r\n\r\n`,
+      );
+      const waited = setTimeout(() => socket.destroy(), 2000);
+      const text = await answer;
+      clearTimeout(waited);
+      expect(text).toMatch(/^HTTP\/1.1 502/);
+      expect(text).not.toContain('raw bytes');
+      const logged = (await records()).filter((r) => r.url.endsWith('/switch'));
+      expect(logged).toHaveLength(1);
+      expect(logged[0]!.error).not.toBeNull();
+    } finally {
+      switching.close();
+    }
+  });
+
   it('logs a request whose client hangs up before a hanging upstream answers, and closes the upstream', async () => {
     let upstreamClosed = false;
     const hanging = http.createServer((req) => req.socket.once('close', () => (upstreamClosed = true)));
