@@ -149,6 +149,8 @@ export class EgressProxy {
   private readonly openConnections = new Map<string, number>();
   /** Connections refused over a sandbox's cap: answered 429 and ended before anything was read. */
   private readonly overCap = new WeakSet<Socket>();
+  /** Connections counted already: a plain tunnel's socket reaches the HTTP server a second time. */
+  private readonly admitted = new WeakSet<Socket>();
 
   constructor(private readonly options: EgressProxyOptions) {
     this.metrics = options.metrics ?? new EgressMetrics();
@@ -256,6 +258,8 @@ export class EgressProxy {
    * others), and closed once idle (a tunnel nobody uses holds its upstream connection too).
    */
   private admit(socket: Socket): void {
+    if (this.admitted.has(socket)) return;
+    this.admitted.add(socket);
     const source = normalizeIp(socket.remoteAddress ?? '');
     const open = this.openConnections.get(source) ?? 0;
     const cap = this.options.maxConnectionsPerSandbox ?? 256;
