@@ -892,7 +892,9 @@ type WebSocketWithRequest = NonNullable<MitmWebSocketContext['clientToProxyWebSo
  * server name the client asked for must too): the target decided, the rest must not say otherwise.
  */
 function namesOtherHost(target: Target, req: IncomingMessage, isSSL: boolean): Decision | null {
-  const named = parseAuthority(req.headers.host ?? '', isSSL ? 443 : 80);
+  // No Host at all (HTTP/1.0; HTTP/1.1 without one is refused by the server) names nothing else: the
+  // request goes out with the target's.
+  const named = req.headers.host === undefined ? target : parseAuthority(req.headers.host, isSSL ? 443 : 80);
   if (!named || named.host !== target.host)
     return {
       allowed: false,

@@ -574,5 +574,9 @@ describe('egress proxy request path under attack', () => {
     const old = await send(`GET http://${authority}/old HTTP/1.0\r\nHost: ${authority}\r\n\r\n`);
     expect(old).toMatch(/^HTTP\/1.1 200/);
     expect(old).toContain(`hello from ${authority}`);
+    // HTTP/1.0 needs no Host: the URL names the target (RFC 9112 3.2.2), and the upstream gets it as Host.
+    const hostless = await send(`GET http://${authority}/hostless HTTP/1.0\r\n\r\n`);
+    expect(hostless).toMatch(/^HTTP\/1.1 200/);
+    expect(internet.seen.find((s) => s.url === '/hostless')?.host).toBe(authority);
   });
 });
