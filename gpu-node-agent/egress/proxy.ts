@@ -111,14 +111,30 @@ const FORWARDED_OVER = new Set(['connection', 'keep-alive', 'transfer-encoding',
  * scheduling on both sides; 1 MiB keeps both busy and bounds the memory per download.
  */
 const RESPONSE_BUFFER_BYTES = 1 << 20;
-/** Hop-by-hop response headers: the client's connection is not the upstream's. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding']);
+/**
+ * Hop-by-hop response headers: the client's connection is not the upstream's (an Upgrade offered to
+ * this proxy is not for the client to take; a Proxy-Authenticate would say this proxy asks for one).
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 export class EgressProxy {
   readonly metrics: EgressMetrics;
   private readonly mitm = new MitmProxy();
   private readonly sessions = new Map<string, Registered>();
   private readonly tunnels = new WeakMap<IncomingMessage, Tunnel>();
+  /**
+   * The CONNECT of each tunnel handed over in process, by the client's socket. Not the library's key
+   * (the client's and the proxy's ports): another sandbox connecting from the same port on its own
+   * address would have its requests taken as the tunnel's, to the tunnel's target as its sandbox.
+   */
+  private readonly connects = new WeakMap<Socket, IncomingMessage>();
   private readonly addressPolicy: AddressPolicy;
   private readonly refusedHosts: Set<string>;
   private readonly httpAgent: http.Agent;
@@ -133,6 +149,8 @@ export class EgressProxy {
   private readonly openConnections = new Map<string, number>();
   /** Connections refused over a sandbox's cap: answered 429 and ended before anything was read. */
   private readonly overCap = new WeakSet<Socket>();
+  /** Connections counted already: a plain tunnel's socket reaches the HTTP server a second time. */
+  private readonly admitted = new WeakSet<Socket>();
 
   constructor(private readonly options: EgressProxyOptions) {
     this.metrics = options.metrics ?? new EgressMetrics();
@@ -240,6 +258,8 @@ export class EgressProxy {
    * others), and closed once idle (a tunnel nobody uses holds its upstream connection too).
    */
   private admit(socket: Socket): void {
+    if (this.admitted.has(socket)) return;
+    this.admitted.add(socket);
     const source = normalizeIp(socket.remoteAddress ?? '');
     const open = this.openConnections.get(source) ?? 0;
     const cap = this.options.maxConnectionsPerSandbox ?? 256;
@@ -317,8 +337,7 @@ export class EgressProxy {
   private async handle(isSSL: boolean, req: IncomingMessage, res: http.ServerResponse): Promise<void> {
     const startedAt = Date.now();
     if (this.overCap.has(req.socket)) return void req.socket.destroy(); // answered 429 already
-    const connect = this.mitm.connectRequests[`${req.socket.remotePort}:${req.socket.localPort}`];
-    const tunnel = connect ? this.tunnels.get(connect) : undefined;
+    const tunnel = this.tunnelOf(req.socket, isSSL);
     let session: Registered;
     let target: Target;
     let address: string;
@@ -354,7 +373,9 @@ export class EgressProxy {
       if (!parsed) return refuseResponse(res, 400, 'a proxy request needs an absolute http:// URL');
       target = parsed;
       url = req.url!;
-      path = absolute![2] || '/';
+      // `http://host?q` is `/?q` on the upstream (RFC 9112 3.2.2: an empty path is sent as `/`).
+      const rest = absolute?.[2] ?? '';
+      path = rest.startsWith('/') ? rest : `/${rest}`;
       // The URL decides where the request goes; a Host header naming another host would have the
       // allowed server answer for that one (domain fronting): refused, as inside a tunnel.
       const mismatch = namesOtherHost(target, req, false);
@@ -369,10 +390,16 @@ export class EgressProxy {
       }
       ({ address, rule } = decided);
     }
+    // Headers the client named in Connection were meant for this hop only (RFC 9110 7.6.1); not the
+    // body's length, which frames what is sent on.
+    const named = new Set(listed(req.headers.connection).filter((name) => name !== 'content-length'));
     const headers: http.OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers))
-      if (!FORWARDED_OVER.has(name) && !name.startsWith('proxy-') && value !== undefined)
+      if (!FORWARDED_OVER.has(name) && !named.has(name) && !name.startsWith('proxy-') && value !== undefined)
         headers[name] = value;
+    // A chunked body keeps its framing: without it, on a GET or HEAD (no chunking by default) the body
+    // would go out unframed and the upstream read it as requests of their own, never decided here.
+    if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
 
     const cap = this.options.bodyCapBytes;
     const requestBody = new Capture(cap);
@@ -414,11 +441,17 @@ export class EgressProxy {
       agent: isSSL ? this.httpsAgent : this.httpAgent,
       ...(isSSL && !isIP(target.host) ? { servername: target.host } : {}),
     });
-    upstream.once('error', (error) => {
+    const failed = (error: Error) => {
       this.options.logger.debug('egress_upstream_error', { url: redactUrl(url), error: String(error) });
       record(String(error));
       if (!res.headersSent) refuseResponse(res, 502, `${target.host} could not be reached: ${error.message}`);
       else res.destroy();
+    };
+    upstream.once('error', failed);
+    // Gone with neither an answer nor an error: a 101 nobody asked for (Node drops that connection
+    // silently). The client would wait for its idle limit, and the request never be logged.
+    upstream.once('close', () => {
+      if (status === null && !recorded) failed(new Error('the upstream closed without a response'));
     });
     // A client gone before the end: the upstream exchange is not worth finishing.
     res.once('close', () => {
@@ -440,9 +473,15 @@ export class EgressProxy {
       status = response.statusCode ?? null;
       upstreamMs = Date.now() - startedAt;
       responseHeaders = redactHeaders(response.headers);
+      const hopOnly = new Set(listed(response.headers.connection));
       const sent: http.OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(response.headers))
-        if (!HOP_BY_HOP.has(name) && !name.startsWith('public-key-pins') && value !== undefined)
+        if (
+          !HOP_BY_HOP.has(name) &&
+          !hopOnly.has(name) &&
+          !name.startsWith('public-key-pins') &&
+          value !== undefined
+        )
           sent[name] = value;
       res.writeHead(response.statusCode ?? 502, response.statusMessage, sent);
       const valve = new Valve(response);
@@ -486,7 +525,7 @@ export class EgressProxy {
     const startedAt = Date.now();
     const client = ctx.clientToProxyWebSocket as WebSocketWithRequest | undefined;
     const upgrade = client?.upgradeReq;
-    const tunnel = ctx.connectRequest ? this.tunnels.get(ctx.connectRequest) : undefined;
+    const tunnel = upgrade ? this.tunnelOf(upgrade.socket, ctx.isSSL) : undefined;
     if (!client || !upgrade || !tunnel) {
       refuseWebSocket(ctx, 'WebSockets go through a CONNECT tunnel');
       return;
@@ -578,10 +617,7 @@ export class EgressProxy {
       const server = this.tlsServer;
       const raw = socket as Socket;
       const handOver = (to: http.Server) => {
-        // The library finds a request's tunnel by the client connection's ports.
-        const key = `${raw.remotePort}:${raw.localPort}`;
-        mitm.connectRequests[key] = req;
-        raw.once('close', () => delete mitm.connectRequests[key]);
+        this.connects.set(raw, req);
         // The server's socket reads what the raw one holds on its next tick, then reads the handle:
         // the first bytes go back into the raw socket, which stays paused.
         raw.unshift(head);
@@ -609,6 +645,19 @@ export class EgressProxy {
         },
       );
     };
+  }
+
+  /**
+   * The tunnel a request (or upgrade) arrived through: the client's own socket, or the one under its
+   * TLS. Only the library's loopback servers (TLS to IP literals; sandboxes cannot reach them) are
+   * found by the library's key, the ports of its own connection to them.
+   */
+  private tunnelOf(socket: Socket, isSSL: boolean): Tunnel | undefined {
+    const raw = isSSL ? ((socket as Socket & { _parent?: Socket })._parent ?? socket) : socket;
+    const connect =
+      this.connects.get(raw) ??
+      (isSSL ? this.mitm.connectRequests[`${socket.remotePort}:${socket.localPort}`] : undefined);
+    return connect ? this.tunnels.get(connect) : undefined;
   }
 
   private sni(name: string, done: (error: Error | null, context?: SecureContext) => void): void {
@@ -843,7 +892,9 @@ type WebSocketWithRequest = NonNullable<MitmWebSocketContext['clientToProxyWebSo
  * server name the client asked for must too): the target decided, the rest must not say otherwise.
  */
 function namesOtherHost(target: Target, req: IncomingMessage, isSSL: boolean): Decision | null {
-  const named = parseAuthority(req.headers.host ?? '', isSSL ? 443 : 80);
+  // No Host at all (HTTP/1.0; HTTP/1.1 without one is refused by the server) names nothing else: the
+  // request goes out with the target's.
+  const named = req.headers.host === undefined ? target : parseAuthority(req.headers.host, isSSL ? 443 : 80);
   if (!named || named.host !== target.host)
     return {
       allowed: false,
@@ -858,6 +909,14 @@ function namesOtherHost(target: Target, req: IncomingMessage, isSSL: boolean): D
       reason: `TLS server name ${sni} is not the target ${target.host}`,
     };
   return null;
+}
+
+/** The lower-case tokens of a comma-separated header (`Connection: close, X-Secret`). */
+function listed(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((token) => token.trim().toLowerCase())
+    .filter(Boolean);
 }
 
 /** The path of an origin-form request target (`/a?b`); null for any other form. */

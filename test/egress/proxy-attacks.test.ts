@@ -363,3 +363,220 @@ describe('egress proxy under attack', () => {
     }
   });
 });
+
+describe('egress proxy request path under attack', () => {
+  /** A raw request to the proxy from a sandbox's address; the whole answer once the proxy closes. */
+  async function send(request: string, from = '127.0.0.1'): Promise<string> {
+    const socket = await toProxy(from);
+    const answer = collect(socket);
+    socket.write(request);
+    return answer;
+  }
+
+  it('frames a chunked body on a GET for the upstream: its bytes never arrive there as a request of their own', async () => {
+    const authority = `allowed.test:${internet.httpPort}`;
+    const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: denied.test\r\n\r\n';
+    const body = `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`;
+    const text = await send(
+      `GET http://${authority}/carrier HTTP/1.1\r\nHost: ${authority}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body}`,
+    );
+    expect(text).toMatch(/^HTTP\/1.1 200/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(internet.seen.some((s) => s.url === '/smuggled')).toBe(false);
+    expect(internet.seen.find((s) => s.url === '/carrier')?.body).toBe(smuggled);
+    // Its length named as hop-by-hop, or given twice over: framed as sent, or refused.
+    const named = await send(
+      `GET http://${authority}/named HTTP/1.1\r\nHost: ${authority}\r\nContent-Length: ${smuggled.length}\r\nConnection: close, Content-Length\r\n\r\n${smuggled}`,
+    );
+    expect(named).toMatch(/^HTTP\/1.1 200/);
+    const both = await send(
+      `POST http://${authority}/both HTTP/1.1\r\nHost: ${authority}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body}`,
+    );
+    expect(both).toMatch(/^HTTP\/1.1 400/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(internet.seen.some((s) => s.url === '/smuggled' || s.url === '/both')).toBe(false);
+    expect(internet.seen.find((s) => s.url === '/named')?.body).toBe(smuggled);
+  });
+
+  it("never takes another sandbox's connection for its own tunnel because their source ports match", async () => {
+    proxy.register('127.0.0.6', {
+      projectId: 'proj',
+      taskId: 'tsk_nothing',
+      attempt: 1,
+      network: 'allowlist',
+      allowed: [],
+    });
+    const authority = `allowed.test:${internet.httpPort}`;
+    // A sandbox's plain tunnel, in use (handed to the proxy's HTTP server) and kept open.
+    const owner = await tunnel('127.0.0.1', authority);
+    const first = collect(owner, /hello from/);
+    owner.write(`GET /own HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    expect(await first).toContain('hello from');
+    // Another sandbox, allowed nowhere, connects from the same port on its own address.
+    const other = net.connect({
+      host: '127.0.0.1',
+      port: proxyPort,
+      localAddress: '127.0.0.6',
+      localPort: owner.localPort,
+    });
+    await new Promise((r, j) => other.once('connect', r).once('error', j));
+    const answer = collect(other);
+    other.write(`GET /stolen HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`);
+    expect(await answer).not.toMatch(/^HTTP\/1.1 200/);
+    expect(internet.seen.some((s) => s.url === '/stolen')).toBe(false);
+    owner.destroy();
+  });
+
+  it('drops the headers a request names in Connection, and proxy credentials, before the upstream', async () => {
+    const authority = `allowed.test:${internet.httpPort}`;
+    const text = await send(
+      `GET http://${authority}/hop HTTP/1.1\r\nHost: ${authority}\r\nConnection: close, X-Secret\r\nX-Secret: s3\r\nProxy-Authorization: Basic cDpw\r\nX-Kept: yes\r\n\r\n`,
+    );
+    expect(text).toMatch(/^HTTP\/1.1 200/);
+    const seen = internet.seen.find((s) => s.url === '/hop')!;
+    expect(seen.headers['x-kept']).toBe('yes');
+    expect(seen.headers['x-secret']).toBeUndefined();
+    expect(seen.headers['proxy-authorization']).toBeUndefined();
+  });
+
+  it('keeps the headers an upstream names in Connection, and its proxy headers, from the client', async () => {
+    const upstream = http.createServer((_req, res) => {
+      res.writeHead(200, {
+        connection: 'close, x-internal',
+        'x-internal': 'upstream-only',
+        'proxy-authenticate': 'Basic realm="upstream"',
+        upgrade: 'h2c',
+        'content-length': 2,
+      });
+      res.end('ok');
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const port = (upstream.address() as AddressInfo).port;
+    try {
+      const text = await send(
+        `GET http://allowed.test:${port}/hop HTTP/1.1\r\nHost: allowed.test:${port}\r\nConnection: close\r\n\r\n`,
+      );
+      expect(text).toMatch(/^HTTP\/1.1 200[\s\S]*\r\n\r\nok$/);
+      expect(text.toLowerCase()).not.toMatch(/x-internal|proxy-authenticate|upgrade/);
+    } finally {
+      upstream.close();
+    }
+  });
+
+  it('sends an absolute URL with no path, only a query, as `/?query`', async () => {
+    const authority = `allowed.test:${internet.httpPort}`;
+    const text = await send(
+      `GET http://${authority}?page=2 HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(text).toMatch(/^HTTP\/1.1 200/);
+    expect(internet.seen.some((s) => s.url === '/?page=2')).toBe(true);
+  });
+
+  it('answers an upstream that refuses the connection with 502 and its reason, logged once', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const text = await send(
+      `GET http://allowed.test:${port}/refused HTTP/1.1\r\nHost: allowed.test:${port}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(text).toMatch(/^HTTP\/1.1 502/);
+    expect(text).toContain('allowed.test could not be reached');
+    const logged = (await records()).filter((r) => r.url.endsWith('/refused'));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]!.error).toMatch(/ECONNREFUSED/);
+  });
+
+  it('answers an upstream that switches protocols unasked with 502, logged, instead of leaving the client waiting', async () => {
+    const switching = net.createServer((socket) =>
+      socket.once('data', () =>
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: upgrade\r\n\r\nraw bytes',
+        ),
+      ),
+    );
+    await new Promise<void>((r) => switching.listen(0, '127.0.0.1', r));
+    const port = (switching.address() as AddressInfo).port;
+    try {
+      const socket = await toProxy('127.0.0.1');
+      const answer = collect(socket);
+      socket.write(
+        `GET http://allowed.test:${port}/switch HTTP/1.1\r\nHost: allowed.test:${port}\r\nConnection: close\r\n\r\n`,
+      );
+      const waited = setTimeout(() => socket.destroy(), 2000);
+      const text = await answer;
+      clearTimeout(waited);
+      expect(text).toMatch(/^HTTP\/1.1 502/);
+      expect(text).not.toContain('raw bytes');
+      const logged = (await records()).filter((r) => r.url.endsWith('/switch'));
+      expect(logged).toHaveLength(1);
+      expect(logged[0]!.error).not.toBeNull();
+    } finally {
+      switching.close();
+    }
+  });
+
+  it('logs a request whose client hangs up before a hanging upstream answers, and closes the upstream', async () => {
+    let upstreamClosed = false;
+    const hanging = http.createServer((req) => req.socket.once('close', () => (upstreamClosed = true)));
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    const port = (hanging.address() as AddressInfo).port;
+    try {
+      const socket = await toProxy('127.0.0.1');
+      socket.write(
+        `POST http://allowed.test:${port}/hang HTTP/1.1\r\nHost: allowed.test:${port}\r\nContent-Length: 10\r\n\r\n12345`,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      socket.destroy();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(upstreamClosed).toBe(true);
+      const logged = (await records()).filter((r) => r.url.endsWith('/hang'));
+      expect(logged).toHaveLength(1);
+      expect(logged[0]!.error).not.toBeNull();
+      expect(logged[0]!.request_bytes).toBe(5);
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
+    }
+  });
+
+  it('logs an upstream that resets mid-response, and closes the client without a complete answer', async () => {
+    const resetting = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': 100 });
+      res.write('partial');
+      setTimeout(() => res.socket?.destroy(), 50);
+    });
+    await new Promise<void>((r) => resetting.listen(0, '127.0.0.1', r));
+    const port = (resetting.address() as AddressInfo).port;
+    try {
+      const text = await send(
+        `GET http://allowed.test:${port}/reset HTTP/1.1\r\nHost: allowed.test:${port}\r\n\r\n`,
+      );
+      expect(text).toMatch(/^HTTP\/1.1 200/);
+      expect(text).toContain('partial');
+      const logged = (await records()).filter((r) => r.url.endsWith('/reset'));
+      expect(logged).toHaveLength(1);
+      expect(logged[0]!.error).not.toBeNull();
+      expect(await stillUp()).toMatch(/^HTTP\/1.1 200/);
+    } finally {
+      resetting.close();
+    }
+  });
+
+  it('answers HEAD with the length and no body, and an HTTP/1.0 client with a whole answer', async () => {
+    const authority = `allowed.test:${internet.httpPort}`;
+    const head = await send(
+      `HEAD http://${authority}/bytes/1000 HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(head).toMatch(/^HTTP\/1.1 200/);
+    expect(head.toLowerCase()).toContain('content-length: 1000');
+    expect(head.endsWith('\r\n\r\n')).toBe(true);
+    const old = await send(`GET http://${authority}/old HTTP/1.0\r\nHost: ${authority}\r\n\r\n`);
+    expect(old).toMatch(/^HTTP\/1.1 200/);
+    expect(old).toContain(`hello from ${authority}`);
+    // HTTP/1.0 needs no Host: the URL names the target (RFC 9112 3.2.2), and the upstream gets it as Host.
+    const hostless = await send(`GET http://${authority}/hostless HTTP/1.0\r\n\r\n`);
+    expect(hostless).toMatch(/^HTTP\/1.1 200/);
+    expect(internet.seen.find((s) => s.url === '/hostless')?.host).toBe(authority);
+  });
+});

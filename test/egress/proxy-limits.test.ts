@@ -107,6 +107,24 @@ describe('the egress proxy limits a sandbox’s connections', () => {
     expect(proxy.metrics.denied.lines().join('\n')).toMatch(/rule="connection_cap"/);
   });
 
+  it('counts a plain HTTP tunnel once, when it is handed to the proxy’s HTTP server too', async () => {
+    proxy.register('127.0.0.9', {
+      projectId: 'proj',
+      attempt: 1,
+      network: 'allowlist',
+      allowed: ['allowed.test'],
+      taskId: 'tsk_plain',
+    });
+    const others = await Promise.all(Array.from({ length: CAP - 1 }, () => toProxy('127.0.0.9')));
+    const socket = await toProxy('127.0.0.9');
+    const authority = `allowed.test:${internet.httpPort}`;
+    socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    expect(await firstAnswer(socket)).toMatch(/^HTTP\/1\.1 200/);
+    socket.write(`GET /plain HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    expect(await firstAnswer(socket)).toMatch(/^HTTP\/1\.1 200/);
+    for (const s of [...others, socket]) s.destroy();
+  });
+
   it('closes a tunnel nobody uses, and logs it', async () => {
     const idle = await tunnel('127.0.0.8');
     const openedAt = Date.now();
