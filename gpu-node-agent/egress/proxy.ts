@@ -91,6 +91,17 @@ type RecordCommon =
   | 'port'
   | 'limit_mbps';
 
+/** A request's decided destination, and how the log names it. */
+interface RequestTarget {
+  session: Registered;
+  target: Target;
+  address: string;
+  rule: string;
+  url: string;
+  /** The origin-form target sent upstream. */
+  path: string;
+}
+
 interface Registered extends EgressSession {
   bucket: TokenBucket | null;
 }
@@ -337,59 +348,85 @@ export class EgressProxy {
   private async handle(isSSL: boolean, req: IncomingMessage, res: http.ServerResponse): Promise<void> {
     const startedAt = Date.now();
     if (this.overCap.has(req.socket)) return void req.socket.destroy(); // answered 429 already
+    const decided = await this.requestTarget(isSSL, req, res, startedAt);
+    if (decided) this.forward(isSSL, req, res, decided, startedAt);
+  }
+
+  /**
+   * Where a request goes: its tunnel's target, or its absolute URL's once decided. A request that names
+   * another host than its target, or whose target is refused, is answered here (logged) and gets null.
+   */
+  private async requestTarget(
+    isSSL: boolean,
+    req: IncomingMessage,
+    res: http.ServerResponse,
+    startedAt: number,
+  ): Promise<RequestTarget | null> {
     const tunnel = this.tunnelOf(req.socket, isSSL);
-    let session: Registered;
-    let target: Target;
-    let address: string;
-    let rule: string;
-    let url: string;
-    let path: string;
-    const method = req.method ?? 'GET';
     if (tunnel) {
-      ({ session, target, address, rule } = tunnel);
+      const { session, target, address, rule } = tunnel;
       tunnel.requests++;
       const scheme = isSSL ? 'https' : 'http';
-      const inTunnel = originForm(req.url ?? '');
-      url = `${scheme}://${formatAuthority(target, isSSL ? 443 : 80)}${inTunnel ?? req.url}`;
-      const mismatch: Decision | null =
-        inTunnel === null
-          ? {
-              allowed: false,
-              rule: 'host_mismatch',
-              reason: `a request inside the tunnel to ${target.host} names its own target ${req.url}`,
-            }
-          : namesOtherHost(target, req, isSSL);
-      if (mismatch) {
-        this.logRefusal(session, method, url, target, mismatch, req.headers, startedAt);
-        return refuseResponse(res, 403, mismatch.reason ?? 'refused');
-      }
-      path = inTunnel!;
-    } else {
-      const found = this.sessionOf(req.socket);
-      if (!found) return refuseResponse(res, 403, 'not a registered sandbox');
-      session = found;
-      const absolute = /^http:\/\/([^/?#]+)(.*)$/is.exec(req.url ?? '');
-      const parsed = absolute?.[1] ? parseAuthority(absolute[1], 80) : null;
-      if (!parsed) return refuseResponse(res, 400, 'a proxy request needs an absolute http:// URL');
-      target = parsed;
-      url = req.url!;
-      // `http://host?q` is `/?q` on the upstream (RFC 9112 3.2.2: an empty path is sent as `/`).
-      const rest = absolute?.[2] ?? '';
-      path = rest.startsWith('/') ? rest : `/${rest}`;
-      // The URL decides where the request goes; a Host header naming another host would have the
-      // allowed server answer for that one (domain fronting): refused, as inside a tunnel.
-      const mismatch = namesOtherHost(target, req, false);
-      if (mismatch) {
-        this.logRefusal(session, method, url, target, mismatch, req.headers, startedAt);
-        return refuseResponse(res, 403, mismatch.reason ?? 'refused');
-      }
-      const decided = await this.decide(session, target);
-      if (!decided.allowed) {
-        this.logRefusal(session, method, url, target, decided, req.headers, startedAt);
-        return refuseResponse(res, 403, decided.reason ?? 'refused');
-      }
-      ({ address, rule } = decided);
+      const path = originForm(req.url ?? '');
+      const url = `${scheme}://${formatAuthority(target, isSSL ? 443 : 80)}${path ?? req.url}`;
+      if (path === null)
+        return this.refuseRequest(res, req, session, url, target, startedAt, {
+          allowed: false,
+          rule: 'host_mismatch',
+          reason: `a request inside the tunnel to ${target.host} names its own target ${req.url}`,
+        });
+      const mismatch = namesOtherHost(target, req, isSSL);
+      if (mismatch) return this.refuseRequest(res, req, session, url, target, startedAt, mismatch);
+      return { session, target, address, rule, url, path };
     }
+    const session = this.sessionOf(req.socket);
+    if (!session) {
+      refuseResponse(res, 403, 'not a registered sandbox');
+      return null;
+    }
+    const absolute = /^http:\/\/([^/?#]+)(.*)$/is.exec(req.url ?? '');
+    const target = absolute?.[1] ? parseAuthority(absolute[1], 80) : null;
+    if (!target) {
+      refuseResponse(res, 400, 'a proxy request needs an absolute http:// URL');
+      return null;
+    }
+    const url = req.url!;
+    // `http://host?q` is `/?q` on the upstream (RFC 9112 3.2.2: an empty path is sent as `/`).
+    const rest = absolute?.[2] ?? '';
+    const path = rest.startsWith('/') ? rest : `/${rest}`;
+    // The URL decides where the request goes; a Host header naming another host would have the
+    // allowed server answer for that one (domain fronting): refused, as inside a tunnel.
+    const mismatch = namesOtherHost(target, req, false);
+    if (mismatch) return this.refuseRequest(res, req, session, url, target, startedAt, mismatch);
+    const decided = await this.decide(session, target);
+    if (!decided.allowed) return this.refuseRequest(res, req, session, url, target, startedAt, decided);
+    return { session, target, address: decided.address, rule: decided.rule, url, path };
+  }
+
+  /** Answers 403 with the reason, and logs the refusal (a security event). */
+  private refuseRequest(
+    res: http.ServerResponse,
+    req: IncomingMessage,
+    session: Registered,
+    url: string,
+    target: Target,
+    startedAt: number,
+    decision: Decision & { address?: string | null },
+  ): null {
+    this.logRefusal(session, req.method ?? 'GET', url, target, decision, req.headers, startedAt);
+    refuseResponse(res, 403, decision.reason ?? 'refused');
+    return null;
+  }
+
+  /** Sends a decided request on to its pinned address and the answer back, both tapped for the log. */
+  private forward(
+    isSSL: boolean,
+    req: IncomingMessage,
+    res: http.ServerResponse,
+    { session, target, address, rule, url, path }: RequestTarget,
+    startedAt: number,
+  ): void {
+    const method = req.method ?? 'GET';
     // Headers the client named in Connection were meant for this hop only (RFC 9110 7.6.1); not the
     // body's length, which frames what is sent on.
     const named = new Set(listed(req.headers.connection).filter((name) => name !== 'content-length'));
