@@ -102,8 +102,28 @@ interface RequestTarget {
   path: string;
 }
 
+/** A decision to refuse, with the address it would have gone to and the status answered (403 unless set). */
+type Refusal = Decision & { address?: string | null; status?: number };
+
+const NOT_REGISTERED = 'not a registered sandbox';
+/** The target of a refusal whose request named none the proxy could read. */
+const UNNAMED: Target = { host: '', port: 0 };
+
 interface Registered extends EgressSession {
   bucket: TokenBucket | null;
+  upstream: UpstreamPools;
+}
+
+/**
+ * A sandbox's own keep-alive connections to the hosts it reaches. Never shared with another sandbox: a
+ * connection one opened could carry state of its (an upstream that ties a login to the connection, a
+ * half-read response), and its count of open sockets is the sandbox's alone.
+ */
+interface UpstreamPools {
+  http: http.Agent;
+  https: https.Agent;
+  /** Closes its connections, those in use included: the sandbox is gone. */
+  close(): void;
 }
 
 interface Tunnel {
@@ -115,7 +135,12 @@ interface Tunnel {
   requests: number;
 }
 
-const FORWARDED_OVER = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+/**
+ * Request headers for the client's connection to this proxy, not sent on. TE says what transfer codings
+ * the client takes on its connection (RFC 9110 10.1.4); the upstream's answer comes through this proxy,
+ * which decodes chunking only.
+ */
+const FORWARDED_OVER = new Set(['connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade']);
 /**
  * How much of a response may wait for the client before the upstream is paused. Above the socket's
  * 16 KiB: with the client and the proxy in different processes, each pause at 16 KiB cost a round of
@@ -148,8 +173,8 @@ export class EgressProxy {
   private readonly connects = new WeakMap<Socket, IncomingMessage>();
   private readonly addressPolicy: AddressPolicy;
   private readonly refusedHosts: Set<string>;
-  private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
+  /** What upstream TLS trusts: the system's roots, and the test internet's CA where one is set. */
+  private readonly upstreamContext: SecureContext | undefined;
   /** Intercepted tunnels' TLS server: sockets are emitted into it, it listens on loopback only. */
   private tlsServer: https.Server | null = null;
   /** Certificates signed by the node CA, per host, ready for SNI; pending while being made. */
@@ -171,17 +196,11 @@ export class EgressProxy {
       publicAddresses: options.addresses?.publicAddresses ?? [],
     });
     this.refusedHosts = new Set((options.refusedHosts ?? []).map((h) => h.toLowerCase()));
-    // noDelay: a request's head and body leave at once, not after the previous segment's ACK.
-    this.httpAgent = new http.Agent({ keepAlive: true, noDelay: true } as http.AgentOptions);
-    this.httpsAgent = new https.Agent({
-      keepAlive: true,
-      noDelay: true,
-      // As a context made once, not `ca`: the agent names its pool by every option's value, and a
-      // `ca` of the system's roots and another made that a 200 KB string to build on each request.
-      ...(options.upstreamCa
-        ? { secureContext: createSecureContext({ ca: [...rootCertificates, options.upstreamCa] }) }
-        : {}),
-    });
+    // As a context made once, not `ca`: an agent names its pool by every option's value, and a `ca` of
+    // the system's roots and another made that a 200 KB string to build on each request.
+    this.upstreamContext = options.upstreamCa
+      ? createSecureContext({ ca: [...rootCertificates, options.upstreamCa] })
+      : undefined;
     this.mitm.onConnect((req, socket, head, callback) => void this.onConnect(req, socket, head, callback));
     // Every server the library makes (its HTTP server, the TLS servers) binds this at creation: replaced
     // before any exists, so every request is answered by `handle`.
@@ -214,8 +233,6 @@ export class EgressProxy {
           port,
           sslCaDir: this.options.caDir,
           keepAlive: true,
-          httpAgent: this.httpAgent,
-          httpsAgent: this.httpsAgent,
         },
         (error?: Error | null) => (error ? reject(error) : resolve()),
       );
@@ -246,20 +263,24 @@ export class EgressProxy {
   }
 
   register(sourceAddress: string, session: EgressSession): void {
+    const address = normalizeIp(sourceAddress);
     const bucket = session.mbps ? new TokenBucket((session.mbps * 1_000_000) / 8) : null;
-    this.sessions.set(normalizeIp(sourceAddress), { ...session, bucket });
+    // The address's last sandbox, if it was not unregistered, keeps nothing the new one could use.
+    this.sessions.get(address)?.upstream.close();
+    this.sessions.set(address, { ...session, bucket, upstream: this.upstreamPools() });
   }
 
   unregister(sourceAddress: string): void {
-    this.sessions.delete(normalizeIp(sourceAddress));
+    const address = normalizeIp(sourceAddress);
+    this.sessions.get(address)?.upstream.close();
+    this.sessions.delete(address);
   }
 
   /** Stops accepting, and writes what the log holds. */
   async close(): Promise<void> {
     this.mitm.close();
     this.tlsServer?.close();
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    for (const session of this.sessions.values()) session.upstream.close();
     await this.options.log.close();
   }
 
@@ -300,20 +321,18 @@ export class EgressProxy {
     const startedAt = Date.now();
     if (this.overCap.has(req.socket)) return; // answered already
     const session = this.sessionOf(req.socket);
-    if (!session) return refuseSocket(socket, 403, 'not a registered sandbox');
+    if (!session) return this.refuseStranger(req.socket, () => refuseSocket(socket, 403, NOT_REGISTERED));
     const target = parseAuthority(req.url ?? '', 443);
-    if (!target) return refuseSocket(socket, 400, `malformed CONNECT target ${req.url}`);
+    if (!target) {
+      const reason = `malformed CONNECT target ${req.url}`;
+      const decision = { allowed: false, rule: 'malformed_request', reason, status: 400 };
+      this.logRefusal(session, 'CONNECT', req.url ?? '', UNNAMED, decision, req.headers, startedAt);
+      return refuseSocket(socket, 400, reason);
+    }
     const decided = await this.decide(session, target);
     if (!decided.allowed) {
-      this.logRefusal(
-        session,
-        'CONNECT',
-        `${target.host}:${target.port}`,
-        target,
-        decided,
-        req.headers,
-        startedAt,
-      );
+      const url = `${target.host}:${target.port}`;
+      this.logRefusal(session, 'CONNECT', url, target, decided, req.headers, startedAt);
       return refuseSocket(socket, 403, decided.reason ?? 'refused');
     }
     const tunnel: Tunnel = {
@@ -381,15 +400,20 @@ export class EgressProxy {
     }
     const session = this.sessionOf(req.socket);
     if (!session) {
-      refuseResponse(res, 403, 'not a registered sandbox');
+      this.refuseStranger(req.socket, () => refuseResponse(res, 403, NOT_REGISTERED));
       return null;
     }
     const absolute = /^http:\/\/([^/?#]+)(.*)$/is.exec(req.url ?? '');
     const target = absolute?.[1] ? parseAuthority(absolute[1], 80) : null;
-    if (!target) {
-      refuseResponse(res, 400, 'a proxy request needs an absolute http:// URL');
-      return null;
-    }
+    if (!target)
+      // Most often a client that took the proxy for the server: logged like any refusal, since it is
+      // the sandbox reaching for something (the Host it names) by a way the proxy does not forward.
+      return this.refuseRequest(res, req, session, req.url ?? '', hostOf(req) ?? UNNAMED, startedAt, {
+        allowed: false,
+        rule: 'malformed_request',
+        reason: 'a proxy request needs an absolute http:// URL',
+        status: 400,
+      });
     const url = req.url!;
     // `http://host?q` is `/?q` on the upstream (RFC 9112 3.2.2: an empty path is sent as `/`).
     const rest = absolute?.[2] ?? '';
@@ -403,7 +427,7 @@ export class EgressProxy {
     return { session, target, address: decided.address, rule: decided.rule, url, path };
   }
 
-  /** Answers 403 with the reason, and logs the refusal (a security event). */
+  /** Answers the refusal's status (403 unless it says) with the reason, and logs it (a security event). */
   private refuseRequest(
     res: http.ServerResponse,
     req: IncomingMessage,
@@ -411,11 +435,21 @@ export class EgressProxy {
     url: string,
     target: Target,
     startedAt: number,
-    decision: Decision & { address?: string | null },
+    decision: Refusal,
   ): null {
     this.logRefusal(session, req.method ?? 'GET', url, target, decision, req.headers, startedAt);
-    refuseResponse(res, 403, decision.reason ?? 'refused');
+    refuseResponse(res, decision.status ?? 403, decision.reason ?? 'refused');
     return null;
+  }
+
+  /**
+   * A connection from an address no sandbox holds (a sandbox gone, or something else on the network):
+   * no project to log it under, so it is counted and told in the node's log, then refused.
+   */
+  private refuseStranger(socket: Socket, refuse: () => void): void {
+    this.metrics.denied.inc({ rule: 'not_registered', project: 'unregistered' });
+    this.options.logger.warn('egress_not_registered', { source: normalizeIp(socket.remoteAddress ?? '') });
+    refuse();
   }
 
   /** Sends a decided request on to its pinned address and the answer back, both tapped for the log. */
@@ -475,7 +509,7 @@ export class EgressProxy {
       path,
       headers,
       lookup: pinned(address),
-      agent: isSSL ? this.httpsAgent : this.httpAgent,
+      agent: isSSL ? session.upstream.https : session.upstream.http,
       ...(isSSL && !isIP(target.host) ? { servername: target.host } : {}),
     });
     const failed = (error: Error) => {
@@ -590,7 +624,7 @@ export class EgressProxy {
     > & { lookup?: LookupFunction };
     options.url = url;
     options.lookup = pinned(address);
-    options.agent = ctx.isSSL ? this.httpsAgent : this.httpAgent;
+    options.agent = ctx.isSSL ? session.upstream.https : session.upstream.http;
     ctx.proxyToServerWebSocketOptions = options;
 
     let sent = 0;
@@ -768,6 +802,23 @@ export class EgressProxy {
     return (await dnsLookup(host, { verbatim: true })).address;
   }
 
+  private upstreamPools(): UpstreamPools {
+    // noDelay: a request's head and body leave at once, not after the previous segment's ACK.
+    const common = { keepAlive: true, noDelay: true } as http.AgentOptions;
+    const pools = {
+      http: new http.Agent(common),
+      https: new https.Agent({
+        ...common,
+        ...(this.upstreamContext ? { secureContext: this.upstreamContext } : {}),
+      }),
+      close: () => {
+        pools.http.destroy();
+        pools.https.destroy();
+      },
+    };
+    return pools;
+  }
+
   private sessionOf(socket: Socket): Registered | undefined {
     return this.sessions.get(normalizeIp(socket.remoteAddress ?? ''));
   }
@@ -809,7 +860,7 @@ export class EgressProxy {
     method: string,
     url: string,
     target: Target,
-    decision: Decision & { address?: string | null },
+    decision: Refusal,
     headers: IncomingMessage['headers'],
     startedAt: number,
   ): void {
@@ -820,7 +871,7 @@ export class EgressProxy {
         decision: 'denied',
         rule: decision.rule,
         reason: decision.reason,
-        status: 403,
+        status: decision.status ?? 403,
         request_headers: redactHeaders(headers),
         response_headers: {},
         request_body: null,
@@ -923,6 +974,11 @@ type MitmWebSocketContext = Parameters<Parameters<MitmProxy['onWebSocketConnecti
 type WebSocketWithRequest = NonNullable<MitmWebSocketContext['clientToProxyWebSocket']> & {
   upgradeReq?: IncomingMessage;
 };
+
+/** The host a request's Host header names, if it names one the proxy can read. */
+function hostOf(req: IncomingMessage): Target | null {
+  return req.headers.host === undefined ? null : parseAuthority(req.headers.host, 80);
+}
 
 /**
  * Inside a tunnel, or beside an absolute URL, the Host header must name the target (and over TLS the

@@ -19,6 +19,8 @@ export interface Seen {
   url: string;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The client's port: requests on one keep-alive connection share it. */
+  clientPort: number | undefined;
 }
 
 export interface LocalInternet {
@@ -46,6 +48,7 @@ function handler(seen: Seen[]): http.RequestListener {
         url: req.url ?? '',
         headers: req.headers,
         body,
+        clientPort: req.socket.remotePort,
       });
       const bytes = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
       if (bytes) {
@@ -145,6 +148,7 @@ export async function startLocalInternet(host = '127.0.0.1'): Promise<LocalInter
         url: req.url ?? '',
         headers: req.headers,
         body: '',
+        clientPort: req.socket.remotePort,
       });
       acceptUpgrade(req, socket, (frame) => {
         if (frame.opcode === 1)

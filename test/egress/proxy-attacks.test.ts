@@ -463,6 +463,71 @@ describe('egress proxy request path under attack', () => {
     }
   });
 
+  it("drops TE, a header for the client's own connection, before the upstream", async () => {
+    const authority = `allowed.test:${internet.httpPort}`;
+    const text = await send(
+      `GET http://${authority}/te HTTP/1.1\r\nHost: ${authority}\r\nTE: trailers, gzip\r\nConnection: close\r\n\r\n`,
+    );
+    expect(text).toMatch(/^HTTP\/1.1 200/);
+    expect(internet.seen.find((s) => s.url === '/te')!.headers.te).toBeUndefined();
+  });
+
+  it("never lends one sandbox's keep-alive upstream connection to another", async () => {
+    const authority = `allowed.test:${internet.httpPort}`;
+    const get = (from: string, path: string) =>
+      send(
+        `GET http://${authority}${path} HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`,
+        from,
+      );
+    const portOf = (path: string) => internet.seen.find((s) => s.url === path)!.clientPort;
+    expect(await get('127.0.0.1', '/pool-a1')).toMatch(/^HTTP\/1.1 200/);
+    expect(await get('127.0.0.3', '/pool-b1')).toMatch(/^HTTP\/1.1 200/);
+    expect(await get('127.0.0.1', '/pool-a2')).toMatch(/^HTTP\/1.1 200/);
+    // Each sandbox's upstream connection is kept for its next request, and for nobody else's.
+    expect(portOf('/pool-a2')).toBe(portOf('/pool-a1'));
+    expect(portOf('/pool-b1')).not.toBe(portOf('/pool-a1'));
+  });
+
+  it('logs a request that is not a proxy request (a client taking the proxy for the server) as refused, 400', async () => {
+    const text = await send(
+      'GET /direct?token=abc HTTP/1.1\r\nHost: denied.test\r\nConnection: close\r\n\r\n',
+    );
+    expect(text).toMatch(/^HTTP\/1.1 400[\s\S]*absolute http:\/\/ URL/);
+    const socket = await toProxy('127.0.0.1');
+    const answer = collect(socket);
+    socket.write('CONNECT a.test:99999 HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await answer).toMatch(/^HTTP\/1.1 400[\s\S]*malformed CONNECT target/);
+    const refused = (await records()).filter((r) => r.rule === 'malformed_request');
+    expect(refused.map((r) => [r.method, r.status, r.host, r.decision])).toEqual([
+      ['GET', 400, 'denied.test', 'denied'],
+      ['CONNECT', 400, '', 'denied'],
+    ]);
+    expect(refused[0]!.url).not.toContain('abc');
+    // Refusals are security events too.
+    const events = writer
+      .records('security-events/proj/')
+      .filter((r) => r.rule === 'malformed_request' && r.task_id === 'tsk_allow');
+    expect(events.map((r) => r.id)).toEqual(refused.map((r) => r.id));
+  });
+
+  it('counts a stranger (no sandbox at its address) refused, in the metrics', async () => {
+    const count = () =>
+      Number(
+        proxy.metrics
+          .lines()
+          .find((l) => l.includes('rule="not_registered"'))
+          ?.split(' ')
+          .pop() ?? 0,
+      );
+    const before = count();
+    const text = await send(
+      'GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n',
+      '127.0.0.9',
+    );
+    expect(text).toMatch(/^HTTP\/1.1 403[\s\S]*not a registered sandbox/);
+    expect(count()).toBe(before + 1);
+  });
+
   it('sends an absolute URL with no path, only a query, as `/?query`', async () => {
     const authority = `allowed.test:${internet.httpPort}`;
     const text = await send(
