@@ -11,7 +11,7 @@ import { type DoctorStep, stepRunner } from '../doctor-steps.js';
 import { tokensOf } from '../gateway/upstreams/chunk-accumulator.js';
 import { type GpuReading, nvidiaSmi, PartialGpuDiscoveryError } from '../gpus/discovery.js';
 import type { LocalModel, SupervisorSettings } from './config.js';
-import { type GpuSlot, gpuSlots, MAX_GPU_SHARE, placeReplicas, serveArgs } from './placement.js';
+import { type GpuSlot, gpuSlots, MAX_GPU_SHARE, othersUse, placeReplicas, serveArgs } from './placement.js';
 import { ModelSupervisor, type ReplicaStatus } from './supervisor.js';
 import { VLLM_METRICS_READ } from './vllm-metrics.js';
 
@@ -75,7 +75,7 @@ export async function runGpuDoctor(
         (p) =>
           `${p.id} on GPU ${p.gpus.join(',')} (${p.utilization} of memory): ${settings.command} ${serveArgs(p).join(' ')}`,
       ),
-      ...slots.filter((g) => (g.memory_used_mb ?? 0) > 0).map(besideOthers),
+      ...slots.filter(othersUse).map(besideOthers),
     ].join('\n     ');
   });
   const interrupted = options.signal ?? new AbortController().signal;
@@ -223,8 +223,13 @@ const logOf = (settings: SupervisorSettings, id: string) =>
   `${settings.data_dir}/logs/${id.replace(/[^A-Za-z0-9._-]/g, '_')}.log`;
 
 function describe(r: GpuReading): string {
-  const used = r.memory_used_mb === null ? 'n/a' : `${r.memory_used_mb} MiB`;
-  return `${r.index} ${r.name} ${r.memory_total_mb} MiB (${used} in use by other processes)`;
+  const used =
+    r.memory_used_mb === null
+      ? 'memory in use: n/a'
+      : othersUse(r)
+        ? `${r.memory_used_mb} MiB in use by other processes`
+        : `idle, ${r.memory_used_mb} MiB used`;
+  return `${r.index} ${r.name} ${r.memory_total_mb} MiB (${used})`;
 }
 
 /** A GPU others use, which the plan fits beside: what is left of it for the replicas. */

@@ -57,7 +57,15 @@ const usedShare = (g: GpuSlot) => (g.memory_used_mb ?? 0) / g.memory_total_mb;
 export const IN_USE_FIX =
   'free the GPU (`nvidia-smi` lists what runs on it), lower memory_mb or replicas, or pin gpus: to other GPUs';
 
-const othersUse = (g: GpuSlot) => (g.memory_used_mb ?? 0) > 0;
+/**
+ * What nvidia-smi counts as used on a GPU nothing runs on: the driver's own context (0 to 4 MiB on the
+ * A100s and H200s recorded in test/fixtures/nvidia-smi). Still subtracted when placing; below this, no
+ * message tells the user to free the GPU of other processes.
+ */
+export const IDLE_GPU_MIB = 64;
+
+/** Whether other processes hold a GPU (more than an idle one's few MiB). */
+export const othersUse = (g: { memory_used_mb?: number | null }) => (g.memory_used_mb ?? 0) > IDLE_GPU_MIB;
 const inUse = (g: GpuSlot) => `${g.memory_used_mb} MiB in use by other processes`;
 
 /** The most of a GPU all reservations together may take: vLLM needs some memory outside its pool. */

@@ -155,6 +155,15 @@ describe('autovibe doctor gpus', { timeout: 60_000 }, () => {
     expect(readdirSync(control)).toHaveLength(0);
   });
 
+  it("calls a GPU with only the driver's few MiB idle, not in use by other processes", async () => {
+    const result = await doctor({ NVIDIA_SMI_STAND_IN: '2xa100-80gb.csv' });
+    expect(result.code, result.stdout).toBe(0);
+    expect(result.stdout).toMatch(
+      /^ok {3}nvidia-smi .*0 NVIDIA A100-SXM4-80GB 81920 MiB \(idle, 4 MiB used\)/m,
+    );
+    expect(result.stdout).not.toContain('in use by other processes');
+  });
+
   it('says how much others use where the plan still fits, and the replicas start beside it', async () => {
     writeFileSync(
       join(dir, 'node.yaml'),
