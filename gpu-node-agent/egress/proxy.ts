@@ -181,8 +181,11 @@ export class EgressProxy {
   private readonly contexts = new Map<string, SecureContext>();
   private readonly pendingContexts = new Map<string, Promise<SecureContext>>();
   private address: { host: string; port: number } | null = null;
-  /** Open connections per sandbox source address. */
-  private readonly openConnections = new Map<string, number>();
+  /**
+   * Open connections per source address: counted against the sandbox's cap, and closed when it is
+   * unregistered or its address registered again (a tunnel keeps the session it was opened under).
+   */
+  private readonly openConnections = new Map<string, Set<Socket>>();
   /** Connections refused over a sandbox's cap: answered 429 and ended before anything was read. */
   private readonly overCap = new WeakSet<Socket>();
   /** Connections counted already: a plain tunnel's socket reaches the HTTP server a second time. */
@@ -265,15 +268,29 @@ export class EgressProxy {
   register(sourceAddress: string, session: EgressSession): void {
     const address = normalizeIp(sourceAddress);
     const bucket = session.mbps ? new TokenBucket((session.mbps * 1_000_000) / 8) : null;
-    // The address's last sandbox, if it was not unregistered, keeps nothing the new one could use.
-    this.sessions.get(address)?.upstream.close();
+    // The address's last sandbox, if it was not unregistered (or the same sandbox under its agent's
+    // network, now verification's), keeps nothing the new one could use.
+    this.closeSandbox(address);
     this.sessions.set(address, { ...session, bucket, upstream: this.upstreamPools() });
   }
 
   unregister(sourceAddress: string): void {
     const address = normalizeIp(sourceAddress);
-    this.sessions.get(address)?.upstream.close();
+    this.closeSandbox(address);
     this.sessions.delete(address);
+  }
+
+  /**
+   * Closes what a sandbox holds: its upstream pools, and the connections from its address. Those matter
+   * most: a tunnel carries requests under the session it was opened in, with no further look at the
+   * address, and a destroyed agent opens new connections for whoever still asks it. An address with no
+   * sandbox has none to close: what connected while it had none was refused any tunnel.
+   */
+  private closeSandbox(address: string): void {
+    const session = this.sessions.get(address);
+    if (!session) return;
+    session.upstream.close();
+    for (const socket of this.openConnections.get(address) ?? []) socket.destroy();
   }
 
   /** Stops accepting, and writes what the log holds. */
@@ -293,9 +310,9 @@ export class EgressProxy {
     if (this.admitted.has(socket)) return;
     this.admitted.add(socket);
     const source = normalizeIp(socket.remoteAddress ?? '');
-    const open = this.openConnections.get(source) ?? 0;
+    const open = this.openConnections.get(source) ?? new Set<Socket>();
     const cap = this.options.maxConnectionsPerSandbox ?? 256;
-    if (open >= cap) {
+    if (open.size >= cap) {
       const session = this.sessions.get(source);
       this.metrics.denied.inc({ rule: 'connection_cap', project: session?.projectId ?? 'unregistered' });
       this.options.logger.warn('egress_connection_cap', { source, cap, task_id: session?.taskId });
@@ -303,11 +320,11 @@ export class EgressProxy {
       refuseSocket(socket, 429, `this sandbox already holds ${cap} open connections`);
       return;
     }
-    this.openConnections.set(source, open + 1);
+    open.add(socket);
+    this.openConnections.set(source, open);
     socket.once('close', () => {
-      const left = (this.openConnections.get(source) ?? 1) - 1;
-      if (left > 0) this.openConnections.set(source, left);
-      else this.openConnections.delete(source);
+      open.delete(socket);
+      if (open.size === 0 && this.openConnections.get(source) === open) this.openConnections.delete(source);
     });
     socket.setTimeout((this.options.idleTimeoutSeconds ?? 300) * 1000, () => socket.destroy());
   }

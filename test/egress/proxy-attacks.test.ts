@@ -645,3 +645,56 @@ describe('egress proxy request path under attack', () => {
     expect(internet.seen.find((s) => s.url === '/hostless')?.host).toBe(authority);
   });
 });
+
+describe('egress proxy when a sandbox is unregistered or replaced at its address', () => {
+  const https = () => `allowed.test:${internet.httpsPort}`;
+  const register = (address: string, taskId: string, network: 'allowlist' | 'logged', allowed: string[]) =>
+    proxy.register(address, { projectId: 'proj', taskId, attempt: 1, network, allowed });
+  /** What arrives on a socket until a response head, or until it closes. */
+  const answerOf = (socket: Socket) => collect(socket, /^HTTP\/1\.1 \d{3}[\s\S]*\r\n\r\n/);
+
+  it("closes a sandbox's connections when it is unregistered: a download in flight ends, its tunnels carry nothing more, another's are untouched", async () => {
+    register('127.0.0.21', 'tsk_leaving', 'allowlist', ['allowed.test']);
+    register('127.0.0.22', 'tsk_staying', 'allowlist', ['allowed.test']);
+    const download = await secure(await tunnel('127.0.0.21', https()), 'allowed.test');
+    const spare = await secure(await tunnel('127.0.0.21', https()), 'allowed.test');
+    const other = await secure(await tunnel('127.0.0.22', https()), 'allowed.test');
+    let received = 0;
+    const downloadEnded = new Promise<void>((resolve) => {
+      download.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+      });
+      download.once('close', () => resolve());
+    });
+    const total = 300_000_000;
+    download.write(`GET /bytes/${total} HTTP/1.1\r\nHost: ${https()}\r\n\r\n`);
+    while (received < 1_000_000) await new Promise((r) => setTimeout(r, 5));
+
+    proxy.unregister('127.0.0.21');
+    const afterwards = answerOf(spare as unknown as Socket);
+    spare.write(`GET /after-unregister HTTP/1.1\r\nHost: ${https()}\r\n\r\n`);
+    await downloadEnded;
+    expect(received).toBeLessThan(total);
+    expect(await afterwards).not.toMatch(/^HTTP\/1\.1 200/);
+    expect(internet.seen.some((s) => s.url === '/after-unregister')).toBe(false);
+
+    const stays = answerOf(other as unknown as Socket);
+    other.write(`GET /still-here HTTP/1.1\r\nHost: ${https()}\r\n\r\n`);
+    expect(await stays).toMatch(/^HTTP\/1\.1 200/);
+    other.destroy();
+    const logged = await records('tsk_leaving');
+    expect(logged.find((r) => r.url.endsWith(`/bytes/${total}`))?.error).not.toBeNull();
+  });
+
+  it("closes the last sandbox's tunnels when the address is registered again: the new rules apply to all it sends", async () => {
+    register('127.0.0.23', 'tsk_agent', 'logged', []);
+    const agentTunnel = await secure(await tunnel('127.0.0.23', https()), 'allowed.test');
+    // Verification's network, narrower than the agent's.
+    register('127.0.0.23', 'tsk_agent', 'allowlist', []);
+    const answer = answerOf(agentTunnel as unknown as Socket);
+    agentTunnel.write(`GET /after-switch HTTP/1.1\r\nHost: ${https()}\r\n\r\n`);
+    expect(await answer).not.toMatch(/^HTTP\/1\.1 200/);
+    expect(internet.seen.some((s) => s.url === '/after-switch')).toBe(false);
+    proxy.unregister('127.0.0.23');
+  });
+});
