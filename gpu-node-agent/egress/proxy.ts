@@ -188,6 +188,12 @@ export class EgressProxy {
   private readonly openConnections = new Map<string, Set<Socket>>();
   /** Connections refused over a sandbox's cap: answered 429 and ended before anything was read. */
   private readonly overCap = new WeakSet<Socket>();
+  /**
+   * Connections answered with a refusal, which closes them: requests read behind it (pipelined in the
+   * same packets) are not processed (RFC 9112 9.6), nor logged or counted. Else one connection turned
+   * each packet it sent into hundreds of refusals logged, or of a stranger's warnings.
+   */
+  private readonly refusedConnections = new WeakSet<Socket>();
   /** Connections counted already: a plain tunnel's socket reaches the HTTP server a second time. */
   private readonly admitted = new WeakSet<Socket>();
 
@@ -384,8 +390,11 @@ export class EgressProxy {
   private async handle(isSSL: boolean, req: IncomingMessage, res: http.ServerResponse): Promise<void> {
     const startedAt = Date.now();
     if (this.overCap.has(req.socket)) return void req.socket.destroy(); // answered 429 already
+    if (this.refusedConnections.has(req.socket)) return;
     const decided = await this.requestTarget(isSSL, req, res, startedAt);
-    if (decided) this.forward(isSSL, req, res, decided, startedAt);
+    // Another request on the connection may have been refused while this one was decided.
+    if (decided && !this.refusedConnections.has(req.socket))
+      this.forward(isSSL, req, res, decided, startedAt);
   }
 
   /**
@@ -417,6 +426,7 @@ export class EgressProxy {
     }
     const session = this.sessionOf(req.socket);
     if (!session) {
+      this.refusedConnections.add(req.socket);
       this.refuseStranger(req.socket, () => refuseResponse(res, 403, NOT_REGISTERED));
       return null;
     }
@@ -454,6 +464,8 @@ export class EgressProxy {
     startedAt: number,
     decision: Refusal,
   ): null {
+    if (this.refusedConnections.has(req.socket)) return null;
+    this.refusedConnections.add(req.socket);
     this.logRefusal(session, req.method ?? 'GET', url, target, decision, req.headers, startedAt);
     refuseResponse(res, decision.status ?? 403, decision.reason ?? 'refused');
     return null;

@@ -366,6 +366,9 @@ describe('egress proxy under attack', () => {
 
 describe('egress proxy request path under attack', () => {
   /** A raw request to the proxy from a sandbox's address; the whole answer once the proxy closes. */
+  const register = (address: string, taskId: string) =>
+    proxy.register(address, { projectId: 'proj', taskId, attempt: 1, network: 'allowlist', allowed: [] });
+
   async function send(request: string, from = '127.0.0.1'): Promise<string> {
     const socket = await toProxy(from);
     const answer = collect(socket);
@@ -526,6 +529,32 @@ describe('egress proxy request path under attack', () => {
     );
     expect(text).toMatch(/^HTTP\/1.1 403[\s\S]*not a registered sandbox/);
     expect(count()).toBe(before + 1);
+  });
+
+  it('handles nothing a connection sends behind a refusal that closed it: no flood of records or counts, nothing sent on', async () => {
+    const strangers = () =>
+      Number(
+        proxy.metrics
+          .lines()
+          .find((l) => l.includes('rule="not_registered"'))
+          ?.split(' ')
+          .pop() ?? 0,
+      );
+    const before = strangers();
+    const refused = 'GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n'.repeat(200);
+    expect(await send(refused, '127.0.0.9')).toMatch(/^HTTP\/1.1 403/);
+    expect(strangers()).toBe(before + 1);
+
+    register('127.0.0.24', 'tsk_pipelining');
+    const authority = `allowed.test:${internet.httpPort}`;
+    const malformed = 'GET /direct HTTP/1.1\r\nHost: denied.test\r\n\r\n'.repeat(200);
+    const behind = `POST http://${authority}/behind-refusal HTTP/1.1\r\nHost: ${authority}\r\nContent-Length: 0\r\n\r\n`;
+    const text = await send(malformed + behind, '127.0.0.24');
+    expect(text.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    // The proxy said it closes the connection: what follows is not processed (RFC 9112 9.6).
+    expect(await stillUp()).toMatch(/^HTTP\/1.1 200/);
+    expect(internet.seen.some((s) => s.url === '/behind-refusal')).toBe(false);
+    expect((await records('tsk_pipelining')).map((r) => r.rule)).toEqual(['malformed_request']);
   });
 
   it('sends an absolute URL with no path, only a query, as `/?query`', async () => {
