@@ -347,7 +347,8 @@ export class EgressProxy {
     if (!session) return this.refuseStranger(req.socket, () => refuseSocket(socket, 403, NOT_REGISTERED));
     const target = parseAuthority(req.url ?? '', 443);
     if (!target) {
-      const reason = `malformed CONNECT target ${req.url}`;
+      // The target as logged: a credential in it stays out of the reason as out of the URL.
+      const reason = `malformed CONNECT target ${redactUrl(req.url ?? '')}`;
       const decision = { allowed: false, rule: 'malformed_request', reason, status: 400 };
       this.logRefusal(session, 'CONNECT', req.url ?? '', UNNAMED, decision, req.headers, startedAt);
       return refuseSocket(socket, 400, reason);
@@ -418,7 +419,7 @@ export class EgressProxy {
         return this.refuseRequest(res, req, session, url, target, startedAt, {
           allowed: false,
           rule: 'host_mismatch',
-          reason: `a request inside the tunnel to ${target.host} names its own target ${req.url}`,
+          reason: `a request inside the tunnel to ${target.host} names its own target ${redactUrl(req.url ?? '')}`,
         });
       const mismatch = namesOtherHost(target, req, isSSL);
       if (mismatch) return this.refuseRequest(res, req, session, url, target, startedAt, mismatch);
@@ -640,7 +641,7 @@ export class EgressProxy {
         ? {
             allowed: false,
             rule: 'host_mismatch',
-            reason: `a request inside the tunnel to ${target.host} names its own target ${upgrade.url}`,
+            reason: `a request inside the tunnel to ${target.host} names its own target ${redactUrl(upgrade.url ?? '')}`,
           }
         : namesOtherHost(target, upgrade, ctx.isSSL);
     if (refused) {

@@ -557,6 +557,36 @@ describe('egress proxy request path under attack', () => {
     expect((await records('tsk_pipelining')).map((r) => r.rule)).toEqual(['malformed_request']);
   });
 
+  it("keeps credentials out of a malformed request's record: its reason, and user info with no scheme before it", async () => {
+    proxy.register('127.0.0.25', {
+      projectId: 'proj',
+      taskId: 'tsk_malformed_secrets',
+      attempt: 1,
+      network: 'allowlist',
+      allowed: ['allowed.test'],
+    });
+    for (const target of ['allowed.test:443?token=S1-tok', 'user:S2-pass@allowed.test:443'])
+      expect(await send(`CONNECT ${target} HTTP/1.1\r\nHost: x\r\n\r\n`, '127.0.0.25')).toMatch(
+        /^HTTP\/1.1 400/,
+      );
+    expect(
+      await send('GET //user:S3-pass@allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n', '127.0.0.25'),
+    ).toMatch(/^HTTP\/1.1 400/);
+    const authority = `allowed.test:${internet.httpPort}`;
+    const inTunnel = await tunnel('127.0.0.25', authority);
+    const answer = collect(inTunnel);
+    inTunnel.write(`GET http://${authority}/?access_token=S4-tok HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    expect(await answer).toMatch(/^HTTP\/1.1 403/);
+    const logged = await records('tsk_malformed_secrets');
+    expect(logged.filter((r) => r.decision === 'denied').map((r) => r.rule)).toEqual([
+      'malformed_request',
+      'malformed_request',
+      'malformed_request',
+      'host_mismatch',
+    ]);
+    expect(JSON.stringify(logged)).not.toMatch(/S\d-/);
+  });
+
   it('sends an absolute URL with no path, only a query, as `/?query`', async () => {
     const authority = `allowed.test:${internet.httpPort}`;
     const text = await send(
