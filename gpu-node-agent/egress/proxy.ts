@@ -181,10 +181,19 @@ export class EgressProxy {
   private readonly contexts = new Map<string, SecureContext>();
   private readonly pendingContexts = new Map<string, Promise<SecureContext>>();
   private address: { host: string; port: number } | null = null;
-  /** Open connections per sandbox source address. */
-  private readonly openConnections = new Map<string, number>();
+  /**
+   * Open connections per source address: counted against the sandbox's cap, and closed when it is
+   * unregistered or its address registered again (a tunnel keeps the session it was opened under).
+   */
+  private readonly openConnections = new Map<string, Set<Socket>>();
   /** Connections refused over a sandbox's cap: answered 429 and ended before anything was read. */
   private readonly overCap = new WeakSet<Socket>();
+  /**
+   * Connections answered with a refusal, which closes them: requests read behind it (pipelined in the
+   * same packets) are not processed (RFC 9112 9.6), nor logged or counted. Else one connection turned
+   * each packet it sent into hundreds of refusals logged, or of a stranger's warnings.
+   */
+  private readonly refusedConnections = new WeakSet<Socket>();
   /** Connections counted already: a plain tunnel's socket reaches the HTTP server a second time. */
   private readonly admitted = new WeakSet<Socket>();
 
@@ -265,15 +274,29 @@ export class EgressProxy {
   register(sourceAddress: string, session: EgressSession): void {
     const address = normalizeIp(sourceAddress);
     const bucket = session.mbps ? new TokenBucket((session.mbps * 1_000_000) / 8) : null;
-    // The address's last sandbox, if it was not unregistered, keeps nothing the new one could use.
-    this.sessions.get(address)?.upstream.close();
+    // The address's last sandbox, if it was not unregistered (or the same sandbox under its agent's
+    // network, now verification's), keeps nothing the new one could use.
+    this.closeSandbox(address);
     this.sessions.set(address, { ...session, bucket, upstream: this.upstreamPools() });
   }
 
   unregister(sourceAddress: string): void {
     const address = normalizeIp(sourceAddress);
-    this.sessions.get(address)?.upstream.close();
+    this.closeSandbox(address);
     this.sessions.delete(address);
+  }
+
+  /**
+   * Closes what a sandbox holds: its upstream pools, and the connections from its address. Those matter
+   * most: a tunnel carries requests under the session it was opened in, with no further look at the
+   * address, and a destroyed agent opens new connections for whoever still asks it. An address with no
+   * sandbox has none to close: what connected while it had none was refused any tunnel.
+   */
+  private closeSandbox(address: string): void {
+    const session = this.sessions.get(address);
+    if (!session) return;
+    session.upstream.close();
+    for (const socket of this.openConnections.get(address) ?? []) socket.destroy();
   }
 
   /** Stops accepting, and writes what the log holds. */
@@ -293,9 +316,9 @@ export class EgressProxy {
     if (this.admitted.has(socket)) return;
     this.admitted.add(socket);
     const source = normalizeIp(socket.remoteAddress ?? '');
-    const open = this.openConnections.get(source) ?? 0;
+    const open = this.openConnections.get(source) ?? new Set<Socket>();
     const cap = this.options.maxConnectionsPerSandbox ?? 256;
-    if (open >= cap) {
+    if (open.size >= cap) {
       const session = this.sessions.get(source);
       this.metrics.denied.inc({ rule: 'connection_cap', project: session?.projectId ?? 'unregistered' });
       this.options.logger.warn('egress_connection_cap', { source, cap, task_id: session?.taskId });
@@ -303,11 +326,11 @@ export class EgressProxy {
       refuseSocket(socket, 429, `this sandbox already holds ${cap} open connections`);
       return;
     }
-    this.openConnections.set(source, open + 1);
+    open.add(socket);
+    this.openConnections.set(source, open);
     socket.once('close', () => {
-      const left = (this.openConnections.get(source) ?? 1) - 1;
-      if (left > 0) this.openConnections.set(source, left);
-      else this.openConnections.delete(source);
+      open.delete(socket);
+      if (open.size === 0 && this.openConnections.get(source) === open) this.openConnections.delete(source);
     });
     socket.setTimeout((this.options.idleTimeoutSeconds ?? 300) * 1000, () => socket.destroy());
   }
@@ -324,7 +347,8 @@ export class EgressProxy {
     if (!session) return this.refuseStranger(req.socket, () => refuseSocket(socket, 403, NOT_REGISTERED));
     const target = parseAuthority(req.url ?? '', 443);
     if (!target) {
-      const reason = `malformed CONNECT target ${req.url}`;
+      // The target as logged: a credential in it stays out of the reason as out of the URL.
+      const reason = `malformed CONNECT target ${redactUrl(req.url ?? '')}`;
       const decision = { allowed: false, rule: 'malformed_request', reason, status: 400 };
       this.logRefusal(session, 'CONNECT', req.url ?? '', UNNAMED, decision, req.headers, startedAt);
       return refuseSocket(socket, 400, reason);
@@ -367,8 +391,11 @@ export class EgressProxy {
   private async handle(isSSL: boolean, req: IncomingMessage, res: http.ServerResponse): Promise<void> {
     const startedAt = Date.now();
     if (this.overCap.has(req.socket)) return void req.socket.destroy(); // answered 429 already
+    if (this.refusedConnections.has(req.socket)) return;
     const decided = await this.requestTarget(isSSL, req, res, startedAt);
-    if (decided) this.forward(isSSL, req, res, decided, startedAt);
+    // Another request on the connection may have been refused while this one was decided.
+    if (decided && !this.refusedConnections.has(req.socket))
+      this.forward(isSSL, req, res, decided, startedAt);
   }
 
   /**
@@ -392,7 +419,7 @@ export class EgressProxy {
         return this.refuseRequest(res, req, session, url, target, startedAt, {
           allowed: false,
           rule: 'host_mismatch',
-          reason: `a request inside the tunnel to ${target.host} names its own target ${req.url}`,
+          reason: `a request inside the tunnel to ${target.host} names its own target ${redactUrl(req.url ?? '')}`,
         });
       const mismatch = namesOtherHost(target, req, isSSL);
       if (mismatch) return this.refuseRequest(res, req, session, url, target, startedAt, mismatch);
@@ -400,6 +427,7 @@ export class EgressProxy {
     }
     const session = this.sessionOf(req.socket);
     if (!session) {
+      this.refusedConnections.add(req.socket);
       this.refuseStranger(req.socket, () => refuseResponse(res, 403, NOT_REGISTERED));
       return null;
     }
@@ -437,6 +465,8 @@ export class EgressProxy {
     startedAt: number,
     decision: Refusal,
   ): null {
+    if (this.refusedConnections.has(req.socket)) return null;
+    this.refusedConnections.add(req.socket);
     this.logRefusal(session, req.method ?? 'GET', url, target, decision, req.headers, startedAt);
     refuseResponse(res, decision.status ?? 403, decision.reason ?? 'refused');
     return null;
@@ -611,7 +641,7 @@ export class EgressProxy {
         ? {
             allowed: false,
             rule: 'host_mismatch',
-            reason: `a request inside the tunnel to ${target.host} names its own target ${upgrade.url}`,
+            reason: `a request inside the tunnel to ${target.host} names its own target ${redactUrl(upgrade.url ?? '')}`,
           }
         : namesOtherHost(target, upgrade, ctx.isSSL);
     if (refused) {

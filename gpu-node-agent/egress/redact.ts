@@ -42,11 +42,12 @@ function redactValue(name: string, value: string | string[]): string {
 
 /**
  * A URL with the values of credential-bearing query parameters (`access_token`, `X-Amz-Signature`,
- * `key`) and any user info replaced; the rest as sent. A URL that does not parse is kept as it is.
+ * `key`) and any user info replaced; the rest as sent. User info is found with a scheme or without
+ * (`//user:pass@host/`, a CONNECT target `user:pass@host:443`): refused requests are logged as sent.
  */
 export function redactUrl(url: string): string {
   const query = url.indexOf('?');
-  const userinfo = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i;
+  const userinfo = /^((?:[a-z][a-z0-9+.-]*:)?\/\/)?[^/?#@]*@/i;
   const head = (query < 0 ? url : url.slice(0, query)).replace(userinfo, `$1${REDACTED}@`);
   if (query < 0) return head;
   const [search = '', fragment] = url.slice(query + 1).split('#', 2);

@@ -366,6 +366,9 @@ describe('egress proxy under attack', () => {
 
 describe('egress proxy request path under attack', () => {
   /** A raw request to the proxy from a sandbox's address; the whole answer once the proxy closes. */
+  const register = (address: string, taskId: string) =>
+    proxy.register(address, { projectId: 'proj', taskId, attempt: 1, network: 'allowlist', allowed: [] });
+
   async function send(request: string, from = '127.0.0.1'): Promise<string> {
     const socket = await toProxy(from);
     const answer = collect(socket);
@@ -528,6 +531,62 @@ describe('egress proxy request path under attack', () => {
     expect(count()).toBe(before + 1);
   });
 
+  it('handles nothing a connection sends behind a refusal that closed it: no flood of records or counts, nothing sent on', async () => {
+    const strangers = () =>
+      Number(
+        proxy.metrics
+          .lines()
+          .find((l) => l.includes('rule="not_registered"'))
+          ?.split(' ')
+          .pop() ?? 0,
+      );
+    const before = strangers();
+    const refused = 'GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n'.repeat(200);
+    expect(await send(refused, '127.0.0.9')).toMatch(/^HTTP\/1.1 403/);
+    expect(strangers()).toBe(before + 1);
+
+    register('127.0.0.24', 'tsk_pipelining');
+    const authority = `allowed.test:${internet.httpPort}`;
+    const malformed = 'GET /direct HTTP/1.1\r\nHost: denied.test\r\n\r\n'.repeat(200);
+    const behind = `POST http://${authority}/behind-refusal HTTP/1.1\r\nHost: ${authority}\r\nContent-Length: 0\r\n\r\n`;
+    const text = await send(malformed + behind, '127.0.0.24');
+    expect(text.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    // The proxy said it closes the connection: what follows is not processed (RFC 9112 9.6).
+    expect(await stillUp()).toMatch(/^HTTP\/1.1 200/);
+    expect(internet.seen.some((s) => s.url === '/behind-refusal')).toBe(false);
+    expect((await records('tsk_pipelining')).map((r) => r.rule)).toEqual(['malformed_request']);
+  });
+
+  it("keeps credentials out of a malformed request's record: its reason, and user info with no scheme before it", async () => {
+    proxy.register('127.0.0.25', {
+      projectId: 'proj',
+      taskId: 'tsk_malformed_secrets',
+      attempt: 1,
+      network: 'allowlist',
+      allowed: ['allowed.test'],
+    });
+    for (const target of ['allowed.test:443?token=S1-tok', 'user:S2-pass@allowed.test:443'])
+      expect(await send(`CONNECT ${target} HTTP/1.1\r\nHost: x\r\n\r\n`, '127.0.0.25')).toMatch(
+        /^HTTP\/1.1 400/,
+      );
+    expect(
+      await send('GET //user:S3-pass@allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n', '127.0.0.25'),
+    ).toMatch(/^HTTP\/1.1 400/);
+    const authority = `allowed.test:${internet.httpPort}`;
+    const inTunnel = await tunnel('127.0.0.25', authority);
+    const answer = collect(inTunnel);
+    inTunnel.write(`GET http://${authority}/?access_token=S4-tok HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    expect(await answer).toMatch(/^HTTP\/1.1 403/);
+    const logged = await records('tsk_malformed_secrets');
+    expect(logged.filter((r) => r.decision === 'denied').map((r) => r.rule)).toEqual([
+      'malformed_request',
+      'malformed_request',
+      'malformed_request',
+      'host_mismatch',
+    ]);
+    expect(JSON.stringify(logged)).not.toMatch(/S\d-/);
+  });
+
   it('sends an absolute URL with no path, only a query, as `/?query`', async () => {
     const authority = `allowed.test:${internet.httpPort}`;
     const text = await send(
@@ -643,5 +702,58 @@ describe('egress proxy request path under attack', () => {
     const hostless = await send(`GET http://${authority}/hostless HTTP/1.0\r\n\r\n`);
     expect(hostless).toMatch(/^HTTP\/1.1 200/);
     expect(internet.seen.find((s) => s.url === '/hostless')?.host).toBe(authority);
+  });
+});
+
+describe('egress proxy when a sandbox is unregistered or replaced at its address', () => {
+  const https = () => `allowed.test:${internet.httpsPort}`;
+  const register = (address: string, taskId: string, network: 'allowlist' | 'logged', allowed: string[]) =>
+    proxy.register(address, { projectId: 'proj', taskId, attempt: 1, network, allowed });
+  /** What arrives on a socket until a response head, or until it closes. */
+  const answerOf = (socket: Socket) => collect(socket, /^HTTP\/1\.1 \d{3}[\s\S]*\r\n\r\n/);
+
+  it("closes a sandbox's connections when it is unregistered: a download in flight ends, its tunnels carry nothing more, another's are untouched", async () => {
+    register('127.0.0.21', 'tsk_leaving', 'allowlist', ['allowed.test']);
+    register('127.0.0.22', 'tsk_staying', 'allowlist', ['allowed.test']);
+    const download = await secure(await tunnel('127.0.0.21', https()), 'allowed.test');
+    const spare = await secure(await tunnel('127.0.0.21', https()), 'allowed.test');
+    const other = await secure(await tunnel('127.0.0.22', https()), 'allowed.test');
+    let received = 0;
+    const downloadEnded = new Promise<void>((resolve) => {
+      download.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+      });
+      download.once('close', () => resolve());
+    });
+    const total = 300_000_000;
+    download.write(`GET /bytes/${total} HTTP/1.1\r\nHost: ${https()}\r\n\r\n`);
+    while (received < 1_000_000) await new Promise((r) => setTimeout(r, 5));
+
+    proxy.unregister('127.0.0.21');
+    const afterwards = answerOf(spare as unknown as Socket);
+    spare.write(`GET /after-unregister HTTP/1.1\r\nHost: ${https()}\r\n\r\n`);
+    await downloadEnded;
+    expect(received).toBeLessThan(total);
+    expect(await afterwards).not.toMatch(/^HTTP\/1\.1 200/);
+    expect(internet.seen.some((s) => s.url === '/after-unregister')).toBe(false);
+
+    const stays = answerOf(other as unknown as Socket);
+    other.write(`GET /still-here HTTP/1.1\r\nHost: ${https()}\r\n\r\n`);
+    expect(await stays).toMatch(/^HTTP\/1\.1 200/);
+    other.destroy();
+    const logged = await records('tsk_leaving');
+    expect(logged.find((r) => r.url.endsWith(`/bytes/${total}`))?.error).not.toBeNull();
+  });
+
+  it("closes the last sandbox's tunnels when the address is registered again: the new rules apply to all it sends", async () => {
+    register('127.0.0.23', 'tsk_agent', 'logged', []);
+    const agentTunnel = await secure(await tunnel('127.0.0.23', https()), 'allowed.test');
+    // Verification's network, narrower than the agent's.
+    register('127.0.0.23', 'tsk_agent', 'allowlist', []);
+    const answer = answerOf(agentTunnel as unknown as Socket);
+    agentTunnel.write(`GET /after-switch HTTP/1.1\r\nHost: ${https()}\r\n\r\n`);
+    expect(await answer).not.toMatch(/^HTTP\/1\.1 200/);
+    expect(internet.seen.some((s) => s.url === '/after-switch')).toBe(false);
+    proxy.unregister('127.0.0.23');
   });
 });
