@@ -124,6 +124,8 @@ interface UpstreamPools {
   https: https.Agent;
   /** Closes its connections, those in use included: the sandbox is gone. */
   close(): void;
+  /** Closed: a destroyed agent would open new connections for whoever still asks it, kept by no one. */
+  readonly closed: boolean;
 }
 
 interface Tunnel {
@@ -393,9 +395,11 @@ export class EgressProxy {
     if (this.overCap.has(req.socket)) return void req.socket.destroy(); // answered 429 already
     if (this.refusedConnections.has(req.socket)) return;
     const decided = await this.requestTarget(isSSL, req, res, startedAt);
-    // Another request on the connection may have been refused while this one was decided.
-    if (decided && !this.refusedConnections.has(req.socket))
-      this.forward(isSSL, req, res, decided, startedAt);
+    if (!decided) return;
+    // While it was decided (a DNS lookup), another request on the connection may have been refused, or
+    // the sandbox unregistered: its connections are closed, and nothing more goes out for it.
+    if (decided.session.upstream.closed) return void req.socket.destroy();
+    if (!this.refusedConnections.has(req.socket)) this.forward(isSSL, req, res, decided, startedAt);
   }
 
   /**
@@ -414,7 +418,9 @@ export class EgressProxy {
       tunnel.requests++;
       const scheme = isSSL ? 'https' : 'http';
       const path = originForm(req.url ?? '');
-      const url = `${scheme}://${formatAuthority(target, isSSL ? 443 : 80)}${path ?? req.url}`;
+      // A request naming its own target (refused below) is logged with the URL it named.
+      const url =
+        path === null ? (req.url ?? '') : `${scheme}://${formatAuthority(target, isSSL ? 443 : 80)}${path}`;
       if (path === null)
         return this.refuseRequest(res, req, session, url, target, startedAt, {
           allowed: false,
@@ -635,7 +641,10 @@ export class EgressProxy {
     tunnel.requests++;
     const scheme = ctx.isSSL ? 'wss' : 'ws';
     const path = originForm(upgrade.url ?? '');
-    const url = `${scheme}://${formatAuthority(target, ctx.isSSL ? 443 : 80)}${path ?? upgrade.url}`;
+    const url =
+      path === null
+        ? (upgrade.url ?? '')
+        : `${scheme}://${formatAuthority(target, ctx.isSSL ? 443 : 80)}${path}`;
     const refused: Decision | null =
       path === null
         ? {
@@ -841,7 +850,9 @@ export class EgressProxy {
         ...common,
         ...(this.upstreamContext ? { secureContext: this.upstreamContext } : {}),
       }),
+      closed: false,
       close: () => {
+        pools.closed = true;
         pools.http.destroy();
         pools.https.destroy();
       },

@@ -585,6 +585,51 @@ describe('egress proxy request path under attack', () => {
       'host_mismatch',
     ]);
     expect(JSON.stringify(logged)).not.toMatch(/S\d-/);
+    // The refused request is logged with the URL it named, not that glued to the tunnel's target.
+    expect(logged.find((r) => r.rule === 'host_mismatch')!.url).toBe(
+      `http://${authority}/?access_token=[redacted]`,
+    );
+  });
+
+  it('opens nothing upstream for a sandbox unregistered while its request waited on DNS', async () => {
+    proxy.register('127.0.0.7', {
+      projectId: 'proj',
+      taskId: 'tsk_late',
+      attempt: 1,
+      network: 'logged',
+      allowed: [],
+    });
+    let connections = 0;
+    const upstream = http.createServer((_req, res) => res.end('late'));
+    upstream.on('connection', () => connections++);
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    // A slow resolver, as a DNS server can be: the test says when it answers.
+    const internals = proxy as unknown as { resolve(host: string): Promise<string> };
+    const resolve = internals.resolve.bind(proxy);
+    let asked!: () => void;
+    const lookedUp = new Promise<void>((r) => (asked = r));
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    internals.resolve = async (host) => {
+      if (host !== 'slow.test') return resolve(host);
+      asked();
+      await answered;
+      return '127.0.0.1';
+    };
+    try {
+      const authority = `slow.test:${(upstream.address() as AddressInfo).port}`;
+      const reply = send(`GET http://${authority}/late HTTP/1.1\r\nHost: ${authority}\r\n\r\n`, '127.0.0.7');
+      await lookedUp;
+      proxy.unregister('127.0.0.7');
+      answer();
+      expect(await reply).not.toMatch(/^HTTP\/1.1 200/);
+      await stillUp();
+      expect(connections).toBe(0);
+    } finally {
+      internals.resolve = resolve;
+      upstream.closeAllConnections();
+      upstream.close();
+    }
   });
 
   it('sends an absolute URL with no path, only a query, as `/?query`', async () => {
